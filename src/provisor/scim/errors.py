@@ -1,0 +1,136 @@
+"""The protocol core's exception hierarchy (RFC 7644 section 3.12).
+
+Every error a client can cause is a :class:`ScimError` carrying the HTTP status and, where the RFC
+defines one, the ``scimType``. Only ``server/errors.py`` turns these into responses.
+
+    ScimError
+     +-- BadRequest (400)            invalidFilter, invalidSyntax, invalidPath, invalidValue,
+     |                               mutability, noTarget, tooMany, invalidVers, sensitive
+     +-- Unauthorized (401)
+     +-- NotFound (404)
+     +-- MethodNotAllowed (405)
+     +-- Conflict (409)              uniqueness
+     +-- PreconditionFailed (412)
+     +-- PayloadTooLarge (413)
+     +-- NotImplementedByServer (501)
+"""
+
+from __future__ import annotations
+
+
+class ScimError(Exception):
+    """A client-visible SCIM error: HTTP ``status``, optional ``scim_type`` and a ``detail`` a person can act on."""
+
+    status: int = 400
+    default_scim_type: str | None = None
+
+    def __init__(self, detail: str, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.scim_type = scim_type if scim_type is not None else self.default_scim_type
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.detail!r}, scim_type={self.scim_type!r})"
+
+
+class BadRequest(ScimError):
+    """400: the request is malformed or violates the schema."""
+
+    status = 400
+
+
+class InvalidFilter(BadRequest):
+    """400 invalidFilter: a filter that cannot be parsed or names an unknown attribute."""
+
+    default_scim_type = "invalidFilter"
+
+    def __init__(self, detail: str, position: int | None = None) -> None:
+        if position is not None:
+            detail = f"{detail} (at position {position})"
+        super().__init__(detail)
+        self.position = position
+
+
+class InvalidPath(BadRequest):
+    """400 invalidPath: a PATCH path that cannot be parsed or names an unknown attribute."""
+
+    default_scim_type = "invalidPath"
+
+    def __init__(self, detail: str, position: int | None = None) -> None:
+        if position is not None:
+            detail = f"{detail} (at position {position})"
+        super().__init__(detail)
+        self.position = position
+
+
+class InvalidSyntax(BadRequest):
+    """400 invalidSyntax: the body is not valid JSON or not the message the endpoint expects."""
+
+    default_scim_type = "invalidSyntax"
+
+
+class InvalidValue(BadRequest):
+    """400 invalidValue: a value of the wrong type, a missing required value, a value not allowed."""
+
+    default_scim_type = "invalidValue"
+
+
+class Mutability(BadRequest):
+    """400 mutability: an attempt to change an immutable or read-only attribute."""
+
+    default_scim_type = "mutability"
+
+
+class NoTarget(BadRequest):
+    """400 noTarget: a PATCH path filter that matched nothing where a match is required."""
+
+    default_scim_type = "noTarget"
+
+
+class TooMany(BadRequest):
+    """400 tooMany: the request asks for more than the server will return or do."""
+
+    default_scim_type = "tooMany"
+
+
+class Unauthorized(ScimError):
+    """401: no or an unknown, revoked or expired Secret Token."""
+
+    status = 401
+
+
+class NotFound(ScimError):
+    """404: the resource does not exist in this tenant."""
+
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    """405: the endpoint exists but not for this HTTP method."""
+
+    status = 405
+
+
+class Conflict(ScimError):
+    """409 uniqueness: a value that must be unique is taken."""
+
+    status = 409
+    default_scim_type = "uniqueness"
+
+
+class PreconditionFailed(ScimError):
+    """412: If-Match named a version that is not the current one (RFC 7644 section 3.14)."""
+
+    status = 412
+
+
+class PayloadTooLarge(ScimError):
+    """413: the request body is larger than the server accepts."""
+
+    status = 413
+
+
+class NotImplementedByServer(ScimError):
+    """501: a SCIM feature this server does not implement (e.g. /Me)."""
+
+    status = 501

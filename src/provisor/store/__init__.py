@@ -1,0 +1,1 @@
+"""Persistence: the store contract (``base``) and its SQL implementation (``sql``)."""

@@ -1,0 +1,195 @@
+"""The store contract: what the server needs from persistence, independent of SQL.
+
+Resources are kept as JSON-shaped dicts of their attributes (canonical names, extension attributes
+nested under their schema URN), without ``id``, ``meta``, ``schemas`` or group ``members``: those
+are columns and relations the store owns. Group membership is its own relation, changed by deltas
+so that adding or removing k members costs O(k) whatever the group's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from provisor.scim.filter.ast import AttrPath, Filter
+
+
+class StoreError(Exception):
+    """Root of the store's exceptions; ``server/errors.py`` translates them."""
+
+
+class ResourceNotFound(StoreError):
+    """No resource with that id in that tenant (or a referenced member does not exist)."""
+
+
+class UniquenessViolation(StoreError):
+    """A value that must be unique in the tenant (userName, case-insensitively) is taken."""
+
+    def __init__(self, attribute: str, value: str) -> None:
+        super().__init__(f"{attribute} {value!r} is already in use")
+        self.attribute = attribute
+        self.value = value
+
+
+class VersionMismatch(StoreError):
+    """If-Match named a version that is not the current one."""
+
+
+class UnknownMember(StoreError):
+    """A group member value that is not the id of a User or Group in the tenant."""
+
+    def __init__(self, values: Sequence[str]) -> None:
+        super().__init__("no such member: " + ", ".join(values))
+        self.values = tuple(values)
+
+
+class TenantExists(StoreError):
+    """A tenant with that name already exists."""
+
+
+class TenantNotFound(StoreError):
+    """No tenant with that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One group member: the member's id, its type ("User"/"Group") and display text."""
+
+    value: str
+    type: str | None = None
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """A resource as stored. ``version`` is a counter that grows on every change (the ETag)."""
+
+    id: str
+    resource_type: str
+    data: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    version: int
+    members: tuple[Member, ...] | None = None  # groups, when loaded
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDelta:
+    """Changes to a group's members. ``replace`` (when not None) first sets the whole list."""
+
+    add: tuple[Member, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[Member, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.add and not self.remove and self.replace is None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an update callback returns: the new attribute dict and any membership delta."""
+
+    data: dict[str, Any]
+    members: MemberDelta = field(default_factory=MemberDelta)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A list/search request (RFC 7644 section 3.4.2); ``start_index`` is 1-based."""
+
+    filter: Filter | None = None
+    sort_by: AttrPath | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int = 100
+    with_members: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    resources: list[StoredResource]
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    settings: Mapping[str, Any]
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A Secret Token's record; the token itself is never stored, only its hash."""
+
+    id: str
+    tenant_id: str
+    label: str
+    prefix: str
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None
+    last_used: datetime | None = None
+
+
+Updater = Callable[[StoredResource], Change]
+
+
+class ResourceStore(Protocol):
+    """Users and Groups of one or many tenants. Every method is scoped by ``tenant_id``."""
+
+    def create(
+        self, tenant_id: str, resource_type: str, data: dict[str, Any], members: Sequence[Member] = ()
+    ) -> StoredResource: ...
+
+    def get(self, tenant_id: str, resource_type: str, id: str, *, with_members: bool = True) -> StoredResource: ...
+
+    def search(self, tenant_id: str, resource_type: str, query: Query) -> Page: ...
+
+    def update(
+        self,
+        tenant_id: str,
+        resource_type: str,
+        id: str,
+        updater: Updater,
+        *,
+        if_match: int | None = None,
+        with_members: bool = False,
+    ) -> StoredResource:
+        """Read, apply ``updater`` and write in one transaction; all or nothing.
+
+        Raises ResourceNotFound, VersionMismatch (``if_match`` given and not current),
+        UniquenessViolation, UnknownMember. The returned resource has members loaded only when
+        ``with_members`` is true.
+        """
+        ...
+
+    def delete(self, tenant_id: str, resource_type: str, id: str, *, if_match: int | None = None) -> None: ...
+
+
+class TenantStore(Protocol):
+    """Tenants and their Secret Tokens (stored as hashes only)."""
+
+    def create_tenant(self, name: str, settings: Mapping[str, Any] | None = None) -> Tenant: ...
+
+    def get_tenant(self, name_or_id: str) -> Tenant: ...
+
+    def list_tenants(self) -> list[Tenant]: ...
+
+    def delete_tenant(self, name_or_id: str) -> None: ...
+
+    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant: ...
+
+    def add_token(
+        self, tenant_id: str, token_hash: bytes, prefix: str, label: str, expires: datetime | None
+    ) -> TokenInfo: ...
+
+    def token_by_hash(self, token_hash: bytes) -> tuple[TokenInfo, Tenant] | None: ...
+
+    def list_tokens(self, tenant_id: str) -> list[TokenInfo]: ...
+
+    def revoke_token(self, token_id: str) -> TokenInfo: ...
