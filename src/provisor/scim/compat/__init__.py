@@ -1,0 +1,86 @@
+"""Named, switchable tolerances for what Microsoft Entra ID and Okta send (entra-behaviour.md 1.9).
+
+Every deviation from a strict RFC 7643/7644 reading that Provisor accepts is a :class:`Quirk` in
+:data:`QUIRKS`, implemented by a normaliser in this package and switchable per tenant. All are on by
+default; :meth:`CompatSettings.strict` gives the strict RFC reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Quirk:
+    """One tolerated deviation: its switch name, the quirk id it cites, and what it does."""
+
+    name: str
+    cites: str
+    summary: str
+
+
+QUIRKS: tuple[Quirk, ...] = (
+    Quirk("capitalised_ops", "Q1", "PATCH op names match case-insensitively (Add/Replace/Remove)."),
+    Quirk("string_booleans", "Q2/Q16", 'Boolean attributes accept the strings "True"/"False" in any case.'),
+    Quirk("remove_members_with_value", "Q3",
+          "remove with path 'members' and a value list removes only the listed members."),
+    Quirk("null_member_ref", "Q4", 'Member values carrying "$ref": null are accepted.'),
+    Quirk("manager_bare_string", "Q5",
+          "The enterprise manager sent as a bare id string (or a [{value,$ref}] array) is stored as {value}."),
+    Quirk("pathless_dotted_keys", "Q6",
+          "A path-less PATCH value object may use dotted keys (name.givenName) and full-URN keys."),
+    Quirk("undeclared_extension_schemas", "Q7",
+          "Extension attributes are accepted even when their URN is missing from 'schemas'."),
+    Quirk("roles_json_strings", "Q8", "roles values sent as JSON-encoded strings are decoded into objects."),
+    Quirk("adscim_group_schema", "Q9",
+          "The ADSCIM Group schema URI Entra adds to 'schemas' is accepted and ignored."),
+    Quirk("unquoted_filter_values", "Q11", 'Filter values may be unquoted words (externalId eq jyoung).'),
+    Quirk("explicit_nulls", "Q12", "Attributes sent as null are treated as unassigned."),
+    Quirk("unmatched_filter_creates", "1.4",
+          "PATCH add/replace whose valuePath filter matches nothing creates the element."),
+    Quirk("unknown_attributes_ignored", "1.3",
+          "Attributes no schema declares (e.g. Entra-only names) are ignored instead of rejected."),
+    Quirk("group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."),
+)
+
+QUIRK_NAMES: frozenset[str] = frozenset(q.name for q in QUIRKS)
+
+
+@dataclass(frozen=True, slots=True)
+class CompatSettings:
+    """Which quirks are on for a tenant."""
+
+    enabled: frozenset[str] = QUIRK_NAMES
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.enabled
+
+    def on(self, name: str) -> bool:
+        """True when the quirk called ``name`` is switched on."""
+        if name not in QUIRK_NAMES:
+            raise KeyError(f"unknown compatibility switch {name!r}")
+        return name in self.enabled
+
+    @classmethod
+    def default(cls) -> CompatSettings:
+        """Every quirk on: what Entra and Okta need."""
+        return cls(QUIRK_NAMES)
+
+    @classmethod
+    def strict(cls) -> CompatSettings:
+        """No quirk on: the strict RFC 7643/7644 reading."""
+        return cls(frozenset())
+
+    @classmethod
+    def from_mapping(cls, switches: Mapping[str, bool], *, base: CompatSettings | None = None) -> CompatSettings:
+        """``base`` (default: all on) with the named switches set; unknown names raise ValueError."""
+        unknown = sorted(set(switches) - QUIRK_NAMES)
+        if unknown:
+            raise ValueError(
+                f"unknown compatibility switch(es) {', '.join(unknown)}; known: {', '.join(sorted(QUIRK_NAMES))}"
+            )
+        enabled = set((base or cls.default()).enabled)
+        for name, value in switches.items():
+            (enabled.add if value else enabled.discard)(name)
+        return cls(frozenset(enabled))
