@@ -35,7 +35,9 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk("roles_json_strings", "Q8", "roles values sent as JSON-encoded strings are decoded into objects."),
     Quirk("adscim_group_schema", "Q9",
           "The ADSCIM Group schema URI Entra adds to 'schemas' is accepted and ignored."),
-    Quirk("unquoted_filter_values", "Q11", 'Filter values may be unquoted words (externalId eq jyoung).'),
+    Quirk("unquoted_filter_values", "Q11",
+          "Filters may use unquoted values (externalId eq jyoung), PATCH-style value paths "
+          "(emails[type eq \"work\"].value eq \"x\") and unqualified extension names (manager eq \"id\")."),
     Quirk("explicit_nulls", "Q12", "Attributes sent as null are treated as unassigned."),
     Quirk("unmatched_filter_creates", "1.4",
           "PATCH add/replace whose valuePath filter matches nothing creates the element."),

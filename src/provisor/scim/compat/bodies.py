@@ -1,0 +1,143 @@
+"""Resource-body normalisers: what Entra ID and Okta put in POST/PUT bodies and PATCH values that a
+strict RFC 7643 reading rejects (entra-behaviour.md sections 1.3, 1.4, 1.6 and 1.9).
+
+Each function is one named quirk of :data:`provisor.scim.compat.QUIRKS`, gated by
+``compat.on("<name>")``. With the switch off a function leaves its input alone (or answers "not
+tolerated"), so the generic validator in :mod:`provisor.scim.resources` gives the RFC error. The
+functions never mutate their input and raise only :class:`~provisor.scim.errors.ScimError`
+subclasses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from provisor.scim.compat import CompatSettings
+from provisor.scim.errors import InvalidValue
+
+#: The non-standard schema URI Entra adds to a Group's ``schemas`` (entra-behaviour.md 1.6, Q9).
+ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+
+_BOOLEAN_STRINGS = {"true": True, "false": False}
+#: Longest JSON-encoded role string we try to decode (Q8); anything longer stays a plain string.
+_MAX_ROLE_JSON = 4096
+
+
+def coerce_string_boolean(value: Any, compat: CompatSettings) -> Any:
+    """Q2/Q16 ``string_booleans``: ``"True"``/``"false"`` (any case) become ``True``/``False``.
+
+    Entra sends ``active`` (and ``primary`` in some PATCH shapes) as a string by default
+    (entra-behaviour.md 1.3, 1.5). Anything else is returned unchanged for the type check to judge.
+    """
+    if isinstance(value, str) and compat.on("string_booleans"):
+        found = _BOOLEAN_STRINGS.get(value.lower())
+        if found is not None:
+            return found
+    return value
+
+
+def is_ignored_schema_uri(urn: str, compat: CompatSettings) -> bool:
+    """Q9 ``adscim_group_schema``: the ADSCIM Group URI in ``schemas`` is accepted and ignored."""
+    return compat.on("adscim_group_schema") and urn.lower() == ADSCIM_GROUP_SCHEMA.lower()
+
+
+def undeclared_extension_allowed(compat: CompatSettings) -> bool:
+    """Q7 ``undeclared_extension_schemas``: extension attributes whose URN is missing from ``schemas``.
+
+    Entra never lists custom extension URNs in ``schemas`` (entra-behaviour.md 1.3); RFC 7643
+    section 3 requires every schema whose attributes are present to be listed.
+    """
+    return compat.on("undeclared_extension_schemas")
+
+
+def unknown_attributes_ignored(compat: CompatSettings) -> bool:
+    """1.3 ``unknown_attributes_ignored``: attributes no schema declares are dropped, not rejected."""
+    return compat.on("unknown_attributes_ignored")
+
+
+def nested_nulls_ignored(compat: CompatSettings) -> bool:
+    """Q12 ``explicit_nulls``: ``null`` inside a complex or multi-valued value means "unassigned".
+
+    A top-level ``null`` is unassigned in any mode (RFC 7643 section 2.5); older Entra create samples
+    also send nulls inside values (``"name": {"givenName": null}``), which a strict reading rejects.
+    """
+    return compat.on("explicit_nulls")
+
+
+def normalise_manager(value: Any, compat: CompatSettings) -> Any:
+    """Q5 ``manager_bare_string``: the enterprise ``manager`` as Entra sends it, made RFC-shaped.
+
+    - a bare id string ``"<id>"`` becomes ``{"value": "<id>"}`` (entra-behaviour.md 1.3, 1.4);
+    - the old-docs array ``[{"$ref": ..., "value": "<id>"}]`` becomes its first element;
+    - ``""``, ``[]`` and ``{"value": ""}`` become ``None`` (unassigned: the manager was cleared).
+
+    RFC 7643 section 4.3 defines ``manager`` as a single-valued complex attribute: with the switch
+    off the value is returned unchanged and only the object form passes validation.
+    """
+    if not compat.on("manager_bare_string"):
+        return value
+    if isinstance(value, list | tuple):
+        if not value:
+            return None
+        value = value[0]
+    if isinstance(value, str):
+        return {"value": value} if value else None
+    if isinstance(value, Mapping):
+        inner = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == "value"), None)
+        if inner == "":
+            return None
+    return value
+
+
+def decode_role(element: Any, compat: CompatSettings) -> Any:
+    """Q8 ``roles_json_strings``: a ``roles`` element as Entra's app-role mappings send it.
+
+    - ``{"value": "{\\"id\\":\\"…\\",\\"value\\":\\"Admin\\",\\"displayName\\":\\"Admin\\"}"}``:
+      the JSON-encoded string is decoded; ``value`` becomes the inner ``value`` and ``display`` the
+      inner ``displayName`` (or ``display``) unless the element already has one; ``type`` and
+      ``primary`` of the element are kept (entra-behaviour.md 1.4, roles).
+    - POST role objects carry ``displayName`` instead of the RFC's ``display``: it is renamed.
+
+    With the switch off the element is returned unchanged (a JSON string is then a plain string).
+    """
+    if not compat.on("roles_json_strings") or not isinstance(element, Mapping):
+        return element
+    out = {k: v for k, v in element.items()}
+    keys = {k.lower(): k for k in out if isinstance(k, str)}
+    if "displayname" in keys and "display" not in keys:
+        out["display"] = out.pop(keys["displayname"])
+        keys["display"] = "display"
+    value_key = keys.get("value")
+    raw = out.get(value_key) if value_key is not None else None
+    if not (isinstance(raw, str) and raw.lstrip().startswith("{") and len(raw) <= _MAX_ROLE_JSON):
+        return out
+    try:
+        inner = json.loads(raw)
+    except (ValueError, RecursionError):
+        return out
+    if not isinstance(inner, dict):
+        return out
+    inner_value = inner.get("value")
+    if not isinstance(inner_value, str):
+        raise InvalidValue("roles value is a JSON-encoded role without a string 'value'")
+    assert value_key is not None
+    out[value_key] = inner_value
+    inner_display = inner.get("displayName", inner.get("display"))
+    if "display" not in keys and isinstance(inner_display, str):
+        out["display"] = inner_display
+    return out
+
+
+def drop_null_member_ref(element: Any, compat: CompatSettings) -> Any:
+    """Q4 ``null_member_ref``: a group member ``{"$ref": null, "value": "<id>"}`` loses its ``$ref``.
+
+    Entra's member add and remove values carry ``"$ref": null`` (entra-behaviour.md 1.6). With the
+    switch off the element is unchanged and the null is judged like any nested null (Q12).
+    """
+    if not compat.on("null_member_ref") or not isinstance(element, Mapping):
+        return element
+    return {
+        k: v for k, v in element.items() if not (isinstance(k, str) and k.lower() == "$ref" and v is None)
+    }

@@ -1,0 +1,133 @@
+"""The scanner for SCIM filters and paths (RFC 7644 sections 3.4.2.2 and 3.5.2), and literal decoding.
+
+The grammar needs only four token kinds, told apart by their first character:
+
+* ``"..."`` a JSON string (RFC 7159 section 7, which RFC 7644 section 3.4.2.2 ``compValue`` cites);
+* ``(`` ``)`` ``[`` ``]`` punctuation;
+* a *word*: any run of characters that are none of whitespace, quotes, parentheses or brackets.
+  Attribute paths (``urn:...:User:name.givenName``), operators, keywords, numbers and -- with the
+  Entra quirk Q11 -- unquoted values are all words; the parser decides what a word means from
+  where it stands. A word after ``]`` that starts with ``.`` is a PATCH path's ``subAttr``.
+
+Also here: the JSON number grammar and the ``xsd:dateTime`` reader (RFC 7643 section 2.3.5) that
+both the parser (to reject bad literals) and the evaluator (to compare instants) use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+STRING = "s"
+PUNCT = "p"
+WORD = "w"
+END = "$"
+
+#: (kind, text, 0-based offset). Plain tuples: the scanner is on the hot path.
+Token = tuple[str, str, int]
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]]|[^\s()\[\]"]+|"', re.DOTALL)
+_ESCAPE_OR_CONTROL = re.compile(r"[\\\x00-\x1f]")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?"
+)
+
+
+class ScanError(Exception):
+    """A lexical error; the parser re-raises it as InvalidFilter or InvalidPath."""
+
+    def __init__(self, detail: str, position: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.position = position
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into tokens, ending with an END token at ``len(text)``.
+
+    Raises :class:`ScanError` for an unterminated string; escapes are checked by :func:`decode_string`.
+    """
+    out: list[Token] = []
+    append = out.append
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        if c == '"':
+            if len(tok) == 1:
+                raise ScanError("unterminated string literal", m.start())
+            append((STRING, tok, m.start()))
+        elif c in "()[]":
+            append((PUNCT, tok, m.start()))
+        else:
+            append((WORD, tok, m.start()))
+    append((END, "", len(text)))
+    return out
+
+
+def decode_string(token: str, position: int) -> str:
+    """The value of a quoted JSON string token (escapes ``\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX``)."""
+    body = token[1:-1]
+    if _ESCAPE_OR_CONTROL.search(body) is None:
+        return body
+    try:
+        value = json.loads(token)
+    except ValueError as exc:
+        msg = getattr(exc, "msg", str(exc))
+        raise ScanError(f"invalid string literal {token}: {msg}", position) from None
+    assert isinstance(value, str)
+    return value
+
+
+def parse_number(word: str) -> int | float | None:
+    """A JSON number (RFC 7159 section 6) as int (no fraction or exponent) or float; None if not one."""
+    m = _NUMBER.fullmatch(word)
+    if m is None:
+        return None
+    if m.group(1) is None and m.group(2) is None:
+        return int(word)
+    value = float(word)
+    return value if math.isfinite(value) else None
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """An ``xsd:dateTime`` (RFC 7643 section 2.3.5) as an aware datetime; a naive value is taken as UTC.
+
+    Any number of fractional digits is accepted (Entra sends seven: ``2015-10-10T14:38:21.8617979-07:00``);
+    digits past microseconds are truncated. Returns None when ``text`` is not a dateTime.
+    """
+    m = _DATETIME.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, frac, tz = m.groups()
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    tzinfo: timezone
+    if tz is None or tz in "Zz":
+        tzinfo = UTC
+    else:
+        sign = 1 if tz[0] == "+" else -1
+        hh, mm = int(tz[1:3]), int(tz[4:6])
+        if hh > 23 or mm > 59:
+            return None
+        tzinfo = timezone(sign * timedelta(hours=hh, minutes=mm))
+    try:
+        if hour == "24" and minute == "00" and second == "00" and micro == 0:  # xsd allows 24:00:00
+            base = datetime(int(year), int(month), int(day), tzinfo=tzinfo)
+            return base + timedelta(days=1)
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tzinfo
+        )
+    except ValueError:
+        return None
+
+
+def to_datetime(value: object) -> datetime | None:
+    """A resource value as an aware datetime (a ``datetime`` object or an ``xsd:dateTime`` string)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        return parse_datetime(value)
+    return None
+

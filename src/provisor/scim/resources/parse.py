@@ -1,0 +1,216 @@
+"""POST/PUT bodies parsed into the stored attribute dict (RFC 7643 sections 2, 3 and 7; RFC 7644
+sections 3.3 and 3.5.1), and the resource-level checks: required, immutable, allowed roles.
+
+Stored shape: canonical attribute names; extension attributes nested under their schema URN as the
+schema spells it; no ``id``, ``meta`` or ``schemas``; ``externalId`` kept; for a Group, ``members``
+kept as ``[{"value", "type"?, "display"?}]`` for the server to move into the membership relation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from provisor.scim.compat import CompatSettings, bodies
+from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability
+from provisor.scim.resources.values import validate_attribute_value
+from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.scim.schema.model import Mutability as Mut
+
+
+def parse_resource(
+    rt: ResourceType,
+    body: Mapping[str, Any],
+    compat: CompatSettings,
+    *,
+    allowed_roles: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Validate a POST/PUT body (RFC 7643 sections 2, 7; RFC 7644 3.3, 3.5.1) into the stored attribute dict.
+
+    - ``schemas`` must list the core schema; other URNs must be declared extensions (or the ADSCIM
+      Group URI, Q9). Extension attributes whose URN is not listed need Q7.
+    - Keys are resolved case-insensitively; an extension URN key holds an object of that
+      extension's attributes; ``urn:...:User:userName`` and ``urn:...:enterprise:2.0:User:department``
+      style fully-qualified keys are accepted too (RFC 7644 section 3.10).
+    - readOnly attributes (``id``, ``meta``, ``groups``) are ignored (RFC 7643 section 7); the
+      writeOnly ``password`` is checked and dropped: Provisor never stores it.
+    - Unknown attributes: 400 invalidValue, or dropped with ``unknown_attributes_ignored`` (1.3).
+    - Required attributes (``userName``, ``displayName``) and allowed roles are checked last.
+    """
+    if not isinstance(body, Mapping):
+        raise InvalidSyntax(f"the {rt.name} body must be a JSON object")
+    declared = _check_schemas(rt, body, compat)
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if not isinstance(key, str):
+            raise InvalidSyntax(f"the {rt.name} body has a non-string key")
+        if key.lower() == "schemas":
+            continue
+        ext = rt.extension(key)
+        if ext is not None:
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise InvalidValue(f"{ext.id} must be an object holding that extension's attributes")
+            for inner_key, inner_value in value.items():
+                if not isinstance(inner_key, str):
+                    raise InvalidSyntax(f"{ext.id} has a non-string key")
+                found = ext.attribute(inner_key)
+                if found is None:
+                    _unknown(f"{ext.id}:{inner_key}", compat)
+                    continue
+                _store(rt, out, (ext.id, declared), found, inner_value, compat)
+            continue
+        urn, name = rt.split_urn(key)
+        resolved = rt.attribute(urn, name)
+        if resolved is None:
+            _unknown(key, compat)
+            continue
+        ext_id, attribute = resolved
+        _store(rt, out, (ext_id, declared), attribute, value, compat)
+    check_required(rt, out)
+    check_roles(out, allowed_roles)
+    return out
+
+
+def _check_schemas(rt: ResourceType, body: Mapping[str, Any], compat: CompatSettings) -> set[str]:
+    """``schemas`` (RFC 7643 section 3): a list of strings holding the core URN; returns the
+    lower-cased extension URNs it declares."""
+    schemas = next((v for k, v in body.items() if isinstance(k, str) and k.lower() == "schemas"), None)
+    if not isinstance(schemas, list | tuple) or not all(isinstance(s, str) for s in schemas):
+        raise InvalidValue(f"schemas must be a list of schema URNs including {rt.schema.id}")
+    declared: set[str] = set()
+    has_core = False
+    for urn in schemas:
+        if urn.lower() == rt.schema.id.lower():
+            has_core = True
+        elif rt.extension(urn) is not None:
+            declared.add(urn.lower())
+        elif not bodies.is_ignored_schema_uri(urn, compat):
+            allowed = ", ".join(rt.schema_ids)
+            raise InvalidValue(
+                f"schemas lists {urn!r}, which is not a schema of {rt.name}; allowed: {allowed}"
+            )
+    if not has_core:
+        raise InvalidValue(f"schemas must include {rt.schema.id}")
+    return declared
+
+
+def _require_declared(ext_id: str, declared: set[str], compat: CompatSettings) -> None:
+    """RFC 7643 section 3: extension attributes need their URN in ``schemas`` unless Q7 is on."""
+    if ext_id.lower() not in declared and not bodies.undeclared_extension_allowed(compat):
+        raise InvalidValue(f"attributes of {ext_id} are present but schemas does not list {ext_id}")
+
+
+def _unknown(name: str, compat: CompatSettings) -> None:
+    """An attribute no schema declares: ignored with ``unknown_attributes_ignored`` (1.3), else 400."""
+    if not bodies.unknown_attributes_ignored(compat):
+        raise InvalidValue(f"unknown attribute '{name}'")
+
+
+def _store(
+    rt: ResourceType,
+    out: dict[str, Any],
+    schema: tuple[str | None, set[str]],
+    attribute: Attribute,
+    value: Any,
+    compat: CompatSettings,
+) -> None:
+    """Validate one attribute into ``out``; ``schema`` is (its extension URN or None, declared URNs)."""
+    ext_id, declared = schema
+    if attribute.mutability is Mut.READ_ONLY:
+        return  # id, meta, groups, ...: ignored on input (RFC 7643 section 7, RFC 7644 section 3.3)
+    target = out if ext_id is None else out.setdefault(ext_id, {})
+    where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+    if attribute.name in target:
+        raise InvalidValue(f"{where} is given twice")
+    normalised = validate_attribute_value(rt, ext_id, attribute, value, compat, where=where)
+    if normalised is not None:
+        if ext_id is not None:
+            _require_declared(ext_id, declared, compat)
+        target[attribute.name] = normalised
+    if ext_id is not None and not target:
+        del out[ext_id]
+
+
+def check_required(rt: ResourceType, data: Mapping[str, Any]) -> None:
+    """Every ``required`` attribute has a value (RFC 7643 section 7, "required"; section 2.5).
+
+    Missing, ``null``, an empty list and an empty or blank string all count as missing: a
+    ``userName`` or Group ``displayName`` of ``""`` is useless for matching (entra-behaviour.md 1.3).
+    Required extensions (``schemaExtensions[].required``) must be present.
+    """
+    for attribute in rt.schema.attributes:
+        if attribute.required and _missing(data.get(attribute.name)):
+            raise InvalidValue(f"{attribute.name} is required")
+    for ext, ext_required in rt.extensions:
+        values = data.get(ext.id)
+        if ext_required and not values:
+            raise InvalidValue(f"the extension {ext.id} is required")
+        for attribute in ext.attributes:
+            if attribute.required and _missing(
+                values.get(attribute.name) if isinstance(values, Mapping) else None
+            ):
+                raise InvalidValue(f"{ext.id}:{attribute.name} is required")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip())
+
+
+def check_immutable(rt: ResourceType, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """``immutable`` attributes keep their value once set (RFC 7643 section 7; RFC 7644 3.5.1).
+
+    An unassigned immutable attribute may be set; a set one must come back equal (case-insensitively
+    unless ``caseExact``), and removing it is a change too. Single-valued complex attributes are
+    checked per sub-attribute. Immutable sub-attributes of multi-valued attributes (``members.value``)
+    are not checked here: replacing an element is a removal plus an addition, which is allowed.
+    """
+    for ext_id, attributes in _schemas(rt):
+        old_values = old if ext_id is None else old.get(ext_id) or {}
+        new_values = new if ext_id is None else new.get(ext_id) or {}
+        for attribute in attributes:
+            where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+            before, after = old_values.get(attribute.name), new_values.get(attribute.name)
+            if (
+                attribute.mutability is Mut.IMMUTABLE
+                and before is not None
+                and not _same(attribute, before, after)
+            ):
+                raise Mutability(f"{where} is immutable and cannot be changed once set")
+            if attribute.type is AttributeType.COMPLEX and not attribute.multi_valued:
+                before_map = before if isinstance(before, Mapping) else {}
+                after_map = after if isinstance(after, Mapping) else {}
+                for sub in attribute.sub_attributes:
+                    sub_before = before_map.get(sub.name)
+                    changed = not _same(sub, sub_before, after_map.get(sub.name))
+                    if sub.mutability is Mut.IMMUTABLE and sub_before is not None and changed:
+                        raise Mutability(f"{where}.{sub.name} is immutable and cannot be changed once set")
+
+
+def _schemas(rt: ResourceType) -> list[tuple[str | None, Sequence[Attribute]]]:
+    return [(None, rt.schema.attributes), *((ext.id, ext.attributes) for ext, _ in rt.extensions)]
+
+
+def _same(attribute: Attribute, a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str) and not attribute.case_exact:
+        return a.lower() == b.lower()
+    return bool(a == b)
+
+
+def check_roles(data: Mapping[str, Any], allowed_roles: Sequence[str] | None) -> None:
+    """Every ``roles[].value`` is one of ``allowed_roles``, compared case-insensitively.
+
+    For tenants that accept only some app roles, e.g. Clarizen One where only ``User`` is valid
+    (entra-behaviour.md section 5). ``None`` allows any role.
+    """
+    if allowed_roles is None:
+        return
+    allowed = {r.lower() for r in allowed_roles}
+    roles = data.get("roles")
+    if not isinstance(roles, list | tuple):
+        return
+    for role in roles:
+        value = role.get("value") if isinstance(role, Mapping) else role
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise InvalidValue(f"role {value!r} is not allowed; allowed roles: {', '.join(allowed_roles)}")

@@ -1,0 +1,207 @@
+"""Attribute values checked against their definitions (RFC 7643 sections 2.3-2.5 and 7).
+
+The checker is driven by the compiled :class:`~provisor.scim.schema.Attribute` tree, not by
+hand-written models: the same code validates every schema a registry holds. It returns values in
+stored form (canonical sub-attribute names, unassigned parts removed) and raises only
+:class:`~provisor.scim.errors.InvalidValue`, with a message naming the attribute path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from provisor.scim.compat import CompatSettings, bodies
+from provisor.scim.errors import InvalidValue
+from provisor.scim.schema.model import (
+    ENTERPRISE_USER,
+    Attribute,
+    AttributeType,
+    Mutability,
+    ResourceType,
+)
+
+#: xsd:dateTime (RFC 7643 section 2.3.5): date, "T", time, optional fraction and offset.
+_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
+_MEMBER_TYPES = {"user": "User", "group": "Group"}
+
+
+def validate_attribute_value(
+    rt: ResourceType, urn: str | None, attribute: Attribute, value: Any, compat: CompatSettings, *, where: str
+) -> Any:
+    """Validate and normalise one top-level attribute's value (RFC 7643 sections 2.3-2.5).
+
+    ``urn`` is the extension schema the attribute belongs to (None for core and common attributes);
+    ``where`` is the name used in error messages. Returns the stored form, or ``None`` when the value
+    is unassigned: ``null``, an empty list or object (RFC 7643 section 2.5), a cleared manager (Q5),
+    or any value of a ``writeOnly`` attribute such as ``password``, which is checked and then
+    dropped, because Provisor never stores or returns it (RFC 7643 section 7, "writeOnly").
+    Used by POST/PUT parsing and by PATCH for each attribute it sets.
+    """
+    if urn is not None and urn.lower() == ENTERPRISE_USER.lower() and attribute.name == "manager":
+        value = bodies.normalise_manager(value, compat)
+    if value is None:
+        return None
+    if attribute.multi_valued:
+        result: Any = _multi(rt, attribute, value, compat, where)
+    else:
+        if isinstance(value, list | tuple):
+            raise InvalidValue(f"{where} must be a single value, not a list (RFC 7643 section 2.4)")
+        result = _single(attribute, value, compat, where)
+    if attribute.mutability is Mutability.WRITE_ONLY:
+        return None
+    return result
+
+
+def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
+    """A multi-valued attribute: a JSON array, at most one ``primary: true`` (RFC 7643 section 2.4)."""
+    if not isinstance(value, list | tuple):
+        raise InvalidValue(f"{where} must be a list (multi-valued attribute, RFC 7643 section 2.4)")
+    is_roles = attribute.name == "roles"
+    is_members = attribute.name == "members" and rt.name.lower() == "group"
+    out: list[Any] = []
+    for i, element in enumerate(value):
+        here = f"{where}[{i}]"
+        if is_roles:
+            element = bodies.decode_role(element, compat)
+        elif is_members:
+            element = bodies.drop_null_member_ref(element, compat)
+        if element is None:
+            _nested_null(compat, here)
+            continue
+        if isinstance(element, list | tuple):
+            raise InvalidValue(f"{here} must not be a list (no nested arrays in SCIM)")
+        checked = _single(attribute, element, compat, here)
+        if is_members and checked is not None:
+            checked = _member(checked, here)
+        if checked is not None:
+            out.append(checked)
+    if not out:
+        return None
+    primaries = sum(1 for e in out if isinstance(e, dict) and e.get("primary") is True)
+    if primaries > 1:
+        raise InvalidValue(
+            f"{where} has {primaries} values with primary true; at most one is allowed (RFC 7643 2.4)"
+        )
+    return out
+
+
+def _single(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
+    if attribute.type is AttributeType.COMPLEX:
+        return _complex(attribute, value, compat, where)
+    return check_simple(attribute, value, compat, where)
+
+
+def _complex(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> dict[str, Any] | None:
+    """A complex value: an object whose keys are its sub-attributes, any case (RFC 7643 2.3.8)."""
+    if not isinstance(value, Mapping):
+        raise InvalidValue(f"{where} must be an object with sub-attributes of {attribute.name}")
+    out: dict[str, Any] = {}
+    for key, sub_value in value.items():
+        if not isinstance(key, str):
+            raise InvalidValue(f"{where} has a non-string key")
+        sub = attribute.sub(key)
+        if sub is None:
+            if bodies.unknown_attributes_ignored(compat):
+                continue
+            raise InvalidValue(f"unknown sub-attribute '{key}' in {where}")
+        here = f"{where}.{sub.name}"
+        if sub.name in out:
+            raise InvalidValue(f"{here} is given twice")
+        if sub.mutability is Mutability.READ_ONLY:
+            continue  # e.g. manager.displayName: read-only input is ignored (RFC 7643 section 7)
+        if sub_value is None:
+            _nested_null(compat, here)
+            continue
+        if sub.type is AttributeType.COMPLEX:
+            raise InvalidValue(f"{here}: a sub-attribute cannot be complex (RFC 7643 section 2.3.8)")
+        if isinstance(sub_value, list | tuple):
+            raise InvalidValue(f"{here} must be a single value, not a list")
+        out[sub.name] = check_simple(sub, sub_value, compat, here)
+    if not out:
+        return None
+    for sub in attribute.sub_attributes:
+        if sub.required and sub.name not in out:
+            raise InvalidValue(f"{where}.{sub.name} is required")
+    return out
+
+
+def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
+    """A singular, non-complex value of the attribute's data type (RFC 7643 sections 2.3.1-2.3.7)."""
+    kind = attribute.type
+    if kind is AttributeType.BOOLEAN:
+        value = bodies.coerce_string_boolean(value, compat)
+        if not isinstance(value, bool):
+            raise InvalidValue(f"{where} must be a boolean (true or false)")
+        return value
+    if kind is AttributeType.INTEGER:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValue(f"{where} must be an integer")
+        return value
+    if kind is AttributeType.DECIMAL:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidValue(f"{where} must be a decimal number")
+        return value
+    if not isinstance(value, str):
+        kind_note = "" if kind is AttributeType.STRING else f" ({kind.value})"
+        raise InvalidValue(f"{where} must be a string{kind_note}")
+    if kind is AttributeType.DATETIME:
+        _check_datetime(value, where)
+    elif kind is AttributeType.BINARY:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidValue(f"{where} must be base64-encoded binary (RFC 7643 section 2.3.6)") from None
+    if attribute.canonical_values:
+        allowed = {c.lower() for c in attribute.canonical_values}
+        if value.lower() not in allowed:
+            raise InvalidValue(
+                f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}"
+            )
+    return value
+
+
+def _check_datetime(value: str, where: str) -> None:
+    """xsd:dateTime (RFC 7643 section 2.3.5), e.g. ``2008-01-23T04:56:22Z``; stored as given."""
+    ok = _DATETIME.match(value) is not None
+    if ok and not value.startswith("-"):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InvalidValue(f"{where} must be an xsd:dateTime such as 2008-01-23T04:56:22Z, not {value!r}")
+
+
+def _nested_null(compat: CompatSettings, where: str) -> None:
+    """Q12: a null inside a value is unassigned when tolerated; strict reading rejects it."""
+    if not bodies.nested_nulls_ignored(compat):
+        raise InvalidValue(f"{where} must not be null; omit it instead (RFC 7643 section 2.5)")
+
+
+def _member(element: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A group member (RFC 7643 section 4.2): ``value`` required; ``type`` User or Group, canonical.
+
+    ``$ref`` is not stored (the server renders it from ``type`` and ``value``); when ``type`` is
+    missing it is taken from a ``$ref`` ending in ``/Users/<id>`` or ``/Groups/<id>``.
+    """
+    value = element.get("value")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(f"{where}.value is required: the id of a User or Group")
+    out: dict[str, Any] = {"value": value}
+    kind = element.get("type")
+    ref = element.get("$ref")
+    if kind is None and isinstance(ref, str):
+        segments = ref.rstrip("/").split("/")
+        if len(segments) >= 2:
+            kind = {"users": "User", "groups": "Group"}.get(segments[-2].lower())
+    if kind is not None:
+        out["type"] = _MEMBER_TYPES[str(kind).lower()]
+    if "display" in element:
+        out["display"] = element["display"]
+    return out

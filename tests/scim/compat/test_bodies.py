@@ -1,0 +1,234 @@
+"""provisor.scim.compat.bodies: each Entra/Okta body normaliser with its switch on and off
+(entra-behaviour.md 1.3, 1.4, 1.6, 1.9). Off, the strict reading gives the RFC error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from provisor.scim.compat import QUIRK_NAMES, CompatSettings, bodies
+from provisor.scim.errors import InvalidValue
+from provisor.scim.resources import parse_resource
+from provisor.scim.schema import ENTERPRISE_USER, GROUP, USER, ResourceType, default_registry
+
+ON = CompatSettings.default()
+STRICT = CompatSettings.strict()
+
+
+def _rt(name: str) -> ResourceType:
+    found = default_registry().resource_type(name)
+    assert found is not None
+    return found
+
+
+USERS = _rt("User")
+GROUPS = _rt("Group")
+
+
+def off(name: str) -> CompatSettings:
+    return CompatSettings.from_mapping({name: False})
+
+
+def test_every_switch_used_here_is_catalogued() -> None:
+    used = {
+        "string_booleans",
+        "adscim_group_schema",
+        "undeclared_extension_schemas",
+        "unknown_attributes_ignored",
+        "explicit_nulls",
+        "manager_bare_string",
+        "roles_json_strings",
+        "null_member_ref",
+    }
+    assert used <= QUIRK_NAMES
+
+
+# --- Q2 string_booleans ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("True", True), ("false", False), ("FALSE", False), ("tRuE", True)]
+)
+def test_string_booleans_on(text: str, value: bool) -> None:
+    assert bodies.coerce_string_boolean(text, ON) is value
+
+
+@pytest.mark.parametrize("other", ["yes", "1", "", " true", 1, None, True])
+def test_string_booleans_leave_other_values(other: Any) -> None:
+    assert bodies.coerce_string_boolean(other, ON) == other
+
+
+def test_string_booleans_off() -> None:
+    assert bodies.coerce_string_boolean("True", off("string_booleans")) == "True"
+    body = {"schemas": [USER], "userName": "a", "active": "False"}
+    assert parse_resource(USERS, body, ON)["active"] is False
+    with pytest.raises(InvalidValue, match="active must be a boolean"):
+        parse_resource(USERS, body, off("string_booleans"))
+
+
+# --- Q9 adscim_group_schema ------------------------------------------------------------------------
+
+
+def test_adscim_schema() -> None:
+    assert bodies.is_ignored_schema_uri(bodies.ADSCIM_GROUP_SCHEMA, ON)
+    assert bodies.is_ignored_schema_uri(bodies.ADSCIM_GROUP_SCHEMA.upper(), ON)
+    assert not bodies.is_ignored_schema_uri("urn:example:other", ON)
+    assert not bodies.is_ignored_schema_uri(bodies.ADSCIM_GROUP_SCHEMA, off("adscim_group_schema"))
+    body = {"schemas": [GROUP, bodies.ADSCIM_GROUP_SCHEMA], "displayName": "Sales"}
+    assert parse_resource(GROUPS, body, ON) == {"displayName": "Sales"}
+    with pytest.raises(InvalidValue, match="not a schema of Group"):
+        parse_resource(GROUPS, body, off("adscim_group_schema"))
+
+
+# --- Q7, 1.3, Q12: switches the validator asks ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "name"),
+    [
+        (bodies.undeclared_extension_allowed, "undeclared_extension_schemas"),
+        (bodies.unknown_attributes_ignored, "unknown_attributes_ignored"),
+        (bodies.nested_nulls_ignored, "explicit_nulls"),
+    ],
+)
+def test_switch_predicates(function: Any, name: str) -> None:
+    assert function(ON) is True
+    assert function(off(name)) is False
+    assert function(CompatSettings(frozenset({name}))) is True
+
+
+def test_unknown_attributes_off_rejects_entra_only_names() -> None:
+    body = {"schemas": [USER], "userName": "a", "mailNickname": "al"}
+    assert parse_resource(USERS, body, ON) == {"userName": "a"}
+    with pytest.raises(InvalidValue, match="unknown attribute 'mailNickname'"):
+        parse_resource(USERS, body, off("unknown_attributes_ignored"))
+
+
+def test_explicit_nulls_off_rejects_nested_null() -> None:
+    body = {"schemas": [USER], "userName": "a", "name": {"givenName": "A", "familyName": None}}
+    assert parse_resource(USERS, body, ON)["name"] == {"givenName": "A"}
+    with pytest.raises(InvalidValue, match=r"name\.familyName must not be null"):
+        parse_resource(USERS, body, off("explicit_nulls"))
+
+
+def test_undeclared_extension_off() -> None:
+    body = {"schemas": [USER], "userName": "a", ENTERPRISE_USER: {"department": "Sales"}}
+    assert parse_resource(USERS, body, ON)[ENTERPRISE_USER] == {"department": "Sales"}
+    with pytest.raises(InvalidValue, match="schemas does not list"):
+        parse_resource(USERS, body, off("undeclared_extension_schemas"))
+
+
+# --- Q5 manager_bare_string ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "normalised"),
+    [
+        ("mgr-1", {"value": "mgr-1"}),
+        ("", None),
+        ([], None),
+        (
+            [{"$ref": "https://app/Users/m", "value": "m"}, {"value": "x"}],
+            {"$ref": "https://app/Users/m", "value": "m"},
+        ),
+        (["m"], {"value": "m"}),
+        ({"value": ""}, None),
+        ({"Value": ""}, None),
+        ({"value": "m"}, {"value": "m"}),
+        (None, None),
+        (5, 5),
+    ],
+)
+def test_manager_on(sent: Any, normalised: Any) -> None:
+    assert bodies.normalise_manager(sent, ON) == normalised
+
+
+@pytest.mark.parametrize("sent", ["mgr-1", [{"value": "m"}], {"value": ""}])
+def test_manager_off_is_unchanged(sent: Any) -> None:
+    assert bodies.normalise_manager(sent, off("manager_bare_string")) == sent
+
+
+def test_manager_off_strict_reading_rejects_bare_string() -> None:
+    body = {"schemas": [USER, ENTERPRISE_USER], "userName": "a", ENTERPRISE_USER: {"manager": "mgr-1"}}
+    assert parse_resource(USERS, body, ON)[ENTERPRISE_USER]["manager"] == {"value": "mgr-1"}
+    with pytest.raises(InvalidValue, match="manager must be an object"):
+        parse_resource(USERS, body, off("manager_bare_string"))
+
+
+def test_manager_qualified_key_in_body_q5_q7() -> None:
+    body = {"schemas": [USER], "userName": "a", f"{ENTERPRISE_USER}:manager": "mgr-2"}
+    assert parse_resource(USERS, body, ON) == {
+        "userName": "a",
+        ENTERPRISE_USER: {"manager": {"value": "mgr-2"}},
+    }
+
+
+# --- Q8 roles_json_strings -------------------------------------------------------------------------
+
+
+ROLE = {"id": "7f0e", "value": "Admin", "displayName": "Administrator"}
+
+
+def test_role_json_string_decoded() -> None:
+    sent = {"value": json.dumps(ROLE), "primary": True, "type": "WindowsAzureActiveDirectoryRole"}
+    assert bodies.decode_role(sent, ON) == {
+        "value": "Admin",
+        "display": "Administrator",
+        "primary": True,
+        "type": "WindowsAzureActiveDirectoryRole",
+    }
+    assert sent["value"] == json.dumps(ROLE), "input must not be mutated"
+
+
+def test_role_json_string_keeps_existing_display() -> None:
+    sent = {"value": json.dumps(ROLE), "display": "Mine"}
+    assert bodies.decode_role(sent, ON) == {"value": "Admin", "display": "Mine"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Admin", "{not json", "[1, 2]", '"quoted"', "{" + "[" * 5000, '{"a":' + "[" * 2000 + "]" * 2000 + "}"],
+)
+def test_role_values_that_are_not_json_objects_stay(value: str) -> None:
+    assert bodies.decode_role({"value": value}, ON) == {"value": value}
+
+
+def test_role_json_without_string_value_is_invalid() -> None:
+    with pytest.raises(InvalidValue, match="without a string 'value'"):
+        bodies.decode_role({"value": json.dumps({"id": "1", "value": 5})}, ON)
+
+
+def test_role_display_name_renamed_on_post() -> None:
+    assert bodies.decode_role({"value": "User", "displayName": "U"}, ON) == {"value": "User", "display": "U"}
+
+
+def test_roles_off() -> None:
+    sent = {"value": json.dumps(ROLE)}
+    assert bodies.decode_role(sent, off("roles_json_strings")) == sent
+    assert bodies.decode_role("not-a-mapping", ON) == "not-a-mapping"
+    body = {"schemas": [USER], "userName": "a", "roles": [sent]}
+    assert parse_resource(USERS, body, ON)["roles"] == [{"value": "Admin", "display": "Administrator"}]
+    assert parse_resource(USERS, body, STRICT)["roles"] == [sent]
+
+
+# --- Q4 null_member_ref ----------------------------------------------------------------------------
+
+
+def test_null_member_ref() -> None:
+    assert bodies.drop_null_member_ref({"$ref": None, "value": "u1"}, ON) == {"value": "u1"}
+    assert bodies.drop_null_member_ref({"$REF": None, "value": "u1"}, ON) == {"value": "u1"}
+    kept = {"$ref": "https://app/Users/u1", "value": "u1"}
+    assert bodies.drop_null_member_ref(kept, ON) == kept
+    assert bodies.drop_null_member_ref({"$ref": None, "value": "u1"}, off("null_member_ref")) == {
+        "$ref": None,
+        "value": "u1",
+    }
+
+
+def test_null_member_ref_off_strict_reading_rejects() -> None:
+    body = {"schemas": [GROUP], "displayName": "Sales", "members": [{"$ref": None, "value": "u1"}]}
+    assert parse_resource(GROUPS, body, ON)["members"] == [{"value": "u1"}]
+    with pytest.raises(InvalidValue, match=r"\$ref must not be null"):
+        parse_resource(GROUPS, body, STRICT)
