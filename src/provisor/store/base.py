@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from provisor.scim.filter.ast import AttrPath, Filter
+# Membership values are protocol data; the store keeps them in their own relation.
+from provisor.scim.patch.members import Member as Member
+from provisor.scim.patch.members import MemberDelta as MemberDelta
 
 
 class StoreError(Exception):
@@ -53,13 +56,8 @@ class TenantNotFound(StoreError):
     """No tenant with that name."""
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One group member: the member's id, its type ("User"/"Group") and display text."""
-
-    value: str
-    type: str | None = None
-    display: str | None = None
+class TokenNotFound(StoreError):
+    """No Secret Token with that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +71,6 @@ class StoredResource:
     last_modified: datetime
     version: int
     members: tuple[Member, ...] | None = None  # groups, when loaded
-
-
-@dataclass(frozen=True, slots=True)
-class MemberDelta:
-    """Changes to a group's members. ``replace`` (when not None) first sets the whole list."""
-
-    add: tuple[Member, ...] = ()
-    remove: tuple[str, ...] = ()
-    replace: tuple[Member, ...] | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.add and not self.remove and self.replace is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,261 @@
+"""PATCH normalisers: what Entra ID and Okta send in a PatchOp that a strict RFC 7644 section 3.5.2
+reading rejects, each gated by its switch in :class:`~provisor.scim.compat.CompatSettings`.
+
+| switch                      | quirk | here                                                   |
+|-----------------------------|-------|--------------------------------------------------------|
+| ``capitalised_ops``         | Q1    | :func:`normalise_op_name`                              |
+| ``string_booleans``         | Q2    | :func:`unquote_boolean_literals`, :func:`normalise_value` |
+| ``remove_members_with_value``| Q3   | :func:`remove_value_allowed`                           |
+| ``null_member_ref``         | Q4    | :func:`normalise_value` (via ``bodies``)               |
+| ``manager_bare_string``     | Q5    | :func:`bare_extension_path`, :func:`normalise_value`   |
+| ``pathless_dotted_keys``    | Q6    | :func:`expand_pathless_value`                          |
+| ``roles_json_strings``      | Q8    | :func:`normalise_value` (via ``bodies``)               |
+| ``unmatched_filter_creates``| 1.4   | :func:`element_from_filter`                            |
+| ``unknown_attributes_ignored``| 1.3 | :func:`expand_pathless_value`, :func:`path_head_known` |
+
+All functions are pure: they return new values and never mutate their arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from provisor.scim.compat import CompatSettings, bodies
+from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.filter.ast import And, Compare, CompareOp, Filter
+from provisor.scim.schema.model import ENTERPRISE_USER, Attribute, AttributeType, Mutability, ResourceType
+
+#: The op names of RFC 7644 section 3.5.2, in their only RFC spelling.
+OP_NAMES = frozenset({"add", "replace", "remove"})
+
+_HEAD_END = re.compile(r"[.\[]")
+
+
+def normalise_op_name(raw: Any, compat: CompatSettings) -> str:
+    """The RFC op name for ``raw`` (RFC 7644 section 3.5.2: "add", "replace" or "remove").
+
+    Q1 (``capitalised_ops``): Entra's default dialect sends ``Add``/``Replace``/``Remove``; with the
+    switch on any case matches, with it off only the lowercase RFC names do. Anything else is
+    ``invalidSyntax``: the body does not conform to the PatchOp message schema.
+    """
+    if not isinstance(raw, str):
+        raise InvalidSyntax(f'PATCH "op" must be a string, got {type(raw).__name__}')
+    name = raw.lower() if compat.on("capitalised_ops") else raw
+    if name not in OP_NAMES:
+        hint = " (op names are lowercase; capitalised_ops is off)" if raw.lower() in OP_NAMES else ""
+        raise InvalidSyntax(f'unknown PATCH op {raw!r}: expected "add", "replace" or "remove"{hint}')
+    return name
+
+
+def remove_value_allowed(compat: CompatSettings) -> bool:
+    """Q3 (``remove_members_with_value``): may a ``remove`` carry a ``value`` selecting what to remove?
+
+    Entra removes members with ``{"op":"Remove","path":"members","value":[{"value":id}]}``. RFC 7644
+    section 3.5.2.2 gives remove no value (and a path-only remove drops *all* members), so the strict
+    reading rejects such an operation instead of emptying the group.
+    """
+    return compat.on("remove_members_with_value")
+
+
+def owning_extension(rt: ResourceType, name: str) -> str | None:
+    """The URN of the one extension declaring attribute ``name`` when the core schema does not."""
+    if rt.attribute(None, name) is not None:
+        return None
+    owners = [ext.id for ext, _ in rt.extensions if ext.attribute(name) is not None]
+    return owners[0] if len(owners) == 1 else None
+
+
+def path_head(rt: ResourceType, text: str) -> tuple[str | None, str]:
+    """Split a path text into (schema URN or None, top-level attribute name) without parsing it."""
+    urn, rest = rt.split_urn(text)
+    return urn, _HEAD_END.split(rest, maxsplit=1)[0]
+
+
+def path_head_known(rt: ResourceType, text: str) -> bool:
+    """Whether the top-level attribute a path text starts with is declared (RFC 7644 section 3.10).
+
+    A ``urn:`` prefix naming no schema of ``rt`` counts as unknown (e.g. an Entra custom extension
+    this server does not declare, entra-behaviour.md 1.3).
+    """
+    urn, head = path_head(rt, text)
+    if urn is None and text[:4].lower() == "urn:":
+        return False
+    return rt.attribute(urn, head) is not None
+
+
+def bare_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> str | None:
+    """Q5 (``manager_bare_string``): ``manager[...]`` / ``manager.value`` mean the enterprise manager.
+
+    Entra's documented manager operations use the bare path ``manager`` (and, observed 2023,
+    ``manager[value eq "id"]``), though the core User schema has no such attribute. With the switch on
+    the path is qualified with the one extension that declares ``manager``; None otherwise.
+    """
+    if not compat.on("manager_bare_string") or text[:4].lower() == "urn:":
+        return None
+    _, head = path_head(rt, text)
+    if head.lower() != "manager":
+        return None
+    urn = owning_extension(rt, head)
+    return f"{urn}:{text}" if urn is not None else None
+
+
+def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) -> list[tuple[str, Any]]:
+    """Turn a path-less add/replace value object into ``(path text, value)`` pairs (RFC 7644 3.5.2.1/3).
+
+    Without a path "the target location is the resource itself": every key is an attribute. An
+    extension URN key holds an object of that extension's attributes. ``schemas`` and readOnly
+    attributes (Okta sends ``id``) are skipped, as a PUT would ignore them (RFC 7644 section 3.5.1).
+
+    Q6 (``pathless_dotted_keys``): Entra's ``aadOptscim062020`` dialect folds several changes into one
+    value whose keys are paths: ``name.givenName``, ``urn:...:User:employeeNumber`` and even
+    ``emails[type eq "work"].value``. With the switch on every such key is taken as a path; off, a
+    key that is not an attribute name or a schema URN is ``invalidPath``.
+    Unknown plain attribute names are skipped when ``unknown_attributes_ignored`` (1.3) is on.
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidValue("an add or replace without a path needs an object value (RFC 7644 section 3.5.2)")
+    dotted = compat.on("pathless_dotted_keys")
+    out: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidPath(f"invalid attribute name {key!r} in a path-less value")
+        if key.lower() == "schemas":
+            continue
+        schema = rt.schema_for(key) if key[:4].lower() == "urn:" else None
+        if schema is not None:
+            out.extend(_expand_schema_object(rt, schema.id, item, compat))
+            continue
+        if _HEAD_END.search(key) or key[:4].lower() == "urn:":
+            if not dotted:
+                raise InvalidPath(
+                    f"{key!r} is not an attribute name (path keys need pathless_dotted_keys, Q6)"
+                )
+            if _read_only_head(rt, key):
+                continue
+            out.append((key, item))
+            continue
+        found = rt.attribute(None, key)
+        if found is None:
+            if compat.on("unknown_attributes_ignored"):
+                continue
+            raise InvalidPath(f"unknown attribute {key!r} in a path-less value")
+        if found[1].mutability is Mutability.READ_ONLY:
+            continue
+        out.append((key, item))
+    return out
+
+
+def _expand_schema_object(
+    rt: ResourceType, urn: str, item: Any, compat: CompatSettings
+) -> list[tuple[str, Any]]:
+    if urn == rt.schema.id:
+        return expand_pathless_value(item, rt, compat)
+    if not isinstance(item, Mapping):
+        raise InvalidValue(f"the value of {urn!r} must be an object of its attributes")
+    out: list[tuple[str, Any]] = []
+    for sub_key, sub_item in item.items():
+        if not isinstance(sub_key, str) or not sub_key:
+            raise InvalidPath(f"invalid attribute name {sub_key!r} under {urn!r}")
+        text = f"{urn}:{sub_key}"
+        if not path_head_known(rt, text):
+            if compat.on("unknown_attributes_ignored"):
+                continue
+            raise InvalidPath(f"unknown attribute {sub_key!r} of {urn!r}")
+        if not _read_only_head(rt, text):
+            out.append((text, sub_item))
+    return out
+
+
+def _read_only_head(rt: ResourceType, text: str) -> bool:
+    """Whether a path key names a readOnly attribute or sub-attribute (``manager.displayName``)."""
+    urn, head = path_head(rt, text)
+    found = rt.attribute(urn, head)
+    if found is None:
+        return False
+    if found[1].mutability is Mutability.READ_ONLY:
+        return True
+    _, rest = rt.split_urn(text)
+    tail = rest.rsplit("]", 1)[1] if "]" in rest else rest[len(head) :]
+    sub = found[1].sub(tail[1:]) if tail.startswith(".") else None
+    return sub is not None and sub.mutability is Mutability.READ_ONLY
+
+
+_BOOLEAN_LITERAL = re.compile(r'(\beq\s+|\bne\s+)"(true|false)"', re.IGNORECASE)
+
+
+def unquote_boolean_literals(text: str, compat: CompatSettings) -> str | None:
+    """Q2 (``string_booleans``) in paths: ``roles[primary eq "True"].value`` compares with ``true``.
+
+    Entra's ``SingleAppRoleAssignment`` targets ``roles[primary eq "True"].value`` (entra-behaviour.md
+    3.3 and section 5); RFC 7644 section 3.4.2.2 compares a boolean with the literal ``true``. Returns
+    the rewritten path, or None when the switch is off or nothing was rewritten.
+    """
+    if not compat.on("string_booleans"):
+        return None
+    rewritten = _BOOLEAN_LITERAL.sub(lambda m: m.group(1) + m.group(2).lower(), text)
+    return rewritten if rewritten != text else None
+
+
+def normalise_value(
+    rt: ResourceType,
+    urn: str | None,
+    attribute: Attribute,
+    value: Any,
+    compat: CompatSettings,
+    *,
+    whole: bool,
+) -> Any:
+    """A PATCH value in the shape the merge rules of RFC 7644 section 3.5.2 work on.
+
+    ``value`` is written to ``attribute`` (of extension ``urn``): its whole value when ``whole``,
+    else one element (multi-valued) or one sub-attribute's value is handled by the caller. Applies
+    the body normalisers of :mod:`provisor.scim.compat.bodies`, each gated by its own switch: Q5
+    manager (bare string, ``[{$ref, value}]``), Q8 JSON-encoded roles, Q4 ``"$ref": null`` members and
+    Q2 string booleans (``active``, ``primary``). The merge needs them before validation so that
+    duplicates and ``primary`` are judged on the decoded values.
+    """
+    if urn is not None and urn.lower() == ENTERPRISE_USER.lower() and attribute.name == "manager" and whole:
+        return bodies.normalise_manager(value, compat)
+    if attribute.multi_valued and whole:
+        items = value if isinstance(value, list) else [value]
+        return [normalise_value(rt, urn, attribute, v, compat, whole=False) for v in items]
+    if attribute.name == "roles" and urn is None:
+        value = bodies.decode_role(value, compat)
+    elif attribute.name == "members" and urn is None and rt.name.lower() == "group":
+        value = bodies.drop_null_member_ref(value, compat)
+    if attribute.type is AttributeType.BOOLEAN:
+        return bodies.coerce_string_boolean(value, compat)
+    if attribute.type is AttributeType.COMPLEX and isinstance(value, Mapping):
+        out = dict(value)
+        for key, item in value.items():
+            sub = attribute.sub(key) if isinstance(key, str) else None
+            if sub is not None and sub.type is AttributeType.BOOLEAN:
+                out[key] = bodies.coerce_string_boolean(item, compat)
+        return out
+    return value
+
+
+def element_from_filter(f: Filter) -> dict[str, Any] | None:
+    """1.4 (``unmatched_filter_creates``): the element a valuePath filter describes, or None.
+
+    Entra maps ``emails[type eq "work"].value`` and ``addresses[type eq "work"].locality`` as
+    attribute targets and PATCHes them whether or not such an element exists. A filter made only of
+    ``eq`` comparisons on sub-attributes joined by ``and`` describes an element
+    (``{"type": "work"}``); anything else (``or``, ``co``, ``pr``, ``not``, conflicting values) does
+    not. The caller checks the switch; RFC 7644 section 3.5.2.3 answers ``noTarget`` instead.
+    """
+    if isinstance(f, Compare):
+        if f.op is not CompareOp.EQ or f.path.sub is None:
+            return None
+        return {f.path.sub: f.value}
+    if isinstance(f, And):
+        left, right = element_from_filter(f.left), element_from_filter(f.right)
+        if left is None or right is None:
+            return None
+        for key in left.keys() & right.keys():
+            if left[key] != right[key]:
+                return None
+        return {**left, **right}
+    return None

@@ -1,0 +1,324 @@
+"""PATCH operations applied to a stored resource dict (RFC 7644 sections 3.5.2.1-3.5.2.3).
+
+The resource dict has canonical attribute names with extension attributes nested under their
+URN (the store contract, ``provisor.store.base``). :func:`apply_patch` works on a deep copy, so a
+request whose n-th operation fails leaves the caller's dict untouched: all operations apply, or none.
+
+Every operation ends by validating the whole top-level attribute it touched with
+:func:`provisor.scim.resources.validate_attribute_value`, so patched values obey the same rules as
+a POST; the request ends with the ``required``, ``immutable`` and allowed-roles checks.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from provisor.scim.compat import CompatSettings
+from provisor.scim.compat import patch_ops as quirks
+from provisor.scim.errors import InvalidValue, Mutability, NoTarget
+from provisor.scim.filter.ast import Filter, PatchPath
+from provisor.scim.filter.evaluate import matches_element
+from provisor.scim.patch.request import (
+    PatchOperation,
+    expand_operation,
+    normalise_operation_value,
+    operation_context,
+    target_attribute,
+)
+from provisor.scim.resources import check_immutable, check_required, check_roles, validate_attribute_value
+from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.scim.schema.model import Mutability as Mut
+
+
+def apply_patch(
+    rt: ResourceType,
+    data: Mapping[str, Any],
+    ops: Sequence[PatchOperation],
+    compat: CompatSettings,
+    *,
+    allowed_roles: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Apply ``ops`` in order to a copy of ``data`` and return it (RFC 7644 section 3.5.2).
+
+    Atomic: the input is never mutated. Raises a :class:`~provisor.scim.errors.ScimError` naming the
+    failing operation; ``mutability`` for readOnly targets and changed immutable values,
+    ``noTarget`` for an unmatched filter (unless ``unmatched_filter_creates``), ``invalidValue``
+    for a bad value or a removed required attribute (a PATCH cannot remove ``userName``).
+    Group ``members`` are not part of the dict: separate them first with
+    :func:`provisor.scim.patch.split_member_operations` (a ``members`` operation here is a
+    programming error and raises ValueError).
+    """
+    result: dict[str, Any] = copy.deepcopy(dict(data))
+    for index, op in enumerate(ops):
+        with operation_context(index):
+            for one in expand_operation(op, rt, compat):
+                assert one.path is not None
+                if is_member_path(rt, one.path):
+                    raise ValueError("group members are not in the dict: use split_member_operations")
+                apply_operation(rt, result, one, compat)
+    check_required(rt, result)
+    check_immutable(rt, data, result)
+    check_roles(result, allowed_roles)
+    return result
+
+
+def is_member_path(rt: ResourceType, path: PatchPath) -> bool:
+    """Whether ``path`` targets a Group's ``members`` (kept as a relation, not in the dict)."""
+    return rt.name.lower() == "group" and path.path.urn is None and path.path.attr == "members"
+
+
+def apply_operation(
+    rt: ResourceType, data: dict[str, Any], op: PatchOperation, compat: CompatSettings
+) -> None:
+    """Apply one operation with a path to ``data`` in place (callers pass a private copy)."""
+    assert op.path is not None
+    urn, attribute, sub = target_attribute(rt, op.path)
+    where = f"{urn}:{attribute.name}" if urn else attribute.name
+    if attribute.mutability is Mut.READ_ONLY or (sub is not None and sub.mutability is Mut.READ_ONLY):
+        raise Mutability(f"{op.path.path} is readOnly and cannot be changed (RFC 7643 section 7)")
+    container = data if urn is None else data.get(urn)
+    current = container.get(attribute.name) if isinstance(container, Mapping) else None
+    value = normalise_operation_value(rt, op.path, op.value, compat)
+    if op.op != "remove" and value is None:
+        if op.op == "replace":
+            new = _remove(rt, attribute, current, op.path, None)
+        elif compat.on("explicit_nulls"):
+            return  # Q12: "add null" adds nothing
+        else:
+            raise InvalidValue(f"{where}: an add needs a value, not null (RFC 7644 section 3.5.2.1)")
+    elif op.op == "remove":
+        new = _remove(rt, attribute, current, op.path, value)
+    else:
+        new = _write(rt, attribute, current, op.path, value, add=op.op == "add", compat=compat)
+    checked = None if new is None else validate_attribute_value(rt, urn, attribute, new, compat, where=where)
+    _store(data, urn, attribute, checked)
+
+
+def _store(data: dict[str, Any], urn: str | None, attribute: Attribute, value: Any) -> None:
+    if urn is None:
+        target = data
+    else:
+        existing = data.get(urn)
+        target = dict(existing) if isinstance(existing, Mapping) else {}
+        data[urn] = target
+    if value is None:
+        target.pop(attribute.name, None)
+    else:
+        target[attribute.name] = value
+    if urn is not None and not target:
+        del data[urn]
+
+
+# --- add / replace ------------------------------------------------------------------------------
+
+
+def _write(
+    rt: ResourceType,
+    attribute: Attribute,
+    current: Any,
+    path: PatchPath,
+    value: Any,
+    *,
+    add: bool,
+    compat: CompatSettings,
+) -> Any:
+    """RFC 7644 3.5.2.1 (add) and 3.5.2.3 (replace); a replace of an absent target is an add."""
+    sub = path.path.sub
+    if path.filter is not None:
+        return _write_filtered(rt, attribute, current, path.filter, sub, value, add=add, compat=compat)
+    if sub is not None:
+        if attribute.multi_valued:
+            elements = _elements(current)
+            if not elements:
+                return [{sub: value}]
+            touched = [_set_sub(e, sub, value) for e in elements]
+            return _settle_primary(attribute, touched, touched)
+        return _set_sub(current if isinstance(current, Mapping) else {}, sub, value)
+    if attribute.multi_valued:
+        values = value if isinstance(value, list) else [value]
+        if not add:
+            return _settle_primary(attribute, list(values), list(values))
+        merged = list(_elements(current))
+        added = [v for i, v in enumerate(values) if v not in merged and v not in values[:i]]
+        return _settle_primary(attribute, merged + added, added)
+    complex_ = attribute.type is AttributeType.COMPLEX
+    if complex_ and isinstance(current, Mapping) and isinstance(value, Mapping):
+        # Both verbs merge: "Sub-attributes that are not specified in the value parameter are left
+        # unchanged" (RFC 7644 section 3.5.2.3; section 3.5.2.1 for add).
+        return _merge(current, value)
+    return value
+
+
+def _write_filtered(
+    rt: ResourceType,
+    attribute: Attribute,
+    current: Any,
+    f: Filter,
+    sub: str | None,
+    value: Any,
+    *,
+    add: bool,
+    compat: CompatSettings,
+) -> Any:
+    """A valuePath target: set ``sub`` of, merge into (add) or replace the matched values."""
+    if sub is None:
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, Mapping):
+            raise InvalidValue(f"{attribute.name}[...] needs an object value: the sub-attributes to set")
+    elements = _elements(current)
+    matched = _matched(rt, elements, f)
+    if not matched:
+        created = quirks.element_from_filter(f) if compat.on("unmatched_filter_creates") else None
+        if created is None:
+            raise NoTarget(f"the filter on {attribute.name} matches no value (RFC 7644 section 3.5.2.3)")
+        new = _set_sub(created, sub, value) if sub is not None else _merge(created, value)
+        return _rebuild(attribute, [*elements, new], [new])
+    out: list[Any] = []
+    touched: list[Any] = []
+    for i, element in enumerate(elements):
+        if i not in matched:
+            out.append(element)
+            continue
+        if sub is not None:
+            new = _set_sub(element, sub, value)
+        elif add:
+            new = _merge(element, value)
+        else:
+            new = dict(value)
+        out.append(new)
+        touched.append(new)
+    return _rebuild(attribute, out, touched)
+
+
+def _rebuild(attribute: Attribute, elements: list[Any], touched: list[Any]) -> Any:
+    if not attribute.multi_valued:
+        return elements[-1] if elements else None
+    return _settle_primary(attribute, elements, touched)
+
+
+def _set_sub(element: Mapping[str, Any], sub: str, value: Any) -> dict[str, Any]:
+    """``element`` with sub-attribute ``sub`` (any case) set in place, or removed when ``value`` is null."""
+    low = sub.lower()
+    out: dict[str, Any] = {}
+    placed = value is None
+    for key, item in element.items():
+        if isinstance(key, str) and key.lower() == low:
+            if not placed:
+                out[sub] = value
+                placed = True
+        else:
+            out[key] = item
+    if not placed:
+        out[sub] = value
+    return out
+
+
+def _merge(element: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, Any]:
+    """Sub-attributes of ``value`` replace or add to ``element``'s; ``null`` unassigns (RFC 7643 2.5)."""
+    out = dict(element)
+    for key, item in value.items():
+        out = _set_sub(out, key, item)
+    return out
+
+
+def _without(element: Mapping[str, Any], sub: str) -> dict[str, Any]:
+    """``element`` without the key ``sub`` in any case (sub-attribute names are case-insensitive)."""
+    low = sub.lower()
+    return {k: v for k, v in element.items() if not (isinstance(k, str) and k.lower() == low)}
+
+
+def _settle_primary(attribute: Attribute, elements: list[Any], touched: list[Any]) -> list[Any]:
+    """RFC 7643 section 2.4: ``primary: true`` appears at most once. When this operation set it on
+    a value, every other value of the attribute loses it (becomes ``primary: false``)."""
+    if attribute.sub("primary") is None:
+        return elements
+    winners = [e for e in touched if isinstance(e, Mapping) and _primary(e)]
+    if len(winners) > 1:
+        raise InvalidValue(f"{attribute.name}: only one value may be primary (RFC 7643 section 2.4)")
+    if not winners:
+        return elements
+    keep = winners[0]
+    return [
+        _set_sub(e, "primary", False) if e is not keep and isinstance(e, Mapping) and _primary(e) else e
+        for e in elements
+    ]
+
+
+def _primary(element: Mapping[str, Any]) -> bool:
+    return any(isinstance(k, str) and k.lower() == "primary" and v is True for k, v in element.items())
+
+
+# --- remove -------------------------------------------------------------------------------------
+
+
+def _remove(rt: ResourceType, attribute: Attribute, current: Any, path: PatchPath, value: Any) -> Any:
+    """RFC 7644 section 3.5.2.2; removing what is not there is a no-op.
+
+    ``value`` (Q3, ``remove_members_with_value``; rejected at parse time when off) selects the values
+    of a multi-valued attribute to remove: those agreeing with every sub-attribute it gives.
+    """
+    sub = path.path.sub
+    if current is None:
+        return None
+    if path.filter is None and sub is None:
+        if value is None:
+            return None
+        selectors = value if isinstance(value, list) else [value]
+        keep = [e for e in _elements(current) if not any(_selects(attribute, s, e) for s in selectors)]
+        return _rebuild(attribute, keep, [])
+    elements = _elements(current)
+    matched = set(range(len(elements))) if path.filter is None else _matched(rt, elements, path.filter)
+    out: list[Any] = []
+    for i, element in enumerate(elements):
+        if i not in matched:
+            out.append(element)
+        elif sub is not None:
+            rest = _without(element, sub)
+            if rest:
+                out.append(rest)
+    return _rebuild(attribute, out, [])
+
+
+def _selects(attribute: Attribute, selector: Any, element: Any) -> bool:
+    """Whether a Q3 remove value names ``element``: equal values, or agreeing sub-attributes."""
+    if not isinstance(selector, Mapping) or not isinstance(element, Mapping):
+        if isinstance(element, Mapping) and isinstance(selector, str):
+            return _same(attribute.sub("value"), element.get("value"), selector)
+        return _same(attribute, selector, element)
+    given = {k: v for k, v in selector.items() if v is not None}
+    if not given:
+        return False
+    lowered = {k.lower(): v for k, v in element.items() if isinstance(k, str)}
+    for key, item in given.items():
+        sub = attribute.sub(key) if isinstance(key, str) else None
+        if sub is None and str(key).lower() == "$ref":
+            continue  # Entra's "$ref" is never stored; members are selected by value
+        if not _same(sub, lowered.get(str(key).lower()), item):
+            return False
+    return True
+
+
+def _same(attribute: Attribute | None, a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str) and not (attribute is not None and attribute.case_exact):
+        return a.lower() == b.lower()
+    return bool(a == b)
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+def _elements(current: Any) -> list[Any]:
+    """The values of an attribute as a list: a single complex value is a one-element list (so
+    Entra's ``manager[value eq "id"]`` filters it, Q5)."""
+    if current is None:
+        return []
+    if isinstance(current, list):
+        return list(current)
+    return [current]
+
+
+def _matched(rt: ResourceType, elements: list[Any], f: Filter) -> set[int]:
+    return {i for i, e in enumerate(elements) if isinstance(e, Mapping) and matches_element(f, e, rt)}

@@ -1,0 +1,232 @@
+"""Group ``members`` PATCH operations as membership deltas (RFC 7644 section 3.5.2; RFC 7643 4.2).
+
+Members are a relation the store changes in O(k) (``provisor.store.base.MemberDelta``),
+never a list in the resource dict, so a PATCH adding one member to a group of 100k costs one row.
+:func:`split_member_operations` turns the usual shapes into a delta without reading the group:
+
+| operation                                              | delta                    |
+|--------------------------------------------------------|--------------------------|
+| ``add members [values]``                               | ``add``                  |
+| ``replace members [values]`` (Okta ``[]`` empties)     | ``replace``              |
+| ``remove members``                                     | ``replace=()``           |
+| ``remove members [values]`` (Entra, Q3)                | ``remove``               |
+| ``remove members[value eq "a" or value eq "b"]``       | ``remove``               |
+
+Anything else (``members[display co "x"]``, ``members[type eq "User"]``, sub-attribute paths)
+needs the current list: :func:`apply_member_operations` is the general fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisor.scim.compat import CompatSettings
+from provisor.scim.errors import InvalidSyntax
+from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
+from provisor.scim.patch.apply import apply_operation, is_member_path
+from provisor.scim.patch.request import (
+    PatchOperation,
+    expand_operation,
+    normalise_operation_value,
+    operation_context,
+)
+from provisor.scim.resources import Member as StoredMember
+from provisor.scim.resources import validate_attribute_value
+from provisor.scim.schema.model import Attribute, ResourceType
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One group member (RFC 7643 section 4.2), field for field ``provisor.store.base.Member``."""
+
+    value: str
+    type: str | None = None
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDelta:
+    """Changes to a group's members, field for field ``provisor.store.base.MemberDelta``: ``replace``
+    (when not None) sets the whole list; ``add`` and ``remove`` (member ids) are disjoint.
+
+    The protocol core must not import the store (architecture.md), so the server converts this
+    structurally identical value into the store's type at the seam.
+    """
+
+    add: tuple[Member, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[Member, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.add and not self.remove and self.replace is None
+
+
+def split_member_operations(
+    rt: ResourceType, ops: Sequence[PatchOperation], compat: CompatSettings
+) -> tuple[tuple[PatchOperation, ...], MemberDelta, bool]:
+    """Separate a Group's ``members`` operations into a :class:`MemberDelta`.
+
+    Returns ``(other operations, delta, needs_full_member_list)``. The delta is net and
+    order-independent: its ``add`` and ``remove`` are disjoint and, when ``replace`` is set, empty.
+    When ``needs_full_member_list`` is true the delta is empty and the caller loads the current
+    members and calls :func:`apply_member_operations` with the same ``ops``. For any resource type
+    other than Group every operation is "other".
+    """
+    if rt.name.lower() != "group":
+        return tuple(ops), MemberDelta(), False
+    attribute = _members_attribute(rt)
+    other: list[PatchOperation] = []
+    builder = _DeltaBuilder()
+    full = False
+    for index, op in enumerate(ops):
+        with operation_context(index):
+            for one in expand_operation(op, rt, compat):
+                assert one.path is not None
+                if not is_member_path(rt, one.path):
+                    other.append(one)
+                elif not full:
+                    full = not _fold(rt, attribute, one, builder, compat)
+    return tuple(other), (MemberDelta() if full else builder.delta()), full
+
+
+def apply_member_operations(
+    current: Sequence[StoredMember], ops: Sequence[PatchOperation], rt: ResourceType, compat: CompatSettings
+) -> MemberDelta:
+    """Apply the ``members`` operations of ``ops`` to ``current`` and return the change as a delta.
+
+    The general fallback for shapes a delta cannot express (RFC 7644 section 3.5.2 semantics, as
+    for any multi-valued attribute). Operations on other attributes are skipped. When an existing
+    member's ``type`` or ``display`` changed the delta is a full ``replace``; otherwise it is the
+    added and removed members.
+    """
+    data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
+    for index, op in enumerate(ops):
+        with operation_context(index):
+            for one in expand_operation(op, rt, compat):
+                assert one.path is not None
+                if is_member_path(rt, one.path):
+                    apply_operation(rt, data, one, compat)
+    after = [_as_member(e) for e in data.get("members", [])]
+    before = {m.value: Member(m.value, m.type, m.display) for m in current}
+    now = {m.value: m for m in after}
+    if any(now[v] != m for v, m in before.items() if v in now):
+        return MemberDelta(replace=tuple(now.values()))
+    return MemberDelta(
+        add=tuple(m for v, m in now.items() if v not in before),
+        remove=tuple(v for v in before if v not in now),
+    )
+
+
+@dataclass(slots=True)
+class _DeltaBuilder:
+    """Folds member operations, in order, into one net delta."""
+
+    replace: dict[str, Member] | None = None
+    add: dict[str, Member] = field(default_factory=dict)
+    remove: dict[str, None] = field(default_factory=dict)
+
+    def add_members(self, members: Sequence[Member]) -> None:
+        for m in members:
+            if self.replace is not None:
+                self.replace.setdefault(m.value, m)
+            else:
+                self.remove.pop(m.value, None)
+                self.add.setdefault(m.value, m)
+
+    def remove_values(self, values: Sequence[str]) -> None:
+        for v in values:
+            if self.replace is not None:
+                self.replace.pop(v, None)
+            else:
+                self.add.pop(v, None)
+                self.remove[v] = None
+
+    def replace_all(self, members: Sequence[Member]) -> None:
+        self.replace = {}
+        self.add.clear()
+        self.remove.clear()
+        self.add_members(members)
+
+    def delta(self) -> MemberDelta:
+        return MemberDelta(
+            add=tuple(self.add.values()),
+            remove=tuple(self.remove),
+            replace=None if self.replace is None else tuple(self.replace.values()),
+        )
+
+
+def _fold(
+    rt: ResourceType, attribute: Attribute, op: PatchOperation, builder: _DeltaBuilder, compat: CompatSettings
+) -> bool:
+    """Fold one ``members`` operation into ``builder``; False when it needs the full member list."""
+    assert op.path is not None
+    if op.path.path.sub is not None:
+        return False
+    value = normalise_operation_value(rt, op.path, op.value, compat)
+    f = op.path.filter
+    if op.op == "remove":
+        if f is not None:
+            values = _eq_values(f)
+            if values is None:
+                return False
+            builder.remove_values(values)
+        elif value is None:
+            builder.replace_all(())
+        elif not compat.on("remove_members_with_value"):
+            raise InvalidSyntax("remove takes no value (RFC 7644 section 3.5.2.2; Q3 is off)")
+        else:
+            builder.remove_values([m.value for m in _members(rt, attribute, value, compat)])
+        return True
+    if f is not None:
+        return False
+    members = _members(rt, attribute, value, compat)
+    if op.op == "add":
+        builder.add_members(members)
+    else:
+        builder.replace_all(members)
+    return True
+
+
+def _members(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSettings) -> list[Member]:
+    """Member values checked like a POST's (RFC 7643 section 4.2: ``value`` required, ``type``
+    User or Group), de-duplicated by ``value``."""
+    checked = validate_attribute_value(rt, None, attribute, value, compat, where="members")
+    out: dict[str, Member] = {}
+    for element in checked or ():
+        member = _as_member(element)
+        out.setdefault(member.value, member)
+    return list(out.values())
+
+
+def _eq_values(f: Filter) -> list[str] | None:
+    """The ids of ``value eq "a" [or value eq "b" ...]``, or None for any other filter."""
+    if isinstance(f, Compare):
+        ok = f.op is CompareOp.EQ and f.path.sub == "value" and isinstance(f.value, str)
+        return [f.value] if ok and isinstance(f.value, str) else None
+    if isinstance(f, Or):
+        left, right = _eq_values(f.left), _eq_values(f.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _members_attribute(rt: ResourceType) -> Attribute:
+    found = rt.attribute(None, "members")
+    if found is None:
+        raise ValueError(f"resource type {rt.name} has no members attribute")
+    return found[1]
+
+
+def _as_dict(member: StoredMember) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": member.value}
+    if member.type is not None:
+        out["type"] = member.type
+    if member.display is not None:
+        out["display"] = member.display
+    return out
+
+
+def _as_member(element: Mapping[str, Any]) -> Member:
+    return Member(value=element["value"], type=element.get("type"), display=element.get("display"))
