@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from provisor.scim.filter.ast import AttrPath, Filter
+
 # Membership values are protocol data; the store keeps them in their own relation.
 from provisor.scim.patch.members import Member as Member
 from provisor.scim.patch.members import MemberDelta as MemberDelta
@@ -131,7 +132,9 @@ class ResourceStore(Protocol):
         self, tenant_id: str, resource_type: str, data: dict[str, Any], members: Sequence[Member] = ()
     ) -> StoredResource: ...
 
-    def get(self, tenant_id: str, resource_type: str, id: str, *, with_members: bool = True) -> StoredResource: ...
+    def get(
+        self, tenant_id: str, resource_type: str, id: str, *, with_members: bool = True
+    ) -> StoredResource: ...
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page: ...
 

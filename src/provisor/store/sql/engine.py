@@ -1,0 +1,99 @@
+"""Engine construction: one SQLAlchemy engine per store, tuned for SQLite files.
+
+SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL``, foreign keys, a busy
+timeout, and transactions we start ourselves: ``BEGIN IMMEDIATE`` for writes, so concurrent
+writers queue on the database lock up front instead of failing with "database is locked" when a
+deferred read transaction tries to upgrade to a write; ``BEGIN`` (deferred) for multi-statement
+reads; no transaction at all for single-statement reads. Pick one with :func:`txn`.
+
+Three SQL functions are registered on every SQLite connection so that filters evaluated in SQL
+agree exactly with the in-memory evaluator: ``scim_fold`` (the case folding of attributes that are
+not caseExact, RFC 7643 section 2.1), ``scim_instant`` (an xsd:dateTime string to integer
+microseconds) and ``scim_number`` (a number written as a string to the number).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
+
+from provisor.store.sql.values import fold, instant_or_none, number_or_none
+
+#: How long a SQLite connection waits for the write lock before giving up (milliseconds).
+BUSY_TIMEOUT_MS = 5000
+
+#: Execution option naming the transaction a connection starts: "write", "read" or "none".
+TXN_OPTION = "provisor_txn"
+
+TxnKind = Literal["write", "read", "none"]
+
+
+def _fold_or_none(value: object) -> str | None:
+    return fold(value) if isinstance(value, str) else None
+
+
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool) -> None:
+    """Pragmas and functions for one new SQLite connection."""
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+    cur = dbapi_connection.cursor()
+    try:
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+        cur.execute("PRAGMA temp_store=MEMORY")
+    finally:
+        cur.close()
+    dbapi_connection.create_function("scim_fold", 1, _fold_or_none, deterministic=True)
+    dbapi_connection.create_function("scim_instant", 1, instant_or_none, deterministic=True)
+    dbapi_connection.create_function("scim_number", 1, number_or_none, deterministic=True)
+
+
+def _on_begin(conn: Connection) -> None:
+    kind = conn.get_execution_options().get(TXN_OPTION, "read")
+    if kind == "write":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif kind == "read":
+        conn.exec_driver_sql("BEGIN")
+    # "none": every statement runs in SQLite's own autocommit transaction.
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_store_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the engine for ``url``; SQLite files get a thread-safe pool and the setup above.
+
+    ``sqlite://`` (in memory) uses one shared connection and suits single-threaded tests only.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, **kwargs)
+    memory = parsed.database in (None, "", ":memory:")
+    opts: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    }
+    if memory:
+        opts["poolclass"] = StaticPool
+    else:
+        opts.update(poolclass=QueuePool, pool_size=8, max_overflow=24, pool_timeout=60)
+    opts.update(kwargs)
+    engine = create_engine(parsed, **opts)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
+        _configure_sqlite(dbapi_connection, memory=memory)
+
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def txn(engine: Engine, kind: TxnKind) -> Engine:
+    """An engine view whose connections start the given kind of transaction (SQLite only)."""
+    return engine.execution_options(**{TXN_OPTION: kind})

@@ -1,0 +1,120 @@
+"""The statements on Entra's hot path, prepared once per store (see ``prepared``).
+
+Entra reads a resource by id, and matches before every create with ``userName eq``,
+``externalId eq``, ``displayName eq`` (groups) or ``emails[type eq "work" and value eq ...]``
+(entra-behaviour.md 1.3, 1.6). Those filters, unsorted, are recognised here and answered with
+fixed statements on the indexed columns; every other filter goes through ``filters``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select
+
+from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter, ValuePath
+from provisor.scim.schema.model import ResourceType
+from provisor.store.sql.prepared import Prepared
+from provisor.store.sql.tables import emails as E
+from provisor.store.sql.tables import resources as R
+from provisor.store.sql.values import fold
+
+#: The columns every resource read returns, in this order (see ``rows.stored``).
+COLUMNS = (R.c.pk, R.c.id, R.c.data, R.c.created, R.c.last_modified, R.c.version)
+SCOPE = (R.c.tenant_id == bindparam("tenant"), R.c.resource_type == bindparam("rt"))
+GET = select(*COLUMNS).where(*SCOPE, R.c.id == bindparam("id"))
+
+#: attribute -> (column, folded?) for ``attr eq "value"`` lookups.
+_KEYED = {
+    "id": (R.c.id, False),
+    "externalId": (R.c.external_id, False),
+    "userName": (R.c.user_name_key, True),
+    "displayName": (R.c.display_name_key, True),
+}
+_EMAIL = R.c.pk.in_(
+    select(E.c.resource_pk).where(E.c.value_key == bindparam("v"), E.c.type_key == bindparam("t"))
+)
+_ANY_EMAIL = R.c.pk.in_(select(E.c.resource_pk).where(E.c.value_key == bindparam("v")))
+
+
+def _page(condition: Any) -> Any:
+    return (
+        select(*COLUMNS)
+        .where(*SCOPE, condition)
+        .order_by(R.c.pk)
+        .limit(bindparam("lim"))
+        .offset(bindparam("off"))
+    )
+
+
+def _count(condition: Any) -> Any:
+    return select(func.count()).select_from(R).where(*SCOPE, condition)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A prepared page query and count query for one indexed lookup."""
+
+    page: Prepared
+    count: Prepared
+
+
+class Lookups:
+    """The prepared statements of one store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.get = Prepared(engine, GET)
+        self.by: dict[str, Lookup] = {}
+        for name, (column, _) in _KEYED.items():
+            cond = column == bindparam("v")
+            self.by[name] = Lookup(Prepared(engine, _page(cond)), Prepared(engine, _count(cond)))
+        self.by["email"] = Lookup(Prepared(engine, _page(_EMAIL)), Prepared(engine, _count(_EMAIL)))
+        self.by["anyEmail"] = Lookup(
+            Prepared(engine, _page(_ANY_EMAIL)), Prepared(engine, _count(_ANY_EMAIL))
+        )
+
+    def match(self, f: Filter, rt: ResourceType) -> tuple[Lookup, dict[str, Any]] | None:
+        """The prepared lookup answering ``f`` exactly, with its parameters; None if there is none."""
+        if isinstance(f, Compare) and f.op is CompareOp.EQ and isinstance(f.value, str):
+            key = _keyed(f.path, rt)
+            if key is not None:
+                return self.by[key], {"v": fold(f.value) if _KEYED[key][1] else f.value}
+            if (
+                rt.name == "User"
+                and f.path == AttrPath(None, "emails", "value")
+                and _folded_email(rt, "value")
+            ):
+                return self.by["anyEmail"], {"v": fold(f.value)}
+        if isinstance(f, ValuePath) and rt.name == "User" and f.path == AttrPath(None, "emails"):
+            pair = _type_and_value(f.filter)
+            if pair is not None and _folded_email(rt, "value") and _folded_email(rt, "type"):
+                return self.by["email"], {"t": fold(pair[0]), "v": fold(pair[1])}
+        return None
+
+
+def _keyed(path: AttrPath, rt: ResourceType) -> str | None:
+    if path.urn is not None or path.sub is not None or path.attr not in _KEYED:
+        return None
+    if path.attr == "userName" and rt.name != "User":
+        return None
+    found = rt.attribute(None, path.attr)
+    if found is None:
+        return None
+    folded = _KEYED[path.attr][1]
+    return path.attr if found[1].case_exact != folded else None
+
+
+def _folded_email(rt: ResourceType, sub: str) -> bool:
+    found = rt.attribute(None, "emails")
+    definition = found[1].sub(sub) if found is not None else None
+    return definition is not None and not definition.case_exact
+
+
+def _type_and_value(f: Filter) -> tuple[str, str] | None:
+    """(type, value) of ``type eq "t" and value eq "v"`` (either order), else None."""
+    if not isinstance(f, And) or not isinstance(f.left, Compare) or not isinstance(f.right, Compare):
+        return None
+    terms = {c.path.sub: c.value for c in (f.left, f.right) if c.op is CompareOp.EQ}
+    t, v = terms.get("type"), terms.get("value")
+    return (t, v) if isinstance(t, str) and isinstance(v, str) and len(terms) == 2 else None

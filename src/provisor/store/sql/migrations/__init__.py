@@ -1,0 +1,1 @@
+"""Alembic migrations for the SQL store; :func:`provisor.store.sql.migrate.upgrade` runs them."""

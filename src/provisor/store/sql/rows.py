@@ -1,0 +1,59 @@
+"""Derived columns and rows: what ``resources``/``emails`` hold besides the JSON document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisor.store.base import Member, StoredResource
+from provisor.store.sql.values import fold, from_micros, loads
+
+
+def _text(value: Any) -> str | None:
+    """A value as the filter evaluator reads it as text (``as_text``), case-folded."""
+    if isinstance(value, str):
+        return fold(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def derived(resource_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The indexed columns computed from a document (lookups Entra makes, entra-behaviour.md 1.3/1.6)."""
+    user_name = data.get("userName") if resource_type == "User" else None
+    if not isinstance(user_name, str):
+        user_name = None
+    external_id = data.get("externalId")
+    display_name = data.get("displayName")
+    display_name = display_name if isinstance(display_name, str) else None
+    return {
+        "user_name": user_name,
+        "user_name_key": fold(user_name) if user_name is not None else None,
+        "external_id": external_id if isinstance(external_id, str) else None,
+        "display_name": display_name,
+        "display_name_key": fold(display_name) if display_name is not None else None,
+    }
+
+
+def email_rows(resource_type: str, data: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    """(value_key, type_key) for every element of a User's ``emails``."""
+    if resource_type != "User":
+        return []
+    items = data.get("emails")
+    if not isinstance(items, list):
+        return []
+    return [(_text(e.get("value")), _text(e.get("type"))) for e in items if isinstance(e, dict)]
+
+
+def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = None) -> StoredResource:
+    """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version) as a StoredResource."""
+    return StoredResource(
+        id=row[1],
+        resource_type=resource_type,
+        data=loads(row[2]),
+        created=from_micros(row[3]),
+        last_modified=from_micros(row[4]),
+        version=row[5],
+        members=members,
+    )

@@ -1,0 +1,92 @@
+"""``sortBy`` -> ORDER BY (RFC 7644 section 3.4.2.3).
+
+Strings sort case-insensitively unless caseExact, dateTimes as instants, numbers numerically. A
+multi-valued attribute sorts by its primary value, else its first. Resources without a value sort
+last when ascending and first when descending; ties break on the primary key, ascending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, UnaryExpression, case, func, literal, null, select
+
+from provisor.scim.filter.ast import AttrPath
+from provisor.scim.filter.parser import lookup_attribute
+from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.store.sql.dialect import SqlDialect, Val
+from provisor.store.sql.tables import resources as R
+
+
+def order_by(
+    path: AttrPath | None, descending: bool, rt: ResourceType, dialect: SqlDialect
+) -> list[ColumnElement[Any] | UnaryExpression[Any]]:
+    """ORDER BY terms for ``sortBy=path``; by creation order (primary key) when there is none."""
+    if path is None:
+        return [R.c.pk]
+    key = sort_key(path, rt, dialect)
+    missing = key.is_(None)
+    if descending:
+        return [missing.desc(), key.desc(), R.c.pk]
+    return [missing, key, R.c.pk]
+
+
+def sort_key(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> ColumnElement[Any]:
+    """The value of ``path`` to sort on, for one resource row."""
+    found = lookup_attribute(rt, path.urn, path.attr)
+    top = found[1] if found is not None else None
+    leaf = top if top is None or path.sub is None else top.sub(path.sub)
+    exact = leaf is not None and leaf.case_exact
+    if path.urn is None:
+        column = _column(path, rt, exact)
+        if column is not None:
+            return column
+    keys = (path.attr,) if path.urn is None else (path.urn, path.attr)
+    if top is not None and top.multi_valued:
+        els = dialect.elements(R.c.data, keys)
+        value = els.element if path.sub is None else dialect.element_sub(R.c.data, els, path.sub)
+        primary = dialect.element_sub(R.c.data, els, "primary").jtype
+        assert value.jtype is not None and primary is not None
+        # SQLite cannot see the outer row in a correlated subquery's ORDER BY, so "the primary
+        # value, else the first" is two subqueries ordered only by the element's position.
+        typed = _typed(value, leaf, dialect)
+        present = value.jtype != literal("null")
+        first = select(typed).select_from(els.source).where(present).order_by(els.index).limit(1)
+        chosen = first.where(primary == literal("true"))
+        return func.coalesce(chosen.scalar_subquery(), first.scalar_subquery())
+    full = keys if path.sub is None else (*keys, path.sub)
+    return _typed(dialect.scalar(R.c.data, full), leaf, dialect)
+
+
+def _column(path: AttrPath, rt: ResourceType, exact: bool) -> ColumnElement[Any] | None:
+    if path.attr == "id":
+        return R.c.id
+    if path.attr == "externalId":
+        return R.c.external_id
+    if path.attr == "userName" and rt.name == "User":
+        return R.c.user_name if exact else R.c.user_name_key
+    if path.attr == "displayName":
+        return R.c.display_name if exact else R.c.display_name_key
+    if path.attr == "meta":
+        if path.sub == "created":
+            return R.c.created
+        if path.sub == "lastModified":
+            return R.c.last_modified
+        return null()  # the same for every resource (or not stored): no ordering
+    if path.attr in ("members", "schemas"):
+        return null()
+    return None
+
+
+def _typed(val: Val, leaf: Attribute | None, dialect: SqlDialect) -> ColumnElement[Any]:
+    jtype = val.jtype
+    assert jtype is not None
+    t = leaf.type if leaf is not None else AttributeType.STRING
+    if t in (AttributeType.INTEGER, AttributeType.DECIMAL):
+        return case((jtype.in_(("integer", "real")), val.value), (jtype == "text", dialect.number(val.value)))
+    if t is AttributeType.DATETIME:
+        return case((jtype == "text", dialect.instant(val.value)))
+    if t is AttributeType.BOOLEAN:
+        return case((jtype == "true", literal(1)), (jtype == "false", literal(0)))
+    text = val.value if leaf is not None and leaf.case_exact else dialect.fold(val.value)
+    return case((jtype == "text", text))

@@ -1,0 +1,72 @@
+"""``SqlStore``: the SQL implementation of ResourceStore and TenantStore (store/base.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from provisor.scim.schema.model import SchemaRegistry, default_registry
+from provisor.store.sql import migrate
+from provisor.store.sql.dialect import dialect_for
+from provisor.store.sql.engine import create_store_engine, txn
+from provisor.store.sql.lookups import Lookups
+from provisor.store.sql.resources import SqlResources
+from provisor.store.sql.tenants import SqlTenants
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore(SqlResources, SqlTenants):
+    """Users, Groups, tenants and tokens in one SQL database (SQLite by default).
+
+    Opening a store runs the migrations (idempotent, safe beside another process using the same
+    file). The store is thread-safe: it holds only an engine (a connection pool) and settings, so
+    one instance serves a whole server. ``clock`` gives the time for ``meta`` timestamps and token
+    records; it defaults to the system clock (composition roots may pass their own).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        registry: SchemaRegistry | None = None,
+        clock: Callable[[], datetime] | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.engine: Engine = create_store_engine(url, **(engine_options or {}))
+        try:
+            migrate.upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self._write = txn(self.engine, "write")
+        self._read = txn(self.engine, "read")
+        self._single = txn(self.engine, "none")
+        self._dialect = dialect_for(self.engine)
+        self._lookups = Lookups(self.engine)
+        self._registry = registry if registry is not None else default_registry()
+        self._clock = clock if clock is not None else _utc_now
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Open (creating and migrating when needed) the store at ``url``, e.g. ``sqlite:///provisor.db``."""
+        return cls(url)
+
+    def close(self) -> None:
+        """Close every pooled connection; the store must not be used afterwards."""
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"

@@ -1,0 +1,117 @@
+"""The SQL schema as SQLAlchemy Core tables (what queries use; the migrations create it).
+
+    tenants      id, name (unique), settings (JSON text), created
+    tokens       id, tenant_id -> tenants (cascade), hash (sha256, unique), prefix, label,
+                 created, expires, revoked, last_used
+    resources    pk, tenant_id -> tenants (cascade), resource_type, id, data (JSON text),
+                 user_name, user_name_key, external_id, display_name, display_name_key,
+                 created, last_modified, version
+    emails       resource_pk -> resources (cascade), value_key, type_key
+    memberships  (group_pk, member_pk) -> resources (cascade), member_type, display
+
+``*_key`` columns hold case-folded copies for the case-insensitive lookups Entra makes
+(entra-behaviour.md 1.3, 1.6): ``userName eq``, ``displayName eq``, ``emails[type eq "work"].value
+eq``. Every timestamp is integer microseconds since the epoch, UTC (see ``values``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+#: An auto-incrementing 64-bit key; on SQLite exactly ``INTEGER PRIMARY KEY`` (the rowid).
+PkType = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("ux_tenants_name", "name", unique=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("prefix", String(32), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=True),
+    Column("revoked", BigInteger, nullable=True),
+    Column("last_used", BigInteger, nullable=True),
+    Index("ux_tokens_hash", "hash", unique=True),
+    Index("ix_tokens_tenant", "tenant_id"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", PkType, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("resource_type", String(16), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("user_name", Text, nullable=True),
+    Column("user_name_key", Text, nullable=True),
+    Column("external_id", Text, nullable=True),
+    Column("display_name", Text, nullable=True),
+    Column("display_name_key", Text, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("last_modified", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ux_resources_id", "tenant_id", "resource_type", "id", unique=True),
+    # userName is unique per tenant, case-insensitively (RFC 7643 section 4.1.1). Only Users
+    # have a user_name_key, so "IS NOT NULL" is "resource_type = 'User'" and, unlike a
+    # predicate on resource_type, is implied by "user_name_key = ?" so the planner uses it.
+    Index(
+        "ux_resources_user_name",
+        "tenant_id",
+        "resource_type",
+        "user_name_key",
+        unique=True,
+        sqlite_where=text("user_name_key IS NOT NULL"),
+        postgresql_where=text("user_name_key IS NOT NULL"),
+    ),
+    Index("ix_resources_external_id", "tenant_id", "resource_type", "external_id"),
+    Index("ix_resources_display_name", "tenant_id", "resource_type", "display_name_key"),
+    Index("ix_resources_last_modified", "tenant_id", "resource_type", "last_modified"),
+    Index("ix_resources_scope", "tenant_id", "resource_type", "pk"),
+)
+
+emails = Table(
+    "emails",
+    metadata,
+    Column("resource_pk", PkType, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+    Column("value_key", Text, nullable=True),
+    Column("type_key", Text, nullable=True),
+    Index("ix_emails_value", "value_key"),
+    Index("ix_emails_resource", "resource_pk"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("group_pk", PkType, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
+    Column("member_pk", PkType, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
+    Column("member_type", String(16), nullable=False),
+    Column("display", Text, nullable=True),
+    Index("ix_memberships_member", "member_pk"),
+)

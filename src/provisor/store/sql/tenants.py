@@ -1,0 +1,192 @@
+"""Tenants and their Secret Tokens in SQL: the ``TenantStore`` half of ``SqlStore``.
+
+Tokens are stored as their SHA-256 hash only (unique index, so lookup by hash is one probe); the
+server compares in constant time and checks ``revoked``/``expires`` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from provisor.store.base import (
+    StoreError,
+    Tenant,
+    TenantExists,
+    TenantNotFound,
+    TokenInfo,
+    TokenNotFound,
+)
+from provisor.store.sql.tables import emails as E
+from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import resources as R
+from provisor.store.sql.tables import tenants as T
+from provisor.store.sql.tables import tokens as K
+from provisor.store.sql.values import dumps, from_micros, loads, opt_from_micros, to_micros
+
+_TENANT = select(T).where(or_(T.c.name == bindparam("key"), T.c.id == bindparam("key")))
+_TOKEN_COLUMNS = (
+    K.c.id,
+    K.c.tenant_id,
+    K.c.label,
+    K.c.prefix,
+    K.c.created,
+    K.c.expires,
+    K.c.revoked,
+    K.c.last_used,
+)
+_BY_HASH = (
+    select(*_TOKEN_COLUMNS, T.c.name, T.c.settings, T.c.created.label("tenant_created"))
+    .join_from(K, T, T.c.id == K.c.tenant_id)
+    .where(K.c.hash == bindparam("hash"))
+)
+_TOKEN = select(*_TOKEN_COLUMNS).where(K.c.id == bindparam("id"))
+_TENANT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == bindparam("tenant")).scalar_subquery()
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(id=row.id, name=row.name, settings=loads(row.settings), created=from_micros(row.created))
+
+
+def _token(row: Any) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        label=row.label,
+        prefix=row.prefix,
+        created=from_micros(row.created),
+        expires=opt_from_micros(row.expires),
+        revoked=opt_from_micros(row.revoked),
+        last_used=opt_from_micros(row.last_used),
+    )
+
+
+class SqlTenants:
+    """Create, find, configure and delete tenants; add, find, list and revoke their tokens."""
+
+    _write: Engine
+    _single: Engine
+    _read: Engine
+    _clock: Callable[[], datetime]
+
+    def create_tenant(self, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
+        """A new tenant; TenantExists if the name is taken."""
+        tenant = Tenant(id=uuid4().hex, name=name, settings=dict(settings or {}), created=self._clock())
+        created = to_micros(tenant.created)
+        row = {"id": tenant.id, "name": name, "settings": dumps(tenant.settings), "created": created}
+        try:
+            with self._write.begin() as conn:
+                conn.execute(insert(T), row)
+        except IntegrityError as exc:
+            raise TenantExists(f"tenant {name!r} already exists") from exc
+        return Tenant(tenant.id, name, tenant.settings, from_micros(created))
+
+    def get_tenant(self, name_or_id: str) -> Tenant:
+        """A tenant by name or id; TenantNotFound otherwise."""
+        with self._single.connect() as conn:
+            row = conn.execute(_TENANT, {"key": name_or_id}).first()
+        if row is None:
+            raise TenantNotFound(f"no tenant {name_or_id!r}")
+        return _tenant(row)
+
+    def list_tenants(self) -> list[Tenant]:
+        with self._single.connect() as conn:
+            return [_tenant(r) for r in conn.execute(select(T).order_by(T.c.name))]
+
+    def delete_tenant(self, name_or_id: str) -> None:
+        """Delete a tenant with its tokens, resources, email rows and memberships."""
+        with self._write.begin() as conn:
+            row = conn.execute(_TENANT, {"key": name_or_id}).first()
+            if row is None:
+                raise TenantNotFound(f"no tenant {name_or_id!r}")
+            params = {"tenant": row.id}
+            conn.execute(delete(M).where(M.c.group_pk.in_(_TENANT_RESOURCES)), params)
+            conn.execute(delete(M).where(M.c.member_pk.in_(_TENANT_RESOURCES)), params)
+            conn.execute(delete(E).where(E.c.resource_pk.in_(_TENANT_RESOURCES)), params)
+            conn.execute(delete(R).where(R.c.tenant_id == row.id))
+            conn.execute(delete(K).where(K.c.tenant_id == row.id))
+            conn.execute(delete(T).where(T.c.id == row.id))
+
+    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
+        """Merge ``settings`` into the tenant's (top-level keys replace; a None value removes a key)."""
+        with self._write.begin() as conn:
+            row = conn.execute(_TENANT, {"key": name_or_id}).first()
+            if row is None:
+                raise TenantNotFound(f"no tenant {name_or_id!r}")
+            merged = {**loads(row.settings), **settings}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            conn.execute(update(T).where(T.c.id == row.id).values(settings=dumps(merged)))
+        return Tenant(row.id, row.name, merged, from_micros(row.created))
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def add_token(
+        self, tenant_id: str, token_hash: bytes, prefix: str, label: str, expires: datetime | None
+    ) -> TokenInfo:
+        """Record a token's hash for a tenant (given by id or name); TenantNotFound otherwise."""
+        created = to_micros(self._clock())
+        with self._write.begin() as conn:
+            tenant = conn.execute(_TENANT, {"key": tenant_id}).first()
+            if tenant is None:
+                raise TenantNotFound(f"no tenant {tenant_id!r}")
+            row = {
+                "id": uuid4().hex,
+                "tenant_id": tenant.id,
+                "hash": bytes(token_hash),
+                "prefix": prefix,
+                "label": label,
+                "created": created,
+                "expires": to_micros(expires) if expires is not None else None,
+                "revoked": None,
+                "last_used": None,
+            }
+            try:
+                conn.execute(insert(K), row)
+            except IntegrityError as exc:
+                raise StoreError("a token with this hash is already recorded") from exc
+        return TokenInfo(
+            id=row["id"],
+            tenant_id=tenant.id,
+            label=label,
+            prefix=prefix,
+            created=from_micros(created),
+            expires=opt_from_micros(row["expires"]),
+            revoked=None,
+        )
+
+    def token_by_hash(self, token_hash: bytes) -> tuple[TokenInfo, Tenant] | None:
+        """The token with this hash and its tenant, or None (revocation and expiry are the caller's)."""
+        with self._single.connect() as conn:
+            row = conn.execute(_BY_HASH, {"hash": bytes(token_hash)}).first()
+        if row is None:
+            return None
+        tenant = Tenant(row.tenant_id, row.name, loads(row.settings), from_micros(row.tenant_created))
+        return _token(row), tenant
+
+    def list_tokens(self, tenant_id: str) -> list[TokenInfo]:
+        with self._single.connect() as conn:
+            rows = conn.execute(
+                select(*_TOKEN_COLUMNS).where(K.c.tenant_id == tenant_id).order_by(K.c.created)
+            )
+            return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """Mark a token revoked (idempotent: the first revocation time is kept); TokenNotFound otherwise."""
+        with self._write.begin() as conn:
+            row = conn.execute(_TOKEN, {"id": token_id}).first()
+            if row is None:
+                raise TokenNotFound(f"no token {token_id!r}")
+            if row.revoked is None:
+                conn.execute(update(K).where(K.c.id == token_id).values(revoked=to_micros(self._clock())))
+                row = conn.execute(_TOKEN, {"id": token_id}).one()
+        return _token(row)
+
+    def touch_token(self, token_id: str, when: datetime) -> None:
+        """Record that a token was used at ``when`` (for ``provisor token list``); unknown ids are ignored."""
+        with self._write.begin() as conn:
+            conn.execute(update(K).where(K.c.id == token_id).values(last_used=to_micros(when)))

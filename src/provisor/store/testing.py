@@ -1,0 +1,327 @@
+"""The contract every store passes: pytest test classes to subclass with a ``store`` fixture.
+
+    class TestSqlStore(ResourceStoreContract, TenantStoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            s = SqlStore(f"sqlite:///{tmp_path}/t.db")
+            yield s
+            s.close()
+
+The ``store`` fixture must give a fresh, empty store that is both a ResourceStore and a
+TenantStore (tenants are created through it). Behaviour follows store/base.py and RFC 7644
+section 3 (create, read, search, update, delete).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import pytest
+
+from provisor.scim.filter.parser import parse_attr_path, parse_filter
+from provisor.scim.schema.model import ResourceType, default_registry
+from provisor.store.base import (
+    Change,
+    Member,
+    MemberDelta,
+    Query,
+    ResourceNotFound,
+    ResourceStore,
+    StoredResource,
+    TenantExists,
+    TenantNotFound,
+    TenantStore,
+    TokenNotFound,
+    UniquenessViolation,
+    UnknownMember,
+    VersionMismatch,
+)
+
+
+class FullStore(ResourceStore, TenantStore, Protocol):
+    """A store that keeps both resources and tenants (what the server is given)."""
+
+
+def user_query(text: str, **kwargs: Any) -> Query:
+    """A Query over Users with a parsed filter."""
+    return Query(filter=parse_filter(text, _rt("User")), **kwargs)
+
+
+def group_query(text: str, **kwargs: Any) -> Query:
+    return Query(filter=parse_filter(text, _rt("Group")), **kwargs)
+
+
+def _rt(name: str) -> ResourceType:
+    rt = default_registry().resource_type(name)
+    assert rt is not None
+    return rt
+
+
+def user(user_name: str, **extra: Any) -> dict[str, Any]:
+    """A small User document."""
+    return {"userName": user_name, "active": True, **extra}
+
+
+def set_data(**changes: Any) -> Any:
+    """An updater that sets top-level attributes."""
+    return lambda cur: Change({**cur.data, **changes})
+
+
+def members_delta(**kwargs: Any) -> Any:
+    """An updater that only changes members."""
+    return lambda cur: Change(cur.data, MemberDelta(**kwargs))
+
+
+class ResourceStoreContract:
+    """Behaviour of ``ResourceStore`` (store/base.py) that every implementation must show."""
+
+    @pytest.fixture
+    def store(self) -> FullStore:
+        raise NotImplementedError("subclasses provide a fresh store")
+
+    @pytest.fixture
+    def tenant(self, store: FullStore) -> str:
+        return store.create_tenant("contoso").id
+
+    @pytest.fixture
+    def other(self, store: FullStore) -> str:
+        return store.create_tenant("fabrikam").id
+
+    # -- create / get ----------------------------------------------------------------------------
+
+    def test_create_then_get_round_trips(self, store: FullStore, tenant: str) -> None:
+        doc = user("alice@contoso.com", name={"givenName": "Alice"}, emails=[{"value": "a@c.com"}])
+        made = store.create(tenant, "User", doc)
+        assert made.version == 1 and made.resource_type == "User" and made.data == doc
+        assert made.created == made.last_modified and made.created.tzinfo is not None
+        assert made.created.utcoffset() == timedelta(0)
+        got = store.get(tenant, "User", made.id)
+        assert (got.id, got.data, got.version, got.created) == (made.id, doc, 1, made.created)
+        assert got.members is None
+
+    def test_ids_are_unique(self, store: FullStore, tenant: str) -> None:
+        ids = {store.create(tenant, "User", user(f"u{i}")).id for i in range(20)}
+        assert len(ids) == 20
+
+    def test_get_unknown_wrong_type_or_tenant_is_not_found(
+        self, store: FullStore, tenant: str, other: str
+    ) -> None:
+        made = store.create(tenant, "User", user("bob"))
+        for args in ((tenant, "User", "nope"), (tenant, "Group", made.id), (other, "User", made.id)):
+            with pytest.raises(ResourceNotFound):
+                store.get(*args)
+
+    def test_user_name_is_unique_per_tenant_case_insensitively(
+        self, store: FullStore, tenant: str, other: str
+    ) -> None:
+        store.create(tenant, "User", user("Carol@Contoso.com"))
+        with pytest.raises(UniquenessViolation) as caught:
+            store.create(tenant, "User", user("carol@contoso.COM"))
+        assert caught.value.attribute == "userName"
+        assert store.create(other, "User", user("carol@contoso.com")).version == 1
+        assert store.search(tenant, "User", Query()).total == 1
+
+    # -- update ----------------------------------------------------------------------------------
+
+    def test_update_writes_and_bumps_version(self, store: FullStore, tenant: str) -> None:
+        made = store.create(tenant, "User", user("dave"))
+        new = store.update(tenant, "User", made.id, set_data(displayName="Dave"))
+        assert new.version == 2 and new.data["displayName"] == "Dave"
+        assert new.last_modified >= made.last_modified and new.created == made.created
+        assert store.get(tenant, "User", made.id).data == new.data
+
+    def test_update_if_match(self, store: FullStore, tenant: str) -> None:
+        made = store.create(tenant, "User", user("erin"))
+        with pytest.raises(VersionMismatch):
+            store.update(tenant, "User", made.id, set_data(title="x"), if_match=7)
+        assert store.get(tenant, "User", made.id).version == 1
+        assert store.update(tenant, "User", made.id, set_data(title="x"), if_match=1).version == 2
+
+    def test_updater_exception_rolls_back_and_propagates(self, store: FullStore, tenant: str) -> None:
+        made = store.create(tenant, "User", user("frank"))
+        boom = RuntimeError("patch failed")
+
+        def updater(cur: StoredResource) -> Change:
+            cur.data["title"] = "half-done"
+            raise boom
+
+        with pytest.raises(RuntimeError) as caught:
+            store.update(tenant, "User", made.id, updater)
+        assert caught.value is boom
+        got = store.get(tenant, "User", made.id)
+        assert got.version == 1 and "title" not in got.data
+
+    def test_update_to_taken_user_name_fails_cleanly(self, store: FullStore, tenant: str) -> None:
+        store.create(tenant, "User", user("gina"))
+        hank = store.create(tenant, "User", user("hank"))
+        with pytest.raises(UniquenessViolation):
+            store.update(tenant, "User", hank.id, set_data(userName="GINA"))
+        assert store.get(tenant, "User", hank.id).data["userName"] == "hank"
+        assert store.search(tenant, "User", user_query('userName eq "hank"')).total == 1
+
+    def test_update_unknown_is_not_found(self, store: FullStore, tenant: str, other: str) -> None:
+        made = store.create(tenant, "User", user("ivan"))
+        with pytest.raises(ResourceNotFound):
+            store.update(other, "User", made.id, set_data(title="x"))
+
+    # -- delete ----------------------------------------------------------------------------------
+
+    def test_delete(self, store: FullStore, tenant: str, other: str) -> None:
+        made = store.create(tenant, "User", user("judy"))
+        with pytest.raises(ResourceNotFound):
+            store.delete(other, "User", made.id)
+        with pytest.raises(VersionMismatch):
+            store.delete(tenant, "User", made.id, if_match=5)
+        store.delete(tenant, "User", made.id, if_match=1)
+        with pytest.raises(ResourceNotFound):
+            store.get(tenant, "User", made.id)
+        with pytest.raises(ResourceNotFound):
+            store.delete(tenant, "User", made.id)
+        assert store.create(tenant, "User", user("judy")).version == 1  # the userName is free again
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    def test_group_members(self, store: FullStore, tenant: str) -> None:
+        a = store.create(tenant, "User", user("a", displayName="Ann"))
+        b = store.create(tenant, "User", user("b"))
+        sub = store.create(tenant, "Group", {"displayName": "Sub"})
+        g = store.create(tenant, "Group", {"displayName": "Sales"}, [Member(a.id), Member(sub.id)])
+        assert {(m.value, m.type, m.display) for m in g.members or ()} == {
+            (a.id, "User", "Ann"),
+            (sub.id, "Group", "Sub"),
+        }
+        assert store.get(tenant, "Group", g.id, with_members=False).members is None
+        after = store.update(tenant, "Group", g.id, members_delta(add=(Member(b.id),), remove=(a.id,)))
+        assert after.version == 2 and after.members is None
+        got = store.get(tenant, "Group", g.id)
+        assert {m.value for m in got.members or ()} == {b.id, sub.id}
+        b_display = {m.value: m.display for m in got.members or ()}[b.id]
+        assert b_display == "b"  # no displayName: the userName
+        replaced = store.update(
+            tenant, "Group", g.id, members_delta(replace=(Member(a.id),)), with_members=True
+        )
+        assert [m.value for m in replaced.members or ()] == [a.id]
+
+    def test_unknown_members_are_refused_and_nothing_is_stored(
+        self, store: FullStore, tenant: str, other: str
+    ) -> None:
+        a = store.create(tenant, "User", user("a"))
+        foreign = store.create(other, "User", user("f"))
+        with pytest.raises(UnknownMember) as caught:
+            store.create(
+                tenant, "Group", {"displayName": "G"}, [Member(a.id), Member("x"), Member(foreign.id)]
+            )
+        assert set(caught.value.values) == {"x", foreign.id}
+        assert store.search(tenant, "Group", Query()).total == 0
+        g = store.create(tenant, "Group", {"displayName": "G"})
+        with pytest.raises(UnknownMember):
+            store.update(tenant, "Group", g.id, members_delta(add=(Member(a.id), Member("nope"))))
+        got = store.get(tenant, "Group", g.id)
+        assert got.members == () and got.version == 1
+
+    def test_deleting_a_member_removes_it_from_groups(self, store: FullStore, tenant: str) -> None:
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        g = store.create(tenant, "Group", {"displayName": "G"}, [Member(a.id), Member(b.id)])
+        store.delete(tenant, "User", a.id)
+        got = store.get(tenant, "Group", g.id)
+        assert [m.value for m in got.members or ()] == [b.id]
+        assert got.version == 2 and got.last_modified >= g.last_modified
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def test_search_filters_and_pages(self, store: FullStore, tenant: str, other: str) -> None:
+        for i in range(7):
+            store.create(tenant, "User", user(f"user{i}@contoso.com", title="eng" if i % 2 else "ops"))
+        store.create(other, "User", user("user1@contoso.com"))
+        page = store.search(tenant, "User", user_query('userName eq "USER1@contoso.com"'))
+        assert page.total == 1 and page.resources[0].data["userName"] == "user1@contoso.com"
+        eng = store.search(tenant, "User", user_query('title eq "eng"', count=2))
+        assert eng.total == 3 and len(eng.resources) == 2
+        rest = store.search(tenant, "User", user_query('title eq "eng"', count=2, start_index=3))
+        assert rest.total == 3 and len(rest.resources) == 1
+        assert store.search(tenant, "User", Query(count=0)).total == 7
+        assert store.search(tenant, "User", Query(count=0)).resources == []
+        assert len(store.search(tenant, "User", Query(start_index=0, count=100)).resources) == 7
+        beyond = store.search(tenant, "User", Query(start_index=50))
+        assert beyond.total == 7 and beyond.resources == []
+
+    def test_search_sorts(self, store: FullStore, tenant: str) -> None:
+        for name in ("bravo", "Alpha", "charlie"):
+            store.create(tenant, "User", user(name))
+        path = parse_attr_path("userName", _rt("User"))
+        asc = store.search(tenant, "User", Query(sort_by=path))
+        assert [r.data["userName"] for r in asc.resources] == ["Alpha", "bravo", "charlie"]
+        desc = store.search(tenant, "User", Query(sort_by=path, descending=True))
+        assert [r.data["userName"] for r in desc.resources] == ["charlie", "bravo", "Alpha"]
+
+    def test_search_groups_with_and_without_members(self, store: FullStore, tenant: str) -> None:
+        a = store.create(tenant, "User", user("a"))
+        store.create(tenant, "Group", {"displayName": "Sales"}, [Member(a.id)])
+        hit = store.search(tenant, "Group", group_query('displayName eq "sales"'))
+        assert hit.total == 1 and [m.value for m in hit.resources[0].members or ()] == [a.id]
+        bare = store.search(tenant, "Group", group_query('displayName eq "sales"', with_members=False))
+        assert bare.resources[0].members is None
+        assert store.search(tenant, "Group", group_query(f'members[value eq "{a.id}"]')).total == 1
+
+
+class TenantStoreContract:
+    """Behaviour of ``TenantStore`` (store/base.py)."""
+
+    @pytest.fixture
+    def store(self) -> FullStore:
+        raise NotImplementedError("subclasses provide a fresh store")
+
+    def test_tenants(self, store: FullStore) -> None:
+        t = store.create_tenant("contoso", {"compat": {"entra": True}})
+        assert store.get_tenant("contoso") == t == store.get_tenant(t.id)
+        with pytest.raises(TenantExists):
+            store.create_tenant("contoso")
+        store.create_tenant("adatum")
+        assert [x.name for x in store.list_tenants()] == ["adatum", "contoso"]
+        merged = store.update_settings("contoso", {"page_size": 50})
+        assert dict(merged.settings) == {"compat": {"entra": True}, "page_size": 50}
+        assert dict(store.get_tenant(t.id).settings) == dict(merged.settings)
+        store.delete_tenant("contoso")
+        with pytest.raises(TenantNotFound):
+            store.get_tenant("contoso")
+        with pytest.raises(TenantNotFound):
+            store.delete_tenant("contoso")
+
+    def test_tokens(self, store: FullStore) -> None:
+        t = store.create_tenant("contoso")
+        expires = datetime(2030, 1, 1, tzinfo=UTC)
+        info = store.add_token(t.id, b"\x01" * 32, "pv_abc", "entra", expires)
+        assert (info.tenant_id, info.prefix, info.label, info.expires, info.revoked) == (
+            t.id,
+            "pv_abc",
+            "entra",
+            expires,
+            None,
+        )
+        found = store.token_by_hash(b"\x01" * 32)
+        assert found is not None and found[0].id == info.id and found[1].id == t.id
+        assert store.token_by_hash(b"\x02" * 32) is None
+        assert [x.id for x in store.list_tokens(t.id)] == [info.id]
+        revoked = store.revoke_token(info.id)
+        assert revoked.revoked is not None
+        again = store.token_by_hash(b"\x01" * 32)
+        assert again is not None and again[0].revoked == revoked.revoked
+        with pytest.raises(TokenNotFound):
+            store.revoke_token("nope")
+
+    def test_deleting_a_tenant_deletes_its_tokens_and_resources(self, store: FullStore) -> None:
+        t = store.create_tenant("contoso")
+        keep = store.create_tenant("adatum")
+        store.add_token(t.id, b"\x03" * 32, "p", "l", None)
+        a = store.create(t.id, "User", user("a"))
+        store.create(t.id, "Group", {"displayName": "G"}, [Member(a.id)])
+        kept = store.create(keep.id, "User", user("a"))
+        store.delete_tenant(t.id)
+        assert store.token_by_hash(b"\x03" * 32) is None
+        with pytest.raises(ResourceNotFound):
+            store.get(t.id, "User", a.id)
+        assert store.get(keep.id, "User", kept.id).data["userName"] == "a"
+        again = store.create_tenant("contoso")
+        assert store.search(again.id, "User", Query()).total == 0

@@ -1,0 +1,217 @@
+"""SqlStore specifics: O(k) membership changes, Entra's excludedAttributes=members path, indexes,
+emails rows, no-op updates, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, inspect, select, text
+from tests.store.conftest import Recorder
+
+from provisor.scim.filter.parser import parse_filter
+from provisor.scim.schema.model import default_registry
+from provisor.store.base import Change, Member, MemberDelta, Query, UniquenessViolation
+from provisor.store.sql import SqlStore
+from provisor.store.sql.migrate import head_revision
+from provisor.store.sql.tables import emails, memberships, metadata, resources
+from provisor.store.sql.values import dumps, to_micros
+
+USER_RT = default_registry().resource_type("User")
+GROUP_RT = default_registry().resource_type("Group")
+assert USER_RT is not None and GROUP_RT is not None
+
+
+def bulk_users(store: SqlStore, tenant: str, n: int, prefix: str = "u") -> list[str]:
+    """Insert n Users straight into the table (fast set-up for big groups)."""
+    now = to_micros(datetime.now(UTC))
+    rows = []
+    for i in range(n):
+        name = f"{prefix}{i}@contoso.com"
+        rows.append(
+            {
+                "tenant_id": tenant,
+                "resource_type": "User",
+                "id": uuid4().hex,
+                "data": dumps({"userName": name}),
+                "user_name": name,
+                "user_name_key": name,
+                "created": now,
+                "last_modified": now,
+                "version": 1,
+            }
+        )
+    with store.engine.begin() as conn:
+        conn.execute(insert(resources), rows)
+    return [r["id"] for r in rows]
+
+
+def dml_rows(recorder: Recorder, table: str) -> int:
+    """Rows changed by INSERT/UPDATE/DELETE statements on ``table``."""
+    total = 0
+    for statement, rowcount in recorder.mentioning(table):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            total += rowcount
+    return total
+
+
+def test_member_add_and_remove_touch_only_k_rows(
+    sql_store: SqlStore, tenant_id: str, recorder: Recorder
+) -> None:
+    ids = bulk_users(sql_store, tenant_id, 10_010)
+    group = sql_store.create(tenant_id, "Group", {"displayName": "All"}, [Member(i) for i in ids[:10_000]])
+    recorder.clear()
+    add = tuple(Member(i) for i in ids[10_000:10_003])
+    remove = tuple(ids[:2])
+    after = sql_store.update(
+        tenant_id, "Group", group.id, lambda cur: Change(cur.data, MemberDelta(add, remove))
+    )
+    assert after.version == 2 and after.members is None
+    assert dml_rows(recorder, "memberships") == 5
+    # nothing reads the member list: only the k changes go to the memberships table
+    assert all(not s.lstrip().upper().startswith("SELECT") for s, _ in recorder.mentioning("memberships"))
+    assert all(n <= 3 for s, n in recorder.statements if not s.lstrip().upper().startswith("SELECT"))
+    with sql_store.engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM memberships")).scalar_one()
+    assert count == 10_001
+
+
+def test_excluded_members_never_touch_memberships(
+    sql_store: SqlStore, tenant_id: str, recorder: Recorder
+) -> None:
+    """Entra's GET /Groups?excludedAttributes=members&filter=displayName eq ... (entra-behaviour 1.6)."""
+    ids = bulk_users(sql_store, tenant_id, 50)
+    group = sql_store.create(tenant_id, "Group", {"displayName": "Sales"}, [Member(i) for i in ids])
+    recorder.clear()
+    q = Query(filter=parse_filter('displayName eq "Sales"', GROUP_RT), with_members=False)
+    page = sql_store.search(tenant_id, "Group", q)
+    assert page.total == 1 and page.resources[0].members is None
+    assert sql_store.get(tenant_id, "Group", group.id, with_members=False).members is None
+    renamed = sql_store.update(tenant_id, "Group", group.id, lambda cur: Change({"displayName": "Sales EU"}))
+    assert renamed.data == {"displayName": "Sales EU"}
+    assert recorder.statements and recorder.mentioning("memberships") == []
+    # and with members, they are there
+    assert len(sql_store.get(tenant_id, "Group", group.id).members or ()) == 50
+
+
+def test_user_name_lookup_and_get_use_indexes(sql_store: SqlStore, tenant_id: str) -> None:
+    bulk_users(sql_store, tenant_id, 100)
+    raw = sqlite3.connect(sql_store.engine.url.database or "")
+    plan = " ".join(
+        str(r[-1])
+        for r in raw.execute(
+            "EXPLAIN QUERY PLAN SELECT pk FROM resources"
+            " WHERE tenant_id=? AND resource_type=? AND user_name_key=?",
+            (tenant_id, "User", "u1@contoso.com"),
+        )
+    )
+    assert "ux_resources_user_name" in plan
+    plan = " ".join(
+        str(r[-1])
+        for r in raw.execute(
+            "EXPLAIN QUERY PLAN SELECT pk FROM resources"
+            " WHERE pk IN (SELECT resource_pk FROM emails WHERE value_key=?)",
+            ("x",),
+        )
+    )
+    assert "ix_emails_value" in plan
+    raw.close()
+
+
+def test_emails_rows_follow_the_document(sql_store: SqlStore, tenant_id: str) -> None:
+    u = sql_store.create(
+        tenant_id,
+        "User",
+        {"userName": "a", "emails": [{"value": "A@X.com", "type": "Work"}, {"type": "home"}]},
+    )
+
+    def rows() -> list[tuple[str | None, str | None]]:
+        with sql_store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(emails.c.value_key, emails.c.type_key))]  # type: ignore[misc]
+
+    assert rows() == [("a@x.com", "work"), (None, "home")]
+    sql_store.update(
+        tenant_id, "User", u.id, lambda cur: Change({"userName": "a", "emails": [{"value": "b@y.org"}]})
+    )
+    assert rows() == [("b@y.org", None)]
+    q = Query(filter=parse_filter('emails.value eq "B@Y.ORG"', USER_RT))
+    assert sql_store.search(tenant_id, "User", q).total == 1
+    sql_store.delete(tenant_id, "User", u.id)
+    assert rows() == []
+
+
+def test_no_op_update_keeps_the_version(sql_store: SqlStore, tenant_id: str) -> None:
+    u = sql_store.create(tenant_id, "User", {"userName": "a", "title": "x"})
+    same = sql_store.update(tenant_id, "User", u.id, lambda cur: Change(dict(cur.data)))
+    assert same.version == 1 and same.last_modified == u.last_modified
+    changed = sql_store.update(tenant_id, "User", u.id, lambda cur: Change({**cur.data, "title": "y"}))
+    assert changed.version == 2
+
+
+def test_uniqueness_violation_reports_the_value(sql_store: SqlStore, tenant_id: str) -> None:
+    sql_store.create(tenant_id, "User", {"userName": "Zoë@contoso.com"})
+    with pytest.raises(UniquenessViolation) as caught:
+        sql_store.create(tenant_id, "User", {"userName": "ZOË@CONTOSO.COM"})
+    assert caught.value.value == "ZOË@CONTOSO.COM"  # Unicode folding, not just ASCII
+
+
+def test_groups_may_share_a_display_name_and_users_have_no_members(
+    sql_store: SqlStore, tenant_id: str
+) -> None:
+    a = sql_store.create(tenant_id, "Group", {"displayName": "Same"})
+    b = sql_store.create(tenant_id, "Group", {"displayName": "same"})
+    assert a.id != b.id
+    with pytest.raises(ValueError):
+        sql_store.create(tenant_id, "User", {"userName": "x"}, [Member(a.id)])
+
+
+def test_delete_group_removes_its_memberships(sql_store: SqlStore, tenant_id: str) -> None:
+    ids = bulk_users(sql_store, tenant_id, 3)
+    parent = sql_store.create(tenant_id, "Group", {"displayName": "P"})
+    child = sql_store.create(tenant_id, "Group", {"displayName": "C"}, [Member(i) for i in ids])
+    sql_store.update(
+        tenant_id, "Group", parent.id, lambda cur: Change(cur.data, MemberDelta(add=(Member(child.id),)))
+    )
+    sql_store.delete(tenant_id, "Group", child.id)
+    with sql_store.engine.connect() as conn:
+        assert conn.execute(select(memberships)).all() == []
+    got = sql_store.get(tenant_id, "Group", parent.id)
+    assert got.members == () and got.version == 3
+
+
+def test_migrations_are_idempotent_and_match_the_tables(db_url: str) -> None:
+    first = SqlStore(db_url)
+    first.close()
+    second = SqlStore.open(db_url)  # opening again migrates nothing
+    with second.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            head_revision()
+        ]
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        journal = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+    assert diff == []
+    assert journal == "wal"
+    assert set(inspect(second.engine).get_table_names()) >= {
+        "tenants",
+        "tokens",
+        "resources",
+        "emails",
+        "memberships",
+    }
+    second.close()
+
+
+def test_lookup_pages_count_exactly(sql_store: SqlStore, tenant_id: str) -> None:
+    for i in range(5):
+        sql_store.create(tenant_id, "User", {"userName": f"u{i}", "displayName": "Same"})
+    f = parse_filter('displayName eq "SAME"', USER_RT)
+    for start, size in ((1, 2), (3, 2), (5, 1), (9, 0), (0, 2)):
+        page = sql_store.search(tenant_id, "User", Query(filter=f, start_index=start, count=2))
+        assert (page.total, len(page.resources)) == (5, size)
+    firsts = sql_store.search(tenant_id, "User", Query(filter=f, count=2)).resources
+    seconds = sql_store.search(tenant_id, "User", Query(filter=f, count=2, start_index=3)).resources
+    assert [r.data["userName"] for r in firsts + seconds] == ["u0", "u1", "u2", "u3"]
