@@ -388,6 +388,26 @@ def test_removing_the_last_extension_attribute_drops_the_extension() -> None:
     assert E not in out
 
 
+@pytest.mark.parametrize("op", ["add", "replace"])
+@pytest.mark.parametrize("compat", [D, S])
+def test_a_path_naming_the_extension_urn_merges_its_attributes(op: str, compat: CompatSettings) -> None:
+    """RFC 7644 3.5.2: the path may be a schema URN; scim2-tester sends this shape."""
+    value = {"employeeNumber": "42", "department": "Eng"}
+    out = patch(BOB, {"op": op, "path": E, "value": value}, compat=compat)
+    assert out[E]["employeeNumber"] == "42" and out[E]["department"] == "Eng"
+    assert out[E]["manager"] == BOB[E]["manager"]
+
+
+def test_removing_the_extension_urn_clears_the_extension_and_the_core_cannot_be_removed() -> None:
+    out = patch(BOB, {"op": "remove", "path": E})
+    assert E not in out and out["userName"] == BOB["userName"]
+    with pytest.raises(ScimError) as info:
+        patch(BOB, {"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User"})
+    assert info.value.status == 400
+    with pytest.raises(ScimError):
+        patch(BOB, {"op": "add", "path": E, "value": "not an object"})
+
+
 # --- valuePath filters that match nothing (RFC 7644 3.5.2.3 vs entra-behaviour.md 1.4) -------------
 
 

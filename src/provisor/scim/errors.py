@@ -19,7 +19,8 @@ from __future__ import annotations
 
 
 class ScimError(Exception):
-    """A client-visible SCIM error: HTTP ``status``, optional ``scim_type`` and a ``detail`` a person can act on."""
+    """A client-visible SCIM error: HTTP ``status``, optional ``scim_type``, and a ``detail`` that
+    a person can act on."""
 
     status: int = 400
     default_scim_type: str | None = None

@@ -232,3 +232,19 @@ def test_null_member_ref_off_strict_reading_rejects() -> None:
     assert parse_resource(GROUPS, body, ON)["members"] == [{"value": "u1"}]
     with pytest.raises(InvalidValue, match=r"\$ref must not be null"):
         parse_resource(GROUPS, body, STRICT)
+
+
+def test_member_display_name_is_read_as_display_only_with_the_switch() -> None:
+    from provisor.scim.compat import CompatSettings
+    from provisor.scim.compat.bodies import member_display_name
+
+    on, off = CompatSettings.default(), CompatSettings.strict()
+    assert member_display_name({"value": "1", "displayName": "New"}, on) == {"value": "1", "display": "New"}
+    assert member_display_name({"value": "1", "displayName": "N", "display": "D"}, on) == {
+        "value": "1",
+        "display": "D",
+    }
+    assert member_display_name({"value": "1", "displayName": "New"}, off) == {
+        "value": "1",
+        "displayName": "New",
+    }

@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.scim.filter.filter_strategies import USER_RT, logical, render
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from tests.scim.filter.filter_strategies import USER_RT, logical, render
 
 from provisor.scim.filter.ast import AttrPath, Compare, CompareOp, Filter, Present, ValuePath
 from provisor.scim.filter.evaluate import matches

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import string
 
-from tests.scim.filter.filter_strategies import CASES, USER_RT, filters, flatten, render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.scim.filter.filter_strategies import CASES, USER_RT, filters, flatten, render
 
 from provisor.scim.errors import InvalidFilter, InvalidPath
 from provisor.scim.filter.ast import Filter, Not

@@ -23,27 +23,58 @@ class Quirk:
 QUIRKS: tuple[Quirk, ...] = (
     Quirk("capitalised_ops", "Q1", "PATCH op names match case-insensitively (Add/Replace/Remove)."),
     Quirk("string_booleans", "Q2/Q16", 'Boolean attributes accept the strings "True"/"False" in any case.'),
-    Quirk("remove_members_with_value", "Q3",
-          "remove with path 'members' and a value list removes only the listed members."),
+    Quirk(
+        "remove_members_with_value",
+        "Q3",
+        "remove with path 'members' and a value list removes only the listed members.",
+    ),
     Quirk("null_member_ref", "Q4", 'Member values carrying "$ref": null are accepted.'),
-    Quirk("manager_bare_string", "Q5",
-          "The enterprise manager sent as a bare id string (or a [{value,$ref}] array) is stored as {value}."),
-    Quirk("pathless_dotted_keys", "Q6",
-          "A path-less PATCH value object may use dotted keys (name.givenName) and full-URN keys."),
-    Quirk("undeclared_extension_schemas", "Q7",
-          "Extension attributes are accepted even when their URN is missing from 'schemas'."),
+    Quirk(
+        "member_display_name",
+        "MS-ref",
+        "Group members may carry 'displayName' for 'display' (Microsoft's SCIM reference tests).",
+    ),
+    Quirk(
+        "manager_bare_string",
+        "Q5",
+        "The enterprise manager sent as a bare id string (or a [{value,$ref}] array) is stored as {value}.",
+    ),
+    Quirk(
+        "pathless_dotted_keys",
+        "Q6",
+        "A path-less PATCH value object may use dotted keys (name.givenName) and full-URN keys.",
+    ),
+    Quirk(
+        "undeclared_extension_schemas",
+        "Q7",
+        "Extension attributes are accepted even when their URN is missing from 'schemas'.",
+    ),
     Quirk("roles_json_strings", "Q8", "roles values sent as JSON-encoded strings are decoded into objects."),
-    Quirk("adscim_group_schema", "Q9",
-          "The ADSCIM Group schema URI Entra adds to 'schemas' is accepted and ignored."),
-    Quirk("unquoted_filter_values", "Q11",
-          "Filters may use unquoted values (externalId eq jyoung), PATCH-style value paths "
-          "(emails[type eq \"work\"].value eq \"x\") and unqualified extension names (manager eq \"id\")."),
+    Quirk(
+        "adscim_group_schema",
+        "Q9",
+        "The ADSCIM Group schema URI Entra adds to 'schemas' is accepted and ignored.",
+    ),
+    Quirk(
+        "unquoted_filter_values",
+        "Q11",
+        "Filters may use unquoted values (externalId eq jyoung), PATCH-style value paths "
+        '(emails[type eq "work"].value eq "x") and unqualified extension names (manager eq "id").',
+    ),
     Quirk("explicit_nulls", "Q12", "Attributes sent as null are treated as unassigned."),
-    Quirk("unmatched_filter_creates", "1.4",
-          "PATCH add/replace whose valuePath filter matches nothing creates the element."),
-    Quirk("unknown_attributes_ignored", "1.3",
-          "Attributes no schema declares (e.g. Entra-only names) are ignored instead of rejected."),
-    Quirk("group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."),
+    Quirk(
+        "unmatched_filter_creates",
+        "1.4",
+        "PATCH add/replace whose valuePath filter matches nothing creates the element.",
+    ),
+    Quirk(
+        "unknown_attributes_ignored",
+        "1.3",
+        "Attributes no schema declares (e.g. Entra-only names) are ignored instead of rejected.",
+    ),
+    Quirk(
+        "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
+    ),
 )
 
 QUIRK_NAMES: frozenset[str] = frozenset(q.name for q in QUIRKS)
@@ -75,13 +106,14 @@ class CompatSettings:
         return cls(frozenset())
 
     @classmethod
-    def from_mapping(cls, switches: Mapping[str, bool], *, base: CompatSettings | None = None) -> CompatSettings:
+    def from_mapping(
+        cls, switches: Mapping[str, bool], *, base: CompatSettings | None = None
+    ) -> CompatSettings:
         """``base`` (default: all on) with the named switches set; unknown names raise ValueError."""
         unknown = sorted(set(switches) - QUIRK_NAMES)
         if unknown:
-            raise ValueError(
-                f"unknown compatibility switch(es) {', '.join(unknown)}; known: {', '.join(sorted(QUIRK_NAMES))}"
-            )
+            known = ", ".join(sorted(QUIRK_NAMES))
+            raise ValueError(f"unknown compatibility switch(es) {', '.join(unknown)}; known: {known}")
         enabled = set((base or cls.default()).enabled)
         for name, value in switches.items():
             (enabled.add if value else enabled.discard)(name)

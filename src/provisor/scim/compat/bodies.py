@@ -130,6 +130,23 @@ def decode_role(element: Any, compat: CompatSettings) -> Any:
     return out
 
 
+def member_display_name(element: Any, compat: CompatSettings) -> Any:
+    """``member_display_name``: a group member's ``displayName`` is its ``display``.
+
+    Microsoft's SCIM reference Postman collection adds members as ``{"displayName": "new User",
+    "value": "<id>"}`` and expects the name back as ``display``. An explicit ``display`` wins.
+    """
+    if not compat.on("member_display_name") or not isinstance(element, Mapping):
+        return element
+    keys = {k.lower(): k for k in element if isinstance(k, str)}
+    if "displayname" not in keys:
+        return element
+    out = {k: v for k, v in element.items() if k != keys["displayname"]}
+    if "display" not in keys:
+        out["display"] = element[keys["displayname"]]
+    return out
+
+
 def drop_null_member_ref(element: Any, compat: CompatSettings) -> Any:
     """Q4 ``null_member_ref``: a group member ``{"$ref": null, "value": "<id>"}`` loses its ``$ref``.
 

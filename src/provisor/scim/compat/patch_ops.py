@@ -224,7 +224,7 @@ def normalise_value(
     if attribute.name == "roles" and urn is None:
         value = bodies.decode_role(value, compat)
     elif attribute.name == "members" and urn is None and rt.name.lower() == "group":
-        value = bodies.drop_null_member_ref(value, compat)
+        value = bodies.member_display_name(bodies.drop_null_member_ref(value, compat), compat)
     if attribute.type is AttributeType.BOOLEAN:
         return bodies.coerce_string_boolean(value, compat)
     if attribute.type is AttributeType.COMPLEX and isinstance(value, Mapping):

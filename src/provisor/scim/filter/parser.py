@@ -22,6 +22,7 @@ the number of terms and no visitor can hit the recursion limit on a long but fla
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 from provisor.scim.errors import InvalidFilter, InvalidPath
@@ -107,14 +108,35 @@ def parse_filter(text: str, rt: ResourceType, *, allow_unquoted: bool = False) -
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
-    try:
-        result = _Parser(text, rt, allow_unquoted, "filter").filter()
-    except ScanError as exc:
-        raise InvalidFilter(exc.detail, position=exc.position) from None
+    result: Filter | None = _simple_eq(text, rt)
+    if result is None:
+        try:
+            result = _Parser(text, rt, allow_unquoted, "filter").filter()
+        except ScanError as exc:
+            raise InvalidFilter(exc.detail, position=exc.position) from None
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()  # crude but thread-safe: no iteration over a dict another thread may grow
     _cache[key] = (rt, result)
     return result
+
+
+_SIMPLE_EQ = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s+[eE][qQ]\s+"([^"\\\x00-\x1f]*)"\s*')
+
+
+def _simple_eq(text: str, rt: ResourceType) -> Compare | None:
+    """The shape Entra sends for every object (``userName eq "x"``, section 1.3) without the full
+    parser: a plain string attribute, ``eq``, and a quoted value with no escapes. Anything else
+    (or any doubt) returns None and goes through :class:`_Parser`, which gives the same AST."""
+    m = _SIMPLE_EQ.fullmatch(text) if len(text) <= MAX_LENGTH else None
+    if m is None:
+        return None
+    found = lookup_attribute(rt, None, m.group(1))
+    if found is None or found[0] is not None:
+        return None
+    attr = found[1]
+    if attr.multi_valued or attr.type not in (AttributeType.STRING, AttributeType.REFERENCE):
+        return None
+    return Compare(AttrPath(None, attr.name), CompareOp.EQ, m.group(2))
 
 
 def parse_patch_path(text: str, rt: ResourceType) -> PatchPath:

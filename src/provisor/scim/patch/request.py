@@ -113,6 +113,9 @@ def _parse_operation(raw: Any, rt: ResourceType, compat: CompatSettings) -> list
         return expand_pathless(op, value, rt, compat)
     if not isinstance(path_text, str) or not path_text.strip():
         raise InvalidPath('"path" must be a non-empty string (RFC 7644 section 3.5.2)')
+    schema = rt.schema_for(path_text.strip())
+    if schema is not None:
+        return _schema_operation(op, schema.id, rt, value, has_value, compat)
     if op != "remove" and not has_value:
         raise InvalidValue(f"an {op} operation needs a value (RFC 7644 section 3.5.2)")
     if op == "remove" and value is not None and not quirks.remove_value_allowed(compat):
@@ -124,6 +127,25 @@ def _parse_operation(raw: Any, rt: ResourceType, compat: CompatSettings) -> list
     if path is None:
         return []
     return [PatchOperation(op, path, normalise_operation_value(rt, path, value, compat))]
+
+
+def _schema_operation(
+    op: OpName, urn: str, rt: ResourceType, value: Any, has_value: bool, compat: CompatSettings
+) -> list[PatchOperation]:
+    """A path that is a whole schema URN (RFC 7644 3.5.2: ``path`` = the extension's URN).
+
+    add/replace merge the object value into that schema's attributes; remove clears every
+    attribute of an extension (the core schema cannot be removed).
+    """
+    if op == "remove":
+        if urn == rt.schema.id:
+            raise NoTarget("the core schema cannot be removed; name the attributes to remove")
+        ext = rt.extension(urn)
+        assert ext is not None
+        return [PatchOperation("remove", PatchPath(AttrPath(ext.id, a.name)), None) for a in ext.attributes]
+    if not has_value or not isinstance(value, Mapping):
+        raise InvalidValue(f"an {op} on the schema {urn} needs an object value")
+    return expand_pathless(op, value if urn == rt.schema.id else {urn: value}, rt, compat)
 
 
 def expand_pathless(op: OpName, value: Any, rt: ResourceType, compat: CompatSettings) -> list[PatchOperation]:

@@ -70,7 +70,7 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
         if is_roles:
             element = bodies.decode_role(element, compat)
         elif is_members:
-            element = bodies.drop_null_member_ref(element, compat)
+            element = bodies.member_display_name(bodies.drop_null_member_ref(element, compat), compat)
         if element is None:
             _nested_null(compat, here)
             continue

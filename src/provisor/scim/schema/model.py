@@ -236,7 +236,7 @@ class ResourceType:
 
         Longest known schema URN wins, so extension URNs that extend the core URN are found.
         """
-        if not text[:4].lower() == "urn:":
+        if text[:4].lower() != "urn:":
             return None, text
         low = text.lower()
         best: str | None = None
