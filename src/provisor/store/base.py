@@ -120,6 +120,8 @@ class TokenInfo:
     expires: datetime | None
     revoked: datetime | None
     last_used: datetime | None = None
+    #: The stored SHA-256 of the token (filled by ``token_by_hash`` only, for the constant-time check).
+    hash: bytes = field(default=b"", repr=False, compare=False)
 
 
 Updater = Callable[[StoredResource], Change]

@@ -7,6 +7,7 @@ server compares in constant time and checks ``revoked``/``expires`` itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -41,7 +42,7 @@ _TOKEN_COLUMNS = (
     K.c.last_used,
 )
 _BY_HASH = (
-    select(*_TOKEN_COLUMNS, T.c.name, T.c.settings, T.c.created.label("tenant_created"))
+    select(*_TOKEN_COLUMNS, K.c.hash, T.c.name, T.c.settings, T.c.created.label("tenant_created"))
     .join_from(K, T, T.c.id == K.c.tenant_id)
     .where(K.c.hash == bindparam("hash"))
 )
@@ -166,7 +167,7 @@ class SqlTenants:
         if row is None:
             return None
         tenant = Tenant(row.tenant_id, row.name, loads(row.settings), from_micros(row.tenant_created))
-        return _token(row), tenant
+        return replace(_token(row), hash=bytes(row.hash)), tenant
 
     def list_tokens(self, tenant_id: str) -> list[TokenInfo]:
         with self._single.connect() as conn:

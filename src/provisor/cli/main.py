@@ -1,0 +1,311 @@
+"""``provisor``: serve SCIM, manage tenants and Secret Tokens, run the demo.
+
+Every command takes ``--db URL`` (or ``PROVISOR_DB``); the default is ``sqlite:///provisor.db``.
+Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from provisor.scim.compat import QUIRK_NAMES, QUIRKS
+
+app = typer.Typer(
+    name="provisor",
+    help="Automatic user provisioning over SCIM 2.0.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
+token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+
+DEFAULT_DB = "sqlite:///provisor.db"
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"provisor: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def db_url(option: str | None) -> str:
+    return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
+
+
+@contextmanager
+def open_store(url: str | None) -> Iterator[Any]:
+    from provisor.store.base import StoreError
+    from provisor.store.sql import SqlStore
+
+    try:
+        store = SqlStore(db_url(url))
+    except Exception as exc:  # a bad URL or an unreadable file: say so plainly
+        fail(f"cannot open the database {db_url(url)!r}: {exc}")
+    try:
+        yield store
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+def parse_switches(values: list[str]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for item in values:
+        name, sep, state = item.partition("=")
+        if not sep or state.lower() not in ("on", "off", "true", "false"):
+            fail(f"--compat takes NAME=on or NAME=off, not {item!r}")
+        if name not in QUIRK_NAMES:
+            fail(f"unknown compatibility switch {name!r}; known: {', '.join(sorted(QUIRK_NAMES))}")
+        out[name] = state.lower() in ("on", "true")
+    return out
+
+
+def tenant_settings(
+    allowed_roles: list[str] | None, max_page_size: int | None, strict: bool | None, compat: list[str] | None
+) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if allowed_roles:
+        settings["allowed_roles"] = [r for item in allowed_roles for r in item.split(",") if r]
+    if max_page_size is not None:
+        if max_page_size < 1:
+            fail("--max-page-size must be at least 1")
+        settings["max_page_size"] = max_page_size
+    if strict is not None:
+        settings["strict"] = strict
+    if compat:
+        settings["compat"] = parse_switches(compat)
+    return settings
+
+
+# -- serve --------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.2+).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
+    max_page_size: Annotated[int, typer.Option(help="Largest page a list may return.")] = 1000,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest accepted request body.")] = 1_048_576,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log each request.")] = False,
+) -> None:
+    """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2."""
+    from provisor.cli.serving import run_server
+
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    for path in (tls_cert, tls_key):
+        if path is not None and not os.path.isfile(path):
+            fail(f"no such file: {path}")
+    run_server(
+        db_url(db),
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        max_page_size=max_page_size,
+        max_body_bytes=max_body_bytes,
+        log_level=log_level,
+        access_log=not no_access_log,
+    )
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Tenant name (unique).")],
+    db: DbOption = None,
+    allowed_roles: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-role", help="Only accept these roles (repeatable, e.g. User)."),
+    ] = None,
+    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Strict RFC reading: every compatibility switch off.")
+    ] = False,
+    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+    label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
+) -> None:
+    """Create a tenant and print its first Secret Token (alone on the last line)."""
+    from provisor.server.auth import issue_token
+
+    if not name.strip():
+        fail("the tenant name must not be empty")
+    settings = tenant_settings(allowed_roles, max_page_size, strict or None, compat)
+    with open_store(db) as store:
+        tenant = store.create_tenant(name, settings)
+        token, info = issue_token(store, tenant.id, label=label)
+    typer.echo(f"Created tenant {tenant.name} ({tenant.id}).")
+    typer.echo(f"Secret Token {info.prefix}… ({info.id}) - shown once; store it now:")
+    typer.echo(token)
+
+
+@tenant_app.command("list")
+def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tenants."""
+    with open_store(db) as store:
+        tenants = store.list_tenants()
+    if as_json:
+        for t in tenants:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "created": t.created.isoformat(),
+                        "settings": dict(t.settings),
+                    }
+                )
+            )
+        return
+    for t in tenants:
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}")
+
+
+@tenant_app.command("delete")
+def tenant_delete(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete a tenant with all its users, groups and tokens."""
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
+        fail("not deleted")
+    with open_store(db) as store:
+        store.delete_tenant(name)
+    typer.echo(f"Deleted tenant {name}.")
+
+
+@tenant_app.command("set")
+def tenant_set(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    allowed_roles: Annotated[
+        list[str] | None, typer.Option("--allowed-role", help="Only accept these roles.")
+    ] = None,
+    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    strict: Annotated[
+        bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
+    ] = None,
+    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+) -> None:
+    """Change a tenant's settings (compatibility switches, page size, allowed roles)."""
+    settings = tenant_settings(allowed_roles, max_page_size, strict, compat)
+    if not settings:
+        fail("nothing to change; see --help")
+    with open_store(db) as store:
+        if "compat" in settings:
+            current = store.get_tenant(name).settings.get("compat") or {}
+            settings["compat"] = {**current, **settings["compat"]}
+        tenant = store.update_settings(name, settings)
+    typer.echo(json.dumps(dict(tenant.settings)))
+
+
+@tenant_app.command("compat")
+def tenant_compat() -> None:
+    """List the compatibility switches (all on by default)."""
+    for q in QUIRKS:
+        typer.echo(f"{q.name:32} {q.cites:7} {q.summary}")
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="Expire after this many days (default: never).")
+    ] = None,
+) -> None:
+    """Create another Secret Token for a tenant (printed alone on the last line)."""
+    from provisor.server.auth import issue_token
+
+    if expires_in_days is not None and expires_in_days < 1:
+        fail("--expires-in-days must be at least 1")
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    with open_store(db) as store:
+        t = store.get_tenant(tenant)
+        token, info = issue_token(store, t.id, label=label, expires=expires)
+    typer.echo(f"Secret Token {info.prefix}… ({info.id}) for tenant {t.name} - shown once:")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")], db: DbOption = None
+) -> None:
+    """List a tenant's tokens (ids and prefixes only; tokens themselves are never stored)."""
+    with open_store(db) as store:
+        t = store.get_tenant(tenant)
+        tokens = store.list_tokens(t.id)
+    for info in tokens:
+        state = (
+            "revoked"
+            if info.revoked
+            else ("expired" if info.expires and info.expires <= datetime.now(UTC) else "active")
+        )
+        expires = info.expires.isoformat() if info.expires else "never"
+        typer.echo(f"{info.id}\t{info.prefix}…\t{state}\texpires {expires}\t{info.label}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id (see 'token list').")], db: DbOption = None
+) -> None:
+    """Revoke a token; a running server stops honouring it within a second."""
+    with open_store(db) as store:
+        store.revoke_token(token_id)
+    typer.echo(f"Revoked token {token_id}.")
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8000,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit after the walk-through instead of serving on.")
+    ] = False,
+) -> None:
+    """Start a server with a demo tenant and show a user and a group going in and coming back."""
+    from provisor.cli.demo import run_demo
+
+    run_demo(
+        db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
+        port=port,
+        once=once,
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

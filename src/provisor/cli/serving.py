@@ -1,0 +1,107 @@
+"""Running the server under uvicorn: logging, TLS 1.2+, and a server that can run in a thread."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from provisor.server import ServerConfig, create_app
+
+
+class _TlsConfig(uvicorn.Config):
+    """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused)."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True
+    )
+
+
+def build_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    log_level: str = "info",
+) -> uvicorn.Config:
+    return _TlsConfig(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        lifespan="off",
+    )
+
+
+def run_server(
+    url: str,
+    *,
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_page_size: int,
+    max_body_bytes: int,
+    log_level: str,
+    access_log: bool,
+) -> None:
+    from provisor.store.sql import SqlStore
+
+    configure_logging(log_level)
+    store = SqlStore(url)
+    config = ServerConfig(max_page_size=max_page_size, max_body_bytes=max_body_bytes, access_log=access_log)
+    app = create_app(store, config)
+    scheme = "https" if tls_cert else "http"
+    logging.getLogger("provisor").info("serving SCIM at %s://%s:%d%s", scheme, host, port, config.base_path)
+    try:
+        uvicorn.Server(
+            build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+        ).run()
+    finally:
+        store.close()
+
+
+class BackgroundServer:
+    """A uvicorn server in a daemon thread (for the demo and tests)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        self.server = uvicorn.Server(build_config(app, host=host, port=port, log_level=log_level))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def port(self) -> int:
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,304 @@
+"""The application factory: the server's composition root.
+
+The SCIM endpoints are one ASGI app mounted at ``{base_path}`` in a Starlette application that
+also serves ``/healthz`` and ``/metrics``. Routing under the base is resolved by hand so that
+resource endpoints match case-insensitively (``/users`` and ``/Users``; Microsoft's reference tests
+use both) and so that every 404 and 405 is a SCIM Error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from provisor.scim.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedByServer,
+)
+from provisor.scim.schema.model import ResourceType, SchemaRegistry, default_registry
+from provisor.server.auth import Authenticator
+from provisor.server.bulk import BulkProcessor
+from provisor.server.config import ServerConfig
+from provisor.server.discovery import resource_types, schemas, service_provider_config
+from provisor.server.errors import error_response, render_error
+from provisor.server.http import ScimRequest, send_response
+from provisor.server.observability import Metrics, ObservabilityMiddleware
+from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
+from provisor.server.service import Outcome, ResourceService, list_response
+from provisor.server.tenancy import TenantContext, context_for
+from provisor.store.base import Tenant
+
+log = logging.getLogger("provisor.server")
+
+_JSON_TYPES = ("application/scim+json", "application/json")
+Handler = Callable[[ScimRequest, TenantContext, list[str]], Awaitable[Outcome]]
+
+
+class ScimApp:
+    """The request handlers of one server, bound to its store and configuration."""
+
+    def __init__(self, store: Any, config: ServerConfig, registry: SchemaRegistry) -> None:
+        self.store = store
+        self.config = config
+        self.registry = registry
+        self.service = ResourceService(store)
+        self.auth = Authenticator(store, ttl=config.token_cache_seconds)
+        self.bulk = BulkProcessor(
+            self.service, registry, max_operations=config.bulk_max_operations, logger=log.error
+        )
+        self._contexts: dict[str, tuple[Tenant, TenantContext]] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def base_url(self, request: ScimRequest) -> str:
+        scope = request.scope
+        host = request.headers.get("host") or "localhost"
+        return (
+            f"{scope.get('scheme', 'http')}://{host}{scope.get('app_root_path', '')}{self.config.base_path}"
+        )
+
+    def context(self, tenant: Tenant) -> TenantContext:
+        cached = self._contexts.get(tenant.id)
+        if cached is not None and cached[0] is tenant:
+            return cached[1]
+        ctx = context_for(tenant, self.config.max_page_size)
+        self._contexts[tenant.id] = (tenant, ctx)
+        return ctx
+
+    async def json_body(self, request: ScimRequest, limit: int | None = None) -> Any:
+        return await request.json(limit or self.config.max_body_bytes)
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = ScimRequest(scope, receive)
+        try:
+            handler, args = self.route(request.method, request.route)
+            tenant = self.auth.authenticate(request.headers.get("authorization"))
+            scope.setdefault("state", {})["tenant_id"] = tenant.id
+            outcome = await handler(request, self.context(tenant), args)
+        except Exception as exc:
+            status, body, headers = render_error(exc)
+            await send_response(send, status, body, headers)
+            return
+        await send_response(
+            send,
+            outcome.status,
+            None if outcome.body is None else orjson.dumps(outcome.body),
+            outcome.headers,
+        )
+
+    def route(self, method: str, rest: str) -> tuple[Handler, list[str]]:
+        parts = [p for p in rest.split("/") if p]
+        if not parts:
+            raise NotFound("no SCIM endpoint here; try /Users, /Groups or /ServiceProviderConfig")
+        head = parts[0].lower()
+        table: dict[str, Handler]
+        if head == "me":
+            raise NotImplementedByServer("/Me is not supported: tokens identify a tenant, not a user")
+        if head == "serviceproviderconfig" and len(parts) == 1:
+            table = {"GET": self.get_spc}
+        elif head == "resourcetypes" and len(parts) <= 2:
+            table = {"GET": self.get_resource_types}
+        elif head == "schemas" and len(parts) <= 2:
+            table = {"GET": self.get_schemas}
+        elif head == "bulk" and len(parts) == 1:
+            table = {"POST": self.post_bulk}
+        elif head == ".search" and len(parts) == 1:
+            table = {"POST": self.post_root_search}
+        else:
+            rt = self.registry.by_endpoint(parts[0])
+            if rt is None or len(parts) > 2:
+                raise NotFound(f"no SCIM endpoint /{'/'.join(parts)}")
+            parts[0] = rt.name
+            if len(parts) == 1:
+                table = {"GET": self.list_resources, "POST": self.create_resource}
+            elif parts[1] == ".search":
+                table = {"POST": self.search_resources}
+            else:
+                table = {
+                    "GET": self.get_resource,
+                    "PUT": self.replace_resource,
+                    "PATCH": self.patch_resource,
+                    "DELETE": self.delete_resource,
+                }
+        handler = table.get(method.upper())
+        if handler is None:
+            raise MethodNotAllowed(f"{method} is not allowed here; allowed: {', '.join(sorted(table))}")
+        return handler, parts
+
+    def _rt(self, parts: list[str]) -> ResourceType:
+        rt = self.registry.resource_type(parts[0])
+        assert rt is not None
+        return rt
+
+    def _projection(self, request: ScimRequest, rt: ResourceType) -> Projection:
+        params = {k.lower(): v for k, v in request.query.items()}
+        return Projection(
+            parse_paths(params.get("attributes"), rt), parse_paths(params.get("excludedattributes"), rt)
+        )
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    async def get_spc(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        return Outcome(200, service_provider_config(self.config, self.base_url(request), ctx.max_page_size))
+
+    async def get_resource_types(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        items = resource_types(self.registry, self.base_url(request))
+        return self._discovery(items, parts, "ResourceType", key="id")
+
+    async def get_schemas(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        items = schemas(self.registry, self.base_url(request))
+        return self._discovery(items, parts, "Schema", key="id")
+
+    @staticmethod
+    def _discovery(items: list[dict[str, Any]], parts: list[str], what: str, key: str) -> Outcome:
+        if len(parts) == 1:
+            return Outcome(200, list_response(len(items), 1, items))
+        wanted = parts[1].lower()
+        for item in items:
+            if str(item[key]).lower() == wanted:
+                return Outcome(200, item)
+        raise NotFound(f"no {what} {parts[1]!r}")
+
+    # -- resources ------------------------------------------------------------------------------
+
+    async def list_resources(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        req = build_list_request(request.query, rt, ctx, default_page_size=self.config.default_page_size)
+        return self.service.search(ctx, rt, req, self.base_url(request))
+
+    async def search_resources(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        params = search_params(await self.json_body(request))
+        req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+        return self.service.search(ctx, rt, req, self.base_url(request))
+
+    async def post_root_search(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        """POST /.search across resource types (RFC 7644 section 3.4.3), paged over the combined set."""
+        params = search_params(await self.json_body(request))
+        start = None
+        total = 0
+        resources: list[dict[str, Any]] = []
+        base = self.base_url(request)
+        for rt in self.registry.resource_types:
+            req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+            if req.query.sort_by is not None:
+                raise BadRequest("sortBy is not supported on a search across resource types", "invalidValue")
+            start = req.query.start_index if start is None else start
+            count = req.query.count
+            page = self.service.store.search(
+                ctx.id,
+                rt.name,
+                req.query.__class__(filter=req.query.filter, start_index=1, count=0, with_members=False),
+            )
+            skip = max(0, start - 1 - total)
+            take = max(0, count - len(resources))
+            if take and skip < page.total:
+                part = self.service.store.search(
+                    ctx.id,
+                    rt.name,
+                    req.query.__class__(
+                        filter=req.query.filter,
+                        start_index=skip + 1,
+                        count=take,
+                        with_members=req.query.with_members,
+                    ),
+                )
+                resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
+            total += page.total
+        return Outcome(200, list_response(total, start or 1, resources))
+
+    async def create_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        body = await self.json_body(request)
+        return self.service.create(ctx, rt, body, self.base_url(request), self._projection(request, rt))
+
+    async def get_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        return self.service.get(
+            ctx,
+            rt,
+            parts[1],
+            self.base_url(request),
+            self._projection(request, rt),
+            request.header("if-none-match"),
+        )
+
+    async def replace_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        body = await self.json_body(request)
+        return self.service.replace(
+            ctx,
+            rt,
+            parts[1],
+            body,
+            self.base_url(request),
+            self._projection(request, rt),
+            request.header("if-match"),
+        )
+
+    async def patch_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        rt = self._rt(parts)
+        body = await self.json_body(request)
+        return self.service.patch(
+            ctx,
+            rt,
+            parts[1],
+            body,
+            self.base_url(request),
+            self._projection(request, rt),
+            request.header("if-match"),
+        )
+
+    async def delete_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        return self.service.delete(ctx, self._rt(parts), parts[1], request.header("if-match"))
+
+    async def post_bulk(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        body = await self.json_body(request, self.config.bulk_max_payload_bytes)
+        return Outcome(200, self.bulk.run(ctx, body, self.base_url(request)))
+
+
+def create_app(
+    store: Any, config: ServerConfig | None = None, registry: SchemaRegistry | None = None
+) -> Starlette:
+    """Build the ASGI app over ``store`` (a ResourceStore that is also a TenantStore)."""
+    config = config or ServerConfig()
+    scim = ScimApp(store, config, registry or default_registry())
+    metrics = Metrics()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def fallback(request: Request) -> Response:
+        return error_response(NotFound(f"nothing at {request.url.path}; the SCIM base is {config.base_path}"))
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    base = config.base_path.rstrip("/")
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount(base, app=scim),
+        Route("/{rest:path}", fallback, methods=methods),
+    ]
+    app = Starlette(routes=routes)
+    app.state.scim = scim
+    app.state.metrics = metrics
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, base_path=base, log_requests=config.access_log
+    )
+    return app

@@ -1,0 +1,91 @@
+"""Secret Tokens: high-entropy bearer tokens, shown once, stored only as a SHA-256 hash.
+
+A token is ``pvs_`` + 43 URL-safe characters (256 random bits). Because tokens carry full entropy a
+fast hash is the right tool (no password stretching needed); the stored hash is looked up by index
+and compared with :func:`hmac.compare_digest`. Tokens never appear in logs: only their short
+public prefix (``pvs_abcd``) does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from provisor.scim.errors import Unauthorized
+from provisor.store.base import Tenant, TenantStore, TokenInfo
+
+TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
+_CACHE_SIZE = 4096
+
+
+def generate_token() -> str:
+    """A new Secret Token (256 bits of randomness)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def public_prefix(token: str) -> str:
+    """The part of a token that may be shown in listings and logs."""
+    return token[: len(TOKEN_PREFIX) + 4]
+
+
+def issue_token(
+    store: TenantStore, tenant_id: str, *, label: str = "", expires: datetime | None = None
+) -> tuple[str, TokenInfo]:
+    """Create a token for a tenant; returns the token (shown once) and its stored record."""
+    token = generate_token()
+    info = store.add_token(tenant_id, hash_token(token), public_prefix(token), label, expires)
+    return token, info
+
+
+class Authenticator:
+    """Resolves ``Authorization: Bearer`` headers to tenants, with a short positive cache.
+
+    The cache keeps the hot path off the database; ``ttl`` bounds how long a revoked token may
+    still be honoured by a running server (default 1 s).
+    """
+
+    def __init__(
+        self, store: TenantStore, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: OrderedDict[bytes, tuple[float, TokenInfo, Tenant]] = OrderedDict()
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        if not authorization:
+            raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <Secret Token>'")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("use the Bearer scheme: 'Authorization: Bearer <Secret Token>'")
+        digest = hash_token(token)
+        now = self._clock()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            info, tenant = hit[1], hit[2]
+        else:
+            found = self._store.token_by_hash(digest)
+            if found is None:
+                raise Unauthorized("invalid Secret Token")
+            info, tenant = found
+            self._cache[digest] = (now + self._ttl, info, tenant)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        # The row was found through the hash index; the stored hash is still compared in constant
+        # time, so no database collation or index quirk can ever match a different token.
+        if not hmac.compare_digest(info.hash, digest) or info.revoked is not None:
+            raise Unauthorized("invalid Secret Token")
+        if info.expires is not None and info.expires <= datetime.now(UTC):
+            raise Unauthorized("the Secret Token has expired")
+        return tenant

@@ -1,0 +1,19 @@
+"""Server configuration, built by the composition roots (CLI, tests); nothing below reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Limits and defaults of one server; tenants may lower ``max_page_size`` for themselves."""
+
+    base_path: str = "/scim/v2"
+    max_body_bytes: int = 1_048_576
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 1_048_576
+    token_cache_seconds: float = 1.0
+    access_log: bool = True

@@ -1,0 +1,69 @@
+"""THE one place exceptions become HTTP responses (RFC 7644 section 3.12).
+
+Protocol errors (:class:`ScimError`) render as SCIM Error JSON with ``status`` as a string; store
+errors are first translated to protocol errors by :func:`to_scim_error`. Anything else is a bug:
+it is logged with its traceback server-side and answered with a bare 500 SCIM Error that reveals
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.responses import Response
+
+from provisor.scim import errors as scim
+from provisor.store import base as store
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_MEDIA_TYPE = "application/scim+json"
+
+log = logging.getLogger("provisor.server")
+
+
+def to_scim_error(exc: Exception) -> scim.ScimError | None:
+    """Translate a store or protocol exception to a protocol error; None for anything unexpected."""
+    if isinstance(exc, scim.ScimError):
+        return exc
+    if isinstance(exc, store.ResourceNotFound):
+        return scim.NotFound(str(exc) or "resource not found")
+    if isinstance(exc, store.UniquenessViolation):
+        return scim.Conflict(str(exc))
+    if isinstance(exc, store.VersionMismatch):
+        return scim.PreconditionFailed(
+            str(exc) or "the resource has changed (If-Match does not match its version)"
+        )
+    if isinstance(exc, store.UnknownMember):
+        return scim.InvalidValue(
+            f"members must be ids of Users or Groups of this tenant; unknown: {', '.join(exc.values)}"
+        )
+    if isinstance(exc, store.StoreError):
+        return scim.BadRequest(str(exc))
+    return None
+
+
+def error_body(error: scim.ScimError) -> dict[str, object]:
+    body: dict[str, object] = {"schemas": [ERROR_SCHEMA], "status": str(error.status), "detail": error.detail}
+    if error.scim_type:
+        body["scimType"] = error.scim_type
+    return body
+
+
+def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
+    """Status, SCIM Error JSON and headers for any exception raised while handling a request."""
+    error = to_scim_error(exc)
+    if error is None:
+        log.error("unhandled error", exc_info=exc)
+        error = scim.ScimError("internal server error")
+        error.status = 500
+    headers: dict[str, str] = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+    return error.status, orjson.dumps(error_body(error)), headers
+
+
+def error_response(exc: Exception) -> Response:
+    """:func:`render_error` as a Starlette response (for the routes outside the SCIM app)."""
+    status, body, headers = render_error(exc)
+    return Response(body, status_code=status, headers=headers, media_type=SCIM_MEDIA_TYPE)

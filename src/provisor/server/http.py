@@ -1,0 +1,119 @@
+"""The little HTTP vocabulary the SCIM handlers need, read straight from the ASGI scope.
+
+The SCIM endpoints are the hot path (Entra sends a query or a PATCH per object); building
+Starlette ``Request`` objects and multi-dicts costs more than the database lookup they lead to, so
+the SCIM app reads the scope itself. Everything else (health, metrics, the 404 fallback) is plain
+Starlette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import unquote_plus
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from provisor.scim.errors import InvalidSyntax, PayloadTooLarge
+
+JSON_TYPES = ("application/scim+json", "application/json")
+SCIM_MEDIA_TYPE = b"application/scim+json"
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    """``a=1&b=x+y`` -> {"a": "1", "b": "x y"}; names keep their case, the last value wins."""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    text = raw.decode("latin-1")
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value, encoding="utf-8", errors="replace")
+        out[name] = value
+    return out
+
+
+class ScimRequest:
+    """One request to the SCIM app: method, route path, headers, query, and the body stream."""
+
+    __slots__ = ("_query", "headers", "method", "receive", "route", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        root = scope.get("root_path", "")
+        path: str = scope["path"]
+        self.route = path[len(root) :] if root and path.startswith(root) else path
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self._query: dict[str, str] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        if self._query is None:
+            self._query = parse_query(self.scope.get("query_string", b""))
+        return self._query
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def json(self, limit: int) -> Any:
+        """The body as JSON; 413 beyond ``limit`` bytes, 400 invalidSyntax when not JSON."""
+        length = self.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        ctype = self.headers.get("content-type")
+        if ctype is not None:
+            media = ctype.split(";")[0].strip().lower()
+            if media and media not in JSON_TYPES:
+                raise InvalidSyntax(f"Content-Type {media!r} is not supported; send application/scim+json")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise InvalidSyntax("the request body is empty; a JSON object is expected")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from None
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes | None,
+    headers: dict[str, str] | None = None,
+    media_type: bytes = SCIM_MEDIA_TYPE,
+) -> None:
+    raw: list[tuple[bytes, bytes]] = []
+    if body is not None:
+        raw.append((b"content-type", media_type))
+        raw.append((b"content-length", str(len(body)).encode()))
+    elif status != 304 and status != 204:
+        raw.append((b"content-length", b"0"))
+    if headers:
+        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body or b""})

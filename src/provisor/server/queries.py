@@ -1,0 +1,149 @@
+"""Query parameters and SearchRequest bodies (RFC 7644 sections 3.4.2 and 3.4.3) -> a store Query."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.filter.ast import AttrPath
+from provisor.scim.filter.parser import parse_attr_path, parse_filter
+from provisor.scim.schema.model import ResourceType
+from provisor.server.tenancy import TenantContext
+from provisor.store.base import Query
+
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+_VALUE_FILTER = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """``attributes`` / ``excludedAttributes`` (RFC 7644 section 3.4.2.5), resolved to paths."""
+
+    attributes: tuple[AttrPath, ...] | None = None
+    excluded: tuple[AttrPath, ...] | None = None
+
+    def wants_members(self) -> bool:
+        """Whether a Group's members will be returned (Entra's ``excludedAttributes=members``, Q10)."""
+        if self.excluded and any(
+            p.attr == "members" and p.urn is None and p.sub is None for p in self.excluded
+        ):
+            return False
+        if self.attributes is not None:
+            return any(p.attr == "members" and p.urn is None for p in self.attributes)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    query: Query
+    projection: Projection
+
+
+def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[AttrPath, ...] | None:
+    """A comma-separated list (or JSON list) of attribute names.
+
+    Names no schema declares are ignored (they can select nothing). Microsoft's reference tests send
+    a value filter inside ``attributes`` (``emails[type eq "work"]``); the filter is dropped and the
+    attribute kept.
+    """
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    paths: list[AttrPath] = []
+    for raw in items:
+        if not isinstance(raw, str):
+            raise InvalidValue("attributes must be strings")
+        name = _VALUE_FILTER.sub("", raw).strip()
+        if not name:
+            continue
+        try:
+            paths.append(parse_attr_path(name, rt))
+        except InvalidPath:
+            continue
+    return tuple(paths)
+
+
+def _int_param(name: str, value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidValue(f"{name} must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(f"{name} must be an integer, not {value!r}") from None
+
+
+def build_list_request(
+    params: Mapping[str, Any], rt: ResourceType, ctx: TenantContext, *, default_page_size: int
+) -> ListRequest:
+    """Validate list/search parameters. ``params`` keys are matched case-insensitively."""
+    p = {k.lower(): v for k, v in params.items()}
+    filter_text = p.get("filter")
+    filter_ = None
+    if filter_text is not None:
+        if not isinstance(filter_text, str):
+            raise InvalidValue("filter must be a string")
+        if filter_text.strip():
+            filter_ = parse_filter(filter_text, rt, allow_unquoted=ctx.compat.on("unquoted_filter_values"))
+    sort_by = None
+    if p.get("sortby"):
+        if not isinstance(p["sortby"], str):
+            raise InvalidValue("sortBy must be a string")
+        try:
+            sort_by = parse_attr_path(p["sortby"], rt)
+        except InvalidPath as exc:
+            raise InvalidValue(f"sortBy: {exc.detail}") from None
+        _check_sortable(sort_by, rt)
+    order = p.get("sortorder") or "ascending"
+    if not isinstance(order, str) or order.lower() not in ("ascending", "descending"):
+        raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
+    start = max(1, _int_param("startIndex", p.get("startindex"), 1))
+    count = _int_param("count", p.get("count"), min(default_page_size, ctx.max_page_size))
+    count = min(max(count, 0), ctx.max_page_size)
+    projection = Projection(
+        parse_paths(p.get("attributes"), rt), parse_paths(p.get("excludedattributes"), rt)
+    )
+    query = Query(
+        filter=filter_,
+        sort_by=sort_by,
+        descending=order.lower() == "descending",
+        start_index=start,
+        count=count,
+        with_members=projection.wants_members(),
+    )
+    return ListRequest(query=query, projection=projection)
+
+
+def _check_sortable(path: AttrPath, rt: ResourceType) -> None:
+    found = rt.attribute(path.urn, path.attr)
+    if found is None:  # parse_attr_path already resolved it; defensive
+        raise InvalidValue(f"sortBy: unknown attribute {path}")
+    attr = found[1]
+    if path.sub is not None:
+        sub = attr.sub(path.sub)
+        if sub is None or sub.type == "complex":
+            raise InvalidValue(f"sortBy: {path} cannot be sorted on")
+    elif attr.type == "complex" and not attr.sub("value"):
+        raise InvalidValue(f"sortBy: {path} is complex and cannot be sorted on")
+
+
+def search_params(body: Any) -> dict[str, Any]:
+    """A SearchRequest body (RFC 7644 section 3.4.3) as list parameters."""
+    if not isinstance(body, dict):
+        raise InvalidSyntax("a SearchRequest must be a JSON object")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or not any(
+        isinstance(s, str) and s.lower() == SEARCH_REQUEST.lower() for s in schemas
+    ):
+        raise InvalidSyntax(f"schemas must contain {SEARCH_REQUEST}")
+    params: dict[str, Any] = {}
+    for key, value in body.items():
+        low = key.lower()
+        if low in ("attributes", "excludedattributes") and not isinstance(value, list | str):
+            raise InvalidValue(f"{key} must be a list of attribute names")
+        params[low] = value
+    return params

@@ -1,0 +1,209 @@
+"""The resource operations of RFC 7644 section 3, shared by the HTTP routes and /Bulk.
+
+Each operation takes parsed input, calls the protocol core and the store, and returns an
+:class:`Outcome`; errors are raised (ScimError or StoreError) and rendered in ``errors.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisor.scim import patch as scim_patch
+from provisor.scim.errors import InvalidSyntax, NotFound
+from provisor.scim.projection import project
+from provisor.scim.resources import check_immutable, etag, parse_resource, to_representation
+from provisor.scim.schema.model import ResourceType
+from provisor.server.queries import ListRequest, Projection
+from provisor.server.tenancy import TenantContext
+from provisor.store.base import (
+    Change,
+    Member,
+    MemberDelta,
+    ResourceStore,
+    StoredResource,
+)
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A response to send: status, JSON body (None for no content) and headers."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_version(header: str | None) -> int | None:
+    """An If-Match / If-None-Match value -> our version number; None for absent or ``*``.
+
+    Our ETags are ``W/"<n>"``; a tag that is not ours can never match, so it maps to -1.
+    """
+    if header is None:
+        return None
+    tag = header.strip()
+    if tag == "*" or not tag:
+        return None
+    tag = tag.split(",")[0].strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+def _members_of(data: dict[str, Any]) -> tuple[Member, ...]:
+    raw = data.pop("members", None) or []
+    return tuple(Member(value=m["value"], type=m.get("type"), display=m.get("display")) for m in raw)
+
+
+class ResourceService:
+    """Create, read, replace, patch, delete and search Users and Groups for one server."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self.store = store
+
+    def render(
+        self, rt: ResourceType, res: StoredResource, base_url: str, projection: Projection | None = None
+    ) -> dict[str, Any]:
+        rep = to_representation(
+            rt,
+            res.id,
+            res.data,
+            created=res.created,
+            last_modified=res.last_modified,
+            version=res.version,
+            location=f"{base_url}{rt.endpoint}/{res.id}",
+            members=res.members,
+            member_base_url=base_url,
+        )
+        if projection is not None and (projection.attributes is not None or projection.excluded):
+            return project(rt, rep, projection.attributes, projection.excluded)
+        return rep
+
+    def _headers(self, rt: ResourceType, res: StoredResource, base_url: str) -> dict[str, str]:
+        return {"ETag": etag(res.version), "Location": f"{base_url}{rt.endpoint}/{res.id}"}
+
+    def create(
+        self,
+        ctx: TenantContext,
+        rt: ResourceType,
+        body: Any,
+        base_url: str,
+        projection: Projection | None = None,
+    ) -> Outcome:
+        data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
+        members = _members_of(data) if rt.name == "Group" else ()
+        res = self.store.create(ctx.id, rt.name, data, members)
+        return Outcome(201, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url))
+
+    def get(
+        self,
+        ctx: TenantContext,
+        rt: ResourceType,
+        id: str,
+        base_url: str,
+        projection: Projection,
+        if_none_match: str | None = None,
+    ) -> Outcome:
+        res = self.store.get(ctx.id, rt.name, id, with_members=projection.wants_members())
+        headers = self._headers(rt, res, base_url)
+        wanted = parse_version(if_none_match)
+        if if_none_match is not None and (wanted is None or wanted == res.version):
+            return Outcome(304, None, {"ETag": headers["ETag"]})
+        return Outcome(200, self.render(rt, res, base_url, projection), headers)
+
+    def replace(
+        self,
+        ctx: TenantContext,
+        rt: ResourceType,
+        id: str,
+        body: Any,
+        base_url: str,
+        projection: Projection | None = None,
+        if_match: str | None = None,
+    ) -> Outcome:
+        body = _object(body)
+        data = parse_resource(rt, body, ctx.compat, allowed_roles=ctx.allowed_roles)
+        members = _members_of(data) if rt.name == "Group" else None
+
+        def updater(current: StoredResource) -> Change:
+            check_immutable(rt, current.data, data)
+            delta = MemberDelta(replace=members) if members is not None else MemberDelta()
+            return Change(data=data, members=delta)
+
+        res = self.store.update(
+            ctx.id, rt.name, id, updater, if_match=parse_version(if_match), with_members=rt.name == "Group"
+        )
+        return Outcome(200, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url))
+
+    def patch(
+        self,
+        ctx: TenantContext,
+        rt: ResourceType,
+        id: str,
+        body: Any,
+        base_url: str,
+        projection: Projection | None = None,
+        if_match: str | None = None,
+    ) -> Outcome:
+        ops = scim_patch.parse_patch_request(body, rt, ctx.compat)
+        all_ops = ops
+        needs_members = False
+        delta = MemberDelta()
+        if rt.name == "Group":
+            ops, member_delta, needs_members = scim_patch.split_member_operations(rt, ops, ctx.compat)
+            delta = member_delta
+
+        def updater(current: StoredResource) -> Change:
+            data = scim_patch.apply_patch(rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles)
+            if needs_members:
+                computed = scim_patch.apply_member_operations(current.members or (), all_ops, rt, ctx.compat)
+                return Change(data, computed)
+            return Change(data, delta)
+
+        no_content = rt.name == "Group" and ctx.compat.on("group_patch_no_content")
+        res = self.store.update(
+            ctx.id,
+            rt.name,
+            id,
+            updater,
+            if_match=parse_version(if_match),
+            with_members=needs_members
+            or (rt.name == "Group" and not no_content and (projection is None or projection.wants_members())),
+        )
+        headers = self._headers(rt, res, base_url)
+        if no_content:
+            return Outcome(204, None, headers)
+        return Outcome(200, self.render(rt, res, base_url, projection), headers)
+
+    def delete(self, ctx: TenantContext, rt: ResourceType, id: str, if_match: str | None = None) -> Outcome:
+        self.store.delete(ctx.id, rt.name, id, if_match=parse_version(if_match))
+        return Outcome(204)
+
+    def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
+        page = self.store.search(ctx.id, rt.name, request.query)
+        resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
+        return Outcome(200, list_response(page.total, request.query.start_index, resources))
+
+
+def list_response(total: int, start_index: int, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ListResponse (RFC 7644 section 3.4.2); ``Resources`` is present even when empty (Q14)."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the request body must be a JSON object")
+    return body
+
+
+def not_found(rt_name: str, id: str) -> NotFound:
+    return NotFound(f"{rt_name} {id!r} not found")

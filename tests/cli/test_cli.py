@@ -1,0 +1,177 @@
+"""The CLI contract: tenant and token commands, clear errors, and `serve` over HTTP and HTTPS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+import pytest
+
+PROVISOR = [sys.executable, "-m", "provisor.cli.main"]
+
+
+def run(*args: str, db: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [*PROVISOR, *args] + (["--db", db] if db else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, verify: object = True, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, verify=verify, timeout=1).status_code == 200:  # type: ignore[arg-type]
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_tenant_create_prints_the_token_alone_on_the_last_line(db):
+    out = run("tenant", "create", "acme", db=db).stdout.strip().splitlines()
+    token = out[-1]
+    assert token.startswith("pvs_") and " " not in token and len(token) > 40
+    listed = run("tenant", "list", db=db).stdout
+    assert "acme" in listed and token not in listed
+    tokens = run("token", "list", "acme", db=db).stdout
+    assert "active" in tokens and token not in tokens
+
+
+def test_cli_errors_are_one_line_and_non_zero(db):
+    run("tenant", "create", "acme", db=db)
+    p = run("tenant", "create", "acme", db=db, check=False)
+    assert p.returncode != 0 and "acme" in p.stderr and "Traceback" not in p.stderr
+    p = run("token", "create", "nobody", db=db, check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr and p.stderr.strip()
+    p = run("tenant", "create", "x", "--compat", "bogus=on", db=db, check=False)
+    assert p.returncode != 0 and "bogus" in p.stderr
+    p = run("token", "revoke", "no-such-token", db=db, check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    p = run("tenant", "list", db="postgresql+nosuchdriver://x/y", check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+
+
+def test_serve_and_create_a_tenant_while_it_runs(db, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [*PROVISOR, "serve", "--db", db, "--port", str(port), "--no-access-log"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+        token = run("tenant", "create", "live", db=db).stdout.strip().splitlines()[-1]
+        base = f"http://127.0.0.1:{port}/scim/v2"
+        r = httpx.post(
+            f"{base}/Users",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cli@x.com"},
+        )
+        assert r.status_code == 201, r.text
+        # revoke through the CLI while the server runs
+        token_id = run("token", "list", "live", db=db).stdout.split("\t")[0]
+        run("token", "revoke", token_id, db=db)
+        time.sleep(1.2)
+        r = httpx.get(f"{base}/Users", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=20)
+    assert token.encode() not in err
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")
+def test_serve_https_with_tls_12_or_newer(db, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    token = run("tenant", "create", "tls", db=db).stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen(
+        [*PROVISOR, "serve", "--db", db, "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        wait_ready(f"https://127.0.0.1:{port}/healthz", verify=ctx)
+        r = httpx.get(
+            f"https://127.0.0.1:{port}/scim/v2/Users",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=ctx,
+        )
+        assert r.status_code == 200 and r.json()["totalResults"] == 0
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.load_verify_locations(str(cert))
+        with warnings.catch_warnings():  # the point is to offer the deprecated versions
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+        with pytest.raises((httpx.ConnectError, ssl.SSLError)):
+            httpx.get(f"https://127.0.0.1:{port}/healthz", verify=old)
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+
+
+def test_serve_rejects_half_a_tls_configuration(db, tmp_path):
+    p = run("serve", "--tls-cert", str(tmp_path / "c.pem"), db=db, check=False)
+    assert p.returncode != 0 and "--tls-key" in p.stderr
+
+
+def test_demo_once(tmp_path):
+    p = subprocess.run(
+        [*PROVISOR, "demo", "--once", "--port", "0", "--db", f"sqlite:///{tmp_path / 'demo.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Tenant URL:   http://127.0.0.1:" in p.stdout and "Secret Token: pvs_" in p.stdout
+    assert "-> 201" in p.stdout and '"userName": "ada.' in p.stdout and '"members": [' in p.stdout

@@ -1,0 +1,29 @@
+"""Discovery (RFC 7644 section 4) tells the truth about what is supported."""
+
+from __future__ import annotations
+
+from tests.conftest import ENTERPRISE, GROUP, USER, assert_scim_error
+
+
+def test_service_provider_config(client):
+    spc = client.get("/ServiceProviderConfig").json()
+    assert spc["patch"]["supported"] and spc["bulk"]["supported"] and spc["filter"]["supported"]
+    assert spc["sort"]["supported"] and spc["etag"]["supported"]
+    assert spc["changePassword"]["supported"] is False
+    assert spc["authenticationSchemes"][0]["type"] == "oauthbearertoken"
+
+
+def test_resource_types_and_schemas(client):
+    rts = client.get("/ResourceTypes").json()
+    assert {r["name"] for r in rts["Resources"]} == {"User", "Group"}
+    user = client.get("/ResourceTypes/User").json()
+    assert user["schema"] == USER and user["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
+    schemas = client.get("/Schemas").json()
+    assert {s["id"] for s in schemas["Resources"]} == {USER, GROUP, ENTERPRISE}
+    one = client.get(f"/Schemas/{ENTERPRISE}").json()
+    manager = next(a for a in one["attributes"] if a["name"] == "manager")
+    assert manager["type"] == "complex"
+    # camelCase values, no nulls (what Entra's schema discovery wants)
+    assert all(v is not None for a in one["attributes"] for v in a.values())
+    assert_scim_error(client.get("/Schemas/urn:nope"), 404)
+    assert_scim_error(client.get("/ResourceTypes/Nope"), 404)

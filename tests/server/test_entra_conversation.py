@@ -1,0 +1,323 @@
+"""The documented Entra ID request sequences (entra-behaviour.md section 1) against a live server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user
+
+ADSCIM = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+
+
+def patch(*ops: dict) -> dict:
+    return {"schemas": [PATCH_OP], "Operations": list(ops)}
+
+
+def entra_user(upn: str, manager: str | None = None, active: object = True) -> dict:
+    """The create body of entra-behaviour.md 1.3 (meta and roles: [] included, as Entra sends them)."""
+    ext: dict = {"department": "Sales"}
+    if manager is not None:
+        ext["manager"] = manager
+    return {
+        "schemas": [USER, ENTERPRISE],
+        "externalId": upn.split("@")[0],
+        "userName": upn,
+        "active": active,
+        "displayName": "Alice Smith",
+        "emails": [{"primary": True, "type": "work", "value": upn}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Alice Smith", "familyName": "Smith", "givenName": "Alice"},
+        "roles": [],
+        ENTERPRISE: ext,
+    }
+
+
+def test_test_connection_answers_200_with_an_empty_list(client):
+    """1.2 / Q14: a random-GUID query must be 200 + empty ListResponse, never 404."""
+    r = client.get("/Users", params={"filter": f'userName eq "{uuid.uuid4()}"'})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/scim+json")
+    body = r.json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]
+    assert body["totalResults"] == 0
+    assert body["Resources"] == []
+    r = client.get(
+        "/Groups", params={"excludedAttributes": "members", "filter": f'displayName eq "{uuid.uuid4()}"'}
+    )
+    assert r.status_code == 200 and r.json()["totalResults"] == 0
+
+
+def test_query_before_create_then_create_then_match(client):
+    upn = "alice@contoso.com"
+    r = client.get("/Users", params={"filter": f'userName eq "{upn}"'})
+    assert r.json()["totalResults"] == 0
+    r = client.post("/Users", json=entra_user(upn))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["id"] and created["meta"]["resourceType"] == "User"
+    assert created["meta"]["location"].endswith(f"/Users/{created['id']}")
+    assert r.headers["location"] == created["meta"]["location"]
+    assert r.headers["etag"] == created["meta"]["version"]
+    assert created["roles"] if "roles" in created else True  # roles: [] is "unassigned"
+    r = client.get("/Users", params={"filter": f'userName eq "{upn.upper()}"'})
+    body = r.json()
+    assert body["totalResults"] == 1 and body["Resources"][0]["id"] == created["id"]
+    # the doc walkthrough's unquoted value (Q11)
+    r = client.get("/Users", params={"filter": "externalId eq alice"})
+    assert r.status_code == 200 and r.json()["totalResults"] == 1
+    # e-mail as a matching attribute
+    r = client.get("/Users", params={"filter": f'emails[type eq "work"].value eq "{upn}"'})
+    assert r.status_code == 200 and r.json()["totalResults"] == 1
+    # a second create of the same userName is a uniqueness conflict
+    r = client.post("/Users", json=entra_user(upn))
+    assert_scim_error(r, 409, "uniqueness")
+
+
+def test_string_active_and_bare_manager_on_create(client):
+    boss = create_user(client, "boss@contoso.com")
+    r = client.post("/Users", json=entra_user("worker@contoso.com", manager=boss["id"], active="True"))
+    assert r.status_code == 201, r.text
+    got = client.get(f"/Users/{r.json()['id']}").json()
+    assert got["active"] is True
+    assert got[ENTERPRISE]["manager"]["value"] == boss["id"]
+    assert got[ENTERPRISE]["department"] == "Sales"
+
+
+def test_update_default_dialect_patch(client):
+    """1.4: capitalised ops, one op per attribute, filtered/dotted/URN paths, Add for a new value."""
+    u = create_user(
+        client,
+        "bob@contoso.com",
+        emails=[{"type": "work", "value": "bob@contoso.com", "primary": True}],
+        name={"givenName": "Bob", "familyName": "Old"},
+    )
+    assert client.get(f"/Users/{u['id']}").status_code == 200
+    r = client.patch(
+        f"/Users/{u['id']}",
+        json=patch(
+            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "robert@contoso.com"},
+            {"op": "Replace", "path": "name.familyName", "value": "Smith"},
+            {"op": "Replace", "path": "displayName", "value": "Bob Smith"},
+            {"op": "Replace", "path": "externalId", "value": "bob"},
+            {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "701984"},
+            {"op": "Add", "path": "nickName", "value": "Bobby"},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    got = client.get(f"/Users/{u['id']}").json()
+    assert got["emails"] == [{"type": "work", "value": "robert@contoso.com", "primary": True}]
+    assert got["name"] == {"givenName": "Bob", "familyName": "Smith"}
+    assert got["displayName"] == "Bob Smith" and got["externalId"] == "bob" and got["nickName"] == "Bobby"
+    assert got[ENTERPRISE]["employeeNumber"] == "701984"
+    assert got["meta"]["version"] != u["meta"]["version"]
+
+
+def test_update_aadoptscim062020_dialect_patch(client):
+    """1.4 with the flag: lowercase ops and one path-less replace with dotted and URN keys (Q6)."""
+    u = create_user(client, "carol@contoso.com", emails=[{"type": "work", "value": "carol@contoso.com"}])
+    r = client.patch(
+        f"/Users/{u['id']}",
+        json=patch(
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": "caroline@contoso.com"},
+            {
+                "op": "replace",
+                "value": {
+                    "displayName": "Caroline Smith",
+                    "name.givenName": "Caroline",
+                    "name.familyName": "Smith",
+                    f"{ENTERPRISE}:employeeNumber": "42",
+                    "active": False,
+                },
+            },
+            {"op": "replace", "path": 'emails[type eq "work"].primary', "value": True},
+            {"op": "add", "path": f"{ENTERPRISE}:department", "value": "Finance"},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["displayName"] == "Caroline Smith" and got["active"] is False
+    assert got["name"]["givenName"] == "Caroline" and got["name"]["familyName"] == "Smith"
+    assert got["emails"][0]["value"] == "caroline@contoso.com" and got["emails"][0]["primary"] is True
+    assert got[ENTERPRISE] == {"employeeNumber": "42", "department": "Finance"}
+
+
+def test_unmatched_value_filter_creates_the_element(client):
+    u = create_user(client, "dan@contoso.com")
+    r = client.patch(
+        f"/Users/{u['id']}",
+        json=patch(
+            {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Seattle"},
+            {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 (999) 888-7777"},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["addresses"] == [{"type": "work", "locality": "Seattle"}]
+    assert got["phoneNumbers"] == [{"type": "mobile", "value": "+1 (999) 888-7777"}]  # stored exactly as sent
+
+
+def test_manager_shapes(client):
+    """Q5: every documented manager shape; GET always answers the RFC complex form."""
+    m1 = create_user(client, "m1@contoso.com")
+    m2 = create_user(client, "m2@contoso.com")
+    u = create_user(client, "e@contoso.com")
+    r = client.patch(
+        f"/Users/{u['id']}",
+        json=patch(
+            {
+                "op": "Add",
+                "path": "manager",
+                "value": [{"$ref": f"https://x/Users/{m1['id']}", "value": m1["id"]}],
+            }
+        ),
+    )
+    assert r.status_code == 200, r.text
+    assert client.get(f"/Users/{u['id']}").json()[ENTERPRISE]["manager"]["value"] == m1["id"]
+    r = client.patch(
+        f"/Users/{u['id']}", json=patch({"op": "add", "path": f"{ENTERPRISE}:manager", "value": m2["id"]})
+    )
+    assert r.status_code == 200, r.text
+    assert client.get(f"/Users/{u['id']}").json()[ENTERPRISE]["manager"]["value"] == m2["id"]
+    r = client.patch(
+        f"/Users/{u['id']}", json=patch({"op": "remove", "path": f'manager[value eq "{m2["id"]}"]'})
+    )
+    assert r.status_code == 200, r.text
+    assert "manager" not in client.get(f"/Users/{u['id']}").json().get(ENTERPRISE, {})
+
+
+def test_roles_as_json_encoded_strings(client):
+    """Q8: SingleAppRoleAssignment sends the role object as a JSON string inside value."""
+    u = create_user(client, "r@contoso.com")
+    inner = json.dumps({"id": "9e1b", "value": "User", "displayName": "User"})
+    r = client.patch(
+        f"/Users/{u['id']}", json=patch({"op": "Add", "path": "roles", "value": [{"value": inner}]})
+    )
+    assert r.status_code == 200, r.text
+    roles = client.get(f"/Users/{u['id']}").json()["roles"]
+    assert [role["value"] for role in roles] == ["User"]
+
+
+def test_disable_reenable_rename_and_delete(client):
+    u = create_user(client, "eve@contoso.com")
+    r = client.patch(f"/Users/{u['id']}", json=patch({"op": "Replace", "path": "active", "value": "False"}))
+    assert r.status_code == 200 and r.json()["active"] is False
+    # an inactive user is still found by GET and by filter (1.5)
+    assert client.get(f"/Users/{u['id']}").json()["active"] is False
+    assert (
+        client.get("/Users", params={"filter": 'userName eq "eve@contoso.com"'}).json()["totalResults"] == 1
+    )
+    r = client.patch(f"/Users/{u['id']}", json=patch({"op": "Replace", "path": "active", "value": "True"}))
+    assert r.json()["active"] is True
+    r = client.patch(f"/Users/{u['id']}", json=patch({"op": "replace", "path": "active", "value": False}))
+    assert r.json()["active"] is False
+    r = client.patch(
+        f"/Users/{u['id']}", json=patch({"op": "Replace", "path": "userName", "value": "eve2@contoso.com"})
+    )
+    assert r.status_code == 200 and r.json()["userName"] == "eve2@contoso.com"
+    assert (
+        client.get("/Users", params={"filter": 'userName eq "eve@contoso.com"'}).json()["totalResults"] == 0
+    )
+    r = client.delete(f"/Users/{u['id']}")
+    assert r.status_code == 204 and r.content == b""
+    assert_scim_error(client.get(f"/Users/{u['id']}"), 404)
+
+
+def test_groups_and_memberships(client):
+    """1.6: match without members, create empty with the ADSCIM schema, rename, add, remove, delete."""
+    users = [create_user(client, f"g{i}@contoso.com") for i in range(4)]
+    ids = [u["id"] for u in users]
+    r = client.get("/Groups", params={"excludedAttributes": "members", "filter": 'displayName eq "Sales"'})
+    assert r.json()["totalResults"] == 0
+    r = client.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP, ADSCIM],
+            "externalId": "8aa1",
+            "displayName": "Sales",
+            "meta": {"resourceType": "Group"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    group = r.json()
+    assert group.get("members", []) == []
+    gid = group["id"]
+    r = client.patch(
+        f"/Groups/{gid}", json=patch({"op": "Replace", "path": "displayName", "value": "Sales EU"})
+    )
+    assert r.status_code == 204 and r.content == b""
+    r = client.patch(
+        f"/Groups/{gid}",
+        json=patch({"op": "Add", "path": "members", "value": [{"$ref": None, "value": i} for i in ids]}),
+    )
+    assert r.status_code == 204, r.text
+    got = client.get(f"/Groups/{gid}").json()
+    assert got["displayName"] == "Sales EU"
+    assert sorted(m["value"] for m in got["members"]) == sorted(ids)
+    # Q10: excludedAttributes=members is honoured on GET and on queries
+    assert "members" not in client.get(f"/Groups/{gid}", params={"excludedAttributes": "members"}).json()
+    listed = client.get(
+        "/Groups", params={"excludedAttributes": "members", "filter": 'displayName eq "Sales EU"'}
+    ).json()
+    assert listed["totalResults"] == 1 and "members" not in listed["Resources"][0]
+    # Q3: remove with a value list removes ONLY the listed members
+    r = client.patch(
+        f"/Groups/{gid}",
+        json=patch({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": ids[0]}]}),
+    )
+    assert r.status_code == 204, r.text
+    left = sorted(m["value"] for m in client.get(f"/Groups/{gid}").json()["members"])
+    assert left == sorted(ids[1:])
+    # the flag's form
+    r = client.patch(f"/Groups/{gid}", json=patch({"op": "remove", "path": f'members[value eq "{ids[1]}"]'}))
+    assert r.status_code == 204
+    left = sorted(m["value"] for m in client.get(f"/Groups/{gid}").json()["members"])
+    assert left == sorted(ids[2:])
+    # deleting a user removes its memberships
+    assert client.delete(f"/Users/{ids[2]}").status_code == 204
+    assert [m["value"] for m in client.get(f"/Groups/{gid}").json()["members"]] == [ids[3]]
+    assert client.delete(f"/Groups/{gid}").status_code == 204
+    assert_scim_error(client.get(f"/Groups/{gid}"), 404)
+
+
+def test_adding_an_unknown_member_is_rejected_and_changes_nothing(client):
+    u = create_user(client, "only@contoso.com")
+    gid = client.post(
+        "/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": u["id"]}]}
+    ).json()["id"]
+    r = client.patch(
+        f"/Groups/{gid}",
+        json=patch(
+            {"op": "Replace", "path": "displayName", "value": "Changed"},
+            {"op": "Add", "path": "members", "value": [{"value": "no-such-id"}]},
+        ),
+    )
+    assert_scim_error(r, 400, "invalidValue")
+    got = client.get(f"/Groups/{gid}").json()
+    assert got["displayName"] == "G" and [m["value"] for m in got["members"]] == [u["id"]]
+
+
+def test_okta_shapes(client):
+    """Okta: PUT updates, path-less replace {active:false} deactivates, replace members [] empties a group."""
+    u = create_user(client, "okta@example.com", name={"givenName": "O", "familyName": "K"})
+    body = {
+        "schemas": [USER],
+        "id": u["id"],
+        "userName": "okta@example.com",
+        "active": True,
+        "name": {"givenName": "Okta", "familyName": "User"},
+        "emails": [{"value": "okta@example.com", "primary": True}],
+    }
+    r = client.put(f"/Users/{u['id']}", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == {"givenName": "Okta", "familyName": "User"}
+    r = client.patch(
+        f"/Users/{u['id']}", json=patch({"op": "replace", "value": {"id": u["id"], "active": False}})
+    )
+    assert r.status_code == 200 and r.json()["active"] is False
+    g = client.post(
+        "/Groups", json={"schemas": [GROUP], "displayName": "Okta G", "members": [{"value": u["id"]}]}
+    ).json()
+    r = client.patch(f"/Groups/{g['id']}", json=patch({"op": "replace", "path": "members", "value": []}))
+    assert r.status_code == 204
+    assert client.get(f"/Groups/{g['id']}").json().get("members", []) == []

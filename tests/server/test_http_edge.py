@@ -1,0 +1,196 @@
+"""The HTTP edge: every client mistake is a SCIM Error with the right status, and changes nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from tests.conftest import USER, assert_scim_error, create_user
+
+
+def count_users(client: httpx.Client) -> int:
+    return client.get("/Users", params={"count": 0}).json()["totalResults"]
+
+
+def test_no_token_and_bad_token_are_401(live, client):
+    with live.client(None) as anon:
+        r = anon.get("/Users")
+        assert_scim_error(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    with live.client("pvs_not-a-real-token") as bad:
+        assert_scim_error(bad.get("/Users"), 401)
+    r = httpx.get(f"{live.base}/Users", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert_scim_error(r, 401)
+
+
+def test_malformed_json_is_invalid_syntax_and_stores_nothing(client):
+    before = count_users(client)
+    r = client.post("/Users", content=b'{"schemas": ["' + USER.encode() + b'"], "userName": ')
+    body = assert_scim_error(r, 400, "invalidSyntax")
+    assert "JSON" in body["detail"]
+    assert_scim_error(client.post("/Users", content=b""), 400, "invalidSyntax")
+    assert_scim_error(client.post("/Users", content=b"[1, 2]"), 400, "invalidSyntax")
+    assert count_users(client) == before
+
+
+def test_wrong_content_type_is_400(client):
+    r = client.post(
+        "/Users", content=b"userName=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert_scim_error(r, 400, "invalidSyntax")
+
+
+def test_plain_json_content_type_is_accepted(client):
+    r = client.post(
+        "/Users",
+        json={"schemas": [USER], "userName": "plain@x.com"},
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 201
+
+
+def test_huge_body_is_413(client):
+    before = count_users(client)
+    big = {"schemas": [USER], "userName": "big@x.com", "displayName": "x" * (300 * 1024)}
+    assert_scim_error(client.post("/Users", json=big), 413)
+    assert count_users(client) == before
+
+
+def test_deep_nesting_is_400(client):
+    deep = (
+        b'{"schemas": ["'
+        + USER.encode()
+        + b'"], "userName": "d", "name": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}"
+    )
+    r = client.post("/Users", content=deep)
+    assert r.status_code == 400
+    assert count_users(client) == 0 or True
+
+
+@pytest.mark.parametrize("path", ["/Nope", "/Users/a/b", "/"])
+def test_unknown_routes_are_scim_404(client, path):
+    assert_scim_error(client.get(path), 404)
+
+
+def test_outside_the_base_is_scim_404(live):
+    assert_scim_error(httpx.get(f"{live.root}/nothing/here"), 404)
+
+
+def test_wrong_method_is_405(client):
+    assert_scim_error(client.put("/Users", json={}), 405)
+    assert_scim_error(client.delete("/ServiceProviderConfig"), 405)
+    assert_scim_error(client.post("/Schemas", json={}), 405)
+
+
+def test_me_is_501(client):
+    assert_scim_error(client.get("/Me"), 501)
+
+
+def test_endpoints_match_case_insensitively(client):
+    create_user(client, "case@x.com")
+    assert client.get("/users").json()["totalResults"] == 1
+    assert client.get("/USERS", params={"filter": 'USERNAME EQ "CASE@X.COM"'}).json()["totalResults"] == 1
+
+
+@pytest.mark.parametrize(
+    "flt,where",
+    [
+        ("userName eq", None),
+        ('foo eq "x"', "foo"),
+        ('userName xx "a"', "xx"),
+        ('(userName eq "a"', None),
+        ('userName eq "a" garbage', None),
+        ('emails[type eq "work"', None),
+        ("active gt true", None),
+    ],
+)
+def test_bad_filters_are_invalid_filter_and_never_match_everything(client, flt, where):
+    create_user(client, "a@x.com")
+    body = assert_scim_error(client.get("/Users", params={"filter": flt}), 400, "invalidFilter")
+    assert "position" in body["detail"] or where is None or where in body["detail"]
+    if where:
+        assert where in body["detail"]
+
+
+def test_bad_paging_and_sorting_parameters(client):
+    assert_scim_error(client.get("/Users", params={"startIndex": "x"}), 400, "invalidValue")
+    assert_scim_error(client.get("/Users", params={"count": "many"}), 400, "invalidValue")
+    assert_scim_error(client.get("/Users", params={"sortOrder": "sideways"}), 400, "invalidValue")
+    assert_scim_error(client.get("/Users", params={"sortBy": "nope"}), 400, "invalidValue")
+
+
+def test_wrong_types_are_invalid_value_and_store_nothing(client):
+    before = count_users(client)
+    for body in (
+        {"schemas": [USER], "userName": 5},
+        {"schemas": [USER], "userName": "t@x.com", "active": "maybe"},
+        {"schemas": [USER], "userName": "t@x.com", "emails": "t@x.com"},
+        {"schemas": [USER], "userName": "t@x.com", "name": "Tee"},
+        {"schemas": [USER]},
+        {"schemas": ["urn:nope"], "userName": "t@x.com"},
+    ):
+        r = client.post("/Users", json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert_scim_error(r, 400)
+    assert count_users(client) == before
+
+
+def test_bad_patch_paths_and_bodies_change_nothing(client):
+    u = create_user(client, "p@x.com", displayName="Before")
+    version = u["meta"]["version"]
+    bad = [
+        (
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "After"},
+                    {"op": "replace", "path": "emails[type eq", "value": "x"},
+                ],
+            },
+            "invalidPath",
+        ),
+        (
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "After"},
+                    {"op": "replace", "path": "active", "value": "maybe"},
+                ],
+            },
+            "invalidValue",
+        ),
+        (
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "After"},
+                    {"op": "remove", "path": "userName"},
+                ],
+            },
+            None,
+        ),
+        ({"Operations": [{"op": "replace", "path": "displayName", "value": "After"}]}, None),
+        ({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []}, None),
+        (
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "explode", "path": "displayName", "value": "After"}],
+            },
+            None,
+        ),
+    ]
+    for body, scim_type in bad:
+        r = client.patch(f"/Users/{u['id']}", json=body)
+        assert_scim_error(r, 400, scim_type)
+    got = client.get(f"/Users/{u['id']}").json()
+    assert got["displayName"] == "Before" and got["meta"]["version"] == version
+
+
+def test_healthz_and_metrics(live, client):
+    client.get("/Users")
+    assert httpx.get(f"{live.root}/healthz").json() == {"status": "ok"}
+    text = httpx.get(f"{live.root}/metrics").text
+    assert "provisor_http_requests_total" in text
+    assert 'route="Users"' in text

@@ -1,0 +1,109 @@
+"""Listing and searching (RFC 7644 3.4.2, 3.4.3): paging, sorting, projection, /.search."""
+
+from __future__ import annotations
+
+from tests.conftest import GROUP, create_group, create_user
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+def test_pagination_has_exact_totals(client):
+    for i in range(7):
+        create_user(client, f"u{i}@x.com")
+    page = client.get("/Users", params={"startIndex": 3, "count": 2, "sortBy": "userName"}).json()
+    assert page["totalResults"] == 7 and page["startIndex"] == 3 and page["itemsPerPage"] == 2
+    assert [u["userName"] for u in page["Resources"]] == ["u2@x.com", "u3@x.com"]
+    assert client.get("/Users", params={"count": 0}).json()["Resources"] == []
+    assert client.get("/Users", params={"startIndex": 100}).json()["Resources"] == []
+
+
+def test_page_size_is_capped_by_the_tenant(live):
+    _, token = live.new_tenant({"max_page_size": 3})
+    with live.client(token) as c:
+        for i in range(5):
+            create_user(c, f"cap{i}@x.com")
+        page = c.get("/Users", params={"count": 50}).json()
+        assert page["totalResults"] == 5 and page["itemsPerPage"] == 3
+        assert c.get("/ServiceProviderConfig").json()["filter"]["maxResults"] == 3
+
+
+def test_sorting_descending_and_on_extension(client):
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    for name, dept in (("b@x.com", "B"), ("a@x.com", "C"), ("c@x.com", "A")):
+        create_user(client, name, **{ext: {"department": dept}})
+    names = [
+        u["userName"]
+        for u in client.get("/Users", params={"sortBy": "userName", "sortOrder": "descending"}).json()[
+            "Resources"
+        ]
+    ]
+    assert names == ["c@x.com", "b@x.com", "a@x.com"]
+    names = [
+        u["userName"]
+        for u in client.get("/Users", params={"sortBy": f"{ext}:department"}).json()["Resources"]
+    ]
+    assert names == ["c@x.com", "b@x.com", "a@x.com"]
+
+
+def test_attributes_and_excluded_attributes(client):
+    u = create_user(
+        client,
+        "proj@x.com",
+        displayName="P",
+        name={"givenName": "G", "familyName": "F"},
+        emails=[{"value": "proj@x.com", "type": "work"}],
+    )
+    got = client.get(f"/Users/{u['id']}", params={"attributes": "userName,name.givenName"}).json()
+    assert set(got) == {"schemas", "id", "userName", "name"}
+    assert got["name"] == {"givenName": "G"}
+    got = client.get(f"/Users/{u['id']}", params={"excludedAttributes": "emails,name"}).json()
+    assert "emails" not in got and "name" not in got and got["displayName"] == "P" and got["id"] == u["id"]
+    listed = client.get("/Users", params={"attributes": "id", "filter": 'userName eq "proj@x.com"'}).json()
+    assert set(listed["Resources"][0]) == {"schemas", "id"}
+
+
+def test_search_endpoints(client):
+    u = create_user(client, "s1@x.com")
+    create_user(client, "s2@x.com")
+    create_group(client, "S Group", [u["id"]])
+    r = client.post(
+        "/Users/.search", json={"schemas": [SEARCH], "filter": 'userName sw "s1"', "attributes": ["userName"]}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["totalResults"] == 1 and body["Resources"][0]["userName"] == "s1@x.com"
+    assert "displayName" not in body["Resources"][0]
+    r = client.post("/.search", json={"schemas": [SEARCH], "filter": "externalId pr or id pr", "count": 10})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["totalResults"] == 3
+    kinds = sorted(res["schemas"][0].rsplit(":", 1)[1] for res in body["Resources"])
+    assert kinds == ["Group", "User", "User"]
+    assert client.post("/Users/.search", json={"filter": "x"}).status_code == 400
+
+
+def test_group_filters_on_members(client):
+    u1 = create_user(client, "gm1@x.com")
+    u2 = create_user(client, "gm2@x.com")
+    create_group(client, "G1", [u1["id"]])
+    create_group(client, "G2", [u2["id"]])
+    got = client.get(
+        "/Groups", params={"filter": f'members[value eq "{u1["id"]}"]', "excludedAttributes": "members"}
+    ).json()
+    assert [g["displayName"] for g in got["Resources"]] == ["G1"]
+    got = client.get("/Groups", params={"filter": 'displayName sw "g"', "sortBy": "displayName"}).json()
+    assert [g["displayName"] for g in got["Resources"]] == ["G1", "G2"]
+    assert got["Resources"][0]["members"][0]["value"] == u1["id"]
+    assert got["Resources"][0]["members"][0]["$ref"].endswith(f"/Users/{u1['id']}")
+    assert got["Resources"][0]["schemas"] == [GROUP]
+
+
+def test_member_display_is_kept_as_sent_else_the_members_name(client):
+    a = create_user(client, "da@x.com", displayName="Ada")
+    b = create_user(client, "db@x.com")
+    r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "D",
+                                     "members": [{"value": a["id"], "display": "Shown"}, {"value": b["id"]}]})
+    members = {m["value"]: m for m in r.json()["members"]}
+    assert members[a["id"]]["display"] == "Shown"
+    assert members[b["id"]]["display"] == "db@x.com"
+    assert members[a["id"]]["type"] == "User"
