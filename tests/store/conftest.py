@@ -29,7 +29,8 @@ def tenant_id(sql_store: SqlStore) -> str:
 
 
 class Recorder:
-    """Every statement the engine sends, with the number of rows it touched."""
+    """Every statement the store sends, with the number of rows it touched: both those run through
+    SQLAlchemy and the prepared ones run on DBAPI cursors (``SqlStore.connections.observers``)."""
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, int]] = []
@@ -48,6 +49,11 @@ def recorder(sql_store: SqlStore) -> Iterator[Recorder]:
     def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         rec.statements.append((statement, cursor.rowcount))
 
+    def observe(statement: str, rowcount: int) -> None:
+        rec.statements.append((statement, rowcount))
+
     event.listen(sql_store.engine, "after_cursor_execute", after)
+    sql_store.connections.observers.append(observe)
     yield rec
+    sql_store.connections.observers.remove(observe)
     event.remove(sql_store.engine, "after_cursor_execute", after)

@@ -4,7 +4,8 @@ SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL``, foreig
 timeout, and transactions we start ourselves: ``BEGIN IMMEDIATE`` for writes, so concurrent
 writers queue on the database lock up front instead of failing with "database is locked" when a
 deferred read transaction tries to upgrade to a write; ``BEGIN`` (deferred) for multi-statement
-reads; no transaction at all for single-statement reads. Pick one with :func:`txn`.
+reads; no transaction at all for single-statement reads. Pick one with :func:`txn` (the hot path
+in ``prepared`` issues the same statements itself on the DBAPI connections it uses).
 
 Three SQL functions are registered on every SQLite connection so that filters evaluated in SQL
 agree exactly with the in-memory evaluator: ``scim_fold`` (the case folding of attributes that are

@@ -1,51 +1,293 @@
-"""Hot-path reads: Core statements compiled once, run straight on a pooled DBAPI connection.
+"""The hot path: Core statements compiled once, run straight on pooled DBAPI connections.
 
-A lookup by id or by ``userName eq`` runs on every Entra request. Going through a SQLAlchemy
-``Connection`` costs ~100 us of Python per statement on a small machine (events, result
-machinery); the database work is ~10 us. So the few statements on that path are written in
-SQLAlchemy Core as usual, compiled once for the engine's dialect, and executed on a connection
-checked out of the same pool. Only plain scalar parameters are allowed (no expanding IN lists, no
-types with bind processors); everything else goes through SQLAlchemy as usual.
+A lookup by id or by ``userName eq`` runs on every Entra request, a create or a PATCH on most of
+the others. Going through a SQLAlchemy ``Connection`` costs ~100 us of Python per statement on a
+small machine (events, compiled-cache lookup, result machinery) and a pool checkout ~10 us more;
+the database work is ~10 us a statement plus the COMMIT. So the statements on that path are
+written in SQLAlchemy Core as usual, compiled once for the engine's dialect (:class:`Prepared`,
+:class:`PreparedIn` for IN lists), and executed with the DBAPI cursor of a connection checked out
+of the engine's own pool and kept for reuse (:class:`Connections`). Every other statement (general
+filters, tenants, migrations) goes through SQLAlchemy as usual.
+
+Only plain scalar parameters are allowed: no expanding IN lists (:class:`PreparedIn` compiles one
+statement per list size instead) and no types with bind processors. Writes run in
+:meth:`Connections.write`: ``BEGIN IMMEDIATE`` ... ``COMMIT`` on SQLite (the driver's implicit
+transaction elsewhere), ROLLBACK on any exception, which then propagates unchanged.
+
+``Connections.observers`` is a diagnostics hook: each callable is given ``(sql, rowcount)`` after
+every statement run here (tests count statements and rows with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, bindparam
+from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+
+Row = tuple[Any, ...]
+Observer = Callable[[str, int], None]
 
 
 class Prepared:
-    """One compiled read statement: ``all(engine, params)`` returns its rows as tuples."""
+    """One statement compiled for an engine's dialect, with its parameter order."""
 
-    __slots__ = ("order", "sql")
+    __slots__ = ("constants", "order", "sql")
 
     def __init__(self, engine: Engine, statement: ClauseElement) -> None:
         compiled = statement.compile(dialect=engine.dialect)
         assert isinstance(compiled, SQLCompiler)
+        if compiled.escaped_bind_names:
+            raise ValueError("prepared statements need plain bind parameter names")
+        constants: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            if bind.expanding:
+                raise ValueError(f"expanding parameter {name!r}: use PreparedIn")
+            if not bind.required:
+                constants[name] = bind.effective_value  # literals in the statement, e.g. ``+ 1``
         self.sql: str = str(compiled)
         self.order: tuple[str, ...] | None = (
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
+        self.constants = constants
 
     def args(self, params: Mapping[str, Any]) -> Any:
+        """The DBAPI parameters for ``params`` (a tuple for positional paramstyles, else a dict)."""
+        if self.constants:
+            params = {**self.constants, **params}
         return tuple(params[k] for k in self.order) if self.order is not None else dict(params)
 
-    def all(self, engine: Engine, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run in the database's own autocommit transaction (one statement, one snapshot)."""
-        raw = engine.raw_connection()
+
+class PreparedIn:
+    """A statement with one IN list, compiled once per list size (powers of two up to ``CHUNK``).
+
+    ``build(names)`` returns the statement with ``bindparam(name)`` for each list element. Longer
+    lists are split into chunks; shorter ones are padded by repeating their last value, which
+    changes nothing for ``x IN (...)``, so at most ``log2(CHUNK) + 1`` statements are compiled.
+    """
+
+    CHUNK = 512
+
+    def __init__(self, engine: Engine, name: str, build: Callable[[list[str]], ClauseElement]) -> None:
+        self._engine = engine
+        self._name = name
+        self._build = build
+        self._compiled: dict[int, tuple[Prepared, list[str]]] = {}
+
+    def _for(self, size: int) -> tuple[Prepared, list[str]]:
+        found = self._compiled.get(size)
+        if found is None:
+            names = [f"{self._name}_{i}" for i in range(size)]
+            found = (Prepared(self._engine, self._build(names)), names)
+            self._compiled[size] = found  # a race compiles it twice, harmlessly
+        return found
+
+    def parts(
+        self, params: Mapping[str, Any], values: Sequence[Any]
+    ) -> list[tuple[Prepared, dict[str, Any]]]:
+        """(statement, parameters) for each chunk of ``values``; none when ``values`` is empty."""
+        out = []
+        for start in range(0, len(values), self.CHUNK):
+            part = list(values[start : start + self.CHUNK])
+            size = 1 << (len(part) - 1).bit_length()
+            part += [part[-1]] * (size - len(part))
+            prepared, names = self._for(size)
+            out.append((prepared, {**params, **dict(zip(names, part, strict=True))}))
+        return out
+
+
+def in_list(names: list[str]) -> list[BindParameter[Any]]:
+    """``bindparam(name)`` for each name, for a :class:`PreparedIn` builder's ``column.in_(...)``."""
+    return [bindparam(n) for n in names]
+
+
+class Runner(Protocol):
+    """Something that runs prepared reads: a :class:`Transaction` or :class:`OnConnection`."""
+
+    def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]: ...
+
+
+class OnConnection:
+    """Prepared statements on a SQLAlchemy ``Connection``, inside the transaction it is in."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        return [tuple(r) for r in self.conn.exec_driver_sql(statement.sql, statement.args(params))]
+
+
+class Connections:
+    """DBAPI connections checked out of ``engine``'s pool, kept for reuse by every thread.
+
+    A connection is used by one thread at a time: it is taken from a LIFO list and put back after
+    the statement or transaction. At most ``keep`` idle connections are kept, and only while
+    fewer than ``pool_size`` connections are checked out; otherwise one goes back to the pool, so
+    a thread waiting in an exhausted pool is always served by the next release, never starved by
+    connections idling here. A connection whose read failed goes back to the pool (which resets
+    it); one whose transaction could not be rolled back is invalidated. :meth:`close` returns the
+    idle ones; the store disposes of the engine after.
+    """
+
+    def __init__(self, engine: Engine, keep: int = 4) -> None:
+        self.engine = engine
+        self.observers: list[Observer] = []
+        dbapi = engine.dialect.loaded_dbapi
+        #: The DBAPI's IntegrityError (constraint failures: unique indexes, foreign keys).
+        self.IntegrityError: type[Exception] = dbapi.IntegrityError
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._idle: list[tuple[PoolProxiedConnection, DBAPIConnection]] = []
+        pool = engine.pool
+        self._queue = pool if isinstance(pool, QueuePool) else None
+        self._keep = min(keep, pool.size()) if isinstance(pool, QueuePool) else keep
+        self._closed = False
+
+    # -- checkout ------------------------------------------------------------------------------
+
+    def acquire(self) -> tuple[PoolProxiedConnection, DBAPIConnection]:
         try:
-            cursor = raw.cursor()
+            return self._idle.pop()
+        except IndexError:
+            fairy = self.engine.raw_connection()
+            dbapi = fairy.dbapi_connection
+            assert dbapi is not None
+            return fairy, dbapi
+
+    def release(self, conn: tuple[PoolProxiedConnection, DBAPIConnection]) -> None:
+        queue = self._queue
+        if (
+            not self._closed
+            and len(self._idle) < self._keep
+            and (queue is None or queue.checkedout() < queue.size())
+        ):
+            self._idle.append(conn)
+        else:
+            conn[0].close()
+
+    def close(self) -> None:
+        """Return every idle connection to the pool; later releases go straight to the pool."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop()[0].close()
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        """Run one read in the database's own autocommit transaction (one statement, one snapshot)."""
+        conn = self.acquire()
+        try:
+            cursor = conn[1].cursor()
             try:
-                cursor.execute(self.sql, self.args(params))
-                rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+                cursor.execute(statement.sql, statement.args(params))
+                rows: list[Row] = list(cursor.fetchall())
+                if self.observers:
+                    self._notify(statement.sql, cursor.rowcount)
             finally:
                 cursor.close()
-            if engine.dialect.name != "sqlite":
-                raw.commit()  # end the implicit transaction other drivers open
-        finally:
-            raw.close()
+            if not self._sqlite:
+                conn[1].commit()  # end the implicit transaction other drivers open
+        except BaseException:
+            conn[0].close()  # the pool resets it
+            raise
+        self.release(conn)
         return rows
+
+    def write(self) -> Transaction:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite): ``with conns.write() as tx: ...``."""
+        return Transaction(self, "BEGIN IMMEDIATE" if self._sqlite else None)
+
+    def read(self) -> Transaction:
+        """A read transaction: several statements, one snapshot."""
+        return Transaction(self, "BEGIN" if self._sqlite else None)
+
+    def _notify(self, sql: str, rowcount: int) -> None:
+        for observer in self.observers:
+            observer(sql, rowcount)
+
+
+class Transaction:
+    """One transaction on a connection from :class:`Connections`; commits on a clean exit."""
+
+    __slots__ = ("_begin", "_conn", "_conns", "_cursor")
+
+    def __init__(self, conns: Connections, begin: str | None) -> None:
+        self._conns = conns
+        self._begin = begin
+        self._conn: tuple[PoolProxiedConnection, DBAPIConnection] | None = None
+        self._cursor: DBAPICursor | None = None
+
+    def __enter__(self) -> Transaction:
+        conn = self._conns.acquire()
+        try:
+            cursor = conn[1].cursor()
+            if self._begin is not None:
+                cursor.execute(self._begin)
+        except BaseException:
+            conn[0].close()
+            raise
+        self._conn, self._cursor = conn, cursor
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, cursor = self._conn, self._cursor
+        assert conn is not None and cursor is not None
+        self._conn = self._cursor = None
+        if kind is None:
+            try:
+                conn[1].commit()
+            except BaseException:
+                self._abort(conn, cursor)
+                raise
+            cursor.close()
+            self._conns.release(conn)
+        else:
+            self._abort(conn, cursor)  # the original exception propagates
+
+    def _abort(self, conn: tuple[PoolProxiedConnection, DBAPIConnection], cursor: DBAPICursor) -> None:
+        try:
+            cursor.close()
+            conn[1].rollback()
+        except Exception:
+            conn[0].invalidate()  # unknown state: never reuse it
+        else:
+            self._conns.release(conn)
+
+    def execute(self, statement: Prepared, params: Mapping[str, Any]) -> DBAPICursor:
+        cursor = self._cursor
+        assert cursor is not None, "use the transaction inside its with block"
+        cursor.execute(statement.sql, statement.args(params))
+        if self._conns.observers:
+            self._conns._notify(statement.sql, cursor.rowcount)
+        return cursor
+
+    def many(self, statement: Prepared, params: Sequence[Mapping[str, Any]]) -> int:
+        """executemany; returns the rows changed."""
+        cursor = self._cursor
+        assert cursor is not None, "use the transaction inside its with block"
+        cursor.executemany(statement.sql, [statement.args(p) for p in params])
+        if self._conns.observers:
+            self._conns._notify(statement.sql, cursor.rowcount)
+        return int(cursor.rowcount)
+
+    def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        return list(self.execute(statement, params).fetchall())
+
+    def scalar(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
+        """The first column of the one row the statement returns (``INSERT ... RETURNING``)."""
+        row = self.execute(statement, params).fetchone()
+        assert row is not None, "the statement returned no row"
+        return row[0]
+
+    def first(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        rows = self.execute(statement, params).fetchall()
+        return tuple(rows[0]) if rows else None

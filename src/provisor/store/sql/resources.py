@@ -1,8 +1,10 @@
 """Users and Groups in SQL: the ``ResourceStore`` half of :class:`provisor.store.sql.SqlStore`.
 
-Reads are single prepared statements (SQLAlchemy's compiled cache does the preparing); writes run
-in one ``BEGIN IMMEDIATE`` transaction each. userName uniqueness (per tenant, case-insensitive) is
-enforced by a unique index, and the IntegrityError is translated to UniquenessViolation.
+Reads by id and Entra's match lookups are single prepared statements; writes run in one
+``BEGIN IMMEDIATE`` transaction each, as prepared statements on a DBAPI connection of the pool
+(see ``prepared``). Only searches with general filters go through SQLAlchemy's ``Connection``.
+userName uniqueness (per tenant, case-insensitively) is enforced by a unique index, and the
+DBAPI's IntegrityError is translated to UniquenessViolation.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 from uuid import uuid4
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 
 from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.store import base
@@ -32,7 +33,8 @@ from provisor.store.base import (
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
-from provisor.store.sql.lookups import COLUMNS, GET, Lookups
+from provisor.store.sql.lookups import COLUMNS, Lookups
+from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
 from provisor.store.sql.rows import derived, email_rows, stored
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
@@ -40,44 +42,61 @@ from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.values import dumps, from_micros, to_micros
 
-_GET = GET
-_INSERT = insert(R)
-_UPDATE = (
-    update(R)
-    .where(R.c.pk == bindparam("_pk"))
-    .values(
-        data=bindparam("data"),
-        user_name=bindparam("user_name"),
-        user_name_key=bindparam("user_name_key"),
-        external_id=bindparam("external_id"),
-        display_name=bindparam("display_name"),
-        display_name_key=bindparam("display_name_key"),
-        last_modified=bindparam("last_modified"),
-        version=bindparam("version"),
-    )
+#: Every column of ``resources`` but the primary key, in insert order.
+_INSERTED = tuple(c.name for c in R.c if c is not R.c.pk)
+#: The columns an update rewrites (``_pk`` names the row).
+_UPDATED = (
+    "data",
+    "user_name",
+    "user_name_key",
+    "external_id",
+    "display_name",
+    "display_name_key",
+    "last_modified",
+    "version",
 )
-_INSERT_EMAILS = insert(E)
-_DELETE_EMAILS = delete(E).where(E.c.resource_pk == bindparam("rpk"))
-_SELECT_EMAILS = select(E.c.value_key, E.c.type_key).where(E.c.resource_pk == bindparam("rpk"))
-_TOUCH_GROUPS = (
-    update(R)
-    .where(R.c.pk.in_(select(M.c.group_pk).where(M.c.member_pk == bindparam("rpk")).scalar_subquery()))
-    .values(version=R.c.version + 1, last_modified=bindparam("now"))
-)
-_DELETE_MEMBERSHIPS = delete(M).where(
-    (M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk"))
-)
-_DELETE = delete(R).where(R.c.pk == bindparam("rpk"))
+
+
+class Writes:
+    """The write statements of one store, compiled for its engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        def prepare(statement: Any) -> Prepared:
+            return Prepared(engine, statement)
+
+        self.insert = prepare(insert(R).values({n: bindparam(n) for n in _INSERTED}).returning(R.c.pk))
+        self.update = prepare(
+            update(R).where(R.c.pk == bindparam("_pk")).values({n: bindparam(n) for n in _UPDATED})
+        )
+        self.insert_emails = prepare(
+            insert(E).values({n: bindparam(n) for n in ("resource_pk", "value_key", "type_key")})
+        )
+        self.select_emails = prepare(
+            select(E.c.value_key, E.c.type_key).where(E.c.resource_pk == bindparam("rpk"))
+        )
+        self.delete_emails = prepare(delete(E).where(E.c.resource_pk == bindparam("rpk")))
+        self.touch_groups = prepare(
+            update(R)
+            .where(
+                R.c.pk.in_(select(M.c.group_pk).where(M.c.member_pk == bindparam("rpk")).scalar_subquery())
+            )
+            .values(version=R.c.version + 1, last_modified=bindparam("now"))
+        )
+        self.delete_memberships = prepare(
+            delete(M).where((M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk")))
+        )
+        self.delete = prepare(delete(R).where(R.c.pk == bindparam("rpk")))
 
 
 class SqlResources:
     """Create, read, search, update and delete resources; every statement is scoped by tenant."""
 
     engine: Engine
+    connections: Connections
     _lookups: Lookups
-    _write: Engine
+    _writes: Writes
+    _members: memberships.Statements
     _read: Engine
-    _single: Engine
     _dialect: SqlDialect
     _registry: SchemaRegistry
     _clock: Callable[[], datetime]
@@ -109,15 +128,16 @@ class SqlResources:
             "version": 1,
             **derived(rt.name, data),
         }
-        with self._write.begin() as conn:
-            found = memberships.require(conn, tenant_id, members) if members else {}
+        w = self._writes
+        with self.connections.write() as tx:
+            found = self._members.require(tx, tenant_id, members) if members else {}
             try:
-                pk: int = conn.execute(_INSERT, values).inserted_primary_key[0]  # type: ignore[index]
-            except IntegrityError as exc:
+                pk: int = tx.scalar(w.insert, values)
+            except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
-            self._write_emails(conn, pk, rt.name, data, replace=False)
+            self._write_emails(tx, pk, rt.name, data, replace=False)
             if members:
-                memberships.insert(conn, self._dialect, pk, members, found)
+                self._members.add(tx, pk, members, found)
         return StoredResource(
             id=values["id"],
             resource_type=rt.name,
@@ -137,16 +157,16 @@ class SqlResources:
         rt = self._rt(resource_type)
         params = {"tenant": tenant_id, "rt": rt.name, "id": id}
         if not (with_members and rt.name == "Group"):
-            rows = self._lookups.get.all(self.engine, params)
+            rows = self.connections.rows(self._lookups.get, params)
             if not rows:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             return stored(rows[0], rt.name)
-        with self._read.connect() as conn:
-            row = conn.execute(_GET, params).first()
+        with self.connections.read() as tx:
+            row = tx.first(self._lookups.get, params)
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            found = memberships.load(conn, [row.pk])
-        return stored(row, rt.name, tuple(found[row.pk]))
+            found = self._members.load_members(tx, [row[0]])
+        return stored(row, rt.name, tuple(found[row[0]]))
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page:
         """Filter, sort and page (RFC 7644 section 3.4.2); ``total`` counts every match.
@@ -161,14 +181,14 @@ class SqlResources:
         if fast is not None:
             lookup, params = fast
             params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
-            rows: list[Any] = lookup.page.all(self.engine, params) if count else []
+            rows: list[Any] = self.connections.rows(lookup.page, params) if count else []
             total = _total(offset, count, rows)
             if total is None:
-                total = lookup.count.all(self.engine, params)[0][0]
+                total = self.connections.rows(lookup.count, params)[0][0]
             loaded: dict[int, list[Member]] = {}
             if query.with_members and rt.name == "Group" and rows:
-                with self._read.connect() as conn:
-                    loaded = memberships.load(conn, [r[0] for r in rows])
+                with self.connections.read() as tx:
+                    loaded = self._members.load_members(tx, [r[0] for r in rows])
             return _page(total, rows, rt.name, loaded)
         where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
         if query.filter is not None:
@@ -190,7 +210,7 @@ class SqlResources:
                 total = conn.execute(counting).scalar_one()
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
-                loaded = memberships.load(conn, [r[0] for r in rows])
+                loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
         return _page(total, rows, rt.name, loaded)
 
     # -- update --------------------------------------------------------------------------------
@@ -208,13 +228,15 @@ class SqlResources:
         """Read, apply ``updater`` and write in one write transaction (see base.ResourceStore.update)."""
         rt = self._rt(resource_type)
         group = rt.name == "Group"
-        with self._write.begin() as conn:
-            row = conn.execute(_GET, {"tenant": tenant_id, "rt": rt.name, "id": id}).first()
+        w = self._writes
+        with self.connections.write() as tx:
+            row = tx.first(self._lookups.get, {"tenant": tenant_id, "rt": rt.name, "id": id})
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            if if_match is not None and row.version != if_match:
-                raise VersionMismatch(f"{rt.name} {id} is at version {row.version}, not {if_match}")
-            members = tuple(memberships.load(conn, [row.pk])[row.pk]) if with_members and group else None
+            pk, version, last_modified = row[0], row[5], row[4]
+            if if_match is not None and version != if_match:
+                raise VersionMismatch(f"{rt.name} {id} is at version {version}, not {if_match}")
+            members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             current = stored(row, rt.name, members)
             change = updater(current)  # any exception rolls the transaction back and propagates
             if not isinstance(change, Change):
@@ -222,44 +244,42 @@ class SqlResources:
             if not change.members.empty and not group:
                 raise ValueError(f"a {rt.name} has no members")
             text = dumps(change.data)
-            if text == row.data and change.members.empty:
+            if text == row[2] and change.members.empty:
                 return current  # nothing changed: keep the version (and ETag)
-            now = max(to_micros(self._clock()), row.last_modified)
-            values = {"_pk": row.pk, "data": text, "last_modified": now, "version": row.version + 1}
+            now = max(to_micros(self._clock()), last_modified)
+            values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
-                conn.execute(_UPDATE, {**values, **derived(rt.name, change.data)})
-            except IntegrityError as exc:
+                tx.execute(w.update, {**values, **derived(rt.name, change.data)})
+            except self.connections.IntegrityError as exc:
                 _integrity(exc, change.data)
-            self._write_emails(conn, row.pk, rt.name, change.data, replace=True)
+            self._write_emails(tx, pk, rt.name, change.data, replace=True)
             if group and not change.members.empty:
-                memberships.apply(conn, self._dialect, tenant_id, row.pk, change.members)
+                self._members.apply(tx, tenant_id, pk, change.members)
             if with_members and group:
-                members = tuple(memberships.load(conn, [row.pk])[row.pk])
+                members = tuple(self._members.load_members(tx, [pk])[pk])
         return StoredResource(
-            id=row.id,
+            id=current.id,
             resource_type=rt.name,
             data=change.data,
             created=current.created,
             last_modified=from_micros(now),
-            version=row.version + 1,
+            version=version + 1,
             members=members,
         )
 
     def _write_emails(
-        self, conn: Connection, pk: int, resource_type: str, data: dict[str, Any], *, replace: bool
+        self, tx: Transaction, pk: int, resource_type: str, data: dict[str, Any], *, replace: bool
     ) -> None:
+        w = self._writes
         rows = email_rows(resource_type, data)
         if replace:
             if resource_type != "User":
                 return
-            old = [(r.value_key, r.type_key) for r in conn.execute(_SELECT_EMAILS, {"rpk": pk})]
-            if old == rows:
+            if tx.rows(w.select_emails, {"rpk": pk}) == rows:
                 return
-            conn.execute(_DELETE_EMAILS, {"rpk": pk})
+            tx.execute(w.delete_emails, {"rpk": pk})
         if rows:
-            conn.execute(
-                _INSERT_EMAILS, [{"resource_pk": pk, "value_key": v, "type_key": t} for v, t in rows]
-            )
+            tx.many(w.insert_emails, [{"resource_pk": pk, "value_key": v, "type_key": t} for v, t in rows])
 
     # -- delete --------------------------------------------------------------------------------
 
@@ -269,16 +289,18 @@ class SqlResources:
         Groups that lose it as a member get a new version and lastModified.
         """
         rt = self._rt(resource_type)
-        with self._write.begin() as conn:
-            row = conn.execute(_GET, {"tenant": tenant_id, "rt": rt.name, "id": id}).first()
+        w = self._writes
+        with self.connections.write() as tx:
+            row = tx.first(self._lookups.get, {"tenant": tenant_id, "rt": rt.name, "id": id})
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            if if_match is not None and row.version != if_match:
-                raise VersionMismatch(f"{rt.name} {id} is at version {row.version}, not {if_match}")
-            conn.execute(_TOUCH_GROUPS, {"rpk": row.pk, "now": to_micros(self._clock())})
-            conn.execute(_DELETE_MEMBERSHIPS, {"rpk": row.pk})
-            conn.execute(_DELETE_EMAILS, {"rpk": row.pk})
-            conn.execute(_DELETE, {"rpk": row.pk})
+            if if_match is not None and row[5] != if_match:
+                raise VersionMismatch(f"{rt.name} {id} is at version {row[5]}, not {if_match}")
+            params = {"rpk": row[0]}
+            tx.execute(w.touch_groups, {**params, "now": to_micros(self._clock())})
+            tx.execute(w.delete_memberships, params)
+            tx.execute(w.delete_emails, params)
+            tx.execute(w.delete, params)
 
 
 def _total(offset: int, count: int, rows: list[Any]) -> int | None:
@@ -294,11 +316,11 @@ def _page(total: int, rows: list[Any], resource_type: str, loaded: dict[int, lis
     return Page(total, [stored(r, resource_type) for r in rows])
 
 
-def _integrity(exc: IntegrityError, data: dict[str, Any]) -> NoReturn:
-    """Translate a constraint failure into the store's exception (raised from ``exc``)."""
-    text = str(exc.orig).lower()
+def _integrity(exc: Exception, data: dict[str, Any]) -> NoReturn:
+    """Translate the DBAPI's IntegrityError into the store's exception (raised from ``exc``)."""
+    text = str(exc).lower()
     if "user_name" in text:
         raise UniquenessViolation("userName", str(data.get("userName"))) from exc
     if "foreign key" in text or "tenant" in text:
         raise TenantNotFound("no such tenant") from exc
-    raise base.StoreError(f"constraint failed: {exc.orig}") from exc
+    raise base.StoreError(f"constraint failed: {exc}") from exc

@@ -13,7 +13,9 @@ from provisor.store.sql import migrate
 from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import create_store_engine, txn
 from provisor.store.sql.lookups import Lookups
-from provisor.store.sql.resources import SqlResources
+from provisor.store.sql.memberships import Statements
+from provisor.store.sql.prepared import Connections
+from provisor.store.sql.resources import SqlResources, Writes
 from provisor.store.sql.tenants import SqlTenants
 
 
@@ -25,9 +27,10 @@ class SqlStore(SqlResources, SqlTenants):
     """Users, Groups, tenants and tokens in one SQL database (SQLite by default).
 
     Opening a store runs the migrations (idempotent, safe beside another process using the same
-    file). The store is thread-safe: it holds only an engine (a connection pool) and settings, so
-    one instance serves a whole server. ``clock`` gives the time for ``meta`` timestamps and token
-    records; it defaults to the system clock (composition roots may pass their own).
+    file). The store is thread-safe: it holds an engine (a connection pool), the few DBAPI
+    connections it keeps for the hot path, and settings, so one instance serves a whole server.
+    ``clock`` gives the time for ``meta`` timestamps and token records; it defaults to the system
+    clock (composition roots may pass their own).
     """
 
     def __init__(
@@ -50,6 +53,10 @@ class SqlStore(SqlResources, SqlTenants):
         self._single = txn(self.engine, "none")
         self._dialect = dialect_for(self.engine)
         self._lookups = Lookups(self.engine)
+        self._writes = Writes(self.engine)
+        self._members = Statements(self.engine, self._dialect)
+        #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
+        self.connections = Connections(self.engine)
         self._registry = registry if registry is not None else default_registry()
         self._clock = clock if clock is not None else _utc_now
 
@@ -60,6 +67,7 @@ class SqlStore(SqlResources, SqlTenants):
 
     def close(self) -> None:
         """Close every pooled connection; the store must not be used afterwards."""
+        self.connections.close()
         self.engine.dispose()
 
     def __enter__(self) -> SqlStore:
