@@ -44,13 +44,11 @@ class ScimRequest:
 
     __slots__ = ("_query", "headers", "method", "receive", "route", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive, route: str) -> None:
         self.scope = scope
         self.receive = receive
         self.method: str = scope["method"]
-        root = scope.get("root_path", "")
-        path: str = scope["path"]
-        self.route = path[len(root) :] if root and path.startswith(root) else path
+        self.route = route
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self._query: dict[str, str] | None = None
 

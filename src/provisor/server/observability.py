@@ -29,6 +29,12 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.write_batch = Histogram(
+            "provisor_write_batch_size",
+            "Writes sharing one database commit (group commit).",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+        )
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.latency = Histogram(
             "provisor_http_request_duration_seconds",

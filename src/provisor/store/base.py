@@ -9,6 +9,7 @@ so that adding or removing k members costs O(k) whatever the group's size.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -159,6 +160,11 @@ class ResourceStore(Protocol):
         ...
 
     def delete(self, tenant_id: str, resource_type: str, id: str, *, if_match: int | None = None) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group commit: the writes made in the block share one transaction, each isolated in its
+        own savepoint (a failing write rolls back alone and raises); one commit at the end."""
+        ...
 
 
 class TenantStore(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,10 @@ class SqlStore(SqlResources, SqlTenants):
     def open(cls, url: str) -> SqlStore:
         """Open (creating and migrating when needed) the store at ``url``, e.g. ``sqlite:///provisor.db``."""
         return cls(url)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group commit for the writes this thread makes inside the block (see ``Connections.batch``)."""
+        return self.connections.batch()
 
     def close(self) -> None:
         """Close every pooled connection; the store must not be used afterwards."""
