@@ -57,6 +57,8 @@ class ScimApp:
         self.config = config
         self.registry = registry
         self.service = ResourceService(store)
+        self._endpoints = {rt.endpoint.lower().lstrip("/"): rt for rt in registry.resource_types}
+        self._types = {rt.name: rt for rt in registry.resource_types}
         self.writes = WriteBatcher(store, observe=metrics.write_batch.observe if metrics else None)
         self.auth = Authenticator(store, ttl=config.token_cache_seconds)
         self.bulk = BulkProcessor(
@@ -121,7 +123,7 @@ class ScimApp:
         elif head == ".search" and len(parts) == 1:
             table = {"POST": self.post_root_search}
         else:
-            rt = self.registry.by_endpoint(parts[0])
+            rt = self._endpoints.get(parts[0].lower())
             if rt is None or len(parts) > 2:
                 raise NotFound(f"no SCIM endpoint /{'/'.join(parts)}")
             parts[0] = rt.name
@@ -142,9 +144,7 @@ class ScimApp:
         return handler, parts
 
     def _rt(self, parts: list[str]) -> ResourceType:
-        rt = self.registry.resource_type(parts[0])
-        assert rt is not None
-        return rt
+        return self._types[parts[0]]
 
     def _projection(self, request: ScimRequest, rt: ResourceType) -> Projection:
         params = {k.lower(): v for k, v in request.query.items()}
