@@ -1,0 +1,1 @@
+"""The provisioning engine: source directory -> scope -> match -> map -> SCIM target (issue 3)."""
