@@ -2,7 +2,8 @@
 
 The resource dict has canonical attribute names with extension attributes nested under their
 URN (the store contract, ``provisor.store.base``). :func:`apply_patch` works on a deep copy, so a
-request whose n-th operation fails leaves the caller's dict untouched: all operations apply, or none.
+request whose n-th operation fails leaves the caller's dict untouched: all operations apply, or none,
+and the result shares no mutable object with the input.
 
 Every operation ends by validating the whole top-level attribute it touched with
 :func:`provisor.scim.resources.validate_attribute_value`, so patched values obey the same rules as
@@ -17,14 +18,14 @@ from typing import Any
 
 from provisor.scim.compat import CompatSettings
 from provisor.scim.compat import patch_ops as quirks
-from provisor.scim.errors import InvalidValue, Mutability, NoTarget
+from provisor.scim.errors import InvalidValue, Mutability, NoTarget, ScimError
 from provisor.scim.filter.ast import Filter, PatchPath
 from provisor.scim.filter.evaluate import matches_element
 from provisor.scim.patch.request import (
     PatchOperation,
     expand_operation,
     normalise_operation_value,
-    operation_context,
+    prefix_operation,
     target_attribute,
 )
 from provisor.scim.resources import check_immutable, check_required, check_roles, validate_attribute_value
@@ -50,18 +51,38 @@ def apply_patch(
     :func:`provisor.scim.patch.split_member_operations` (a ``members`` operation here is a
     programming error and raises ValueError).
     """
-    result: dict[str, Any] = copy.deepcopy(dict(data))
+    result: dict[str, Any] = {k: v if type(v) in _ATOMIC else _fresh(v) for k, v in data.items()}
     for index, op in enumerate(ops):
-        with operation_context(index):
+        try:  # operation_context(index), inlined: a generator-based context manager costs ~1 us
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
                     raise ValueError("group members are not in the dict: use split_member_operations")
                 apply_operation(rt, result, one, compat)
+        except ScimError as exc:
+            prefix_operation(exc, index)
+            raise
     check_required(rt, result)
     check_immutable(rt, data, result)
     check_roles(result, allowed_roles)
     return result
+
+
+#: JSON scalars: immutable, so a copy may share them (``copy.deepcopy`` returns them as they are).
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def _fresh(value: Any) -> Any:
+    """A deep copy of a JSON value: what ``copy.deepcopy`` gives for the dicts, lists and scalars a
+    stored resource is made of, without its memo bookkeeping; any other type goes to ``deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else _fresh(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _fresh(v) for v in value]
+    if kind in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
 
 
 def is_member_path(rt: ResourceType, path: PatchPath) -> bool:

@@ -13,8 +13,9 @@ from typing import Any
 
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability
-from provisor.scim.resources.values import validate_attribute_value
-from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.scim.resources.plans import MISSING, SCHEMAS_KEY, Plan, TopLevel, plan_for, remember
+from provisor.scim.resources.values import top_level_fast_type, validate_attribute_value
+from provisor.scim.schema.model import Attribute, ResourceType, Schema
 from provisor.scim.schema.model import Mutability as Mut
 
 
@@ -39,53 +40,88 @@ def parse_resource(
     """
     if not isinstance(body, Mapping):
         raise InvalidSyntax(f"the {rt.name} body must be a JSON object")
-    declared = _check_schemas(rt, body, compat)
+    plan = plan_for(rt)
+    declared = _check_schemas(rt, plan, body, compat)
     out: dict[str, Any] = {}
     for key, value in body.items():
         if not isinstance(key, str):
             raise InvalidSyntax(f"the {rt.name} body has a non-string key")
-        if key.lower() == "schemas":
+        resolved = plan.keys.get(key, MISSING)
+        if resolved is MISSING:
+            resolved = remember(plan.keys, key, _resolve_key(rt, key))
+        if resolved is SCHEMAS_KEY:
             continue
-        ext = rt.extension(key)
-        if ext is not None:
+        if isinstance(resolved, Schema):
+            ext = resolved
             if value is None:
                 continue
             if not isinstance(value, Mapping):
                 raise InvalidValue(f"{ext.id} must be an object holding that extension's attributes")
+            inner_keys = plan.extension_keys.setdefault(ext.id, {})
             for inner_key, inner_value in value.items():
                 if not isinstance(inner_key, str):
                     raise InvalidSyntax(f"{ext.id} has a non-string key")
-                found = ext.attribute(inner_key)
+                found = inner_keys.get(inner_key, MISSING)
+                if found is MISSING:
+                    found = remember(inner_keys, inner_key, _resolve_inner(ext, inner_key))
                 if found is None:
                     _unknown(f"{ext.id}:{inner_key}", compat)
                     continue
-                _store(rt, out, (ext.id, declared), found, inner_value, compat)
+                _store(rt, out, declared, found, inner_value, compat)
             continue
-        urn, name = rt.split_urn(key)
-        resolved = rt.attribute(urn, name)
         if resolved is None:
             _unknown(key, compat)
             continue
-        ext_id, attribute = resolved
-        _store(rt, out, (ext_id, declared), attribute, value, compat)
+        _store(rt, out, declared, resolved, value, compat)
     check_required(rt, out)
     check_roles(out, allowed_roles)
     return out
 
 
-def _check_schemas(rt: ResourceType, body: Mapping[str, Any], compat: CompatSettings) -> set[str]:
+def _resolve_key(rt: ResourceType, key: str) -> Any:
+    """What a body key names; the general path of :func:`parse_resource`, memoised per exact key:
+    ``schemas`` (any case), an extension URN (any case) holding an object, or a top-level attribute,
+    plain or fully qualified (RFC 7644 section 3.10); None when no schema declares it."""
+    if key.lower() == "schemas":
+        return SCHEMAS_KEY
+    ext = rt.extension(key)
+    if ext is not None:
+        return ext
+    urn, name = rt.split_urn(key)
+    resolved = rt.attribute(urn, name)
+    if resolved is None:
+        return None
+    ext_id, attribute = resolved
+    where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+    return TopLevel(ext_id, attribute, where, top_level_fast_type(ext_id, attribute))
+
+
+def _resolve_inner(ext: Schema, key: str) -> TopLevel | None:
+    """An attribute key inside an extension object (any case), memoised per exact key."""
+    found = ext.attribute(key)
+    if found is None:
+        return None
+    return TopLevel(ext.id, found, f"{ext.id}:{found.name}", top_level_fast_type(ext.id, found))
+
+
+def _check_schemas(rt: ResourceType, plan: Plan, body: Mapping[str, Any], compat: CompatSettings) -> set[str]:
     """``schemas`` (RFC 7643 section 3): a list of strings holding the core URN; returns the
     lower-cased extension URNs it declares."""
-    schemas = next((v for k, v in body.items() if isinstance(k, str) and k.lower() == "schemas"), None)
+    # The first key naming ``schemas`` in any case; the exact spelling is tested before lowering.
+    schemas = next(
+        (v for k, v in body.items() if k == "schemas" or (isinstance(k, str) and k.lower() == "schemas")),
+        None,
+    )
     if not isinstance(schemas, list | tuple) or not all(isinstance(s, str) for s in schemas):
         raise InvalidValue(f"schemas must be a list of schema URNs including {rt.schema.id}")
     declared: set[str] = set()
     has_core = False
     for urn in schemas:
-        if urn.lower() == rt.schema.id.lower():
+        low = urn.lower()
+        if low == plan.core_lower:
             has_core = True
-        elif rt.extension(urn) is not None:
-            declared.add(urn.lower())
+        elif low in plan.extensions:  # rt.extension(urn) is not None
+            declared.add(low)
         elif not bodies.is_ignored_schema_uri(urn, compat):
             allowed = ", ".join(rt.schema_ids)
             raise InvalidValue(
@@ -111,20 +147,24 @@ def _unknown(name: str, compat: CompatSettings) -> None:
 def _store(
     rt: ResourceType,
     out: dict[str, Any],
-    schema: tuple[str | None, set[str]],
-    attribute: Attribute,
+    declared: set[str],
+    resolved: TopLevel,
     value: Any,
     compat: CompatSettings,
 ) -> None:
-    """Validate one attribute into ``out``; ``schema`` is (its extension URN or None, declared URNs)."""
-    ext_id, declared = schema
+    """Validate one attribute into ``out``; ``declared`` holds the lower-cased URNs in ``schemas``."""
+    attribute = resolved.attribute
+    ext_id = resolved.ext_id
     if attribute.mutability is Mut.READ_ONLY:
         return  # id, meta, groups, ...: ignored on input (RFC 7643 section 7, RFC 7644 section 3.3)
     target = out if ext_id is None else out.setdefault(ext_id, {})
-    where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+    where = resolved.where  # attribute.name, or f"{ext_id}:{attribute.name}" in an extension
     if attribute.name in target:
         raise InvalidValue(f"{where} is given twice")
-    normalised = validate_attribute_value(rt, ext_id, attribute, value, compat, where=where)
+    if type(value) is resolved.fast:
+        normalised = value  # what validate_attribute_value returns for it (top_level_fast_type)
+    else:
+        normalised = validate_attribute_value(rt, ext_id, attribute, value, compat, where=where)
     if normalised is not None:
         if ext_id is not None:
             _require_declared(ext_id, declared, compat)
@@ -140,17 +180,18 @@ def check_required(rt: ResourceType, data: Mapping[str, Any]) -> None:
     ``userName`` or Group ``displayName`` of ``""`` is useless for matching (entra-behaviour.md 1.3).
     Required extensions (``schemaExtensions[].required``) must be present.
     """
-    for attribute in rt.schema.attributes:
-        if attribute.required and _missing(data.get(attribute.name)):
+    plan = plan_for(rt)  # the required attributes, in schema order, computed once per resource type
+    for attribute in plan.required_core:
+        if _missing(data.get(attribute.name)):
             raise InvalidValue(f"{attribute.name} is required")
-    for ext, ext_required in rt.extensions:
+    for ext, ext_required, required in plan.required_extensions:
+        if not ext_required and not required:
+            continue
         values = data.get(ext.id)
         if ext_required and not values:
             raise InvalidValue(f"the extension {ext.id} is required")
-        for attribute in ext.attributes:
-            if attribute.required and _missing(
-                values.get(attribute.name) if isinstance(values, Mapping) else None
-            ):
+        for attribute in required:
+            if _missing(values.get(attribute.name) if isinstance(values, Mapping) else None):
                 raise InvalidValue(f"{ext.id}:{attribute.name} is required")
 
 
@@ -166,30 +207,23 @@ def check_immutable(rt: ResourceType, old: Mapping[str, Any], new: Mapping[str, 
     checked per sub-attribute. Immutable sub-attributes of multi-valued attributes (``members.value``)
     are not checked here: replacing an element is a removal plus an addition, which is allowed.
     """
-    for ext_id, attributes in _schemas(rt):
+    # Only immutable attributes and immutable sub-attributes of single-valued complex attributes can
+    # fail; the plan lists those, per schema in schema order (the walk over every attribute it mirrors
+    # compared the others without effect).
+    for ext_id, checks in plan_for(rt).immutable:
         old_values = old if ext_id is None else old.get(ext_id) or {}
         new_values = new if ext_id is None else new.get(ext_id) or {}
-        for attribute in attributes:
-            where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+        for attribute, where, itself, subs in checks:
             before, after = old_values.get(attribute.name), new_values.get(attribute.name)
-            if (
-                attribute.mutability is Mut.IMMUTABLE
-                and before is not None
-                and not _same(attribute, before, after)
-            ):
+            if itself and before is not None and not _same(attribute, before, after):
                 raise Mutability(f"{where} is immutable and cannot be changed once set")
-            if attribute.type is AttributeType.COMPLEX and not attribute.multi_valued:
+            if subs:
                 before_map = before if isinstance(before, Mapping) else {}
                 after_map = after if isinstance(after, Mapping) else {}
-                for sub in attribute.sub_attributes:
+                for sub in subs:
                     sub_before = before_map.get(sub.name)
-                    changed = not _same(sub, sub_before, after_map.get(sub.name))
-                    if sub.mutability is Mut.IMMUTABLE and sub_before is not None and changed:
+                    if sub_before is not None and not _same(sub, sub_before, after_map.get(sub.name)):
                         raise Mutability(f"{where}.{sub.name} is immutable and cannot be changed once set")
-
-
-def _schemas(rt: ResourceType) -> list[tuple[str | None, Sequence[Attribute]]]:
-    return [(None, rt.schema.attributes), *((ext.id, ext.attributes) for ext, _ in rt.extensions)]
 
 
 def _same(attribute: Attribute, a: Any, b: Any) -> bool:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from provisor.scim.schema.model import ResourceType, Returned
+from provisor.scim.resources.plans import plan_for
+from provisor.scim.schema.model import ResourceType
 
 
 class Member(Protocol):
@@ -40,6 +41,8 @@ def etag(version: int) -> str:
 
 def format_datetime(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` (RFC 7643 section 2.3.5). A naive datetime is taken as UTC."""
+    if moment.tzinfo is UTC:
+        return moment.isoformat().replace("+00:00", "Z")  # astimezone(UTC) below changes nothing
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -69,40 +72,42 @@ def to_representation(
     Each is ``{value, $ref, type, display}`` without nulls; ``$ref`` is ``member_base_url`` +
     ``/Users/`` or ``/Groups/`` + value, by the member's type (RFC 7643 section 4.2).
     """
+    plan = plan_for(rt)
     out: dict[str, Any] = {"schemas": [rt.schema.id], "id": id}
     if data.get("externalId") is not None:
         out["externalId"] = data["externalId"]
+    created_text = format_datetime(created)
     out["meta"] = {
         "resourceType": rt.name,
-        "created": format_datetime(created),
-        "lastModified": format_datetime(last_modified),
+        "created": created_text,
+        # Equal UTC moments format the same (a fresh resource's two timestamps); only UTC, where
+        # ``fold`` cannot make equal datetimes convert differently.
+        "lastModified": created_text
+        if created.tzinfo is UTC and last_modified.tzinfo is UTC and last_modified == created
+        else format_datetime(last_modified),
         "location": location,
         "version": etag(version),
     }
-    for attribute in rt.schema.attributes:
-        value = data.get(attribute.name)
-        if value is None or attribute.returned is Returned.NEVER:
-            continue
-        if attribute.name == "members" and rt.name.lower() == "group":
-            continue
-        out[attribute.name] = value
-    if rt.name.lower() == "group":
+    # The core attributes in schema order, without those returned "never" and a Group's members.
+    get = data.get
+    for name in plan.rendered_core:
+        value = get(name)
+        if value is not None:
+            out[name] = value
+    if plan.is_group:
         if members is not None:
             out["members"] = [_member_json(m, member_base_url) for m in members]
         elif isinstance(data.get("members"), list):
             out["members"] = [_member_json(_as_member(m), member_base_url) for m in data["members"]]
-    for ext, _ in rt.extensions:
-        values = data.get(ext.id)
+    # Each extension: its attributes, in schema order, not returned "never".
+    for ext_id, names in plan.rendered_extensions:
+        values = data.get(ext_id)
         if not isinstance(values, Mapping):
             continue
-        rendered = {
-            a.name: values[a.name]
-            for a in ext.attributes
-            if values.get(a.name) is not None and a.returned is not Returned.NEVER
-        }
+        rendered = {name: value for name in names if (value := values.get(name)) is not None}
         if rendered:
-            out["schemas"].append(ext.id)
-            out[ext.id] = rendered
+            out["schemas"].append(ext_id)
+            out[ext_id] = rendered
     return out
 
 

@@ -13,6 +13,7 @@ import binascii
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from provisor.scim.schema.model import (
 #: xsd:dateTime (RFC 7643 section 2.3.5): date, "T", time, optional fraction and offset.
 _DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
+_ENTERPRISE_USER_LOWER = ENTERPRISE_USER.lower()
 
 
 def validate_attribute_value(
@@ -43,16 +45,18 @@ def validate_attribute_value(
     dropped, because Provisor never stores or returns it (RFC 7643 section 7, "writeOnly").
     Used by POST/PUT parsing and by PATCH for each attribute it sets.
     """
-    if urn is not None and urn.lower() == ENTERPRISE_USER.lower() and attribute.name == "manager":
+    if attribute.name == "manager" and urn is not None and urn.lower() == _ENTERPRISE_USER_LOWER:
         value = bodies.normalise_manager(value, compat)
     if value is None:
         return None
     if attribute.multi_valued:
         result: Any = _multi(rt, attribute, value, compat, where)
+    elif isinstance(value, list | tuple):
+        raise InvalidValue(f"{where} must be a single value, not a list (RFC 7643 section 2.4)")
+    elif attribute.type is AttributeType.COMPLEX:  # _single(attribute, value, compat, where, None)
+        result = _complex(attribute, value, compat, where)
     else:
-        if isinstance(value, list | tuple):
-            raise InvalidValue(f"{where} must be a single value, not a list (RFC 7643 section 2.4)")
-        result = _single(attribute, value, compat, where)
+        result = check_simple(attribute, value, compat, where)
     if attribute.mutability is Mutability.WRITE_ONLY:
         return None
     return result
@@ -66,24 +70,27 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
     is_members = attribute.name == "members" and rt.name.lower() == "group"
     out: list[Any] = []
     for i, element in enumerate(value):
-        here = f"{where}[{i}]"
+        # Element i is named f"{where}[{i}]" in messages; the name is built only for a message.
         if is_roles:
             element = bodies.decode_role(element, compat)
         elif is_members:
             element = bodies.member_display_name(bodies.drop_null_member_ref(element, compat), compat)
         if element is None:
-            _nested_null(compat, here)
+            _nested_null(compat, _at(where, i))
             continue
         if isinstance(element, list | tuple):
-            raise InvalidValue(f"{here} must not be a list (no nested arrays in SCIM)")
-        checked = _single(attribute, element, compat, here)
+            raise InvalidValue(f"{_at(where, i)} must not be a list (no nested arrays in SCIM)")
+        checked = _single(attribute, element, compat, where, i)
         if is_members and checked is not None:
-            checked = _member(checked, here)
+            checked = _member(checked, _at(where, i))
         if checked is not None:
             out.append(checked)
     if not out:
         return None
-    primaries = sum(1 for e in out if isinstance(e, dict) and e.get("primary") is True)
+    primaries = 0
+    for e in out:
+        if isinstance(e, dict) and e.get("primary") is True:
+            primaries += 1
     if primaries > 1:
         raise InvalidValue(
             f"{where} has {primaries} values with primary true; at most one is allowed (RFC 7643 2.4)"
@@ -91,30 +98,130 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
     return out
 
 
-def _single(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
+def _at(where: str, index: int | None) -> str:
+    """The message name of a value: ``where``, or its element ``where[index]``."""
+    return where if index is None else f"{where}[{index}]"
+
+
+def _single(attribute: Attribute, value: Any, compat: CompatSettings, where: str, index: int | None) -> Any:
     if attribute.type is AttributeType.COMPLEX:
-        return _complex(attribute, value, compat, where)
-    return check_simple(attribute, value, compat, where)
+        return _complex(attribute, value, compat, where, index)
+    return check_simple(attribute, value, compat, _at(where, index))
 
 
-def _complex(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> dict[str, Any] | None:
-    """A complex value: an object whose keys are its sub-attributes, any case (RFC 7643 2.3.8)."""
+@dataclass(frozen=True, slots=True)
+class _ComplexTable:
+    """What :func:`_complex` looks up per key, computed once per complex attribute."""
+
+    #: canonical sub-attribute name -> (the definition ``attribute.sub(name)`` gives, the one Python
+    #: type for which ``check_simple`` returns a value unchanged, or None: no fast path; for a plain
+    #: string sub-attribute with canonicalValues, those lower-cased, else None)
+    exact: dict[str, tuple[Attribute, type | None, frozenset[str] | None]]
+    required: tuple[Attribute, ...]
+
+
+_COMPLEX_TABLES: dict[int, tuple[Attribute, _ComplexTable]] = {}
+#: Tables of at most this many attributes are kept; past it the cache starts afresh.
+_MAX_TABLES = 512
+
+
+def _complex_table(attribute: Attribute) -> _ComplexTable:
+    """The cached table of ``attribute``, by identity (hashing a frozen Attribute walks its tree)."""
+    entry = _COMPLEX_TABLES.get(id(attribute))
+    if entry is not None and entry[0] is attribute:
+        return entry[1]
+    exact: dict[str, tuple[Attribute, type | None, frozenset[str] | None]] = {}
+    for sub in attribute.sub_attributes:
+        found = attribute.sub(sub.name)  # the case-insensitive lookup decides which one a name means
+        if found is not None and found.name not in exact:
+            exact[found.name] = (found, _fast_type(found), _fast_canonical(found))
+    table = _ComplexTable(exact, tuple(s for s in attribute.sub_attributes if s.required))
+    if len(_COMPLEX_TABLES) >= _MAX_TABLES:
+        _COMPLEX_TABLES.clear()
+    _COMPLEX_TABLES[id(attribute)] = (attribute, table)
+    return table
+
+
+def _fast_type(sub: Attribute) -> type | None:
+    """The type whose values :func:`_complex` may store as given for sub-attribute ``sub``: the
+    values for which its general path (the checks before ``check_simple``, then ``check_simple``)
+    returns the value unchanged. None when ``sub`` is readOnly or complex (those branches decide)."""
+    if sub.mutability is Mutability.READ_ONLY or sub.type is AttributeType.COMPLEX:
+        return None
+    if sub.type is AttributeType.BOOLEAN:
+        return bool
+    if sub.type is AttributeType.INTEGER:
+        return int
+    if (sub.type is _STRING or sub.type is _REFERENCE) and not sub.canonical_values:
+        return str
+    return None
+
+
+def top_level_fast_type(urn: str | None, attribute: Attribute) -> type | None:
+    """The type whose values :func:`validate_attribute_value` returns unchanged for a top-level
+    ``attribute`` of extension ``urn`` (None: no such fast path): a single-valued, simple, not
+    writeOnly attribute that is not the enterprise manager (Q5), whose ``check_simple`` passes the
+    type through (see :func:`_fast_type`)."""
+    if (
+        attribute.multi_valued
+        or attribute.mutability is Mutability.WRITE_ONLY
+        or (attribute.name == "manager" and urn is not None and urn.lower() == _ENTERPRISE_USER_LOWER)
+    ):
+        return None
+    return _fast_type(attribute)
+
+
+def _fast_canonical(sub: Attribute) -> frozenset[str] | None:
+    """For a writable plain-string sub-attribute with canonicalValues, the lower-cased values: a
+    ``str`` whose lower-case form is among them passes ``check_simple`` unchanged."""
+    if (
+        sub.mutability is Mutability.READ_ONLY
+        or not (sub.type is _STRING or sub.type is _REFERENCE)
+        or not sub.canonical_values
+    ):
+        return None
+    return _lowered(sub.canonical_values)
+
+
+def _complex(
+    attribute: Attribute, value: Any, compat: CompatSettings, where: str, index: int | None = None
+) -> dict[str, Any] | None:
+    """A complex value: an object whose keys are its sub-attributes, any case (RFC 7643 2.3.8).
+
+    ``where`` (with ``index``, for an element of a multi-valued attribute) names the value in
+    messages; sub-attribute ``s`` is ``f"{where}.{s}"``.
+    """
     if not isinstance(value, Mapping):
-        raise InvalidValue(f"{where} must be an object with sub-attributes of {attribute.name}")
+        raise InvalidValue(f"{_at(where, index)} must be an object with sub-attributes of {attribute.name}")
+    table = _complex_table(attribute)
+    exact = table.exact
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
-        if not isinstance(key, str):
-            raise InvalidValue(f"{where} has a non-string key")
-        sub = attribute.sub(key)
-        if sub is None:
-            if bodies.unknown_attributes_ignored(compat):
-                continue
-            raise InvalidValue(f"unknown sub-attribute '{key}' in {where}")
-        here = f"{where}.{sub.name}"
+        known = exact.get(key)  # a canonical spelling: what attribute.sub(key) would give
+        if known is None:
+            if not isinstance(key, str):
+                raise InvalidValue(f"{_at(where, index)} has a non-string key")
+            sub = attribute.sub(key)
+            if sub is None:
+                if bodies.unknown_attributes_ignored(compat):
+                    continue
+                raise InvalidValue(f"unknown sub-attribute '{key}' in {_at(where, index)}")
+            fast: type | None = _fast_type(sub)
+            canonical = _fast_canonical(sub)
+        else:
+            sub, fast, canonical = known
         if sub.name in out:
-            raise InvalidValue(f"{here} is given twice")
+            raise InvalidValue(f"{_at(where, index)}.{sub.name} is given twice")
+        value_type = type(sub_value)
+        if value_type is fast or (
+            canonical is not None and value_type is str and sub_value.lower() in canonical
+        ):
+            # The general path below returns such a value unchanged (see _fast_type, _fast_canonical).
+            out[sub.name] = sub_value
+            continue
         if sub.mutability is Mutability.READ_ONLY:
             continue  # e.g. manager.displayName: read-only input is ignored (RFC 7643 section 7)
+        here = f"{_at(where, index)}.{sub.name}"
         if sub_value is None:
             _nested_null(compat, here)
             continue
@@ -125,15 +232,20 @@ def _complex(attribute: Attribute, value: Any, compat: CompatSettings, where: st
         out[sub.name] = check_simple(sub, sub_value, compat, here)
     if not out:
         return None
-    for sub in attribute.sub_attributes:
-        if sub.required and sub.name not in out:
-            raise InvalidValue(f"{where}.{sub.name} is required")
+    for sub in table.required:
+        if sub.name not in out:
+            raise InvalidValue(f"{_at(where, index)}.{sub.name} is required")
     return out
 
 
 def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
     """A singular, non-complex value of the attribute's data type (RFC 7643 sections 2.3.1-2.3.7)."""
     kind = attribute.type
+    value_type = type(value)
+    if value_type is str and (kind is _STRING or kind is _REFERENCE) and not attribute.canonical_values:
+        return value  # fast path of the string branch below: no dateTime/binary/canonical check
+    if value_type is bool and kind is AttributeType.BOOLEAN:
+        return value  # fast path of the boolean branch: coerce_string_boolean leaves a bool alone
     if kind is AttributeType.BOOLEAN:
         value = bodies.coerce_string_boolean(value, compat)
         if not isinstance(value, bool):
@@ -157,13 +269,25 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidValue(f"{where} must be base64-encoded binary (RFC 7643 section 2.3.6)") from None
-    if attribute.canonical_values:
-        allowed = {c.lower() for c in attribute.canonical_values}
-        if value.lower() not in allowed:
-            raise InvalidValue(
-                f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}"
-            )
+    if attribute.canonical_values and value.lower() not in _lowered(attribute.canonical_values):
+        raise InvalidValue(f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}")
     return value
+
+
+#: The types whose string values get no format check in :func:`check_simple` (only canonicalValues).
+_STRING = AttributeType.STRING
+_REFERENCE = AttributeType.REFERENCE
+_LOWERED: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _lowered(canonical_values: tuple[str, ...]) -> frozenset[str]:
+    """``{c.lower() for c in canonical_values}``, computed once per tuple of canonical values."""
+    found = _LOWERED.get(canonical_values)
+    if found is None:
+        found = frozenset(c.lower() for c in canonical_values)
+        if len(_LOWERED) < _MAX_TABLES:
+            _LOWERED[canonical_values] = found
+    return found
 
 
 def _check_datetime(value: str, where: str) -> None:

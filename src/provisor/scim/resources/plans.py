@@ -1,0 +1,146 @@
+"""Per-resource-type lookup tables, computed once and cached, for the per-request hot paths.
+
+Everything here is derived from a :class:`~provisor.scim.schema.ResourceType` alone (no compat
+switch), so a plan is valid for as long as its resource type lives. Resource types are frozen but
+hashing one walks its whole schema tree, so plans are cached by identity: ``id(rt)``, with the
+plan holding ``rt`` itself so the id cannot be reused while the entry exists.
+
+The plans only precompute what the general code in :mod:`provisor.scim.resources.parse` and
+:mod:`provisor.scim.resources.representation` would compute per call; each use cites the general
+path it mirrors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from provisor.scim.filter.ast import AttrPath, PatchPath
+from provisor.scim.schema.model import Attribute, AttributeType, Mutability, ResourceType, Returned, Schema
+
+#: The plans of at most this many resource types are kept (real servers have two); past it the
+#: cache starts afresh, so ad-hoc resource types (tests) cannot grow it without bound.
+_MAX_PLANS = 64
+#: Resolved keys remembered per plan; keys past it are resolved every time (bounded memory even when
+#: clients send ever-new unknown attribute names).
+MAX_MEMO_KEYS = 2048
+
+#: ``resolve_key`` result for the ``schemas`` key.
+SCHEMAS_KEY: Any = object()
+
+
+#: (extension URN or None, top-level attribute, sub-attribute or None) of a PATCH path
+PatchTarget = tuple[str | None, Attribute, Attribute | None]
+
+
+@dataclass(slots=True)
+class TopLevel:
+    """A resolved top-level attribute: its extension URN (None for core/common), definition and the
+    name ``parse._store`` uses in messages (``name`` or ``urn:name``)."""
+
+    ext_id: str | None
+    attribute: Attribute
+    where: str
+    #: values of this type pass ``validate_attribute_value`` unchanged (``top_level_fast_type``)
+    fast: type | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """The tables of one resource type."""
+
+    rt: ResourceType
+    core_lower: str
+    #: lower-cased extension URN -> extension schema (``rt.extension`` without the scan)
+    extensions: dict[str, Schema]
+    #: attributes with ``required`` (``check_required``): core, then per extension
+    required_core: tuple[Attribute, ...]
+    required_extensions: tuple[tuple[Schema, bool, tuple[Attribute, ...]], ...]
+    #: ``check_immutable``: per schema (None = core), the attributes that can raise there:
+    #: (attribute, where, immutable itself, its immutable sub-attributes when single-valued complex)
+    immutable: tuple[tuple[str | None, tuple[tuple[Attribute, str, bool, tuple[Attribute, ...]], ...]], ...]
+    #: ``to_representation``: core attribute names rendered (returned != never; Group members apart)
+    rendered_core: tuple[str, ...]
+    #: ``to_representation``: (extension URN, attribute names rendered) per extension
+    rendered_extensions: tuple[tuple[str, tuple[str, ...]], ...]
+    is_group: bool
+    #: exact body key -> SCHEMAS_KEY, an extension Schema, a TopLevel, or None (unknown)
+    keys: dict[str, Any] = field(default_factory=dict)
+    #: extension URN -> exact inner key -> TopLevel or None (unknown)
+    extension_keys: dict[str, dict[str, TopLevel | None]] = field(default_factory=dict)
+    #: for :mod:`provisor.scim.patch.request`: exact PATCH path text -> its parsed ``PatchPath``
+    patch_paths: dict[str, PatchPath] = field(default_factory=dict)
+    #: for :mod:`provisor.scim.patch.request`: ``AttrPath`` -> (urn, attribute, sub-attribute)
+    patch_targets: dict[AttrPath, tuple[str | None, Attribute, Attribute | None]] = field(
+        default_factory=dict
+    )
+
+
+_PLANS: dict[int, Plan] = {}
+
+
+def plan_for(rt: ResourceType) -> Plan:
+    """The (cached) plan of ``rt``."""
+    plan = _PLANS.get(id(rt))
+    if plan is not None and plan.rt is rt:
+        return plan
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    plan = _build(rt)
+    _PLANS[id(rt)] = plan
+    return plan
+
+
+def _build(rt: ResourceType) -> Plan:
+    schemas: list[tuple[str | None, tuple[Attribute, ...]]] = [
+        (None, rt.schema.attributes),
+        *((ext.id, ext.attributes) for ext, _ in rt.extensions),
+    ]
+    immutable = []
+    for ext_id, attributes in schemas:
+        checks = []
+        for attribute in attributes:
+            where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+            subs: tuple[Attribute, ...] = ()
+            if attribute.type is AttributeType.COMPLEX and not attribute.multi_valued:
+                subs = tuple(s for s in attribute.sub_attributes if s.mutability is Mutability.IMMUTABLE)
+            itself = attribute.mutability is Mutability.IMMUTABLE
+            if itself or subs:
+                checks.append((attribute, where, itself, subs))
+        if checks:
+            immutable.append((ext_id, tuple(checks)))
+    is_group = rt.name.lower() == "group"
+    return Plan(
+        rt=rt,
+        core_lower=rt.schema.id.lower(),
+        extensions={ext.id.lower(): ext for ext, _ in reversed(rt.extensions)},
+        required_core=tuple(a for a in rt.schema.attributes if a.required),
+        required_extensions=tuple(
+            (ext, required, tuple(a for a in ext.attributes if a.required)) for ext, required in rt.extensions
+        ),
+        immutable=tuple(immutable),
+        rendered_core=tuple(
+            a.name
+            for a in rt.schema.attributes
+            if a.returned is not Returned.NEVER and not (a.name == "members" and is_group)
+        ),
+        rendered_extensions=tuple(
+            (ext.id, tuple(a.name for a in ext.attributes if a.returned is not Returned.NEVER))
+            for ext, _ in rt.extensions
+        ),
+        is_group=is_group,
+    )
+
+
+#: ``dict.get`` default telling "not remembered yet" apart from a remembered None.
+MISSING: Any = object()
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(table: dict[K, V], key: K, value: V) -> V:
+    """Store ``value`` under ``key`` unless ``table`` holds :data:`MAX_MEMO_KEYS` entries; return it."""
+    if len(table) < MAX_MEMO_KEYS:
+        table[key] = value
+    return value
