@@ -1,0 +1,83 @@
+"""The engine's vocabulary: source objects as Entra names them (entra-behaviour.md sections 2 and 3).
+
+Every source connector normalises what it reads to these shapes, so that Entra's mapping
+templates and expressions (``[userPrincipalName]``, ``[mailNickname]``, ``[IsSoftDeleted]``...)
+work verbatim whatever the directory is.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ObjectKind(enum.StrEnum):
+    USER = "user"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One user or group of the source directory.
+
+    ``anchor`` is the source's stable id (Entra's objectId): the key of the object connection.
+    ``attributes`` uses Entra's source attribute names; a user's ``manager`` is the manager's
+    anchor, a group's ``members`` the anchors of its direct members. ``deleted`` marks a hard
+    delete seen by an incremental read (the object then carries only its anchor).
+    """
+
+    kind: ObjectKind
+    anchor: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+
+    def get(self, name: str) -> Any:
+        """An attribute by name, case-insensitively (an exact spelling wins)."""
+        if name in self.attributes:
+            return self.attributes[name]
+        low = name.lower()
+        for key, value in self.attributes.items():
+            if key.lower() == low:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCapabilities:
+    """What a connector can do (issue 3, "sources"): a full read, changes since a watermark, a test."""
+
+    full_read: bool = True
+    changes: bool = False
+    test: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Objects changed (or deleted) since a watermark, and the watermark to keep once all are done."""
+
+    objects: Iterator[SourceObject]
+    watermark: str
+
+
+class Source(Protocol):
+    """A source directory connector. Reads stream: memory never grows with the directory's size."""
+
+    capabilities: SourceCapabilities
+
+    def test(self) -> None:
+        """Raise SourceError when the source cannot be read (credentials, URL, file)."""
+        ...
+
+    def read_all(self) -> ChangeSet:
+        """Every user, then every group; the watermark to start incremental reads from."""
+        ...
+
+    def read_changes(self, watermark: str) -> ChangeSet:
+        """What changed since ``watermark`` (users, then groups), deletions included."""
+        ...
+
+
+class SourceError(Exception):
+    """The source cannot be read; the message says why, without secrets."""
