@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -204,7 +205,7 @@ class ScimApp:
             page = self.service.store.search(
                 ctx.id,
                 rt.name,
-                req.query.__class__(filter=req.query.filter, start_index=1, count=0, with_members=False),
+                replace(req.query, start_index=1, count=0, with_members=False),
             )
             skip = max(0, start - 1 - total)
             take = max(0, count - len(resources))
@@ -212,12 +213,7 @@ class ScimApp:
                 part = self.service.store.search(
                     ctx.id,
                     rt.name,
-                    req.query.__class__(
-                        filter=req.query.filter,
-                        start_index=skip + 1,
-                        count=take,
-                        with_members=req.query.with_members,
-                    ),
+                    replace(req.query, start_index=skip + 1, count=take),
                 )
                 resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
             total += page.total
