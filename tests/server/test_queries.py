@@ -101,8 +101,14 @@ def test_group_filters_on_members(client):
 def test_member_display_is_kept_as_sent_else_the_members_name(client):
     a = create_user(client, "da@x.com", displayName="Ada")
     b = create_user(client, "db@x.com")
-    r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "D",
-                                     "members": [{"value": a["id"], "display": "Shown"}, {"value": b["id"]}]})
+    r = client.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP],
+            "displayName": "D",
+            "members": [{"value": a["id"], "display": "Shown"}, {"value": b["id"]}],
+        },
+    )
     members = {m["value"]: m for m in r.json()["members"]}
     assert members[a["id"]]["display"] == "Shown"
     assert members[b["id"]]["display"] == "db@x.com"

@@ -1,7 +1,9 @@
 """Differential property test: SQL search selects exactly what the in-memory evaluator
 (``provisor.scim.filter.evaluate.matches``, RFC 7644 section 3.4.2.2) accepts, for generated filters
 over a varied fixed population of Users (quirky values included: "True" strings, empty strings,
-nulls, missing sub-attributes, mixed case, LIKE wildcards, non-ASCII)."""
+nulls, missing sub-attributes, mixed case, LIKE wildcards, non-ASCII), some in Groups: ``groups``
+filters go through the memberships relation and must agree with the evaluator on the rendered
+``groups`` (``$ref`` aside: the store does not know the base URL, so it is never filtered on)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.scim.filter.filter_strategies import USER_RT, filters, safe_text
 
-from provisor.scim.filter.ast import Filter
+from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter, Not, Or, Present, ValuePath
 from provisor.scim.filter.evaluate import matches
 from provisor.scim.schema.model import ENTERPRISE_USER, USER
-from provisor.store.base import Query, StoredResource
+from provisor.store.base import Member, Query, StoredResource
 from provisor.store.sql import SqlStore
 
 WORDS = ["alice", "Alice", "ALICE@contoso.com", "bob", "bø", "BØB", "a%_b", "a%xb", "back\\slash", "", "x"]
@@ -70,7 +72,14 @@ def representation(r: StoredResource) -> dict[str, Any]:
         "created": r.created.isoformat(),
         "lastModified": r.last_modified.isoformat(),
     }
-    return {**r.data, "id": r.id, "schemas": schemas, "meta": meta}
+    doc = {**r.data, "id": r.id, "schemas": schemas, "meta": meta}
+    if r.groups:  # as server/service.py renders them
+        doc["groups"] = [
+            {"value": g.value, "$ref": f"https://x/Groups/{g.value}", "type": g.type}
+            | ({"display": g.display} if g.display is not None else {})
+            for g in r.groups
+        ]
+    return doc
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +91,14 @@ def population(
     tenant = store.create_tenant("t").id
     rng = random.Random(7643)
     made = [store.create(tenant, "User", make_user(rng, i)) for i in range(60)]
-    yield store, tenant, [representation(r) for r in made]
+    # groups with quirky displayNames (one without): about half the Users are in some of them
+    names: list[str | None] = [*WORDS[:8], None]
+    for name in names:
+        members = [Member(u.id) for u in made if rng.random() < 0.25]
+        store.create(tenant, "Group", {"displayName": name} if name is not None else {}, members)
+    users = store.search(tenant, "User", Query(count=1000)).resources
+    assert any(u.groups for u in users) and any(not u.groups for u in users)
+    yield store, tenant, [representation(u) for u in users]
     store.close()
 
 
@@ -101,5 +117,52 @@ def test_sql_search_agrees_with_the_evaluator(
     store, tenant, docs = population
     expected = {d["id"] for d in docs if matches(f, d, USER_RT)}
     page = store.search(tenant, "User", Query(filter=f, count=1000, with_members=False))
+    assert {r.id for r in page.resources} == expected
+    assert page.total == len(expected)
+
+
+GROUP_SUBS = ["value", "display", "type"]
+
+
+def group_filters(text: st.SearchStrategy[str]) -> st.SearchStrategy[Filter]:
+    """Filters on a User's ``groups``: sub-attribute comparisons, presence, ``groups[...]``."""
+    ops = st.sampled_from(list(CompareOp))
+    sub = st.sampled_from(GROUP_SUBS).map(lambda s: AttrPath(None, "groups", s))
+    path = sub | st.just(AttrPath(None, "groups"))
+    # canonical ASTs only: the parser reads ``groups eq "x"`` as ``groups.value eq "x"``
+    compare = st.builds(Compare, sub, ops, text) | st.builds(
+        Compare, sub, st.sampled_from([CompareOp.EQ, CompareOp.NE]), st.none()
+    )
+    inner = st.recursive(
+        st.builds(Compare, sub, ops, text) | st.builds(Present, sub),
+        lambda c: st.builds(And, c, c) | st.builds(Or, c, c) | st.builds(Not, c),
+        max_leaves=3,
+    )
+    value_path = st.builds(ValuePath, st.just(AttrPath(None, "groups")), inner)
+    return compare | st.builds(Present, path) | value_path
+
+
+@settings(
+    max_examples=int(__import__("os").environ.get("DIFF_EXAMPLES", "400")) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_sql_groups_filters_agree_with_the_evaluator(
+    population: tuple[SqlStore, str, list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    store, tenant, docs = population
+    ids = sorted({g["value"] for d in docs for g in d.get("groups", ())})
+    words = st.sampled_from([*ids, *(i.upper() for i in ids), "direct", "Indirect", *WORDS]) | safe_text
+    groups = group_filters(words)
+    f = data.draw(
+        st.recursive(
+            groups | filters(vocabulary, max_leaves=2),
+            lambda c: st.builds(And, c, c) | st.builds(Or, c, c) | st.builds(Not, c),
+            max_leaves=4,
+        )
+    )
+    expected = {d["id"] for d in docs if matches(f, d, USER_RT)}
+    page = store.search(tenant, "User", Query(filter=f, count=1000, with_groups=False))
     assert {r.id for r in page.resources} == expected
     assert page.total == len(expected)

@@ -311,3 +311,24 @@ def test_prepared_lookup_pages(world: tuple[SqlStore, str, dict[str, str]]) -> N
     assert store._lookups.match(f, USER_RT) is None  # not a lookup: compiled
     store_total = store.search(tenant, "User", Query(filter=f, count=2))
     assert store_total.total == len(USERS) and len(store_total.resources) == 2
+
+
+def test_user_groups_filters(world: tuple[SqlStore, str, dict[str, str]]) -> None:
+    """A User's groups are its direct memberships: alice is in Sales (and only through it in Nested)."""
+    _, _, ids = world
+    assert found(world, f'groups.value eq "{ids["sales"]}"') == {"alice"}
+    assert found(world, f'groups[value eq "{ids["nested"]}"]') == {"percent"}
+    assert found(world, f'groups.value ne "{ids["sales"]}"') == EVERYONE - {"alice"}
+    assert found(world, 'groups[display eq "SALES" and type eq "direct"]') == {"alice"}
+    assert found(world, 'groups.display co "e"') == {"alice", "percent"}
+    assert found(world, "groups pr") == {"alice", "percent"}
+    assert found(world, "groups.$ref pr") == set()  # built by the server from its base URL
+
+
+@pytest.mark.parametrize("op", ["co", "sw", "ew"])
+@pytest.mark.parametrize("attr", ["displayName", "title", "emails.value", "groups.display", "id"])
+def test_a_nul_in_a_substring_target_is_matched_literally(
+    world: tuple[SqlStore, str, dict[str, str]], attr: str, op: str
+) -> None:
+    """SQLite's LIKE stops reading its pattern at NUL; no stored value holds one, so nothing matches."""
+    assert found(world, f'{attr} {op} "\\u0000"') == set()

@@ -205,7 +205,7 @@ class ScimApp:
             page = self.service.store.search(
                 ctx.id,
                 rt.name,
-                replace(req.query, start_index=1, count=0, with_members=False),
+                replace(req.query, start_index=1, count=0, with_members=False, with_groups=False),
             )
             skip = max(0, start - 1 - total)
             take = max(0, count - len(resources))

@@ -27,12 +27,18 @@ class Projection:
 
     def wants_members(self) -> bool:
         """Whether a Group's members will be returned (Entra's ``excludedAttributes=members``, Q10)."""
-        if self.excluded and any(
-            p.attr == "members" and p.urn is None and p.sub is None for p in self.excluded
-        ):
+        return self._wants("members")
+
+    def wants_groups(self) -> bool:
+        """Whether a User's ``groups`` will be returned (not with ``excludedAttributes=groups``,
+        nor with ``attributes`` that do not name it or one of its sub-attributes)."""
+        return self._wants("groups")
+
+    def _wants(self, attr: str) -> bool:
+        if self.excluded and any(p.attr == attr and p.urn is None and p.sub is None for p in self.excluded):
             return False
-        if self.attributes is not None:
-            return any(p.attr == "members" and p.urn is None for p in self.attributes)
+        if self.attributes:
+            return any(p.attr == attr and p.urn is None for p in self.attributes)
         return True
 
 
@@ -114,6 +120,7 @@ def build_list_request(
         start_index=start,
         count=count,
         with_members=projection.wants_members(),
+        with_groups=projection.wants_groups(),
     )
     return ListRequest(query=query, projection=projection)
 

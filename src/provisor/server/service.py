@@ -2,6 +2,14 @@
 
 Each operation takes parsed input, calls the protocol core and the store, and returns an
 :class:`Outcome`; errors are raised (ScimError or StoreError) and rendered in ``errors.py``.
+
+A User's ``groups`` (RFC 7643 section 4.1.2) is derived by the store from group membership and
+rendered here: the groups the User is a *direct* member of, each ``{value, $ref, display, type:
+"direct"}``; nested groups are not expanded, so indirect membership is never reported. It is
+loaded only when the response will show it (``Projection.wants_groups``), is read-only (input is
+ignored by ``parse_resource``, a PATCH targeting it is a ``mutability`` error), and changing a
+group's members does not change its members' ``meta.version``: the User's ETag covers its own
+attributes only.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from provisor.server.queries import ListRequest, Projection
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import (
     Change,
+    GroupRef,
     Member,
     MemberDelta,
     ResourceStore,
@@ -78,6 +87,8 @@ class ResourceService:
             members=res.members,
             member_base_url=base_url,
         )
+        if res.groups:
+            rep["groups"] = groups_json(res.groups, base_url)
         if projection is not None and (projection.attributes is not None or projection.excluded):
             return project(rt, rep, projection.attributes, projection.excluded)
         return rep
@@ -107,7 +118,13 @@ class ResourceService:
         projection: Projection,
         if_none_match: str | None = None,
     ) -> Outcome:
-        res = self.store.get(ctx.id, rt.name, id, with_members=projection.wants_members())
+        res = self.store.get(
+            ctx.id,
+            rt.name,
+            id,
+            with_members=projection.wants_members(),
+            with_groups=projection.wants_groups(),
+        )
         headers = self._headers(rt, res, base_url)
         wanted = parse_version(if_none_match)
         if if_none_match is not None and (wanted is None or wanted == res.version):
@@ -134,7 +151,13 @@ class ResourceService:
             return Change(data=data, members=delta)
 
         res = self.store.update(
-            ctx.id, rt.name, id, updater, if_match=parse_version(if_match), with_members=rt.name == "Group"
+            ctx.id,
+            rt.name,
+            id,
+            updater,
+            if_match=parse_version(if_match),
+            with_members=rt.name == "Group",
+            with_groups=_wants_groups(rt, projection),
         )
         return Outcome(200, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url))
 
@@ -172,6 +195,7 @@ class ResourceService:
             if_match=parse_version(if_match),
             with_members=needs_members
             or (rt.name == "Group" and not no_content and (projection is None or projection.wants_members())),
+            with_groups=_wants_groups(rt, projection),
         )
         headers = self._headers(rt, res, base_url)
         if no_content:
@@ -186,6 +210,22 @@ class ResourceService:
         page = self.store.search(ctx.id, rt.name, request.query)
         resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
         return Outcome(200, list_response(page.total, request.query.start_index, resources))
+
+
+def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, Any]]:
+    """A User's ``groups`` as rendered (RFC 7643 section 4.1.2); ``display`` left out when null."""
+    out: list[dict[str, Any]] = []
+    for g in groups:
+        item: dict[str, Any] = {"value": g.value, "$ref": f"{base_url}/Groups/{g.value}"}
+        if g.display is not None:
+            item["display"] = g.display
+        item["type"] = g.type
+        out.append(item)
+    return out
+
+
+def _wants_groups(rt: ResourceType, projection: Projection | None) -> bool:
+    return rt.name == "User" and (projection is None or projection.wants_groups())
 
 
 def list_response(total: int, start_index: int, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,12 @@ Resources are kept as JSON-shaped dicts of their attributes (canonical names, ex
 nested under their schema URN), without ``id``, ``meta``, ``schemas`` or group ``members``: those
 are columns and relations the store owns. Group membership is its own relation, changed by deltas
 so that adding or removing k members costs O(k) whatever the group's size.
+
+A User's ``groups`` (RFC 7643 section 4.1.2) is derived from that relation when read, never stored:
+the groups the User is a *direct* member of (nested groups are not expanded, so there is never an
+``indirect`` entry). Membership changes do not change the User's ``version``: RFC 7643 makes
+``groups`` read-only and derived, and bumping every member's version on a group change would make
+a PATCH to a large group cost O(group size).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from provisor.scim.filter.ast import AttrPath, Filter
 
@@ -62,6 +68,18 @@ class TokenNotFound(StoreError):
     """No Secret Token with that id."""
 
 
+class GroupRef(NamedTuple):
+    """One group a User is a member of (RFC 7643 section 4.1.2 ``groups``): its id and displayName.
+
+    Only direct memberships are reported (``type`` is always ``"direct"``). A NamedTuple rather
+    than a frozen dataclass: it is built for every group of every User read, at a third the cost.
+    """
+
+    value: str
+    display: str | None = None
+    type: str = "direct"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResource:
     """A resource as stored. ``version`` is a counter that grows on every change (the ETag)."""
@@ -73,6 +91,9 @@ class StoredResource:
     last_modified: datetime
     version: int
     members: tuple[Member, ...] | None = None  # groups, when loaded
+    #: Users: the groups it is a direct member of, in the order the groups were created, when
+    #: loaded (``()`` for none); None when not loaded, and always for Groups.
+    groups: tuple[GroupRef, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +114,8 @@ class Query:
     start_index: int = 1
     count: int = 100
     with_members: bool = True
+    #: Load each User's ``groups`` (ignored for other resource types).
+    with_groups: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +159,16 @@ class ResourceStore(Protocol):
     ) -> StoredResource: ...
 
     def get(
-        self, tenant_id: str, resource_type: str, id: str, *, with_members: bool = True
-    ) -> StoredResource: ...
+        self,
+        tenant_id: str,
+        resource_type: str,
+        id: str,
+        *,
+        with_members: bool = True,
+        with_groups: bool = True,
+    ) -> StoredResource:
+        """One resource; a Group's ``members`` / a User's ``groups`` are loaded only when asked."""
+        ...
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page: ...
 
@@ -150,12 +181,14 @@ class ResourceStore(Protocol):
         *,
         if_match: int | None = None,
         with_members: bool = False,
+        with_groups: bool = False,
     ) -> StoredResource:
         """Read, apply ``updater`` and write in one transaction; all or nothing.
 
         Raises ResourceNotFound, VersionMismatch (``if_match`` given and not current),
-        UniquenessViolation, UnknownMember. The returned resource has members loaded only when
-        ``with_members`` is true.
+        UniquenessViolation, UnknownMember. The resource given to ``updater`` and the one returned
+        have a Group's members loaded only when ``with_members`` is true, a User's groups only when
+        ``with_groups`` is true.
         """
         ...
 

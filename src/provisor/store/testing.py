@@ -23,6 +23,7 @@ from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import ResourceType, default_registry
 from provisor.store.base import (
     Change,
+    GroupRef,
     Member,
     MemberDelta,
     Query,
@@ -264,6 +265,82 @@ class ResourceStoreContract:
         bare = store.search(tenant, "Group", group_query('displayName eq "sales"', with_members=False))
         assert bare.resources[0].members is None
         assert store.search(tenant, "Group", group_query(f'members[value eq "{a.id}"]')).total == 1
+
+    # -- a User's groups (RFC 7643 section 4.1.2) ------------------------------------------------
+
+    def test_user_groups_are_the_direct_memberships(self, store: FullStore, tenant: str) -> None:
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        assert a.groups == ()  # a new User is in no group
+        sales = store.create(tenant, "Group", {"displayName": "Sales"})
+        eng = store.create(tenant, "Group", {"displayName": "Eng"}, [Member(a.id)])
+        outer = store.create(tenant, "Group", {"displayName": "Outer"}, [Member(eng.id)])
+        store.update(tenant, "Group", sales.id, members_delta(add=(Member(a.id), Member(b.id))))
+        # ordered by when the groups were created, whatever the order a was added in; only
+        # direct memberships (a is in Outer through Eng: not reported), always type "direct"
+        expected = (GroupRef(sales.id, "Sales"), GroupRef(eng.id, "Eng"))
+        assert store.get(tenant, "User", a.id).groups == expected
+        assert all(g.type == "direct" for g in expected)
+        assert store.get(tenant, "User", b.id).groups == (GroupRef(sales.id, "Sales"),)
+        assert store.get(tenant, "User", a.id, with_groups=False).groups is None
+        assert store.get(tenant, "Group", eng.id).groups is None  # Groups have no groups attribute
+        assert store.get(tenant, "Group", outer.id).members is not None
+        # the same in searches: indexed lookups, compiled filters, plain lists, sorted pages
+        for q in (
+            user_query('userName eq "a"'),
+            user_query('userName co "a"'),
+            Query(),
+            Query(sort_by=parse_attr_path("userName", _rt("User"))),
+        ):
+            got = {r.id: r.groups for r in store.search(tenant, "User", q).resources}
+            assert got[a.id] == expected, q
+            bare = store.search(tenant, "User", Query(filter=q.filter, sort_by=q.sort_by, with_groups=False))
+            assert all(r.groups is None for r in bare.resources)
+        # update: loaded on request only, never changed by it
+        same = store.update(tenant, "User", a.id, set_data(title="x"), with_groups=True)
+        assert same.groups == expected and same.version == 2
+        assert store.update(tenant, "User", a.id, set_data(title="y")).groups is None
+
+    def test_user_groups_follow_membership_changes_without_a_new_version(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        a = store.create(tenant, "User", user("a"))
+        g = store.create(tenant, "Group", {"displayName": "Sales"})
+        h = store.create(tenant, "Group", {"displayName": "Ops"}, [Member(a.id)])
+        store.update(tenant, "Group", g.id, members_delta(add=(Member(a.id),)))
+        got = store.get(tenant, "User", a.id)
+        assert got.groups == (GroupRef(g.id, "Sales"), GroupRef(h.id, "Ops")) and got.version == 1
+        store.update(tenant, "Group", g.id, set_data(displayName="Sales EMEA"))
+        assert store.get(tenant, "User", a.id).groups == (GroupRef(g.id, "Sales EMEA"), GroupRef(h.id, "Ops"))
+        store.update(tenant, "Group", h.id, members_delta(remove=(a.id,)))
+        assert store.get(tenant, "User", a.id).groups == (GroupRef(g.id, "Sales EMEA"),)
+        store.delete(tenant, "Group", g.id)
+        after = store.get(tenant, "User", a.id)
+        assert after.groups == () and after.version == 1
+
+    def test_filter_users_by_groups(self, store: FullStore, tenant: str, other: str) -> None:
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        store.create(tenant, "User", user("c"))
+        g = store.create(tenant, "Group", {"displayName": "Sales"}, [Member(a.id), Member(b.id)])
+        store.create(tenant, "Group", {"displayName": "Ops"}, [Member(b.id)])
+        foreign = store.create(other, "User", user("a"))
+        store.create(other, "Group", {"displayName": "Sales"}, [Member(foreign.id)])
+
+        def ids(text: str) -> set[str]:
+            return {r.id for r in store.search(tenant, "User", user_query(text)).resources}
+
+        assert ids(f'groups.value eq "{g.id}"') == {a.id, b.id}
+        assert ids(f'groups[value eq "{g.id}"]') == {a.id, b.id}
+        assert ids(f'groups.value eq "{g.id.upper()}"') == set()  # value is caseExact
+        assert ids('groups[display eq "ops"]') == {b.id}  # display is not
+        assert ids('groups.display sw "SAL"') == {a.id, b.id}
+        assert ids('groups[display eq "Sales" and type eq "direct"]') == {a.id, b.id}
+        assert ids('groups pr and not (groups.display eq "Ops")') == {a.id}
+        assert ids("not (groups pr)") == {
+            r.id for r in store.search(tenant, "User", user_query('userName eq "c"')).resources
+        }
+        assert ids('groups.type eq "indirect"') == set()
 
 
 class TenantStoreContract:

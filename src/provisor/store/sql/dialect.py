@@ -2,7 +2,8 @@
 
 Everything that differs between SQLite and PostgreSQL lives here: reading a JSON value and its
 JSON type, iterating a JSON array, the recursive "present" test, case folding, dateTime and number
-coercion, case-exact substring tests and INSERT ... ON CONFLICT DO NOTHING. Only SQLite is
+coercion, case-exact substring tests, INSERT ... ON CONFLICT DO NOTHING and aggregating rows into
+one JSON array (a User's ``groups`` in the same statement as the User). Only SQLite is
 implemented (``json_extract``/``json_each``/``json_tree`` and the ``scim_*`` functions that
 ``engine`` registers); a PostgreSQL strategy (jsonb operators, ``jsonb_array_elements``) slots in
 beside it.
@@ -72,6 +73,14 @@ class SqlDialect(Protocol):
 
     def insert_ignore(self, table: Table) -> Insert: ...
 
+    def json_rows(self, *items: ColumnElement[Any]) -> ColumnElement[Any]:
+        """An aggregate: a JSON array holding ``[item, ...]`` for each row, in no particular order.
+
+        The driver returns it as JSON text or already decoded; no rows give ``[]`` or NULL (callers
+        accept all four). PostgreSQL: ``json_agg(json_build_array(...))``.
+        """
+        ...
+
 
 def json_path(keys: tuple[str, ...]) -> str:
     """A JSON path with every key quoted: ``$."urn:...:User"."department"``."""
@@ -128,18 +137,23 @@ class SqliteDialect:
     def number(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.scim_number(expr)
 
+    # SQLite's LIKE ignores ASCII case, so exact tests use instr()/substr(). LIKE also stops reading
+    # its pattern at a NUL character (``co "\x00"`` would match everything): such targets take the
+    # exact route too, which is equivalent since the filter compiler folds both sides when the
+    # attribute is not caseExact.
+
     def contains(self, expr: ColumnElement[Any], target: str, case_exact: bool) -> ColumnElement[bool]:
-        if case_exact:  # SQLite's LIKE ignores ASCII case, so exact tests use instr()
+        if case_exact or "\x00" in target:
             return func.instr(expr, literal(target)) > 0
         return expr.like(f"%{like_escape(target)}%", escape="\\")
 
     def startswith(self, expr: ColumnElement[Any], target: str, case_exact: bool) -> ColumnElement[bool]:
-        if case_exact:
+        if case_exact or "\x00" in target:
             return func.substr(expr, 1, len(target)) == literal(target)
         return expr.like(f"{like_escape(target)}%", escape="\\")
 
     def endswith(self, expr: ColumnElement[Any], target: str, case_exact: bool) -> ColumnElement[bool]:
-        if case_exact:
+        if case_exact or "\x00" in target:
             if not target:
                 return expr.is_not(None)
             return func.substr(expr, -len(target)) == literal(target)
@@ -147,6 +161,9 @@ class SqliteDialect:
 
     def insert_ignore(self, table: Table) -> Insert:
         return sqlite.insert(table).on_conflict_do_nothing()
+
+    def json_rows(self, *items: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.json_group_array(func.json_array(*items))
 
 
 def dialect_for(engine: Engine) -> SqlDialect:

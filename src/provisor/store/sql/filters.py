@@ -10,8 +10,11 @@ patterns are escaped.
 
 Where an indexed column or table exists it is used: ``id``, ``externalId``, ``userName``,
 ``displayName``, ``meta.created``/``meta.lastModified`` are columns; ``emails.value``/``emails.type``
-(and ``emails[...]`` over just those) go through the ``emails`` table; group ``members`` through
-``memberships``. Everything else reads the JSON document through the dialect strategy.
+(and ``emails[...]`` over just those) go through the ``emails`` table; group ``members`` and a
+User's ``groups`` (direct memberships, as the server renders them) through ``memberships``.
+Everything else reads the JSON document through the dialect strategy. The ``$ref`` of members and
+groups is built by the server from its base URL, which the store does not know: filters treat it
+as absent.
 Stored documents are expected to use canonical attribute names (the server canonicalises them).
 """
 
@@ -177,6 +180,8 @@ class _Compiler:
             return _Const(tuple(present), "schemas")
         if attr == "members" and self.rt.name == "Group":
             return self.member_rows()
+        if attr == "groups" and self.rt.name == "User" and top is not None:
+            return self.group_rows(top)
         if attr == "emails" and self.rt.name == "User" and top is not None:
             wanted = subs if sub is None else frozenset({sub})
             defs = [top.sub(s) for s in wanted]
@@ -224,6 +229,31 @@ class _Compiler:
                 .where(
                     r2.c.tenant_id == self.tenant_id,
                     r2.c.resource_type.in_(("User", "Group")),
+                    build(lambda s: cols.get(s or "value", Val(null()))),
+                )
+            )
+            return R.c.pk.in_(query)
+
+        return _Rows(any_)
+
+    def group_rows(self, top: Attribute) -> _Rows:
+        """A User's ``groups``: one row per group it is a direct member of (``type`` "direct")."""
+        display = top.sub("display")
+        exact = display is not None and display.case_exact
+
+        def any_(build: Callable[[_Element], Cond]) -> Cond:
+            m, g = memberships.alias(), resources.alias()
+            cols = {
+                "value": Val(g.c.id),
+                "display": Val(g.c.display_name) if exact else Val(g.c.display_name_key, folded=True),
+                "type": Val(literal("direct")),
+            }
+            query = (
+                select(m.c.member_pk)
+                .select_from(m.join(g, g.c.pk == m.c.group_pk))
+                .where(
+                    g.c.tenant_id == self.tenant_id,
+                    g.c.resource_type == "Group",
                     build(lambda s: cols.get(s or "value", Val(null()))),
                 )
             )

@@ -4,6 +4,10 @@ Entra reads a resource by id, and matches before every create with ``userName eq
 ``externalId eq``, ``displayName eq`` (groups) or ``emails[type eq "work" and value eq ...]``
 (entra-behaviour.md 1.3, 1.6). Those filters, unsorted, are recognised here and answered with
 fixed statements on the indexed columns; every other filter goes through ``filters``.
+
+Each User read has a twin that also returns the User's ``groups`` (:func:`groups_column`): one
+correlated scalar subquery on ``memberships(member_pk)``, so loading them costs an index probe in
+the same statement, not a round trip.
 """
 
 from __future__ import annotations
@@ -11,19 +15,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import ColumnElement, Engine, bindparam, func, select
 
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter, ValuePath
 from provisor.scim.schema.model import ResourceType
+from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.prepared import Prepared
 from provisor.store.sql.tables import emails as E
+from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.values import fold
 
-#: The columns every resource read returns, in this order (see ``rows.stored``).
+#: The columns every resource read returns, in this order (see ``rows.stored``); reads of Users
+#: that want ``groups`` add :func:`groups_column` as a seventh.
 COLUMNS = (R.c.pk, R.c.id, R.c.data, R.c.created, R.c.last_modified, R.c.version)
 SCOPE = (R.c.tenant_id == bindparam("tenant"), R.c.resource_type == bindparam("rt"))
-GET = select(*COLUMNS).where(*SCOPE, R.c.id == bindparam("id"))
+_BY_ID = R.c.id == bindparam("id")
+_GROUP = R.alias("grp")
+
+
+def groups_column(dialect: SqlDialect) -> ColumnElement[object]:
+    """The groups the row's resource is a direct member of, as one JSON array of
+    ``[group pk, group id, group displayName]`` (unordered; ``rows.group_refs`` decodes and orders it).
+
+    Correlated on ``resources.pk`` of the enclosing query; memberships never cross tenants (member
+    values are resolved within the group's tenant), so no tenant test is needed.
+    """
+    return (
+        select(dialect.json_rows(_GROUP.c.pk, _GROUP.c.id, _GROUP.c.display_name))
+        .select_from(M.join(_GROUP, _GROUP.c.pk == M.c.group_pk))
+        .where(M.c.member_pk == R.c.pk)
+        .scalar_subquery()
+        .label("groups")
+    )
+
 
 #: attribute -> (column, folded?) for ``attr eq "value"`` lookups.
 _KEYED = {
@@ -38,9 +63,9 @@ _EMAIL = R.c.pk.in_(
 _ANY_EMAIL = R.c.pk.in_(select(E.c.resource_pk).where(E.c.value_key == bindparam("v")))
 
 
-def _page(condition: Any) -> Any:
+def _page(condition: Any, *extra: Any) -> Any:
     return (
-        select(*COLUMNS)
+        select(*COLUMNS, *extra)
         .where(*SCOPE, condition)
         .order_by(R.c.pk)
         .limit(bindparam("lim"))
@@ -54,25 +79,34 @@ def _count(condition: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """A prepared page query and count query for one indexed lookup."""
+    """A prepared page query (bare, and with ``groups``) and count query for one indexed lookup."""
 
     page: Prepared
+    page_groups: Prepared
     count: Prepared
 
 
 class Lookups:
     """The prepared statements of one store."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.get = Prepared(engine, GET)
+    def __init__(self, engine: Engine, dialect: SqlDialect) -> None:
+        groups = groups_column(dialect)
+        self.get = Prepared(engine, select(*COLUMNS).where(*SCOPE, _BY_ID))
+        #: ``get`` plus the ``groups`` column (Users).
+        self.get_groups = Prepared(engine, select(*COLUMNS, groups).where(*SCOPE, _BY_ID))
         self.by: dict[str, Lookup] = {}
+
+        def lookup(cond: Any) -> Lookup:
+            return Lookup(
+                Prepared(engine, _page(cond)),
+                Prepared(engine, _page(cond, groups)),
+                Prepared(engine, _count(cond)),
+            )
+
         for name, (column, _) in _KEYED.items():
-            cond = column == bindparam("v")
-            self.by[name] = Lookup(Prepared(engine, _page(cond)), Prepared(engine, _count(cond)))
-        self.by["email"] = Lookup(Prepared(engine, _page(_EMAIL)), Prepared(engine, _count(_EMAIL)))
-        self.by["anyEmail"] = Lookup(
-            Prepared(engine, _page(_ANY_EMAIL)), Prepared(engine, _count(_ANY_EMAIL))
-        )
+            self.by[name] = lookup(column == bindparam("v"))
+        self.by["email"] = lookup(_EMAIL)
+        self.by["anyEmail"] = lookup(_ANY_EMAIL)
 
     def match(self, f: Filter, rt: ResourceType) -> tuple[Lookup, dict[str, Any]] | None:
         """The prepared lookup answering ``f`` exactly, with its parameters; None if there is none."""

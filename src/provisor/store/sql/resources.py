@@ -5,6 +5,10 @@ Reads by id and Entra's match lookups are single prepared statements; writes run
 (see ``prepared``). Only searches with general filters go through SQLAlchemy's ``Connection``.
 userName uniqueness (per tenant, case-insensitively) is enforced by a unique index, and the
 DBAPI's IntegrityError is translated to UniquenessViolation.
+
+A User's ``groups`` (direct memberships only, RFC 7643 section 4.1.2) are read in the same
+statement as the User, when asked for (``lookups.groups_column``); they are derived, never stored,
+and a membership change does not change the User's version.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from provisor.store.base import (
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
-from provisor.store.sql.lookups import COLUMNS, Lookups
+from provisor.store.sql.lookups import COLUMNS, Lookups, groups_column
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
 from provisor.store.sql.rows import derived, email_rows, stored
 from provisor.store.sql.sorting import order_by
@@ -146,18 +150,30 @@ class SqlResources:
             last_modified=from_micros(now),
             version=1,
             members=memberships.as_members(members, found) if rt.name == "Group" else None,
+            groups=() if rt.name == "User" else None,  # a new User is in no group yet
         )
 
     # -- read ----------------------------------------------------------------------------------
 
     def get(
-        self, tenant_id: str, resource_type: str, id: str, *, with_members: bool = True
+        self,
+        tenant_id: str,
+        resource_type: str,
+        id: str,
+        *,
+        with_members: bool = True,
+        with_groups: bool = True,
     ) -> StoredResource:
-        """One resource by id (RFC 7644 section 3.4.1); ResourceNotFound if not in this tenant."""
+        """One resource by id (RFC 7644 section 3.4.1); ResourceNotFound if not in this tenant.
+
+        A User with ``with_groups`` is read with its groups in the same statement.
+        """
         rt = self._rt(resource_type)
         params = {"tenant": tenant_id, "rt": rt.name, "id": id}
         if not (with_members and rt.name == "Group"):
-            rows = self.connections.rows(self._lookups.get, params)
+            lookups = self._lookups
+            statement = lookups.get_groups if with_groups and rt.name == "User" else lookups.get
+            rows = self.connections.rows(statement, params)
             if not rows:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             return stored(rows[0], rt.name)
@@ -177,11 +193,13 @@ class SqlResources:
         rt = self._rt(resource_type)
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
+        groups = query.with_groups and rt.name == "User"
         fast = self._lookups.match(query.filter, rt) if query.filter and query.sort_by is None else None
         if fast is not None:
             lookup, params = fast
             params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
-            rows: list[Any] = self.connections.rows(lookup.page, params) if count else []
+            page_statement = lookup.page_groups if groups else lookup.page
+            rows: list[Any] = self.connections.rows(page_statement, params) if count else []
             total = _total(offset, count, rows)
             if total is None:
                 total = self.connections.rows(lookup.count, params)[0][0]
@@ -197,8 +215,9 @@ class SqlResources:
         with self._read.connect() as conn:
             rows = []
             if count:
+                columns = (*COLUMNS, groups_column(self._dialect)) if groups else COLUMNS
                 page = (
-                    select(*COLUMNS)
+                    select(*columns)
                     .where(*where)
                     .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
                     .limit(count)
@@ -224,13 +243,19 @@ class SqlResources:
         *,
         if_match: int | None = None,
         with_members: bool = False,
+        with_groups: bool = False,
     ) -> StoredResource:
-        """Read, apply ``updater`` and write in one write transaction (see base.ResourceStore.update)."""
+        """Read, apply ``updater`` and write in one write transaction (see base.ResourceStore.update).
+
+        A User's groups (``with_groups``) are read with the row: changing a User never changes
+        the memberships it is part of.
+        """
         rt = self._rt(resource_type)
         group = rt.name == "Group"
         w = self._writes
+        read = self._lookups.get_groups if with_groups and rt.name == "User" else self._lookups.get
         with self.connections.write() as tx:
-            row = tx.first(self._lookups.get, {"tenant": tenant_id, "rt": rt.name, "id": id})
+            row = tx.first(read, {"tenant": tenant_id, "rt": rt.name, "id": id})
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             pk, version, last_modified = row[0], row[5], row[4]
@@ -265,6 +290,7 @@ class SqlResources:
             last_modified=from_micros(now),
             version=version + 1,
             members=members,
+            groups=current.groups,
         )
 
     def _write_emails(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisor.store.base import Member, StoredResource
+from provisor.store.base import GroupRef, Member, StoredResource
 from provisor.store.sql.values import fold, from_micros, loads
 
 
@@ -46,8 +46,20 @@ def email_rows(resource_type: str, data: dict[str, Any]) -> list[tuple[str | Non
     return [(_text(e.get("value")), _text(e.get("type"))) for e in items if isinstance(e, dict)]
 
 
+def group_refs(value: Any) -> tuple[GroupRef, ...]:
+    """The ``groups`` column (``lookups.groups_column``): JSON text or a decoded list of
+    ``[pk, id, displayName]``, NULL or ``[]`` for none; ordered by group pk (creation order)."""
+    if value is None or value == "[]":
+        return ()
+    items = loads(value) if isinstance(value, str | bytes) else value
+    if len(items) > 1:
+        items.sort()  # by pk: pks are unique, so the later elements are never compared
+    return tuple([GroupRef(item[1], item[2]) for item in items])
+
+
 def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = None) -> StoredResource:
-    """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version) as a StoredResource."""
+    """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version), optionally
+    followed by the ``groups`` column, as a StoredResource."""
     return StoredResource(
         id=row[1],
         resource_type=resource_type,
@@ -56,4 +68,5 @@ def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = No
         last_modified=from_micros(row[4]),
         version=row[5],
         members=members,
+        groups=group_refs(row[6]) if len(row) > 6 else None,
     )

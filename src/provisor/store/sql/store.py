@@ -53,7 +53,7 @@ class SqlStore(SqlResources, SqlTenants):
         self._read = txn(self.engine, "read")
         self._single = txn(self.engine, "none")
         self._dialect = dialect_for(self.engine)
-        self._lookups = Lookups(self.engine)
+        self._lookups = Lookups(self.engine, self._dialect)
         self._writes = Writes(self.engine)
         self._members = Statements(self.engine, self._dialect)
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).

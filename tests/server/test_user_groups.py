@@ -1,0 +1,148 @@
+"""A User's ``groups`` (RFC 7643 section 4.1.2) over HTTP: derived from direct group membership,
+read-only, projected, filterable, current after every membership change; the User's ETag is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from tests.conftest import PATCH_OP, USER, assert_scim_error, create_group, create_user, make_user
+
+
+def patch(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(ops)}
+
+
+def groups_of(client: httpx.Client, user_id: str, **params: str) -> list[dict[str, Any]] | None:
+    r = client.get(f"/Users/{user_id}", params=params)
+    assert r.status_code == 200, r.text
+    return r.json().get("groups")  # type: ignore[no-any-return]
+
+
+def ref(client: httpx.Client, group_id: str) -> str:
+    return f"{str(client.base_url).rstrip('/')}/Groups/{group_id}"
+
+
+def test_groups_are_rendered_from_direct_memberships(client: httpx.Client) -> None:
+    u = create_user(client, "alice@contoso.com")
+    loner = create_user(client, "bob@contoso.com")
+    assert "groups" not in u  # a new User is in no group
+    sales = create_group(client, "Sales", [u["id"]])
+    eng = create_group(client, "Eng", [u["id"]])
+    create_group(client, "Outer", [eng["id"]])  # nested: u is only indirectly in Outer
+    assert groups_of(client, u["id"]) == [
+        {"value": sales["id"], "$ref": ref(client, sales["id"]), "display": "Sales", "type": "direct"},
+        {"value": eng["id"], "$ref": ref(client, eng["id"]), "display": "Eng", "type": "direct"},
+    ]
+    assert groups_of(client, loner["id"]) is None  # omitted, not []
+    listed = client.get("/Users", params={"filter": 'userName eq "alice@contoso.com"'}).json()
+    assert [g["value"] for g in listed["Resources"][0]["groups"]] == [sales["id"], eng["id"]]
+    everyone = client.get("/Users").json()["Resources"]
+    assert {r["id"]: len(r.get("groups", [])) for r in everyone} == {u["id"]: 2, loner["id"]: 0}
+
+
+def test_groups_follow_membership_changes_and_keep_the_user_etag(client: httpx.Client) -> None:
+    u = create_user(client, "carol@contoso.com")
+    etag = client.get(f"/Users/{u['id']}").headers["etag"]
+    g = create_group(client, "Sales")
+    r = client.patch(
+        f"/Groups/{g['id']}", json=patch({"op": "add", "path": "members", "value": [{"value": u["id"]}]})
+    )
+    assert r.status_code in (200, 204), r.text
+    assert [x["display"] for x in groups_of(client, u["id"]) or []] == ["Sales"]
+    r = client.patch(
+        f"/Groups/{g['id']}", json=patch({"op": "replace", "path": "displayName", "value": "Sales EU"})
+    )
+    assert r.status_code in (200, 204), r.text
+    assert [x["display"] for x in groups_of(client, u["id"]) or []] == ["Sales EU"]
+    r = client.patch(
+        f"/Groups/{g['id']}", json=patch({"op": "remove", "path": f'members[value eq "{u["id"]}"]'})
+    )
+    assert r.status_code in (200, 204), r.text
+    assert groups_of(client, u["id"]) is None
+    h = create_group(client, "Ops", [u["id"]])
+    assert [x["value"] for x in groups_of(client, u["id"]) or []] == [h["id"]]
+    assert client.delete(f"/Groups/{h['id']}").status_code == 204
+    assert groups_of(client, u["id"]) is None
+    # membership is not part of the User's version (documented in server/service.py)
+    r = client.get(f"/Users/{u['id']}", headers={"If-None-Match": etag})
+    assert r.status_code == 304 and r.headers["etag"] == etag
+
+
+def test_groups_projection(client: httpx.Client) -> None:
+    u = create_user(client, "dave@contoso.com", displayName="Dave")
+    g = create_group(client, "Sales", [u["id"]])
+    assert groups_of(client, u["id"], excludedAttributes="groups") is None
+    assert groups_of(client, u["id"], attributes="userName") is None
+    only = client.get(f"/Users/{u['id']}", params={"attributes": "groups"}).json()
+    assert set(only) == {"schemas", "id", "groups"} and only["groups"][0]["value"] == g["id"]
+    sub = client.get(f"/Users/{u['id']}", params={"attributes": "groups.display"}).json()
+    assert sub["groups"] == [{"display": "Sales"}]
+    assert groups_of(client, u["id"], excludedAttributes="groups.display") == [
+        {"value": g["id"], "$ref": ref(client, g["id"]), "type": "direct"}
+    ]
+    q = {"filter": 'userName eq "dave@contoso.com"'}
+    assert (
+        "groups"
+        not in client.get("/Users", params={**q, "excludedAttributes": "groups"}).json()["Resources"][0]
+    )
+    assert "groups" in client.get("/Users", params={**q, "attributes": "groups"}).json()["Resources"][0]
+    searched = client.post(
+        "/Users/.search",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": q["filter"],
+            "excludedAttributes": ["groups"],
+        },
+    ).json()
+    assert "groups" not in searched["Resources"][0]
+
+
+def test_filter_users_by_groups(client: httpx.Client) -> None:
+    a = create_user(client, "a@contoso.com")
+    b = create_user(client, "b@contoso.com")
+    create_user(client, "c@contoso.com")
+    sales = create_group(client, "Sales", [a["id"], b["id"]])
+    create_group(client, "Ops", [b["id"]])
+
+    def found(text: str) -> set[str]:
+        r = client.get("/Users", params={"filter": text})
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["Resources"]}
+
+    assert found(f'groups.value eq "{sales["id"]}"') == {a["id"], b["id"]}
+    assert found(f'groups eq "{sales["id"]}"') == {a["id"], b["id"]}
+    assert found('groups[display eq "ops"]') == {b["id"]}
+    assert found('groups[display eq "sales" and type eq "direct"] and not (groups.display eq "Ops")') == {
+        a["id"]
+    }
+    assert len(found("not (groups pr)")) == 1
+
+
+def test_groups_are_read_only(client: httpx.Client) -> None:
+    u = create_user(client, "erin@contoso.com")
+    g = create_group(client, "Sales", [u["id"]])
+    other = create_group(client, "Other")
+    r = client.post("/Users", json=make_user("frank@contoso.com", groups=[{"value": g["id"]}]))
+    assert r.status_code == 201, r.text
+    assert "groups" not in r.json() and groups_of(client, r.json()["id"]) is None
+    for op in (
+        {"op": "add", "path": "groups", "value": [{"value": other["id"]}]},
+        {"op": "replace", "path": "groups", "value": [{"value": other["id"]}]},
+        {"op": "remove", "path": "groups"},
+    ):
+        assert_scim_error(client.patch(f"/Users/{u['id']}", json=patch(op)), 400, "mutability")
+    # PUT and path-less PATCH ignore it, and answer with the groups the User really has
+    put = client.put(
+        f"/Users/{u['id']}", json={**make_user("erin@contoso.com"), "groups": [{"value": other["id"]}]}
+    )
+    assert put.status_code == 200, put.text
+    assert [x["value"] for x in put.json()["groups"]] == [g["id"]]
+    r = client.patch(
+        f"/Users/{u['id']}",
+        json=patch({"op": "replace", "value": {"title": "x", "groups": [{"value": other["id"]}]}}),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["title"] == "x" and [x["value"] for x in r.json()["groups"]] == [g["id"]]
+    assert [x["value"] for x in groups_of(client, u["id"]) or []] == [g["id"]]
+    assert client.get(f"/Users/{u['id']}").json()["schemas"] == [USER]
