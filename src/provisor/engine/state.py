@@ -1,0 +1,192 @@
+"""The engine's persistent state, as a port (entra-behaviour.md 2.4, 2.5, 2.7-2.10, 2.12).
+
+Per job: object connections (source anchor <-> target id), the group memberships the engine has
+provisioned, the watermark, escrows (per-object failures retried with backoff), quarantine,
+staged deletes held by the deletion threshold, cycles and provisioning log records. Every write is
+committed when it returns, so a cycle killed at any point resumes with what was done (issue 3,
+item 6: "each object connection is committed as its object is done").
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from provisor.engine.model import ObjectKind
+
+
+class JobStatus(enum.StrEnum):
+    """Graph ``synchronizationStatus.code`` values (2.1)."""
+
+    NOT_RUN = "NotRun"
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+    QUARANTINE = "Quarantine"
+
+
+class CycleKind(enum.StrEnum):
+    INITIAL = "Initial"
+    INCREMENTAL = "Incremental"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectConnection:
+    """A source object the engine manages and its account in the target (OBJCONN, 2.4)."""
+
+    kind: ObjectKind
+    anchor: str
+    target_id: str
+    display: str = ""
+    #: False once the engine has disabled (soft-deprovisioned) the account.
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Escrow:
+    """A failed object, retried in later cycles with growing intervals (2.8)."""
+
+    kind: ObjectKind
+    anchor: str
+    attempts: int
+    next_attempt: datetime
+    code: str
+    message: str
+    reference: bool = False  # a manager or membership failure (counted apart for quarantine, 2.9)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedDelete:
+    """A disable or delete held back by the accidental-deletion threshold (2.7)."""
+
+    kind: ObjectKind
+    anchor: str
+    target_id: str
+    action: str  # "Disable" or "Delete"
+    staged: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """G-QUAR: why and since when the job is quarantined, and when it tries again."""
+
+    reason: str
+    error: str
+    series_began: datetime
+    current_began: datetime
+    next_attempt: datetime
+    series_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job: str
+    status: JobStatus = JobStatus.NOT_RUN
+    watermark: str | None = None
+    quarantine: Quarantine | None = None
+    allow_deletes: bool = False  # "Allow deletes" / restart scope ForceDeletes (2.7, 2.10)
+    last_cycle: str | None = None
+    last_cycle_finished: datetime | None = None
+    steady_state_first: datetime | None = None
+    steady_state_last: datetime | None = None
+    #: Content hash of the job's mappings and scope; a change forces a new initial cycle (2.5).
+    config_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    id: str
+    job: str
+    kind: CycleKind
+    started: datetime
+    finished: datetime | None = None
+    result: str | None = None  # Succeeded / EntryLevelErrors / Failed
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LogStep:
+    """G-STEP: one step of an object's processing (import, scoping, matching, processing,
+    referenceResolution, export) with its status and details."""
+
+    type: str
+    status: str
+    description: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One provisioning log entry (2.12): one per object per cycle. Immutable once written."""
+
+    cycle: str
+    time: datetime
+    kind: ObjectKind
+    source_anchor: str
+    target_id: str | None
+    display: str
+    action: str  # Create / Update / Disable / Delete / Skip / StagedDelete
+    status: str  # Success / Failure / Skipped / Warning
+    reason: str = ""
+    steps: tuple[LogStep, ...] = ()
+    modified: tuple[tuple[str, str | None, str | None], ...] = ()  # (attribute, old, new)
+    error: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    cycle: str | None = None
+    action: str | None = None
+    status: str | None = None
+    anchor: str | None = None  # source anchor or target id
+    limit: int | None = None
+
+
+class EngineState(Protocol):
+    """Persistent state of provisioning jobs; every method commits before it returns."""
+
+    # -- job ---------------------------------------------------------------------------------
+    def job_state(self, job: str) -> JobState: ...
+    def save_job_state(self, state: JobState) -> None: ...
+
+    # -- object connections ------------------------------------------------------------------
+    def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None: ...
+    def connection_by_target(self, job: str, kind: ObjectKind, target_id: str) -> ObjectConnection | None: ...
+    def save_connection(self, job: str, connection: ObjectConnection) -> None: ...
+    def delete_connection(self, job: str, kind: ObjectKind, anchor: str) -> None: ...
+    def connections(self, job: str, kind: ObjectKind) -> Iterator[ObjectConnection]: ...
+    def count_connections(self, job: str, kind: ObjectKind) -> int: ...
+
+    # -- provisioned memberships (group anchor -> member anchors) ----------------------------
+    def members(self, job: str, group_anchor: str) -> set[str]: ...
+    def add_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None: ...
+    def remove_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None: ...
+
+    # -- escrows -----------------------------------------------------------------------------
+    def escrow(self, job: str, kind: ObjectKind, anchor: str) -> Escrow | None: ...
+    def save_escrow(self, job: str, escrow: Escrow) -> None: ...
+    def clear_escrow(self, job: str, kind: ObjectKind, anchor: str) -> None: ...
+    def escrows(self, job: str) -> list[Escrow]: ...
+    def clear_escrows(self, job: str) -> None: ...
+
+    # -- staged deletes ----------------------------------------------------------------------
+    def stage_delete(self, job: str, staged: StagedDelete) -> None: ...
+    def staged_deletes(self, job: str) -> list[StagedDelete]: ...
+    def clear_staged(self, job: str, kind: ObjectKind | None = None, anchor: str | None = None) -> None: ...
+
+    # -- cycles and logs ---------------------------------------------------------------------
+    def start_cycle(self, job: str, kind: CycleKind, started: datetime) -> Cycle: ...
+    def finish_cycle(self, cycle: Cycle) -> None: ...
+    def cycles(self, job: str, limit: int = 20) -> list[Cycle]: ...
+    def append_log(self, job: str, record: LogRecord) -> None: ...
+    def logs(self, job: str, query: LogQuery) -> Iterator[LogRecord]: ...
+
+    # -- restart (2.10) ----------------------------------------------------------------------
+    def reset(
+        self, job: str, *, watermark: bool, escrows: bool, quarantine: bool, connections: bool
+    ) -> None: ...
+
+    def close(self) -> None: ...
