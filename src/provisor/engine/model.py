@@ -8,7 +8,7 @@ work verbatim whatever the directory is.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,14 +51,32 @@ class SourceCapabilities:
     full_read: bool = True
     changes: bool = False
     test: bool = True
+    #: ``read_changes`` reports hard deletions only when given ``known_anchors`` (a SCIM directory
+    #: has no tombstones: a deletion is an anchor the engine knows that the source no longer lists).
+    needs_known_anchors: bool = False
+
+
+#: The anchors the engine holds object connections for, per kind (sorted order not required).
+#: Called lazily by ``read_changes``, at most once per kind, after that kind's changes are yielded.
+KnownAnchors = Callable[[ObjectKind], Iterable[str]]
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
-    """Objects changed (or deleted) since a watermark, and the watermark to keep once all are done."""
+    """Objects changed (or deleted) since a watermark, and the watermark to keep once all are done.
+
+    ``watermark`` is known before the read and always safe to keep. A source whose best watermark
+    depends on what it read (e.g. the latest ``meta.lastModified`` seen) also gives ``settle``;
+    the engine persists :meth:`final_watermark` once ``objects`` is exhausted.
+    """
 
     objects: Iterator[SourceObject]
     watermark: str
+    settle: Callable[[], str] | None = None
+
+    def final_watermark(self) -> str:
+        """The watermark to persist after every object has been processed."""
+        return self.watermark if self.settle is None else self.settle()
 
 
 class Source(Protocol):
@@ -74,8 +92,14 @@ class Source(Protocol):
         """Every user, then every group; the watermark to start incremental reads from."""
         ...
 
-    def read_changes(self, watermark: str) -> ChangeSet:
-        """What changed since ``watermark`` (users, then groups), deletions included."""
+    def read_changes(self, watermark: str, known_anchors: KnownAnchors | None = None) -> ChangeSet:
+        """What changed since ``watermark`` (users, then groups), deletions included.
+
+        ``known_anchors`` lets a source without tombstones report hard deletions (see
+        :attr:`SourceCapabilities.needs_known_anchors`); sources that track deletions themselves
+        ignore it. A watermark is only ever passed back once the engine has finished the cycle
+        that received it, so a source may treat that call as the commit of the previous read.
+        """
         ...
 
 
