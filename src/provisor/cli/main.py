@@ -303,6 +303,15 @@ def demo(
     )
 
 
+def _register_jobs() -> None:
+    from provisor.cli.jobs import register
+
+    register(app)
+
+
+_register_jobs()
+
+
 def main() -> None:
     app()
 

@@ -166,6 +166,24 @@ class ScimSource:
                 yield from self._deletions(kind, endpoint, known)
         window.done = True
 
+    def get(self, kind: ObjectKind, anchor: str) -> SourceObject | None:
+        """One object by anchor (``GET /Users/{id}``), or None when the source no longer has it.
+
+        The engine uses it in incremental cycles for users whose scope changed through a group's
+        membership while the user itself did not change (2.5)."""
+        endpoint = dict(_ENDPOINTS)[kind]
+        path = f"{endpoint}/{quote(anchor, safe='')}"
+        try:
+            response = self._client.get(self._base + path, params=_EXTRA[kind], headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"cannot reach the SCIM source at {self._base}: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        self._check(response, path)
+        return to_source_object(
+            kind, response.json(), nickname_from_external_id=self._nickname_from_external_id
+        )
+
     def _deletions(self, kind: ObjectKind, endpoint: str, known: KnownAnchors) -> Iterator[SourceObject]:
         """Known anchors missing from a paged ``attributes=id`` listing, each confirmed by a
         ``GET {endpoint}/{id}`` answering 404 (a paging anomaly never becomes a deletion)."""

@@ -1,0 +1,202 @@
+"""Running jobs: the composition root of the engine (job file -> source, target, state, cycle).
+
+``sync_once`` is one cycle with Entra's guard rails around it: a paused job does not run, a
+quarantined one only when its next attempt is due (2.9); Test Connection first (1.2), and bad
+credentials or a 404 on the probe quarantine the job at once; after the cycle the deletion
+threshold (2.7) and the escrow thresholds (2.9) decide the job's state, and the admin is e-mailed
+when it enters quarantine or stages deletes (2.14).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from provisor.engine import deletions
+from provisor.engine import quarantine as rules
+from provisor.engine.cycle import Cycle, CycleReport, Progress
+from provisor.engine.jobs import Job, load_job_file
+from provisor.engine.jobs.model import SourceType
+from provisor.engine.mapping import EvalContext
+from provisor.engine.model import Source
+from provisor.engine.notify import NotificationError, Notifier
+from provisor.engine.state import EngineState, JobState, JobStatus
+from provisor.engine.targets import InvalidCredentials, ScimComplianceError, ScimTarget, TargetError
+from provisor.engine.templates import Template, template_for
+from provisor.engine.templates.model import apply_overrides
+
+
+class JobCannotRun(Exception):
+    """The job cannot run now (paused, quarantined, Test Connection failed): the message says why."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LoadedJob:
+    job: Job
+    path: Path
+    state: EngineState
+
+    def close(self) -> None:
+        self.state.close()
+
+
+def open_job(path: Path, env: Mapping[str, str]) -> LoadedJob:
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = load_job_file(path, env)
+    return LoadedJob(job, path, SqlEngineState(job.state))
+
+
+def template_of(job: Job) -> Template:
+    base = (
+        template_for(job.template)
+        if job.template
+        else Template(name="custom", user_mappings=(), group_mappings=())
+    )
+    return apply_overrides(base, job.mappings)
+
+
+def source_of(job: Job) -> Source:
+    if job.source.type is SourceType.SCIM:
+        from provisor.engine.sources.scim import ScimSource
+
+        return ScimSource.from_config(job.source)
+    from provisor.engine.sources import files
+
+    state_file = (
+        job.state.removeprefix("sqlite:///") if job.state.startswith("sqlite:///") else f"{job.name}.db"
+    )
+    return files.from_config(job.source, snapshot_path=Path(state_file).with_suffix(".snapshot.db"))
+
+
+async def _cycle(
+    loaded: LoadedJob,
+    *,
+    clock: Callable[[], datetime],
+    progress: Callable[[Progress], None] | None,
+    target_options: dict[str, Any],
+) -> tuple[CycleReport | None, JobState]:
+    job, state = loaded.job, loaded.state
+    current = state.job_state(job.name)
+    now = clock()
+    if current.status is JobStatus.PAUSED:
+        raise JobCannotRun(f"job {job.name} is paused; run 'provisor resume --job {loaded.path}'")
+    if current.quarantine is not None and not rules.attempt_due(current.quarantine, now):
+        q = current.quarantine
+        raise JobCannotRun(
+            f"job {job.name} is in quarantine ({q.reason}: {q.error}); next attempt "
+            f"{q.next_attempt:%Y-%m-%d %H:%M} UTC (or 'provisor restart --job {loaded.path} "
+            "--scope QuarantineState')"
+        )
+    template = template_of(job)
+    matching = next((m.target for m in template.user_mappings if m.matching_precedence == 1), "userName")
+    async with ScimTarget.from_config(job.target, **target_options) as target:
+        try:
+            await target.test_connection(user_matching_attr=matching)
+        except (InvalidCredentials, ScimComplianceError) as exc:
+            immediate = (
+                rules.ImmediateReason.INVALID_CREDENTIALS
+                if isinstance(exc, InvalidCredentials)
+                else rules.ImmediateReason.SCIM_COMPLIANCE
+            )
+            found = rules.evaluate(
+                rules.CycleOutcome(immediate=immediate, detail=str(exc)), now=now, current=current.quarantine
+            )
+            _quarantine(loaded, current, found)
+            raise JobCannotRun(f"Test Connection failed: {exc}; the job is quarantined") from None
+        except TargetError as exc:
+            raise JobCannotRun(f"Test Connection failed: {exc}") from None
+        ctx = EvalContext(clock=clock, random=random.SystemRandom())
+        cycle = Cycle(
+            job,
+            template,
+            source_of(job),
+            target,
+            state,
+            clock=clock,
+            ctx=ctx,
+            progress=progress,
+            concurrency=job.target.concurrency,
+        )
+        initial = current.watermark is None
+        escrows_before = len(state.escrows(job.name))
+        report = await cycle.run()
+    after = state.job_state(job.name)
+    failures = report.counts.get("Failure", 0) - report.counts.get("reference_failures", 0)
+    outcome = rules.CycleOutcome(
+        failures=max(failures, 0),
+        reference_failures=report.counts.get("reference_failures", 0),
+        successes=report.counts.get("Success", 0),
+    )
+    if report.counts.get("threshold_reached"):
+        staged = len(state.staged_deletes(job.name))
+        q = rules.enter(
+            rules.QuarantineReason.TOO_MANY_DELETES,
+            deletions.quarantine_error(staged, job.settings.deletion_threshold),
+            now=clock(),
+            current=current.quarantine,
+        )
+        _quarantine(loaded, after, q)
+        previous = current.quarantine
+        _notify(
+            loaded,
+            lambda n: n.deletion_threshold(job, staged, job.settings.deletion_threshold, previous=previous),
+        )
+    elif rules.prune_escrows(outcome, initial=initial):
+        state.clear_escrows(job.name)
+        state.save_job_state(replace(after, status=JobStatus.PAUSED))
+    else:
+        entered = rules.evaluate(outcome, now=clock(), current=current.quarantine, initial=initial)
+        if entered is not None:
+            _quarantine(loaded, after, entered)
+        elif after.quarantine is not None or after.status is JobStatus.QUARANTINE:
+            state.save_job_state(replace(after, quarantine=None, status=JobStatus.ACTIVE))
+        if failures > 0 and entered is None and len(state.escrows(job.name)) > escrows_before:
+            sample = [f"{r.display or r.source_anchor}: {r.error}" for r in _failures(loaded, report.cycle)]
+            _notify(loaded, lambda n: n.cycle_failures(job, report.cycle, failures, sample))
+    return report, state.job_state(job.name)
+
+
+def _failures(loaded: LoadedJob, cycle: str) -> list[Any]:
+    from provisor.engine.state import LogQuery
+
+    return list(loaded.state.logs(loaded.job.name, LogQuery(cycle=cycle, status="Failure", limit=5)))
+
+
+def _quarantine(loaded: LoadedJob, current: JobState, q: Any) -> None:
+    if q is None:
+        return
+    previous = current.quarantine
+    loaded.state.save_job_state(replace(current, status=JobStatus.QUARANTINE, quarantine=q))
+    _notify(loaded, lambda n: n.quarantined(loaded.job, q, previous=previous))
+
+
+def _notify(loaded: LoadedJob, send: Callable[[Notifier], bool]) -> None:
+    config = loaded.job.notifications
+    if config is None:
+        return
+    try:
+        send(Notifier(config, job_file=str(loaded.path)))
+    except NotificationError as exc:  # e-mail trouble never fails the job; it is logged on stderr
+        import sys
+
+        print(f"provisor: notification not sent: {exc}", file=sys.stderr)
+
+
+def sync_once(
+    loaded: LoadedJob,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    progress: Callable[[Progress], None] | None = None,
+    target_options: dict[str, Any] | None = None,
+) -> tuple[CycleReport | None, JobState]:
+    return asyncio.run(_cycle(loaded, clock=clock, progress=progress, target_options=target_options or {}))

@@ -1,0 +1,144 @@
+"""Who is in scope (entra-behaviour.md 2.2, 2.3): assignments, app roles and scoping filters.
+
+Pure: the cycle feeds it what it reads. In ``assigned`` mode a user is in scope when assigned
+directly (by userPrincipalName) or as a *direct* member of an assigned group (nested groups are
+not expanded, 1.6); a user whose only role is ``Default Access`` is "not effectively entitled"
+when the job says so. In ``all`` mode every user and group is. Then the scoping filters apply,
+and a disabled source user (``accountEnabled`` false) is never in scope.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from provisor.engine.jobs.model import DEFAULT_ACCESS_ROLE, ScopeConfig, ScopeMode
+from provisor.engine.model import ObjectKind, SourceObject
+from provisor.engine.scoping import evaluate
+
+
+class Verdict(enum.StrEnum):
+    IN_SCOPE = "InScope"
+    NOT_ASSIGNED = "NotAssigned"
+    NOT_EFFECTIVELY_ENTITLED = "NotEffectivelyEntitled"
+    SCOPING_FILTER = "ScopingFilter"
+    DISABLED = "Disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeDecision:
+    verdict: Verdict
+    roles: tuple[str, ...] = ()
+    detail: str = ""
+
+    @property
+    def in_scope(self) -> bool:
+        return self.verdict is Verdict.IN_SCOPE
+
+
+@dataclass(slots=True)
+class Assignments:
+    """The job's assignments resolved against the source: assigned group anchors with their role,
+    and each user's roles from those groups (per-object state only)."""
+
+    config: ScopeConfig
+    group_roles: dict[str, str] = field(default_factory=dict)  # assigned group anchor -> role
+    member_roles: dict[str, set[str]] = field(default_factory=dict)  # user anchor -> roles via groups
+
+    def direct_roles(self, user_principal_name: str | None) -> set[str]:
+        if not user_principal_name:
+            return set()
+        low = user_principal_name.lower()
+        return {a.role for a in self.config.assignments if a.user is not None and a.user.lower() == low}
+
+    def group_role(self, display_name: str | None) -> str | None:
+        """The role of an assignment naming this group (by displayName, case-insensitive)."""
+        if not display_name:
+            return None
+        low = display_name.lower()
+        for a in self.config.assignments:
+            if a.group is not None and a.group.lower() == low:
+                return a.role
+        return None
+
+    def note_group(self, group: SourceObject) -> None:
+        """Pass 1: remember an assigned group and the roles it gives its direct user members."""
+        role = self.group_role(_text(group.get("displayName")))
+        if role is None:
+            return
+        self.group_roles[group.anchor] = role
+        for anchor in user_members(group):
+            self.member_roles.setdefault(anchor, set()).add(role)
+
+    def set_group_members(self, group_anchor: str, members: Iterable[str]) -> None:
+        """An incremental change to an assigned group's membership."""
+        role = self.group_roles.get(group_anchor)
+        if role is None:
+            return
+        members = set(members)
+        for anchor, roles in self.member_roles.items():
+            if anchor not in members:
+                roles.discard(role)
+        for anchor in members:
+            self.member_roles.setdefault(anchor, set()).add(role)
+
+    def user(self, obj: SourceObject) -> ScopeDecision:
+        if self.config.mode is ScopeMode.ALL:
+            roles: set[str] = set()
+        else:
+            roles = self.direct_roles(_text(obj.get("userPrincipalName"))) | self.member_roles.get(
+                obj.anchor, set()
+            )
+            if not roles:
+                return ScopeDecision(Verdict.NOT_ASSIGNED, detail="not assigned to the application")
+            if self.config.skip_default_access and roles <= {DEFAULT_ACCESS_ROLE}:
+                return ScopeDecision(
+                    Verdict.NOT_EFFECTIVELY_ENTITLED,
+                    tuple(sorted(roles)),
+                    "only the Default Access role is assigned (not effectively entitled)",
+                )
+        result = evaluate(self.config.user_filters, obj.attributes)
+        if not result.in_scope:
+            return ScopeDecision(Verdict.SCOPING_FILTER, tuple(sorted(roles)), result.explain())
+        if _disabled(obj):
+            return ScopeDecision(Verdict.DISABLED, tuple(sorted(roles)), "disabled in the source")
+        return ScopeDecision(Verdict.IN_SCOPE, tuple(sorted(r for r in roles if r != DEFAULT_ACCESS_ROLE)))
+
+    def group(self, obj: SourceObject) -> ScopeDecision:
+        if self.config.mode is ScopeMode.ASSIGNED and obj.anchor not in self.group_roles:
+            return ScopeDecision(Verdict.NOT_ASSIGNED, detail="group not assigned to the application")
+        result = evaluate(self.config.group_filters, obj.attributes)
+        if not result.in_scope:
+            return ScopeDecision(Verdict.SCOPING_FILTER, detail=result.explain())
+        return ScopeDecision(Verdict.IN_SCOPE)
+
+
+def user_members(group: SourceObject) -> list[str]:
+    """The anchors of a group's direct user members (nested groups are not expanded, 1.6)."""
+    members = group.get("members") or []
+    out: list[str] = []
+    for m in members:
+        if isinstance(m, str):
+            out.append(m)
+        elif isinstance(m, Mapping) and str(m.get("kind", "user")).lower() == ObjectKind.USER.value:
+            anchor = m.get("anchor")
+            if isinstance(anchor, str):
+                out.append(anchor)
+    return out
+
+
+def app_role_assignments(roles: Iterable[str]) -> list[dict[str, str]]:
+    """The ``appRoleAssignments`` source attribute the role functions read (3.3)."""
+    return [{"id": r, "value": r, "displayName": r} for r in roles]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _disabled(obj: SourceObject) -> bool:
+    enabled = obj.get("accountEnabled")
+    if isinstance(enabled, str):
+        return enabled.strip().lower() == "false"
+    return enabled is False

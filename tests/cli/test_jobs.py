@@ -1,0 +1,167 @@
+"""The job commands end to end: sync, logs, status, the deletion threshold, quarantine, e-mail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from tests.conftest import GROUP, create_user
+
+PROVISOR = [sys.executable, "-m", "provisor.cli.main"]
+
+
+def provisor(*args, env=None, check=True):
+    p = subprocess.run(
+        [*PROVISOR, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    if check:
+        assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+@pytest.fixture
+def setup(live, tmp_path):
+    _, dir_token = live.new_tenant()
+    _, app_token = live.new_tenant({"allowed_roles": ["User"]})
+    directory = live.client(dir_token)
+    users = [
+        create_user(
+            directory,
+            f"user{i}@example.com",
+            displayName=f"User {i}",
+            emails=[{"type": "work", "value": f"user{i}@example.com"}],
+        )
+        for i in range(6)
+    ]
+    directory.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP],
+            "displayName": "Engineering",
+            "members": [{"value": u["id"]} for u in users],
+        },
+    )
+    job = tmp_path / "clarizen.yaml"
+
+    def write(threshold=500, notifications=""):
+        job.write_text(f"""name: clarizen-one
+source:
+  type: scim
+  url: {live.base}
+  token: ${{DIRECTORY_TOKEN}}
+target:
+  url: {live.base}
+  token: ${{APP_TOKEN}}
+template: clarizen-one
+scope:
+  mode: assigned
+  assignments:
+    - group: Engineering
+      role: User
+settings:
+  deletion_threshold: {threshold}
+state: sqlite:///clarizen-one.state.db
+{notifications}""")
+
+    write()
+    env = {"DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token}
+    return job, env, directory, live.client(app_token), users, write
+
+
+def test_sync_logs_and_status(setup):
+    job, env, directory, app, users, _ = setup
+    out = provisor("sync", "--job", str(job), "--once", env=env).stdout
+    assert "Initial" in out and "Succeeded" in out
+    assert app.get("/Users").json()["totalResults"] == 6
+    lines = provisor("logs", "--job", str(job), "--format", "json", env=env).stdout.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert {r["action"] for r in records} == {"Create"} and len(records) == 7
+    for r in records:
+        assert {"cycle", "action", "status", "source_anchor", "target_id", "reason"} <= set(r)
+    status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
+    assert status["status"] == "Active" and status["users"] == 6 and status["groups"] == 1
+    # the state file sits next to the job file
+    assert (job.parent / "clarizen-one.state.db").exists()
+    # secrets never in output
+    assert env["APP_TOKEN"] not in out and env["DIRECTORY_TOKEN"] not in "".join(lines)
+    csv_out = provisor("logs", "--job", str(job), "--format", "csv", "--action", "Create", env=env).stdout
+    assert csv_out.splitlines()[0].startswith("cycle,time,kind,action") and len(csv_out.splitlines()) == 8
+
+
+def test_deletion_threshold_stages_then_allow_deletes_releases(setup):
+    job, env, directory, app, users, write = setup
+    write(threshold=3)
+    provisor("sync", "--job", str(job), env=env)
+    for u in users[:4]:
+        directory.delete(f"/Users/{u['id']}")
+    out = provisor("sync", "--job", str(job), env=env).stdout
+    assert "Quarantine" in out
+    assert app.get("/Users").json()["totalResults"] == 6  # nothing deleted yet
+    staged = provisor(
+        "logs", "--job", str(job), "--action", "StagedDelete", "--format", "json", env=env
+    ).stdout
+    assert len(staged.strip().splitlines()) == 4
+    provisor("allow-deletes", "--job", str(job), env=env)
+    out = provisor("sync", "--job", str(job), env=env).stdout
+    assert app.get("/Users").json()["totalResults"] == 2
+
+
+def test_bad_credentials_quarantine_and_email(setup, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    job, env, *_, write = setup
+
+    class Sink:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):
+            Sink.messages.append(envelope)
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        write(notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{port}\n")
+        p = provisor("sync", "--job", str(job), env={**env, "APP_TOKEN": "pvs_wrong"}, check=False)
+        assert p.returncode != 0 and "quarantine" in p.stderr.lower() and "Traceback" not in p.stderr
+        deadline = time.monotonic() + 5
+        while not Sink.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Sink.messages and Sink.messages[0].rcpt_tos == ["it-ops@example.com"]
+        body = Sink.messages[0].content.decode()
+        assert "pvs_wrong" not in body and "quarantine" in body.lower()
+        status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
+        assert status["status"] == "Quarantine"
+        # while quarantined, sync refuses with a clear message
+        p = provisor("sync", "--job", str(job), env=env, check=False)
+        assert p.returncode != 0 and "quarantine" in p.stderr
+        provisor("restart", "--job", str(job), "--scope", "QuarantineState", env=env)
+        provisor("sync", "--job", str(job), env=env)
+    finally:
+        controller.stop()
+
+
+def test_invalid_job_file_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nsource:\n  type: ldap\n  url: http://127.0.0.1:1/scim/v2\n"
+        "target:\n  url: http://127.0.0.1:1/scim/v2\n  token: t\n"
+    )
+    p = provisor("sync", "--job", str(bad), check=False)
+    assert p.returncode != 0 and "bad.yaml:3" in p.stderr and "Traceback" not in p.stderr
+    p = provisor("sync", "--job", str(tmp_path / "missing.yaml"), check=False)
+    assert p.returncode != 0 and "no such job file" in p.stderr
