@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisor.scim import patch as scim_patch
-from provisor.scim.errors import InvalidSyntax, NotFound
+from provisor.scim.errors import InvalidSyntax
 from provisor.scim.projection import project
 from provisor.scim.resources import check_immutable, etag, parse_resource, to_representation
 from provisor.scim.schema.model import ResourceType
@@ -243,7 +243,3 @@ def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidSyntax("the request body must be a JSON object")
     return body
-
-
-def not_found(rt_name: str, id: str) -> NotFound:
-    return NotFound(f"{rt_name} {id!r} not found")

@@ -9,9 +9,6 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.store.base import Tenant
 
-#: Keys a tenant's settings may hold, with what they mean (``provisor tenant create`` sets them).
-SETTING_KEYS = ("compat", "strict", "max_page_size", "allowed_roles")
-
 
 @dataclass(frozen=True, slots=True)
 class TenantContext:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -302,14 +302,3 @@ def default_registry() -> SchemaRegistry:
             ResourceType("Group", "/Groups", "Group", group),
         ),
     )
-
-
-def iter_attributes(rt: ResourceType) -> Iterable[tuple[str | None, Attribute]]:
-    """Every top-level attribute of a resource type, with its extension URN (None for core/common)."""
-    for a in COMMON_ATTRIBUTES:
-        yield None, a
-    for a in rt.schema.attributes:
-        yield None, a
-    for ext, _ in rt.extensions:
-        for a in ext.attributes:
-            yield ext.id, a
