@@ -29,7 +29,14 @@ from provisor.engine.state import (
 )
 from provisor.engine.state_contract import observe, record
 from provisor.store.sql import SqlStore
-from provisor.store.sql.engine_state import SqlEngineState, head_revision
+from provisor.store.sql.engine_state import SqlEngineState
+from provisor.store.sql.migrate import ENGINE_STATE
+from provisor.store.sql.migrate import head_revision as _head
+
+
+def head_revision() -> str:
+    return _head(ENGINE_STATE)
+
 
 USER, GROUP = ObjectKind.USER, ObjectKind.GROUP
 T0 = datetime(2025, 5, 1, 8, 30, tzinfo=UTC)

@@ -34,18 +34,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Engine,
     Table,
     and_,
@@ -54,7 +47,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     tuple_,
     union,
     update,
@@ -77,51 +69,13 @@ from provisor.engine.state import (
     StagedDelete,
 )
 from provisor.store.sql import engine_state_tables as t
-from provisor.store.sql.engine import create_store_engine, txn
+from provisor.store.sql import migrate
+from provisor.store.sql.engine import create_store_engine
 from provisor.store.sql.prepared import Connections, Prepared, Row, Transaction
 from provisor.store.sql.values import from_micros, opt_from_micros, to_micros
 
 #: Rows fetched per page when streaming connections and logs.
 PAGE = 500
-
-# -- migrations ------------------------------------------------------------------------------------
-
-
-def _config() -> Config:
-    location = str(resources.files("provisor.store.sql").joinpath("engine_migrations"))
-    cfg = Config()
-    cfg.set_main_option("script_location", location)
-    return cfg
-
-
-@cache
-def head_revision() -> str:
-    """The newest engine-state migration's revision id."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
-
-
-def current_revision(conn: Connection) -> str | None:
-    """The engine-state revision the database is at (None when it has no engine-state schema)."""
-    return MigrationContext.configure(conn, opts={"version_table": t.VERSION_TABLE}).get_current_revision()
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the engine-state schema to the newest revision; a no-op when it is already there."""
-    head = head_revision()
-    with txn(engine, "none").connect() as conn:
-        if current_revision(conn) == head:
-            return
-    with txn(engine, "write").begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7644)"))  # SQLite: BEGIN IMMEDIATE
-        if current_revision(conn) == head:  # another process migrated while we waited
-            return
-        cfg = _config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
 
 # -- values ----------------------------------------------------------------------------------------
 
@@ -449,7 +403,7 @@ class SqlEngineState:
         self.url = url
         self.engine: Engine = create_store_engine(url, **dict(engine_options or {}))
         try:
-            upgrade(self.engine)
+            migrate.upgrade(self.engine, migrate.ENGINE_STATE)
             self._sql = _Statements(self.engine)
         except BaseException:
             self.engine.dispose()

@@ -1,57 +1,107 @@
-"""Run the alembic migrations programmatically, once per process-visible schema change.
+"""Run alembic migration chains programmatically, once per process-visible schema change.
 
-:func:`upgrade` is called whenever a store is opened. It is idempotent (at head it only reads the
-version) and safe against concurrent openers: on SQLite the upgrade runs inside ``BEGIN
-IMMEDIATE``, so a second process (``provisor tenant create`` beside a running server) waits for the
-first, then finds the schema at head and does nothing.
+Two chains share this runner: the SCIM store's (``migrations/``, alembic's default version
+table) and the engine state's (``engine_migrations/``, version table ``engine_state_version``),
+so both can live in one database. :func:`upgrade` is called whenever a store is opened. It is
+idempotent (at head it only reads the version) and safe against concurrent openers: on SQLite the
+upgrade runs inside ``BEGIN IMMEDIATE``, so a second process (``provisor tenant create`` beside a
+running server) waits for the first, then finds the schema at head and does nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, MetaData, text
 
-from provisor.store.sql.engine import txn
+from provisor.store.sql.engine import create_store_engine, txn
 
 
-def _config() -> Config:
-    location = str(resources.files("provisor.store.sql").joinpath("migrations"))
-    cfg = Config()
-    cfg.set_main_option("script_location", location)
-    return cfg
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """One migration chain: its folder in this package, its version table, its advisory lock."""
+
+    folder: str
+    version_table: str = "alembic_version"
+    lock: int = 7643
+
+    def config(self) -> Config:
+        cfg = Config()
+        location = resources.files("provisor.store.sql").joinpath(self.folder)
+        cfg.set_main_option("script_location", str(location))
+        return cfg
+
+
+STORE = Chain("migrations")
+ENGINE_STATE = Chain("engine_migrations", "engine_state_version", 7644)
 
 
 @cache
-def head_revision() -> str:
+def head_revision(chain: Chain = STORE) -> str:
     """The newest migration's revision id."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(chain.config()).get_current_head()
     assert head is not None
     return head
 
 
-def current_revision(conn: Connection) -> str | None:
+def current_revision(conn: Connection, chain: Chain = STORE) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    context = MigrationContext.configure(conn, opts={"version_table": chain.version_table})
+    return context.get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest revision; a no-op when it is already there."""
-    head = head_revision()
+def upgrade(engine: Engine, chain: Chain = STORE) -> None:
+    """Bring the database to the chain's newest revision; a no-op when it is already there."""
+    head = head_revision(chain)
     with txn(engine, "none").connect() as conn:
-        if current_revision(conn) == head:
+        if current_revision(conn, chain) == head:
             return
     with txn(engine, "write").begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7643)"))  # SQLite: BEGIN IMMEDIATE
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({chain.lock:d})"))  # SQLite: BEGIN IMMEDIATE
         # Re-check under the write lock: another process may have migrated meanwhile.
-        if current_revision(conn) == head:
+        if current_revision(conn, chain) == head:
             return
-        cfg = _config()
+        cfg = chain.config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def run_env(metadata: MetaData, version_table: str = "alembic_version") -> None:
+    """The body of a chain's alembic ``env.py``: online migrations on the connection :func:`upgrade`
+    hands over, or (from the alembic command line) on ``-x url=...``."""
+    if context.is_offline_mode():
+        raise RuntimeError("offline (--sql) migrations are not supported")
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            render_as_batch=True,  # SQLite can only ALTER through table copies
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection = context.config.attributes.get("connection")
+    if isinstance(connection, Connection):
+        run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
+        "sqlalchemy.url"
+    )
+    if not url:
+        raise RuntimeError("pass the database URL with -x url=...")
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            run(conn)
+    finally:
+        engine.dispose()
