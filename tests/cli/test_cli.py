@@ -175,3 +175,40 @@ def test_demo_once(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "Tenant URL:   http://127.0.0.1:" in p.stdout and "Secret Token: pvs_" in p.stdout
     assert "-> 201" in p.stdout and '"userName": "ada.' in p.stdout and '"members": [' in p.stdout
+    # part 2: the engine story really happened
+    from provisor.cli.demo import ASSIGNED_GROUPS, organisation
+    from provisor.engine.model import ObjectKind
+    from provisor.engine.state import LogQuery
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    out = p.stdout
+    org = organisation()
+    assert len(org.people) == 1000 and len(org.groups) == 50
+    assert all(person.manager for person in org.people[1:])
+    assert "1000 users with managers" in out and "50 groups, loaded over /Bulk" in out
+    assert "Initial cycle: done:" in out and "Incremental cycle: done:" in out  # progress (not a TTY)
+    expected = len(org.in_scope())
+    assert f"The app now holds {expected} users and {len(ASSIGNED_GROUPS)} groups." in out
+    # the incremental cycle: the rename, the disable, the removal from the group, the new hire
+    assert "-Okoye" in out and "new.hire@contoso.example" in out
+    job = tmp_path / "provisor-demo" / "clarizen-one.yaml"
+    assert job.is_file() and "pvs_" not in job.read_text()  # tokens come from the environment
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'provisor-demo' / 'clarizen-one.state.db'}")
+    try:
+        cycles = state.cycles("clarizen-one")
+        assert [c.kind.value for c in cycles] == ["Incremental", "Initial"]
+        assert all(c.result == "Succeeded" for c in cycles)
+        assert cycles[1].counts["Create"] == expected + len(ASSIGNED_GROUPS)
+        records = list(state.logs("clarizen-one", LogQuery(cycle=cycles[0].id)))
+        actions = sorted((r.action, r.display) for r in records if r.action != "Skip")
+        assert [a for a, _ in actions] == ["Create", "Disable", "Disable", "Update"], actions
+        assert "Nia Newton" in dict(actions).values()
+        update = next(r for r in records if r.action == "Update")
+        assert any(
+            attr == "name.familyName" and new and new.endswith("-Okoye") for attr, _, new in update.modified
+        )
+        assert state.count_connections("clarizen-one", ObjectKind.USER) == expected + 1
+    finally:
+        state.close()
+    assert f"app tenant         {expected + 1} users ({expected - 1} active), 3 groups" in out
+    assert "status             Active" in out

@@ -7,16 +7,27 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
 
 from provisor.engine.cycle import CycleReport, Progress
+from provisor.engine.ondemand import OnDemandResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+    from provisor.cli.engine import LoadedJob
+    from provisor.engine.jobs.model import Job
 from provisor.engine.state import JobState, JobStatus, LogQuery, LogRecord
 
 JobOption = Annotated[Path, typer.Option("--job", help="The job file (YAML).")]
@@ -59,7 +70,8 @@ def register(app: typer.Typer) -> None:
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             try:
-                report, state = sync_once(loaded, progress=_progress_printer())
+                with ProgressDisplay(total=expected_total(loaded)) as show:
+                    report, state = sync_once(loaded, progress=show)
             except JobCannotRun as exc:
                 _fail(str(exc))
             _summary(report, state)
@@ -75,7 +87,8 @@ def register(app: typer.Typer) -> None:
             try:
                 while True:
                     try:
-                        report, state = sync_once(loaded, progress=_progress_printer())
+                        with ProgressDisplay(total=expected_total(loaded)) as show:
+                            report, state = sync_once(loaded, progress=show)
                         _summary(report, state)
                     except JobCannotRun as exc:
                         typer.echo(f"provisor: {exc}", err=True)
@@ -203,6 +216,52 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{staged} staged delete(s) released; the next cycle applies them")
 
     @app.command()
+    def provision(
+        job: JobOption,
+        user: Annotated[
+            str | None, typer.Option("--user", help="The user's source id or userPrincipalName.")
+        ] = None,
+        group: Annotated[
+            str | None,
+            typer.Option("--group", help="The group's source id or displayName (at most 5 members)."),
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="text (default) or json.")] = "text",
+    ) -> None:
+        """Provision one user or group now and show every step (provision on demand, 2.11)."""
+        import asyncio
+
+        from provisor.cli.engine import LoadedJob, template_of, utc_now
+        from provisor.engine.model import ObjectKind, SourceError
+        from provisor.engine.ondemand import OnDemandError, run_on_demand
+
+        if (user is None) == (group is None):
+            _fail("give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME")
+        if fmt not in ("text", "json"):
+            _fail("--format must be text or json")
+        kind, key = (ObjectKind.USER, user) if user is not None else (ObjectKind.GROUP, group)
+        assert key is not None
+        if not key.strip():
+            _fail("the object to provision must not be empty")
+        with _job(job) as loaded:
+            assert isinstance(loaded, LoadedJob)
+            try:
+                result = asyncio.run(
+                    run_on_demand(
+                        loaded.job, template_of(loaded.job), loaded.state, kind=kind, key=key, clock=utc_now
+                    )
+                )
+            except OnDemandError as exc:
+                _fail(str(exc))
+            except SourceError as exc:
+                _fail(f"cannot read the source: {exc}")
+        if fmt == "json":
+            typer.echo(json.dumps(result.as_json(), indent=2))
+        else:
+            _print_on_demand(result)
+        if result.failed:
+            raise typer.Exit(1)
+
+    @app.command()
     def pause(job: JobOption) -> None:
         """Pause the job (Provisioning Status Off): cycles stop until resume."""
         _set_status(job, JobStatus.PAUSED)
@@ -233,26 +292,191 @@ def _summary(report: CycleReport | None, state: JobState) -> None:
         typer.echo(f"quarantine: {state.quarantine.reason}: {state.quarantine.error}")
 
 
-def _progress_printer() -> Callable[[Progress], None]:
-    """Plain progress lines when stdout is not a terminal; a live line on a terminal."""
-    tty = sys.stdout.isatty()
-    started = time.monotonic()
-    last = [0.0]
+class ProgressDisplay:
+    """The cycle's progress (2.13): objects done, of a total when one is known, the rate, the
+    ETA (with a total) and the current phase.
 
-    def show(progress: Progress) -> None:
-        now = time.monotonic()
-        if now - last[0] < (0.2 if tty else 5.0):
+    On a terminal a rich progress bar; otherwise plain lines, one per phase and every
+    ``interval`` seconds within a phase, and a last line with the totals. ``total`` is an
+    estimate from the caller (see :func:`expected_total`); a total the engine reports
+    (``Progress.total``) wins, and one the cycle outgrows is raised to what was done. Use it as a
+    context manager around the cycle and pass it as the ``progress`` callback.
+    """
+
+    def __init__(
+        self,
+        *,
+        total: int | None = None,
+        console: Console | None = None,
+        tty: bool | None = None,
+        interval: float = 5.0,
+    ) -> None:
+        from rich.console import Console
+
+        self.console = console or Console()
+        self.tty = self.console.is_terminal if tty is None else tty
+        self.total = total if total else None
+        self.interval = interval
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
+        self._started = time.monotonic()
+        self._last_line = 0.0
+        self._phase = ""
+        self._last: Progress | None = None
+
+    def __enter__(self) -> ProgressDisplay:
+        self._started = time.monotonic()
+        if self.tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.fields[kind]} cycle[/]"),
+                TextColumn("{task.fields[phase]:<14}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("objects"),
+                _RateColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                refresh_per_second=8,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        last = self._last
+        if self._bar is not None:
+            if self._task is not None and last is not None and exc[0] is None:
+                self._bar.update(self._task, total=last.done, completed=last.done, phase="done")
+            self._bar.stop()
+        elif last is not None:
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            self.console.print(
+                f"{last.kind.value} cycle: done: {last.done} objects in {elapsed:,.1f} s "
+                f"({last.done / elapsed:,.0f}/s)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def __call__(self, progress: Progress) -> None:
+        self._last = progress
+        total = progress.total or self.total
+        if total is not None and progress.done > total:
+            total = self.total = progress.done
+        if self._bar is not None:
+            if self._task is None:
+                self._task = self._bar.add_task(
+                    "cycle", total=total, kind=progress.kind.value, phase=progress.phase
+                )
+            self._bar.update(self._task, completed=progress.done, total=total, phase=progress.phase)
             return
-        last[0] = now
-        rate = progress.done / max(now - started, 1e-6)
-        line = f"{progress.kind.value} cycle: {progress.phase}: {progress.done} objects, {rate:,.0f}/s"
-        if tty:
-            sys.stdout.write("\r" + line.ljust(78))
-            sys.stdout.flush()
-        else:
-            typer.echo(line)
+        now = time.monotonic()
+        if progress.phase == self._phase and now - self._last_line < self.interval:
+            return
+        self._phase, self._last_line = progress.phase, now
+        rate = progress.done / max(now - self._started, 1e-6)
+        of = f" of {total}" if total else ""
+        self.console.print(
+            f"{progress.kind.value} cycle: {progress.phase}: {progress.done}{of} objects, {rate:,.0f}/s",
+            highlight=False,
+            soft_wrap=True,
+        )
 
-    return show
+
+class _RateColumn(ProgressColumn):
+    """Objects per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:
+            speed = task.completed / task.elapsed
+        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
+def expected_total(loaded: LoadedJob) -> int | None:
+    """The objects the next cycle will log, when that can be told cheaply (2.13), else None.
+
+    An incremental cycle's work is its changes, unknown until they are read: None. An initial
+    cycle of a job that ran before re-evaluates its connected objects: their number (a new initial
+    cycle after a restart or a mapping change). A first initial cycle in ``all`` mode over a SCIM
+    source logs every source object: ``totalResults`` of ``/Users`` and ``/Groups`` (two
+    ``count=0`` queries). Otherwise (first cycle, ``assigned`` mode or a file source) None.
+    """
+    from provisor.cli.engine import template_of
+    from provisor.engine.cycle import config_hash
+    from provisor.engine.jobs.model import ScopeMode, SourceType
+    from provisor.engine.model import ObjectKind
+
+    job, state = loaded.job, loaded.state
+    current = state.job_state(job.name)
+    try:
+        initial = current.watermark is None or current.config_hash != config_hash(job, template_of(job))
+    except Exception:  # an unknown template: the cycle itself will say so
+        return None
+    if not initial:
+        return None
+    connected = sum(state.count_connections(job.name, k) for k in (ObjectKind.USER, ObjectKind.GROUP))
+    if connected:
+        return connected
+    if job.scope.mode is ScopeMode.ALL and job.source.type is SourceType.SCIM:
+        return _scim_total(job)
+    return None
+
+
+def _scim_total(job: Job) -> int | None:
+    import httpx
+
+    source = job.source
+    if not source.url or source.token is None:
+        return None
+    headers = {"Authorization": f"Bearer {source.token.reveal()}", "Accept": "application/scim+json"}
+    total = 0
+    try:
+        with httpx.Client(base_url=source.url.rstrip("/"), headers=headers, timeout=5.0) as client:
+            for endpoint in ("/Users", "/Groups"):
+                body = client.get(endpoint, params={"count": "0", "attributes": "id"}).json()
+                total += int(body["totalResults"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return total or None
+
+
+def _print_on_demand(result: OnDemandResult, indent: str = "") -> None:
+    """Provision on demand, human-readable: the steps in order with their details (2.11)."""
+    kind = result.kind.value
+    head = f"{indent}Provision on demand: {kind} {result.display} ({result.anchor}): {result.result}"
+    typer.secho(head, bold=True)
+    for member in result.members:
+        _print_on_demand(member, indent + "    ")
+    if result.members:
+        typer.echo(f"{indent}  {kind} {result.display}:")
+    for number, step in enumerate(result.steps, 1):
+        typer.echo(f"{indent}  {number}. {step.name} [{step.status}]: {step.description}")
+        for key, value in step.details.items():
+            if key == "queries" and isinstance(value, list):
+                for i, query in enumerate(value, 1):
+                    typer.echo(
+                        f"{indent}       {i}. {query['attribute']}: {query['query']} -> "
+                        f"{query['results']} result(s)"
+                    )
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            if len(text) > 100:
+                text = text[:97] + "..."
+            typer.echo(f"{indent}       {key}: {text}")
+    if result.target_id:
+        typer.echo(f"{indent}  target id: {result.target_id}")
 
 
 def _print_logs(records: Iterator[LogRecord], fmt: str) -> None:

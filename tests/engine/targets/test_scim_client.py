@@ -297,3 +297,17 @@ def test_the_token_is_never_in_reprs_or_errors() -> None:
         assert TOKEN not in repr(exc.__dict__)
     else:
         pytest.fail("expected InvalidCredentials")
+
+
+def test_the_url_flag_selects_the_compliant_dialect_when_the_job_keeps_the_default() -> None:
+    from provisor.engine.jobs.model import PatchDialect, Secret, TargetConfig
+    from provisor.engine.targets import ScimTarget
+
+    flagged = TargetConfig(url="http://127.0.0.1:1/scim/v2?aadOptscim062020", token=Secret("t"))
+    assert ScimTarget.from_config(flagged).dialect is PatchDialect.AAD_OPT_SCIM_062020
+    plain = TargetConfig(url="http://127.0.0.1:1/scim/v2", token=Secret("t"))
+    assert ScimTarget.from_config(plain).dialect is PatchDialect.ENTRA
+    explicit = TargetConfig(
+        url="http://127.0.0.1:1/scim/v2?aadOptscim062020", token=Secret("t"), patch_dialect=PatchDialect.RFC
+    )
+    assert ScimTarget.from_config(explicit).dialect is PatchDialect.RFC

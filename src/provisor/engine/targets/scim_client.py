@@ -121,11 +121,16 @@ class ScimTarget:
 
     @classmethod
     def from_config(cls, config: TargetConfig, **options: Any) -> ScimTarget:
-        """A client for a job's target (entra-behaviour.md 2.1); ``options`` as for the constructor."""
+        """A client for a job's target (entra-behaviour.md 2.1); ``options`` as for the constructor.
+
+        The job's ``patch_dialect`` defaults to Entra's; left at that default, the Tenant URL's
+        ``?aadOptscim062020`` flag (1.1) still selects the compliant dialect, as in Entra.
+        """
+        default = config.patch_dialect is PatchDialect.ENTRA
         return cls(
             config.url,
             config.token,
-            dialect=options.pop("dialect", config.patch_dialect),
+            dialect=options.pop("dialect", None if default else config.patch_dialect),
             concurrency=options.pop("concurrency", config.concurrency),
             timeout=options.pop("timeout", config.timeout_seconds),
             **options,
