@@ -199,4 +199,9 @@ def sync_once(
     progress: Callable[[Progress], None] | None = None,
     target_options: dict[str, Any] | None = None,
 ) -> tuple[CycleReport | None, JobState]:
-    return asyncio.run(_cycle(loaded, clock=clock, progress=progress, target_options=target_options or {}))
+    options = dict(target_options or {})
+    if "transport" not in options:  # httpx's default transport costs more CPU than the requests
+        from provisor.engine.targets.transport import LeanTransport
+
+        options["transport"] = LeanTransport()
+    return asyncio.run(_cycle(loaded, clock=clock, progress=progress, target_options=options))

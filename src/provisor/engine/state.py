@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -188,5 +189,11 @@ class EngineState(Protocol):
     def reset(
         self, job: str, *, watermark: bool, escrows: bool, quarantine: bool, connections: bool
     ) -> None: ...
+
+    # -- group commit -----------------------------------------------------------------------
+    def batch(self) -> AbstractContextManager[None]:
+        """This thread's writes inside the block share one transaction, committed when the block
+        exits (normally or not); a nested block joins the outer one. Reads see the writes."""
+        ...
 
     def close(self) -> None: ...

@@ -1,0 +1,79 @@
+"""Group commit of a cycle's state writes (cycle._Commits) and what a lost batch costs: nothing but
+a re-match (query-before-create), never a duplicate account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.conftest import GROUP
+from tests.engine.test_cycle import person, run_cycle, users_of, world  # noqa: F401
+
+from provisor.engine.memory_state import MemoryEngineState
+from provisor.engine.model import ObjectKind
+from provisor.engine.state import CycleKind, LogQuery
+
+
+class CountingState(MemoryEngineState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = 0
+        self.depth = 0
+        self.writes_outside = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        self.blocks += 1
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def save_connection(self, job, connection):  # type: ignore[no-untyped-def]
+        if self.depth == 0:
+            self.writes_outside += 1
+        super().save_connection(job, connection)
+
+
+def test_object_writes_are_made_inside_batches(world) -> None:  # noqa: F811
+    job, directory, _ = world
+    members = [person(directory, f"gc{i}.user@example.com") for i in range(12)]
+    directory.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP],
+            "displayName": "Engineering",
+            "members": [{"value": u["id"]} for u in members],
+        },
+    )
+    state = CountingState()
+    report = run_cycle(job, state)
+    assert report.result == "Succeeded" and report.counts["Create"] == 13
+    assert state.blocks >= 3  # users, references, groups: a block (at least) per phase
+    assert state.writes_outside == 0
+
+
+def test_connections_lost_with_a_batch_are_rematched_not_recreated(world) -> None:  # noqa: F811
+    job, directory, app = world
+    members = [person(directory, f"lost{i}.user@example.com") for i in range(6)]
+    directory.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP],
+            "displayName": "Engineering",
+            "members": [{"value": u["id"]} for u in members],
+        },
+    )
+    state = MemoryEngineState()
+    assert run_cycle(job, state).counts["Create"] == 7
+    # A process killed before its last commit: the accounts exist, the connections do not.
+    for conn in list(state.connections(job.name, ObjectKind.USER))[:4]:
+        state.delete_connection(job.name, ObjectKind.USER, conn.anchor)
+    state.reset(job.name, watermark=True, escrows=False, quarantine=False, connections=False)
+
+    report = run_cycle(job, state)
+    assert report.kind is CycleKind.INITIAL and report.result == "Succeeded", report
+    assert not list(state.logs(job.name, LogQuery(cycle=report.cycle, action="Create")))
+    assert len(users_of(app)) == 6
+    assert state.count_connections(job.name, ObjectKind.USER) == 6
