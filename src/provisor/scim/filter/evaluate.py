@@ -76,7 +76,6 @@ def is_present(value: Any) -> bool:
     return True
 
 
-
 def _get(container: Any, key: str) -> Any:
     """``container[key]``, falling back to a case-insensitive key match (RFC 7643 section 2.1)."""
     if not isinstance(container, Mapping):
@@ -258,4 +257,3 @@ def _as_number(v: Any) -> int | float | None:
     if isinstance(v, str):
         return parse_number(v.strip())
     return None
-

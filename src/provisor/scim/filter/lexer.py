@@ -130,4 +130,3 @@ def to_datetime(value: object) -> datetime | None:
     if isinstance(value, str):
         return parse_datetime(value)
     return None
-

@@ -80,7 +80,10 @@ _cache: dict[tuple[str, str, bool], tuple[ResourceType, Filter]] = {}
 #: ``schemas`` (RFC 7643 section 3): every resource has it, no schema lists it, and the RFC 7644
 #: section 3.4.2.2 examples filter on it (``schemas eq "urn:...:enterprise:2.0:User"``).
 SCHEMAS_ATTRIBUTE = Attribute(
-    name="schemas", type=AttributeType.REFERENCE, multi_valued=True, required=True,
+    name="schemas",
+    type=AttributeType.REFERENCE,
+    multi_valued=True,
+    required=True,
     description="The schema URIs the resource uses (RFC 7643 section 3).",
 )
 
@@ -342,7 +345,7 @@ class _Parser:
         if self.mode == "filter" and kind == WORD and text.startswith("."):
             self.fail(
                 f"'{text}' after ']' is only allowed in a PATCH path; in a filter put the condition "
-                f"inside the brackets, e.g. {top.name}[type eq \"work\" and value eq \"...\"]",
+                f'inside the brackets, e.g. {top.name}[type eq "work" and value eq "..."]',
                 after,
             )
         return ValuePath(AttrPath(urn, top.name), inner)
@@ -377,8 +380,15 @@ class _Parser:
         return self.check(op, op_text, op_pos, value, raw, leaf, path, pos)
 
     def check(
-        self, op: CompareOp, op_text: str, op_pos: int, value: Literal, raw: str | None, leaf: Attribute,
-        path: AttrPath, pos: int,
+        self,
+        op: CompareOp,
+        op_text: str,
+        op_pos: int,
+        value: Literal,
+        raw: str | None,
+        leaf: Attribute,
+        path: AttrPath,
+        pos: int,
     ) -> Literal:
         t = leaf.type
         if value is None:

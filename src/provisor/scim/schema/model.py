@@ -151,7 +151,9 @@ class Schema:
 def _meta_attribute() -> Attribute:
     def sub(name: str, type_: AttributeType) -> Attribute:
         return Attribute(
-            name=name, type=type_, case_exact=name != "resourceType",
+            name=name,
+            type=type_,
+            case_exact=name != "resourceType",
             mutability=Mutability.READ_ONLY,
         )
 
@@ -163,21 +165,30 @@ def _meta_attribute() -> Attribute:
         sub("version", AttributeType.STRING),
     )
     return Attribute(
-        name="meta", type=AttributeType.COMPLEX, mutability=Mutability.READ_ONLY,
+        name="meta",
+        type=AttributeType.COMPLEX,
+        mutability=Mutability.READ_ONLY,
         description="Resource metadata (RFC 7643 section 3.1).",
-        sub_attributes=subs, _by_lower={s.name.lower(): s for s in subs},
+        sub_attributes=subs,
+        _by_lower={s.name.lower(): s for s in subs},
     )
 
 
 #: The common attributes every resource has (RFC 7643 section 3.1); they belong to no schema's list.
 COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute(
-        name="id", type=AttributeType.STRING, case_exact=True, mutability=Mutability.READ_ONLY,
-        returned=Returned.ALWAYS, uniqueness=Uniqueness.SERVER,
+        name="id",
+        type=AttributeType.STRING,
+        case_exact=True,
+        mutability=Mutability.READ_ONLY,
+        returned=Returned.ALWAYS,
+        uniqueness=Uniqueness.SERVER,
         description="Unique identifier issued by the service provider.",
     ),
     Attribute(
-        name="externalId", type=AttributeType.STRING, case_exact=True,
+        name="externalId",
+        type=AttributeType.STRING,
+        case_exact=True,
         description="Identifier issued by the provisioning client.",
     ),
     _meta_attribute(),
