@@ -174,3 +174,29 @@ def test_initial_then_incremental_cycle(world):
     members = {m["value"] for m in app.get(f"/Groups/{groups[0]['id']}").json()["members"]}
     assert users["new.bie@example.com"]["id"] in members
     assert users["dev2.coder@example.com"]["id"] not in members
+
+
+def test_disables_read_the_account_first_and_log_the_old_value(world):
+    job, directory, app = world
+    users = [person(directory, f"d{i}.x@example.com") for i in range(2)]
+    group = directory.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP],
+            "displayName": "Engineering",
+            "members": [{"value": u["id"]} for u in users],
+        },
+    ).json()
+    state = MemoryEngineState()
+    run_cycle(job, state)
+    directory.patch(
+        f"/Groups/{group['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{users[0]["id"]}"]'}],
+        },
+    )
+    run_cycle(job, state)
+    disables = list(state.logs(job.name, LogQuery(action="Disable")))
+    assert len(disables) == 1 and disables[0].modified == (("active", "True", "False"),)
+    assert users_of(app)["d0.x@example.com"]["active"] is False

@@ -126,9 +126,8 @@ class Cycle:
         self.soft_delete_mapped = any(m.target.lower() == "active" for m in self.users)
         self.assignments = Assignments(job.scope)
         self.counts: dict[str, int] = {}
-        self.pending_managers: list[
-            tuple[str, str, str | None]
-        ] = []  # (user target id, manager anchor, current)
+        #: (user anchor, user target id, manager anchor, current manager id) for the reference round
+        self.pending_managers: list[tuple[str, str, str, str | None]] = []
         self.candidates: dict[tuple[ObjectKind, str], tuple[DeprovisionEvent, SourceObject]] = {}
         self.seen: dict[ObjectKind, set[str]] = {ObjectKind.USER: set(), ObjectKind.GROUP: set()}
         self.exists: dict[ObjectKind, set[str]] = {ObjectKind.USER: set(), ObjectKind.GROUP: set()}
@@ -321,7 +320,7 @@ class Cycle:
                 created = await self.target.create(kind, body)
                 target_id = str(created["id"])
                 self._connect(obj, target_id, values)
-                self._remember_manager(target_id, values, None)
+                self._remember_manager(obj.anchor, target_id, values, None)
                 self._log(obj, target_id, plan_create(values))
                 self._count("exports")
                 return
@@ -341,10 +340,12 @@ class Cycle:
             self._count("exports")
         self._connect(obj, conn.target_id, values)
         if kind is ObjectKind.USER:
-            self._remember_manager(conn.target_id, values, current)
+            self._remember_manager(obj.anchor, conn.target_id, values, current)
         self._log(obj, conn.target_id, plan, status="Skipped" if plan.action is Action.SKIP else "Success")
 
-    def _remember_manager(self, target_id: str, values: MappedValues, current: dict[str, Any] | None) -> None:
+    def _remember_manager(
+        self, anchor: str, target_id: str, values: MappedValues, current: dict[str, Any] | None
+    ) -> None:
         anchors = next((a for p, a in values.references.items() if p.lower().endswith("manager")), ())
         if not anchors:
             return
@@ -359,15 +360,15 @@ class Cycle:
                 if isinstance(manager, str)
                 else None
             )
-        self.pending_managers.append((target_id, anchors[0], have))
+        self.pending_managers.append((anchor, target_id, anchors[0], have))
 
     async def _managers(self) -> None:
         """Reference round (1.3 step 5): link managers once every user has its account."""
         self._phase("references")
         pending, self.pending_managers = self.pending_managers, []
 
-        async def link(item: tuple[str, str, str | None]) -> None:
-            target_id, manager_anchor, have = item
+        async def link(item: tuple[str, str, str, str | None]) -> None:
+            anchor, target_id, manager_anchor, have = item
             manager = self.state.connection(self.job.name, ObjectKind.USER, manager_anchor)
             if manager is None or manager.target_id == have:
                 return  # out of scope: linked after a restart (KNOWN, 2.5); or already right
@@ -385,7 +386,7 @@ class Cycle:
             except TargetError as exc:
                 self._count("reference_failures")
                 self._count("Failure")
-                self._escrow(ObjectKind.USER, target_id, exc.code, str(exc), reference=True)
+                self._escrow(ObjectKind.USER, anchor, exc.code, str(exc), reference=True)
 
         await self._each(iter(pending), link)
 
@@ -507,8 +508,22 @@ class Cycle:
                 await self.target.delete(kind, conn.target_id)
                 self.state.delete_connection(name, kind, anchor)
             elif plan.action is Action.DISABLE:
-                await self.target.patch(kind, conn.target_id, _target_ops(plan))
-                self.state.save_connection(name, replace(conn, active=False))
+                # Read first, as for any update (1.4): the log shows the old value, an account
+                # already inactive is RedundantExport, and one that is gone drops its connection.
+                current = await self.target.get(kind, conn.target_id)
+                if current is None:
+                    self.state.delete_connection(name, kind, anchor)
+                    plan = Plan(Action.SKIP, Reason.INVALID_ANCHOR, detail="the account no longer exists")
+                else:
+                    plan = plan_deprovision(
+                        event,
+                        soft_delete_mapped=self.soft_delete_mapped,
+                        skip_out_of_scope_deletions=self.job.settings.skip_out_of_scope_deletions,
+                        current=current,
+                    )
+                    if plan.operations:
+                        await self.target.patch(kind, conn.target_id, _target_ops(plan))
+                    self.state.save_connection(name, replace(conn, active=False))
         except TargetError as exc:
             self._fail(obj, conn.target_id, exc.code, str(exc))
             return
