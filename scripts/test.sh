@@ -3,7 +3,7 @@
 #   bash scripts/test.sh [extra pytest args]
 # 1. creates .venv if missing and installs the package with its test extras (editable);
 # 2. installs newman 6 into .tools/newman with npm, if npm is there (else the Postman test skips);
-# 3. runs ruff, mypy, lint-imports, then pytest (on 2 workers when there are 2+ CPUs).
+# 3. runs ruff (lint and format check), mypy, lint-imports, then pytest (on 2 workers when there are 2+ CPUs).
 # Every step runs; the script exits non-zero if any of them failed.
 set -euo pipefail
 
@@ -41,6 +41,9 @@ failed=()
 
 step "ruff check src tests bench"
 "$VENV/bin/ruff" check src tests bench || failed+=(ruff)
+
+step "ruff format --check src tests bench"
+"$VENV/bin/ruff" format --check src tests bench || failed+=(ruff-format)
 
 step "mypy"
 "$VENV/bin/mypy" || failed+=(mypy)
