@@ -382,3 +382,37 @@ def test_auto_paging_falls_back_to_offset_when_the_server_ignores_sortby() -> No
     assert "sortBy" in users[0].url.params  # the keyset probe, discarded
     assert [r.url.params["startIndex"] for r in users[1:]] == ["1", "4", "7"]
     assert all("sortBy" not in r.url.params for r in users[1:])
+
+
+def test_deletion_detection_lists_ids_in_pages_of_id_page_size(live: LiveServer, small: Any) -> None:
+    token, _, users = small
+    requests: list[httpx.Request] = []
+    source = ScimSource(live.base, token, page_size=100, id_page_size=50, client=_counting(requests))
+    watermark = source.read_all()
+    list(watermark.objects)
+    requests.clear()
+    known = {ObjectKind.USER: [u["id"] for u in users], ObjectKind.GROUP: []}
+    assert list(source.read_changes(watermark.final_watermark(), known.__getitem__).objects) == []
+    id_pages = [r.url.params["count"] for r in requests if r.url.params.get("attributes") == "id"]
+    user_id_pages = [r for r in requests if r.url.params.get("attributes") == "id" and "/Users" in r.url.path]
+    assert set(id_pages) == {"50"} and len(user_id_pages) == 3  # 130 users
+    # in the server's order (startIndex), not sorted by id: cheaper for the server
+    assert [r.url.params["startIndex"] for r in user_id_pages] == ["1", "51", "101"]
+    assert not any("sortBy" in r.url.params for r in user_id_pages)
+    assert all(r.url.params["count"] == "100" for r in requests if "attributes" not in r.url.params)
+
+
+def test_id_page_size_defaults() -> None:
+    from provisor.engine.jobs.model import Secret, SourceConfig, SourceType
+
+    def ids(**options: str) -> int:
+        config = SourceConfig(
+            SourceType("scim"), url="http://x.test/scim", token=Secret("t"), options=tuple(options.items())
+        )
+        return ScimSource.from_config(config)._id_page_size
+
+    assert ScimSource("http://x.test", "t")._id_page_size == 1000
+    assert ScimSource("http://x.test", "t", page_size=2000)._id_page_size == 2000
+    assert ids() == 1000
+    assert ids(page_size="100") == 100  # a server that allows no more than page_size
+    assert ids(page_size="100", id_page_size="400") == 400

@@ -20,6 +20,7 @@ from tests.engine.targets.faulty_proxy import FaultyProxy
 from tests.engine.targets.test_faulty_proxy import COUNT, converge
 
 from provisor.engine.targets import ScimTarget
+from provisor.engine.targets.patch import PatchOperation
 from provisor.engine.targets.transport import LeanTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -232,3 +233,55 @@ def test_200_objects_through_20_percent_faults_with_the_lean_transport(live: Liv
     assert upstream_posts == {201: COUNT}, upstream_posts
     with httpx.Client(base_url=live.base, headers={"Authorization": f"Bearer {token}"}) as client:
         assert client.get("/Users", params={"count": 0}).json()["totalResults"] == COUNT
+
+
+def test_scim_target_writes_the_same_requests_on_the_lean_path_as_through_httpx() -> None:
+    """ScimTarget writes request heads itself over a LeanTransport (its fast path): the request
+    line, headers and body are what httpx sends, less Accept-Encoding and Connection."""
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await read_request(reader)
+                seen.append(request)
+                line = request.split(b"\r\n", 1)[0]
+                if line.startswith(b"POST"):
+                    body = b'{"id":"n\\u00e9w"}'
+                    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                elif line.startswith(b"GET"):
+                    body = b'{"Resources":[],"totalResults":0}'
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                else:
+                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    def normalised(raw: bytes) -> tuple[bytes, frozenset[bytes], bytes]:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        line, *headers = head.split(b"\r\n")
+        skip = (b"accept-encoding:", b"connection:")
+        kept = frozenset(h.lower() for h in headers if not h.lower().startswith(skip))
+        return line, kept, body
+
+    async def conversation(transport: httpx.AsyncBaseTransport, url: str) -> None:
+        async with ScimTarget(url + "/scim/v2?aadOptscim062020=true", "s3cret", transport=transport) as t:
+            assert await t.find("user", "userName", 'a b+"c"@x\u00e9.com') == []
+            assert (await t.create("user", {"userName": "\u00e9", "active": True}))["id"] == "n\u00e9w"
+            await t.patch("user", "id/1 x", [PatchOperation("replace", "title", "CTO")])
+            assert await t.delete("group", "g 1") is True
+            assert await t.find("group", "displayName", "G") == []
+
+    async def main() -> tuple[list[bytes], list[bytes]]:
+        server, url = await serve(handler)
+        async with server:
+            await conversation(LeanTransport(), url)
+            lean = seen[:]
+            seen.clear()
+            await conversation(httpx.AsyncHTTPTransport(), url)
+            return lean, seen[:]
+
+    lean, plain = asyncio.run(main())
+    assert len(lean) == 5
+    assert [normalised(r) for r in lean] == [normalised(r) for r in plain]

@@ -58,6 +58,7 @@ class ScimSource:
         token: str,
         *,
         page_size: int = 500,
+        id_page_size: int | None = None,
         client: httpx.Client | None = None,
         paging: Paging = "auto",
         overlap_seconds: float = 1.0,
@@ -65,12 +66,15 @@ class ScimSource:
         timeout_seconds: float = 30.0,
         nickname_from_external_id: bool = True,
     ) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
+        if page_size < 1 or (id_page_size is not None and id_page_size < 1):
+            raise ValueError("page_size and id_page_size must be at least 1")
         self._base = url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
         self._client = client if client is not None else httpx.Client(timeout=timeout_seconds)
         self._page_size = page_size
+        # Deletion detection lists every id (``attributes=id``): small rows, so bigger pages (fewer
+        # round trips, and fewer keyset queries the server answers by scanning what remains).
+        self._id_page_size = id_page_size if id_page_size is not None else max(page_size, 1000)
         self._paging: Paging = paging
         self._mode: Paging | None = None if paging == "auto" else paging
         self._overlap = timedelta(seconds=overlap_seconds)
@@ -79,8 +83,10 @@ class ScimSource:
 
     @classmethod
     def from_config(cls, config: SourceConfig, *, client: httpx.Client | None = None) -> ScimSource:
-        """A source from a job's ``source:`` block; options ``page_size``, ``paging``,
-        ``overlap_seconds`` and ``nickname_from_external_id`` are read from its text values."""
+        """A source from a job's ``source:`` block; options ``page_size``, ``id_page_size`` (the
+        deletion-detection id listing's pages: 1000, or ``page_size`` when only that is set),
+        ``paging``, ``overlap_seconds`` and ``nickname_from_external_id`` are read from its text
+        values."""
         if not config.url or config.token is None:
             raise SourceError("a scim source needs a url and a token")
         paging: Paging
@@ -91,6 +97,11 @@ class ScimSource:
                 raise SourceError(f"paging must be auto, keyset or offset, not {other!r}")
         try:
             page_size = int(config.option("page_size", "500") or "500")
+            id_pages = config.option("id_page_size", None)
+            # a page_size set for a server that allows no more is the id listing's too
+            id_page_size = (
+                int(id_pages) if id_pages else (page_size if config.option("page_size", None) else None)
+            )
             overlap = float(config.option("overlap_seconds", "1") or "1")
         except ValueError as exc:
             raise SourceError(f"scim source option: {exc}") from None
@@ -99,6 +110,7 @@ class ScimSource:
             config.url,
             config.token.reveal(),
             page_size=page_size,
+            id_page_size=id_page_size,
             client=client,
             paging=paging,
             overlap_seconds=overlap,
@@ -186,8 +198,15 @@ class ScimSource:
 
     def _deletions(self, kind: ObjectKind, endpoint: str, known: KnownAnchors) -> Iterator[SourceObject]:
         """Known anchors missing from a paged ``attributes=id`` listing, each confirmed by a
-        ``GET {endpoint}/{id}`` answering 404 (a paging anomaly never becomes a deletion)."""
-        present = {_id_of(r, endpoint) for r in self._list(endpoint, None, {"attributes": "id"}, None)}
+        ``GET {endpoint}/{id}`` answering 404 (a paging anomaly never becomes a deletion).
+
+        The listing pages by ``startIndex`` in the server's own order, never ``sortBy=id``: a
+        server answers an unsorted page by walking its index, whereas a page sorted by id after a
+        cursor makes it sort what remains (100 pages of a 100,000-user directory took 8 s). An id
+        that an insert or delete shifts past a page boundary only costs its confirming GET.
+        """
+        listing = self._offset(endpoint, None, {"attributes": "id"}, None, self._id_page_size)
+        present = {_id_of(r, endpoint) for r in listing}
         for anchor in known(kind):
             if anchor not in present and self._gone(endpoint, anchor):
                 yield SourceObject(kind=kind, anchor=anchor, deleted=True)
@@ -204,22 +223,33 @@ class ScimSource:
         return False
 
     def _list(
-        self, endpoint: str, changed: str | None, extra: Mapping[str, str], window: wm.Window | None
+        self,
+        endpoint: str,
+        changed: str | None,
+        extra: Mapping[str, str],
+        window: wm.Window | None,
+        page_size: int | None = None,
     ) -> Iterator[Mapping[str, Any]]:
+        page = page_size or self._page_size
         if self._mode in (None, "keyset"):
-            yield from self._keyset(endpoint, changed, extra, window)
+            yield from self._keyset(endpoint, changed, extra, window, page)
         else:
-            yield from self._offset(endpoint, changed, extra, window)
+            yield from self._offset(endpoint, changed, extra, window, page)
 
     def _keyset(
-        self, endpoint: str, changed: str | None, extra: Mapping[str, str], window: wm.Window | None
+        self,
+        endpoint: str,
+        changed: str | None,
+        extra: Mapping[str, str],
+        window: wm.Window | None,
+        page_size: int,
     ) -> Iterator[Mapping[str, Any]]:
         cursor: str | None = None
         while True:
             probing = self._mode is None
             after = None if cursor is None else f"id gt {json.dumps(cursor)}"
             params = {**extra, "sortBy": "id", "sortOrder": "ascending", "startIndex": "1"}
-            params["count"] = str(self._page_size)
+            params["count"] = str(page_size)
             if query := _and(changed, after):
                 params["filter"] = query
             try:
@@ -228,14 +258,14 @@ class ScimSource:
                 if not probing:
                     raise
                 self._mode = "offset"
-                yield from self._offset(endpoint, changed, extra, window)
+                yield from self._offset(endpoint, changed, extra, window, page_size)
                 return
             resources = _resources(body, endpoint)
             ids = [_id_of(r, endpoint) for r in resources]
             if not _ascending(ids, cursor):
                 if probing:
                     self._mode = "offset"
-                    yield from self._offset(endpoint, changed, extra, window)
+                    yield from self._offset(endpoint, changed, extra, window, page_size)
                     return
                 raise SourceError(
                     f"{self._base}{endpoint} does not page by id consistently (sortBy=id with "
@@ -249,12 +279,17 @@ class ScimSource:
             cursor = ids[-1]
 
     def _offset(
-        self, endpoint: str, changed: str | None, extra: Mapping[str, str], window: wm.Window | None
+        self,
+        endpoint: str,
+        changed: str | None,
+        extra: Mapping[str, str],
+        window: wm.Window | None,
+        page_size: int,
     ) -> Iterator[Mapping[str, Any]]:
         start = 1
         previous: set[str] = set()
         while True:
-            params = {**extra, "startIndex": str(start), "count": str(self._page_size)}
+            params = {**extra, "startIndex": str(start), "count": str(page_size)}
             if changed:
                 params["filter"] = changed
             body = self._get(endpoint, params, window)

@@ -74,9 +74,36 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
         host = url.host
         port = url.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
         body = await request.aread()
-        head = self._head(request, body)
+        status, headers, content = await self.exchange(
+            scheme, host, port, self._head(request, body), body, method=request.method, request=request
+        )
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions={"http_version": b"HTTP/1.1"},
+            request=request,
+        )
+
+    async def exchange(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        head: bytes,
+        body: bytes,
+        *,
+        method: str,
+        request: httpx.Request | None = None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request whose head (request line and headers, ``\\r\\n\\r\\n`` included) is
+        already encoded: (status, raw headers, body). Same connections and failures as
+        :meth:`handle_async_request`, without building an ``httpx.Request`` (ScimTarget's fast path).
+        """
+        if self._closed:
+            raise httpx.ConnectError("the transport is closed", request=request)
+        key = (scheme, host, port)
         conn = self._take(key)
         if conn is None:
             conn = await self._open(scheme, host, port, request)
@@ -88,7 +115,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 await conn.writer.drain()
             except (ConnectionError, OSError) as exc:
                 raise httpx.WriteError(f"{type(exc).__name__}: {exc}", request=request) from exc
-            status, headers, content, keep = await self._response(conn, request)
+            status, headers, content, keep = await self._response(conn, method, request)
         except BaseException:
             conn.close()
             raise
@@ -96,13 +123,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._give(key, conn)
         else:
             conn.close()
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=httpx.ByteStream(content),
-            extensions={"http_version": b"HTTP/1.1"},
-            request=request,
-        )
+        return status, headers, content
 
     async def aclose(self) -> None:
         self._closed = True
@@ -131,7 +152,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         conn.idle_since = time.monotonic()
         pool.append(conn)
 
-    async def _open(self, scheme: str, host: str, port: int, request: httpx.Request) -> _Conn:
+    async def _open(self, scheme: str, host: str, port: int, request: httpx.Request | None) -> _Conn:
         context: ssl.SSLContext | None = None
         if scheme == "https":
             if self._ssl is None:
@@ -164,7 +185,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     async def _response(
-        self, conn: _Conn, request: httpx.Request
+        self, conn: _Conn, method: str, request: httpx.Request | None
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         reader = conn.reader
         while True:
@@ -213,7 +234,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 token = value.lower()
                 close = b"close" in token or (version == b"HTTP/1.0" and b"keep-alive" not in token)
         try:
-            if request.method == "HEAD" or status in (204, 304):
+            if method == "HEAD" or status in (204, 304):
                 content = b""
             elif chunked:
                 content = await self._chunked(reader)
