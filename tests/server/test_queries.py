@@ -113,3 +113,45 @@ def test_member_display_is_kept_as_sent_else_the_members_name(client):
     assert members[a["id"]]["display"] == "Shown"
     assert members[b["id"]]["display"] == "db@x.com"
     assert members[a["id"]]["type"] == "User"
+
+
+def test_attributes_id_lists_exactly_what_the_projection_keeps(client):
+    """``attributes=id`` is answered from the id column alone (the engine's deletion listing);
+    every resource must be what projecting its full representation to ``id`` gives."""
+    from provisor.scim.filter.parser import parse_attr_path
+    from provisor.scim.projection import project
+    from provisor.scim.schema.model import default_registry
+
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    for i in range(6):
+        create_user(client, f"ids{i}@x.com", title="t" if i % 2 else "o", **{ext: {"department": f"D{i}"}})
+    create_group(client, "ids group")
+    registry = default_registry()
+    cases = [
+        ("Users", {}),
+        ("Users", {"filter": 'title eq "t"', "startIndex": 2, "count": 1}),
+        ("Users", {"sortBy": "userName", "sortOrder": "descending", "count": 4}),
+        ("Users", {"count": 0}),
+        ("Groups", {"filter": 'displayName eq "ids group"'}),
+    ]
+    for endpoint, params in cases:
+        rt = registry.by_endpoint(endpoint)
+        assert rt is not None
+        full = client.get(f"/{endpoint}", params=params).json()
+        for spelling in ("id", "ID", f"{rt.schema.id}:id"):
+            got = client.get(f"/{endpoint}", params={**params, "attributes": spelling})
+            assert got.status_code == 200
+            body = got.json()
+            want = [project(rt, r, [parse_attr_path("id", rt)]) for r in full["Resources"]]
+            assert body["Resources"] == want and want == [
+                {"schemas": [rt.schema.id], "id": r["id"]} for r in full["Resources"]
+            ]
+            assert {k: body[k] for k in ("totalResults", "startIndex", "itemsPerPage")} == {
+                k: full[k] for k in ("totalResults", "startIndex", "itemsPerPage")
+            }
+    # a POST /.search with attributes ["id"] takes the same path
+    searched = client.post(
+        "/Users/.search", json={"schemas": [SEARCH], "attributes": ["id"], "filter": 'userName sw "ids"'}
+    ).json()
+    assert searched["totalResults"] == 6
+    assert all(set(r) == {"schemas", "id"} for r in searched["Resources"])

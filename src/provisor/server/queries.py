@@ -10,6 +10,7 @@ from typing import Any
 from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
+from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
@@ -33,6 +34,19 @@ class Projection:
         """Whether a User's ``groups`` will be returned (not with ``excludedAttributes=groups``,
         nor with ``attributes`` that do not name it or one of its sub-attributes)."""
         return self._wants("groups")
+
+    def only_ids(self, rt: ResourceType) -> bool:
+        """Whether each resource in the response is nothing but ``schemas`` and ``id``.
+
+        ``attributes=id`` (how a client such as Provisor's engine lists every id to detect
+        deletions) keeps only the attributes returned ``always``; when ``id`` is the resource type's
+        only such attribute, the store need not read a single document.
+        """
+        return (
+            bool(self.attributes)
+            and all(p.attr == "id" and p.sub is None and p.urn is None for p in self.attributes or ())
+            and plan_for(rt).always_returned == ("id",)
+        )
 
     def _wants(self, attr: str) -> bool:
         if self.excluded and any(p.attr == attr and p.urn is None and p.sub is None for p in self.excluded):

@@ -207,6 +207,11 @@ class ResourceService:
         return Outcome(204)
 
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
+        if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
+            listing = self.store.search_ids(ctx.id, rt.name, request.query)
+            core = rt.schema.id
+            ids = [{"schemas": [core], "id": id} for id in listing.ids]
+            return Outcome(200, list_response(listing.total, request.query.start_index, ids))
         page = self.store.search(ctx.id, rt.name, request.query)
         resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
         return Outcome(200, list_response(page.total, request.query.start_index, resources))

@@ -125,6 +125,12 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class IdPage:
+    total: int
+    ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Tenant:
     id: str
     name: str
@@ -171,6 +177,10 @@ class ResourceStore(Protocol):
         ...
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page: ...
+
+    def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
+        """``search`` reading only ids: the same matches, order and ``total``, no documents."""
+        ...
 
     def update(
         self,

@@ -248,6 +248,30 @@ class ResourceStoreContract:
         beyond = store.search(tenant, "User", Query(start_index=50))
         assert beyond.total == 7 and beyond.resources == []
 
+    def test_search_ids_is_search_without_documents(self, store: FullStore, tenant: str, other: str) -> None:
+        for i in range(9):
+            store.create(tenant, "User", user(f"u{i}@contoso.com", title="eng" if i % 3 else "ops"))
+        store.create(other, "User", user("u1@contoso.com", title="eng"))
+        store.create(tenant, "Group", {"displayName": "G"})
+        path = parse_attr_path("userName", _rt("User"))
+        queries = [
+            Query(),
+            Query(count=0),
+            Query(start_index=4, count=3),
+            Query(start_index=50),
+            user_query('title eq "eng"', count=2, start_index=2),
+            user_query('userName eq "U4@contoso.com"'),
+            user_query('userName sw "u"', sort_by=path, descending=True, count=4),
+        ]
+        for query in queries:
+            full = store.search(tenant, "User", query)
+            ids = store.search_ids(tenant, "User", query)
+            assert (ids.total, ids.ids) == (full.total, [r.id for r in full.resources]), query
+        groups = store.search_ids(tenant, "Group", Query())
+        assert groups.total == 1 and groups.ids == [
+            r.id for r in store.search(tenant, "Group", Query()).resources
+        ]
+
     def test_search_sorts(self, store: FullStore, tenant: str) -> None:
         for name in ("bravo", "Alpha", "charlie"):
             store.create(tenant, "User", user(name))

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from provisor.scim.filter.ast import AttrPath, PatchPath
-from provisor.scim.schema.model import Attribute, AttributeType, Mutability, ResourceType, Returned, Schema
+from provisor.scim.schema.model import (
+    COMMON_ATTRIBUTES,
+    Attribute,
+    AttributeType,
+    Mutability,
+    ResourceType,
+    Returned,
+    Schema,
+)
 
 #: The plans of at most this many resource types are kept (real servers have two); past it the
 #: cache starts afresh, so ad-hoc resource types (tests) cannot grow it without bound.
@@ -64,6 +72,8 @@ class Plan:
     #: ``to_representation``: (extension URN, attribute names rendered) per extension
     rendered_extensions: tuple[tuple[str, tuple[str, ...]], ...]
     is_group: bool
+    #: ``projection``: the top-level attributes returned whatever ``attributes`` says (``id``)
+    always_returned: tuple[str, ...]
     #: exact body key -> SCHEMAS_KEY, an extension Schema, a TopLevel, or None (unknown)
     keys: dict[str, Any] = field(default_factory=dict)
     #: extension URN -> exact inner key -> TopLevel or None (unknown)
@@ -129,6 +139,11 @@ def _build(rt: ResourceType) -> Plan:
             for ext, _ in rt.extensions
         ),
         is_group=is_group,
+        always_returned=tuple(
+            a.name
+            for a in (*COMMON_ATTRIBUTES, *(a for _, attributes in schemas for a in attributes))
+            if a.returned is Returned.ALWAYS
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.store import base
 from provisor.store.base import (
     Change,
+    IdPage,
     Member,
     Page,
     Query,
@@ -231,6 +232,31 @@ class SqlResources:
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
         return _page(total, rows, rt.name, loaded)
+
+    def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
+        """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is
+        read or decoded, which is what listing every id of a large tenant costs otherwise."""
+        rt = self._rt(resource_type)
+        offset = max(query.start_index, 1) - 1
+        count = max(query.count, 0)
+        where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
+        if query.filter is not None:
+            where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
+        with self._read.connect() as conn:
+            ids: list[str] = []
+            if count:
+                page = (
+                    select(R.c.id)
+                    .where(*where)
+                    .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
+                    .limit(count)
+                    .offset(offset)
+                )
+                ids = list(conn.execute(page).scalars())
+            total = _total(offset, count, ids)
+            if total is None:
+                total = conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+        return IdPage(total, ids)
 
     # -- update --------------------------------------------------------------------------------
 
