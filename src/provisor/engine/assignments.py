@@ -46,21 +46,29 @@ class Assignments:
     group_roles: dict[str, str] = field(default_factory=dict)  # assigned group anchor -> role
     member_roles: dict[str, set[str]] = field(default_factory=dict)  # user anchor -> roles via groups
 
+    #: lower-cased user name -> roles assigned to it directly; lower-cased group name -> role
+    #: (the first assignment naming it); built once, so a lookup never scans the assignment list
+    _user_index: dict[str, set[str]] = field(init=False, repr=False)
+    _group_index: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._user_index, self._group_index = {}, {}
+        for a in self.config.assignments:
+            if a.user is not None:
+                self._user_index.setdefault(a.user.lower(), set()).add(a.role)
+            if a.group is not None:
+                self._group_index.setdefault(a.group.lower(), a.role)
+
     def direct_roles(self, user_principal_name: str | None) -> set[str]:
         if not user_principal_name:
             return set()
-        low = user_principal_name.lower()
-        return {a.role for a in self.config.assignments if a.user is not None and a.user.lower() == low}
+        return set(self._user_index.get(user_principal_name.lower(), ()))
 
     def group_role(self, display_name: str | None) -> str | None:
         """The role of an assignment naming this group (by displayName, case-insensitive)."""
         if not display_name:
             return None
-        low = display_name.lower()
-        for a in self.config.assignments:
-            if a.group is not None and a.group.lower() == low:
-                return a.role
-        return None
+        return self._group_index.get(display_name.lower())
 
     def note_group(self, group: SourceObject) -> None:
         """Pass 1: remember an assigned group and the roles it gives its direct user members."""
