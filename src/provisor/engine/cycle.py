@@ -19,52 +19,22 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from provisor.engine.assignments import (
-    Assignments,
-    ScopeDecision,
-    Verdict,
-    app_role_assignments,
-    user_members,
-)
-from provisor.engine.escrow import due, next_escrow
-from provisor.engine.jobs.model import Job, PatchDialect
+from provisor.engine.assignments import Assignments, ScopeDecision, Verdict, user_members
+from provisor.engine.escrow import due
+from provisor.engine.jobs.model import Job
 from provisor.engine.mapping import EvalContext
-from provisor.engine.mapping.attributes import MappedValues, build_resource, map_object
-from provisor.engine.matching import MatchingImpossible, MatchOutcome, decide, matching_queries
 from provisor.engine.model import ObjectKind, Source, SourceObject
-from provisor.engine.plan import (
-    Action,
-    DeprovisionEvent,
-    Plan,
-    Reason,
-    plan_create,
-    plan_deprovision,
-    plan_members,
-    plan_update,
-    staged,
-)
-from provisor.engine.state import (
-    CycleKind,
-    EngineState,
-    JobStatus,
-    LogRecord,
-    LogStep,
-    ObjectConnection,
-    StagedDelete,
-)
+from provisor.engine.plan import DeprovisionEvent
+from provisor.engine.provision import Provisioner, computed_attributes, deprovision_event, scope_skip
+from provisor.engine.state import CycleKind, EngineState, JobStatus, LogStep
 from provisor.engine.targets import ScimTarget, TargetError
-from provisor.engine.targets.patch import PatchOperation as TargetOp
 from provisor.engine.templates import Template
-from provisor.engine.templates.model import AttributeMapping
-
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-MANAGER_PATH = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 
 
 @dataclass(slots=True)
@@ -121,13 +91,11 @@ class Cycle:
         self.ctx = ctx
         self._progress_cb = progress
         self._concurrency = max(1, concurrency)
-        self.users = template.user_mappings
-        self.groups = template.group_mappings
-        self.soft_delete_mapped = any(m.target.lower() == "active" for m in self.users)
         self.assignments = Assignments(job.scope)
         self.counts: dict[str, int] = {}
-        #: (user anchor, user target id, manager anchor, current manager id) for the reference round
-        self.pending_managers: list[tuple[str, str, str, str | None]] = []
+        self.provisioner = Provisioner(
+            job, template, target, state, clock=clock, ctx=ctx, counts=self.counts, logged=self._advance
+        )
         self.candidates: dict[tuple[ObjectKind, str], tuple[DeprovisionEvent, SourceObject]] = {}
         self.seen: dict[ObjectKind, set[str]] = {ObjectKind.USER: set(), ObjectKind.GROUP: set()}
         self.exists: dict[ObjectKind, set[str]] = {ObjectKind.USER: set(), ObjectKind.GROUP: set()}
@@ -143,7 +111,7 @@ class Cycle:
         initial = job_state.watermark is None or job_state.config_hash != digest
         kind = CycleKind.INITIAL if initial else CycleKind.INCREMENTAL
         cycle = self.state.start_cycle(name, kind, self.clock())
-        self.cycle_id = cycle.id
+        self.cycle_id = self.provisioner.cycle = cycle.id
         self.progress = Progress(cycle.id, kind)
         if initial:
             watermark = await self._initial()
@@ -207,32 +175,41 @@ class Cycle:
         changed = list(changes.objects)  # an incremental change set: proportional to the changes
         users = [o for o in changed if o.kind is ObjectKind.USER]
         groups = [o for o in changed if o.kind is ObjectKind.GROUP]
+        # Escrowed objects whose retry is due (2.8) are processed whether or not they changed:
+        # users below, with those whose scope changed through a group; groups (a failed create or
+        # update, or failed memberships) now, so that their members count.
+        started = self.clock()
+        retry = [e for e in self.state.escrows(name) if not e.reference and due(e, started)]
+        lookup = getattr(self.source, "get", None)
+        if lookup is not None:
+            changed_groups = {g.anchor for g in groups}
+            for anchor in sorted(e.anchor for e in retry if e.kind is ObjectKind.GROUP):
+                if anchor not in changed_groups:
+                    groups.append(await _look_up(lookup, ObjectKind.GROUP, anchor))
         affected: set[str] = set()
         for group in groups:
-            if not group.deleted and group.anchor in group_members:
-                members = set(user_members(group))
-                affected |= members ^ group_members[group.anchor]
-                group_members[group.anchor] = members
+            if group.deleted:
+                continue
+            if group.anchor not in group_members:
+                # Not connected (its create failed, or it is new): resolved as an initial cycle does.
+                self.assignments.note_group(group)
+                if group.anchor not in self.assignments.group_roles:
+                    continue
+                group_members[group.anchor] = self.state.members(name, group.anchor)
+            members = set(user_members(group))
+            affected |= members ^ group_members[group.anchor]
+            group_members[group.anchor] = members
         # A user's roles come from every assigned group it is in: a changed group's membership
         # replaces only that group's share (two groups may give the same role).
         for group_anchor, members in group_members.items():
             role = self.assignments.group_roles[group_anchor]
             for anchor in members:
                 self.assignments.member_roles.setdefault(anchor, set()).add(role)
-        # Users whose scope changed through a group while they themselves did not change, and
-        # escrowed users whose retry is due (2.8).
-        started = self.clock()
-        affected |= {
-            e.anchor
-            for e in self.state.escrows(name)
-            if e.kind is ObjectKind.USER and not e.reference and due(e, started)
-        }
-        lookup = getattr(self.source, "get", None)
+        # Users whose scope changed through a group while they themselves did not change.
+        affected |= {e.anchor for e in retry if e.kind is ObjectKind.USER}
         if lookup is not None:
             for anchor in sorted(affected - {u.anchor for u in users}):
-                found = await asyncio.to_thread(lookup, ObjectKind.USER, anchor)
-                gone = SourceObject(ObjectKind.USER, anchor, deleted=True)
-                users.append(found if found is not None else gone)
+                users.append(await _look_up(lookup, ObjectKind.USER, anchor))
         self._phase("users")
         await self._each(iter(users), self._object)
         await self._managers()
@@ -254,141 +231,19 @@ class Cycle:
         conn = self.state.connection(self.job.name, ObjectKind.USER, obj.anchor)
         if not decision.in_scope:
             if conn is not None and conn.active:
-                event = (
-                    DeprovisionEvent.SOFT_DELETED
-                    if decision.verdict is Verdict.DISABLED
-                    else DeprovisionEvent.NOT_EFFECTIVELY_ENTITLED
-                    if decision.verdict is Verdict.NOT_EFFECTIVELY_ENTITLED
-                    else DeprovisionEvent.OUT_OF_SCOPE
-                )
-                self._candidate(ObjectKind.USER, obj.anchor, event, obj)
+                self._candidate(ObjectKind.USER, obj.anchor, deprovision_event(decision), obj)
                 self.seen[ObjectKind.USER].add(obj.anchor)
             elif self.job.scope.mode.value == "all" or decision.verdict is not Verdict.NOT_ASSIGNED:
-                self._log(obj, None, _skip_plan(decision), status="Skipped", steps=_scope_steps(decision))
+                self.provisioner.finish(obj, None, scope_skip(decision), steps=_scope_steps(decision))
             return
         self.seen[ObjectKind.USER].add(obj.anchor)
-        computed = {"IsSoftDeleted": False, "appRoleAssignments": app_role_assignments(decision.roles)}
-        try:
-            await self._provision(obj, conn, computed)
-        except TargetError as exc:
-            self._fail(obj, conn.target_id if conn else None, exc.code, str(exc))
-
-    async def _provision(
-        self, obj: SourceObject, conn: ObjectConnection | None, computed: dict[str, Any]
-    ) -> None:
-        kind, mappings = obj.kind, self._mappings(obj.kind)
-        current: dict[str, Any] | None = None
-        if conn is not None:
-            current = await self.target.get(kind, conn.target_id)
-            if current is None:  # InvalidAnchor: the account is gone; match or create again
-                self.state.delete_connection(self.job.name, kind, obj.anchor)
-                conn = None
-        if conn is None:
-            values = map_object(obj, mappings, self.ctx, creating=True, computed=computed)
-            if values.failed:
-                self._fail(
-                    obj, None, Reason.EXPRESSION_EVALUATION_FAILED.value, values.failure_reason() or ""
-                )
-                return
-            try:
-                queries = matching_queries(values, mappings)
-            except MatchingImpossible as exc:
-                self._log(
-                    obj, None, Plan(Action.SKIP, Reason.IMPORT_SKIPPED, detail=str(exc)), status="Skipped"
-                )
-                return
-            results: list[list[str]] = []
-            found: list[dict[str, Any]] = []
-            for path, value in queries:
-                found = await self.target.find(kind, path, value)
-                results.append([str(r.get("id")) for r in found])
-                if found:
-                    break
-            match = decide(results)
-            if match.outcome is MatchOutcome.DUPLICATE_TARGET_ENTRIES:
-                self._fail(
-                    obj,
-                    None,
-                    Reason.DUPLICATE_TARGET_ENTRIES.value,
-                    f"{len(match.candidates)} accounts match: {', '.join(match.candidates)}",
-                )
-                return
-            if match.outcome is MatchOutcome.CREATE:
-                # Entra adds its ADSCIM group schema (Q9); the strict RFC dialect sends the core only.
-                strict = kind is ObjectKind.GROUP and self.target.dialect is PatchDialect.RFC
-                body = build_resource(kind, values, schemas=(CORE_GROUP,) if strict else None)
-                created = await self.target.create(kind, body)
-                target_id = str(created["id"])
-                self._connect(obj, target_id, values)
-                self._remember_manager(obj.anchor, target_id, values, None)
-                self._log(obj, target_id, plan_create(values))
-                self._count("exports")
-                return
-            assert match.target_id is not None
-            current = found[0] if len(found) == 1 else await self.target.get(kind, match.target_id)
-            conn = ObjectConnection(kind, obj.anchor, match.target_id)
-        assert conn is not None and current is not None
-        values = map_object(obj, mappings, self.ctx, creating=False, computed=computed)
-        if values.failed:
-            self._fail(
-                obj, conn.target_id, Reason.EXPRESSION_EVALUATION_FAILED.value, values.failure_reason() or ""
-            )
-            return
-        plan = plan_update(current, values, mappings)
-        if plan.operations:
-            await self.target.patch(kind, conn.target_id, _target_ops(plan))
-            self._count("exports")
-        self._connect(obj, conn.target_id, values)
-        if kind is ObjectKind.USER:
-            self._remember_manager(obj.anchor, conn.target_id, values, current)
-        self._log(obj, conn.target_id, plan, status="Skipped" if plan.action is Action.SKIP else "Success")
-
-    def _remember_manager(
-        self, anchor: str, target_id: str, values: MappedValues, current: dict[str, Any] | None
-    ) -> None:
-        anchors = next((a for p, a in values.references.items() if p.lower().endswith("manager")), ())
-        if not anchors:
-            return
-        have = None
-        if current is not None:
-            ext = current.get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") or {}
-            manager = ext.get("manager") if isinstance(ext, dict) else None
-            have = (
-                manager.get("value")
-                if isinstance(manager, dict)
-                else manager
-                if isinstance(manager, str)
-                else None
-            )
-        self.pending_managers.append((anchor, target_id, anchors[0], have))
+        await self.provisioner.provision(obj, conn, computed_attributes(decision))
 
     async def _managers(self) -> None:
         """Reference round (1.3 step 5): link managers once every user has its account."""
         self._phase("references")
-        pending, self.pending_managers = self.pending_managers, []
-
-        async def link(item: tuple[str, str, str, str | None]) -> None:
-            anchor, target_id, manager_anchor, have = item
-            manager = self.state.connection(self.job.name, ObjectKind.USER, manager_anchor)
-            if manager is None or manager.target_id == have:
-                return  # out of scope: linked after a restart (KNOWN, 2.5); or already right
-            try:
-                await self.target.patch(
-                    ObjectKind.USER,
-                    target_id,
-                    [
-                        TargetOp(
-                            "add" if have is None else "replace", MANAGER_PATH, {"value": manager.target_id}
-                        )
-                    ],
-                )
-                self._count("references")
-            except TargetError as exc:
-                self._count("reference_failures")
-                self._count("Failure")
-                self._escrow(ObjectKind.USER, anchor, exc.code, str(exc), reference=True)
-
-        await self._each(iter(pending), link)
+        pending, self.provisioner.pending_managers = self.provisioner.pending_managers, []
+        await self._each(iter(pending), self.provisioner.link_manager)
 
     # -- groups ------------------------------------------------------------------------------
 
@@ -405,35 +260,18 @@ class Cycle:
                 self.seen[ObjectKind.GROUP].add(obj.anchor)
             return
         self.seen[ObjectKind.GROUP].add(obj.anchor)
+        # The group's escrow covers its memberships: it ends once both are done (2.8).
+        provisioned = await self.provisioner.provision(obj, conn, {}, settle=False)
+        conn = self.state.connection(self.job.name, ObjectKind.GROUP, obj.anchor)
+        if conn is None:
+            return
         try:
-            await self._provision(obj, conn, {})
-            conn = self.state.connection(self.job.name, ObjectKind.GROUP, obj.anchor)
-            if conn is not None:
-                await self._memberships(obj, conn)
+            await self.provisioner.memberships(obj, conn)
         except TargetError as exc:
-            self._fail(obj, conn.target_id if conn else None, exc.code, str(exc))
-
-    async def _memberships(self, group: SourceObject, conn: ObjectConnection) -> None:
-        """Add and remove members in batches (1.6): only users the engine provisioned."""
-        name = self.job.name
-        wanted: dict[str, str] = {}
-        for anchor in user_members(group):
-            member = self.state.connection(name, ObjectKind.USER, anchor)
-            if member is not None and member.active:
-                wanted[anchor] = member.target_id
-        have = self.state.members(name, group.anchor)
-        add_anchors, remove_anchors = plan_members(have, wanted)
-        if add_anchors:
-            await self.target.add_members(conn.target_id, [wanted[a] for a in add_anchors])
-            self.state.add_members(name, group.anchor, add_anchors)
-        if remove_anchors:
-            ids = [
-                c.target_id for a in remove_anchors if (c := self.state.connection(name, ObjectKind.USER, a))
-            ]
-            await self.target.remove_members(conn.target_id, ids)
-            self.state.remove_members(name, group.anchor, remove_anchors)
-        if add_anchors or remove_anchors:
-            self._count("memberships", len(add_anchors) + len(remove_anchors))
+            self.provisioner.fail(obj, conn.target_id, exc.code, str(exc))
+            return
+        if provisioned:
+            self.state.clear_escrow(self.job.name, ObjectKind.GROUP, obj.anchor)
 
     # -- deprovisioning and the deletion threshold (2.6, 2.7) ---------------------------------
 
@@ -483,122 +321,14 @@ class Cycle:
     async def _deprovision(
         self, kind: ObjectKind, anchor: str, event: DeprovisionEvent, obj: SourceObject, *, hold: bool = False
     ) -> None:
-        name = self.job.name
-        conn = self.state.connection(name, kind, anchor)
-        if conn is None:
-            return
-        if kind is ObjectKind.GROUP:
-            plan = Plan(
-                Action.DELETE, Reason.OUT_OF_SCOPE if event is not DeprovisionEvent.HARD_DELETED else None
-            )
-        else:
-            plan = plan_deprovision(
-                event,
-                soft_delete_mapped=self.soft_delete_mapped,
-                skip_out_of_scope_deletions=self.job.settings.skip_out_of_scope_deletions,
-            )
-        if hold and plan.action in (Action.DISABLE, Action.DELETE):
-            self.state.stage_delete(
-                name, StagedDelete(kind, anchor, conn.target_id, plan.action.value, self.clock())
-            )
-            self._log(obj, conn.target_id, staged(plan), status="Skipped")
-            return
-        try:
-            if plan.action is Action.DELETE:
-                await self.target.delete(kind, conn.target_id)
-                self.state.delete_connection(name, kind, anchor)
-            elif plan.action is Action.DISABLE:
-                # Read first, as for any update (1.4): the log shows the old value, an account
-                # already inactive is RedundantExport, and one that is gone drops its connection.
-                current = await self.target.get(kind, conn.target_id)
-                if current is None:
-                    self.state.delete_connection(name, kind, anchor)
-                    plan = Plan(Action.SKIP, Reason.INVALID_ANCHOR, detail="the account no longer exists")
-                else:
-                    plan = plan_deprovision(
-                        event,
-                        soft_delete_mapped=self.soft_delete_mapped,
-                        skip_out_of_scope_deletions=self.job.settings.skip_out_of_scope_deletions,
-                        current=current,
-                    )
-                    if plan.operations:
-                        await self.target.patch(kind, conn.target_id, _target_ops(plan))
-                    self.state.save_connection(name, replace(conn, active=False))
-        except TargetError as exc:
-            self._fail(obj, conn.target_id, exc.code, str(exc))
-            return
-        self._log(obj, conn.target_id, plan, status="Skipped" if plan.action is Action.SKIP else "Success")
+        conn = self.state.connection(self.job.name, kind, anchor)
+        if conn is not None:
+            await self.provisioner.deprovision(obj, conn, event, hold=hold)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _mappings(self, kind: ObjectKind) -> Sequence[AttributeMapping]:
-        return self.users if kind is ObjectKind.USER else self.groups
-
-    def _connect(self, obj: SourceObject, target_id: str, values: MappedValues) -> None:
-        display = obj.get("displayName") or obj.get("userPrincipalName") or ""
-        self.state.save_connection(
-            self.job.name, ObjectConnection(obj.kind, obj.anchor, target_id, str(display))
-        )
-        self.state.clear_escrow(self.job.name, obj.kind, obj.anchor)
-
-    def _escrow(
-        self, kind: ObjectKind, anchor: str, code: str, message: str, *, reference: bool = False
-    ) -> None:
-        previous = self.state.escrow(self.job.name, kind, anchor)
-        escrow = next_escrow(
-            previous,
-            kind=kind,
-            anchor=anchor,
-            code=code,
-            message=message,
-            now=self.clock(),
-            reference=reference,
-        )
-        self.state.save_escrow(self.job.name, escrow)
-
-    def _fail(self, obj: SourceObject, target_id: str | None, code: str, message: str) -> None:
-        self._escrow(obj.kind, obj.anchor, code, message)
-        self._log(
-            obj,
-            target_id,
-            Plan(Action.SKIP, None, detail=message),
-            status="Failure",
-            reason=code,
-            error=message,
-        )
-
-    def _log(
-        self,
-        obj: SourceObject,
-        target_id: str | None,
-        plan: Plan,
-        *,
-        status: str = "Success",
-        reason: str | None = None,
-        error: str = "",
-        steps: tuple[LogStep, ...] = (),
-    ) -> None:
-        action = plan.action.value
-        self._count(action)
-        self._count(status)
-        display = obj.get("displayName") or obj.get("userPrincipalName") or ""
-        self.state.append_log(
-            self.job.name,
-            LogRecord(
-                cycle=self.cycle_id,
-                time=self.clock(),
-                kind=obj.kind,
-                source_anchor=obj.anchor,
-                target_id=target_id,
-                display=str(display),
-                action=action,
-                status=status,
-                reason=reason if reason is not None else (plan.reason.value if plan.reason else ""),
-                steps=steps or _steps(plan),
-                modified=tuple((m.attribute, m.old, m.new) for m in plan.modified),
-                error=error,
-            ),
-        )
+    def _advance(self) -> None:
+        """One more object done (its log record written)."""
         if self.progress is not None:
             self.progress.done += 1
             if self._progress_cb is not None:
@@ -689,28 +419,17 @@ def _stream(objects: Iterable[SourceObject], groups: list[SourceObject]) -> Iter
             yield obj
 
 
+async def _look_up(
+    lookup: Callable[[ObjectKind, str], SourceObject | None], kind: ObjectKind, anchor: str
+) -> SourceObject:
+    """One object from the source by anchor; one the source no longer has is a hard delete."""
+    found = await asyncio.to_thread(lookup, kind, anchor)
+    return found if found is not None else SourceObject(kind, anchor, deleted=True)
+
+
 def _groups_of(objects: Iterable[SourceObject]) -> list[SourceObject]:
     return [o for o in objects if o.kind is ObjectKind.GROUP]
 
 
-def _target_ops(plan: Plan) -> list[TargetOp]:
-    return [TargetOp(op.op, op.path, op.value) for op in plan.operations]
-
-
-def _skip_plan(decision: ScopeDecision) -> Plan:
-    reason = (
-        Reason.NOT_EFFECTIVELY_ENTITLED
-        if decision.verdict is Verdict.NOT_EFFECTIVELY_ENTITLED
-        else Reason.OUT_OF_SCOPE
-    )
-    return Plan(Action.SKIP, reason, detail=decision.detail)
-
-
 def _scope_steps(decision: ScopeDecision) -> tuple[LogStep, ...]:
     return (LogStep("scoping", "skipped", decision.detail or decision.verdict.value),)
-
-
-def _steps(plan: Plan) -> tuple[LogStep, ...]:
-    status = "skipped" if plan.action is Action.SKIP else "success"
-    details = {"operations": len(plan.operations)} if plan.operations else {}
-    return (LogStep("export", status, plan.detail or plan.action.value, details),)
