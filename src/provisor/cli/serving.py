@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from provisor.cli.coalescing import coalescing_protocol
 from provisor.server import ServerConfig, create_app
 
 
@@ -48,6 +49,7 @@ def build_config(
         proxy_headers=True,
         server_header=False,
         lifespan="off",
+        http=coalescing_protocol(),
     )
 
 

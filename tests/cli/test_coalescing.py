@@ -1,0 +1,145 @@
+"""Write coalescing: one write per event-loop turn, in order, flushed before close; and a real
+server on loopback that answers pipelined, closing and large requests correctly through it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from provisor.cli.coalescing import CoalescingTransport, coalescing_protocol
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "written after close"
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 1)}.get(name, default)
+
+
+def _wrap(fake: FakeTransport) -> CoalescingTransport:
+    return CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+
+
+def test_the_writes_of_one_turn_leave_as_one_write_in_order() -> None:
+    async def main() -> list[bytes]:
+        fake = FakeTransport()
+        t = _wrap(fake)
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        t.write(b"")  # nothing to send: not a write of its own
+        t.write(bytearray(b"body"))
+        t.writelines([b"-", memoryview(b"end")])
+        assert fake.writes == []  # nothing left yet: the turn is not over
+        await asyncio.sleep(0)
+        t.write(b"next")
+        await asyncio.sleep(0)
+        return fake.writes
+
+    assert asyncio.run(main()) == [b"HTTP/1.1 200 OK\r\n\r\nbody-end", b"next"]
+
+
+def test_close_sends_what_is_kept_first_and_abort_drops_it() -> None:
+    async def main() -> tuple[FakeTransport, FakeTransport]:
+        closing, aborting = FakeTransport(), FakeTransport()
+        t = _wrap(closing)
+        t.write(b"last words")
+        t.close()
+        u = _wrap(aborting)
+        u.write(b"never sent")
+        u.abort()
+        await asyncio.sleep(0)  # the scheduled flushes find nothing (and do not write after close)
+        return closing, aborting
+
+    closing, aborting = asyncio.run(main())
+    assert closing.writes == [b"last words"] and closing.closed
+    assert aborting.writes == [] and aborting.aborted
+
+
+def test_everything_else_is_the_real_transports() -> None:
+    async def main() -> object:
+        return _wrap(FakeTransport()).get_extra_info("peername")
+
+    assert asyncio.run(main()) == ("127.0.0.1", 1)
+
+
+def test_the_server_runs_on_the_coalescing_protocol(live) -> None:
+    assert live.server.server.config.http is coalescing_protocol()
+
+
+def _exchange(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _responses(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """Split HTTP/1.1 responses with Content-Length into (head, body) pairs."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        out.append((head, rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+@pytest.fixture
+def port(live) -> int:
+    return live.server.port
+
+
+def test_pipelined_requests_are_answered_in_order(port) -> None:
+    requests = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    got = _responses(_exchange(port, requests))
+    assert [h.split(b"\r\n")[0] for h, _ in got] == [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 404 Not Found",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert got[0][1] == got[2][1] == b'{"status":"ok"}'
+    assert b"scim:api:messages:2.0:Error" in got[1][1]
+
+
+def test_a_large_response_arrives_whole(port, tenant) -> None:
+    _, token = tenant
+    request = (
+        f"GET /scim/v2/Schemas HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    [(head, body)] = _responses(_exchange(port, request))
+    assert head.startswith(b"HTTP/1.1 200") and len(body) > 10_000
+    assert body.startswith(b'{"schemas"') and body.endswith(b"}")
