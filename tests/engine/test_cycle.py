@@ -200,3 +200,24 @@ def test_disables_read_the_account_first_and_log_the_old_value(world):
     disables = list(state.logs(job.name, LogQuery(action="Disable")))
     assert len(disables) == 1 and disables[0].modified == (("active", "True", "False"),)
     assert users_of(app)["d0.x@example.com"]["active"] is False
+
+
+def test_a_pause_written_while_the_cycle_runs_stands(world):
+    """``provisor pause`` from another shell lands mid-cycle: the cycle's end must not undo it."""
+    from dataclasses import replace
+
+    from provisor.engine.state import JobStatus
+
+    class PausedMidCycle(MemoryEngineState):
+        def start_cycle(self, job, kind, started):
+            cycle = super().start_cycle(job, kind, started)
+            self.save_job_state(replace(self.job_state(job), status=JobStatus.PAUSED))
+            return cycle
+
+    job, directory, _ = world
+    person(directory, "ada@example.com")
+    state = PausedMidCycle()
+    report = run_cycle(job, state)
+    assert report.counts.get("Create") == 1  # the cycle itself ran to its end
+    after = state.job_state(job.name)
+    assert after.status is JobStatus.PAUSED and after.watermark is not None

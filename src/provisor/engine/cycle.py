@@ -127,7 +127,10 @@ class Cycle:
         self.state.save_job_state(
             replace(
                 fresh,
-                status=JobStatus.ACTIVE if fresh.status is not JobStatus.QUARANTINE else fresh.status,
+                # a pause or quarantine written while the cycle ran stands
+                status=fresh.status
+                if fresh.status in (JobStatus.QUARANTINE, JobStatus.PAUSED)
+                else JobStatus.ACTIVE,
                 watermark=watermark,
                 config_hash=digest,
                 last_cycle=cycle.id,
