@@ -110,6 +110,7 @@ operations = st.one_of(
     _op("start_cycle", jobs, st.sampled_from(list(CycleKind)), times),
     _op("append_log", jobs, records),
     _op("logs", jobs, queries),
+    _op("prune_logs", jobs, times),
     _op("reset", jobs, flags, flags, flags, flags),
 )
 

@@ -324,6 +324,16 @@ def test_lookups_use_their_indexes(url: str) -> None:
         state.close()
 
 
+def test_pruning_logs_reads_a_range_of_the_time_index(url: str) -> None:
+    state = SqlEngineState(url)
+    try:
+        plan = _plan(state, state._sql.prune_logs.sql)
+        assert "COVERING INDEX ix_engine_logs_time (job=? AND time<?)" in plan, plan
+        assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        state.close()
+
+
 def test_naive_datetimes_never_reach_the_database(url: str) -> None:
     state = SqlEngineState(url)
     try:

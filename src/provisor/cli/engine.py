@@ -1,10 +1,16 @@
 """Running jobs: the composition root of the engine (job file -> source, target, state, cycle).
 
-``sync_once`` is one cycle with Entra's guard rails around it: a paused job does not run, a
-quarantined one only when its next attempt is due (2.9); Test Connection first (1.2), and bad
-credentials or a 404 on the probe quarantine the job at once; after the cycle the deletion
-threshold (2.7) and the escrow thresholds (2.9) decide the job's state, and the admin is e-mailed
-when it enters quarantine or stages deletes (2.14).
+``run_cycle`` (``sync_once`` outside an event loop) is one cycle with Entra's guard rails around
+it: a paused job does not run, a quarantined one only when its next attempt is due (2.9); Test
+Connection first (1.2), and bad credentials or a 404 on the probe quarantine the job at once;
+after the cycle the deletion threshold (2.7) and the escrow thresholds (2.9) decide the job's
+state, the admin is e-mailed when it enters quarantine or stages deletes (2.14), and a job still
+quarantined four weeks after the series began is disabled (paused, escrows dropped). Then log
+records older than the job's retention (2.12, ``logs.retention_days``) are pruned.
+
+A cycle cancelled half-way (SIGTERM, Ctrl-C) or ended by an error stops the object operations it
+started, keeps what they committed and closes its record as ``Interrupted`` or ``Failed``; the next
+cycle resumes the work (the watermark only moves when a cycle completes).
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from provisor.engine import deletions
+from provisor.engine import deletions, schedule
 from provisor.engine import quarantine as rules
 from provisor.engine.cycle import Cycle, CycleReport, Progress
 from provisor.engine.jobs import Job, load_job_file
@@ -78,6 +84,37 @@ def source_of(job: Job) -> Source:
     return files.from_config(job.source, snapshot_path=Path(state_file).with_suffix(".snapshot.db"))
 
 
+async def run_cycle(
+    loaded: LoadedJob,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    progress: Callable[[Progress], None] | None = None,
+    target_options: dict[str, Any] | None = None,
+) -> tuple[CycleReport | None, JobState]:
+    """One cycle of the job (see the module docstring), then the log retention.
+
+    :raises JobCannotRun: the job is paused, quarantined until later, or Test Connection failed.
+    """
+    options = dict(target_options or {})
+    if "transport" not in options:  # httpx's default transport costs more CPU than the requests
+        from provisor.engine.targets.transport import LeanTransport
+
+        options["transport"] = LeanTransport()
+    try:
+        result = await _cycle(loaded, clock=clock, progress=progress, target_options=options)
+    except JobCannotRun:
+        prune_logs(loaded, clock())
+        raise
+    prune_logs(loaded, clock())
+    return result
+
+
+def prune_logs(loaded: LoadedJob, now: datetime) -> int:
+    """Delete the job's log records older than its retention (2.12); how many went."""
+    cutoff = now - timedelta(days=loaded.job.logs.retention_days)
+    return loaded.state.prune_logs(loaded.job.name, cutoff)
+
+
 async def _cycle(
     loaded: LoadedJob,
     *,
@@ -89,7 +126,14 @@ async def _cycle(
     current = state.job_state(job.name)
     now = clock()
     if current.status is JobStatus.PAUSED:
-        raise JobCannotRun(f"job {job.name} is paused; run 'provisor resume --job {loaded.path}'")
+        why = ""
+        if current.quarantine is not None:
+            q = current.quarantine
+            why = (
+                f" (disabled after {rules.DISABLE_AFTER.days} days in quarantine: {q.reason}: {q.error};"
+                " fix the cause first)"
+            )
+        raise JobCannotRun(f"job {job.name} is paused{why}; run 'provisor resume --job {loaded.path}'")
     if current.quarantine is not None and not rules.attempt_due(current.quarantine, now):
         q = current.quarantine
         raise JobCannotRun(
@@ -129,7 +173,13 @@ async def _cycle(
         )
         initial = current.watermark is None
         escrows_before = len(state.escrows(job.name))
-        report = await cycle.run()
+        before = asyncio.all_tasks()
+        try:
+            report = await cycle.run()
+        except BaseException as exc:
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            await _abandon(loaded, cycle, before, clock=clock, interrupted=interrupted)
+            raise
     after = state.job_state(job.name)
     failures = report.counts.get("Failure", 0) - report.counts.get("reference_failures", 0)
     outcome = rules.CycleOutcome(
@@ -166,6 +216,36 @@ async def _cycle(
     return report, state.job_state(job.name)
 
 
+async def _abandon(
+    loaded: LoadedJob,
+    cycle: Cycle,
+    before: set[asyncio.Task[Any]],
+    *,
+    clock: Callable[[], datetime],
+    interrupted: bool,
+) -> None:
+    """A cycle stopped half-way: cancel the object operations it left running (what they
+    committed stays; an operation cut short is redone by the next cycle, which matches before it
+    creates) and close the cycle's record with its counts so far."""
+    me = asyncio.current_task()
+    spawned = [t for t in asyncio.all_tasks() - before if t is not me]
+    for task in spawned:
+        task.cancel()
+    if spawned:
+        await asyncio.gather(*spawned, return_exceptions=True)
+    if not cycle.cycle_id:
+        return
+    name = loaded.job.name
+    try:
+        record = next((c for c in loaded.state.cycles(name, limit=5) if c.id == cycle.cycle_id), None)
+        if record is not None and record.finished is None:
+            result = schedule.INTERRUPTED if interrupted else schedule.FAILED
+            counts = dict(cycle.counts)
+            loaded.state.finish_cycle(replace(record, finished=clock(), result=result, counts=counts))
+    except Exception:  # noqa: S110 - the cycle's own error matters more; an open record also resumes
+        pass
+
+
 def _failures(loaded: LoadedJob, cycle: str) -> list[Any]:
     from provisor.engine.state import LogQuery
 
@@ -176,7 +256,11 @@ def _quarantine(loaded: LoadedJob, current: JobState, q: Any) -> None:
     if q is None:
         return
     previous = current.quarantine
-    loaded.state.save_job_state(replace(current, status=JobStatus.QUARANTINE, quarantine=q))
+    status = JobStatus.QUARANTINE
+    if rules.should_disable(q, q.current_began):  # four weeks: disabled, escrows dropped (2.9)
+        loaded.state.clear_escrows(loaded.job.name)
+        status = JobStatus.PAUSED
+    loaded.state.save_job_state(replace(current, status=status, quarantine=q))
     _notify(loaded, lambda n: n.quarantined(loaded.job, q, previous=previous))
 
 
@@ -199,9 +283,5 @@ def sync_once(
     progress: Callable[[Progress], None] | None = None,
     target_options: dict[str, Any] | None = None,
 ) -> tuple[CycleReport | None, JobState]:
-    options = dict(target_options or {})
-    if "transport" not in options:  # httpx's default transport costs more CPU than the requests
-        from provisor.engine.targets.transport import LeanTransport
-
-        options["transport"] = LeanTransport()
-    return asyncio.run(_cycle(loaded, clock=clock, progress=progress, target_options=options))
+    """:func:`run_cycle` in an event loop of its own."""
+    return asyncio.run(run_cycle(loaded, clock=clock, progress=progress, target_options=target_options))

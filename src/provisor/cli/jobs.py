@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -54,6 +54,10 @@ def _job(path: Path) -> Iterator[object]:
         _fail(f"cannot open the job's state: {exc}")
     try:
         yield loaded
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
+        _fail(f"job {path.name}: {type(exc).__name__}: {exc}")
     finally:
         loaded.close()
 
@@ -74,28 +78,45 @@ def register(app: typer.Typer) -> None:
                     report, state = sync_once(loaded, progress=show)
             except JobCannotRun as exc:
                 _fail(str(exc))
-            _summary(report, state)
+            summary(report, state)
 
     @app.command()
-    def run(job: JobOption) -> None:
-        """Run cycles on the job's interval (default 40 minutes) until stopped (Ctrl-C)."""
-        from provisor.cli.engine import JobCannotRun, LoadedJob, sync_once
+    def run(
+        job: JobOption,
+        interval: Annotated[
+            str | None,
+            typer.Option(
+                "--interval",
+                help="Time between cycles instead of the job's interval_minutes: 30s, 5m, 1h "
+                "(a bare number is minutes; 1s to 7 days).",
+            ),
+        ] = None,
+    ) -> None:
+        """Run cycles on the job's interval (default 40 minutes) until stopped (SIGTERM or Ctrl-C).
 
+        A paused job waits for resume, a quarantined one for its next attempt (6 h, 12 h, then
+        daily). Stopping interrupts a running cycle; the next run resumes it. Exit status 0.
+        """
+        import asyncio
+
+        from provisor.cli.engine import LoadedJob
+        from provisor.cli.service import JobService, parse_interval
+
+        every: timedelta | None = None
+        if interval is not None:
+            try:
+                every = parse_interval(interval)
+            except ValueError as exc:
+                _fail(str(exc), 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
-            interval = loaded.job.interval_minutes * 60
+            if every is None:
+                every = timedelta(minutes=loaded.job.interval_minutes)
+            service = JobService(loaded, interval=every)
             try:
-                while True:
-                    try:
-                        with ProgressDisplay(total=expected_total(loaded)) as show:
-                            report, state = sync_once(loaded, progress=show)
-                        _summary(report, state)
-                    except JobCannotRun as exc:
-                        typer.echo(f"provisor: {exc}", err=True)
-                    typer.echo(f"next cycle in {interval // 60} minutes")
-                    time.sleep(interval)
-            except KeyboardInterrupt:
-                typer.echo("stopped")
+                asyncio.run(service.run())
+            except Exception as exc:  # the state database went away: one line, not a traceback
+                _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {exc}")
 
     @app.command()
     def status(job: JobOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -282,7 +303,8 @@ def _set_status(path: Path, status: JobStatus) -> None:
     typer.echo(f"{loaded.job.name}: {status.value}")
 
 
-def _summary(report: CycleReport | None, state: JobState) -> None:
+def summary(report: CycleReport | None, state: JobState) -> None:
+    """The cycle's result and counts, the job's status and its quarantine."""
     if report is None:
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
@@ -362,8 +384,9 @@ class ProgressDisplay:
             self._bar.stop()
         elif last is not None:
             elapsed = max(time.monotonic() - self._started, 1e-6)
+            ended = "done" if exc[0] is None else "stopped"
             self.console.print(
-                f"{last.kind.value} cycle: done: {last.done} objects in {elapsed:,.1f} s "
+                f"{last.kind.value} cycle: {ended}: {last.done} objects in {elapsed:,.1f} s "
                 f"({last.done / elapsed:,.0f}/s)",
                 highlight=False,
                 soft_wrap=True,

@@ -8,7 +8,8 @@ It behaves as ``provisor.store.sql.engine_state.SqlEngineState`` does (the contr
   a database (a tuple comes back a list; what JSON cannot hold is refused on write);
 * orders: connections by anchor; ``connection_by_target`` picks the smallest anchor when several
   share a target id; escrows by (kind, anchor); staged deletes by (staged, kind, anchor); cycles
-  newest first (by started, then start order); logs by (time, insertion) with ``limit`` keeping the first N.
+  newest first (by started, then start order); logs by (time, insertion) with ``limit`` keeping the first N;
+* ``prune_logs(job, before)`` drops the job's records with ``time < before`` and says how many.
 
 Everything is held in dicts under one lock: nothing survives the process. ``batch()`` exists for
 parity and does nothing (every write is immediately visible).
@@ -305,6 +306,17 @@ class MemoryEngineState:
                 remaining -= 1
                 if remaining == 0:
                     return
+
+    def prune_logs(self, job: str, before: datetime) -> int:
+        """Drop the job's records older than ``before`` (see ``SqlEngineState.prune_logs``)."""
+        before = utc(before)
+        with self._lock:
+            entries = self._logs.get(job)
+            if not entries:
+                return 0
+            cut = bisect.bisect_left(entries, before, key=lambda e: e[0])  # records at ``before`` stay
+            del entries[:cut]
+            return cut
 
     # -- restart (2.10) ----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Per job: object connections (source anchor <-> target id), the group memberships the engine has
 provisioned, the watermark, escrows (per-object failures retried with backoff), quarantine,
-staged deletes held by the deletion threshold, cycles and provisioning log records. Every write is
+staged deletes held by the deletion threshold, cycles and provisioning log records (kept for the
+job's retention period, 30 days by default, then pruned). Every write is
 committed when it returns, so a cycle killed at any point resumes with what was done (issue 3,
 item 6: "each object connection is committed as its object is done").
 """
@@ -103,7 +104,7 @@ class Cycle:
     kind: CycleKind
     started: datetime
     finished: datetime | None = None
-    result: str | None = None  # Succeeded / EntryLevelErrors / Failed
+    result: str | None = None  # Succeeded / EntryLevelErrors / Failed / Interrupted (engine.schedule)
     counts: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -184,6 +185,12 @@ class EngineState(Protocol):
     def cycles(self, job: str, limit: int = 20) -> list[Cycle]: ...
     def append_log(self, job: str, record: LogRecord) -> None: ...
     def logs(self, job: str, query: LogQuery) -> Iterator[LogRecord]: ...
+    def prune_logs(self, job: str, before: datetime) -> int:
+        """Delete the job's log records older than ``before`` (retention, 2.12); how many went.
+
+        A record at exactly ``before`` stays; cycles and every other job's records are untouched.
+        """
+        ...
 
     # -- restart (2.10) ----------------------------------------------------------------------
     def reset(

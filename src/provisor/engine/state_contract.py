@@ -398,6 +398,43 @@ class EngineStateContract:
         matching = list(state.logs("j", LogQuery(cycle="c1", status="Success", limit=600)))
         assert matching == every[:600]
 
+    # -- log retention (2.12) ----------------------------------------------------------------------
+
+    def test_prune_logs_drops_only_older_records_of_the_job(self, state: BatchingState) -> None:
+        for anchor, seconds in (("old-1", 1), ("old-2", 2), ("edge", 3), ("new", 4), ("old-0", 0)):
+            state.append_log("j", record(anchor, seconds=seconds))
+        state.append_log("other", record("elsewhere", seconds=0))
+        cycle = state.start_cycle("j", CycleKind.INITIAL, at(0))
+        assert state.prune_logs("j", at(3).astimezone(PARIS)) == 3
+        assert anchors(state.logs("j", LogQuery())) == ["edge", "new"]  # a record at ``before`` stays
+        assert anchors(state.logs("other", LogQuery())) == ["elsewhere"]
+        assert state.cycles("j") == [cycle]  # cycles are kept
+        assert state.prune_logs("j", at(3)) == 0  # nothing left to prune
+        assert state.prune_logs("nobody", at(3)) == 0
+        state.append_log("j", record("late", seconds=5))
+        assert state.prune_logs("j", at(100)) == 3
+        assert list(state.logs("j", LogQuery())) == []
+        state.append_log("j", record("again", seconds=0))  # the job logs again afterwards
+        assert anchors(state.logs("j", LogQuery())) == ["again"]
+
+    def test_prune_logs_refuses_naive_datetimes(self, state: BatchingState) -> None:
+        state.append_log("j", record("a"))
+        with pytest.raises(ValueError):
+            state.prune_logs("j", datetime(2030, 1, 1))
+        assert anchors(state.logs("j", LogQuery())) == ["a"]
+
+    def test_prune_logs_of_many_records(self, state: BatchingState) -> None:
+        """More records than one delete chunk of the SQL state; in a batch and outside one."""
+        with state.batch():
+            for i in range(2345):
+                state.append_log("j", record(f"a{i:05d}", seconds=i // 2))
+        with state.batch():
+            assert state.prune_logs("j", at(500)) == 1000
+            assert len(list(state.logs("j", LogQuery(limit=5)))) == 5  # reads see the prune
+        assert state.prune_logs("j", at(1100)) == 1200
+        left = anchors(state.logs("j", LogQuery()))
+        assert left == [f"a{i:05d}" for i in range(2200, 2345)]
+
     # -- reset (2.10) ------------------------------------------------------------------------------
 
     def _populate(self, state: BatchingState, job: str) -> JobState:

@@ -155,6 +155,7 @@ def test_every_section_with_non_default_values() -> None:
     )
     assert job.notifications.sender == "provisor@example.com"
     assert job.notifications.notify_on_failure is False
+    assert job.logs.retention_days == 7
 
 
 def test_the_filters_of_a_job_evaluate_as_or_of_ands() -> None:
@@ -180,6 +181,7 @@ def test_defaults_of_a_minimal_job(tmp_path: Path) -> None:
     assert job.interval_minutes == 40  # 2.5
     assert job.settings.skip_out_of_scope_deletions is False  # 2.6
     assert job.settings.deletion_threshold == 500  # 2.7
+    assert job.logs.retention_days == 30  # 2.12
     assert job.notifications is None
     assert job.target.patch_dialect is PatchDialect.ENTRA
     assert job.target.concurrency == 8
@@ -486,6 +488,19 @@ def test_a_missing_file_is_a_job_file_error(tmp_path: Path) -> None:
             with_base("settings:\n  deletion_threshold: -1\n"),
             "job.yaml:10: settings.deletion_threshold must be at least 0 (got -1)",
         ),
+        (
+            with_base("logs:\n  retention_days: 0\n"),
+            "job.yaml:10: logs.retention_days must be between 1 and 3660 (got 0)",
+        ),
+        (
+            with_base("logs:\n  retention_days: a month\n"),
+            "job.yaml:10: logs.retention_days must be an integer (got 'a month')",
+        ),
+        (
+            with_base("logs:\n  retention: 30\n"),
+            "job.yaml:10: unknown key 'retention' in logs; did you mean 'retention_days'?",
+        ),
+        (with_base("logs: 30\n"), "job.yaml:9: logs must be a mapping (got a number)"),
         (
             with_base("settings:\n  skip_out_of_scope_deletions: maybe\n"),
             "job.yaml:10: settings.skip_out_of_scope_deletions must be true or false (got 'maybe')",

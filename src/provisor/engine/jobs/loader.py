@@ -18,6 +18,7 @@ scope: {mode: assigned}                  # see _scope.py
 state: sqlite:///clarizen-one.state.db   # default sqlite:///<name>.state.db
 interval_minutes: 40
 settings: {skip_out_of_scope_deletions: false, deletion_threshold: 500}
+logs: {retention_days: 30}               # provisioning logs older than this are pruned
 notifications:
   email: it-ops@example.com              # one address or a list
   smtp: smtp://127.0.0.1:8025            # smtp:// or smtps://, user:password@ allowed
@@ -30,7 +31,7 @@ notifications:
 Relative paths (a ``sqlite:///`` state database, a csv/jsonl ``path``) are resolved against the
 folder of the job file (``base_dir`` for :func:`parse_job`; left relative when it is ``None``).
 Defaults follow entra-behaviour.md: interval 40 minutes (2.5), deletion threshold 500 (2.7),
-disable out-of-scope users (2.6), notify on failure (2.14).
+disable out-of-scope users (2.6), notify on failure (2.14), keep provisioning logs 30 days (2.12).
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ from provisor.engine.jobs.errors import JobFileError
 from provisor.engine.jobs.model import (
     DEFAULT_DELETION_THRESHOLD,
     DEFAULT_INTERVAL_MINUTES,
+    DEFAULT_LOG_RETENTION_DAYS,
     TEMPLATES,
     Job,
+    LogsConfig,
     NotificationConfig,
     PatchDialect,
     Secret,
@@ -75,13 +78,16 @@ JOB_KEYS = (
     "interval_minutes",
     "settings",
     "notifications",
+    "logs",
 )
 SOURCE_KEYS = ("type", "url", "path", "token", "options")
 TARGET_KEYS = ("url", "token", "patch_dialect", "concurrency", "timeout_seconds")
 SETTINGS_KEYS = ("skip_out_of_scope_deletions", "deletion_threshold")
+LOGS_KEYS = ("retention_days",)
 NOTIFICATION_KEYS = ("email", "smtp", "smtp_user", "smtp_password", "sender", "notify_on_failure")
 
 MAX_INTERVAL = 7 * 24 * 60  # a week, in minutes
+MAX_RETENTION_DAYS = 10 * 366  # ten years
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DB_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://.*", re.DOTALL)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -128,10 +134,11 @@ def parse_job(text: str, env: Mapping[str, str], *, source_name: str, base_dir: 
         mappings=read_mappings(reader, top.items("mappings")),
         scope=read_scope(reader, top.section("scope", SCOPE_KEYS), template=template),
         interval_minutes=top.integer(
-            "interval_minutes", DEFAULT_INTERVAL_MINUTES, minimum=1, maximum=7 * 24 * 60
+            "interval_minutes", DEFAULT_INTERVAL_MINUTES, minimum=1, maximum=MAX_INTERVAL
         ),
         settings=_settings(settings),
         notifications=None if notifications is None else _notifications(notifications),
+        logs=_logs(top.section("logs", LOGS_KEYS)),
     )
 
 
@@ -230,6 +237,16 @@ def _settings(section: Section | None) -> Settings:
     return Settings(
         skip_out_of_scope_deletions=section.boolean("skip_out_of_scope_deletions", False),
         deletion_threshold=section.integer("deletion_threshold", DEFAULT_DELETION_THRESHOLD, minimum=0),
+    )
+
+
+def _logs(section: Section | None) -> LogsConfig:
+    if section is None:
+        return LogsConfig()
+    return LogsConfig(
+        retention_days=section.integer(
+            "retention_days", DEFAULT_LOG_RETENTION_DAYS, minimum=1, maximum=MAX_RETENTION_DAYS
+        )
     )
 
 

@@ -19,10 +19,12 @@ __all__ = [
     "DEFAULT_ACCESS_ROLE",
     "DEFAULT_DELETION_THRESHOLD",
     "DEFAULT_INTERVAL_MINUTES",
+    "DEFAULT_LOG_RETENTION_DAYS",
     "TEMPLATES",
     "ApplyMapping",
     "Assignment",
     "Job",
+    "LogsConfig",
     "MappingConfig",
     "MappingObject",
     "MappingType",
@@ -44,6 +46,8 @@ TEMPLATES: Final = ("clarizen-one", "scim-default")
 DEFAULT_INTERVAL_MINUTES: Final = 40
 #: ``QuarantineTooManyDeletesThreshold`` default (entra-behaviour.md 2.7); 0 disables the check.
 DEFAULT_DELETION_THRESHOLD: Final = 500
+#: Provisioning logs are kept 30 days (entra-behaviour.md 2.12, premium tenants; 7 on free ones).
+DEFAULT_LOG_RETENTION_DAYS: Final = 30
 #: The role Entra gives an assignment made without choosing one (entra-behaviour.md 2.2).
 DEFAULT_ACCESS_ROLE: Final = "Default Access"
 
@@ -209,6 +213,14 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class LogsConfig:
+    """Provisioning logs (entra-behaviour.md 2.12): records older than ``retention_days`` are
+    deleted after each cycle."""
+
+    retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+
+
+@dataclass(frozen=True, slots=True)
 class SmtpConfig:
     """The mail relay for notification e-mails; ``tls`` is true for ``smtps://``."""
 
@@ -244,3 +256,4 @@ class Job:
     interval_minutes: int = DEFAULT_INTERVAL_MINUTES
     settings: Settings = field(default_factory=Settings)
     notifications: NotificationConfig | None = None
+    logs: LogsConfig = field(default_factory=LogsConfig)

@@ -24,7 +24,8 @@ Orders (the in-memory twin follows them; the contract suite checks both):
 * ``cycles(job, limit)``: the newest ``limit`` cycles, newest first (by started, then the order
   they were started in);
 * ``logs(job, query)``: by (time, insertion), streamed in pages; ``query.limit`` keeps the *first*
-  N records in that order; ``query.anchor`` matches the source anchor or the target id.
+  N records in that order; ``query.anchor`` matches the source anchor or the target id;
+* ``prune_logs(job, before)``: deletes the records with ``time < before``, oldest first, in chunks.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ from provisor.store.sql.values import from_micros, opt_from_micros, to_micros
 
 #: Rows fetched per page when streaming connections and logs.
 PAGE = 500
+#: Log records deleted per transaction by ``prune_logs`` (other writers wait at most one chunk).
+PRUNE_CHUNK = 1000
 
 # -- values ----------------------------------------------------------------------------------------
 
@@ -235,6 +238,16 @@ class _Statements:
         self.append_log = self.prepare(
             insert(lg).values({c.name: _p(c.name) for c in lg.columns if c.name != "id"})
         )
+        # Retention (2.12): the oldest records first, a chunk per transaction, straight off the
+        # (job, time, id) index; the ids are picked by a subquery, as not every dialect has
+        # DELETE ... LIMIT.
+        oldest = (
+            select(lg.c.id)
+            .where(lg.c.job == _p("job"), lg.c.time < _p("before"))
+            .order_by(lg.c.time, lg.c.id)
+            .limit(PRUNE_CHUNK)
+        )
+        self.prune_logs = self.prepare(delete(lg).where(lg.c.id.in_(oldest.scalar_subquery())))
         self._log_queries: dict[tuple[bool, ...], Prepared] = {}
         self._lock = threading.Lock()
 
@@ -716,6 +729,23 @@ class SqlEngineState:
                 return
             params["after_id"], params["after_time"] = rows[-1][0], rows[-1][2]
             statement = self._sql.logs(query, first=False)
+
+    def prune_logs(self, job: str, before: datetime) -> int:
+        """Delete the job's log records older than ``before`` (retention, 2.12); how many went.
+
+        Oldest first, ``PRUNE_CHUNK`` records per transaction (outside a :meth:`batch`), so a
+        first prune of months of records never holds the write lock for long and a prune cut short
+        leaves the newest records, never a gap. Each chunk is a range of the ``(job, time, id)``
+        index. Records at exactly ``before`` stay; cycles are kept.
+        """
+        params = {"job": job, "before": _micros(before)}
+        pruned = 0
+        while True:
+            with self._write() as tx:
+                count = tx.execute(self._sql.prune_logs, params).rowcount
+            pruned += count
+            if count < PRUNE_CHUNK:
+                return pruned
 
     # -- restart (2.10) ----------------------------------------------------------------------------
 

@@ -1,0 +1,206 @@
+"""``provisor run``: a job as a long-running service (entra-behaviour.md 2.1, 2.5, 2.9).
+
+A cycle runs when :func:`provisor.engine.schedule.next_cycle` says it is due: at start (unless
+an earlier process finished a cycle less than an interval ago), then an interval after each
+attempt; a paused job runs none until it is resumed, a quarantined one waits for the quarantine's
+next attempt (6 h, 12 h, then daily) instead of the interval. While it waits the process re-reads
+the job's state every quarter interval (at most every 30 s), so ``provisor pause``, ``resume``,
+``restart`` and ``allow-deletes`` from another shell take effect without restarting it. An error
+in one cycle (the source or the target unreachable) is reported on stderr and the next cycle
+comes an interval later.
+
+SIGTERM and SIGINT (Ctrl-C) stop it with exit status 0: while waiting at once; during a cycle
+the cycle is cancelled - what it committed stays, its record says ``Interrupted`` and the next
+run resumes it at once. A second signal while stopping exits immediately (status 128 + signal
+number); committed work is kept then too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import typer
+
+from provisor.cli.engine import JobCannotRun, LoadedJob, run_cycle, utc_now
+from provisor.cli.jobs import ProgressDisplay, expected_total, summary
+from provisor.engine import schedule
+from provisor.engine.cycle import CycleReport
+from provisor.engine.model import SourceError
+from provisor.engine.state import JobState
+from provisor.engine.targets import TargetError
+
+__all__ = ["MAX_POLL_SECONDS", "JobService", "parse_interval", "poll_seconds"]
+
+#: The longest the service sleeps before it looks at the job's state again.
+MAX_POLL_SECONDS: Final = 30.0
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600}
+_INTERVAL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*")
+_MAX_INTERVAL: Final = timedelta(days=7)
+
+
+def parse_interval(text: str) -> timedelta:
+    """``--interval``: ``90s``, ``5m``, ``1h`` or a bare number of minutes; 1 s to 7 days.
+
+    :raises ValueError: with a message for the admin.
+    """
+    found = _INTERVAL.fullmatch(text)
+    if found is None:
+        raise ValueError(f"--interval takes a duration such as 30s, 5m or 1h, not {text!r}")
+    every = timedelta(seconds=float(found[1]) * _UNITS[found[2] or "m"])
+    if not timedelta(seconds=1) <= every <= _MAX_INTERVAL:
+        raise ValueError(f"--interval must be between 1s and 7 days, not {text!r}")
+    return every
+
+
+def poll_seconds(interval: timedelta) -> float:
+    """How often a waiting service re-reads the job's state: a quarter interval, at most 30 s."""
+    return min(MAX_POLL_SECONDS, max(0.05, interval.total_seconds() / 4))
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _every(interval: timedelta) -> str:
+    seconds = interval.total_seconds()
+    if seconds % 60 or seconds < 60:
+        return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+    minutes = int(seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+class JobService:
+    """Runs ``loaded``'s cycles on ``interval`` until :meth:`stop` (SIGTERM, SIGINT)."""
+
+    def __init__(
+        self,
+        loaded: LoadedJob,
+        *,
+        interval: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+        say: Callable[[str], None] = typer.echo,
+        warn: Callable[[str], None] = lambda line: typer.echo(line, err=True),
+    ) -> None:
+        self.loaded = loaded
+        self.interval = interval
+        self.clock = clock
+        self.say = say
+        self.warn = warn
+        self.poll = poll_seconds(interval)
+        self._stopping: asyncio.Event | None = None
+        self._cycle: asyncio.Task[tuple[CycleReport | None, JobState]] | None = None
+        self._signals = 0
+
+    async def run(self) -> None:
+        """Serve until stopped; SIGTERM and SIGINT stop it (see the module docstring)."""
+        self._stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:  # the loop removes its handlers when it closes
+                loop.add_signal_handler(signum, self.stop, signum)
+            except NotImplementedError:  # pragma: no cover - not on Unix
+                signal.signal(signum, lambda s, _f: loop.call_soon_threadsafe(self.stop, s))
+        job = self.loaded.job
+        self.say(
+            f"provisor: running job {job.name} every {_every(self.interval)}; SIGTERM or Ctrl-C stops it"
+        )
+        await self._serve()
+        self.say(f"provisor: job {job.name} stopped")
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Stop serving: at once while waiting, by cancelling the cycle while one runs."""
+        name = signal.Signals(signum).name
+        self._signals += 1
+        if self._signals > 1:
+            self.warn(f"provisor: {name} again: stopping now")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        cycle = self._cycle
+        if cycle is not None and not cycle.done():
+            self.say(f"provisor: {name}: stopping; interrupting the running cycle")
+            cycle.cancel()
+        else:
+            self.say(f"provisor: {name}: stopping")
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _serve(self) -> None:
+        assert self._stopping is not None
+        name, state = self.loaded.job.name, self.loaded.state
+        last_attempt: datetime | None = None
+        shown: tuple[schedule.Reason, datetime | None] | None = None
+        while not self._stopping.is_set():
+            now = self.clock()
+            current = state.job_state(name)
+            cycles = state.cycles(name, limit=1)
+            upcoming = schedule.next_cycle(
+                current,
+                cycles[0] if cycles else None,
+                interval=self.interval,
+                now=now,
+                last_attempt=last_attempt,
+            )
+            if upcoming.due is not None and upcoming.due <= now:
+                if upcoming.reason is schedule.Reason.RESUME:
+                    self.say("provisor: the last cycle did not finish; this one resumes its work")
+                shown = None
+                await self._attempt()
+                last_attempt = self.clock()
+                continue
+            if (upcoming.reason, upcoming.due) != shown:
+                shown = (upcoming.reason, upcoming.due)
+                self._announce(upcoming, current)
+            wait = self.poll
+            if upcoming.due is not None:
+                wait = min(wait, (upcoming.due - now).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+
+    def _announce(self, upcoming: schedule.NextCycle, current: JobState) -> None:
+        job, path = self.loaded.job, self.loaded.path
+        if upcoming.reason is schedule.Reason.PAUSED:
+            self.say(f"provisor: job {job.name} is paused; no cycles until 'provisor resume --job {path}'")
+        elif upcoming.reason is schedule.Reason.QUARANTINE and current.quarantine is not None:
+            q = current.quarantine
+            self.say(
+                f"provisor: job {job.name} is in quarantine ({q.reason}); next attempt at "
+                f"{_when(q.next_attempt)} (retry {q.series_count}); "
+                f"'provisor restart --job {path} --scope QuarantineState' lifts it"
+            )
+        elif upcoming.due is not None:
+            self.say(f"provisor: next cycle at {_when(upcoming.due)}")
+
+    async def _attempt(self) -> None:
+        """One cycle in a task of its own, so that :meth:`stop` can cancel it."""
+
+        async def cycle() -> tuple[CycleReport | None, JobState]:
+            with ProgressDisplay(total=expected_total(self.loaded)) as show:
+                return await run_cycle(self.loaded, clock=self.clock, progress=show)
+
+        task = asyncio.create_task(cycle())
+        self._cycle = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            self._cycle = None
+        if task.cancelled():
+            self.say("provisor: cycle interrupted; what it committed is kept and the next run resumes it")
+            return
+        error = task.exception()
+        if error is None:
+            summary(*task.result())
+        elif isinstance(error, JobCannotRun):
+            self.warn(f"provisor: {error}")
+        elif isinstance(error, SourceError | TargetError):
+            self.warn(f"provisor: the cycle failed: {error}")
+        else:
+            self.warn(f"provisor: the cycle failed: {type(error).__name__}: {error}")
