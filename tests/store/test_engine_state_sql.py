@@ -96,6 +96,26 @@ def test_migrations_are_idempotent_and_have_their_own_version_table(url: str) ->
     assert journal == "wal"
 
 
+def test_the_migrated_schema_is_the_tables_the_queries_use(url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from provisor.store.sql import engine_state_tables
+
+    SqlEngineState(url).close()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"version_table": engine_state_tables.VERSION_TABLE}
+            )
+            diff = compare_metadata(context, engine_state_tables.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
 def test_shares_a_file_with_the_scim_store(url: str) -> None:
     store = SqlStore(url)
     state = SqlEngineState(url)

@@ -10,7 +10,7 @@ and a disabled source user (``accountEnabled`` false) is never in scope.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from provisor.engine.jobs.model import DEFAULT_ACCESS_ROLE, ScopeConfig, ScopeMode
@@ -46,6 +46,13 @@ class Assignments:
     group_roles: dict[str, str] = field(default_factory=dict)  # assigned group anchor -> role
     member_roles: dict[str, set[str]] = field(default_factory=dict)  # user anchor -> roles via groups
 
+    #: Incremental cycles: a user's groups as recorded in the engine state
+    #: (``EngineState.groups_of``), for the roles of the groups this cycle did not re-read; the
+    #: re-read groups' share is in ``member_roles``. None in an initial cycle, whose first pass
+    #: fills ``member_roles`` from every assigned group.
+    recorded_groups: Callable[[str], Iterable[str]] | None = None
+    #: the groups whose members this cycle read from the source (``member_roles`` has their share)
+    reread: set[str] = field(default_factory=set)
     #: lower-cased user name -> roles assigned to it directly; lower-cased group name -> role
     #: (the first assignment naming it); built once, so a lookup never scans the assignment list
     _user_index: dict[str, set[str]] = field(init=False, repr=False)
@@ -69,6 +76,16 @@ class Assignments:
         if not display_name:
             return None
         return self._group_index.get(display_name.lower())
+
+    def group_share(self, anchor: str) -> set[str]:
+        """The roles a user has through assigned groups."""
+        roles = set(self.member_roles.get(anchor, ()))
+        if self.recorded_groups is not None:
+            for group in self.recorded_groups(anchor):
+                role = self.group_roles.get(group)
+                if role is not None and group not in self.reread:
+                    roles.add(role)
+        return roles
 
     def note_group(self, group: SourceObject) -> None:
         """Pass 1: remember an assigned group and the roles it gives its direct user members."""
@@ -95,9 +112,7 @@ class Assignments:
         if self.config.mode is ScopeMode.ALL:
             roles: set[str] = set()
         else:
-            roles = self.direct_roles(_text(obj.get("userPrincipalName"))) | self.member_roles.get(
-                obj.anchor, set()
-            )
+            roles = self.direct_roles(_text(obj.get("userPrincipalName"))) | self.group_share(obj.anchor)
             if not roles:
                 return ScopeDecision(Verdict.NOT_ASSIGNED, detail="not assigned to the application")
             if self.config.skip_default_access and roles <= {DEFAULT_ACCESS_ROLE}:

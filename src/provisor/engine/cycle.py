@@ -162,14 +162,16 @@ class Cycle:
 
     async def _incremental(self, watermark: str) -> str:
         name = self.job.name
-        # Per-object state only: the assigned groups are the connected ones (assigned mode), with
-        # the members the engine provisioned in them.
-        group_members: dict[str, set[str]] = {}
+        # Per-object state only, and only what the changes touch: the assigned groups are the
+        # connected ones (assigned mode); a user's roles through groups that did not change come
+        # from their source membership as last recorded, read for that user alone
+        # (``source_groups_of``, indexed), never by loading every membership of the job.
+        assignments = self.assignments
         for conn in self.state.connections(name, ObjectKind.GROUP):
-            role = self.assignments.group_role(conn.display)
+            role = assignments.group_role(conn.display)
             if role is not None:
-                self.assignments.group_roles[conn.anchor] = role
-                group_members[conn.anchor] = self.state.members(name, conn.anchor)
+                assignments.group_roles[conn.anchor] = role
+        assignments.recorded_groups = lambda anchor: self.state.source_groups_of(name, anchor)
 
         def known(kind: ObjectKind) -> Iterable[str]:
             return [c.anchor for c in self.state.connections(name, kind)]
@@ -189,25 +191,26 @@ class Cycle:
             for anchor in sorted(e.anchor for e in retry if e.kind is ObjectKind.GROUP):
                 if anchor not in changed_groups:
                     groups.append(await _look_up(lookup, ObjectKind.GROUP, anchor))
+        # A re-read group's membership replaces only that group's share of its members' roles
+        # (two groups may give the same role); its members that came or went are affected.
         affected: set[str] = set()
         for group in groups:
-            if group.deleted:
+            if group.deleted:  # its members lose what it gave them
+                if group.anchor in assignments.group_roles:
+                    affected |= self.state.source_members(name, group.anchor)
+                    assignments.reread.add(group.anchor)
                 continue
-            if group.anchor not in group_members:
+            if group.anchor not in assignments.group_roles:
                 # Not connected (its create failed, or it is new): resolved as an initial cycle does.
-                self.assignments.note_group(group)
-                if group.anchor not in self.assignments.group_roles:
+                assignments.note_group(group)
+                if group.anchor not in assignments.group_roles:
                     continue
-                group_members[group.anchor] = self.state.members(name, group.anchor)
+            role = assignments.group_roles[group.anchor]
             members = set(user_members(group))
-            affected |= members ^ group_members[group.anchor]
-            group_members[group.anchor] = members
-        # A user's roles come from every assigned group it is in: a changed group's membership
-        # replaces only that group's share (two groups may give the same role).
-        for group_anchor, members in group_members.items():
-            role = self.assignments.group_roles[group_anchor]
+            affected |= members ^ self.state.source_members(name, group.anchor)
+            assignments.reread.add(group.anchor)
             for anchor in members:
-                self.assignments.member_roles.setdefault(anchor, set()).add(role)
+                assignments.member_roles.setdefault(anchor, set()).add(role)
         # Users whose scope changed through a group while they themselves did not change.
         affected |= {e.anchor for e in retry if e.kind is ObjectKind.USER}
         if lookup is not None:
@@ -251,6 +254,11 @@ class Cycle:
     # -- groups ------------------------------------------------------------------------------
 
     async def _group(self, obj: SourceObject) -> None:
+        if obj.anchor in self.assignments.group_roles:
+            # Its members' roles through it, for later cycles; after the users are done, so a
+            # cycle cut short reads the group as changed again and its members as affected.
+            members = () if obj.deleted else user_members(obj)
+            self.state.set_source_members(self.job.name, obj.anchor, members)
         if obj.deleted:
             self._candidate(ObjectKind.GROUP, obj.anchor, DeprovisionEvent.HARD_DELETED, obj)
             return

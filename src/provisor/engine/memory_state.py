@@ -72,6 +72,7 @@ class MemoryEngineState:
         #: (job, kind, target_id) -> anchors connected to it.
         self._by_target: dict[_Key, set[str]] = {}
         self._members: dict[tuple[str, str], set[str]] = {}
+        self._source_members: dict[tuple[str, str], set[str]] = {}
         self._escrows: dict[_Key, Escrow] = {}
         self._staged: dict[_Key, StagedDelete] = {}
         self._cycles: dict[str, tuple[int, Cycle]] = {}  # id -> (start order, cycle)
@@ -175,6 +176,24 @@ class MemoryEngineState:
     def members(self, job: str, group_anchor: str) -> set[str]:
         with self._lock:
             return set(self._members.get((job, group_anchor), ()))
+
+    def source_members(self, job: str, group_anchor: str) -> set[str]:
+        with self._lock:
+            return set(self._source_members.get((job, group_anchor), ()))
+
+    def set_source_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None:
+        members = set(member_anchors)
+        with self._lock:
+            if members:
+                self._source_members[(job, group_anchor)] = members
+            else:
+                self._source_members.pop((job, group_anchor), None)
+
+    def source_groups_of(self, job: str, member_anchor: str) -> set[str]:
+        with self._lock:  # a scan: this state serves tests and small jobs
+            return {
+                g for (j, g), members in self._source_members.items() if j == job and member_anchor in members
+            }
 
     def add_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None:
         added = list(member_anchors)
@@ -342,3 +361,5 @@ class MemoryEngineState:
                     del self._by_target[target_key]
                 for member_key in [k for k in self._members if k[0] == job]:
                     del self._members[member_key]
+                for member_key in [k for k in self._source_members if k[0] == job]:
+                    del self._source_members[member_key]

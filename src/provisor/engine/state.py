@@ -164,6 +164,19 @@ class EngineState(Protocol):
 
     # -- provisioned memberships (group anchor -> member anchors) ----------------------------
     def members(self, job: str, group_anchor: str) -> set[str]: ...
+
+    # -- source membership of assigned groups ----------------------------------------------------
+    # What the source said the assigned groups' direct user members were when each group was last
+    # processed, whether or not the members are in scope: a user's roles through groups that did
+    # not change come from here (an incremental cycle reads one user's groups, indexed, instead of
+    # every membership of the job).
+    def source_members(self, job: str, group_anchor: str) -> set[str]: ...
+    def set_source_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None:
+        """Replace a group's recorded source members (an empty iterable forgets the group)."""
+        ...
+
+    def source_groups_of(self, job: str, member_anchor: str) -> set[str]: ...
+
     def add_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None: ...
     def remove_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None: ...
 

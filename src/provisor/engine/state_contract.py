@@ -239,6 +239,29 @@ class EngineStateContract:
         got.add("mutated")
         assert state.members("j", "g") == {"b", "c"}  # a copy
 
+    def test_source_members(self, state: BatchingState) -> None:
+        assert state.source_members("j", "g1") == set() and state.source_groups_of("j", "a") == set()
+        state.set_source_members("j", "g1", iter(["a", "b", "a"]))
+        state.set_source_members("j", "g2", ["a"])
+        state.set_source_members("j", "G1", ["A"])  # anchors are case-sensitive
+        state.set_source_members("k", "g3", ["a"])  # another job
+        assert state.source_members("j", "g1") == {"a", "b"}
+        assert state.source_groups_of("j", "a") == {"g1", "g2"}
+        assert state.source_groups_of("j", "A") == {"G1"} and state.source_groups_of("k", "a") == {"g3"}
+        state.set_source_members("j", "g1", ["b", "c"])  # replaced, not merged
+        assert state.source_members("j", "g1") == {"b", "c"}
+        assert state.source_groups_of("j", "a") == {"g2"} and state.source_groups_of("j", "c") == {"g1"}
+        state.set_source_members("j", "g2", [])  # forgotten
+        assert state.source_groups_of("j", "a") == set() and state.source_members("j", "g2") == set()
+        assert state.members("j", "g1") == set()  # the provisioned memberships are another relation
+        got = state.source_members("j", "g1")
+        got.add("mutated")
+        assert state.source_members("j", "g1") == {"b", "c"}  # a copy
+        for anchor in ("a", "b", "c", "A", "nobody"):  # one relation, read both ways
+            assert state.source_groups_of("j", anchor) == {
+                g for g in ("g1", "g2", "G1") if anchor in state.source_members("j", g)
+            }
+
     # -- escrows -----------------------------------------------------------------------------------
 
     def test_escrows(self, state: BatchingState) -> None:
@@ -446,6 +469,7 @@ class EngineStateContract:
         state.save_connection(job, ObjectConnection(USER, "u", "t", "U"))
         state.save_connection(job, ObjectConnection(GROUP, "g", "tg", "G"))
         state.add_members(job, "g", ["u"])
+        state.set_source_members(job, "g", ["u", "out-of-scope"])
         state.save_escrow(job, Escrow(USER, "u", 1, at(60), "E", "m"))
         state.stage_delete(job, StagedDelete(USER, "u", "t", "Delete", at(0)))
         state.start_cycle(job, CycleKind.INITIAL, at(0))
@@ -496,10 +520,11 @@ class EngineStateContract:
         state.reset("j", watermark=True, escrows=True, quarantine=True, connections=True)
         assert state.count_connections("j", USER) == 0 and state.count_connections("j", GROUP) == 0
         assert state.connection_by_target("j", USER, "t") is None
-        assert state.members("j", "g") == set()
+        assert state.members("j", "g") == set() and state.source_members("j", "g") == set()
         self._untouched(state, "j")
         # the other job keeps everything
         assert state.count_connections("k", USER) == 1 and state.members("k", "g") == {"u"}
+        assert state.source_groups_of("k", "out-of-scope") == {"g"}
         assert state.job_state("k").watermark == "wm" and len(state.escrows("k")) == 1
         state.save_connection("j", ObjectConnection(USER, "u", "t2", "U"))  # connections start again
         assert state.connection_by_target("j", USER, "t2") is not None

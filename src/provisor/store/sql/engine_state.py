@@ -184,6 +184,18 @@ class _Statements:
         self.delete_job_connections = self.prepare(delete(cn).where(_where(cn, "job")))
 
         self.members = self.prepare(select(ms.c.member_anchor).where(_where(ms, "job", "group_anchor")))
+        sm = t.source_members
+        self.source_members = self.prepare(
+            select(sm.c.member_anchor).where(_where(sm, "job", "group_anchor"))
+        )
+        self.source_groups_of = self.prepare(
+            select(sm.c.group_anchor).where(_where(sm, "job", "member_anchor"))
+        )
+        self.add_source_member = insert_ignore(sm)
+        self.remove_source_member = self.prepare(
+            delete(sm).where(_where(sm, "job", "group_anchor", "member_anchor"))
+        )
+        self.delete_job_source_members = self.prepare(delete(sm).where(_where(sm, "job")))
         self.add_member = insert_ignore(ms)
         self.remove_member = self.prepare(
             delete(ms).where(_where(ms, "job", "group_anchor", "member_anchor"))
@@ -559,6 +571,30 @@ class SqlEngineState:
     def members(self, job: str, group_anchor: str) -> set[str]:
         return {r[0] for r in self._rows(self._sql.members, {"job": job, "group_anchor": group_anchor})}
 
+    # -- source membership of assigned groups -----------------------------------------------------
+
+    def source_members(self, job: str, group_anchor: str) -> set[str]:
+        return {
+            r[0] for r in self._rows(self._sql.source_members, {"job": job, "group_anchor": group_anchor})
+        }
+
+    def set_source_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None:
+        """Replace by difference in one transaction: a changed group costs its changes."""
+        wanted = set(member_anchors)
+        key = {"job": job, "group_anchor": group_anchor}
+        with self._write(multi=True) as tx:
+            have = {r[0] for r in tx.rows(self._sql.source_members, key)}
+            gone = [{**key, "member_anchor": m} for m in have - wanted]
+            new = [{**key, "member_anchor": m} for m in wanted - have]
+            if gone:
+                tx.many(self._sql.remove_source_member, gone)
+            if new:
+                tx.many(self._sql.add_source_member, new)
+
+    def source_groups_of(self, job: str, member_anchor: str) -> set[str]:
+        params = {"job": job, "member_anchor": member_anchor}
+        return {r[0] for r in self._rows(self._sql.source_groups_of, params)}
+
     def add_members(self, job: str, group_anchor: str, member_anchors: Iterable[str]) -> None:
         """Record members as provisioned (those already recorded stay as they are)."""
         params = [
@@ -776,3 +812,4 @@ class SqlEngineState:
             if connections:
                 tx.execute(self._sql.delete_job_connections, {"job": job})
                 tx.execute(self._sql.delete_job_members, {"job": job})
+                tx.execute(self._sql.delete_job_source_members, {"job": job})

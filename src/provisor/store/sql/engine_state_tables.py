@@ -7,7 +7,9 @@ even share one file without stepping on each other.
     engine_job_state    job (PK), status, watermark, quarantine columns (q_*), allow_deletes,
                         last_cycle, last_cycle_finished, steady_state_first/last, config_hash
     engine_connections  (job, kind, anchor) PK, target_id (indexed with job, kind), display, active
-    engine_memberships  (job, group_anchor, member_anchor) PK
+    engine_memberships  (job, group_anchor, member_anchor) PK: memberships the engine provisioned
+    engine_source_members  (job, group_anchor, member_anchor) PK, (job, member_anchor) indexed:
+                        the assigned groups' direct user members as the source last said
     engine_escrows      (job, kind, anchor) PK, attempts, next_attempt, code, message, reference
     engine_staged       (job, kind, anchor) PK, target_id, action, staged
     engine_cycles       id (PK), job, kind, started, finished, result, counts (JSON), seq
@@ -68,6 +70,15 @@ memberships = Table(
     Column("job", String(200), primary_key=True),
     Column("group_anchor", String(400), primary_key=True),
     Column("member_anchor", String(400), primary_key=True),
+)
+
+source_members = Table(
+    "engine_source_members",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("group_anchor", String(400), primary_key=True),
+    Column("member_anchor", String(400), primary_key=True),
+    Index("ix_engine_source_members_member", "job", "member_anchor"),
 )
 
 escrows = Table(
