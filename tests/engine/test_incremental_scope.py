@@ -33,14 +33,7 @@ PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def test_a_change_to_one_assigned_group_leaves_the_members_of_another_in_scope(live):
-    _, dir_token = live.new_tenant()
-    _, app_token = live.new_tenant({"allowed_roles": ["User"]})
-    job = parse_job(
-        JOB.format(base=live.base),
-        {"DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token},
-        source_name="j.yaml",
-    )
-    directory, app = live.client(dir_token), live.client(app_token)
+    job, directory, app = _world(live)
     eng = person(directory, "eng.one@example.com")
     ops = person(directory, "ops.one@example.com")
     both = person(directory, "both.one@example.com")
@@ -111,20 +104,20 @@ def _set_active(directory, user, active):
     assert r.status_code == 200, r.text
 
 
+def _group(directory, name, *members):
+    body = {"schemas": [GROUP], "displayName": name, "members": [{"value": m["id"]} for m in members]}
+    r = directory.post("/Groups", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def test_a_member_disabled_at_the_initial_cycle_is_created_when_enabled(live):
     """The roles a group gives come from its source membership, not from the members the engine
     provisioned: a member that was out of scope keeps its group and is created once enabled."""
     job, directory, app = _world(live)
     on = person(directory, "on.duty@example.com")
     off = person(directory, "on.leave@example.com", active=False)
-    directory.post(
-        "/Groups",
-        json={
-            "schemas": [GROUP],
-            "displayName": "Engineering",
-            "members": [{"value": on["id"]}, {"value": off["id"]}],
-        },
-    )
+    _group(directory, "Engineering", on, off)
     state = MemoryEngineState()
     run_cycle(job, state)
     assert set(users_of(app)) == {"on.duty@example.com"}  # disabled source users are never created
@@ -139,14 +132,7 @@ def test_a_disabled_user_whose_group_changed_meanwhile_is_enabled_again(live):
     job, directory, app = _world(live)
     stays = person(directory, "stays.here@example.com")
     leaves = person(directory, "on.sabbatical@example.com")
-    group = directory.post(
-        "/Groups",
-        json={
-            "schemas": [GROUP],
-            "displayName": "Engineering",
-            "members": [{"value": stays["id"]}, {"value": leaves["id"]}],
-        },
-    ).json()
+    group = _group(directory, "Engineering", stays, leaves)
     state = MemoryEngineState()
     run_cycle(job, state)
     _set_active(directory, leaves, False)
@@ -173,17 +159,8 @@ def test_the_members_of_a_deleted_assigned_group_lose_its_role(live):
     job, directory, app = _world(live)
     only_eng = person(directory, "only.eng@example.com")
     both = person(directory, "in.both@example.com")
-    eng = directory.post(
-        "/Groups",
-        json={
-            "schemas": [GROUP],
-            "displayName": "Engineering",
-            "members": [{"value": only_eng["id"]}, {"value": both["id"]}],
-        },
-    ).json()
-    directory.post(
-        "/Groups", json={"schemas": [GROUP], "displayName": "Operations", "members": [{"value": both["id"]}]}
-    )
+    eng = _group(directory, "Engineering", only_eng, both)
+    _group(directory, "Operations", both)
     state = MemoryEngineState()
     run_cycle(job, state)
     assert directory.delete(f"/Groups/{eng['id']}").status_code == 204
