@@ -48,15 +48,14 @@ from run import (
     GROUP,
     HOST,
     PATCH_OP,
-    REPO_ROOT,
     RESULTS_DIR,
     Server,
-    free_port,
+    create_tenant,
     log,
     provisor_executable,
+    serve_provisor,
     start_process,
     stop_process,
-    wait_ready,
 )
 
 REQUEST_TIMEOUT_S = 120.0
@@ -69,34 +68,8 @@ MEMBER_CHUNK = 1000
 
 def start_server(workdir: Path) -> tuple[Server, str, str]:
     """`provisor serve` and two tenants: (server, directory token, app token)."""
-    exe = provisor_executable()
-    db_url = f"sqlite:///{workdir / 'provisor.db'}"
-    port = free_port()
-    log_path = workdir / "provisor.log"
-    proc = start_process(
-        [exe, "serve", "--db", db_url, "--host", HOST, "--port", str(port), "--no-access-log"],
-        log_path,
-        {"PROVISOR_DB": db_url},
-    )
-    server = Server("provisor", "Provisor", port, "/scim/v2", "", proc, log_path)
-    wait_ready(server, "/healthz")
-
-    def tenant(name: str, *extra: str) -> str:
-        out = subprocess.run(
-            [exe, "tenant", "create", name, "--db", db_url, *extra],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO_ROOT,
-        )
-        lines = out.stdout.strip().splitlines()
-        if out.returncode != 0 or not lines:
-            raise RuntimeError(f"provisor tenant create {name} failed ({out.returncode}):\n{out.stderr}")
-        return lines[-1].strip()
-
-    return server, tenant("directory"), tenant("app", "--allowed-role", "User")
+    server, db_url = serve_provisor(workdir)
+    return server, create_tenant(db_url, "directory"), create_tenant(db_url, "app", "--allowed-role", "User")
 
 
 def conns_for(server: Server, token: str, n: int) -> list[Connection]:

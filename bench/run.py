@@ -216,7 +216,8 @@ def wait_ready(server: Server, path: str, headers: dict[str, str] | None = None)
     raise RuntimeError(f"{server.label} did not answer 200 on {path} (exit {server.proc.poll()}):\n{tail}")
 
 
-def start_provisor(workdir: Path) -> Server:
+def serve_provisor(workdir: Path) -> tuple[Server, str]:
+    """`provisor serve` over a fresh SQLite file in ``workdir``: (server, database URL)."""
     exe = provisor_executable()
     db_url = f"sqlite:///{workdir / 'provisor.db'}"
     port = free_port()
@@ -228,8 +229,13 @@ def start_provisor(workdir: Path) -> Server:
     )
     server = Server("provisor", "Provisor", port, "/scim/v2", "", proc, log_path)
     wait_ready(server, "/healthz")
+    return server, db_url
+
+
+def create_tenant(db_url: str, name: str, *extra: str) -> str:
+    """`provisor tenant create NAME` (the CLI contract): its Secret Token, the last line of stdout."""
     out = subprocess.run(
-        [exe, "tenant", "create", "bench", "--db", db_url],
+        [provisor_executable(), "tenant", "create", name, "--db", db_url, *extra],
         capture_output=True,
         text=True,
         timeout=120,
@@ -239,8 +245,15 @@ def start_provisor(workdir: Path) -> Server:
     )
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
-        raise RuntimeError(f"provisor tenant create failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    server.token = lines[-1].strip()
+        raise RuntimeError(
+            f"provisor tenant create {name} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+        )
+    return lines[-1].strip()
+
+
+def start_provisor(workdir: Path) -> Server:
+    server, db_url = serve_provisor(workdir)
+    server.token = create_tenant(db_url, "bench")
     return server
 
 
