@@ -1,6 +1,8 @@
 """The floor for the benchmarks: a bare Starlette app answering GET /bare with a constant 1 KB JSON body.
 
 Run: uvicorn --app-dir bench bare_app:app --host 127.0.0.1 --port PORT --no-access-log
+(stock uvicorn, the issue's ceiling), or ``python bench/bare_app.py --port PORT`` for the same app
+on Provisor's serving stack: uvicorn with the write-coalescing protocol of ``provisor serve``.
 """
 
 from __future__ import annotations
@@ -27,3 +29,19 @@ async def bare(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/bare", bare)])
+
+
+if __name__ == "__main__":
+    import argparse
+
+    import uvicorn
+
+    from provisor.cli.coalescing import coalescing_protocol
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(
+        app, host=args.host, port=args.port, access_log=False, log_level="warning", http=coalescing_protocol()
+    )

@@ -301,6 +301,16 @@ def start_bare(workdir: Path) -> Server:
     return server
 
 
+def start_bare_one_write(workdir: Path) -> Server:
+    """The bare app on Provisor's serving stack (uvicorn with ``provisor serve``'s coalescing)."""
+    port = free_port()
+    log_path = workdir / "bare-one-write.log"
+    proc = start_process([sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port)], log_path)
+    server = Server("bare_c", "bare Starlette, one write", port, "/bare", "", proc, log_path)
+    wait_ready(server, "/bare")
+    return server
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -707,34 +717,37 @@ def render_tables(results: list[Result], meta: dict[str, Any]) -> tuple[str, str
     by = {(r.workload, r.server): r for r in results}
     titles = meta["workload_titles"]
     bare = by.get(("bare_get", "bare"))
+    bare_c = by.get(("bare_get", "bare_c"))
     order = ["bare_get", *[k for k in titles if k != "bare_get"]]
     plain = [
         f"{'workload':56s} {'server':15s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s} "
-        f"{'P/peer':>7s} {'P/bare':>7s}"
+        f"{'P/peer':>7s} {'P/bare':>7s} {'P/bare1w':>8s}"
     ]
     md = [
-        "| workload | server | req/s | p50 (ms) | p99 (ms) | errors | Provisor/peer | Provisor/bare |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| workload | server | req/s | p50 (ms) | p99 (ms) | errors | Provisor/peer | Provisor/bare "
+        "| Provisor/bare, one write |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key in order:
-        for server in ("provisor", "peer", "bare"):
+        for server in ("provisor", "peer", "bare", "bare_c"):
             r = by.get((key, server))
             if r is None:
                 continue
-            vs_peer = vs_bare = ""
+            vs_peer = vs_bare = vs_bare_c = ""
             if server == "provisor":
                 peer = by.get((key, "peer"))
                 vs_peer = fmt_ratio(r.rps, peer.rps) if peer else "-"
                 vs_bare = fmt_ratio(r.rps, bare.rps) if bare else "-"
+                vs_bare_c = fmt_ratio(r.rps, bare_c.rps) if bare_c else "-"
             label = meta["server_labels"][server]
             note = f" ({r.note})" if r.note else ""
             plain.append(
-                f"{r.title[:56]:56s} {label:15s} {r.rps:9.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                f"{r.errors:7d} {vs_peer:>7s} {vs_bare:>7s}{note}"
+                f"{r.title[:56]:56s} {label[:15]:15s} {r.rps:9.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                f"{r.errors:7d} {vs_peer:>7s} {vs_bare:>7s} {vs_bare_c:>8s}{note}"
             )
             md.append(
                 f"| {r.title}{note} | {label} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                f"{r.errors} | {vs_peer} | {vs_bare} |"
+                f"{r.errors} | {vs_peer} | {vs_bare} | {vs_bare_c} |"
             )
     return "\n".join(plain), "\n".join(md)
 
@@ -758,6 +771,10 @@ def conditions(meta: dict[str, Any]) -> str:
     )
     if "bare" in meta["rss_mb"]:
         parts.append(f"bare Starlette RSS {meta['rss_mb']['bare']} MiB.")
+    parts.append(
+        "bare Starlette runs on stock uvicorn (the issue's ceiling); 'bare Starlette, one write' is the "
+        "same app on Provisor's serving stack (uvicorn with `provisor serve`'s write coalescing)."
+    )
     return "\n".join(f"- {p}" for p in parts)
 
 
@@ -828,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
             plan.append((start_peer, args.peer_users))
         bare = start_bare(workdir)
         servers.append(bare)
+        bare_c = start_bare_one_write(workdir)
+        servers.append(bare_c)
         scim_servers: list[Server] = []
         for starter, _ in plan:
             server = starter(workdir)
@@ -870,6 +889,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         measure(bare, Workload("bare_get", titles["bare_get"], "get_static"))
+        measure(bare_c, Workload("bare_get", titles["bare_get"], "get_static"))
         n_label = {"provisor": f"{args.users:,}", "peer": f"{args.peer_users:,}"}
         per_server = {s.name: workloads_for(loads[s.name], n_label[s.name]) for s in scim_servers}
         for i, _ in enumerate(per_server[scim_servers[0].name] if scim_servers else []):
@@ -893,7 +913,12 @@ def main(argv: list[str] | None = None) -> int:
         "duration": args.duration,
         "connections": args.connections,
         "args": vars(args),
-        "server_labels": {"provisor": "Provisor", "peer": "scim2-server", "bare": "bare Starlette"},
+        "server_labels": {
+            "provisor": "Provisor",
+            "peer": "scim2-server",
+            "bare": "bare Starlette",
+            "bare_c": "bare Starlette, one write",
+        },
         "workload_titles": titles,
         "loaded": {
             k: {f: v for f, v in asdict(x).items() if not isinstance(v, list)} for k, x in loads.items()
