@@ -155,3 +155,20 @@ def test_attributes_id_lists_exactly_what_the_projection_keeps(client):
     ).json()
     assert searched["totalResults"] == 6
     assert all(set(r) == {"schemas", "id"} for r in searched["Resources"])
+
+
+def test_a_start_index_beyond_any_integer_the_database_holds_is_an_empty_page(client):
+    create_user(client, "huge.index@x.com")
+    for start in ("9223372036854775807", "9223372036854775809", "1" + "0" * 40):
+        for endpoint in ("/Users", "/Groups"):
+            r = client.get(endpoint, params={"startIndex": start, "count": 5})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["Resources"] == [] and body["itemsPerPage"] == 0
+    r = client.get("/Users", params={"startIndex": "9223372036854775809", "attributes": "id"})
+    assert r.status_code == 200 and r.json()["Resources"] == []
+    total = client.get("/Users", params={"count": 0}).json()["totalResults"]
+    assert (
+        client.get("/Users", params={"startIndex": "1" + "0" * 40, "count": 0}).json()["totalResults"]
+        == total
+    )

@@ -16,6 +16,8 @@ from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+#: The largest ``startIndex`` honoured as given; larger ones mean the same: past every result.
+MAX_START_INDEX = 2**62
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]")
 
 
@@ -121,7 +123,8 @@ def build_list_request(
     order = p.get("sortorder") or "ascending"
     if not isinstance(order, str) or order.lower() not in ("ascending", "descending"):
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
-    start = max(1, _int_param("startIndex", p.get("startindex"), 1))
+    # Past 2**62 no page can hold anything, and the database's 64-bit integers would overflow.
+    start = min(max(1, _int_param("startIndex", p.get("startindex"), 1)), MAX_START_INDEX)
     count = _int_param("count", p.get("count"), min(default_page_size, ctx.max_page_size))
     count = min(max(count, 0), ctx.max_page_size)
     projection = Projection(
