@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -165,3 +166,170 @@ def test_invalid_job_file_names_the_line(tmp_path):
     assert p.returncode != 0 and "bad.yaml:3" in p.stderr and "Traceback" not in p.stderr
     p = provisor("sync", "--job", str(tmp_path / "missing.yaml"), check=False)
     assert p.returncode != 0 and "no such job file" in p.stderr
+
+
+# -- admin commands beside a running cycle: each writes only the fields it owns --------------------
+
+OFFLINE_JOB = """name: race
+source:
+  type: scim
+  url: http://127.0.0.1:9/scim/v2
+  token: ${DIRECTORY_TOKEN}
+target:
+  url: http://127.0.0.1:9/scim/v2
+  token: ${APP_TOKEN}
+template: scim-default
+scope:
+  mode: all
+state: sqlite:///race.state.db
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["pause"], {"status": "Paused"}),
+        (["resume"], {"status": "Active"}),
+        (["allow-deletes"], {"allow_deletes": True, "quarantine": None, "status": "Active"}),
+        (["restart", "--scope", "ForceDeletes"], {"allow_deletes": True}),
+    ],
+)
+def test_an_admin_command_keeps_what_a_cycle_commits_meanwhile(tmp_path, monkeypatch, args, expected):
+    """The end of a cycle commits (from another connection, as another process would) right after
+    the admin command first touches the job's state: its watermark and last cycle stay."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    import provisor.cli.engine as engine_root
+    from provisor.cli.main import app
+    from provisor.engine.state import JobState, JobStateChange, JobStatus, Quarantine
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    url = f"sqlite:///{tmp_path / 'race.state.db'}"
+    now = datetime.now(UTC)
+    quarantine = Quarantine("EncounteredQuarantineException", "401", now, now, now)
+    cycle_side = SqlEngineState(url)
+    status = JobStatus.PAUSED if args == ["resume"] else JobStatus.QUARANTINE
+    cycle_side.save_job_state(JobState("race", status, "w-old", quarantine, last_cycle="c1"))
+
+    class CycleEndsMeanwhile(SqlEngineState):
+        fired = False
+
+        def _cycle_ends(self) -> None:
+            if not self.fired:
+                self.fired = True
+                cycle_side.update_job_state("race", JobStateChange(watermark="w-new", last_cycle="c2"))
+
+        def job_state(self, name):  # type: ignore[no-untyped-def]
+            found = super().job_state(name)
+            self._cycle_ends()  # the command now holds a copy from before the cycle's end
+            return found
+
+        def update_job_state(self, name, change):  # type: ignore[no-untyped-def]
+            self._cycle_ends()
+            return super().update_job_state(name, change)
+
+    def open_job(path, env, **options):  # type: ignore[no-untyped-def]
+        loaded = original(path, env, **options)
+        loaded.state.close()
+        return replace(loaded, state=CycleEndsMeanwhile(loaded.job.state))
+
+    original = engine_root.open_job
+    monkeypatch.setattr(engine_root, "open_job", open_job)
+    try:
+        result = CliRunner().invoke(
+            app, [*args, "--job", str(job)], env={"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+        )
+        assert result.exit_code == 0, result.output
+        after = cycle_side.job_state("race")
+        assert (after.watermark, after.last_cycle) == ("w-new", "c2")  # the cycle's fields stand
+        shown = {
+            "status": after.status.value,
+            "allow_deletes": after.allow_deletes,
+            "quarantine": after.quarantine,
+        }
+        assert {k: shown[k] for k in expected} == expected
+    finally:
+        cycle_side.close()
+
+
+# -- Ctrl-C and SIGTERM during `provisor sync` ----------------------------------------------------
+
+
+@pytest.fixture
+def big_job(live, tmp_path):
+    _, dir_token = live.new_tenant()
+    _, app_token = live.new_tenant()
+    directory = live.client(dir_token)
+    users = [create_user(directory, f"s{i:04d}@example.com", displayName=f"S {i}") for i in range(250)]
+    r = directory.post(
+        "/Groups",
+        json={"schemas": [GROUP], "displayName": "Everyone", "members": [{"value": u["id"]} for u in users]},
+    )
+    assert r.status_code == 201, r.text
+    job = tmp_path / "big.yaml"
+    job.write_text(
+        f"""name: big
+source:
+  type: scim
+  url: {live.base}
+  token: ${{DIRECTORY_TOKEN}}
+target:
+  url: {live.base}
+  token: ${{APP_TOKEN}}
+template: scim-default
+scope:
+  mode: assigned
+  assignments:
+    - group: Everyone
+      role: User
+state: sqlite:///big.state.db
+"""
+    )
+    return job, {"DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token}, live.client(app_token)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sync_interrupted_says_so_and_the_next_sync_resumes(big_job, signum, status):
+    from provisor.engine.state import CycleKind
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job, env, app = big_job
+    proc = subprocess.Popen(
+        [*PROVISOR, "sync", "--job", str(job), "--once"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+    def created() -> int:
+        return int(app.get("/Users", params={"count": 0}).json()["totalResults"])
+
+    deadline = time.monotonic() + 60
+    while created() < 40:
+        assert proc.poll() is None, "the cycle finished before the signal; raise the user count"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, out + err
+    assert "Aborted!" not in out + err and "Traceback" not in out + err, err
+    assert "interrupted; what it committed is kept and the next sync or run resumes it" in err
+    state = SqlEngineState(f"sqlite:///{job.parent / 'big.state.db'}")
+    try:
+        (cycle,) = state.cycles("big")
+        assert cycle.result == "Interrupted" and f"cycle {cycle.id} interrupted" in err
+        # the lease was given up: the next sync runs at once and completes the initial cycle
+        done = provisor("sync", "--job", str(job), env=env)
+        assert "Initial" in done.stdout and "Succeeded" in done.stdout
+        newest = state.cycles("big", limit=1)[0]
+        assert newest.kind is CycleKind.INITIAL and newest.result == "Succeeded"
+    finally:
+        state.close()
+    assert app.get("/Users", params={"count": 0}).json()["totalResults"] == 250

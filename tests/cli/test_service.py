@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import GROUP, PATCH_OP, create_user
 
 from provisor.cli.service import parse_interval, poll_seconds
-from provisor.engine.state import CycleKind, JobStatus, LogQuery
+from provisor.engine.state import CycleKind, JobStateChange, JobStatus, LogQuery
 from provisor.store.sql.engine_state import SqlEngineState
 
 PROVISOR = [sys.executable, "-m", "provisor.cli.main"]
@@ -180,12 +180,11 @@ def test_cycles_on_the_interval_pause_resume_and_sigint(live, tmp_path, services
         assert by_id[update.cycle].kind is CycleKind.INCREMENTAL
         assert by_id[update.cycle].result == "Succeeded"
 
-        # paused between two cycles (as `provisor pause` does it; a pause that lands while a cycle
-        # runs can be undone by the end of the cycle, a bug of engine/cycle.py): no more cycles,
-        # but the process keeps waiting
+        # paused between two cycles (a pause made while a cycle runs stands too; see
+        # tests/engine/test_cycle_concurrency.py): no more cycles, but the process keeps waiting
         count = len(finished(state, "svc"))
         wait_until(lambda: len(finished(state, "svc")) > count, "another cycle", proc=run.proc)
-        state.save_job_state(replace(state.job_state("svc"), status=JobStatus.PAUSED))
+        state.update_job_state("svc", JobStateChange(status=JobStatus.PAUSED))
         run.wait_for_output("svc is paused", timeout=10)
         before = len(finished(state, "svc"))
         rename(directory, users[1]["id"], "Renamed One")

@@ -127,7 +127,13 @@ def test_kill_9_mid_cycle_then_resume_without_duplicates(live, tmp_path):
         users = fill(directory, 250)
         job = tmp_path / "crash.yaml"
         job.write_text(JOB.format(name="crash", source=live.base, target=live.base, dialect="entra"))
-        env = {**os.environ, "DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token}
+        # a 10 s runner lease (renewed every 2.5 s), so that the killed sync's runs out soon
+        env = {
+            **os.environ,
+            "DIRECTORY_TOKEN": dir_token,
+            "APP_TOKEN": app_token,
+            "PROVISOR_LEASE_SECONDS": "10",
+        }
         proc = subprocess.Popen(
             [*PROVISOR, "sync", "--job", str(job), "--once"],
             env=env,
@@ -142,9 +148,17 @@ def test_kill_9_mid_cycle_then_resume_without_duplicates(live, tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
+        killed = time.monotonic()
         proc.wait(timeout=30)
         partial = app.get("/Users", params={"count": 0}).json()["totalResults"]
         assert 0 < partial < 250
+        # the dead process's lease holds the job a little longer, never forever
+        busy = sync(job, env, check=False)
+        if time.monotonic() - killed < 7:  # (the lease was renewed at most 2.5 s before the kill)
+            assert busy.returncode == 75, busy.stdout + busy.stderr
+            assert f"job crash is being run by provisor sync (pid {proc.pid} on " in busy.stderr
+            assert "its lease runs out at" in busy.stderr and "Traceback" not in busy.stderr
+        time.sleep(max(0.0, killed + 10.5 - time.monotonic()))
         sync(job, env)
         names = Counter(u["userName"] for u in app.get("/Users", params={"count": 1000}).json()["Resources"])
         assert len(names) == 250 and max(names.values()) == 1  # nothing skipped, nothing duplicated

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from provisor.engine.memory_state import MemoryEngineState
 from provisor.engine.model import ObjectKind
 from provisor.engine.state import (
+    KEEP,
     CycleKind,
     Escrow,
     JobState,
+    JobStateChange,
     JobStatus,
     LogQuery,
     LogRecord,
@@ -79,6 +81,19 @@ job_states = st.builds(
     st.none() | small,
     st.none() | times,
 )
+keep = st.just(KEEP)
+statuses = st.sampled_from(list(JobStatus))
+job_changes = st.builds(
+    JobStateChange,
+    status=keep | statuses,
+    status_from=st.none() | st.frozensets(statuses),
+    watermark=keep | st.none() | small,
+    quarantine=keep | quarantines,
+    allow_deletes=keep | st.booleans(),
+    last_cycle=keep | st.none() | small,
+    last_cycle_finished=keep | st.none() | times,
+    steady_state_first=keep | st.none() | times,
+)
 connections = st.builds(ObjectConnection, kinds, small, targets, small, st.booleans())
 escrows = st.builds(Escrow, kinds, small, st.integers(1, 4), times, words, words, st.booleans())
 staged = st.builds(StagedDelete, kinds, small, targets, st.sampled_from(["Disable", "Delete"]), times)
@@ -96,6 +111,7 @@ queries = st.builds(
 flags = st.booleans()
 operations = st.one_of(
     _op("save_job_state", job_states),
+    _op("update_job_state", jobs, job_changes),
     _op("save_connection", jobs, connections),
     _op("delete_connection", jobs, kinds, small),
     _op("connection_by_target", jobs, kinds, targets),

@@ -31,7 +31,7 @@ from provisor.engine.jobs.model import SourceType
 from provisor.engine.mapping import EvalContext
 from provisor.engine.model import Source
 from provisor.engine.notify import NotificationError, Notifier
-from provisor.engine.state import EngineState, JobState, JobStatus
+from provisor.engine.state import EngineState, JobState, JobStateChange, JobStatus
 from provisor.engine.targets import InvalidCredentials, ScimComplianceError, ScimTarget, TargetError
 from provisor.engine.templates import Template, template_for
 from provisor.engine.templates.model import apply_overrides
@@ -55,11 +55,12 @@ class LoadedJob:
         self.state.close()
 
 
-def open_job(path: Path, env: Mapping[str, str]) -> LoadedJob:
+def open_job(path: Path, env: Mapping[str, str], *, busy_timeout: float | None = None) -> LoadedJob:
+    """The job file and its state (``busy_timeout``: seconds a write waits for the lock)."""
     from provisor.store.sql.engine_state import SqlEngineState
 
     job = load_job_file(path, env)
-    return LoadedJob(job, path, SqlEngineState(job.state))
+    return LoadedJob(job, path, SqlEngineState(job.state, busy_timeout=busy_timeout))
 
 
 def template_of(job: Job) -> Template:
@@ -173,12 +174,11 @@ async def _cycle(
         )
         initial = current.watermark is None
         escrows_before = len(state.escrows(job.name))
-        before = asyncio.all_tasks()
         try:
             report = await cycle.run()
         except BaseException as exc:
             interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-            await _abandon(loaded, cycle, before, clock=clock, interrupted=interrupted)
+            _abandon(loaded, cycle, clock=clock, interrupted=interrupted)
             raise
     after = state.job_state(job.name)
     failures = report.counts.get("Failure", 0) - report.counts.get("reference_failures", 0)
@@ -203,36 +203,27 @@ async def _cycle(
         )
     elif rules.prune_escrows(outcome, initial=initial):
         state.clear_escrows(job.name)
-        state.save_job_state(replace(after, status=JobStatus.PAUSED))
+        state.update_job_state(job.name, JobStateChange(status=JobStatus.PAUSED))
     else:
         entered = rules.evaluate(outcome, now=clock(), current=current.quarantine, initial=initial)
         if entered is not None:
             _quarantine(loaded, after, entered)
         elif after.quarantine is not None or after.status is JobStatus.QUARANTINE:
-            state.save_job_state(replace(after, quarantine=None, status=JobStatus.ACTIVE))
+            lift = JobStateChange(
+                quarantine=None, status=JobStatus.ACTIVE, status_from=frozenset({JobStatus.QUARANTINE})
+            )
+            state.update_job_state(job.name, lift)  # a pause made meanwhile stands
         if failures > 0 and entered is None and len(state.escrows(job.name)) > escrows_before:
             sample = [f"{r.display or r.source_anchor}: {r.error}" for r in _failures(loaded, report.cycle)]
             _notify(loaded, lambda n: n.cycle_failures(job, report.cycle, failures, sample))
     return report, state.job_state(job.name)
 
 
-async def _abandon(
-    loaded: LoadedJob,
-    cycle: Cycle,
-    before: set[asyncio.Task[Any]],
-    *,
-    clock: Callable[[], datetime],
-    interrupted: bool,
-) -> None:
-    """A cycle stopped half-way: cancel the object operations it left running (what they
+def _abandon(loaded: LoadedJob, cycle: Cycle, *, clock: Callable[[], datetime], interrupted: bool) -> None:
+    """A cycle stopped half-way: close its record with its counts so far. The object operations
+    it had running were cancelled and awaited on the way out (``Cycle._each``): what they
     committed stays; an operation cut short is redone by the next cycle, which matches before it
-    creates) and close the cycle's record with its counts so far."""
-    me = asyncio.current_task()
-    spawned = [t for t in asyncio.all_tasks() - before if t is not me]
-    for task in spawned:
-        task.cancel()
-    if spawned:
-        await asyncio.gather(*spawned, return_exceptions=True)
+    creates."""
     if not cycle.cycle_id:
         return
     name = loaded.job.name
@@ -256,11 +247,15 @@ def _quarantine(loaded: LoadedJob, current: JobState, q: Any) -> None:
     if q is None:
         return
     previous = current.quarantine
-    status = JobStatus.QUARANTINE
+    change = JobStateChange(
+        status=JobStatus.QUARANTINE,
+        status_from=frozenset({JobStatus.NOT_RUN, JobStatus.ACTIVE, JobStatus.QUARANTINE}),  # not a pause
+        quarantine=q,
+    )
     if rules.should_disable(q, q.current_began):  # four weeks: disabled, escrows dropped (2.9)
         loaded.state.clear_escrows(loaded.job.name)
-        status = JobStatus.PAUSED
-    loaded.state.save_job_state(replace(current, status=status, quarantine=q))
+        change = JobStateChange(status=JobStatus.PAUSED, quarantine=q)
+    loaded.state.update_job_state(loaded.job.name, change)
     _notify(loaded, lambda n: n.quarantined(loaded.job, q, previous=previous))
 
 

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -27,11 +26,19 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from provisor.cli.engine import LoadedJob
+    from provisor.cli.lease import JobLease
     from provisor.engine.jobs.model import Job
-from provisor.engine.state import JobState, JobStatus, LogQuery, LogRecord
+from provisor.engine.state import JobState, JobStateChange, JobStatus, LogQuery, LogRecord, RunnerLease
 
 JobOption = Annotated[Path, typer.Option("--job", help="The job file (YAML).")]
 RESTART_SCOPES = ("Watermark", "Escrows", "QuarantineState", "ForceDeletes", "Full")
+#: How long an admin command (pause, resume, restart, allow-deletes) waits for the state's write
+#: lock: a running cycle lets other writers in between its batches, within a second or so.
+ADMIN_BUSY_TIMEOUT = 30.0
+#: ``provisor sync``'s exit status when another process runs the job (EX_TEMPFAIL: try later).
+EXIT_BUSY = 75
+#: The exit status after Ctrl-C (128 + SIGINT), and after SIGTERM.
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -40,14 +47,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def _job(path: Path) -> Iterator[object]:
+def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     from provisor.cli.engine import open_job
     from provisor.engine.jobs import JobFileError
 
     if not path.is_file():
         _fail(f"no such job file: {path}")
     try:
-        loaded = open_job(path, os.environ)
+        loaded = open_job(path, os.environ, busy_timeout=busy_timeout)
     except JobFileError as exc:
         _fail(str(exc))
     except Exception as exc:  # an unreadable state database: say so plainly
@@ -68,16 +75,35 @@ def register(app: typer.Typer) -> None:
         job: JobOption,
         once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = True,
     ) -> None:
-        """Run one provisioning cycle (initial or incremental); exit 0 when it completed."""
-        from provisor.cli.engine import JobCannotRun, LoadedJob, sync_once
+        """Run one provisioning cycle (initial or incremental); exit 0 when it completed.
 
+        Exit 75 when another process (``provisor run`` or ``sync``) is running the job; Ctrl-C
+        (or SIGTERM) interrupts the cycle, which the next sync or run resumes: exit 130 (143).
+        """
+        from provisor.cli.engine import JobCannotRun, LoadedJob
+        from provisor.cli.lease import JobLease, lease_seconds, owner_name, until
+
+        try:
+            seconds = lease_seconds(os.environ)
+        except ValueError as exc:
+            _fail(str(exc), 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
+            name = loaded.job.name
+            lease = JobLease(loaded.state, name, owner_name("sync"), seconds=seconds)
+            holder = lease.acquire()
+            if not lease.held:
+                _fail(
+                    f"job {name} is being run by {holder.owner}; try again when it is done (if that "
+                    f"process is gone, its lease runs out at {until(holder)})",
+                    EXIT_BUSY,
+                )
             try:
-                with ProgressDisplay(total=expected_total(loaded)) as show:
-                    report, state = sync_once(loaded, progress=show)
+                report, state = _sync(loaded, lease)
             except JobCannotRun as exc:
                 _fail(str(exc))
+            finally:
+                lease.release()
             summary(report, state)
 
     @app.command()
@@ -95,28 +121,34 @@ def register(app: typer.Typer) -> None:
         """Run cycles on the job's interval (default 40 minutes) until stopped (SIGTERM or Ctrl-C).
 
         A paused job waits for resume, a quarantined one for its next attempt (6 h, 12 h, then
-        daily). Stopping interrupts a running cycle; the next run resumes it. Exit status 0.
+        daily). While another process runs the job this one waits, and takes over when it stops
+        (or its lease runs out). Stopping interrupts a running cycle; the next run resumes it.
+        Exit status 0; 1 when the job was taken over while this process was suspended.
         """
         import asyncio
 
         from provisor.cli.engine import LoadedJob
+        from provisor.cli.lease import lease_seconds
         from provisor.cli.service import JobService, parse_interval
 
         every: timedelta | None = None
-        if interval is not None:
-            try:
+        try:
+            if interval is not None:
                 every = parse_interval(interval)
-            except ValueError as exc:
-                _fail(str(exc), 2)
+            seconds = lease_seconds(os.environ)
+        except ValueError as exc:
+            _fail(str(exc), 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             if every is None:
                 every = timedelta(minutes=loaded.job.interval_minutes)
-            service = JobService(loaded, interval=every)
+            service = JobService(loaded, interval=every, lease_seconds=seconds)
             try:
                 asyncio.run(service.run())
             except Exception as exc:  # the state database went away: one line, not a traceback
                 _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {exc}")
+        if service.exit_status:
+            raise typer.Exit(service.exit_status)
 
     @app.command()
     def status(job: JobOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -207,7 +239,7 @@ def register(app: typer.Typer) -> None:
         if unknown or not parts:
             _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}")
         full = "full" in parts
-        with _job(job) as loaded:
+        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
             assert isinstance(loaded, LoadedJob)
             name = loaded.job.name
             loaded.state.reset(
@@ -218,8 +250,7 @@ def register(app: typer.Typer) -> None:
                 connections=full,
             )
             if full or "forcedeletes" in parts:
-                st = loaded.state.job_state(name)
-                loaded.state.save_job_state(replace(st, allow_deletes=True))
+                loaded.state.update_job_state(name, JobStateChange(allow_deletes=True))
         typer.echo(f"restarted {name} ({scope})")
 
     @app.command("allow-deletes")
@@ -227,13 +258,19 @@ def register(app: typer.Typer) -> None:
         """Release the deletes held by the deletion threshold: the next cycle applies them."""
         from provisor.cli.engine import LoadedJob
 
-        with _job(job) as loaded:
+        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
             assert isinstance(loaded, LoadedJob)
             name = loaded.job.name
-            st = loaded.state.job_state(name)
             staged = len(loaded.state.staged_deletes(name))
-            status = JobStatus.ACTIVE if st.status is JobStatus.QUARANTINE else st.status
-            loaded.state.save_job_state(replace(st, allow_deletes=True, quarantine=None, status=status))
+            loaded.state.update_job_state(
+                name,
+                JobStateChange(
+                    allow_deletes=True,
+                    quarantine=None,
+                    status=JobStatus.ACTIVE,
+                    status_from=frozenset({JobStatus.QUARANTINE}),
+                ),
+            )
         typer.echo(f"{staged} staged delete(s) released; the next cycle applies them")
 
     @app.command()
@@ -296,11 +333,60 @@ def register(app: typer.Typer) -> None:
 def _set_status(path: Path, status: JobStatus) -> None:
     from provisor.cli.engine import LoadedJob
 
-    with _job(path) as loaded:
+    with _job(path, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
         assert isinstance(loaded, LoadedJob)
-        st = loaded.state.job_state(loaded.job.name)
-        loaded.state.save_job_state(replace(st, status=status))
+        loaded.state.update_job_state(loaded.job.name, JobStateChange(status=status))
     typer.echo(f"{loaded.job.name}: {status.value}")
+
+
+def _sync(loaded: LoadedJob, lease: JobLease) -> tuple[CycleReport | None, JobState]:
+    """``provisor sync``'s cycle, stopped cleanly by Ctrl-C or SIGTERM (the cycle is recorded as
+    Interrupted and resumed by the next sync or run) or when the runner lease is lost."""
+    import asyncio
+    import signal
+
+    from provisor.cli.engine import run_cycle
+
+    began = datetime.now(UTC)
+    signalled: list[int] = []
+
+    async def cycle() -> tuple[CycleReport | None, JobState]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop(signum: int) -> None:
+            signalled.append(signum)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
+
+        def lost(_holder: RunnerLease) -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        lease.on_lost = lost
+        with ProgressDisplay(total=expected_total(loaded)) as show:
+            return await run_cycle(loaded, progress=show)
+
+    try:
+        return asyncio.run(cycle())
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if lease.lost is not None and not signalled and not isinstance(exc, KeyboardInterrupt):
+            _fail(
+                f"job {loaded.job.name} was taken over by {lease.lost.owner} while this process "
+                "could not renew its lease (stopped or suspended); the cycle was interrupted"
+            )
+        code = EXIT_SIGTERM if signalled else EXIT_SIGINT
+        cycles = loaded.state.cycles(loaded.job.name, limit=1)
+        if cycles and cycles[0].started >= began - timedelta(seconds=1):
+            typer.echo(
+                f"provisor: cycle {cycles[0].id} interrupted; what it committed is kept and the "
+                "next sync or run resumes it",
+                err=True,
+            )
+        else:
+            typer.echo("provisor: interrupted before the cycle began", err=True)
+        raise typer.Exit(code) from None
 
 
 def summary(report: CycleReport | None, state: JobState) -> None:

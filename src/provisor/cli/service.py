@@ -13,6 +13,12 @@ SIGTERM and SIGINT (Ctrl-C) stop it with exit status 0: while waiting at once; d
 the cycle is cancelled - what it committed stays, its record says ``Interrupted`` and the next
 run resumes it at once. A second signal while stopping exits immediately (status 128 + signal
 number); committed work is kept then too.
+
+One process at a time runs a job (the runner lease, ``cli/lease.py``): the service holds the lease
+for as long as it runs. A second ``provisor run`` of the job waits as a standby, says who holds
+the job, and takes over when that process stops or dies (its lease runs out, 60 s after its last
+renewal by default). A service whose lease was taken over while it could not renew it (stopped
+with Ctrl-Z, a suspended host) stops at once with exit status 1.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ import typer
 
 from provisor.cli.engine import JobCannotRun, LoadedJob, run_cycle, utc_now
 from provisor.cli.jobs import ProgressDisplay, expected_total, summary
+from provisor.cli.lease import LEASE_SECONDS, JobLease, owner_name, until
 from provisor.engine import schedule
 from provisor.engine.cycle import CycleReport
 from provisor.engine.model import SourceError
-from provisor.engine.state import JobState
+from provisor.engine.state import JobState, RunnerLease
 from provisor.engine.targets import TargetError
 
 __all__ = ["MAX_POLL_SECONDS", "JobService", "parse_interval", "poll_seconds"]
@@ -88,6 +95,7 @@ class JobService:
         clock: Callable[[], datetime] = utc_now,
         say: Callable[[str], None] = typer.echo,
         warn: Callable[[str], None] = lambda line: typer.echo(line, err=True),
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.loaded = loaded
         self.interval = interval
@@ -98,6 +106,9 @@ class JobService:
         self._stopping: asyncio.Event | None = None
         self._cycle: asyncio.Task[tuple[CycleReport | None, JobState]] | None = None
         self._signals = 0
+        self.lease = JobLease(loaded.state, loaded.job.name, owner_name("run"), seconds=lease_seconds)
+        #: The process's exit status once :meth:`run` returns (1: the job was taken over).
+        self.exit_status = 0
 
     async def run(self) -> None:
         """Serve until stopped; SIGTERM and SIGINT stop it (see the module docstring)."""
@@ -112,7 +123,11 @@ class JobService:
         self.say(
             f"provisor: running job {job.name} every {_every(self.interval)}; SIGTERM or Ctrl-C stops it"
         )
-        await self._serve()
+        if await self._take_lease():
+            try:
+                await self._serve()
+            finally:
+                self.lease.release()
         self.say(f"provisor: job {job.name} stopped")
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
@@ -130,6 +145,51 @@ class JobService:
             cycle.cancel()
         else:
             self.say(f"provisor: {name}: stopping")
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _take_lease(self) -> bool:
+        """Hold the job's runner lease, waiting while another process does (False: stopped)."""
+        assert self._stopping is not None
+        loop = asyncio.get_running_loop()
+
+        def lost(holder: RunnerLease) -> None:  # on the lease's thread
+            loop.call_soon_threadsafe(self._lost, holder)
+
+        self.lease.on_lost = lost
+        name = self.loaded.job.name
+        shown: str | None = None
+        while not self._stopping.is_set():
+            try:
+                holder = self.lease.acquire()
+            except Exception as exc:  # e.g. a locked database: try again shortly
+                self.warn(f"provisor: cannot read the job's runner lease: {type(exc).__name__}: {exc}")
+            else:
+                if self.lease.held:
+                    if shown is not None:
+                        self.say(f"provisor: job {name} is free; this process runs it now")
+                    return True
+                if holder.owner != shown:
+                    shown = holder.owner
+                    self.say(
+                        f"provisor: job {name} is being run by {holder.owner}; waiting to take over "
+                        f"when it stops (its lease runs out at {until(holder)} unless renewed)"
+                    )
+            with contextlib.suppress(TimeoutError):
+                wait = min(self.poll, self.lease.seconds / 4)
+                await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+        return False
+
+    def _lost(self, holder: RunnerLease) -> None:
+        """Another process took the job over (this one could not renew in time): stop now."""
+        self.warn(
+            f"provisor: job {self.loaded.job.name} was taken over by {holder.owner} while this "
+            "process could not renew its lease (stopped or suspended); stopping"
+        )
+        self.exit_status = 1
+        cycle = self._cycle
+        if cycle is not None and not cycle.done():
+            cycle.cancel()
         if self._stopping is not None:
             self._stopping.set()
 

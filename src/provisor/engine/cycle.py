@@ -7,8 +7,10 @@ objects that left scope or the source are disabled or deleted, unless the deleti
 stages them (2.7). Incremental cycle: only what changed since the watermark; its cost grows with
 the changes, not with the directory.
 
-Objects' outcomes (connection, escrow, log record) are group-committed every 200 objects or half
-a second (``_Commits``), so a cycle killed at any point resumes without duplicates: the next cycle
+Objects' outcomes (connection, escrow, log record) are group-committed every 200 objects, and a
+batch never holds the write lock for more than half a second in a row (``_Commits``: then a short
+gap lets an admin command or another writer in), so a cycle killed at any point resumes without
+duplicates: the next cycle
 finds the connection, or, for the last uncommitted batch, matches the account it created
 (query-before-create) before it would create anything.
 """
@@ -19,7 +21,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,7 +34,7 @@ from provisor.engine.mapping import EvalContext
 from provisor.engine.model import ObjectKind, Source, SourceObject
 from provisor.engine.plan import DeprovisionEvent
 from provisor.engine.provision import Provisioner, computed_attributes, deprovision_event, scope_skip
-from provisor.engine.state import CycleKind, EngineState, JobStatus, LogStep
+from provisor.engine.state import KEEP, CycleKind, EngineState, Escrow, JobStateChange, JobStatus, LogStep
 from provisor.engine.targets import ScimTarget, TargetError
 from provisor.engine.templates import Template
 
@@ -122,29 +124,31 @@ class Cycle:
         result = "EntryLevelErrors" if failures else "Succeeded"
         now = self.clock()
         self.state.finish_cycle(replace(cycle, finished=now, result=result, counts=dict(self.counts)))
-        fresh = self.state.job_state(name)
         steady = not failures and not self.counts.get("exports", 0)
-        self.state.save_job_state(
-            replace(
-                fresh,
-                # a pause or quarantine written while the cycle ran stands
-                status=fresh.status
-                if fresh.status in (JobStatus.QUARANTINE, JobStatus.PAUSED)
-                else JobStatus.ACTIVE,
+        # Only the fields a cycle owns, in one write: what an admin command wrote meanwhile (a
+        # pause, a quarantine lifted, deletes allowed) stands. Only cycles write the steady state,
+        # and one runs at a time (the runner lease), so reading it first is safe.
+        first_steady = steady and self.state.job_state(name).steady_state_first is None
+        self.state.update_job_state(
+            name,
+            JobStateChange(
+                status=JobStatus.ACTIVE,  # a pause or quarantine written while the cycle ran stands
+                status_from=frozenset({JobStatus.NOT_RUN, JobStatus.ACTIVE}),
                 watermark=watermark,
                 config_hash=digest,
                 last_cycle=cycle.id,
                 last_cycle_finished=now,
-                allow_deletes=False if self.counts.get("released_deletes") else fresh.allow_deletes,
-                steady_state_first=fresh.steady_state_first or (now if steady else None),
-                steady_state_last=now if steady else fresh.steady_state_last,
-            )
+                allow_deletes=False if self.counts.get("released_deletes") else KEEP,
+                steady_state_first=now if first_steady else KEEP,
+                steady_state_last=now if steady else KEEP,
+            ),
         )
         return CycleReport(cycle.id, kind, result, dict(self.counts), self.counts.get("StagedDelete", 0))
 
     # -- the two kinds of cycle --------------------------------------------------------------
 
     async def _initial(self) -> str:
+        self._load_escrows()
         if self.job.scope.mode.value == "assigned":
             first = await asyncio.to_thread(self.source.read_all)
             for obj in await asyncio.to_thread(_groups_of, first.objects):
@@ -181,16 +185,17 @@ class Cycle:
         users = [o for o in changed if o.kind is ObjectKind.USER]
         groups = [o for o in changed if o.kind is ObjectKind.GROUP]
         # Escrowed objects whose retry is due (2.8) are processed whether or not they changed:
-        # users below, with those whose scope changed through a group; groups (a failed create or
-        # update, or failed memberships) now, so that their members count.
+        # users below (a failed manager link too: a reference escrow, retried with the user), with
+        # those whose scope changed through a group; groups (a failed create or update, or failed
+        # memberships) now, so that their members count.
         started = self.clock()
-        retry = [e for e in self.state.escrows(name) if not e.reference and due(e, started)]
-        lookup = getattr(self.source, "get", None)
-        if lookup is not None:
-            changed_groups = {g.anchor for g in groups}
-            for anchor in sorted(e.anchor for e in retry if e.kind is ObjectKind.GROUP):
-                if anchor not in changed_groups:
-                    groups.append(await _look_up(lookup, ObjectKind.GROUP, anchor))
+        retry = [e for e in self._load_escrows().values() if due(e, started)]
+        changed_groups = {g.anchor for g in groups}
+        groups += await _look_up(
+            self.source,
+            ObjectKind.GROUP,
+            sorted(e.anchor for e in retry if e.kind is ObjectKind.GROUP and e.anchor not in changed_groups),
+        )
         # A re-read group's membership replaces only that group's share of its members' roles
         # (two groups may give the same role); its members that came or went are affected.
         affected: set[str] = set()
@@ -210,12 +215,10 @@ class Cycle:
             affected |= members ^ self.state.source_members(name, group.anchor)
             assignments.reread.add(group.anchor)
             for anchor in members:
-                assignments.member_roles.setdefault(anchor, set()).add(role)
+                assignments.add_member_role(anchor, role)
         # Users whose scope changed through a group while they themselves did not change.
         affected |= {e.anchor for e in retry if e.kind is ObjectKind.USER}
-        if lookup is not None:
-            for anchor in sorted(affected - {u.anchor for u in users}):
-                users.append(await _look_up(lookup, ObjectKind.USER, anchor))
+        users += await _look_up(self.source, ObjectKind.USER, sorted(affected - {u.anchor for u in users}))
         self._phase("users")
         await self._each(iter(users), self._object)
         await self._managers()
@@ -239,8 +242,10 @@ class Cycle:
             if conn is not None and conn.active:
                 self._candidate(ObjectKind.USER, obj.anchor, deprovision_event(decision), obj)
                 self.seen[ObjectKind.USER].add(obj.anchor)
-            elif self.job.scope.mode.value == "all" or decision.verdict is not Verdict.NOT_ASSIGNED:
+                return
+            if self.job.scope.mode.value == "all" or decision.verdict is not Verdict.NOT_ASSIGNED:
                 self.provisioner.finish(obj, None, scope_skip(decision), steps=_scope_steps(decision))
+            self.provisioner.settle(ObjectKind.USER, obj.anchor)  # nothing to deprovision (2.8)
             return
         self.seen[ObjectKind.USER].add(obj.anchor)
         await self.provisioner.provision(obj, conn, computed_attributes(decision))
@@ -269,6 +274,8 @@ class Cycle:
             if conn is not None:
                 self._candidate(ObjectKind.GROUP, obj.anchor, DeprovisionEvent.OUT_OF_SCOPE, obj)
                 self.seen[ObjectKind.GROUP].add(obj.anchor)
+            else:
+                self.provisioner.settle(ObjectKind.GROUP, obj.anchor)  # nothing to deprovision (2.8)
             return
         self.seen[ObjectKind.GROUP].add(obj.anchor)
         # The group's escrow covers its memberships: it ends once both are done (2.8).
@@ -279,10 +286,10 @@ class Cycle:
         try:
             await self.provisioner.memberships(obj, conn)
         except TargetError as exc:
-            self.provisioner.fail(obj, conn.target_id, exc.code, str(exc))
+            self.provisioner.memberships_failed(obj, conn, exc)  # a reference failure (2.8, 2.9)
             return
         if provisioned:
-            self.state.clear_escrow(self.job.name, ObjectKind.GROUP, obj.anchor)
+            self.provisioner.settle(ObjectKind.GROUP, obj.anchor)
 
     # -- deprovisioning and the deletion threshold (2.6, 2.7) ---------------------------------
 
@@ -321,9 +328,14 @@ class Cycle:
         self._phase("deprovisioning")
         for (kind, anchor), (event, obj) in sorted(self.candidates.items()):
             await self._deprovision(kind, anchor, event, obj, hold=hold)
-        if hold:
-            fresh = self.state.job_state(name)
-            self.state.save_job_state(replace(fresh, status=JobStatus.QUARANTINE))
+        if hold:  # only the status: an admin's pause written meanwhile stands
+            self.state.update_job_state(
+                name,
+                JobStateChange(
+                    status=JobStatus.QUARANTINE,
+                    status_from=frozenset({JobStatus.NOT_RUN, JobStatus.ACTIVE, JobStatus.QUARANTINE}),
+                ),
+            )
             self._count("threshold_reached")
         elif allow:
             self.state.clear_staged(name)
@@ -335,6 +347,18 @@ class Cycle:
         conn = self.state.connection(self.job.name, kind, anchor)
         if conn is not None:
             await self.provisioner.deprovision(obj, conn, event, hold=hold)
+        else:
+            self.provisioner.settle(kind, anchor)  # gone, and no account to deprovision (2.8)
+
+    # -- escrows (2.8) -------------------------------------------------------------------------
+
+    def _load_escrows(self) -> dict[tuple[ObjectKind, str], Escrow]:
+        """The job's escrows as the cycle begins (as many as objects failing, not the directory),
+        handed to the provisioner: an object settled by this cycle ends its escrow with one write,
+        the others cost none, and a user's manager-link escrow waits for the reference round."""
+        escrowed = {(e.kind, e.anchor): e for e in self.state.escrows(self.job.name)}
+        self.provisioner.escrowed = escrowed
+        return escrowed
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -357,63 +381,109 @@ class Cycle:
     async def _each(self, items: Iterable[Any], work: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
         """Run ``work`` over a stream with bounded concurrency, without materialising the stream.
 
-        The objects' state writes are group-committed (``state.batch()``, see :class:`_Commits`).
+        The objects' state writes are group-committed (``state.batch()``, see :class:`_Commits`);
+        the waits for objects are bounded so that a batch is committed on time even while no
+        object finishes. When an object's work fails, or this is cancelled (SIGTERM, Ctrl-C), the
+        objects still running are cancelled and awaited before the error goes on: nothing of the
+        phase runs on behind it, and what the objects committed stays.
         """
         running: set[asyncio.Task[None]] = set()
         limit = self._concurrency
+
+        async def settle(pending: set[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+            done, pending = await asyncio.wait(
+                pending, timeout=commits.timeout(), return_when=asyncio.FIRST_COMPLETED
+            )
+            commits.done(len(done))
+            failed = [t for t in done if t.cancelled() or t.exception() is not None]  # all retrieved
+            if failed:
+                failed[0].result()  # raises
+            return pending
+
         with _Commits(self.state) as commits:
-            for item in items:
-                if len(running) >= limit:
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        task.result()
-                    commits.done(len(done))
-                running.add(asyncio.create_task(work(item)))
-            if running:
-                for outcome in await asyncio.gather(*running, return_exceptions=True):
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+            try:
+                for item in items:
+                    while len(running) >= limit:
+                        running = await settle(running)
+                    running.add(asyncio.create_task(work(item)))
+                    commits.done(0)  # a slow stream must not hold a batch open either
+                while running:
+                    running = await settle(running)
+            except BaseException:
+                for task in running:
+                    task.cancel()
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
+                raise
 
 
 class _Commits:
-    """Group commit of a phase's state writes: one transaction per ``COMMIT_OBJECTS`` finished
-    objects or ``COMMIT_SECONDS``, whichever comes first, and at the end of the phase.
+    """Group commit of a phase's state writes, fair to the job's other writers.
 
-    A commit per write (connection, escrow, log record: three per object) cost more than the
-    object's own work. The price: a process killed mid-phase loses the connections and log
-    records of the last uncommitted batch. That never duplicates an account: the next cycle has
-    no connection for those objects, so it runs query-before-create and finds the account it
-    created (1.3), then updates it; a group's members are recorded after their PATCH, so a lost
-    record only makes the next cycle add them again (adding a member twice is a no-op).
+    The objects' writes share a transaction, committed every ``COMMIT_OBJECTS`` finished objects
+    and at the end of the phase. A commit per write (connection, escrow, log record: three per
+    object) cost more than the object's own work. The price: a process killed mid-phase loses the
+    connections and log records of the last uncommitted batch. That never duplicates an account:
+    the next cycle has no connection for those objects, so it runs query-before-create and finds
+    the account it created (1.3), then updates it; a group's members are recorded after their
+    PATCH, so a lost record only makes the next cycle add them again (a no-op).
+
+    An open batch holds the database's write lock (on SQLite, the whole file). So batches hold it
+    ``HOLD_SECONDS`` in a row at most (``_each`` wakes up for it even while no object finishes),
+    then none is open for ``GAP_SECONDS``: the writes of that moment commit one by one, and
+    another writer (``provisor pause`` from another shell, the runner lease's renewal) gets its
+    turn. SQLite's busy handler retries a waiting writer at least every 100 ms, so a gap of
+    that length is always seen, and a cycle writing flat out no longer makes the admin's command
+    fail with "database is locked".
     """
 
     COMMIT_OBJECTS = 200
-    COMMIT_SECONDS = 0.5
+    HOLD_SECONDS = 0.5
+    GAP_SECONDS = 0.1
 
-    def __init__(self, state: EngineState) -> None:
+    def __init__(self, state: EngineState, clock: Callable[[], float] = time.monotonic) -> None:
         self._state = state
+        self._clock = clock
         self._block: AbstractContextManager[None] | None = None
         self._objects = 0
-        self._since = 0.0
+        self._held_since = 0.0  # when the batches began to hold the lock (the first of a run)
+        self._gap_since = 0.0
 
     def __enter__(self) -> _Commits:
         self._open()
+        self._held_since = self._clock()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._close()
 
+    def timeout(self) -> float | None:
+        """How long the caller may wait for objects before it calls :meth:`done` anyway: until
+        the batches must let go of the lock (no limit in a gap: its writes commit one by one)."""
+        if self._block is None:
+            return None
+        return max(0.0, self._held_since + self.HOLD_SECONDS - self._clock())
+
     def done(self, n: int) -> None:
+        """``n`` more objects finished (0: none, the time has come): commit, let go or begin again."""
         self._objects += n
-        if self._objects >= self.COMMIT_OBJECTS or time.monotonic() - self._since >= self.COMMIT_SECONDS:
+        now = self._clock()
+        if self._block is None:
+            if now - self._gap_since >= self.GAP_SECONDS:
+                self._open()
+                self._held_since = now
+        elif now - self._held_since >= self.HOLD_SECONDS:
+            self._close()
+            self._gap_since = now
+        elif self._objects >= self.COMMIT_OBJECTS:
             self._close()
             self._open()
 
     def _open(self) -> None:
-        self._block = self._state.batch()
-        self._block.__enter__()
+        block = self._state.batch()
+        block.__enter__()
+        self._block = block
         self._objects = 0
-        self._since = time.monotonic()
 
     def _close(self) -> None:
         block, self._block = self._block, None
@@ -430,12 +500,27 @@ def _stream(objects: Iterable[SourceObject], groups: list[SourceObject]) -> Iter
             yield obj
 
 
-async def _look_up(
-    lookup: Callable[[ObjectKind, str], SourceObject | None], kind: ObjectKind, anchor: str
-) -> SourceObject:
-    """One object from the source by anchor; one the source no longer has is a hard delete."""
-    found = await asyncio.to_thread(lookup, kind, anchor)
-    return found if found is not None else SourceObject(kind, anchor, deleted=True)
+async def _look_up(source: Source, kind: ObjectKind, anchors: Sequence[str]) -> list[SourceObject]:
+    """Objects from the source by anchor; one the source no longer has is a hard delete.
+
+    A source with ``get_many`` (a file, read in one pass) answers them all at once; one with
+    ``get`` (a SCIM directory: ``GET /Users/{id}``) one by one; one with neither, none.
+    """
+    if not anchors:
+        return []
+    many: Callable[[ObjectKind, Sequence[str]], Mapping[str, SourceObject]] | None
+    many = getattr(source, "get_many", None)
+    if many is not None:
+        found = await asyncio.to_thread(many, kind, anchors)
+        return [found.get(a) or SourceObject(kind, a, deleted=True) for a in anchors]
+    one: Callable[[ObjectKind, str], SourceObject | None] | None = getattr(source, "get", None)
+    if one is None:
+        return []
+    out: list[SourceObject] = []
+    for anchor in anchors:
+        obj = await asyncio.to_thread(one, kind, anchor)
+        out.append(obj if obj is not None else SourceObject(kind, anchor, deleted=True))
+    return out
 
 
 def _groups_of(objects: Iterable[SourceObject]) -> list[SourceObject]:

@@ -23,6 +23,14 @@ error the admin must fix (uniqueness clash, rejected value) gets one quick retry
 problem, such as a manager created later in the same cycle, clears then) and backs off faster.
 Every schedule is capped at one retry a day. A change to the object in the source is processed by
 the next incremental cycle whatever its escrow says.
+
+A user whose manager link failed (the reference round, 1.3 step 5) has a *reference* escrow: it is
+retried with the user when due, and it ends when the link is made or no longer wanted (no
+manager, or one out of scope), not when the user's own update succeeds, so its backoff goes on
+counting. A failed group member update is the group's escrow (retried with the group), counted as
+a reference failure for quarantine (2.9). An escrowed object settled without a success ends its
+escrow too: gone from the source with no account, deleted, disabled, or out of scope with nothing
+to deprovision; it is not looked up again.
 """
 
 from __future__ import annotations

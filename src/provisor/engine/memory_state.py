@@ -10,6 +10,7 @@ It behaves as ``provisor.store.sql.engine_state.SqlEngineState`` does (the contr
   share a target id; escrows by (kind, anchor); staged deletes by (staged, kind, anchor); cycles
   newest first (by started, then start order); logs by (time, insertion) with ``limit`` keeping the first N;
 * ``prune_logs(job, before)`` drops the job's records with ``time < before`` and says how many.
+* a runner lease is free once ``expires <= now`` (``now`` as the caller gives it).
 
 Everything is held in dicts under one lock: nothing survives the process. ``batch()`` exists for
 parity and does nothing (every write is immediately visible).
@@ -34,11 +35,13 @@ from provisor.engine.state import (
     CycleKind,
     Escrow,
     JobState,
+    JobStateChange,
     JobStatus,
     LogQuery,
     LogRecord,
     LogStep,
     ObjectConnection,
+    RunnerLease,
     StagedDelete,
 )
 
@@ -60,12 +63,33 @@ def _through_json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
+def _normal(state: JobState) -> JobState:
+    """A job state as stored: datetimes in UTC (naive ones refused), the status an enum."""
+    q = state.quarantine
+    if q is not None:
+        q = dataclasses.replace(
+            q,
+            series_began=utc(q.series_began),
+            current_began=utc(q.current_began),
+            next_attempt=utc(q.next_attempt),
+        )
+    return dataclasses.replace(
+        state,
+        status=JobStatus(state.status),
+        quarantine=q,
+        last_cycle_finished=_opt_utc(state.last_cycle_finished),
+        steady_state_first=_opt_utc(state.steady_state_first),
+        steady_state_last=_opt_utc(state.steady_state_last),
+    )
+
+
 class MemoryEngineState:
     """Engine state in dicts; implements ``EngineState``. Thread-safe (one lock)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}
+        self._leases: dict[str, RunnerLease] = {}
         self._connections: dict[_Key, ObjectConnection] = {}
         #: (job, kind) -> sorted anchors, for ordered iteration.
         self._anchors: dict[tuple[str, ObjectKind], list[str]] = {}
@@ -96,24 +120,32 @@ class MemoryEngineState:
             return self._jobs.get(job) or JobState(job=job)
 
     def save_job_state(self, state: JobState) -> None:
-        q = state.quarantine
-        if q is not None:
-            q = dataclasses.replace(
-                q,
-                series_began=utc(q.series_began),
-                current_began=utc(q.current_began),
-                next_attempt=utc(q.next_attempt),
-            )
-        normal = dataclasses.replace(
-            state,
-            status=JobStatus(state.status),
-            quarantine=q,
-            last_cycle_finished=_opt_utc(state.last_cycle_finished),
-            steady_state_first=_opt_utc(state.steady_state_first),
-            steady_state_last=_opt_utc(state.steady_state_last),
-        )
+        normal = _normal(state)
         with self._lock:
             self._jobs[state.job] = normal
+
+    def update_job_state(self, job: str, change: JobStateChange) -> JobState:
+        """Set the fields ``change`` names under the lock (see ``EngineState.update_job_state``)."""
+        with self._lock:
+            updated = _normal(change.apply(self._jobs.get(job) or JobState(job=job)))
+            self._jobs[job] = updated
+            return updated
+
+    # -- runner lease ------------------------------------------------------------------------------
+
+    def acquire_lease(self, job: str, owner: str, *, now: datetime, expires: datetime) -> RunnerLease:
+        now, expires = utc(now), utc(expires)
+        with self._lock:
+            held = self._leases.get(job)
+            if held is None or held.owner == owner or held.expires <= now:
+                held = self._leases[job] = RunnerLease(job, owner, expires)
+            return held
+
+    def release_lease(self, job: str, owner: str) -> None:
+        with self._lock:
+            held = self._leases.get(job)
+            if held is not None and held.owner == owner:
+                del self._leases[job]
 
     # -- object connections ------------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ class OnDemand:
         upn = obj.get("userPrincipalName")
         roles = self.assignments.direct_roles(
             upn if isinstance(upn, str) else None
-        ) | self.assignments.member_roles.get(obj.anchor, set())
+        ) | self.assignments.member_roles.get(obj.anchor, frozenset())
         sync_all = scope.mode is ScopeMode.ALL
         assigned = sync_all or bool(roles)
         entitled = sync_all or not (scope.skip_default_access and roles <= {DEFAULT_ACCESS_ROLE})

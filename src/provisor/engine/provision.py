@@ -44,7 +44,7 @@ from provisor.engine.plan import (
     skip,
     staged,
 )
-from provisor.engine.state import EngineState, LogRecord, LogStep, ObjectConnection, StagedDelete
+from provisor.engine.state import EngineState, Escrow, LogRecord, LogStep, ObjectConnection, StagedDelete
 from provisor.engine.targets import ScimTarget, TargetError
 from provisor.engine.targets.patch import PatchOperation as TargetOp
 from provisor.engine.templates import Template
@@ -131,6 +131,11 @@ class Provisioner:
         self.escrow_failures = escrow_failures
         self.inline_references = inline_references
         self.pending_managers: list[PendingManager] = []
+        #: The job's escrows when the cycle began, by (kind, anchor) (a cycle sets it; empty on
+        #: demand). :meth:`settle` ends those of objects left with nothing to do, without a state
+        #: write for the others; and a user's *reference* escrow (its manager link failed, 2.8)
+        #: outlives the user's own success until the link is made or no longer wanted.
+        self.escrowed: dict[tuple[ObjectKind, str], Escrow] = {}
         self._logged = logged
 
     # -- an object in scope: match or follow the connection, map, plan, export ----------------
@@ -170,6 +175,7 @@ class Provisioner:
                 except MatchingImpossible as exc:
                     trail.unmatchable(str(exc))
                     self.finish(obj, None, skip(Reason.IMPORT_SKIPPED, str(exc)), trail, Performed.NOTED)
+                    self.settle(kind, obj.anchor)  # skipped, no account: nothing to retry
                     return True
                 results: list[list[str]] = []
                 found: list[dict[str, Any]] = []
@@ -278,6 +284,7 @@ class Provisioner:
     ) -> None:
         anchors = next((a for p, a in values.references.items() if _is_manager(p)), ())
         if not anchors:
+            self.settle(ObjectKind.USER, anchor)  # no manager (any more): no link to retry
             return
         have = None
         if current is not None:
@@ -297,11 +304,14 @@ class Provisioner:
         anchor, target_id, manager_anchor, have = pending
         manager = self.state.connection(self.name, ObjectKind.USER, manager_anchor)
         if manager is None or manager.target_id == have:
-            return  # out of scope: linked after a restart (KNOWN, 2.5); or already right
+            # out of scope: linked after a restart (KNOWN, 2.5); or already right
+            self.settle(ObjectKind.USER, anchor)
+            return
         op = TargetOp("add" if have is None else "replace", MANAGER_PATH, {"value": manager.target_id})
         try:
             await self.target.patch(ObjectKind.USER, target_id, [op])
             self._count("references")
+            self.settle(ObjectKind.USER, anchor)
         except TargetError as exc:
             self._count("reference_failures")
             self._count("Failure")
@@ -330,6 +340,17 @@ class Provisioner:
         if add or remove:
             self._count("memberships", len(add) + len(remove))
         return MembershipChange(wanted, add, remove)
+
+    def memberships_failed(
+        self, group: SourceObject, conn: ObjectConnection, exc: TargetError, trail: Trail = SILENT
+    ) -> None:
+        """A group's member update the target refused: logged and escrowed as the group's failure,
+        and counted as a *reference* failure (``reference_failures``), as a failed manager link is.
+        Entra counts reference failures (manager, group member) apart from object failures
+        (entra-behaviour.md 2.8): they count toward the 60,000 cap only, not the 5,000 gate, the
+        40,000 threshold or the 40 % proportion (2.9, :mod:`~provisor.engine.quarantine`)."""
+        self._count("reference_failures")
+        self.fail(group, conn.target_id, exc.code, str(exc), trail)
 
     # -- leaving: disable, delete, or stage (2.6, 2.7) ---------------------------------------
 
@@ -377,6 +398,7 @@ class Provisioner:
             self.fail(obj, conn.target_id, exc.code, str(exc), trail)
             return
         self.finish(obj, conn.target_id, plan, trail, Performed.DEPROVISIONED)
+        self.settle(kind, obj.anchor)  # deleted, disabled or left alone: nothing left to retry
 
     def _deprovision_plan(self, event: DeprovisionEvent, current: Mapping[str, Any] | None = None) -> Plan:
         return plan_deprovision(
@@ -390,11 +412,23 @@ class Provisioner:
 
     def connect(self, obj: SourceObject, target_id: str, *, settle: bool = True) -> None:
         """Keep the object connection (OBJCONN, 2.4); ``settle``: the success ends the object's
-        escrow (2.8)."""
+        escrow (2.8), unless it is a manager link's (reference) escrow: that one ends when the
+        reference round links the manager (or finds no link to make)."""
         display = obj.get("displayName") or obj.get("userPrincipalName") or ""
         self.state.save_connection(self.name, ObjectConnection(obj.kind, obj.anchor, target_id, str(display)))
         if settle:
+            held = self.escrowed.get((obj.kind, obj.anchor))
+            if held is not None and held.reference and not self.inline_references:
+                return
+            self.escrowed.pop((obj.kind, obj.anchor), None)
             self.state.clear_escrow(self.name, obj.kind, obj.anchor)
+
+    def settle(self, kind: ObjectKind, anchor: str) -> None:
+        """End the escrow of an object left with nothing to do (2.8: gone, deleted, out of scope
+        with nothing to deprovision, a manager link made): it is not retried, nor looked up again.
+        Only escrows in :attr:`escrowed` are cleared, so objects without one cost no write."""
+        if self.escrowed.pop((kind, anchor), None) is not None:
+            self.state.clear_escrow(self.name, kind, anchor)
 
     def escrow(
         self, kind: ObjectKind, anchor: str, code: str, message: str, *, reference: bool = False
@@ -411,6 +445,7 @@ class Provisioner:
             reference=reference,
         )
         self.state.save_escrow(self.name, escrow)
+        self.escrowed.pop((kind, anchor), None)  # superseded: a later settle must not clear this one
 
     def fail(
         self, obj: SourceObject, target_id: str | None, code: str, message: str, trail: Trail = SILENT

@@ -3,9 +3,15 @@
 Per job: object connections (source anchor <-> target id), the group memberships the engine has
 provisioned, the watermark, escrows (per-object failures retried with backoff), quarantine,
 staged deletes held by the deletion threshold, cycles and provisioning log records (kept for the
-job's retention period, 30 days by default, then pruned). Every write is
+job's retention period, 30 days by default, then pruned), and the runner lease that keeps two
+processes from running the job's cycles at once. Every write is
 committed when it returns, so a cycle killed at any point resumes with what was done (issue 3,
 item 6: "each object connection is committed as its object is done").
+
+The job's state has several writers: a running cycle (watermark, last cycle, steady state), the
+admin commands from another shell (status, allow-deletes, restart scopes) and the quarantine
+rules. Each changes only the fields it owns with :meth:`EngineState.update_job_state`, one atomic
+write, so none writes back a stale copy of another's fields.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from provisor.engine.model import ObjectKind
 
@@ -97,6 +103,82 @@ class JobState:
     config_hash: str | None = None
 
 
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: A :class:`JobStateChange` field left as stored.
+KEEP: Final = _Keep.KEEP
+Keep = Literal[_Keep.KEEP]
+
+
+@dataclass(frozen=True, slots=True)
+class JobStateChange:
+    """The fields of a job's state one writer sets; every field left ``KEEP`` stays as stored.
+
+    ``status`` is set only when the stored status is in ``status_from`` (when given): e.g. the end
+    of a cycle moves the job to Active from NotRun or Active, but leaves a pause or a quarantine
+    written while it ran.
+    """
+
+    status: JobStatus | Keep = KEEP
+    status_from: frozenset[JobStatus] | None = None
+    watermark: str | Keep | None = KEEP
+    quarantine: Quarantine | Keep | None = KEEP
+    allow_deletes: bool | Keep = KEEP
+    last_cycle: str | Keep | None = KEEP
+    last_cycle_finished: datetime | Keep | None = KEEP
+    steady_state_first: datetime | Keep | None = KEEP
+    steady_state_last: datetime | Keep | None = KEEP
+    config_hash: str | Keep | None = KEEP
+
+    def named(self) -> dict[str, Any]:
+        """Every field this change sets, by name (``status`` whatever ``status_from`` says)."""
+        return {name: value for name in JOB_STATE_FIELDS if (value := getattr(self, name)) is not KEEP}
+
+    def changes(self, stored: JobState) -> dict[str, Any]:
+        """The fields this change sets on ``stored``, by name (the status only when it applies)."""
+        found = self.named()
+        if "status" in found:
+            if self.status_from is None or stored.status in self.status_from:
+                found["status"] = JobStatus(found["status"])
+            else:
+                del found["status"]
+        return found
+
+    def apply(self, stored: JobState) -> JobState:
+        """``stored`` with this change made."""
+        return replace(stored, **self.changes(stored))
+
+
+#: The fields of :class:`JobState` a :class:`JobStateChange` can set (all but ``job``).
+JOB_STATE_FIELDS: Final = (
+    "status",
+    "watermark",
+    "quarantine",
+    "allow_deletes",
+    "last_cycle",
+    "last_cycle_finished",
+    "steady_state_first",
+    "steady_state_last",
+    "config_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerLease:
+    """Who runs the job's cycles, until when (renewed while that process lives).
+
+    A process that dies (kill -9, a crashed host) stops renewing: its lease expires and another
+    process may take the job. ``owner`` says who, for an admin (e.g. ``provisor run pid 4242 on
+    host-1 [3f9c2a1b]``); it is unique per process.
+    """
+
+    job: str
+    owner: str
+    expires: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Cycle:
     id: str
@@ -152,7 +234,26 @@ class EngineState(Protocol):
 
     # -- job ---------------------------------------------------------------------------------
     def job_state(self, job: str) -> JobState: ...
-    def save_job_state(self, state: JobState) -> None: ...
+    def save_job_state(self, state: JobState) -> None:
+        """Replace the job's whole state (set-up, imports, tests). Writers that share the job
+        with others (cycles, admin commands) use :meth:`update_job_state` instead."""
+        ...
+
+    def update_job_state(self, job: str, change: JobStateChange) -> JobState:
+        """Set the fields ``change`` names (and only those) in one atomic write; the job's state
+        after it. A job never saved starts from the defaults. Naive datetimes are refused."""
+        ...
+
+    # -- runner lease ------------------------------------------------------------------------
+    def acquire_lease(self, job: str, owner: str, *, now: datetime, expires: datetime) -> RunnerLease:
+        """Take or renew the job's runner lease for ``owner`` until ``expires``, atomically: done
+        when nobody holds it, ``owner`` does, or the holder's lease expired (``expires <= now``).
+        Returns the lease as it stands afterwards: ``owner`` tells whether it was taken."""
+        ...
+
+    def release_lease(self, job: str, owner: str) -> None:
+        """Give up ``owner``'s lease on the job (another owner's lease is left alone)."""
+        ...
 
     # -- object connections ------------------------------------------------------------------
     def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None: ...

@@ -30,12 +30,14 @@ from provisor.engine.state import (
     EngineState,
     Escrow,
     JobState,
+    JobStateChange,
     JobStatus,
     LogQuery,
     LogRecord,
     LogStep,
     ObjectConnection,
     Quarantine,
+    RunnerLease,
     StagedDelete,
 )
 
@@ -457,6 +459,141 @@ class EngineStateContract:
         assert state.prune_logs("j", at(1100)) == 1200
         left = anchors(state.logs("j", LogQuery()))
         assert left == [f"a{i:05d}" for i in range(2200, 2345)]
+
+    # -- update_job_state: each writer its own fields -----------------------------------------------
+
+    def _full(self, state: BatchingState, job: str = "j") -> JobState:
+        q = Quarantine("EncounteredEscrowProportionThreshold", "45%", at(0), at(1), at(21600), 2)
+        full = JobState(job, JobStatus.QUARANTINE, "wm", q, True, "c1", at(2), at(3), at(4), "h1")
+        state.save_job_state(full)
+        return full
+
+    def test_update_job_state_sets_only_the_named_fields(self, state: BatchingState) -> None:
+        full = self._full(state)
+        after = state.update_job_state("j", JobStateChange(watermark="wm-2", last_cycle_finished=at(9)))
+        assert after == dataclasses.replace(full, watermark="wm-2", last_cycle_finished=at(9))
+        assert state.job_state("j") == after
+        assert state.update_job_state("j", JobStateChange()) == after  # nothing named: nothing changes
+        cleared = state.update_job_state("j", JobStateChange(watermark=None, quarantine=None))
+        assert cleared == dataclasses.replace(after, watermark=None, quarantine=None)
+        assert cleared.status is JobStatus.QUARANTINE  # the status was not named
+        assert state.job_state("other") == JobState("other")
+
+    def test_update_job_state_of_a_new_job_starts_from_the_defaults(self, state: BatchingState) -> None:
+        got = state.update_job_state("new", JobStateChange(allow_deletes=True, config_hash="h"))
+        assert got == JobState("new", allow_deletes=True, config_hash="h")
+        assert state.job_state("new") == got
+        assert state.update_job_state("blank", JobStateChange()) == JobState("blank")
+
+    def test_update_job_state_round_trips_in_utc(self, state: BatchingState) -> None:
+        q = Quarantine("TooManyDeletes", "501", at(0).astimezone(PARIS), at(1), at(2).astimezone(PARIS), 3)
+        change = JobStateChange(
+            quarantine=q,
+            last_cycle_finished=at(5).astimezone(PARIS),
+            steady_state_first=at(6),
+            steady_state_last=at(7).astimezone(PARIS),
+        )
+        got = state.update_job_state("j", change)
+        assert got == JobState(
+            "j", quarantine=q, last_cycle_finished=at(5), steady_state_first=at(6), steady_state_last=at(7)
+        )
+        assert got.quarantine is not None and got.quarantine.series_count == 3
+        for when in (got.last_cycle_finished, got.steady_state_last, got.quarantine.next_attempt):
+            assert when is not None and when.utcoffset() == timedelta(0)
+        assert state.job_state("j") == got
+
+    def test_update_job_state_sets_the_status_only_from_the_statuses_given(
+        self, state: BatchingState
+    ) -> None:
+        end_of_cycle = JobStateChange(
+            status=JobStatus.ACTIVE,
+            status_from=frozenset({JobStatus.NOT_RUN, JobStatus.ACTIVE}),
+            watermark="w-next",
+        )
+        assert state.update_job_state("new", end_of_cycle).status is JobStatus.ACTIVE
+        for held in (JobStatus.PAUSED, JobStatus.QUARANTINE):
+            state.save_job_state(JobState("j", held, "w-old"))
+            got = state.update_job_state("j", end_of_cycle)
+            assert got == JobState("j", held, "w-next")  # the rest of the change is made
+        state.save_job_state(JobState("j", JobStatus.PAUSED))
+        never = JobStateChange(status=JobStatus.ACTIVE, status_from=frozenset(), allow_deletes=True)
+        assert state.update_job_state("j", never) == JobState("j", JobStatus.PAUSED, allow_deletes=True)
+        anyway = JobStateChange(status=JobStatus.ACTIVE)
+        assert state.update_job_state("j", anyway).status is JobStatus.ACTIVE
+
+    def test_writers_of_different_fields_keep_each_others(self, state: BatchingState) -> None:
+        """A cycle's end and an admin command, interleaved: neither undoes the other."""
+        full = self._full(state)
+        state.update_job_state("j", JobStateChange(status=JobStatus.PAUSED))  # `provisor pause`
+        state.update_job_state("j", JobStateChange(watermark="wm-2", last_cycle="c2"))  # the cycle
+        state.update_job_state("j", JobStateChange(allow_deletes=False))  # the cycle released deletes
+        state.update_job_state("j", JobStateChange(quarantine=None))  # restart QuarantineState
+        assert state.job_state("j") == dataclasses.replace(
+            full,
+            status=JobStatus.PAUSED,
+            watermark="wm-2",
+            last_cycle="c2",
+            allow_deletes=False,
+            quarantine=None,
+        )
+
+    def test_update_job_state_refuses_naive_datetimes_and_writes_nothing(self, state: BatchingState) -> None:
+        full = self._full(state)
+        naive = datetime(2025, 1, 1)
+        for change in (
+            JobStateChange(watermark="x", last_cycle_finished=naive),
+            JobStateChange(status=JobStatus.ACTIVE, quarantine=Quarantine("r", "e", naive, at(0), at(0))),
+        ):
+            with pytest.raises(ValueError):
+                state.update_job_state("j", change)
+        assert state.job_state("j") == full
+        with pytest.raises(ValueError):
+            state.update_job_state("fresh", JobStateChange(steady_state_last=naive))
+        assert state.job_state("fresh") == JobState("fresh")
+
+    def test_update_job_state_in_a_batch(self, state: BatchingState) -> None:
+        with state.batch():
+            state.update_job_state("j", JobStateChange(watermark="in-batch"))
+            assert state.job_state("j").watermark == "in-batch"
+        assert state.job_state("j") == JobState("j", watermark="in-batch")
+
+    # -- runner lease ------------------------------------------------------------------------------
+
+    def test_lease_is_taken_when_free_and_refused_while_another_holds_it(self, state: BatchingState) -> None:
+        mine = state.acquire_lease("j", "a", now=at(0), expires=at(60).astimezone(PARIS))
+        assert mine == RunnerLease("j", "a", at(60)) and mine.expires.utcoffset() == timedelta(0)
+        theirs = state.acquire_lease("j", "b", now=at(59), expires=at(120))
+        assert theirs == RunnerLease("j", "a", at(60))  # still a's: b did not get it
+        assert state.acquire_lease("k", "b", now=at(59), expires=at(120)) == RunnerLease("k", "b", at(120))
+
+    def test_lease_is_renewed_by_its_owner(self, state: BatchingState) -> None:
+        state.acquire_lease("j", "a", now=at(0), expires=at(60))
+        assert state.acquire_lease("j", "a", now=at(30), expires=at(90)) == RunnerLease("j", "a", at(90))
+        assert state.acquire_lease("j", "b", now=at(60), expires=at(120)).owner == "a"
+        # an owner renews even a lease that ran out, while nobody else took it
+        assert state.acquire_lease("j", "a", now=at(200), expires=at(260)) == RunnerLease("j", "a", at(260))
+
+    def test_an_expired_lease_is_taken_over(self, state: BatchingState) -> None:
+        state.acquire_lease("j", "dead", now=at(0), expires=at(60))
+        assert state.acquire_lease("j", "b", now=at(60), expires=at(120)) == RunnerLease("j", "b", at(120))
+        # the old holder comes back: the lease is b's now
+        assert state.acquire_lease("j", "dead", now=at(61), expires=at(121)).owner == "b"
+
+    def test_release_lease(self, state: BatchingState) -> None:
+        state.acquire_lease("j", "a", now=at(0), expires=at(60))
+        state.release_lease("j", "b")  # not b's: nothing happens
+        assert state.acquire_lease("j", "b", now=at(1), expires=at(61)).owner == "a"
+        state.release_lease("j", "a")
+        state.release_lease("j", "a")  # again: nothing happens
+        state.release_lease("nobody", "a")
+        assert state.acquire_lease("j", "b", now=at(1), expires=at(61)) == RunnerLease("j", "b", at(61))
+
+    def test_lease_refuses_naive_datetimes(self, state: BatchingState) -> None:
+        with pytest.raises(ValueError):
+            state.acquire_lease("j", "a", now=datetime(2025, 1, 1), expires=at(60))
+        with pytest.raises(ValueError):
+            state.acquire_lease("j", "a", now=at(0), expires=datetime(2025, 1, 1))
+        assert state.acquire_lease("j", "b", now=at(0), expires=at(60)).owner == "b"
 
     # -- reset (2.10) ------------------------------------------------------------------------------
 

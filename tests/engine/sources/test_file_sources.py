@@ -295,3 +295,51 @@ def test_from_config(tmp_path: Path) -> None:
     assert isinstance(from_config(jsonl, snapshot_path=tmp_path / "unused"), JsonlSource)
     with pytest.raises(SourceError, match="needs a path"):
         from_config(SourceConfig(type=SourceType.CSV), snapshot_path=tmp_path / "s")
+
+
+# -- get / get_many: objects by anchor, for escrow retries and group-driven scope changes ---------
+
+
+def test_get_answers_from_the_file_as_it_is_now(csv_source: CsvSource) -> None:
+    """No read needed first, and a rewritten file is answered as rewritten (not as snapshotted)."""
+    bob = csv_source.get(ObjectKind.USER, "u2")
+    assert bob is not None and bob.attributes["department"] == "Sales"
+    assert bob == list(csv_source.read_all().objects)[1]  # the same object a read yields
+    group = csv_source.get(ObjectKind.GROUP, "g1")
+    assert group is not None and group.attributes["members"] == ["u1", "u2"]
+    write_csv(csv_source.path, [ROWS[0], ROWS[1], "u2,,bob@contoso.com,Bob,Bob,Stone,Ops,false,u1,"])
+    bob = csv_source.get(ObjectKind.USER, "u2")
+    assert bob is not None and bob.attributes["department"] == "Ops"
+    assert csv_source.get(ObjectKind.USER, "u3") is None  # gone from the file
+    assert csv_source.get(ObjectKind.USER, "g1") is None  # there, but a group
+    assert csv_source.get(ObjectKind.GROUP, "u1") is None
+
+
+def test_get_many_reads_the_file_once_for_every_anchor(csv_source: CsvSource) -> None:
+    found = csv_source.get_many(ObjectKind.USER, ["u3", "u1", "missing", "g1"])
+    assert sorted(found) == ["u1", "u3"]
+    assert found["u3"].attributes["userPrincipalName"] == "carol@contoso.com"
+    assert csv_source.get_many(ObjectKind.USER, []) == {}
+
+
+def test_get_normalises_only_the_rows_asked_for_and_stops_once_found(tmp_path: Path) -> None:
+    rows = [ROWS[0], "u9,user,,No Upn,,,,,,", ROWS[2], "u5,user,too,few,fields"]
+    source = CsvSource(write_csv(tmp_path / "hr.csv", rows), snapshot_path=tmp_path / "s")
+    assert source.get(ObjectKind.USER, "u2") is not None  # past a bad row, before a broken one
+    with pytest.raises(SourceError, match=r"hr.csv, line 3: a user needs a userPrincipalName"):
+        source.get(ObjectKind.USER, "u9")
+    with pytest.raises(SourceError, match=r"line 5: expected 10 fields, found 5"):
+        source.get(ObjectKind.USER, "absent")  # looked for to the end of the file
+
+
+def test_jsonl_get_with_a_numeric_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "hr.jsonl"
+    path.write_text(
+        '{"objectId": 7, "userPrincipalName": "a@x", "department": "R&D"}\n'
+        "\n"
+        '{"objectId": "g", "objectType": "group", "displayName": "G", "members": ["7"]}\n'
+    )
+    source = JsonlSource(path, snapshot_path=tmp_path / "s")
+    user = source.get(ObjectKind.USER, "7")
+    assert user is not None and user.anchor == "7" and user.attributes["department"] == "R&D"
+    assert source.get_many(ObjectKind.GROUP, ["g", "7"]).keys() == {"g"}

@@ -7,9 +7,12 @@ groups; ``members`` / ``memberGroups`` hold ``;``-separated anchors (a JSON list
 ``accountEnabled`` and ``securityEnabled`` are ``true``/``false``. Empty cells are absent values.
 
 Changes are found by diffing content hashes against the snapshot of the last completed cycle
-(:mod:`.snapshot`); the watermark is that snapshot's id. A malformed row stops the read with a
-SourceError naming the file, the line and the problem: skipping it instead would make a known
-object look deleted and deprovision it.
+(:mod:`.snapshot`); the watermark is that snapshot's id. ``get`` / ``get_many`` answer objects by
+anchor from the file as it is now, for the engine's escrow retries and for users whose scope
+changed through a group while their own row did not (entra-behaviour.md 2.5, 2.8).
+
+A malformed row stops the read with a SourceError naming the file, the line and the problem:
+skipping it instead would make a known object look deleted and deprovision it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,6 +76,33 @@ class FileSource:
         new_watermark, base, new = self._snapshots.begin(watermark)
         return ChangeSet(objects=self._read(base, new), watermark=new_watermark)
 
+    def get(self, kind: ObjectKind, anchor: str) -> SourceObject | None:
+        """The ``kind`` with this anchor in the file as it is now, or None when the file no longer
+        has it (as a ``kind``: a row whose type changed is gone, as ``read_changes`` says)."""
+        return self.get_many(kind, (anchor,)).get(anchor)
+
+    def get_many(self, kind: ObjectKind, anchors: Iterable[str]) -> dict[str, SourceObject]:
+        """The objects of ``kind`` among ``anchors``, by anchor, in one streaming pass over the
+        file as it is now, which stops once every anchor is found; anchors the file no longer has
+        are left out. Only the rows asked for are normalised (a malformed one raises SourceError
+        with its line, as a read does); memory holds the answers only. The snapshot is untouched."""
+        wanted = set(anchors)
+        found: dict[str, SourceObject] = {}
+        if not wanted:
+            return found
+        with self._open() as handle:
+            for line, raw in self._rows(handle):
+                anchor = _anchor_of(raw.get(self.anchor))
+                if anchor is None or anchor not in wanted:
+                    continue
+                wanted.discard(anchor)  # an anchor is unique in the file: its first row is it
+                obj = self._object(raw, line)
+                if obj.kind is kind:
+                    found[anchor] = obj
+                if not wanted:
+                    break
+        return found
+
     # -- reading -----------------------------------------------------------------------------
 
     def _open(self) -> IO[str]:
@@ -112,12 +142,9 @@ class FileSource:
             raise self._error(line, str(exc)) from None
 
     def _normalise(self, raw: Mapping[str, Any]) -> SourceObject:
-        anchor = raw.get(self.anchor)
-        if isinstance(anchor, int) and not isinstance(anchor, bool):
-            anchor = str(anchor)
-        if not isinstance(anchor, str) or not anchor.strip():
+        anchor = _anchor_of(raw.get(self.anchor))
+        if anchor is None:
             raise _RowError(f"no {self.anchor} (the anchor)")
-        anchor = anchor.strip()
         kind_text = raw.get("objectType") or "user"
         if not isinstance(kind_text, str) or kind_text.strip().lower() not in ("user", "group"):
             raise _RowError(f"objectType must be user or group, not {kind_text!r}")
@@ -154,6 +181,15 @@ class FileSource:
 
     def _check_header(self, handle: IO[str]) -> None:
         raise NotImplementedError
+
+
+def _anchor_of(value: Any) -> str | None:
+    """A row's anchor cell or JSON value as the anchor (a JSON number as text); None when absent."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
 
 
 def _value(name: str, value: Any) -> Any:

@@ -37,7 +37,7 @@ def _fold_or_none(value: object) -> str | None:
     return fold(value) if isinstance(value, str) else None
 
 
-def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool) -> None:
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool, busy_timeout_ms: int) -> None:
     """Pragmas and functions for one new SQLite connection."""
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
     cur = dbapi_connection.cursor()
@@ -46,7 +46,7 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool) -> 
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cur.execute("PRAGMA temp_store=MEMORY")
     finally:
         cur.close()
@@ -68,17 +68,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_store_engine(url: str, **kwargs: Any) -> Engine:
+def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
     """Create the engine for ``url``; SQLite files get a thread-safe pool and the setup above.
 
-    ``sqlite://`` (in memory) uses one shared connection and suits single-threaded tests only.
+    ``busy_timeout_ms``: how long a SQLite write waits for the lock (e.g. longer for an admin
+    command beside a running cycle). ``sqlite://`` (in memory) uses one shared connection and
+    suits single-threaded tests only.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, **kwargs)
     memory = parsed.database in (None, "", ":memory:")
     opts: dict[str, Any] = {
-        "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        "connect_args": {"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
     }
     if memory:
         opts["poolclass"] = StaticPool
@@ -89,7 +91,7 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
-        _configure_sqlite(dbapi_connection, memory=memory)
+        _configure_sqlite(dbapi_connection, memory=memory, busy_timeout_ms=busy_timeout_ms)
 
     event.listen(engine, "begin", _on_begin)
     return engine

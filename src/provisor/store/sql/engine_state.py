@@ -34,6 +34,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -44,9 +45,11 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    or_,
     select,
     tuple_,
     union,
@@ -57,16 +60,19 @@ from sqlalchemy.sql import ClauseElement
 
 from provisor.engine.model import ObjectKind
 from provisor.engine.state import (
+    KEEP,
     Cycle,
     CycleKind,
     Escrow,
     JobState,
+    JobStateChange,
     JobStatus,
     LogQuery,
     LogRecord,
     LogStep,
     ObjectConnection,
     Quarantine,
+    RunnerLease,
     StagedDelete,
 )
 from provisor.store.sql import engine_state_tables as t
@@ -159,6 +165,20 @@ class _Statements:
         )
         self.job = self.prepare(select(*js.columns).where(_where(js, "job")))
         self.save_job = upsert(js, ["job"])
+        self.create_job = insert_ignore(js)
+        self._job_updates: dict[tuple[tuple[str, ...], int | None], Prepared] = {}
+
+        rl = t.runner_leases
+        self.lease = self.prepare(select(rl.c.owner, rl.c.expires).where(_where(rl, "job")))
+        # Taken when nobody holds it (the insert), or renewed or taken over (the update): each
+        # one atomic statement, so two processes racing for a free lease cannot both get it.
+        self.take_lease = self.prepare(
+            update(rl)
+            .where(rl.c.job == _p("job"), or_(rl.c.owner == _p("owner"), rl.c.expires <= _p("now")))
+            .values(owner=_p("new_owner"), expires=_p("new_expires"))
+        )
+        self.insert_lease = insert_ignore(rl)
+        self.release_lease = self.prepare(delete(rl).where(_where(rl, "job", "owner")))
 
         conn_cols = (cn.c.kind, cn.c.anchor, cn.c.target_id, cn.c.display, cn.c.active)
         self.connection = self.prepare(select(*conn_cols).where(_where(cn, "job", "kind", "anchor")))
@@ -266,6 +286,24 @@ class _Statements:
     def prepare(self, statement: ClauseElement) -> Prepared:
         return Prepared(self._engine, statement)
 
+    def update_job(self, columns: tuple[str, ...], status_from: int | None) -> Prepared:
+        """``UPDATE engine_job_state SET`` each of ``columns`` ``= :set_<column>`` for ``:job``
+        (one compiled statement per combination). With ``status_from`` (a count), the status is
+        set only when the stored one is among ``:from_0`` ... (a ``CASE``, so the check and the
+        write are one statement)."""
+        key = (columns, status_from)
+        found = self._job_updates.get(key)
+        if found is None:
+            js = t.job_state
+            values: dict[str, Any] = {c: _p(f"set_{c}") for c in columns}
+            if status_from is not None and "status" in values:
+                allowed = [_p(f"from_{i}") for i in range(status_from)]
+                values["status"] = case((js.c.status.in_(allowed), values["status"]), else_=js.c.status)
+            found = self.prepare(update(js).where(_where(js, "job")).values(values))
+            with self._lock:
+                self._job_updates[key] = found
+        return found
+
     def logs(self, query: LogQuery, first: bool) -> Prepared:
         """The page query for ``query``'s filters (one compiled statement per combination).
 
@@ -369,6 +407,35 @@ def _job_params(state: JobState) -> dict[str, Any]:
     }
 
 
+#: The columns of each ``JobState`` field (a quarantine takes six; NULL ``q_reason``: none).
+_JOB_COLUMNS: dict[str, tuple[str, ...]] = {
+    "quarantine": (
+        "q_reason",
+        "q_error",
+        "q_series_began",
+        "q_current_began",
+        "q_next_attempt",
+        "q_series_count",
+    )
+}
+
+
+def _job_update(job: str, change: JobStateChange) -> tuple[tuple[str, ...], int | None, dict[str, Any]]:
+    """(columns set, number of allowed statuses or None, parameters) of ``change`` for ``job``."""
+    named = change.named()
+    status_from = None
+    if "status" in named and change.status_from is not None:
+        if not change.status_from:
+            del named["status"]  # from no status at all: never set
+        else:
+            status_from = sorted(JobStatus(s).value for s in change.status_from)
+    values = _job_params(replace(JobState(job=job), **named))  # converted (and checked) as stored
+    columns = tuple(c for name in named for c in _JOB_COLUMNS.get(name, (name,)))
+    params: dict[str, Any] = {"job": job, **{f"set_{c}": values[c] for c in columns}}
+    params.update({f"from_{i}": v for i, v in enumerate(status_from or ())})
+    return columns, None if status_from is None else len(status_from), params
+
+
 def _connection(row: Row) -> ObjectConnection:
     kind, anchor, target_id, display, active = row
     return ObjectConnection(ObjectKind(kind), anchor, target_id, display, bool(active))
@@ -424,9 +491,19 @@ class SqlEngineState:
     schema. See the module docstring for durability and result orders.
     """
 
-    def __init__(self, url: str, *, engine_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine_options: Mapping[str, Any] | None = None,
+        busy_timeout: float | None = None,
+    ) -> None:
+        """``busy_timeout``: seconds a write waits for another's lock on SQLite (default 5)."""
         self.url = url
-        self.engine: Engine = create_store_engine(url, **dict(engine_options or {}))
+        options = dict(engine_options or {})
+        if busy_timeout is not None:
+            options["busy_timeout_ms"] = round(busy_timeout * 1000)
+        self.engine: Engine = create_store_engine(url, **options)
         try:
             migrate.upgrade(self.engine, migrate.ENGINE_STATE)
             self._sql = _Statements(self.engine)
@@ -518,6 +595,47 @@ class SqlEngineState:
         params = _job_params(state)
         with self._write() as tx:
             tx.execute(self._sql.save_job, params)
+
+    def update_job_state(self, job: str, change: JobStateChange) -> JobState:
+        """Set the fields ``change`` names, and only their columns, in one transaction: the row is
+        created with the defaults if need be, then one ``UPDATE`` (the status condition inside
+        it); the job's state after it."""
+        with self._write(multi=True) as tx:
+            self._update_job(tx, job, change, create=True)
+            row = tx.first(self._sql.job, {"job": job})
+        assert row is not None
+        return _job_state(row)
+
+    def _update_job(self, tx: Transaction, job: str, change: JobStateChange, *, create: bool) -> None:
+        columns, status_from, params = _job_update(job, change)
+        if create:
+            tx.execute(self._sql.create_job, _job_params(JobState(job=job)))
+        if columns:
+            tx.execute(self._sql.update_job(columns, status_from), params)
+
+    # -- runner lease ------------------------------------------------------------------------------
+
+    def acquire_lease(self, job: str, owner: str, *, now: datetime, expires: datetime) -> RunnerLease:
+        """Take or renew the job's runner lease (see ``EngineState.acquire_lease``)."""
+        params = {
+            "job": job,
+            "owner": owner,
+            "now": _micros(now),
+            "new_owner": owner,
+            "new_expires": _micros(expires),
+        }
+        with self._write(multi=True) as tx:
+            if tx.execute(self._sql.take_lease, params).rowcount == 0:
+                tx.execute(
+                    self._sql.insert_lease, {"job": job, "owner": owner, "expires": params["new_expires"]}
+                )
+            row = tx.first(self._sql.lease, {"job": job})
+        assert row is not None
+        return RunnerLease(job, row[0], from_micros(row[1]))
+
+    def release_lease(self, job: str, owner: str) -> None:
+        with self._write() as tx:
+            tx.execute(self._sql.release_lease, {"job": job, "owner": owner})
 
     # -- object connections ------------------------------------------------------------------------
 
@@ -793,20 +911,14 @@ class SqlEngineState:
         forget object connections and provisioned memberships too. Staged deletes (see
         :meth:`clear_staged`), cycles and logs are never touched.
         """
+        change = JobStateChange(
+            watermark=None if watermark else KEEP,
+            quarantine=None if quarantine else KEEP,
+            status=JobStatus.ACTIVE if quarantine else KEEP,
+            status_from=frozenset({JobStatus.QUARANTINE}),
+        )
         with self._write(multi=True) as tx:
-            row = tx.first(self._sql.job, {"job": job})
-            if row is not None and (watermark or quarantine):
-                state = _job_state(row)
-                params = _job_params(state)
-                if watermark:
-                    params["watermark"] = None
-                if quarantine:
-                    for name in ("reason", "error", "series_began", "current_began", "next_attempt"):
-                        params[f"q_{name}"] = None
-                    params["q_series_count"] = None
-                    if state.status is JobStatus.QUARANTINE:
-                        params["status"] = JobStatus.ACTIVE.value
-                tx.execute(self._sql.save_job, params)
+            self._update_job(tx, job, change, create=False)  # a job never saved stays so
             if escrows:
                 tx.execute(self._sql.clear_escrows, {"job": job})
             if connections:

@@ -16,6 +16,7 @@ even share one file without stepping on each other.
     engine_logs         id (autoincrement PK), job, cycle, time, kind, source_anchor, target_id,
                         display, action, status, reason, steps (JSON), modified (JSON), error,
                         duration_ms; indexed for every LogQuery filter
+    engine_runner_leases  job (PK), owner, expires: who runs the job's cycles, until when
 
 Every timestamp is integer microseconds since the epoch, UTC; booleans are integers 0/1.
 """
@@ -144,4 +145,12 @@ logs = Table(
     Index("ix_engine_logs_status", "job", "status", "time", "id"),
     Index("ix_engine_logs_source", "job", "source_anchor", "time", "id"),
     Index("ix_engine_logs_target", "job", "target_id", "time", "id"),
+)
+
+runner_leases = Table(
+    "engine_runner_leases",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("expires", BigInteger, nullable=False),
 )
