@@ -53,7 +53,7 @@ def setup(live, tmp_path):
     )
     job = tmp_path / "clarizen.yaml"
 
-    def write(threshold=500, notifications=""):
+    def write(threshold=500, notifications="", assignments=""):
         job.write_text(f"""name: clarizen-one
 source:
   type: scim
@@ -68,7 +68,7 @@ scope:
   assignments:
     - group: Engineering
       role: User
-settings:
+{assignments}settings:
   deletion_threshold: {threshold}
 state: sqlite:///clarizen-one.state.db
 {notifications}""")
@@ -333,3 +333,46 @@ def test_sync_interrupted_says_so_and_the_next_sync_resumes(big_job, signum, sta
     finally:
         state.close()
     assert app.get("/Users", params={"count": 0}).json()["totalResults"] == 250
+
+
+def test_a_cycle_with_new_failures_sends_one_email(setup):
+    """Entry-level failures do not fail the sync; the admin hears of new ones once, not every cycle."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    job, env, directory, app, users, write = setup
+    received: list = []
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        # user0 also gets the role Admin, which the Clarizen-style app refuses (only User)
+        write(
+            notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{port}\n",
+            assignments="    - user: user0@example.com\n      role: Admin\n",
+        )
+        p = provisor("sync", "--job", str(job), env=env)
+        assert "Failure" in p.stdout or "failure" in p.stdout.lower()
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(received) == 1
+        body = received[0].content.decode()
+        assert "1 object failed in cycle" in body and "User 0: POST /Users failed with HTTP 400" in body
+        assert env["APP_TOKEN"] not in body and env["DIRECTORY_TOKEN"] not in body
+        names = {u["userName"] for u in app.get("/Users", params={"count": 50}).json()["Resources"]}
+        assert "user0@example.com" not in names and len(names) == 5
+        provisor("sync", "--job", str(job), env=env)  # the same failure, escrowed: no second e-mail
+        time.sleep(0.5)
+        assert len(received) == 1
+    finally:
+        controller.stop()

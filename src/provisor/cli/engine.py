@@ -213,9 +213,12 @@ async def _cycle(
                 quarantine=None, status=JobStatus.ACTIVE, status_from=frozenset({JobStatus.QUARANTINE})
             )
             state.update_job_state(job.name, lift)  # a pause made meanwhile stands
-        if failures > 0 and entered is None and len(state.escrows(job.name)) > escrows_before:
+        # New failures of any kind (objects, manager links, memberships) are worth one e-mail;
+        # the same ones retried in later cycles are not (their escrows are no longer new).
+        failed = report.counts.get("Failure", 0)
+        if failed > 0 and entered is None and len(state.escrows(job.name)) > escrows_before:
             sample = [f"{r.display or r.source_anchor}: {r.error}" for r in _failures(loaded, report.cycle)]
-            _notify(loaded, lambda n: n.cycle_failures(job, report.cycle, failures, sample))
+            _notify(loaded, lambda n: n.cycle_failures(job, report.cycle, failed, sample))
     return report, state.job_state(job.name)
 
 

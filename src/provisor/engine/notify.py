@@ -182,7 +182,7 @@ class Notifier:
             return False
         shown = [_clip(line) for line in sample[:MAX_SAMPLES]]
         body = [
-            f"{failures:,} objects failed in cycle {cycle_id} of the provisioning job '{job.name}'.",
+            f"{_objects(failures)} failed in cycle {cycle_id} of the provisioning job '{job.name}'.",
             "",
             "Provisor retries them in later cycles, less and less often. Some of the errors:",
             "",
@@ -198,7 +198,7 @@ class Notifier:
             "",
             f"    provisor restart --job {self.job_file} --scope Escrows",
         ]
-        subject = f"[Provisor] Job '{job.name}': {failures:,} objects failed in cycle {cycle_id}"
+        subject = f"[Provisor] Job '{job.name}': {_objects(failures)} failed in cycle {cycle_id}"
         self._send(job, subject, body)
         return True
 
@@ -263,6 +263,10 @@ def _schedule(quarantine: Quarantine) -> list[str]:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _objects(n: int) -> str:
+    return f"{n:,} object" if n == 1 else f"{n:,} objects"
 
 
 def _clip(line: str) -> str:
