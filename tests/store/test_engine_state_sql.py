@@ -326,6 +326,9 @@ def test_lookups_use_their_indexes(url: str) -> None:
     try:
         by_target = _plan(state, state._sql.connection_by_target.sql)
         assert "ix_engine_connections_target" in by_target
+        # a changed user's groups: one index range, never every membership of the job
+        groups_of = _plan(state, state._sql.source_groups_of.sql)
+        assert "ix_engine_source_members_member (job=? AND member_anchor=?)" in groups_of, groups_of
         cases = {
             LogQuery(cycle="c"): "ix_engine_logs_cycle",
             LogQuery(action="Create"): "ix_engine_logs_action",

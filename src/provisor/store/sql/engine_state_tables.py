@@ -79,7 +79,8 @@ source_members = Table(
     Column("job", String(200), primary_key=True),
     Column("group_anchor", String(400), primary_key=True),
     Column("member_anchor", String(400), primary_key=True),
-    Index("ix_engine_source_members_member", "job", "member_anchor"),
+    # covering (group_anchor too): otherwise SQLite prefers scanning the primary key by job
+    Index("ix_engine_source_members_member", "job", "member_anchor", "group_anchor"),
 )
 
 escrows = Table(

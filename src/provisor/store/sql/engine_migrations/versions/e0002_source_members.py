@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("group_anchor", sa.String(400), primary_key=True),
         sa.Column("member_anchor", sa.String(400), primary_key=True),
     )
-    op.create_index("ix_engine_source_members_member", "engine_source_members", ["job", "member_anchor"])
+    op.create_index(
+        "ix_engine_source_members_member", "engine_source_members", ["job", "member_anchor", "group_anchor"]
+    )
     op.execute(
         "INSERT INTO engine_source_members (job, group_anchor, member_anchor) "
         "SELECT job, group_anchor, member_anchor FROM engine_memberships"
