@@ -47,6 +47,13 @@ def bulk_users(store: SqlStore, tenant: str, n: int, prefix: str = "u") -> list[
         )
     with store.engine.begin() as conn:
         conn.execute(insert(resources), rows)
+        conn.execute(  # the store keeps the counts itself; rows inserted behind its back must too
+            text(
+                "INSERT INTO resource_counts (tenant_id, resource_type, n) VALUES (:t, 'User', :n) "
+                "ON CONFLICT (tenant_id, resource_type) DO UPDATE SET n = n + :n"
+            ),
+            {"t": tenant, "n": n},
+        )
     return [r["id"] for r in rows]
 
 
@@ -215,3 +222,68 @@ def test_lookup_pages_count_exactly(sql_store: SqlStore, tenant_id: str) -> None
     firsts = sql_store.search(tenant_id, "User", Query(filter=f, count=2)).resources
     seconds = sql_store.search(tenant_id, "User", Query(filter=f, count=2, start_index=3)).resources
     assert [r.data["userName"] for r in firsts + seconds] == ["u0", "u1", "u2", "u3"]
+
+
+def _counted(store: SqlStore, tenant: str, resource_type: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT COUNT(*) FROM resources WHERE tenant_id = :t AND resource_type = :r"),
+            {"t": tenant, "r": resource_type},
+        ).scalar_one()
+
+
+def test_unfiltered_totals_are_kept_counts_that_match_the_table(sql_store: SqlStore, tenant_id: str) -> None:
+    """totalResults of an unfiltered page comes from ``resource_counts``; every create, delete,
+    failed write, batch and tenant deletion must leave it equal to a real COUNT."""
+    other = sql_store.create_tenant(f"other-{uuid4().hex[:6]}").id
+    users = [sql_store.create(tenant_id, "User", {"userName": f"c{i}@x.com"}) for i in range(7)]
+    sql_store.create(other, "User", {"userName": "c0@x.com"})
+    group = sql_store.create(tenant_id, "Group", {"displayName": "G"}, [Member(users[0].id)])
+    sql_store.delete(tenant_id, "User", users[1].id)
+    with pytest.raises(UniquenessViolation):
+        sql_store.create(tenant_id, "User", {"userName": "C2@x.com"})
+    with sql_store.batch():  # a failing write inside a group commit rolls back alone
+        sql_store.create(tenant_id, "User", {"userName": "batched@x.com"})
+        with pytest.raises(UniquenessViolation):
+            sql_store.create(tenant_id, "User", {"userName": "c3@x.com"})
+    sql_store.delete(tenant_id, "Group", group.id)
+    for tenant in (tenant_id, other):
+        for rt in ("User", "Group"):
+            # a full first page of one forces the total to be looked up, not inferred from the page
+            total = sql_store.search(tenant, rt, Query(count=1)).total
+            ids = sql_store.search_ids(tenant, rt, Query(count=1)).total
+            assert total == ids == _counted(sql_store, tenant, rt), (tenant, rt)
+    assert sql_store.search(tenant_id, "User", Query(count=1)).total == 7
+    sql_store.delete_tenant(other)
+    with sql_store.engine.connect() as conn:
+        left = conn.execute(text("SELECT COUNT(*) FROM resource_counts WHERE tenant_id = :t"), {"t": other})
+        assert left.scalar_one() == 0
+
+
+def test_the_counts_migration_counts_what_is_stored(db_url: str) -> None:
+    from alembic import command
+
+    from provisor.store.sql.engine import create_store_engine
+    from provisor.store.sql.migrate import STORE
+
+    engine = create_store_engine(db_url)
+    with engine.begin() as conn:
+        cfg = STORE.config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO tenants (id, name, settings, created) VALUES ('t1', 'one', '{}', 0)"))
+        for i, rt in enumerate(["User", "User", "User", "Group"]):
+            conn.execute(
+                text(
+                    "INSERT INTO resources (tenant_id, resource_type, id, data, created, last_modified,"
+                    " version) VALUES ('t1', :rt, :id, '{}', 0, 0, 1)"
+                ),
+                {"rt": rt, "id": f"r{i}"},
+            )
+    engine.dispose()
+    store = SqlStore(db_url)  # migrates to head
+    try:
+        assert store.search("t1", "User", Query(count=1)).total == 3
+        assert store.search("t1", "Group", Query(count=0, start_index=5)).total == 1
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 from uuid import uuid4
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.store import base
@@ -44,6 +44,7 @@ from provisor.store.sql.rows import derived, email_rows, stored
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import resource_counts as C
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.values import dumps, from_micros, to_micros
 
@@ -91,6 +92,11 @@ class Writes:
             delete(M).where((M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk")))
         )
         self.delete = prepare(delete(R).where(R.c.pk == bindparam("rpk")))
+        scope = (C.c.tenant_id == bindparam("tenant"), C.c.resource_type == bindparam("rt"))
+        self.count_add = prepare(update(C).where(*scope).values(n=C.c.n + bindparam("d")))
+        self.count_insert = prepare(
+            insert(C).values(tenant_id=bindparam("tenant"), resource_type=bindparam("rt"), n=bindparam("d"))
+        )
 
 
 class SqlResources:
@@ -143,6 +149,7 @@ class SqlResources:
             self._write_emails(tx, pk, rt.name, data, replace=False)
             if members:
                 self._members.add(tx, pk, members, found)
+            self._count(tx, tenant_id, rt.name, 1)
         return StoredResource(
             id=values["id"],
             resource_type=rt.name,
@@ -227,7 +234,11 @@ class SqlResources:
                 rows = list(conn.execute(page).all())
             total = _total(offset, count, rows)
             if total is None:
-                total = conn.execute(counting).scalar_one()
+                total = (
+                    conn.execute(counting).scalar_one()
+                    if query.filter is not None
+                    else self._total_of(conn, tenant_id, rt.name)
+                )
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
@@ -255,7 +266,11 @@ class SqlResources:
                 ids = list(conn.execute(page).scalars())
             total = _total(offset, count, ids)
             if total is None:
-                total = conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+                total = (
+                    conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+                    if query.filter is not None
+                    else self._total_of(conn, tenant_id, rt.name)
+                )
         return IdPage(total, ids)
 
     # -- update --------------------------------------------------------------------------------
@@ -353,6 +368,22 @@ class SqlResources:
             tx.execute(w.delete_memberships, params)
             tx.execute(w.delete_emails, params)
             tx.execute(w.delete, params)
+            self._count(tx, tenant_id, rt.name, -1)
+
+    def _count(self, tx: Any, tenant_id: str, resource_type: str, d: int) -> None:
+        """Keep ``resource_counts`` in the write's own transaction (writes are serialised)."""
+        params = {"tenant": tenant_id, "rt": resource_type, "d": d}
+        if tx.execute(self._writes.count_add, params).rowcount == 0:
+            tx.execute(self._writes.count_insert, params)
+
+    @staticmethod
+    def _total_of(conn: Connection, tenant_id: str, resource_type: str) -> int:
+        """How many ``resource_type`` resources the tenant holds, by key (no COUNT over the tenant),
+        read on the listing's own connection."""
+        held = conn.execute(
+            select(C.c.n).where(C.c.tenant_id == tenant_id, C.c.resource_type == resource_type)
+        )
+        return int(held.scalar() or 0)
 
 
 def _total(offset: int, count: int, rows: list[Any]) -> int | None:

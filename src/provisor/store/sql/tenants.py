@@ -25,6 +25,7 @@ from provisor.store.base import (
 )
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import resource_counts as COUNTS
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import tenants as T
 from provisor.store.sql.tables import tokens as K
@@ -110,6 +111,7 @@ class SqlTenants:
             conn.execute(delete(M).where(M.c.member_pk.in_(_TENANT_RESOURCES)), params)
             conn.execute(delete(E).where(E.c.resource_pk.in_(_TENANT_RESOURCES)), params)
             conn.execute(delete(R).where(R.c.tenant_id == row.id))
+            conn.execute(delete(COUNTS).where(COUNTS.c.tenant_id == row.id))
             conn.execute(delete(K).where(K.c.tenant_id == row.id))
             conn.execute(delete(T).where(T.c.id == row.id))
 
