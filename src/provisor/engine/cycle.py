@@ -180,6 +180,35 @@ class Cycle:
         def known(kind: ObjectKind) -> Iterable[str]:
             return [c.anchor for c in self.state.connections(name, kind)]
 
+        # Deleted users are found by listing every id of the directory (SCIM has no tombstones):
+        # the one part of an incremental cycle that grows with the directory. A source that can
+        # (``deletions``) lists them in a worker thread while the changes are processed; they are
+        # needed only when the cycle deprovisions.
+        list_deletions = getattr(self.source, "deletions", None)
+        deleted_users: asyncio.Future[list[SourceObject]] | None = None
+        if list_deletions is not None:
+            deleted_users = asyncio.ensure_future(
+                asyncio.to_thread(list_deletions, ObjectKind.USER, known(ObjectKind.USER))
+            )
+
+        def known_to_read(kind: ObjectKind) -> Iterable[str]:
+            """What the change read lists deletions of: no users when they are listed apart."""
+            return () if kind is ObjectKind.USER and deleted_users is not None else known(kind)
+
+        try:
+            return await self._incremental_changes(watermark, known_to_read, deleted_users)
+        finally:
+            if deleted_users is not None and not deleted_users.done():
+                deleted_users.cancel()  # the cycle failed: its thread finishes on its own
+
+    async def _incremental_changes(
+        self,
+        watermark: str,
+        known: Callable[[ObjectKind], Iterable[str]],
+        deleted_users: asyncio.Future[list[SourceObject]] | None,
+    ) -> str:
+        name = self.job.name
+        assignments = self.assignments
         changes = await asyncio.to_thread(self.source.read_changes, watermark, known)
         changed = list(changes.objects)  # an incremental change set: proportional to the changes
         users = [o for o in changed if o.kind is ObjectKind.USER]
@@ -224,6 +253,9 @@ class Cycle:
         await self._managers()
         self._phase("groups")
         await self._each(iter(groups), self._group)
+        if deleted_users is not None:
+            for gone in await deleted_users:
+                self._candidate(ObjectKind.USER, gone.anchor, DeprovisionEvent.HARD_DELETED, gone)
         await self._apply_deprovisions()
         return changes.final_watermark()
 

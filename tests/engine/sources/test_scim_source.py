@@ -293,6 +293,31 @@ def test_read_changes_yields_modified_new_and_deleted_users(live: LiveServer, sm
     assert list(source.read_changes(advanced, known_anchors).objects) == []
 
 
+def test_deletions_confirms_what_the_id_listing_misses_and_lists_nothing_for_nothing_known(
+    live: LiveServer, small: Any
+) -> None:
+    token, c, users = small
+    requests: list[httpx.Request] = []
+    client = httpx.Client(event_hooks={"request": [requests.append]})
+    source = ScimSource(live.base, token, page_size=100, id_page_size=50, client=client)
+    assert source.deletions(ObjectKind.USER, []) == [] and requests == []  # nothing known: no listing
+    gone = users[7]["id"]
+    assert c.delete(f"/Users/{gone}").status_code == 204
+    known = [u["id"] for u in users[:20]] + ["never-there"]
+    got = source.deletions(ObjectKind.USER, iter(known))
+    assert got == [
+        SourceObject(ObjectKind.USER, gone, {}, deleted=True),
+        SourceObject(ObjectKind.USER, "never-there", {}, deleted=True),
+    ]
+    listing = [
+        r for r in requests if r.url.path.endswith("/Users") and r.url.params.get("attributes") == "id"
+    ]
+    assert len(listing) == 3  # 129 users in pages of 50
+    confirmed = sorted(r.url.path.rsplit("/", 1)[-1] for r in requests if not r.url.path.endswith("/Users"))
+    assert confirmed == sorted([gone, "never-there"])  # each missing id is confirmed by a GET
+    client.close()
+
+
 def test_a_change_made_while_a_page_is_being_read_is_not_missed(live: LiveServer, small: Any) -> None:
     token, c, users = small
     # No overlap: only the clamp to the server's Date at the first page protects the first user,

@@ -15,7 +15,7 @@ parameters or does not return ids in ascending order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -175,7 +175,7 @@ class ScimSource:
                     continue
                 yield to_source_object(kind, resource, nickname_from_external_id=nickname)
             if known is not None:
-                yield from self._deletions(kind, endpoint, known)
+                yield from self.deletions(kind, known(kind))
         window.done = True
 
     def get(self, kind: ObjectKind, anchor: str) -> SourceObject | None:
@@ -196,20 +196,30 @@ class ScimSource:
             kind, response.json(), nickname_from_external_id=self._nickname_from_external_id
         )
 
-    def _deletions(self, kind: ObjectKind, endpoint: str, known: KnownAnchors) -> Iterator[SourceObject]:
-        """Known anchors missing from a paged ``attributes=id`` listing, each confirmed by a
-        ``GET {endpoint}/{id}`` answering 404 (a paging anomaly never becomes a deletion).
+    def deletions(self, kind: ObjectKind, known: Iterable[str]) -> list[SourceObject]:
+        """The ``known`` anchors of ``kind`` the server no longer has: missing from a paged
+        ``attributes=id`` listing, each confirmed by a ``GET {endpoint}/{id}`` answering 404 (a
+        paging anomaly never becomes a deletion). Nothing known, nothing listed.
+
+        It may run in a worker thread beside the rest of a cycle (the engine starts the users'
+        listing first and needs its answer only when it deprovisions).
 
         The listing pages by ``startIndex`` in the server's own order, never ``sortBy=id``: a
         server answers an unsorted page by walking its index, whereas a page sorted by id after a
         cursor makes it sort what remains (100 pages of a 100,000-user directory took 8 s). An id
         that an insert or delete shifts past a page boundary only costs its confirming GET.
         """
+        anchors = list(known)
+        if not anchors:
+            return []
+        endpoint = dict(_ENDPOINTS)[kind]
         listing = self._offset(endpoint, None, {"attributes": "id"}, None, self._id_page_size)
         present = {_id_of(r, endpoint) for r in listing}
-        for anchor in known(kind):
-            if anchor not in present and self._gone(endpoint, anchor):
-                yield SourceObject(kind=kind, anchor=anchor, deleted=True)
+        return [
+            SourceObject(kind=kind, anchor=anchor, deleted=True)
+            for anchor in anchors
+            if anchor not in present and self._gone(endpoint, anchor)
+        ]
 
     def _gone(self, endpoint: str, anchor: str) -> bool:
         path = f"{endpoint}/{quote(anchor, safe='')}"
