@@ -187,8 +187,8 @@ class Cycle:
         list_deletions = getattr(self.source, "deletions", None)
         deleted_users: asyncio.Future[list[SourceObject]] | None = None
         if list_deletions is not None:
-            deleted_users = asyncio.ensure_future(
-                asyncio.to_thread(list_deletions, ObjectKind.USER, known(ObjectKind.USER))
+            deleted_users = asyncio.ensure_future(  # reading the known anchors is in the thread too
+                asyncio.to_thread(lambda: list_deletions(ObjectKind.USER, known(ObjectKind.USER)))
             )
 
         def known_to_read(kind: ObjectKind) -> Iterable[str]:
