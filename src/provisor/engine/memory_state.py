@@ -153,6 +153,13 @@ class MemoryEngineState:
         with self._lock:
             return self._connections.get((job, ObjectKind(kind), anchor))
 
+    def connections_of(
+        self, job: str, kind: ObjectKind, anchors: Iterable[str]
+    ) -> dict[str, ObjectConnection]:
+        with self._lock:
+            found = (self._connections.get((job, ObjectKind(kind), a)) for a in anchors)
+            return {c.anchor: c for c in found if c is not None}
+
     def connection_by_target(self, job: str, kind: ObjectKind, target_id: str) -> ObjectConnection | None:
         kind = ObjectKind(kind)
         with self._lock:

@@ -323,18 +323,17 @@ class Provisioner:
         """Add and remove members in batches: only users the engine provisioned (and has not
         disabled). Raises TargetError; the members recorded are those the target accepted."""
         name = self.name
-        wanted: dict[str, str] = {}
-        for anchor in user_members(group):
-            member = self.state.connection(name, ObjectKind.USER, anchor)
-            if member is not None and member.active:
-                wanted[anchor] = member.target_id
+        members = user_members(group)
+        connected = self.state.connections_of(name, ObjectKind.USER, members)
+        wanted = {a: c.target_id for a in members if (c := connected.get(a)) is not None and c.active}
         have = self.state.members(name, group.anchor)
         add, remove = plan_members(have, wanted)
         if add:
             await self.target.add_members(conn.target_id, [wanted[a] for a in add])
             self.state.add_members(name, group.anchor, add)
         if remove:
-            ids = [c.target_id for a in remove if (c := self.state.connection(name, ObjectKind.USER, a))]
+            gone = self.state.connections_of(name, ObjectKind.USER, remove)
+            ids = [c.target_id for a in remove if (c := gone.get(a)) is not None]
             await self.target.remove_members(conn.target_id, ids)
             self.state.remove_members(name, group.anchor, remove)
         if add or remove:

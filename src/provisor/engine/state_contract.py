@@ -190,6 +190,21 @@ class EngineStateContract:
         assert state.connection("j", GROUP, "a") is not None
         assert (state.count_connections("j", USER), state.count_connections("j", GROUP)) == (0, 1)
 
+    def test_connections_of_many_anchors(self, state: BatchingState) -> None:
+        for i in range(1100):  # more than one IN-list chunk (512)
+            state.save_connection("j", ObjectConnection(USER, f"u{i}", f"t{i}", f"U{i}", active=i % 7 != 0))
+        state.save_connection("j", ObjectConnection(GROUP, "u5", "g5", "G"))  # same anchor, other kind
+        state.save_connection("k", ObjectConnection(USER, "u6", "other-job", "U"))
+        asked = [f"u{i}" for i in range(0, 1100, 2)] + ["nobody", "u4", "u4"]  # duplicates are fine
+        got = state.connections_of("j", USER, iter(asked))
+        assert set(got) == {f"u{i}" for i in range(0, 1100, 2)}
+        for anchor, conn in got.items():
+            assert conn == state.connection("j", USER, anchor)
+        assert state.connections_of("j", USER, []) == {}
+        assert state.connections_of("j", GROUP, ["u5", "u6"]) == {
+            "u5": ObjectConnection(GROUP, "u5", "g5", "G")
+        }
+
     def test_connections_stream_by_anchor_across_pages(self, state: BatchingState) -> None:
         names = [f"u{i:05d}" for i in range(1203)]
         with state.batch():

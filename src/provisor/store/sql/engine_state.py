@@ -78,7 +78,7 @@ from provisor.engine.state import (
 from provisor.store.sql import engine_state_tables as t
 from provisor.store.sql import migrate
 from provisor.store.sql.engine import create_store_engine
-from provisor.store.sql.prepared import Connections, Prepared, Row, Transaction
+from provisor.store.sql.prepared import Connections, Prepared, PreparedIn, Row, Transaction, in_list
 from provisor.store.sql.values import from_micros, opt_from_micros, to_micros
 
 #: Rows fetched per page when streaming connections and logs.
@@ -182,6 +182,13 @@ class _Statements:
 
         conn_cols = (cn.c.kind, cn.c.anchor, cn.c.target_id, cn.c.display, cn.c.active)
         self.connection = self.prepare(select(*conn_cols).where(_where(cn, "job", "kind", "anchor")))
+        self.connections_in = PreparedIn(
+            engine,
+            "a",
+            lambda names: select(*conn_cols).where(
+                _where(cn, "job", "kind"), cn.c.anchor.in_(in_list(names))
+            ),
+        )
         # No ORDER BY: it would tempt the planner onto the primary key; the smallest anchor is
         # picked in Python from the (usually single) rows of the target index.
         self.connection_by_target = self.prepare(
@@ -642,6 +649,17 @@ class SqlEngineState:
     def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None:
         row = self._one(self._sql.connection, {"job": job, "kind": kind.value, "anchor": anchor})
         return None if row is None else _connection(row)
+
+    def connections_of(
+        self, job: str, kind: ObjectKind, anchors: Iterable[str]
+    ) -> dict[str, ObjectConnection]:
+        wanted = list(dict.fromkeys(anchors))
+        found: dict[str, ObjectConnection] = {}
+        for statement, params in self._sql.connections_in.parts({"job": job, "kind": kind.value}, wanted):
+            for row in self._rows(statement, params):
+                conn = _connection(row)
+                found[conn.anchor] = conn
+        return found
 
     def connection_by_target(self, job: str, kind: ObjectKind, target_id: str) -> ObjectConnection | None:
         rows = self._rows(
