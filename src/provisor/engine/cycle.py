@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -31,7 +31,7 @@ from provisor.engine.assignments import Assignments, ScopeDecision, Verdict, use
 from provisor.engine.escrow import due
 from provisor.engine.jobs.model import Job
 from provisor.engine.mapping import EvalContext
-from provisor.engine.model import ObjectKind, Source, SourceObject
+from provisor.engine.model import ListsDeletions, LooksUpMany, LooksUpOne, ObjectKind, Source, SourceObject
 from provisor.engine.plan import DeprovisionEvent
 from provisor.engine.provision import Provisioner, computed_attributes, deprovision_event, scope_skip
 from provisor.engine.state import KEEP, CycleKind, EngineState, Escrow, JobStateChange, JobStatus, LogStep
@@ -184,11 +184,11 @@ class Cycle:
         # the one part of an incremental cycle that grows with the directory. A source that can
         # (``deletions``) lists them in a worker thread while the changes are processed; they are
         # needed only when the cycle deprovisions.
-        list_deletions = getattr(self.source, "deletions", None)
+        source = self.source
         deleted_users: asyncio.Future[list[SourceObject]] | None = None
-        if list_deletions is not None:
+        if isinstance(source, ListsDeletions):
             deleted_users = asyncio.ensure_future(  # reading the known anchors is in the thread too
-                asyncio.to_thread(lambda: list_deletions(ObjectKind.USER, known(ObjectKind.USER)))
+                asyncio.to_thread(lambda: source.deletions(ObjectKind.USER, known(ObjectKind.USER)))
             )
 
         def known_to_read(kind: ObjectKind) -> Iterable[str]:
@@ -540,17 +540,14 @@ async def _look_up(source: Source, kind: ObjectKind, anchors: Sequence[str]) -> 
     """
     if not anchors:
         return []
-    many: Callable[[ObjectKind, Sequence[str]], Mapping[str, SourceObject]] | None
-    many = getattr(source, "get_many", None)
-    if many is not None:
-        found = await asyncio.to_thread(many, kind, anchors)
+    if isinstance(source, LooksUpMany):
+        found = await asyncio.to_thread(source.get_many, kind, anchors)
         return [found.get(a) or SourceObject(kind, a, deleted=True) for a in anchors]
-    one: Callable[[ObjectKind, str], SourceObject | None] | None = getattr(source, "get", None)
-    if one is None:
+    if not isinstance(source, LooksUpOne):
         return []
     out: list[SourceObject] = []
     for anchor in anchors:
-        obj = await asyncio.to_thread(one, kind, anchor)
+        obj = await asyncio.to_thread(source.get, kind, anchor)
         out.append(obj if obj is not None else SourceObject(kind, anchor, deleted=True))
     return out
 

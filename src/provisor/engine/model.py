@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ObjectKind(enum.StrEnum):
@@ -100,6 +100,34 @@ class Source(Protocol):
         ignore it. A watermark is only ever passed back once the engine has finished the cycle
         that received it, so a source may treat that call as the commit of the previous read.
         """
+        ...
+
+
+@runtime_checkable
+class LooksUpOne(Protocol):
+    """A source that reads one object by anchor (a SCIM directory: ``GET /Users/{id}``)."""
+
+    def get(self, kind: ObjectKind, anchor: str) -> SourceObject | None:
+        """The object, or None when the source no longer has it."""
+        ...
+
+
+@runtime_checkable
+class LooksUpMany(Protocol):
+    """A source that reads many objects by anchor at once (a file, in one pass)."""
+
+    def get_many(self, kind: ObjectKind, anchors: Iterable[str]) -> dict[str, SourceObject]:
+        """The objects it still has, by anchor."""
+        ...
+
+
+@runtime_checkable
+class ListsDeletions(Protocol):
+    """A source without tombstones that finds deleted objects by listing what it still has; an
+    incremental cycle runs it beside the change read (``read_changes`` then lists no users)."""
+
+    def deletions(self, kind: ObjectKind, known: Iterable[str]) -> list[SourceObject]:
+        """The ``known`` anchors of ``kind`` the source no longer has, as deleted objects."""
         ...
 
 
