@@ -98,6 +98,22 @@ def sync(job: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def runner(job: Path, env: dict[str, str]) -> object:
+    """``provisor status --json``'s ``runner``."""
+    import json
+
+    out = subprocess.run(
+        [*PROVISOR, "status", "--job", str(job), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)["runner"]
+
+
 def overlapping(cycles: list) -> bool:  # type: ignore[type-arg]
     spans = sorted((c.started, c.finished or datetime.max.replace(tzinfo=UTC)) for c in cycles)
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
@@ -119,6 +135,8 @@ def test_two_services_on_one_job_run_one_at_a_time(live, tmp_path: Path, service
         wait_until(lambda: waiting(first) or waiting(second), "one service to wait for the other")
         holder, standby = (second, first) if waiting(first) else (first, second)
         assert f"(pid {holder.proc.pid} on " in standby.stdout()
+        shown = runner(job, env)  # provisor status names the process running the job
+        assert isinstance(shown, dict) and f"pid {holder.proc.pid} on " in shown["owner"], shown
         wait_until(lambda: len(finished(state, "two")) >= 3, "three cycles", proc=holder.proc)
         assert standby.proc.poll() is None and "resumes" not in standby.stdout()
         assert not overlapping(state.cycles("two", limit=100))
@@ -141,6 +159,7 @@ def test_two_services_on_one_job_run_one_at_a_time(live, tmp_path: Path, service
         assert "Traceback" not in standby.stderr() + holder.stderr()
 
         # both stopped: the lease was given up, a sync runs at once
+        assert runner(job, env) is None
         done = sync(job, env)
         assert done.returncode == 0, done.stdout + done.stderr
     finally:

@@ -193,6 +193,10 @@ def register(app: typer.Typer) -> None:
                 "escrows": len(loaded.state.escrows(name)),
                 "staged_deletes": len(loaded.state.staged_deletes(name)),
                 "steady_state_last": st.steady_state_last.isoformat() if st.steady_state_last else None,
+                # the process running the job's cycles (provisor run / sync), while its lease holds
+                "runner": None
+                if (held := loaded.state.lease(name)) is None or held.expires <= datetime.now(UTC)
+                else {"owner": held.owner, "until": held.expires.isoformat()},
             }
             if as_json:
                 typer.echo(json.dumps(info))

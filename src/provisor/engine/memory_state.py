@@ -147,6 +147,10 @@ class MemoryEngineState:
             if held is not None and held.owner == owner:
                 del self._leases[job]
 
+    def lease(self, job: str) -> RunnerLease | None:
+        with self._lock:
+            return self._leases.get(job)
+
     # -- object connections ------------------------------------------------------------------------
 
     def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None:

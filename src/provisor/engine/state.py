@@ -255,6 +255,10 @@ class EngineState(Protocol):
         """Give up ``owner``'s lease on the job (another owner's lease is left alone)."""
         ...
 
+    def lease(self, job: str) -> RunnerLease | None:
+        """The job's runner lease as stored (it may have expired), or None when nobody took it."""
+        ...
+
     # -- object connections ------------------------------------------------------------------
     def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None: ...
     def connections_of(

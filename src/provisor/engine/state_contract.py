@@ -603,6 +603,16 @@ class EngineStateContract:
         state.release_lease("nobody", "a")
         assert state.acquire_lease("j", "b", now=at(1), expires=at(61)) == RunnerLease("j", "b", at(61))
 
+    def test_the_lease_as_stored(self, state: BatchingState) -> None:
+        assert state.lease("j") is None
+        state.acquire_lease("j", "a", now=at(0), expires=at(60))
+        state.acquire_lease("j", "b", now=at(30), expires=at(90))  # refused: still a's
+        assert state.lease("j") == RunnerLease("j", "a", at(60))
+        state.acquire_lease("j", "b", now=at(60), expires=at(120))  # expired: taken over
+        assert state.lease("j") == RunnerLease("j", "b", at(120)) and state.lease("k") is None
+        state.release_lease("j", "b")
+        assert state.lease("j") is None
+
     def test_lease_refuses_naive_datetimes(self, state: BatchingState) -> None:
         with pytest.raises(ValueError):
             state.acquire_lease("j", "a", now=datetime(2025, 1, 1), expires=at(60))

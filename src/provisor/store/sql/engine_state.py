@@ -644,6 +644,10 @@ class SqlEngineState:
         with self._write() as tx:
             tx.execute(self._sql.release_lease, {"job": job, "owner": owner})
 
+    def lease(self, job: str) -> RunnerLease | None:
+        row = self._one(self._sql.lease, {"job": job})
+        return None if row is None else RunnerLease(job, row[0], from_micros(row[1]))
+
     # -- object connections ------------------------------------------------------------------------
 
     def connection(self, job: str, kind: ObjectKind, anchor: str) -> ObjectConnection | None:
