@@ -216,29 +216,9 @@ class SqlResources:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
             return _page(total, rows, rt.name, loaded)
-        where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
-        if query.filter is not None:
-            where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
-        counting = select(func.count()).select_from(R).where(*where)
+        columns = (*COLUMNS, groups_column(self._dialect)) if groups else COLUMNS
         with self._read.connect() as conn:
-            rows = []
-            if count:
-                columns = (*COLUMNS, groups_column(self._dialect)) if groups else COLUMNS
-                page = (
-                    select(*columns)
-                    .where(*where)
-                    .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
-                    .limit(count)
-                    .offset(offset)
-                )
-                rows = list(conn.execute(page).all())
-            total = _total(offset, count, rows)
-            if total is None:
-                total = (
-                    conn.execute(counting).scalar_one()
-                    if query.filter is not None
-                    else self._total_of(conn, tenant_id, rt.name)
-                )
+            total, rows = self._listing(conn, tenant_id, rt, query, columns)
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
@@ -248,30 +228,38 @@ class SqlResources:
         """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is
         read or decoded, which is what listing every id of a large tenant costs otherwise."""
         rt = self._rt(resource_type)
+        with self._read.connect() as conn:
+            total, rows = self._listing(conn, tenant_id, rt, query, (R.c.id,))
+        return IdPage(total, [r[0] for r in rows])
+
+    def _listing(
+        self, conn: Connection, tenant_id: str, rt: ResourceType, query: Query, columns: Sequence[Any]
+    ) -> tuple[int, list[Any]]:
+        """(totalResults, the page's rows of ``columns``) for a filter compiled to SQL, sorted
+        and paged; the total of an unfiltered listing is the kept count, not a COUNT."""
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
         where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
-        with self._read.connect() as conn:
-            ids: list[str] = []
-            if count:
-                page = (
-                    select(R.c.id)
-                    .where(*where)
-                    .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
-                    .limit(count)
-                    .offset(offset)
-                )
-                ids = list(conn.execute(page).scalars())
-            total = _total(offset, count, ids)
-            if total is None:
-                total = (
-                    conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
-                    if query.filter is not None
-                    else self._total_of(conn, tenant_id, rt.name)
-                )
-        return IdPage(total, ids)
+        rows: list[Any] = []
+        if count:
+            page = (
+                select(*columns)
+                .where(*where)
+                .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
+                .limit(count)
+                .offset(offset)
+            )
+            rows = list(conn.execute(page).all())
+        total = _total(offset, count, rows)
+        if total is None:
+            total = (
+                conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+                if query.filter is not None
+                else self._total_of(conn, tenant_id, rt.name)
+            )
+        return total, rows
 
     # -- update --------------------------------------------------------------------------------
 
