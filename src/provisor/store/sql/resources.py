@@ -39,6 +39,7 @@ from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
 from provisor.store.sql.lookups import COLUMNS, Lookups, groups_column
+from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
 from provisor.store.sql.rows import derived, email_rows, stored
 from provisor.store.sql.sorting import order_by
@@ -93,9 +94,16 @@ class Writes:
         )
         self.delete = prepare(delete(R).where(R.c.pk == bindparam("rpk")))
         scope = (C.c.tenant_id == bindparam("tenant"), C.c.resource_type == bindparam("rt"))
-        self.count_add = prepare(update(C).where(*scope).values(n=C.c.n + bindparam("d")))
+        self.count_add = prepare(
+            update(C).where(*scope).values(n=C.c.n + bindparam("d"), removed=C.c.removed + bindparam("gone"))
+        )
         self.count_insert = prepare(
-            insert(C).values(tenant_id=bindparam("tenant"), resource_type=bindparam("rt"), n=bindparam("d"))
+            insert(C).values(
+                tenant_id=bindparam("tenant"),
+                resource_type=bindparam("rt"),
+                n=bindparam("d"),
+                removed=bindparam("gone"),
+            )
         )
 
 
@@ -107,6 +115,7 @@ class SqlResources:
     _lookups: Lookups
     _writes: Writes
     _members: memberships.Statements
+    _cursors: PageCursors
     _read: Engine
     _dialect: SqlDialect
     _registry: SchemaRegistry
@@ -229,36 +238,45 @@ class SqlResources:
         read or decoded, which is what listing every id of a large tenant costs otherwise."""
         rt = self._rt(resource_type)
         with self._read.connect() as conn:
-            total, rows = self._listing(conn, tenant_id, rt, query, (R.c.id,))
-        return IdPage(total, [r[0] for r in rows])
+            total, rows = self._listing(conn, tenant_id, rt, query, (R.c.pk, R.c.id))
+        return IdPage(total, [r[1] for r in rows])
 
     def _listing(
         self, conn: Connection, tenant_id: str, rt: ResourceType, query: Query, columns: Sequence[Any]
     ) -> tuple[int, list[Any]]:
-        """(totalResults, the page's rows of ``columns``) for a filter compiled to SQL, sorted
-        and paged; the total of an unfiltered listing is the kept count, not a COUNT."""
+        """(totalResults, the page's rows of ``columns``, the first of which is ``pk``) for a
+        filter compiled to SQL, sorted and paged. An unfiltered, unsorted listing takes its total
+        from the kept count, not a COUNT, and reads a deep page after the key where the previous
+        page ended when nothing was deleted since (``paging``)."""
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
         where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
+        keyed = query.filter is None and query.sort_by is None and self._dialect.name == "sqlite"
+        held = self._held(conn, tenant_id, rt.name) if keyed else None
         rows: list[Any] = []
         if count:
-            page = (
-                select(*columns)
-                .where(*where)
-                .order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
-                .limit(count)
-                .offset(offset)
-            )
+            page = select(*columns).where(*where).limit(count)
+            after = None
+            if held is not None and offset:
+                after = self._cursors.start(tenant_id, rt.name, offset, held[1])
+            if after is None:
+                page = page.order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
+                page = page.offset(offset)
+            else:
+                page = page.where(R.c.pk > after).order_by(R.c.pk)
             rows = list(conn.execute(page).all())
+            if held is not None and rows:
+                self._cursors.note(tenant_id, rt.name, offset + len(rows), rows[-1][0], held[1])
         total = _total(offset, count, rows)
         if total is None:
-            total = (
-                conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
-                if query.filter is not None
-                else self._total_of(conn, tenant_id, rt.name)
-            )
+            if held is not None:
+                total = held[0]
+            elif query.filter is not None:
+                total = conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+            else:
+                total = self._held(conn, tenant_id, rt.name)[0]
         return total, rows
 
     # -- update --------------------------------------------------------------------------------
@@ -360,18 +378,18 @@ class SqlResources:
 
     def _count(self, tx: Any, tenant_id: str, resource_type: str, d: int) -> None:
         """Keep ``resource_counts`` in the write's own transaction (writes are serialised)."""
-        params = {"tenant": tenant_id, "rt": resource_type, "d": d}
+        params = {"tenant": tenant_id, "rt": resource_type, "d": d, "gone": max(-d, 0)}
         if tx.execute(self._writes.count_add, params).rowcount == 0:
             tx.execute(self._writes.count_insert, params)
 
     @staticmethod
-    def _total_of(conn: Connection, tenant_id: str, resource_type: str) -> int:
-        """How many ``resource_type`` resources the tenant holds, by key (no COUNT over the tenant),
-        read on the listing's own connection."""
-        held = conn.execute(
-            select(C.c.n).where(C.c.tenant_id == tenant_id, C.c.resource_type == resource_type)
-        )
-        return int(held.scalar() or 0)
+    def _held(conn: Connection, tenant_id: str, resource_type: str) -> tuple[int, int]:
+        """(how many ``resource_type`` resources the tenant holds, how many it ever deleted), by key
+        (no COUNT over the tenant), read in the listing's own snapshot."""
+        row = conn.execute(
+            select(C.c.n, C.c.removed).where(C.c.tenant_id == tenant_id, C.c.resource_type == resource_type)
+        ).first()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 def _total(offset: int, count: int, rows: list[Any]) -> int | None:

@@ -15,6 +15,7 @@ from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import create_store_engine, txn
 from provisor.store.sql.lookups import Lookups
 from provisor.store.sql.memberships import Statements
+from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections
 from provisor.store.sql.resources import SqlResources, Writes
 from provisor.store.sql.tenants import SqlTenants
@@ -56,6 +57,7 @@ class SqlStore(SqlResources, SqlTenants):
         self._lookups = Lookups(self.engine, self._dialect)
         self._writes = Writes(self.engine)
         self._members = Statements(self.engine, self._dialect)
+        self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
         self.connections = Connections(self.engine)
         self._registry = registry if registry is not None else default_registry()
