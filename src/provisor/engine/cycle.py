@@ -178,7 +178,7 @@ class Cycle:
         assignments.recorded_groups = lambda anchor: self.state.source_groups_of(name, anchor)
 
         def known(kind: ObjectKind) -> Iterable[str]:
-            return [c.anchor for c in self.state.connections(name, kind)]
+            return list(self.state.anchors(name, kind))
 
         # Deleted users are found by listing every id of the directory (SCIM has no tombstones):
         # the one part of an incremental cycle that grows with the directory. A source that can

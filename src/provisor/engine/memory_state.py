@@ -210,6 +210,10 @@ class MemoryEngineState:
             if found is not None:  # deleted meanwhile
                 yield found
 
+    def anchors(self, job: str, kind: ObjectKind) -> Iterator[str]:
+        for conn in self.connections(job, kind):
+            yield conn.anchor
+
     def count_connections(self, job: str, kind: ObjectKind) -> int:
         with self._lock:
             return len(self._anchors.get((job, ObjectKind(kind)), ()))

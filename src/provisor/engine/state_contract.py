@@ -217,7 +217,10 @@ class EngineStateContract:
         assert listed[7] == ObjectConnection(USER, "u00007", "t-u00007", "u00007")
         assert state.count_connections("j", USER) == 1203
         assert [c.anchor for c in state.connections("j", GROUP)] == ["g1"]
+        assert list(state.anchors("j", USER)) == names  # the anchors alone, in the same order
+        assert list(state.anchors("j", GROUP)) == ["g1"]
         assert list(state.connections("nobody", USER)) == []
+        assert list(state.anchors("nobody", USER)) == []
         assert state.count_connections("nobody", USER) == 0
 
     def test_deleting_while_iterating_connections_is_safe(self, state: BatchingState) -> None:
@@ -237,6 +240,7 @@ class EngineStateContract:
         found = state.connection_by_target("j", USER, "T1")
         assert found is not None and found.anchor == "Abc"
         assert [c.anchor for c in state.connections("j", USER)] == ["Abc", "abc"]
+        assert list(state.anchors("j", USER)) == ["Abc", "abc"]
 
     # -- memberships -------------------------------------------------------------------------------
 

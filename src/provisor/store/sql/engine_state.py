@@ -83,6 +83,8 @@ from provisor.store.sql.values import from_micros, opt_from_micros, to_micros
 
 #: Rows fetched per page when streaming connections and logs.
 PAGE = 500
+#: Anchors per query when only the anchors of a kind are listed (``anchors``).
+ANCHOR_PAGE = 5000
 #: Log records deleted per transaction by ``prune_logs`` (other writers wait at most one chunk).
 PRUNE_CHUNK = 1000
 
@@ -204,6 +206,15 @@ class _Statements:
             .where(_where(cn, "job", "kind"), cn.c.anchor > _p("after"))
             .order_by(cn.c.anchor)
             .limit(PAGE)
+        )
+        self.anchors_first = self.prepare(
+            select(cn.c.anchor).where(_where(cn, "job", "kind")).order_by(cn.c.anchor).limit(ANCHOR_PAGE)
+        )
+        self.anchors_after = self.prepare(
+            select(cn.c.anchor)
+            .where(_where(cn, "job", "kind"), cn.c.anchor > _p("after"))
+            .order_by(cn.c.anchor)
+            .limit(ANCHOR_PAGE)
         )
         self.count_connections = self.prepare(
             select(func.count()).select_from(cn).where(_where(cn, "job", "kind"))
@@ -700,6 +711,18 @@ class SqlEngineState:
                 return
             params["after"] = rows[-1][1]
             rows = self._rows(self._sql.connections_after, params)
+
+    def anchors(self, job: str, kind: ObjectKind) -> Iterator[str]:
+        """Every connected anchor of a kind, in order, streamed ``ANCHOR_PAGE`` at a time."""
+        params: dict[str, Any] = {"job": job, "kind": kind.value}
+        rows = self._rows(self._sql.anchors_first, params)
+        while rows:
+            for row in rows:
+                yield row[0]
+            if len(rows) < ANCHOR_PAGE:
+                return
+            params["after"] = rows[-1][0]
+            rows = self._rows(self._sql.anchors_after, params)
 
     def count_connections(self, job: str, kind: ObjectKind) -> int:
         row = self._one(self._sql.count_connections, {"job": job, "kind": kind.value})
