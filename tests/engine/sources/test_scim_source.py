@@ -441,3 +441,19 @@ def test_id_page_size_defaults() -> None:
     assert ids() == 1000
     assert ids(page_size="100") == 100  # a server that allows no more than page_size
     assert ids(page_size="100", id_page_size="400") == 400
+
+
+@pytest.mark.parametrize("body", [b"<html>gateway</html>", b"[1, 2]", b""])
+def test_a_source_answering_without_a_json_object_is_a_source_error(body: bytes) -> None:
+    """A proxy's HTML page or a JSON array, on a listing and on a single read: a SourceError naming
+    the URL, never a decoding traceback."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "text/html"})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    source = ScimSource("http://directory.test/scim", "t", client=client)
+    with pytest.raises(SourceError, match=r"http://directory.test/scim/Users did not answer with"):
+        list(source.read_all().objects)
+    with pytest.raises(SourceError, match=r"http://directory.test/scim/Users/u1 did not answer with"):
+        source.get(ObjectKind.USER, "u1")
