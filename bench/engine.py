@@ -1,4 +1,4 @@
-"""Provisioning-engine benchmark (issue 3): an initial cycle, then an incremental one of 1,000 changes.
+"""Provisioning-engine benchmark (issue 3): an initial cycle, then incremental ones of 1,000 changes.
 
     python bench/engine.py --users 10000 --groups 1000
     python bench/engine.py --users 100000 --groups 1000
@@ -16,7 +16,8 @@
    peak RSS (ru_maxrss of that child, from wait4).
 4. Applies --changes changes to the directory (60 % attribute edits, 20 % disables, 10 % new users,
    each added to one of the regular groups, 10 % deletions) and runs the incremental cycle, measured
-   the same way; then checks the app's counts (users, disabled users).
+   the same way; then checks the app's counts (users, disabled users). `--rounds R` repeats step 4
+   R times on fresh users each time and reports every round and the median.
 5. Prints a markdown table and writes the results as JSON to bench/results/.
 
 Only 127.0.0.1 is used; the sync runs under --sync-timeout; every process started is stopped at the end.
@@ -32,6 +33,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -215,15 +217,21 @@ class Changes:
     seconds: float = 0.0
 
 
-async def apply_changes(server: Server, token: str, d: Directory, n: int, users: int) -> Changes:
+async def apply_changes(
+    server: Server, token: str, d: Directory, n: int, users: int, round_no: int = 0
+) -> Changes:
     """60 % edits, 20 % disables, 10 % new users (each added to a regular group), 10 % deletions,
-    on disjoint users that manage nobody (the users whose index is not a multiple of 10)."""
+    on disjoint users that manage nobody (the users whose index is not a multiple of 10).
+
+    Round ``round_no`` picks its users one place further along the same stride, so that rounds
+    never touch a user an earlier round disabled or deleted."""
     c = Changes(edits=n * 6 // 10, disables=n * 2 // 10, new_users=n // 10)
     c.deletions = n - c.edits - c.disables - c.new_users
     base = server.base_path
-    plain = [i for i in range(users) if i % 10][
-        :: max(1, (users * 9 // 10) // (c.edits + c.disables + c.deletions))
-    ]
+    stride = max(1, (users * 9 // 10) // (c.edits + c.disables + c.deletions))
+    if round_no >= stride:
+        raise SystemExit(f"at most {stride} rounds of {n} changes fit {users} users")
+    plain = [i for i in range(users) if i % 10][round_no::stride]
     if len(plain) < c.edits + c.disables + c.deletions:
         raise SystemExit("too few users for that many changes")
     edits = plain[: c.edits]
@@ -248,7 +256,7 @@ async def apply_changes(server: Server, token: str, d: Directory, n: int, users:
             await call(conn, "DELETE", f"{base}/Users/{d.user_ids[i]}", None, (204,))
 
         async def hire(conn: Connection, k: int) -> None:
-            i = users + k
+            i = users + round_no * c.new_users + k
             created = await call(conn, "POST", f"{base}/Users", user_body(i, d.user_ids[0]), (201,))
             group = d.group_ids[1 + k % max(len(d.group_ids) - 1, 1)]
             await call(conn, "PATCH", f"{base}/Groups/{group}", add_members([created["id"]]), (200, 204))
@@ -393,13 +401,15 @@ def markdown(results: dict[str, Any]) -> str:
         "| sync CPU user+sys (s) | sync peak RSS (MiB) | app after (users / disabled / groups) |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for key in ("initial", "incremental"):
-        r = results.get(key)
+    cycles = [("initial", results.get("initial"), results.get("app_after_initial", {}))]
+    for n, r in enumerate(results.get("incremental_rounds", []), 1):
+        cycles.append((f"round {n}", r, r.get("app_after", {})))
+    for label, r, app in cycles:
         if not r:
             continue
-        app = results.get(f"app_after_{key}", {})
+        name = r["kind"] if label == "initial" else f"{r['kind']} ({label})"
         rows.append(
-            f"| {r['kind']}, {results['users']:,} users / {results['groups']:,} groups "
+            f"| {name}, {results['users']:,} users / {results['groups']:,} groups "
             f"| {r['seconds']:.1f} | {r['objects']:,} | {r['objects_per_s']:,.0f} "
             f"| {r['counts'].get('memberships', 0):,} | {r['user_time_s'] + r['system_time_s']:.0f} "
             f"| {r['peak_rss_mb']:.1f} | {app.get('users', '?')} / {app.get('disabled', '?')} / "
@@ -426,6 +436,9 @@ def main() -> None:
         "--concurrency", type=int, default=None, help="job target.concurrency (default: the job default, 8)"
     )
     parser.add_argument("--sync-timeout", type=float, default=1800.0, help="seconds allowed per sync")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="incremental rounds, each with its own --changes (default 1)"
+    )
     parser.add_argument("--initial-only", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of each sync here")
@@ -474,24 +487,29 @@ def main() -> None:
         log(f"app after initial: {results['app_after_initial']}; counts {initial.counts}")
 
         if not args.initial_only:
-            time.sleep(1.5)  # past the watermark's overlap window
-            changes = asyncio.run(apply_changes(server, dir_token, d, args.changes, args.users))
-            results["changes_applied"] = asdict(changes)
-            log(f"applied {args.changes} changes in {changes.seconds:.1f}s: {changes}")
-            incremental = run_sync(
-                job,
-                env,
-                workdir / "sync-incremental.log",
-                args.sync_timeout,
-                _prof(args.profile, "incremental"),
-            )
-            results["incremental"] = asdict(incremental)
-            log(
-                f"incremental: {incremental.seconds:.1f}s, {incremental.objects} objects, "
-                f"peak RSS {incremental.peak_rss_mb} MiB; counts {incremental.counts}"
-            )
-            results["app_after_incremental"] = asyncio.run(app_counts(server, app_token))
-            log(f"app after incremental: {results['app_after_incremental']}")
+            rounds: list[dict[str, Any]] = []
+            for round_no in range(args.rounds):
+                time.sleep(1.5)  # past the watermark's overlap window
+                changes = asyncio.run(apply_changes(server, dir_token, d, args.changes, args.users, round_no))
+                log(f"round {round_no + 1}: {args.changes} changes applied in {changes.seconds:.1f}s")
+                incremental = run_sync(
+                    job,
+                    env,
+                    workdir / f"sync-incremental-{round_no + 1}.log",
+                    args.sync_timeout,
+                    _prof(args.profile, f"incremental-{round_no + 1}"),
+                )
+                after = asyncio.run(app_counts(server, app_token))
+                log(
+                    f"round {round_no + 1}: incremental {incremental.seconds:.1f}s, {incremental.objects} "
+                    f"objects, peak RSS {incremental.peak_rss_mb} MiB; {incremental.counts}; app {after}"
+                )
+                rounds.append({**asdict(incremental), "changes_applied": asdict(changes), "app_after": after})
+            results["incremental"] = rounds[0]
+            results["app_after_incremental"] = rounds[-1]["app_after"]
+            results["incremental_rounds"] = rounds
+            results["incremental_median_s"] = statistics.median(r["seconds"] for r in rounds)
+            log(f"incremental median over {len(rounds)} round(s): {results['incremental_median_s']:.2f}s")
         results["server_rss_mb"] = server.rss_mb()
     finally:
         if server is not None:
