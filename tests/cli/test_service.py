@@ -216,6 +216,31 @@ def test_cycles_on_the_interval_pause_resume_and_sigint(live, tmp_path, services
         state.close()
 
 
+def test_a_restart_while_the_service_waits_runs_the_initial_cycle_at_once(live, tmp_path, services):
+    """``provisor restart`` from another shell: the waiting service notices it at its next look
+    at the job's state (a quarter interval) and runs the initial cycle then, not an interval
+    after its last cycle."""
+    _, _, env = directory_with(live, 3)
+    job = tmp_path / "rs.yaml"
+    job.write_text(JOB.format(name="rs", source=live.base, target=live.base))
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'rs.state.db'}")
+    try:
+        run = Service(job, env, "--interval", "40s")  # looks at the job's state every 10 s
+        services.append(run)
+        wait_until(lambda: finished(state, "rs"), "the initial cycle", proc=run.proc)
+        run.wait_for_output("next cycle at")
+        provisor("restart", "--job", str(job), "--scope", "Watermark", env=env)
+        restarted = time.monotonic()
+        wait_until(lambda: len(finished(state, "rs")) == 2, "the restart's cycle", timeout=30, proc=run.proc)
+        assert time.monotonic() - restarted < 25  # not the 40 s interval
+        newest = max(finished(state, "rs"), key=lambda c: c.started)
+        assert newest.kind is CycleKind.INITIAL and newest.result == "Succeeded"
+        assert "rs was restarted; an initial cycle runs now" in run.stdout()
+        assert run.stop(signal.SIGTERM) == 0, run.stderr()
+    finally:
+        state.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_cycle_stops_cleanly_and_the_next_run_resumes(live, tmp_path, services, signum):
     directory, users, env = directory_with(live, 250)

@@ -57,6 +57,24 @@ def test_a_restart_runs_an_initial_cycle_at_once() -> None:
     assert next_cycle(state, done(5), interval=EVERY, now=NOW) == NextCycle(Reason.RESTART, NOW)
 
 
+def test_a_restart_while_a_process_waits_runs_the_initial_cycle_at_once() -> None:
+    attempt = NOW - timedelta(minutes=5)
+    restarted = JobState("j", JobStatus.ACTIVE, watermark=None)
+    got = next_cycle(restarted, done(5), interval=EVERY, now=NOW, last_attempt=attempt, attempt_watermark="w")
+    assert got == NextCycle(Reason.RESTART, NOW)
+    # not restarted: the interval after the attempt
+    got = next_cycle(active(), done(5), interval=EVERY, now=NOW, last_attempt=attempt, attempt_watermark="w")
+    assert got == NextCycle(Reason.INTERVAL, NOW + timedelta(minutes=35))
+    # the attempt itself left no watermark (a failed initial cycle): no tight retry loop
+    failed = done(5, FAILED)
+    got = next_cycle(restarted, failed, interval=EVERY, now=NOW, last_attempt=attempt, attempt_watermark=None)
+    assert got == NextCycle(Reason.INTERVAL, NOW + timedelta(minutes=35))
+    # a pause still wins
+    paused = JobState("j", JobStatus.PAUSED, watermark=None)
+    got = next_cycle(paused, done(5), interval=EVERY, now=NOW, last_attempt=attempt, attempt_watermark="w")
+    assert got == NextCycle(Reason.PAUSED, None)
+
+
 def test_a_paused_job_waits_for_resume() -> None:
     paused = JobState("j", JobStatus.PAUSED, watermark="w")
     for last in (None, done(500)):

@@ -197,6 +197,7 @@ class JobService:
         assert self._stopping is not None
         name, state = self.loaded.job.name, self.loaded.state
         last_attempt: datetime | None = None
+        attempt_watermark: str | None = None  # the watermark as this process's last attempt left it
         shown: tuple[schedule.Reason, datetime | None] | None = None
         while not self._stopping.is_set():
             now = self.clock()
@@ -208,13 +209,17 @@ class JobService:
                 interval=self.interval,
                 now=now,
                 last_attempt=last_attempt,
+                attempt_watermark=attempt_watermark,
             )
             if upcoming.due is not None and upcoming.due <= now:
                 if upcoming.reason is schedule.Reason.RESUME:
                     self.say("provisor: the last cycle did not finish; this one resumes its work")
+                elif upcoming.reason is schedule.Reason.RESTART and last_attempt is not None:
+                    self.say(f"provisor: job {name} was restarted; an initial cycle runs now")
                 shown = None
                 await self._attempt()
                 last_attempt = self.clock()
+                attempt_watermark = state.job_state(name).watermark
                 continue
             if (upcoming.reason, upcoming.due) != shown:
                 shown = (upcoming.reason, upcoming.due)

@@ -9,7 +9,8 @@ runs at once when nothing ran yet, when the last cycle did not finish (it was in
 failed: the next cycle resumes its work) and when a restart cleared the watermark (2.10).
 
 The runner asks again every time it wakes up, so an admin's pause, resume, restart or
-allow-deletes from another shell takes effect without restarting the process.
+allow-deletes from another shell takes effect without restarting the process; a restart that
+clears the watermark starts the initial cycle at once, as it does in a process just started.
 """
 
 from __future__ import annotations
@@ -55,18 +56,25 @@ def next_cycle(
     interval: timedelta,
     now: datetime,
     last_attempt: datetime | None = None,
+    attempt_watermark: str | None = None,
 ) -> NextCycle:
     """The job's next cycle given its state and its newest cycle.
 
     ``last_attempt`` is when this process last tried a cycle (finished, failed, or refused by
     Test Connection), ``None`` before its first: a process waits the interval after each of its
     own attempts, whatever their outcome, so an error never turns into a tight retry loop.
+    ``attempt_watermark`` is the job's watermark as that attempt left it: when it was set and is
+    gone now, an admin restarted the job meanwhile (2.10), and the initial cycle runs at once
+    instead of an interval later. An attempt that left no watermark (an initial cycle that
+    failed) keeps the interval.
     """
     if state.status is JobStatus.PAUSED:
         return NextCycle(Reason.PAUSED, None)
     if state.quarantine is not None:
         return NextCycle(Reason.QUARANTINE, state.quarantine.next_attempt)
     if last_attempt is not None:
+        if attempt_watermark is not None and state.watermark is None:
+            return NextCycle(Reason.RESTART, now)
         return NextCycle(Reason.INTERVAL, last_attempt + interval)
     if last is None:
         return NextCycle(Reason.FIRST, now)
