@@ -30,7 +30,7 @@ from provisor.engine.jobs import parse_job
 from provisor.engine.mapping import EvalContext
 from provisor.engine.memory_state import MemoryEngineState
 from provisor.engine.model import ObjectKind
-from provisor.engine.state import EngineState, JobStatus, ObjectConnection
+from provisor.engine.state import CycleKind, EngineState, JobStatus, ObjectConnection
 from provisor.engine.state_contract import record
 from provisor.engine.templates import template_for
 from provisor.store.sql.engine_state import SqlEngineState
@@ -114,6 +114,41 @@ def test_a_pause_made_as_the_cycle_ends_stands(world, tmp_path: Path) -> None:  
         after = state.job_state(job.name)
         assert after.status is JobStatus.PAUSED  # the admin's pause stands
         assert after.watermark is not None and after.last_cycle == report.cycle  # the cycle's fields too
+    finally:
+        state.close()
+
+
+class RestartAtTheEnd(PauseAtTheEnd):
+    """As ``PauseAtTheEnd``, with ``provisor restart --scope Watermark`` as the admin's command."""
+
+    def _pause_once(self) -> None:
+        if self.armed and self.paused is None:
+            self.paused = provisor("restart", "--job", str(self.job), "--scope", "Watermark")
+
+
+def test_a_restart_made_as_an_incremental_cycle_ends_stands(world, tmp_path: Path) -> None:  # noqa: F811
+    """2.10: the cycle's new watermark does not undo the restart; the next cycle is an initial one."""
+    job, directory, _ = world
+    person(directory, "ada@example.com")
+    path = tmp_path / "clarizen-one.yaml"
+    path.write_text(JOB_FILE.format(name=job.name))
+    url = f"sqlite:///{tmp_path / f'{job.name}.state.db'}"
+    first = SqlEngineState(url)
+    try:
+        assert run_cycle(job, first).kind is CycleKind.INITIAL
+    finally:
+        first.close()
+    state = RestartAtTheEnd(url, path)
+    try:
+        report = run_cycle(job, state)
+        assert report.kind is CycleKind.INCREMENTAL and report.result == "Succeeded", report
+        assert state.paused is not None and state.paused.returncode == 0, state.paused
+        after = state.job_state(job.name)
+        assert after.watermark is None  # the restart stands
+        assert after.last_cycle == report.cycle and after.status is JobStatus.ACTIVE
+        state.armed = False
+        assert run_cycle(job, state).kind is CycleKind.INITIAL
+        assert state.job_state(job.name).watermark is not None
     finally:
         state.close()
 

@@ -126,8 +126,9 @@ class Cycle:
         self.state.finish_cycle(replace(cycle, finished=now, result=result, counts=dict(self.counts)))
         steady = not failures and not self.counts.get("exports", 0)
         # Only the fields a cycle owns, in one write: what an admin command wrote meanwhile (a
-        # pause, a quarantine lifted, deletes allowed) stands. Only cycles write the steady state,
-        # and one runs at a time (the runner lease), so reading it first is safe.
+        # pause, a quarantine lifted, deletes allowed, a restart's cleared watermark) stands. Only
+        # cycles write the steady state, and one runs at a time (the runner lease), so reading it
+        # first is safe.
         first_steady = steady and self.state.job_state(name).steady_state_first is None
         self.state.update_job_state(
             name,
@@ -135,6 +136,7 @@ class Cycle:
                 status=JobStatus.ACTIVE,  # a pause or quarantine written while the cycle ran stands
                 status_from=frozenset({JobStatus.NOT_RUN, JobStatus.ACTIVE}),
                 watermark=watermark,
+                watermark_was=job_state.watermark,  # a restart made while the cycle ran stands
                 config_hash=digest,
                 last_cycle=cycle.id,
                 last_cycle_finished=now,

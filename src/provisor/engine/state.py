@@ -118,12 +118,15 @@ class JobStateChange:
 
     ``status`` is set only when the stored status is in ``status_from`` (when given): e.g. the end
     of a cycle moves the job to Active from NotRun or Active, but leaves a pause or a quarantine
-    written while it ran.
+    written while it ran. Likewise ``watermark`` is set only when the stored watermark is still
+    ``watermark_was`` (when given): a cycle's new watermark does not undo a restart (2.10) that
+    cleared the watermark while the cycle ran.
     """
 
     status: JobStatus | Keep = KEEP
     status_from: frozenset[JobStatus] | None = None
     watermark: str | Keep | None = KEEP
+    watermark_was: str | Keep | None = KEEP
     quarantine: Quarantine | Keep | None = KEEP
     allow_deletes: bool | Keep = KEEP
     last_cycle: str | Keep | None = KEEP
@@ -144,6 +147,8 @@ class JobStateChange:
                 found["status"] = JobStatus(found["status"])
             else:
                 del found["status"]
+        if "watermark" in found and self.watermark_was is not KEEP and stored.watermark != self.watermark_was:
+            del found["watermark"]
         return found
 
     def apply(self, stored: JobState) -> JobState:

@@ -540,6 +540,22 @@ class EngineStateContract:
         anyway = JobStateChange(status=JobStatus.ACTIVE)
         assert state.update_job_state("j", anyway).status is JobStatus.ACTIVE
 
+    def test_update_job_state_sets_the_watermark_only_over_the_one_given(self, state: BatchingState) -> None:
+        """A cycle's end over a restart made while it ran: the cleared watermark stands."""
+        end = JobStateChange(watermark="w-2", watermark_was="w-1", last_cycle="c2")
+        state.save_job_state(JobState("j", JobStatus.ACTIVE, "w-1"))
+        assert state.update_job_state("j", end) == JobState("j", JobStatus.ACTIVE, "w-2", last_cycle="c2")
+        state.save_job_state(JobState("j", JobStatus.ACTIVE, "w-1"))
+        state.reset("j", watermark=True, escrows=False, quarantine=False, connections=False)
+        got = state.update_job_state("j", end)
+        assert got == JobState("j", JobStatus.ACTIVE, None, last_cycle="c2")  # the rest is written
+        assert state.job_state("j") == got
+        # from no watermark (an initial cycle): set when there is still none
+        first = JobStateChange(watermark="w-1", watermark_was=None)
+        assert state.update_job_state("j", first).watermark == "w-1"
+        assert state.update_job_state("j", first).watermark == "w-1"  # "w-1" is not None: kept
+        assert state.update_job_state("new", first).watermark == "w-1"
+
     def test_writers_of_different_fields_keep_each_others(self, state: BatchingState) -> None:
         """A cycle's end and an admin command, interleaved: neither undoes the other."""
         full = self._full(state)

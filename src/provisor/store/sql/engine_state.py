@@ -168,7 +168,7 @@ class _Statements:
         self.job = self.prepare(select(*js.columns).where(_where(js, "job")))
         self.save_job = upsert(js, ["job"])
         self.create_job = insert_ignore(js)
-        self._job_updates: dict[tuple[tuple[str, ...], int | None], Prepared] = {}
+        self._job_updates: dict[tuple[tuple[str, ...], int | None, bool], Prepared] = {}
 
         rl = t.runner_leases
         self.lease = self.prepare(select(rl.c.owner, rl.c.expires).where(_where(rl, "job")))
@@ -304,12 +304,15 @@ class _Statements:
     def prepare(self, statement: ClauseElement) -> Prepared:
         return Prepared(self._engine, statement)
 
-    def update_job(self, columns: tuple[str, ...], status_from: int | None) -> Prepared:
+    def update_job(
+        self, columns: tuple[str, ...], status_from: int | None, watermark_guarded: bool = False
+    ) -> Prepared:
         """``UPDATE engine_job_state SET`` each of ``columns`` ``= :set_<column>`` for ``:job``
         (one compiled statement per combination). With ``status_from`` (a count), the status is
         set only when the stored one is among ``:from_0`` ... (a ``CASE``, so the check and the
-        write are one statement)."""
-        key = (columns, status_from)
+        write are one statement); with ``watermark_guarded``, the watermark only when the stored
+        one is still ``:was_watermark``."""
+        key = (columns, status_from, watermark_guarded)
         found = self._job_updates.get(key)
         if found is None:
             js = t.job_state
@@ -317,6 +320,9 @@ class _Statements:
             if status_from is not None and "status" in values:
                 allowed = [_p(f"from_{i}") for i in range(status_from)]
                 values["status"] = case((js.c.status.in_(allowed), values["status"]), else_=js.c.status)
+            if watermark_guarded and "watermark" in values:
+                unchanged = js.c.watermark.is_not_distinct_from(_p("was_watermark"))
+                values["watermark"] = case((unchanged, values["watermark"]), else_=js.c.watermark)
             found = self.prepare(update(js).where(_where(js, "job")).values(values))
             with self._lock:
                 self._job_updates[key] = found
@@ -438,8 +444,9 @@ _JOB_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _job_update(job: str, change: JobStateChange) -> tuple[tuple[str, ...], int | None, dict[str, Any]]:
-    """(columns set, number of allowed statuses or None, parameters) of ``change`` for ``job``."""
+def _job_update(job: str, change: JobStateChange) -> tuple[tuple[str, ...], int | None, bool, dict[str, Any]]:
+    """(columns set, number of allowed statuses or None, whether the watermark is guarded,
+    parameters) of ``change`` for ``job``."""
     named = change.named()
     status_from = None
     if "status" in named and change.status_from is not None:
@@ -451,7 +458,10 @@ def _job_update(job: str, change: JobStateChange) -> tuple[tuple[str, ...], int 
     columns = tuple(c for name in named for c in _JOB_COLUMNS.get(name, (name,)))
     params: dict[str, Any] = {"job": job, **{f"set_{c}": values[c] for c in columns}}
     params.update({f"from_{i}": v for i, v in enumerate(status_from or ())})
-    return columns, None if status_from is None else len(status_from), params
+    guarded = "watermark" in named and change.watermark_was is not KEEP
+    if guarded:
+        params["was_watermark"] = change.watermark_was
+    return columns, None if status_from is None else len(status_from), guarded, params
 
 
 def _connection(row: Row) -> ObjectConnection:
@@ -625,11 +635,11 @@ class SqlEngineState:
         return _job_state(row)
 
     def _update_job(self, tx: Transaction, job: str, change: JobStateChange, *, create: bool) -> None:
-        columns, status_from, params = _job_update(job, change)
+        columns, status_from, guarded, params = _job_update(job, change)
         if create:
             tx.execute(self._sql.create_job, _job_params(JobState(job=job)))
         if columns:
-            tx.execute(self._sql.update_job(columns, status_from), params)
+            tx.execute(self._sql.update_job(columns, status_from, guarded), params)
 
     # -- runner lease ------------------------------------------------------------------------------
 
