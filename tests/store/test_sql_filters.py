@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from tests.scim.filter.filter_strategies import DEVICE_RT
 
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
@@ -206,6 +207,44 @@ def test_sorting(world: tuple[SqlStore, str, dict[str, str]]) -> None:
     # multi-valued: the primary value, else the first
     assert order("emails.value")[:2] == ["alice", "percent"]
     assert order("title") == ["alice", "percent", "trap", "backslash", "charlie"]  # ties: by creation
+
+
+def test_keyset_pages_by_id_follow_the_unique_index(world: tuple[SqlStore, str, dict[str, str]]) -> None:
+    """``sortBy=id`` with ``id gt "<last>"`` (a client's keyset paging): the ids in order, each
+    page read off the (tenant, type, id) index with no sort of what follows the cursor."""
+    store, tenant, ids = world
+    by_id = parse_attr_path("id", USER_RT)
+    every = sorted(ids[n] for n in ("alice", "backslash", "charlie", "percent", "trap"))
+    assert [r.id for r in store.search(tenant, "User", Query(sort_by=by_id)).resources] == every
+    descending = store.search(tenant, "User", Query(sort_by=by_id, descending=True)).resources
+    assert [r.id for r in descending] == every[::-1]
+    walked: list[str] = []
+    cursor = ""
+    while True:
+        page = store.search(
+            tenant, "User", Query(filter=parse_filter(f'id gt "{cursor}"', USER_RT), sort_by=by_id, count=2)
+        )
+        walked += [r.id for r in page.resources]
+        if len(page.resources) < 2:
+            break
+        cursor = page.resources[-1].id
+    assert walked == every
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.search(
+            tenant, "User", Query(filter=parse_filter(f'id gt "{every[1]}"', USER_RT), sort_by=by_id)
+        )
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    page_sql, params = next((s, p) for s, p in statements if "ORDER BY" in s)
+    with store.engine.connect() as conn:
+        plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + page_sql, params))
+    assert "ux_resources_id" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_sorting_pages_are_stable(world: tuple[SqlStore, str, dict[str, str]]) -> None:

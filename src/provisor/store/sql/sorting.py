@@ -25,6 +25,11 @@ def order_by(
     if path is None:
         return [R.c.pk]
     key = sort_key(path, rt, dialect)
+    if key is R.c.id:
+        # Never null and unique within a tenant and type: ordered by the unique index alone, so a
+        # keyset page (``id gt "<last>"``, ``sortBy=id``) reads its ``count`` rows straight off
+        # it instead of reading and sorting everything after the cursor.
+        return [key.desc() if descending else key]
     missing = key.is_(None)
     if descending:
         return [missing.desc(), key.desc(), R.c.pk]
