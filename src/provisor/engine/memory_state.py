@@ -224,6 +224,14 @@ class MemoryEngineState:
         with self._lock:
             return set(self._members.get((job, group_anchor), ()))
 
+    def lapsed_members(self, job: str, group_anchor: str) -> set[str]:
+        with self._lock:
+            return {
+                anchor
+                for anchor in self._members.get((job, group_anchor), ())
+                if (c := self._connections.get((job, ObjectKind.USER, anchor))) is None or not c.active
+            }
+
     def source_members(self, job: str, group_anchor: str) -> set[str]:
         with self._lock:
             return set(self._source_members.get((job, group_anchor), ()))

@@ -262,9 +262,9 @@ class OnDemand:
             return
         add, remove = change.added, change.removed
         details = {
-            "added": ", ".join(change.wanted[a] for a in add),
+            "added": ", ".join(change.added_ids.values()),
             "removed": ", ".join(remove),
-            "members": str(len(change.wanted)),
+            "members": str(change.members),
         }
         if add or remove:
             text = f"Added {len(add)} and removed {len(remove)} member(s)"

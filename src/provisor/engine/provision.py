@@ -39,7 +39,6 @@ from provisor.engine.plan import (
     Reason,
     plan_create,
     plan_deprovision,
-    plan_members,
     plan_update,
     skip,
     staged,
@@ -66,12 +65,17 @@ PendingManager = tuple[str, str, str, str | None]
 
 
 class MembershipChange(NamedTuple):
-    """A group's membership update (1.6): ``wanted`` member anchor -> target id, then the
-    anchors added and removed."""
+    """A group's membership update (1.6): the target ids of the members added, by anchor; the
+    anchors removed; and how many members the group has in the target now (provisioned, active
+    users the source lists)."""
 
-    wanted: Mapping[str, str]
-    added: tuple[str, ...]
+    added_ids: Mapping[str, str]
     removed: tuple[str, ...]
+    members: int
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return tuple(self.added_ids)
 
 
 def deprovision_event(decision: ScopeDecision) -> DeprovisionEvent:
@@ -321,24 +325,35 @@ class Provisioner:
 
     async def memberships(self, group: SourceObject, conn: ObjectConnection) -> MembershipChange:
         """Add and remove members in batches: only users the engine provisioned (and has not
-        disabled). Raises TargetError; the members recorded are those the target accepted."""
+        disabled). Raises TargetError; the members recorded are those the target accepted.
+
+        What the target should have is the source's members with an active connection. Only the
+        members not provisioned yet need their connections read; a provisioned member goes when
+        the source no longer lists it or its connection lapsed (``lapsed_members``, one indexed
+        join), so a changed 20,000-member group does not read 20,000 connections."""
         name = self.name
         members = user_members(group)
-        connected = self.state.connections_of(name, ObjectKind.USER, members)
-        wanted = {a: c.target_id for a in members if (c := connected.get(a)) is not None and c.active}
         have = self.state.members(name, group.anchor)
-        add, remove = plan_members(have, wanted)
-        if add:
-            await self.target.add_members(conn.target_id, [wanted[a] for a in add])
-            self.state.add_members(name, group.anchor, add)
+        newcomers = [a for a in dict.fromkeys(members) if a not in have]
+        connected = self.state.connections_of(name, ObjectKind.USER, newcomers)
+        add_ids = {
+            a: c.target_id for a in sorted(newcomers) if (c := connected.get(a)) is not None and c.active
+        }
+        listed = set(members)
+        lapsed = self.state.lapsed_members(name, group.anchor)
+        remove = tuple(sorted((have - listed) | lapsed))
+        if add_ids:
+            await self.target.add_members(conn.target_id, list(add_ids.values()))
+            self.state.add_members(name, group.anchor, list(add_ids))
         if remove:
             gone = self.state.connections_of(name, ObjectKind.USER, remove)
             ids = [c.target_id for a in remove if (c := gone.get(a)) is not None]
             await self.target.remove_members(conn.target_id, ids)
             self.state.remove_members(name, group.anchor, remove)
-        if add or remove:
-            self._count("memberships", len(add) + len(remove))
-        return MembershipChange(wanted, add, remove)
+        if add_ids or remove:
+            self._count("memberships", len(add_ids) + len(remove))
+        kept = len((have & listed) - lapsed)
+        return MembershipChange(add_ids, remove, kept + len(add_ids))
 
     def memberships_failed(
         self, group: SourceObject, conn: ObjectConnection, exc: TargetError, trail: Trail = SILENT

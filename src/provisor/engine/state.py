@@ -286,6 +286,11 @@ class EngineState(Protocol):
 
     # -- provisioned memberships (group anchor -> member anchors) ----------------------------
     def members(self, job: str, group_anchor: str) -> set[str]: ...
+    def lapsed_members(self, job: str, group_anchor: str) -> set[str]:
+        """The group's provisioned members whose user connection is gone or inactive (disabled or
+        out of scope): what a membership update removes even when the source still lists them,
+        found without reading every member's connection (a 20,000-member group)."""
+        ...
 
     # -- source membership of assigned groups ----------------------------------------------------
     # What the source said the assigned groups' direct user members were when each group was last

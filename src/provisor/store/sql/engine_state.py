@@ -222,6 +222,24 @@ class _Statements:
         self.delete_job_connections = self.prepare(delete(cn).where(_where(cn, "job")))
 
         self.members = self.prepare(select(ms.c.member_anchor).where(_where(ms, "job", "group_anchor")))
+        member_conn = cn.alias("member_conn")
+        self.lapsed_members = self.prepare(
+            select(ms.c.member_anchor)
+            .select_from(
+                ms.outerjoin(
+                    member_conn,
+                    and_(
+                        member_conn.c.job == ms.c.job,
+                        member_conn.c.kind == _p("user_kind"),
+                        member_conn.c.anchor == ms.c.member_anchor,
+                    ),
+                )
+            )
+            .where(
+                _where(ms, "job", "group_anchor"),
+                or_(member_conn.c.anchor.is_(None), member_conn.c.active == 0),
+            )
+        )
         sm = t.source_members
         self.source_members = self.prepare(
             select(sm.c.member_anchor).where(_where(sm, "job", "group_anchor"))
@@ -743,6 +761,10 @@ class SqlEngineState:
 
     def members(self, job: str, group_anchor: str) -> set[str]:
         return {r[0] for r in self._rows(self._sql.members, {"job": job, "group_anchor": group_anchor})}
+
+    def lapsed_members(self, job: str, group_anchor: str) -> set[str]:
+        params = {"job": job, "group_anchor": group_anchor, "user_kind": ObjectKind.USER.value}
+        return {r[0] for r in self._rows(self._sql.lapsed_members, params)}
 
     # -- source membership of assigned groups -----------------------------------------------------
 
