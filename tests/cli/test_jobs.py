@@ -376,3 +376,36 @@ def test_a_cycle_with_new_failures_sends_one_email(setup):
         assert len(received) == 1
     finally:
         controller.stop()
+
+
+def test_an_admin_command_on_a_locked_state_says_so_and_changes_nothing(tmp_path, monkeypatch):
+    """Another process holds the state's write lock (a suspended ``run`` mid-commit): ``pause``
+    waits its busy timeout, then fails with one clear line, status 1, the job unchanged."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    import provisor.cli.jobs as jobs
+    from provisor.cli.main import app
+    from provisor.engine.state import JobState, JobStatus
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "locked.yaml"
+    job.write_text(OFFLINE_JOB.replace("race", "locked"))
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'locked.state.db'}")
+    state.save_job_state(JobState("locked", JobStatus.ACTIVE, "w-1"))
+    holder = sqlite3.connect(tmp_path / "locked.state.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(jobs, "ADMIN_BUSY_TIMEOUT", 0.3)
+    try:
+        result = CliRunner().invoke(
+            app, ["pause", "--job", str(job)], env={"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 1, result.output
+    assert "its state file stayed locked by another process" in result.output
+    assert "nothing was changed" in result.output and "Traceback" not in result.output
+    assert state.job_state("locked").status is JobStatus.ACTIVE
+    state.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -64,9 +65,25 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
+        if _locked(exc):
+            _fail(
+                f"job {path.name}: its state file stayed locked by another process (a cycle "
+                "committing, or a process suspended with Ctrl-Z in the middle of a commit); "
+                "nothing was changed: try again"
+            )
         _fail(f"job {path.name}: {type(exc).__name__}: {exc}")
     finally:
         loaded.close()
+
+
+def _locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked" (the busy timeout ran out), from the driver or SQLAlchemy."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def register(app: typer.Typer) -> None:
