@@ -70,6 +70,18 @@ class InvalidSyntax(BadRequest):
     default_scim_type = "invalidSyntax"
 
 
+class InvalidCursor(BadRequest):
+    """400 invalidCursor (RFC 9865 section 2.1): a cursor this server did not issue for this query."""
+
+    default_scim_type = "invalidCursor"
+
+
+class InvalidCount(BadRequest):
+    """400 invalidCount (RFC 9865 section 2.1): a count a cursor-paged query cannot take."""
+
+    default_scim_type = "invalidCount"
+
+
 class InvalidValue(BadRequest):
     """400 invalidValue: a value of the wrong type, a missing required value, a value not allowed."""
 

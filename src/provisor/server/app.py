@@ -200,6 +200,11 @@ class ScimApp:
             req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
             if req.query.sort_by is not None:
                 raise BadRequest("sortBy is not supported on a search across resource types", "invalidValue")
+            if req.cursor is not None:
+                raise BadRequest(
+                    "cursor paging is not supported on a search across resource types; use startIndex",
+                    "invalidValue",
+                )
             start = req.query.start_index if start is None else start
             count = req.query.count
             page = self.service.store.search(

@@ -22,6 +22,15 @@ def service_provider_config(config: ServerConfig, base_url: str, max_page_size: 
             "maxPayloadSize": config.bulk_max_payload_bytes,
         },
         "filter": {"supported": True, "maxResults": max_page_size},
+        # RFC 9865 section 4: cursors as well as startIndex; startIndex unless a cursor is sent.
+        # Cursors hold their position themselves, so they never expire (no cursorTimeout).
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": min(config.default_page_size, max_page_size),
+            "maxPageSize": max_page_size,
+        },
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},

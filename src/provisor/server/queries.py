@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.cursor import Cursor, decode_cursor, query_digest
+from provisor.scim.errors import InvalidCount, InvalidCursor, InvalidPath, InvalidSyntax, InvalidValue
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.resources.plans import plan_for
@@ -62,6 +63,8 @@ class Projection:
 class ListRequest:
     query: Query
     projection: Projection
+    #: Cursor-based pagination (RFC 9865): where the page starts, ``None`` for index paging.
+    cursor: Cursor | None = None
 
 
 def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[AttrPath, ...] | None:
@@ -123,9 +126,23 @@ def build_list_request(
     order = p.get("sortorder") or "ascending"
     if not isinstance(order, str) or order.lower() not in ("ascending", "descending"):
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
-    # Past 2**62 no page can hold anything, and the database's 64-bit integers would overflow.
-    start = min(max(1, _int_param("startIndex", p.get("startindex"), 1)), MAX_START_INDEX)
-    count = _int_param("count", p.get("count"), min(default_page_size, ctx.max_page_size))
+    descending = order.lower() == "descending"
+    default_count = min(default_page_size, ctx.max_page_size)
+    cursor = None
+    if "cursor" in p:  # RFC 9865: present, even empty, asks for cursor-based pagination
+        if p.get("startindex") not in (None, ""):
+            raise InvalidValue("startIndex and cursor cannot be combined: page by one or the other")
+        count = _cursor_count(p.get("count"), default_count)
+        text = p["cursor"]
+        if text is not None and not isinstance(text, str):
+            raise InvalidCursor("cursor must be a string")
+        digest = query_digest(rt.name, filter_, sort_by, descending)
+        cursor = decode_cursor(text, digest) if text else Cursor(digest)
+        start = 1
+    else:
+        # Past 2**62 no page can hold anything, and the database's 64-bit integers would overflow.
+        start = min(max(1, _int_param("startIndex", p.get("startindex"), 1)), MAX_START_INDEX)
+        count = _int_param("count", p.get("count"), default_count)
     count = min(max(count, 0), ctx.max_page_size)
     projection = Projection(
         parse_paths(p.get("attributes"), rt), parse_paths(p.get("excludedattributes"), rt)
@@ -133,13 +150,29 @@ def build_list_request(
     query = Query(
         filter=filter_,
         sort_by=sort_by,
-        descending=order.lower() == "descending",
+        descending=descending,
         start_index=start,
         count=count,
         with_members=projection.wants_members(),
         with_groups=projection.wants_groups(),
     )
-    return ListRequest(query=query, projection=projection)
+    return ListRequest(query=query, projection=projection, cursor=cursor)
+
+
+def _cursor_count(value: Any, default: int) -> int:
+    """``count`` of a cursor-paged query (RFC 9865 section 2): a positive integer; above the
+    maximum page size it is lowered to it, as for index paging."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidCount("count must be a positive integer")
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise InvalidCount(f"count must be a positive integer, not {value!r}") from None
+    if count < 1:
+        raise InvalidCount(f"count must be at least 1 with a cursor, not {count}")
+    return count
 
 
 def _check_sortable(path: AttrPath, rt: ResourceType) -> None:

@@ -14,11 +14,13 @@ attributes only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisor.scim import patch as scim_patch
+from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
+from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
 from provisor.scim.projection import project
 from provisor.scim.resources import check_immutable, etag, parse_resource, to_representation
 from provisor.scim.schema.model import ResourceType
@@ -29,6 +31,7 @@ from provisor.store.base import (
     GroupRef,
     Member,
     MemberDelta,
+    Query,
     ResourceStore,
     StoredResource,
 )
@@ -207,14 +210,44 @@ class ResourceService:
         return Outcome(204)
 
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
+        if request.cursor is not None:
+            return self._cursor_page(ctx, rt, request, request.cursor, base_url)
+        total, found = self._page(ctx, rt, request, request.query, base_url)
+        return Outcome(200, list_response(total, request.query.start_index, [r for _, r in found]))
+
+    def _page(
+        self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
+    ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """(totalResults, each resource's id and representation) of one page of ``query``."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
-            listing = self.store.search_ids(ctx.id, rt.name, request.query)
+            listing = self.store.search_ids(ctx.id, rt.name, query)
             core = rt.schema.id
-            ids = [{"schemas": [core], "id": id} for id in listing.ids]
-            return Outcome(200, list_response(listing.total, request.query.start_index, ids))
-        page = self.store.search(ctx.id, rt.name, request.query)
-        resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
-        return Outcome(200, list_response(page.total, request.query.start_index, resources))
+            return listing.total, [(id, {"schemas": [core], "id": id}) for id in listing.ids]
+        page = self.store.search(ctx.id, rt.name, query)
+        return page.total, [(r.id, self.render(rt, r, base_url, request.projection)) for r in page.resources]
+
+    def _cursor_page(
+        self, ctx: TenantContext, rt: ResourceType, request: ListRequest, cursor: Cursor, base_url: str
+    ) -> Outcome:
+        """A page of cursor-based pagination (RFC 9865; ``provisor.scim.cursor``): one more
+        resource than ``count`` is read to know whether a next page exists."""
+        query, count = request.query, request.query.count
+        if query.sort_by is not None:  # the client's order, paged by position
+            offset = cursor.offset or 0
+            page = replace(query, start_index=offset + 1, count=count + 1)
+            total, found = self._page(ctx, rt, request, page, base_url)
+            more = len(found) > count
+            following = Cursor(cursor.digest, offset=offset + count)
+        else:  # by id, after the last one returned
+            keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
+            page = replace(query, filter=keyed, sort_by=_ID, descending=False, start_index=1, count=count + 1)
+            total, found = self._page(ctx, rt, request, page, base_url)
+            if cursor.after is not None:  # the page's total counts only what follows the cursor
+                total = self._page(ctx, rt, request, replace(query, count=0), base_url)[0]
+            more = len(found) > count
+            following = Cursor(cursor.digest, after=found[count - 1][0] if more else "")
+        next_cursor = encode_cursor(following) if more else None
+        return Outcome(200, cursor_list_response(total, [r for _, r in found[:count]], next_cursor))
 
 
 def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, Any]]:
@@ -231,6 +264,32 @@ def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, A
 
 def _wants_groups(rt: ResourceType, projection: Projection | None) -> bool:
     return rt.name == "User" and (projection is None or projection.wants_groups())
+
+
+def cursor_list_response(
+    total: int, resources: list[dict[str, Any]], next_cursor: str | None
+) -> dict[str, Any]:
+    """A cursor-paged ListResponse (RFC 9865 section 2): no ``startIndex``; ``nextCursor`` on
+    every page but the last."""
+    body: dict[str, Any] = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+    if next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    return body
+
+
+#: ``id``: the order of an unsorted cursor-paged query, on the store's unique index.
+_ID = AttrPath(None, "id")
+
+
+def _after_id(filter_: Filter | None, after: str) -> Filter:
+    """``filter`` and ``id gt "<after>"``: what follows a cursor in id order."""
+    keyed = Compare(_ID, CompareOp.GT, after)
+    return keyed if filter_ is None else And(filter_, keyed)
 
 
 def list_response(total: int, start_index: int, resources: list[dict[str, Any]]) -> dict[str, Any]:

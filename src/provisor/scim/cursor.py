@@ -1,0 +1,85 @@
+"""Cursors of cursor-based pagination (RFC 9865): what a ``nextCursor`` says, as an opaque string.
+
+A cursor is stateless: it carries where the next page starts, so it never expires and the server
+keeps nothing per client. An unsorted query pages by ``id`` (the unique index of the store), and
+its cursor holds the last id returned: inserts and deletes between pages neither repeat nor skip a
+resource that exists throughout. A query with ``sortBy`` keeps its order and pages by position;
+its cursor holds the offset of the next page.
+
+Each cursor also holds a digest of the query it belongs to (resource type, filter, sort): RFC 9865
+has the client repeat the query unchanged with the cursor, and a cursor brought to another query
+is refused with ``invalidCursor`` rather than answered with a page of something else. The digest
+guards against mistakes, not forgery: whatever a cursor says, the page is read within the
+requesting tenant with the query's own filter.
+
+The text is base64url without padding, which holds only RFC 3986 unreserved characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from provisor.scim.errors import InvalidCursor
+from provisor.scim.filter.ast import AttrPath, Filter
+
+__all__ = ["Cursor", "decode_cursor", "encode_cursor", "query_digest"]
+
+_VERSION = "1"
+_AFTER, _OFFSET = "a", "o"
+#: No page starts further in (the store's 64-bit integers, with room for the page after).
+_MAX_OFFSET = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page starts: after the resource with id ``after``, or at 0-based ``offset``."""
+
+    digest: str
+    after: str | None = None
+    offset: int | None = None
+
+
+def query_digest(
+    resource_type: str, filter_: Filter | None, sort_by: AttrPath | None, descending: bool
+) -> str:
+    """A short digest of what a query selects and in which order (not its page or projection)."""
+    shape = repr((resource_type, filter_, sort_by, descending if sort_by is not None else False))
+    return hashlib.blake2b(shape.encode(), digest_size=6).hexdigest()
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    if cursor.after is not None:
+        body = f"{_VERSION}.{cursor.digest}.{_AFTER}.{cursor.after}"
+    else:
+        body = f"{_VERSION}.{cursor.digest}.{_OFFSET}.{cursor.offset or 0}"
+    return base64.urlsafe_b64encode(body.encode()).decode("ascii").rstrip("=")
+
+
+def decode_cursor(text: str, digest: str) -> Cursor:
+    """The cursor in ``text`` for the query whose digest is ``digest``.
+
+    :raises InvalidCursor: not a cursor of this server, or one of another query.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        version, found, kind, value = raw.split(".", 3)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(
+            "cursor is not one this server issued: send an empty cursor for the first page, "
+            "then the nextCursor of the previous page"
+        ) from None
+    if version != _VERSION or kind not in (_AFTER, _OFFSET):
+        raise InvalidCursor("cursor is not one this server issued")
+    if found != digest:
+        raise InvalidCursor(
+            "cursor belongs to another query: repeat the filter, sortBy and sortOrder of the "
+            "query that returned it"
+        )
+    if kind == _AFTER:
+        return Cursor(digest, after=value)
+    if not value.isdigit() or len(value) > 19 or int(value) > _MAX_OFFSET:
+        raise InvalidCursor("cursor is not one this server issued")
+    return Cursor(digest, offset=int(value))
