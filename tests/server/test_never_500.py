@@ -30,6 +30,7 @@ KEYS = st.sampled_from(
         "filter",
         "startIndex",
         "count",
+        "cursor",
         "attributes",
         "method",
         "bulkId",
@@ -106,6 +107,9 @@ def test_arbitrary_filters_and_parameters_never_get_a_500(live, text):
             {"attributes": text},
             {"startIndex": text},
             {"excludedAttributes": text},
+            {"cursor": text},
+            {"cursor": "", "count": text},
+            {"cursor": text, "sortBy": "userName"},
         ):
             r = c.get("/Users", params=params)
             assert r.status_code in (200, 400), (params, r.text)
