@@ -126,5 +126,6 @@ memberships = Table(
     Column("member_pk", PkType, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
     Column("member_type", String(16), nullable=False),
     Column("display", Text, nullable=True),
-    Index("ix_memberships_member", "member_pk"),
+    # covering (group_pk too): a User's groups are read with the User (migration 0004)
+    Index("ix_memberships_member", "member_pk", "group_pk"),
 )
