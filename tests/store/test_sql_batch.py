@@ -38,3 +38,47 @@ def test_nested_batches_are_one(sql_store, tenant_id):
             sql_store.create(tenant_id, "User", {"userName": "inner"})
         sql_store.create(tenant_id, "User", {"userName": "outer"})
     assert names(sql_store, tenant_id) == ["inner", "outer"]
+
+
+def counts(store, tenant_id):
+    """(kept count, kept deletions) of the tenant's Users, and the real COUNT."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        kept = conn.execute(
+            text("SELECT n, removed FROM resource_counts WHERE tenant_id = :t AND resource_type = 'User'"),
+            {"t": tenant_id},
+        ).one()
+        real = conn.execute(
+            text("SELECT COUNT(*) FROM resources WHERE tenant_id = :t AND resource_type = 'User'"),
+            {"t": tenant_id},
+        ).scalar_one()
+    return (kept[0], kept[1]), real
+
+
+def test_a_batch_writes_each_count_once_and_failed_writes_add_nothing(sql_store, tenant_id, recorder):
+    """The kept counts (``resource_counts``: resources and deletions) are deferred to the commit:
+    one UPDATE per tenant and type for the whole batch, and a write that rolls back to its
+    savepoint takes its share back with it."""
+    before = [sql_store.create(tenant_id, "User", {"userName": f"old{i}"}).id for i in range(3)]
+    assert counts(sql_store, tenant_id) == ((3, 0), 3)
+    recorder.clear()
+    with sql_store.batch():
+        for i in range(5):
+            sql_store.create(tenant_id, "User", {"userName": f"new{i}"})
+        with pytest.raises(UniquenessViolation):
+            sql_store.create(tenant_id, "User", {"userName": "NEW0"})
+        sql_store.delete(tenant_id, "User", before[0])
+        with pytest.raises(RuntimeError):
+            with sql_store.connections.write() as tx:  # a write that deletes, then fails
+                sql_store._count(tx, tenant_id, "User", -1)
+                raise RuntimeError("rolled back")
+        sql_store.delete(tenant_id, "User", before[1])
+    updates = [
+        s for s, _ in recorder.mentioning("resource_counts") if s.lstrip().upper().startswith("UPDATE")
+    ]
+    assert len(updates) == 1, updates
+    assert counts(sql_store, tenant_id) == ((6, 2), 6)
+    # outside a batch each write is its own transaction: still counted at its commit
+    sql_store.delete(tenant_id, "User", before[2])
+    assert counts(sql_store, tenant_id) == ((5, 3), 5)

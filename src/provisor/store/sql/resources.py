@@ -13,7 +13,7 @@ and a membership change does not change the User's version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 from uuid import uuid4
@@ -376,9 +376,14 @@ class SqlResources:
             tx.execute(w.delete, params)
             self._count(tx, tenant_id, rt.name, -1)
 
-    def _count(self, tx: Any, tenant_id: str, resource_type: str, d: int) -> None:
-        """Keep ``resource_counts`` in the write's own transaction (writes are serialised)."""
-        params = {"tenant": tenant_id, "rt": resource_type, "d": d, "gone": max(-d, 0)}
+    def _count(self, tx: Transaction, tenant_id: str, resource_type: str, d: int) -> None:
+        """Keep ``resource_counts`` in the write's own transaction (writes are serialised): the
+        change is deferred to the commit, so a group commit updates each count once."""
+        tx.defer((tenant_id, resource_type), (d, max(-d, 0)), self._write_count)
+
+    def _write_count(self, tx: Transaction, key: Hashable, totals: tuple[int, ...]) -> None:
+        assert isinstance(key, tuple)
+        params = {"tenant": key[0], "rt": key[1], "d": totals[0], "gone": totals[1]}
         if tx.execute(self._writes.count_add, params).rowcount == 0:
             tx.execute(self._writes.count_insert, params)
 
