@@ -212,8 +212,13 @@ class ResourceService:
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
-        total, found = self._page(ctx, rt, request, request.query, base_url)
-        return Outcome(200, list_response(total, request.query.start_index, [r for _, r in found]))
+        query = request.query
+        if not request.projection.only_ids(rt):  # Entra's match query: straight through
+            page = self.store.search(ctx.id, rt.name, query)
+            resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
+            return Outcome(200, list_response(page.total, query.start_index, resources))
+        total, found = self._page(ctx, rt, request, query, base_url)
+        return Outcome(200, list_response(total, query.start_index, [r for _, r in found]))
 
     def _page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
