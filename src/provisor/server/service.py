@@ -245,7 +245,15 @@ class ResourceService:
             following = Cursor(cursor.digest, offset=offset + count)
         else:  # by id, after the last one returned
             keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
-            page = replace(query, filter=keyed, sort_by=_ID, descending=False, start_index=1, count=count + 1)
+            page = replace(
+                query,
+                filter=keyed,
+                sort_by=_ID,
+                descending=False,
+                start_index=1,
+                count=count + 1,
+                with_total=cursor.after is None,  # after a key, the query's own total is read below
+            )
             total, found = self._page(ctx, rt, request, page, base_url)
             if cursor.after is not None:  # the page's total counts only what follows the cursor
                 total = self._page(ctx, rt, request, replace(query, count=0), base_url)[0]

@@ -116,6 +116,9 @@ class Query:
     with_members: bool = True
     #: Load each User's ``groups`` (ignored for other resource types).
     with_groups: bool = True
+    #: Count every match for ``total``; without it ``total`` is only a lower bound (the rows
+    #: before and on the page), for a caller that counts otherwise (a cursor page after a key).
+    with_total: bool = True
 
 
 @dataclass(frozen=True, slots=True)

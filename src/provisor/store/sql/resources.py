@@ -270,6 +270,8 @@ class SqlResources:
             if held is not None and rows:
                 self._cursors.note(tenant_id, rt.name, offset + len(rows), rows[-1][0], held[1])
         total = _total(offset, count, rows)
+        if total is None and not query.with_total:
+            total = offset + len(rows)
         if total is None:
             if held is not None:
                 total = held[0]
