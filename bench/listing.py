@@ -71,35 +71,27 @@ async def get(conn: Connection, server: Server, params: dict[str, str]) -> dict[
     return body
 
 
-async def walk_index(conn: Connection, server: Server, extra: dict[str, str], count: int) -> tuple[int, int]:
-    """(users seen, pages) walking by startIndex; every id once."""
+async def walk(
+    conn: Connection, server: Server, extra: dict[str, str], count: int, by_cursor: bool
+) -> tuple[int, int]:
+    """(users seen, pages) walking by cursor or by startIndex; every id exactly once."""
     seen: set[str] = set()
-    start, pages = 1, 0
+    start, cursor, pages = 1, "", 0
     while True:
-        body = await get(conn, server, {**extra, "startIndex": str(start), "count": str(count)})
+        position = {"cursor": cursor} if by_cursor else {"startIndex": str(start)}
+        body = await get(conn, server, {**extra, **position, "count": str(count)})
         pages += 1
         page = [r["id"] for r in body.get("Resources", [])]
         if seen & set(page):
-            raise RuntimeError(f"{server.label}: a startIndex walk saw an id twice")
+            raise RuntimeError(f"{server.label}: a walk saw an id twice")
         seen.update(page)
         start += len(page)
-        if not page or start > int(body["totalResults"]):
+        if by_cursor:
+            if "nextCursor" not in body:
+                return len(seen), pages
+            cursor = body["nextCursor"]
+        elif not page or start > int(body["totalResults"]):
             return len(seen), pages
-
-
-async def walk_cursor(conn: Connection, server: Server, extra: dict[str, str], count: int) -> tuple[int, int]:
-    seen: set[str] = set()
-    cursor, pages = "", 0
-    while True:
-        body = await get(conn, server, {**extra, "cursor": cursor, "count": str(count)})
-        pages += 1
-        page = [r["id"] for r in body.get("Resources", [])]
-        if seen & set(page):
-            raise RuntimeError(f"{server.label}: a cursor walk saw an id twice")
-        seen.update(page)
-        if "nextCursor" not in body:
-            return len(seen), pages
-        cursor = body["nextCursor"]
 
 
 async def measure(server: Server, users: int) -> dict[str, Any]:
@@ -110,16 +102,16 @@ async def measure(server: Server, users: int) -> dict[str, Any]:
         spc = json.loads(data) if status == 200 else {}
         cursors = bool((spc.get("pagination") or {}).get("cursor"))
         walks: list[tuple[str, Any]] = [
-            ("ids by startIndex (count 1000)", walk_index(conn, server, {"attributes": "id"}, 1000)),
-            ("full users by startIndex (count 100)", walk_index(conn, server, {}, 100)),
+            ("ids by startIndex (count 1000)", walk(conn, server, {"attributes": "id"}, 1000, False)),
+            ("full users by startIndex (count 100)", walk(conn, server, {}, 100, False)),
         ]
         if cursors:
             walks.insert(
-                1, ("ids by cursor (count 1000)", walk_cursor(conn, server, {"attributes": "id"}, 1000))
+                1, ("ids by cursor (count 1000)", walk(conn, server, {"attributes": "id"}, 1000, True))
             )
-        for name, walk in walks:
+        for name, walking in walks:
             start = time.perf_counter()
-            seen, pages = await walk
+            seen, pages = await walking
             seconds = time.perf_counter() - start
             if seen != users:
                 raise RuntimeError(f"{server.label}: {name} saw {seen} users of {users}")

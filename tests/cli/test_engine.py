@@ -7,48 +7,28 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.conftest import GROUP, PATCH_OP, create_user
+from tests.cli.test_service import JOB, directory_with
+from tests.conftest import PATCH_OP
 
 from provisor.cli.engine import JobCannotRun, open_job, sync_once
 from provisor.engine.model import ObjectKind
 from provisor.engine.state import Escrow, JobStatus, LogQuery
 
-JOB = """name: {name}
-source:
-  type: scim
-  url: {base}
-  token: ${{DIRECTORY_TOKEN}}
-target:
-  url: {base}
-  token: ${{APP_TOKEN}}
-template: scim-default
-scope:
-  mode: assigned
-  assignments:
-    - group: Everyone
-      role: User
-state: sqlite:///{name}.state.db
-{extra}"""
+
+def job_text(name: str, base: str, extra: str = "") -> str:
+    """The service tests' job (scim-default, group Everyone assigned), plus ``extra`` settings."""
+    return JOB.format(name=name, source=base, target=base) + extra
 
 
 @pytest.fixture
 def directory(live):
-    _, dir_token = live.new_tenant()
-    _, app_token = live.new_tenant()
-    client = live.client(dir_token)
-    users = [create_user(client, f"r{i}@example.com", displayName=f"R {i}") for i in range(3)]
-    r = client.post(
-        "/Groups",
-        json={"schemas": [GROUP], "displayName": "Everyone", "members": [{"value": u["id"]} for u in users]},
-    )
-    assert r.status_code == 201, r.text
-    return client, users, {"DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token}
+    return directory_with(live, 3)
 
 
 def test_log_records_older_than_the_retention_are_pruned_after_a_cycle(live, tmp_path, directory):
     client, users, env = directory
     job = tmp_path / "ret.yaml"
-    job.write_text(JOB.format(name="ret", base=live.base, extra="logs:\n  retention_days: 30\n"))
+    job.write_text(job_text("ret", live.base, "logs:\n  retention_days: 30\n"))
     loaded = open_job(job, env)
     try:
         t0 = datetime.now(UTC) - timedelta(days=60)
@@ -76,7 +56,7 @@ def test_log_records_older_than_the_retention_are_pruned_after_a_cycle(live, tmp
 def test_retention_defaults_to_30_days_and_applies_when_the_job_cannot_run(live, tmp_path, directory):
     _, _, env = directory
     job = tmp_path / "def.yaml"
-    job.write_text(JOB.format(name="def", base=live.base, extra=""))
+    job.write_text(job_text("def", live.base, ""))
     loaded = open_job(job, env)
     try:
         assert loaded.job.logs.retention_days == 30
@@ -97,7 +77,7 @@ def test_retention_defaults_to_30_days_and_applies_when_the_job_cannot_run(live,
 def test_a_job_quarantined_for_four_weeks_is_disabled(live, tmp_path, directory):
     _, _, env = directory
     job = tmp_path / "dis.yaml"
-    job.write_text(JOB.format(name="dis", base=live.base, extra=""))
+    job.write_text(job_text("dis", live.base, ""))
     loaded = open_job(job, {**env, "APP_TOKEN": "pvs_wrong"})
     try:
         now = datetime.now(UTC)

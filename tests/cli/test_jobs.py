@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from tests.conftest import GROUP, create_user
@@ -116,44 +119,58 @@ def test_deletion_threshold_stages_then_allow_deletes_releases(setup):
     assert app.get("/Users").json()["totalResults"] == 2
 
 
-def test_bad_credentials_quarantine_and_email(setup, tmp_path):
+class SmtpSink:
+    """A real SMTP server's handler (aiosmtpd) for a free loopback port: keeps every message."""
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+    def wait(self, seconds: float = 5.0) -> list[Any]:
+        """What has arrived, once something has or ``seconds`` have passed."""
+        deadline = time.monotonic() + seconds
+        while not self.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.received
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
     from aiosmtpd.controller import Controller
 
-    job, env, *_, write = setup
-
-    class Sink:
-        messages: list = []
-
-        async def handle_DATA(self, server, session, envelope):
-            Sink.messages.append(envelope)
-            return "250 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     try:
-        write(notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{port}\n")
-        p = provisor("sync", "--job", str(job), env={**env, "APP_TOKEN": "pvs_wrong"}, check=False)
-        assert p.returncode != 0 and "quarantine" in p.stderr.lower() and "Traceback" not in p.stderr
-        deadline = time.monotonic() + 5
-        while not Sink.messages and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert Sink.messages and Sink.messages[0].rcpt_tos == ["it-ops@example.com"]
-        body = Sink.messages[0].content.decode()
-        assert "pvs_wrong" not in body and "quarantine" in body.lower()
-        status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
-        assert status["status"] == "Quarantine"
-        # while quarantined, sync refuses with a clear message
-        p = provisor("sync", "--job", str(job), env=env, check=False)
-        assert p.returncode != 0 and "quarantine" in p.stderr
-        provisor("restart", "--job", str(job), "--scope", "QuarantineState", env=env)
-        provisor("sync", "--job", str(job), env=env)
+        yield sink
     finally:
         controller.stop()
+
+
+def test_bad_credentials_quarantine_and_email(setup, smtp):
+    job, env, *_, write = setup
+    write(
+        notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{smtp.port}\n"
+    )
+    p = provisor("sync", "--job", str(job), env={**env, "APP_TOKEN": "pvs_wrong"}, check=False)
+    assert p.returncode != 0 and "quarantine" in p.stderr.lower() and "Traceback" not in p.stderr
+    messages = smtp.wait()
+    assert messages and messages[0].rcpt_tos == ["it-ops@example.com"]
+    body = messages[0].content.decode()
+    assert "pvs_wrong" not in body and "quarantine" in body.lower()
+    status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
+    assert status["status"] == "Quarantine"
+    # while quarantined, sync refuses with a clear message
+    p = provisor("sync", "--job", str(job), env=env, check=False)
+    assert p.returncode != 0 and "quarantine" in p.stderr
+    provisor("restart", "--job", str(job), "--scope", "QuarantineState", env=env)
+    provisor("sync", "--job", str(job), env=env)
 
 
 def test_invalid_job_file_names_the_line(tmp_path):
@@ -262,35 +279,12 @@ def test_an_admin_command_keeps_what_a_cycle_commits_meanwhile(tmp_path, monkeyp
 
 @pytest.fixture
 def big_job(live, tmp_path):
-    _, dir_token = live.new_tenant()
-    _, app_token = live.new_tenant()
-    directory = live.client(dir_token)
-    users = [create_user(directory, f"s{i:04d}@example.com", displayName=f"S {i}") for i in range(250)]
-    r = directory.post(
-        "/Groups",
-        json={"schemas": [GROUP], "displayName": "Everyone", "members": [{"value": u["id"]} for u in users]},
-    )
-    assert r.status_code == 201, r.text
+    from tests.cli.test_service import JOB, directory_with
+
+    _, _, env = directory_with(live, 250)
     job = tmp_path / "big.yaml"
-    job.write_text(
-        f"""name: big
-source:
-  type: scim
-  url: {live.base}
-  token: ${{DIRECTORY_TOKEN}}
-target:
-  url: {live.base}
-  token: ${{APP_TOKEN}}
-template: scim-default
-scope:
-  mode: assigned
-  assignments:
-    - group: Everyone
-      role: User
-state: sqlite:///big.state.db
-"""
-    )
-    return job, {"DIRECTORY_TOKEN": dir_token, "APP_TOKEN": app_token}, live.client(app_token)
+    job.write_text(JOB.format(name="big", source=live.base, target=live.base))
+    return job, env, live.client(env["APP_TOKEN"])
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -335,47 +329,26 @@ def test_sync_interrupted_says_so_and_the_next_sync_resumes(big_job, signum, sta
     assert app.get("/Users", params={"count": 0}).json()["totalResults"] == 250
 
 
-def test_a_cycle_with_new_failures_sends_one_email(setup):
+def test_a_cycle_with_new_failures_sends_one_email(setup, smtp):
     """Entry-level failures do not fail the sync; the admin hears of new ones once, not every cycle."""
-    import socket
-
-    from aiosmtpd.controller import Controller
-
     job, env, directory, app, users, write = setup
-    received: list = []
-
-    class Sink:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(envelope)
-            return "250 OK"
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        # user0 also gets the role Admin, which the Clarizen-style app refuses (only User)
-        write(
-            notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{port}\n",
-            assignments="    - user: user0@example.com\n      role: Admin\n",
-        )
-        p = provisor("sync", "--job", str(job), env=env)
-        assert "Failure" in p.stdout or "failure" in p.stdout.lower()
-        deadline = time.monotonic() + 5
-        while not received and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(received) == 1
-        body = received[0].content.decode()
-        assert "1 object failed in cycle" in body and "User 0: POST /Users failed with HTTP 400" in body
-        assert env["APP_TOKEN"] not in body and env["DIRECTORY_TOKEN"] not in body
-        names = {u["userName"] for u in app.get("/Users", params={"count": 50}).json()["Resources"]}
-        assert "user0@example.com" not in names and len(names) == 5
-        provisor("sync", "--job", str(job), env=env)  # the same failure, escrowed: no second e-mail
-        time.sleep(0.5)
-        assert len(received) == 1
-    finally:
-        controller.stop()
+    # user0 also gets the role Admin, which the Clarizen-style app refuses (only User)
+    write(
+        notifications=f"notifications:\n  email: it-ops@example.com\n  smtp: smtp://127.0.0.1:{smtp.port}\n",
+        assignments="    - user: user0@example.com\n      role: Admin\n",
+    )
+    p = provisor("sync", "--job", str(job), env=env)
+    assert "Failure" in p.stdout or "failure" in p.stdout.lower()
+    received = smtp.wait()
+    assert len(received) == 1
+    body = received[0].content.decode()
+    assert "1 object failed in cycle" in body and "User 0: POST /Users failed with HTTP 400" in body
+    assert env["APP_TOKEN"] not in body and env["DIRECTORY_TOKEN"] not in body
+    names = {u["userName"] for u in app.get("/Users", params={"count": 50}).json()["Resources"]}
+    assert "user0@example.com" not in names and len(names) == 5
+    provisor("sync", "--job", str(job), env=env)  # the same failure, escrowed: no second e-mail
+    time.sleep(0.5)
+    assert len(received) == 1
 
 
 def test_an_admin_command_on_a_locked_state_says_so_and_changes_nothing(tmp_path, monkeypatch):

@@ -87,29 +87,26 @@ def test_owner_names_say_who_and_are_unique() -> None:
 # -- real processes ------------------------------------------------------------------------------
 
 
-def sync(job: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PROVISOR, "sync", "--job", str(job), "--once"],
+        [*PROVISOR, *args],
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
         env={**os.environ, **env},
     )
+
+
+def sync(job: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return cli("sync", "--job", str(job), "--once", env=env)
 
 
 def runner(job: Path, env: dict[str, str]) -> object:
     """``provisor status --json``'s ``runner``."""
     import json
 
-    out = subprocess.run(
-        [*PROVISOR, "status", "--job", str(job), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )
+    out = cli("status", "--job", str(job), "--json", env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout)["runner"]
 

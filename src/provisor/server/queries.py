@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.scim.cursor import Cursor, decode_cursor, query_digest
-from provisor.scim.errors import InvalidCount, InvalidCursor, InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.errors import (
+    BadRequest,
+    InvalidCount,
+    InvalidCursor,
+    InvalidPath,
+    InvalidSyntax,
+    InvalidValue,
+)
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.resources.plans import plan_for
@@ -91,15 +98,15 @@ def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[At
     return tuple(paths)
 
 
-def _int_param(name: str, value: Any, default: int) -> int:
+def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = InvalidValue) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise InvalidValue(f"{name} must be an integer")
+        raise error(f"{name} must be an integer")
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidValue(f"{name} must be an integer, not {value!r}") from None
+        raise error(f"{name} must be an integer, not {value!r}") from None
 
 
 def build_list_request(
@@ -162,14 +169,7 @@ def build_list_request(
 def _cursor_count(value: Any, default: int) -> int:
     """``count`` of a cursor-paged query (RFC 9865 section 2): a positive integer; above the
     maximum page size it is lowered to it, as for index paging."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise InvalidCount("count must be a positive integer")
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise InvalidCount(f"count must be a positive integer, not {value!r}") from None
+    count = _int_param("count", value, default, InvalidCount)
     if count < 1:
         raise InvalidCount(f"count must be at least 1 with a cursor, not {count}")
     return count

@@ -212,24 +212,24 @@ class ResourceService:
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
-        query = request.query
-        if not request.projection.only_ids(rt):  # Entra's match query: straight through
-            page = self.store.search(ctx.id, rt.name, query)
-            resources = [self.render(rt, r, base_url, request.projection) for r in page.resources]
-            return Outcome(200, list_response(page.total, query.start_index, resources))
-        total, found = self._page(ctx, rt, request, query, base_url)
-        return Outcome(200, list_response(total, query.start_index, [r for _, r in found]))
+        total, _, resources = self._page(ctx, rt, request, request.query, base_url)
+        return Outcome(200, list_response(total, request.query.start_index, resources))
 
     def _page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
-    ) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-        """(totalResults, each resource's id and representation) of one page of ``query``."""
+    ) -> tuple[int, list[str], list[dict[str, Any]]]:
+        """(totalResults, the ids, the representations) of one page of ``query``."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
             listing = self.store.search_ids(ctx.id, rt.name, query)
             core = rt.schema.id
-            return listing.total, [(id, {"schemas": [core], "id": id}) for id in listing.ids]
+            return listing.total, listing.ids, [{"schemas": [core], "id": id} for id in listing.ids]
         page = self.store.search(ctx.id, rt.name, query)
-        return page.total, [(r.id, self.render(rt, r, base_url, request.projection)) for r in page.resources]
+        found = page.resources
+        return (
+            page.total,
+            [r.id for r in found],
+            [self.render(rt, r, base_url, request.projection) for r in found],
+        )
 
     def _cursor_page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, cursor: Cursor, base_url: str
@@ -240,8 +240,7 @@ class ResourceService:
         if query.sort_by is not None:  # the client's order, paged by position
             offset = cursor.offset or 0
             page = replace(query, start_index=offset + 1, count=count + 1)
-            total, found = self._page(ctx, rt, request, page, base_url)
-            more = len(found) > count
+            total, ids, resources = self._page(ctx, rt, request, page, base_url)
             following = Cursor(cursor.digest, offset=offset + count)
         else:  # by id, after the last one returned
             keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
@@ -254,13 +253,12 @@ class ResourceService:
                 count=count + 1,
                 with_total=cursor.after is None,  # after a key, the query's own total is read below
             )
-            total, found = self._page(ctx, rt, request, page, base_url)
+            total, ids, resources = self._page(ctx, rt, request, page, base_url)
             if cursor.after is not None:  # the page's total counts only what follows the cursor
                 total = self._page(ctx, rt, request, replace(query, count=0), base_url)[0]
-            more = len(found) > count
-            following = Cursor(cursor.digest, after=found[count - 1][0] if more else "")
-        next_cursor = encode_cursor(following) if more else None
-        return Outcome(200, cursor_list_response(total, [r for _, r in found[:count]], next_cursor))
+            following = Cursor(cursor.digest, after=ids[count - 1] if len(ids) > count else "")
+        next_cursor = encode_cursor(following) if len(ids) > count else None
+        return Outcome(200, list_response(total, None, resources[:count], next_cursor=next_cursor))
 
 
 def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, Any]]:
@@ -279,22 +277,6 @@ def _wants_groups(rt: ResourceType, projection: Projection | None) -> bool:
     return rt.name == "User" and (projection is None or projection.wants_groups())
 
 
-def cursor_list_response(
-    total: int, resources: list[dict[str, Any]], next_cursor: str | None
-) -> dict[str, Any]:
-    """A cursor-paged ListResponse (RFC 9865 section 2): no ``startIndex``; ``nextCursor`` on
-    every page but the last."""
-    body: dict[str, Any] = {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
-    if next_cursor is not None:
-        body["nextCursor"] = next_cursor
-    return body
-
-
 #: ``id``: the order of an unsorted cursor-paged query, on the store's unique index.
 _ID = AttrPath(None, "id")
 
@@ -305,15 +287,26 @@ def _after_id(filter_: Filter | None, after: str) -> Filter:
     return keyed if filter_ is None else And(filter_, keyed)
 
 
-def list_response(total: int, start_index: int, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ListResponse (RFC 7644 section 3.4.2); ``Resources`` is present even when empty (Q14)."""
-    return {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
+def list_response(
+    total: int,
+    start_index: int | None,
+    resources: list[dict[str, Any]],
+    *,
+    next_cursor: str | None = None,
+) -> dict[str, Any]:
+    """A ListResponse (RFC 7644 section 3.4.2); ``Resources`` is present even when empty (Q14).
+
+    A cursor-paged one (RFC 9865 section 2, ``start_index`` None) has no ``startIndex`` and a
+    ``nextCursor`` on every page but the last.
+    """
+    body: dict[str, Any] = {"schemas": [LIST_RESPONSE], "totalResults": total}
+    if start_index is not None:
+        body["startIndex"] = start_index
+    body["itemsPerPage"] = len(resources)
+    body["Resources"] = resources
+    if next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    return body
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -730,27 +730,29 @@ class SqlEngineState:
 
     def connections(self, job: str, kind: ObjectKind) -> Iterator[ObjectConnection]:
         """Every connection of a kind, by anchor, streamed a page at a time."""
-        params: dict[str, Any] = {"job": job, "kind": kind.value}
-        rows = self._rows(self._sql.connections_first, params)
-        while rows:
-            for row in rows:
-                yield _connection(row)
-            if len(rows) < PAGE:
-                return
-            params["after"] = rows[-1][1]
-            rows = self._rows(self._sql.connections_after, params)
+        sql = self._sql
+        for row in self._by_anchor(sql.connections_first, sql.connections_after, job, kind, PAGE, 1):
+            yield _connection(row)
 
     def anchors(self, job: str, kind: ObjectKind) -> Iterator[str]:
         """Every connected anchor of a kind, in order, streamed ``ANCHOR_PAGE`` at a time."""
+        sql = self._sql
+        for row in self._by_anchor(sql.anchors_first, sql.anchors_after, job, kind, ANCHOR_PAGE, 0):
+            yield row[0]
+
+    def _by_anchor(
+        self, first: Prepared, after: Prepared, job: str, kind: ObjectKind, page: int, anchor_column: int
+    ) -> Iterator[Row]:
+        """The rows of a connections listing in anchor order, ``page`` at a time: ``first``, then
+        ``after`` the anchor (column ``anchor_column``) where the previous page ended."""
         params: dict[str, Any] = {"job": job, "kind": kind.value}
-        rows = self._rows(self._sql.anchors_first, params)
+        rows = self._rows(first, params)
         while rows:
-            for row in rows:
-                yield row[0]
-            if len(rows) < ANCHOR_PAGE:
+            yield from rows
+            if len(rows) < page:
                 return
-            params["after"] = rows[-1][0]
-            rows = self._rows(self._sql.anchors_after, params)
+            params["after"] = rows[-1][anchor_column]
+            rows = self._rows(after, params)
 
     def count_connections(self, job: str, kind: ObjectKind) -> int:
         row = self._one(self._sql.count_connections, {"job": job, "kind": kind.value})
