@@ -287,3 +287,79 @@ def test_the_counts_migration_counts_what_is_stored(db_url: str) -> None:
         assert store.search("t1", "Group", Query(count=0, start_index=5)).total == 1
     finally:
         store.close()
+
+
+def _stored_text(store: SqlStore, id: str) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.execute(select(resources.c.data).where(resources.c.id == id)).scalar_one())
+
+
+def test_documents_are_stored_canonical_and_handed_over_as_text(sql_store: SqlStore, tenant_id: str) -> None:
+    """The store keeps the canonical document (``document``): what a read splices into a response."""
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    made = sql_store.create(
+        tenant_id, "User", {ext: {"department": "S"}, "title": None, "userName": "a", "externalId": "x"}
+    )
+    canonical = (
+        '{"externalId":"x","userName":"a",'
+        '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"S"}}'
+    )
+    assert made.document_json == _stored_text(sql_store, made.id) == canonical
+    assert made.data == {"externalId": "x", "userName": "a", ext: {"department": "S"}}
+    got = sql_store.get(tenant_id, "User", made.id)
+    assert got.document_json == canonical and got.data == made.data and got == made
+    updated = sql_store.update(
+        tenant_id, "User", made.id, lambda cur: Change({"displayName": "A", **cur.data, ext: {}})
+    )
+    assert (
+        updated.document_json
+        == _stored_text(sql_store, made.id)
+        == '{"externalId":"x","userName":"a","displayName":"A"}'
+    )
+    # the same document in another key order is no change at all: the version stays
+    again = sql_store.update(tenant_id, "User", made.id, lambda cur: Change(dict(reversed(cur.data.items()))))
+    assert again.version == updated.version == 2
+
+
+def test_the_canonical_documents_migration_rewrites_what_is_stored(db_url: str) -> None:
+    from alembic import command
+
+    from provisor.store.sql.engine import create_store_engine
+    from provisor.store.sql.migrate import STORE
+
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    legacy = {
+        "r0": ("User", {ext: {"department": "S", "manager": None}, "userName": "a", "externalId": "x"}),
+        "r1": ("Group", {"displayName": "G"}),  # canonical already
+        "r2": ("Gadget", {"b": 1, "a": None}),  # not a type of the default schemas: left alone
+    }
+    engine = create_store_engine(db_url)
+    with engine.begin() as conn:
+        cfg = STORE.config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(text("INSERT INTO tenants (id, name, settings, created) VALUES ('t1', 'one', '{}', 0)"))
+        for id, (rt, data) in legacy.items():
+            conn.execute(
+                text(
+                    "INSERT INTO resources (tenant_id, resource_type, id, data, created, last_modified,"
+                    " version) VALUES ('t1', :rt, :id, :data, 0, 0, 1)"
+                ),
+                {"rt": rt, "id": id, "data": dumps(data)},
+            )
+    engine.dispose()
+    store = SqlStore(db_url)  # migrates to head
+    try:
+        assert _stored_text(store, "r0") == (
+            '{"externalId":"x","userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":'
+            '{"department":"S"}}'
+        )
+        assert _stored_text(store, "r1") == '{"displayName":"G"}'
+        assert _stored_text(store, "r2") == '{"b":1,"a":null}'
+        assert store.get("t1", "User", "r0").data == {
+            "externalId": "x",
+            "userName": "a",
+            ext: {"department": "S"},
+        }
+    finally:
+        store.close()

@@ -37,7 +37,7 @@ from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, send_response
 from provisor.server.observability import Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
-from provisor.server.service import Outcome, ResourceService, list_response
+from provisor.server.service import Body, Outcome, ResourceService, list_response
 from provisor.server.tenancy import TenantContext, context_for
 from provisor.server.writes import WriteBatcher
 from provisor.store.base import Tenant
@@ -194,7 +194,7 @@ class ScimApp:
         params = search_params(await self.json_body(request))
         start = None
         total = 0
-        resources: list[dict[str, Any]] = []
+        resources: list[Body] = []
         base = self.base_url(request)
         for rt in self.registry.resource_types:
             req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)

@@ -173,8 +173,8 @@ class BulkProcessor:
             result["location"] = outcome.headers["Location"]
         if "ETag" in outcome.headers:
             result["version"] = outcome.headers["ETag"]
-        if method == "POST" and isinstance(bulk_id, str) and outcome.body is not None:
-            ids[bulk_id] = outcome.body["id"]
+        if method == "POST" and isinstance(bulk_id, str) and outcome.id is not None:
+            ids[bulk_id] = outcome.id
         return result
 
 

@@ -14,15 +14,18 @@ attributes only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 from provisor.scim import patch as scim_patch
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
 from provisor.scim.projection import project
-from provisor.scim.resources import check_immutable, etag, parse_resource, to_representation
+from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
 from provisor.scim.schema.model import ResourceType
 from provisor.server.queries import ListRequest, Projection
 from provisor.server.tenancy import TenantContext
@@ -39,13 +42,20 @@ from provisor.store.base import (
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
+#: A representation ready to send: a JSON-shaped dict, or JSON text spliced from the stored
+#: document (``render_json``) that ``orjson.dumps`` writes out as it is, alone or in a list.
+Body = dict[str, Any] | orjson.Fragment
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A response to send: status, JSON body (None for no content) and headers."""
+    """A response to send: status, JSON body (None for no content) and headers; ``id`` is the
+    resource's when the response is about one (what a /Bulk POST's ``bulkId`` resolves to)."""
 
     status: int
-    body: dict[str, Any] | None = None
+    body: Body | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    id: str | None = None
 
 
 def parse_version(header: str | None) -> int | None:
@@ -78,7 +88,31 @@ class ResourceService:
 
     def render(
         self, rt: ResourceType, res: StoredResource, base_url: str, projection: Projection | None = None
-    ) -> dict[str, Any]:
+    ) -> Body:
+        """The representation of ``res`` as the response shows it. Without ``attributes`` or
+        ``excludedAttributes`` it is spliced from the stored document's JSON text when the store
+        hands it over (``render_json``: nothing decoded, nothing re-encoded); otherwise it is built
+        (``to_representation``) and projected."""
+        projected = projection is not None and (
+            projection.attributes is not None or bool(projection.excluded)
+        )
+        location = f"{base_url}{rt.endpoint}/{res.id}"
+        groups = groups_json(res.groups, base_url) if res.groups else None
+        if not projected and res.document_json is not None:
+            return orjson.Fragment(
+                render_json(
+                    rt,
+                    res.id,
+                    res.document_json,
+                    created=res.created,
+                    last_modified=res.last_modified,
+                    version=res.version,
+                    location=location,
+                    members=res.members,
+                    member_base_url=base_url,
+                    groups=groups,
+                )
+            )
         rep = to_representation(
             rt,
             res.id,
@@ -86,15 +120,23 @@ class ResourceService:
             created=res.created,
             last_modified=res.last_modified,
             version=res.version,
-            location=f"{base_url}{rt.endpoint}/{res.id}",
+            location=location,
             members=res.members,
             member_base_url=base_url,
+            groups=groups,
         )
-        if res.groups:
-            rep["groups"] = groups_json(res.groups, base_url)
-        if projection is not None and (projection.attributes is not None or projection.excluded):
+        if projected:
+            assert projection is not None
             return project(rt, rep, projection.attributes, projection.excluded)
         return rep
+
+    def _shown(
+        self, status: int, rt: ResourceType, res: StoredResource, base_url: str, projection: Projection | None
+    ) -> Outcome:
+        """The response showing ``res`` (a create's, a replace's), with its ETag and Location."""
+        return Outcome(
+            status, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
+        )
 
     def _headers(self, rt: ResourceType, res: StoredResource, base_url: str) -> dict[str, str]:
         return {"ETag": etag(res.version), "Location": f"{base_url}{rt.endpoint}/{res.id}"}
@@ -110,7 +152,9 @@ class ResourceService:
         data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
         members = _members_of(data) if rt.name == "Group" else ()
         res = self.store.create(ctx.id, rt.name, data, members)
-        return Outcome(201, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url))
+        return Outcome(
+            201, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
+        )
 
     def get(
         self,
@@ -131,8 +175,8 @@ class ResourceService:
         headers = self._headers(rt, res, base_url)
         wanted = parse_version(if_none_match)
         if if_none_match is not None and (wanted is None or wanted == res.version):
-            return Outcome(304, None, {"ETag": headers["ETag"]})
-        return Outcome(200, self.render(rt, res, base_url, projection), headers)
+            return Outcome(304, None, {"ETag": headers["ETag"]}, res.id)
+        return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)
 
     def replace(
         self,
@@ -162,7 +206,9 @@ class ResourceService:
             with_members=rt.name == "Group",
             with_groups=_wants_groups(rt, projection),
         )
-        return Outcome(200, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url))
+        return Outcome(
+            200, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
+        )
 
     def patch(
         self,
@@ -202,8 +248,8 @@ class ResourceService:
         )
         headers = self._headers(rt, res, base_url)
         if no_content:
-            return Outcome(204, None, headers)
-        return Outcome(200, self.render(rt, res, base_url, projection), headers)
+            return Outcome(204, None, headers, res.id)
+        return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)
 
     def delete(self, ctx: TenantContext, rt: ResourceType, id: str, if_match: str | None = None) -> Outcome:
         self.store.delete(ctx.id, rt.name, id, if_match=parse_version(if_match))
@@ -217,7 +263,7 @@ class ResourceService:
 
     def _page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
-    ) -> tuple[int, list[str], list[dict[str, Any]]]:
+    ) -> tuple[int, list[str], list[Body]]:
         """(totalResults, the ids, the representations) of one page of ``query``."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
             listing = self.store.search_ids(ctx.id, rt.name, query)
@@ -290,7 +336,7 @@ def _after_id(filter_: Filter | None, after: str) -> Filter:
 def list_response(
     total: int,
     start_index: int | None,
-    resources: list[dict[str, Any]],
+    resources: Sequence[Body],
     *,
     next_cursor: str | None = None,
 ) -> dict[str, Any]:

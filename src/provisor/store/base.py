@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+import orjson
+
 from provisor.scim.filter.ast import AttrPath, Filter
 
 # Membership values are protocol data; the store keeps them in their own relation.
@@ -80,20 +82,87 @@ class GroupRef(NamedTuple):
     type: str = "direct"
 
 
-@dataclass(frozen=True, slots=True)
 class StoredResource:
-    """A resource as stored. ``version`` is a counter that grows on every change (the ETag)."""
+    """A resource as stored. ``version`` is a counter that grows on every change (the ETag).
 
-    id: str
-    resource_type: str
-    data: dict[str, Any]
-    created: datetime
-    last_modified: datetime
-    version: int
-    members: tuple[Member, ...] | None = None  # groups, when loaded
-    #: Users: the groups it is a direct member of, in the order the groups were created, when
-    #: loaded (``()`` for none); None when not loaded, and always for Groups.
-    groups: tuple[GroupRef, ...] | None = None
+    ``data`` is the resource's canonical document (``provisor.scim.resources.document``). A store
+    that keeps it as JSON text hands that text over as ``document_json`` and may leave ``data`` to
+    be decoded from it on first use: a read that is only rendered (``render_json``) then never
+    decodes it. Read-only by convention; equality compares the fields, ``data`` decoded.
+    """
+
+    __slots__ = (
+        "_data",
+        "created",
+        "document_json",
+        "groups",
+        "id",
+        "last_modified",
+        "members",
+        "resource_type",
+        "version",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        resource_type: str,
+        data: dict[str, Any] | None,
+        created: datetime,
+        last_modified: datetime,
+        version: int,
+        members: tuple[Member, ...] | None = None,
+        groups: tuple[GroupRef, ...] | None = None,
+        *,
+        document_json: str | None = None,
+    ) -> None:
+        if data is None and document_json is None:
+            raise ValueError("a StoredResource needs its data or its document's JSON text")
+        self.id = id
+        self.resource_type = resource_type
+        self._data = data
+        self.document_json = document_json
+        self.created = created
+        self.last_modified = last_modified
+        self.version = version
+        #: groups, when loaded
+        self.members = members
+        #: Users: the groups it is a direct member of, in the order the groups were created, when
+        #: loaded (``()`` for none); None when not loaded, and always for Groups.
+        self.groups = groups
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            assert self.document_json is not None
+            data = self._data = orjson.loads(self.document_json)
+        return data
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.resource_type,
+            self.data,
+            self.created,
+            self.last_modified,
+            self.version,
+            self.members,
+            self.groups,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredResource):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking data: not hashable, as before
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredResource(id={self.id!r}, resource_type={self.resource_type!r}, data={self.data!r}, "
+            f"version={self.version!r}, members={self.members!r}, groups={self.groups!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,14 @@ Entra and Okta tolerances come from :mod:`provisor.scim.compat.bodies`, switched
 from __future__ import annotations
 
 from provisor.scim.resources.parse import check_immutable, check_required, check_roles, parse_resource
-from provisor.scim.resources.representation import Member, etag, format_datetime, to_representation
+from provisor.scim.resources.representation import (
+    Member,
+    document,
+    etag,
+    format_datetime,
+    render_json,
+    to_representation,
+)
 from provisor.scim.resources.values import validate_attribute_value
 
 __all__ = [
@@ -15,9 +22,11 @@ __all__ = [
     "check_immutable",
     "check_required",
     "check_roles",
+    "document",
     "etag",
     "format_datetime",
     "parse_resource",
+    "render_json",
     "to_representation",
     "validate_attribute_value",
 ]

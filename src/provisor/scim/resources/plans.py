@@ -71,6 +71,8 @@ class Plan:
     rendered_core: tuple[str, ...]
     #: ``to_representation``: (extension URN, attribute names rendered) per extension
     rendered_extensions: tuple[tuple[str, tuple[str, ...]], ...]
+    #: ``render_json``: (extension URN, ``"<URN>":{``) per extension: the URN as a key in JSON text
+    extension_keys_json: tuple[tuple[str, str], ...]
     is_group: bool
     #: ``projection``: the top-level attributes returned whatever ``attributes`` says (``id``)
     always_returned: tuple[str, ...]
@@ -138,6 +140,7 @@ def _build(rt: ResourceType) -> Plan:
             (ext.id, tuple(a.name for a in ext.attributes if a.returned is not Returned.NEVER))
             for ext, _ in rt.extensions
         ),
+        extension_keys_json=tuple((ext.id, f'"{ext.id}":{{') for ext, _ in rt.extensions),
         is_group=is_group,
         always_returned=tuple(
             a.name

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
 
@@ -48,6 +50,35 @@ def format_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def document(rt: ResourceType, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical document of ``data``: what a store keeps and what a representation shows of it.
+
+    ``externalId``, then the core attributes in schema order, then each extension under its URN
+    with its attributes in schema order; without nulls, without attributes returned ``never``,
+    without a Group's ``members`` (kept apart, as a relation) and without empty extensions. Equal
+    resources have equal canonical documents, key order included, so the JSON text of one
+    (:func:`render_json`) can be spliced into a representation as it is.
+    """
+    plan = plan_for(rt)
+    out: dict[str, Any] = {}
+    get = data.get
+    external_id = get("externalId")
+    if external_id is not None:
+        out["externalId"] = external_id
+    for name in plan.rendered_core:
+        value = get(name)
+        if value is not None:
+            out[name] = value
+    for ext_id, names in plan.rendered_extensions:
+        values = get(ext_id)
+        if not isinstance(values, Mapping):
+            continue
+        rendered = {name: value for name in names if (value := values.get(name)) is not None}
+        if rendered:
+            out[ext_id] = rendered
+    return out
+
+
 def to_representation(
     rt: ResourceType,
     id: str,
@@ -59,13 +90,15 @@ def to_representation(
     location: str,
     members: Sequence[Member] | None = None,
     member_base_url: str | None = None,
+    groups: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full JSON representation (RFC 7643 section 3.1).
 
-    ``schemas`` (the core URN and each extension with attributes in ``data``), ``id``,
-    ``externalId``, ``meta`` (resourceType, created, lastModified, location, version) and the
-    attributes, core first, then each extension under its URN. Attributes returned ``never``
-    (``password``) are left out even if present in ``data``.
+    ``schemas`` (the core URN and each extension with attributes in ``data``), ``id``, the
+    :func:`document` of ``data`` (``externalId``, the core attributes, each extension under its
+    URN), a Group's ``members`` or a User's ``groups``, and ``meta`` last (resourceType, created,
+    lastModified, location, version), the order of RFC 7643 section 8. Attributes returned
+    ``never`` (``password``) are left out even if present in ``data``.
 
     Group members come from ``members`` when given (an empty sequence renders ``"members": []``,
     which Entra expects after a create, entra-behaviour.md 1.6), else from ``data["members"]``.
@@ -73,11 +106,75 @@ def to_representation(
     ``/Users/`` or ``/Groups/`` + value, by the member's type (RFC 7643 section 4.2).
     """
     plan = plan_for(rt)
-    out: dict[str, Any] = {"schemas": [rt.schema.id], "id": id}
-    if data.get("externalId") is not None:
-        out["externalId"] = data["externalId"]
+    doc = document(rt, data)
+    schemas = [rt.schema.id]
+    schemas.extend(ext_id for ext_id, _ in plan.rendered_extensions if ext_id in doc)
+    out: dict[str, Any] = {"schemas": schemas, "id": id}
+    out.update(doc)
+    if plan.is_group:
+        if members is not None:
+            out["members"] = [_member_json(m, member_base_url) for m in members]
+        elif isinstance(data.get("members"), list):
+            out["members"] = [_member_json(_as_member(m), member_base_url) for m in data["members"]]
+    if groups is not None:
+        out["groups"] = groups
+    out["meta"] = _meta(rt, created, last_modified, location, version)
+    return out
+
+
+def render_json(
+    rt: ResourceType,
+    id: str,
+    document_json: str,
+    *,
+    created: datetime,
+    last_modified: datetime,
+    version: int,
+    location: str,
+    members: Sequence[Member] | None = None,
+    member_base_url: str | None = None,
+    groups: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """``to_representation`` as JSON, from the JSON text of a canonical :func:`document` as stored.
+
+    The document's text is spliced in as it is: no decoding, no re-encoding. It is exactly
+    ``orjson.dumps(to_representation(rt, id, orjson.loads(document_json), ...))`` when
+    ``document_json`` is the orjson text of a canonical document (``tests/scim`` holds the one to
+    the other). An extension is listed in ``schemas`` when its URN is a key of the document: in
+    JSON text ``"<urn>":{`` can only be a key (a quote inside a string is escaped), and only at
+    the top level, where the canonical document keeps extensions.
+    """
+    plan = plan_for(rt)
+    schemas = [rt.schema.id]
+    for ext_id, needle in plan.extension_keys_json:
+        if needle in document_json:
+            schemas.append(ext_id)
+    tail: dict[str, Any] = {}
+    if plan.is_group and members is not None:
+        tail["members"] = [_member_json(m, member_base_url) for m in members]
+    if groups is not None:
+        tail["groups"] = groups
+    tail["meta"] = _meta(rt, created, last_modified, location, version)
+    inner = document_json[1:-1]
+    return b"".join(
+        (
+            b'{"schemas":',
+            orjson.dumps(schemas),
+            b',"id":',
+            orjson.dumps(id),
+            b"," if inner else b"",
+            inner.encode(),
+            b",",
+            orjson.dumps(tail)[1:],
+        )
+    )
+
+
+def _meta(
+    rt: ResourceType, created: datetime, last_modified: datetime, location: str, version: int
+) -> dict[str, str]:
     created_text = format_datetime(created)
-    out["meta"] = {
+    return {
         "resourceType": rt.name,
         "created": created_text,
         # Equal UTC moments format the same (a fresh resource's two timestamps); only UTC, where
@@ -88,27 +185,6 @@ def to_representation(
         "location": location,
         "version": etag(version),
     }
-    # The core attributes in schema order, without those returned "never" and a Group's members.
-    get = data.get
-    for name in plan.rendered_core:
-        value = get(name)
-        if value is not None:
-            out[name] = value
-    if plan.is_group:
-        if members is not None:
-            out["members"] = [_member_json(m, member_base_url) for m in members]
-        elif isinstance(data.get("members"), list):
-            out["members"] = [_member_json(_as_member(m), member_base_url) for m in data["members"]]
-    # Each extension: its attributes, in schema order, not returned "never".
-    for ext_id, names in plan.rendered_extensions:
-        values = data.get(ext_id)
-        if not isinstance(values, Mapping):
-            continue
-        rendered = {name: value for name in names if (value := values.get(name)) is not None}
-        if rendered:
-            out["schemas"].append(ext_id)
-            out[ext_id] = rendered
-    return out
 
 
 def _as_member(raw: Any) -> Member:

@@ -280,14 +280,25 @@ class SchemaRegistry:
 
     schemas: tuple[Schema, ...]
     resource_types: tuple[ResourceType, ...]
+    #: lower-cased name -> resource type (every store call names its resource type)
+    _by_name: dict[str, ResourceType] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, ResourceType] = {}
+        for rt in self.resource_types:  # the first of a name, as a scan would find
+            by_name.setdefault(rt.name.lower(), rt)
+        for rt in self.resource_types:  # and its own spelling, looked up first
+            if by_name[rt.name.lower()] is rt:
+                by_name.setdefault(rt.name, rt)
+        object.__setattr__(self, "_by_name", by_name)
 
     def schema(self, urn: str) -> Schema | None:
         low = urn.lower()
         return next((s for s in self.schemas if s.id.lower() == low), None)
 
     def resource_type(self, name: str) -> ResourceType | None:
-        low = name.lower()
-        return next((r for r in self.resource_types if r.name.lower() == low), None)
+        found = self._by_name.get(name)
+        return found if found is not None else self._by_name.get(name.lower())
 
     def by_endpoint(self, endpoint: str) -> ResourceType | None:
         low = endpoint.lower().lstrip("/")

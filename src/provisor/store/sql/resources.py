@@ -20,6 +20,7 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
+from provisor.scim.resources import document
 from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.store import base
 from provisor.store.base import (
@@ -137,6 +138,7 @@ class SqlResources:
         if members and rt.name != "Group":
             raise ValueError(f"a {rt.name} has no members")
         now = to_micros(self._clock())
+        data = document(rt, data)
         text = dumps(data)
         values = {
             "tenant_id": tenant_id,
@@ -168,6 +170,7 @@ class SqlResources:
             version=1,
             members=memberships.as_members(members, found) if rt.name == "Group" else None,
             groups=() if rt.name == "User" else None,  # a new User is in no group yet
+            document_json=text,
         )
 
     # -- read ----------------------------------------------------------------------------------
@@ -317,16 +320,17 @@ class SqlResources:
                 raise TypeError(f"the updater returned {type(change).__name__}, not Change")
             if not change.members.empty and not group:
                 raise ValueError(f"a {rt.name} has no members")
-            text = dumps(change.data)
+            data = document(rt, change.data)
+            text = dumps(data)
             if text == row[2] and change.members.empty:
                 return current  # nothing changed: keep the version (and ETag)
             now = max(to_micros(self._clock()), last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
-                tx.execute(w.update, {**values, **derived(rt.name, change.data)})
+                tx.execute(w.update, {**values, **derived(rt.name, data)})
             except self.connections.IntegrityError as exc:
-                _integrity(exc, change.data)
-            self._write_emails(tx, pk, rt.name, change.data, replace=True)
+                _integrity(exc, data)
+            self._write_emails(tx, pk, rt.name, data, replace=True)
             if group and not change.members.empty:
                 self._members.apply(tx, tenant_id, pk, change.members)
             if with_members and group:
@@ -334,12 +338,13 @@ class SqlResources:
         return StoredResource(
             id=current.id,
             resource_type=rt.name,
-            data=change.data,
+            data=data,
             created=current.created,
             last_modified=from_micros(now),
             version=version + 1,
             members=members,
             groups=current.groups,
+            document_json=text,
         )
 
     def _write_emails(

@@ -59,14 +59,16 @@ def group_refs(value: Any) -> tuple[GroupRef, ...]:
 
 def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = None) -> StoredResource:
     """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version), optionally
-    followed by the ``groups`` column, as a StoredResource."""
+    followed by the ``groups`` column, as a StoredResource: ``data`` is the canonical document's
+    JSON text, handed over undecoded."""
     return StoredResource(
-        id=row[1],
-        resource_type=resource_type,
-        data=loads(row[2]),
-        created=from_micros(row[3]),
-        last_modified=from_micros(row[4]),
-        version=row[5],
-        members=members,
-        groups=group_refs(row[6]) if len(row) > 6 else None,
+        row[1],
+        resource_type,
+        None,  # decoded from the document's text when first asked for
+        from_micros(row[3]),
+        from_micros(row[4]),
+        row[5],
+        members,
+        group_refs(row[6]) if len(row) > 6 else None,
+        document_json=row[2],
     )
