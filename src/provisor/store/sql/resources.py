@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
-from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
@@ -39,6 +38,7 @@ from provisor.store.base import (
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
+from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, Lookups, groups_column
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
@@ -143,7 +143,7 @@ class SqlResources:
         values = {
             "tenant_id": tenant_id,
             "resource_type": rt.name,
-            "id": uuid4().hex,
+            "id": new_id(),
             "data": text,
             "created": now,
             "last_modified": now,
