@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -40,7 +41,7 @@ Observer = Callable[[str, int], None]
 class Prepared:
     """One statement compiled for an engine's dialect, with its parameter order."""
 
-    __slots__ = ("constants", "order", "sql")
+    __slots__ = ("_pick", "constants", "order", "sql")
 
     def __init__(self, engine: Engine, statement: ClauseElement) -> None:
         compiled = statement.compile(dialect=engine.dialect)
@@ -58,12 +59,21 @@ class Prepared:
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
         self.constants = constants
+        #: the positional parameters of a mapping, as a tuple (``itemgetter`` of two or more names
+        #: returns one; of one name, the value alone, hence the wrapper)
+        self._pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None
+        if self.order is not None:
+            if len(self.order) >= 2:
+                self._pick = itemgetter(*self.order)
+            else:
+                names = self.order
+                self._pick = lambda params: tuple(params[k] for k in names)
 
     def args(self, params: Mapping[str, Any]) -> Any:
         """The DBAPI parameters for ``params`` (a tuple for positional paramstyles, else a dict)."""
         if self.constants:
             params = {**self.constants, **params}
-        return tuple(params[k] for k in self.order) if self.order is not None else dict(params)
+        return self._pick(params) if self._pick is not None else dict(params)
 
 
 class PreparedIn:

@@ -358,7 +358,9 @@ class SqlResources:
             if tx.rows(w.select_emails, {"rpk": pk}) == rows:
                 return
             tx.execute(w.delete_emails, {"rpk": pk})
-        if rows:
+        if len(rows) == 1:  # the usual case: one statement, no executemany machinery
+            tx.execute(w.insert_emails, {"resource_pk": pk, "value_key": rows[0][0], "type_key": rows[0][1]})
+        elif rows:
             tx.many(w.insert_emails, [{"resource_pk": pk, "value_key": v, "type_key": t} for v, t in rows])
 
     # -- delete --------------------------------------------------------------------------------
