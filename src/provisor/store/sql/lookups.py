@@ -23,6 +23,7 @@ from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.prepared import Prepared
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import resource_counts as C
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.values import fold
 
@@ -91,6 +92,15 @@ class Lookups:
 
     def __init__(self, engine: Engine, dialect: SqlDialect) -> None:
         groups = groups_column(dialect)
+        #: ``COLUMNS`` and the ``groups`` column, for listings compiled per query
+        self.columns_groups = (*COLUMNS, groups)
+        #: (resources held, deletions ever) of a tenant and type (``resource_counts``), by key
+        self.held = Prepared(
+            engine,
+            select(C.c.n, C.c.removed).where(
+                C.c.tenant_id == bindparam("tenant"), C.c.resource_type == bindparam("rt")
+            ),
+        )
         self.get = Prepared(engine, select(*COLUMNS).where(*SCOPE, _BY_ID))
         #: ``get`` plus the ``groups`` column (Users).
         self.get_groups = Prepared(engine, select(*COLUMNS, groups).where(*SCOPE, _BY_ID))

@@ -39,7 +39,7 @@ from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
 from provisor.store.sql.ids import new_id
-from provisor.store.sql.lookups import COLUMNS, Lookups, groups_column
+from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
 from provisor.store.sql.rows import derived, email_rows, stored
@@ -228,7 +228,7 @@ class SqlResources:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
             return _page(total, rows, rt.name, loaded)
-        columns = (*COLUMNS, groups_column(self._dialect)) if groups else COLUMNS
+        columns = self._lookups.columns_groups if groups else COLUMNS
         with self._read.connect() as conn:
             total, rows = self._listing(conn, tenant_id, rt, query, columns)
             loaded = {}
@@ -253,7 +253,8 @@ class SqlResources:
         page ended when nothing was deleted since (``paging``)."""
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
-        where = [R.c.tenant_id == tenant_id, R.c.resource_type == rt.name]
+        scope = {"tenant": tenant_id, "rt": rt.name}
+        where = list(SCOPE)
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
         keyed = query.filter is None and query.sort_by is None and self._dialect.name == "sqlite"
@@ -269,7 +270,7 @@ class SqlResources:
                 page = page.offset(offset)
             else:
                 page = page.where(R.c.pk > after).order_by(R.c.pk)
-            rows = list(conn.execute(page).all())
+            rows = list(conn.execute(page, scope).all())
             if held is not None and rows:
                 self._cursors.note(tenant_id, rt.name, offset + len(rows), rows[-1][0], held[1])
         total = _total(offset, count, rows)
@@ -279,7 +280,7 @@ class SqlResources:
             if held is not None:
                 total = held[0]
             elif query.filter is not None:
-                total = conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+                total = conn.execute(select(func.count()).select_from(R).where(*where), scope).scalar_one()
             else:
                 total = self._held(conn, tenant_id, rt.name)[0]
         return total, rows
@@ -396,14 +397,11 @@ class SqlResources:
         if tx.execute(self._writes.count_add, params).rowcount == 0:
             tx.execute(self._writes.count_insert, params)
 
-    @staticmethod
-    def _held(conn: Connection, tenant_id: str, resource_type: str) -> tuple[int, int]:
+    def _held(self, conn: Connection, tenant_id: str, resource_type: str) -> tuple[int, int]:
         """(how many ``resource_type`` resources the tenant holds, how many it ever deleted), by key
         (no COUNT over the tenant), read in the listing's own snapshot."""
-        row = conn.execute(
-            select(C.c.n, C.c.removed).where(C.c.tenant_id == tenant_id, C.c.resource_type == resource_type)
-        ).first()
-        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        rows = OnConnection(conn).rows(self._lookups.held, {"tenant": tenant_id, "rt": resource_type})
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
 def _total(offset: int, count: int, rows: list[Any]) -> int | None:
