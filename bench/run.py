@@ -11,8 +11,9 @@
    It also makes extra users that belong to no group, for the member-add workloads.
 3. Measures each workload with wrk (-t1 -c<connections> -d<duration>s, bench/wrk/scim.lua), or with a
    Python asyncio load generator when wrk cannot be had; the output says which.
-4. Prints a table (req/s, p50, p99, Provisor/peer and Provisor/bare ratios, RSS after loading), writes the
-   results as JSON to bench/results/, and prints a markdown table for docs/benchmarks.md.
+4. Prints a table (req/s, p50, p99, Provisor/peer and Provisor/bare ratios, RSS after loading and after
+   every workload), writes the results as JSON to bench/results/, and prints a markdown table for
+   docs/benchmarks.md.
 
 Only 127.0.0.1 is used; every loop is bounded in count and time; every server is stopped at the end.
 """
@@ -763,7 +764,8 @@ def conditions(meta: dict[str, Any]) -> str:
             f"{meta['server_labels'][name]}: {info['users']:,} users + {info['extra_users']:,} extra, "
             f"{info['groups']} groups (big group: {info['big_group_members']:,} members), "
             f"loaded in {info['seconds']:.0f} s ({info['user_post_rate']:.0f} users/s), "
-            f"RSS after loading {meta['rss_mb'].get(name, '?')} MiB."
+            f"RSS after loading {meta['rss_mb'].get(name, '?')} MiB, after every workload "
+            f"{meta.get('rss_end_mb', {}).get(name, '?')} MiB."
         )
     parts.append(
         "Each member-add request adds a different user that is not yet a member, so the 10-member group "
@@ -836,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     loads: dict[str, Loaded] = {}
     rss: dict[str, float | None] = {}
+    rss_end: dict[str, float | None] = {}
     titles: dict[str, str] = {"bare_get": "GET, constant 1 KB JSON (bare Starlette)"}
     try:
         plan: list[tuple[Callable[[Path], Server], int]] = []
@@ -897,6 +900,8 @@ def main(argv: list[str] | None = None) -> int:
                 workload = per_server[server.name][i]
                 titles.setdefault(workload.key, workload.title)
                 measure(server, workload)
+        for server in servers:
+            rss_end[server.name] = server.rss_mb()
     finally:
         for server in servers:
             stop_process(server.proc)
@@ -924,6 +929,7 @@ def main(argv: list[str] | None = None) -> int:
             k: {f: v for f, v in asdict(x).items() if not isinstance(v, list)} for k, x in loads.items()
         },
         "rss_mb": rss,
+        "rss_end_mb": rss_end,
     }
     plain, md = render_tables(results, meta)
     print("\n" + plain + "\n")
@@ -933,6 +939,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Markdown for docs/benchmarks.md:\n")
     print(conditions(meta) + "\n\n" + md + "\n")
     print(f"RSS after loading (MiB): {json.dumps(rss)}")
+    print(f"RSS after every workload (MiB): {json.dumps(rss_end)}")
     print(f"results written to {out.relative_to(REPO_ROOT)}")
     errors = sum(r.errors for r in results)
     if errors:
