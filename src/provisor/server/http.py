@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote_plus
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -19,6 +18,41 @@ from provisor.scim.errors import InvalidSyntax, PayloadTooLarge
 
 JSON_TYPES = ("application/scim+json", "application/json")
 SCIM_MEDIA_TYPE = b"application/scim+json"
+
+
+#: two hex digits, in any case, -> the byte they write (``%xx`` escapes, RFC 3986 section 2.1)
+_HEX: dict[str, int] = {
+    a + b: int(a + b, 16)
+    for a in "0123456789abcdefABCDEF"
+    for b in "0123456789abcdefABCDEF"
+}
+
+
+def unquote_query(text: str) -> str:
+    """One name or value of a query string (``application/x-www-form-urlencoded``): ``+`` is a
+    space, ``%xx`` a byte, and the bytes are UTF-8 (invalid sequences become U+FFFD).
+
+    ``text`` is the raw query decoded as latin-1 (one character a byte), so unescaped UTF-8 sent
+    by a lax client decodes too. What ``urllib.parse.unquote_plus`` gives for the same ASCII text
+    (the oracle of a property test), at about half the cost: Entra's filter on every request is
+    escaped.
+    """
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
+    parts = text.split("%")
+    out = bytearray(parts[0], "latin-1")
+    hex_byte = _HEX.get
+    for part in parts[1:]:
+        byte = hex_byte(part[:2])
+        if byte is None:  # not an escape: a literal "%"
+            out += b"%"
+            out += part.encode("latin-1")
+        else:
+            out.append(byte)
+            out += part[2:].encode("latin-1")
+    return out.decode("utf-8", "replace")
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
@@ -31,11 +65,7 @@ def parse_query(raw: bytes) -> dict[str, str]:
         if not pair:
             continue
         name, _, value = pair.partition("=")
-        if "%" in name or "+" in name:
-            name = unquote_plus(name)
-        if "%" in value or "+" in value:
-            value = unquote_plus(value, encoding="utf-8", errors="replace")
-        out[name] = value
+        out[unquote_query(name)] = unquote_query(value)
     return out
 
 
