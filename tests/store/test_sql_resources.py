@@ -260,7 +260,9 @@ def test_unfiltered_totals_are_kept_counts_that_match_the_table(sql_store: SqlSt
         assert left.scalar_one() == 0
 
 
-def test_the_counts_migration_counts_what_is_stored(db_url: str) -> None:
+def _stored_at(db_url: str, revision: str, rows: list[tuple[str, str, str]]) -> None:
+    """A database migrated up to ``revision`` only, holding tenant ``t1`` with ``rows`` of
+    (resource type, id, data text), written as that revision's code would have."""
     from alembic import command
 
     from provisor.store.sql.engine import create_store_engine
@@ -270,17 +272,23 @@ def test_the_counts_migration_counts_what_is_stored(db_url: str) -> None:
     with engine.begin() as conn:
         cfg = STORE.config()
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        command.upgrade(cfg, revision)
         conn.execute(text("INSERT INTO tenants (id, name, settings, created) VALUES ('t1', 'one', '{}', 0)"))
-        for i, rt in enumerate(["User", "User", "User", "Group"]):
+        for rt, id, data in rows:
             conn.execute(
                 text(
                     "INSERT INTO resources (tenant_id, resource_type, id, data, created, last_modified,"
-                    " version) VALUES ('t1', :rt, :id, '{}', 0, 0, 1)"
+                    " version) VALUES ('t1', :rt, :id, :data, 0, 0, 1)"
                 ),
-                {"rt": rt, "id": f"r{i}"},
+                {"rt": rt, "id": id, "data": data},
             )
     engine.dispose()
+
+
+def test_the_counts_migration_counts_what_is_stored(db_url: str) -> None:
+    _stored_at(
+        db_url, "0001", [(rt, f"r{i}", "{}") for i, rt in enumerate(["User", "User", "User", "Group"])]
+    )
     store = SqlStore(db_url)  # migrates to head
     try:
         assert store.search("t1", "User", Query(count=1)).total == 3
@@ -322,32 +330,13 @@ def test_documents_are_stored_canonical_and_handed_over_as_text(sql_store: SqlSt
 
 
 def test_the_canonical_documents_migration_rewrites_what_is_stored(db_url: str) -> None:
-    from alembic import command
-
-    from provisor.store.sql.engine import create_store_engine
-    from provisor.store.sql.migrate import STORE
-
     ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
     legacy = {
         "r0": ("User", {ext: {"department": "S", "manager": None}, "userName": "a", "externalId": "x"}),
         "r1": ("Group", {"displayName": "G"}),  # canonical already
         "r2": ("Gadget", {"b": 1, "a": None}),  # not a type of the default schemas: left alone
     }
-    engine = create_store_engine(db_url)
-    with engine.begin() as conn:
-        cfg = STORE.config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-        conn.execute(text("INSERT INTO tenants (id, name, settings, created) VALUES ('t1', 'one', '{}', 0)"))
-        for id, (rt, data) in legacy.items():
-            conn.execute(
-                text(
-                    "INSERT INTO resources (tenant_id, resource_type, id, data, created, last_modified,"
-                    " version) VALUES ('t1', :rt, :id, :data, 0, 0, 1)"
-                ),
-                {"rt": rt, "id": id, "data": dumps(data)},
-            )
-    engine.dispose()
+    _stored_at(db_url, "0004", [(rt, id, dumps(data)) for id, (rt, data) in legacy.items()])
     store = SqlStore(db_url)  # migrates to head
     try:
         assert _stored_text(store, "r0") == (

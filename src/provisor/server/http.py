@@ -22,9 +22,7 @@ SCIM_MEDIA_TYPE = b"application/scim+json"
 
 #: two hex digits, in any case, -> the byte they write (``%xx`` escapes, RFC 3986 section 2.1)
 _HEX: dict[str, int] = {
-    a + b: int(a + b, 16)
-    for a in "0123456789abcdefABCDEF"
-    for b in "0123456789abcdefABCDEF"
+    a + b: int(a + b, 16) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"
 }
 
 
