@@ -13,7 +13,8 @@
    compare: this machine's noise only ever adds time.
 
 Workloads: ``get_filter`` (``userName eq``, a random user), ``get_id`` (a random user by id),
-``post`` (create a User), ``page`` (the next page of 100 full Users, in order, as an Okta import
+``post`` (create a User), ``patch_user`` (replace a random user's ``displayName``, 16 at a time),
+``page`` (the next page of 100 full Users, in order, as an Okta import
 reads them), ``count`` (``count=0``: totalResults alone).
 
 To compare with another commit, run the same command with that commit's sources first on the
@@ -40,7 +41,7 @@ from urllib.parse import quote
 import orjson
 from run import user_body
 
-WORKLOADS = ("get_filter", "get_id", "post", "page", "count")
+WORKLOADS = ("get_filter", "get_id", "post", "patch_user", "page", "count")
 
 
 def build_store(url: str, users: int, groups: int) -> None:
@@ -133,7 +134,7 @@ async def measure(url: str, workload: str, rounds: int, requests: int) -> list[f
             await request()
         _check(sent)
         out = []
-        batch = 16 if workload == "post" else 1
+        batch = 16 if workload in ("post", "patch_user") else 1
         for _ in range(rounds):
             sent.clear()
             started = time.perf_counter()
@@ -194,6 +195,13 @@ def _workload(name: str, users: list[tuple[str, str]], call: Call) -> Callable[[
         body = orjson.dumps(user_body(f"ip{tag}-{next(made)}", 0))
         await call("POST", base, b"", body)
 
+    async def patch_user() -> None:
+        op = {"op": "replace", "path": "displayName", "value": f"Renamed {next(made)}"}
+        body = orjson.dumps(
+            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]}
+        )
+        await call("PATCH", f"{base}/{random.choice(users)[0]}", b"", body)
+
     async def page() -> None:
         start = 1 + 100 * (next(pages) % max(1, len(users) // 100))
         await call("GET", base, f"count=100&startIndex={start}".encode(), b"")
@@ -201,7 +209,14 @@ def _workload(name: str, users: list[tuple[str, str]], call: Call) -> Callable[[
     async def count() -> None:
         await call("GET", base, b"count=0", b"")
 
-    return {"get_filter": get_filter, "get_id": get_id, "post": post, "page": page, "count": count}[name]
+    return {
+        "get_filter": get_filter,
+        "get_id": get_id,
+        "post": post,
+        "patch_user": patch_user,
+        "page": page,
+        "count": count,
+    }[name]
 
 
 def _check(sent: list[dict[str, Any]]) -> None:
