@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
+from provisor.store.base import Query, StoreError
+from provisor.store.sql import SqlStore, resources
 from provisor.store.sql.ids import new_id
 
 
@@ -24,3 +28,21 @@ def test_ids_sort_by_creation_and_never_repeat() -> None:
     later = [new_id() for _ in range(2000)]
     assert len(set(first + later)) == 4000
     assert max(first) < min(later)  # a later millisecond sorts after: creates append to the index
+
+
+def test_a_create_whose_new_id_is_taken_takes_another(
+    sql_store: SqlStore, tenant_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All but impossible (74 random bits in one millisecond), and still not an error: the store
+    draws a new id. The same id twice in a row is an error of the store, never a wrong tenant."""
+    first = sql_store.create(tenant_id, "User", {"userName": "a"})
+    fresh = new_id()
+    ids = iter([first.id, fresh])
+    monkeypatch.setattr(resources, "new_id", lambda: next(ids))
+    second = sql_store.create(tenant_id, "User", {"userName": "b"})
+    assert second.id == fresh and sql_store.get(tenant_id, "User", fresh).data == {"userName": "b"}
+    monkeypatch.setattr(resources, "new_id", lambda: first.id)
+    with pytest.raises(StoreError, match="id was taken") as caught:
+        sql_store.create(tenant_id, "User", {"userName": "c"})
+    assert type(caught.value) is StoreError
+    assert [r.data["userName"] for r in sql_store.search(tenant_id, "User", Query()).resources] == ["a", "b"]

@@ -151,12 +151,18 @@ class SqlResources:
             **derived(rt.name, data),
         }
         w = self._writes
+        tried: set[str] = set()
         with self.connections.write() as tx:
             found = self._members.require(tx, tenant_id, members) if members else {}
-            try:
-                pk: int = tx.scalar(w.insert, values)
-            except self.connections.IntegrityError as exc:
-                _integrity(exc, data)
+            pk: int | None = None
+            while pk is None:
+                try:
+                    pk = tx.scalar(w.insert, values)
+                except self.connections.IntegrityError as exc:
+                    if not _id_taken(exc) or values["id"] in tried:
+                        _integrity(exc, data)
+                    tried.add(values["id"])  # 74 random bits in one millisecond: all but impossible
+                    values["id"] = new_id()
             self._write_emails(tx, pk, rt.name, data, replace=False)
             if members:
                 self._members.add(tx, pk, members, found)
@@ -417,9 +423,18 @@ def _page(total: int, rows: list[Any], resource_type: str, loaded: dict[int, lis
     return Page(total, [stored(r, resource_type) for r in rows])
 
 
+def _id_taken(exc: Exception) -> bool:
+    """Whether an IntegrityError is the unique index of resource ids (SQLite names its columns,
+    PostgreSQL the index)."""
+    text = str(exc).lower()
+    return "resources.id" in text or "ux_resources_id" in text
+
+
 def _integrity(exc: Exception, data: dict[str, Any]) -> NoReturn:
     """Translate the DBAPI's IntegrityError into the store's exception (raised from ``exc``)."""
     text = str(exc).lower()
+    if _id_taken(exc):
+        raise base.StoreError("a new resource id was taken already") from exc
     if "user_name" in text:
         raise UniquenessViolation("userName", str(data.get("userName"))) from exc
     if "foreign key" in text or "tenant" in text:
