@@ -4,10 +4,12 @@ the same order, on every path that shows one."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from tests.conftest import GROUP, PATCH_OP, create_user
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -85,3 +87,20 @@ def test_patch_and_put_responses_show_the_stored_canonical_document(client: http
     )
     assert _ordered(put) == _ordered(client.get(f"/Users/{u['id']}"))
     assert dict(_ordered(put))["title"] == "CEO" and "externalId" not in dict(_ordered(put))
+
+
+def test_the_server_speaks_its_stores_schemas(tmp_path: Path) -> None:
+    from provisor.scim.schema.model import SchemaRegistry, default_registry
+    from provisor.server import create_app
+    from provisor.store.sql import SqlStore
+
+    mine = default_registry()
+    other = SchemaRegistry(mine.schemas, mine.resource_types)
+    store = SqlStore(f"sqlite:///{tmp_path / 's.db'}", registry=other)
+    try:
+        assert create_app(store).scim.registry is other
+        assert create_app(store, registry=other).scim.registry is other
+        with pytest.raises(ValueError, match="same schemas"):
+            create_app(store, registry=mine)
+    finally:
+        store.close()

@@ -304,10 +304,17 @@ class ProvisorApp:
 def create_app(
     store: Any, config: ServerConfig | None = None, registry: SchemaRegistry | None = None
 ) -> ProvisorApp:
-    """Build the ASGI app over ``store`` (a ResourceStore that is also a TenantStore)."""
+    """Build the ASGI app over ``store`` (a ResourceStore that is also a TenantStore).
+
+    The server speaks the store's schemas (a store that keeps canonical documents drops what its
+    schemas do not declare); ``registry`` is for stores that have none of their own.
+    """
     config = config or ServerConfig()
     metrics = Metrics()
-    scim = ScimApp(store, config, registry or default_registry(), metrics)
+    own: SchemaRegistry | None = getattr(store, "registry", None)
+    if registry is not None and own is not None and registry is not own:
+        raise ValueError("the server and its store must speak the same schemas: pass the store's registry")
+    scim = ScimApp(store, config, registry or own or default_registry(), metrics)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -122,6 +122,11 @@ class SqlResources:
     _registry: SchemaRegistry
     _clock: Callable[[], datetime]
 
+    @property
+    def registry(self) -> SchemaRegistry:
+        """The schemas the store keeps documents by (``document`` drops what they do not declare)."""
+        return self._registry
+
     def _rt(self, resource_type: str) -> ResourceType:
         rt = self._registry.resource_type(resource_type)
         if rt is None:
