@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -149,6 +150,27 @@ def test_emails_rows_follow_the_document(sql_store: SqlStore, tenant_id: str) ->
     assert sql_store.search(tenant_id, "User", q).total == 1
     sql_store.delete(tenant_id, "User", u.id)
     assert rows() == []
+
+
+def test_emails_rows_are_rewritten_only_when_they_change(
+    sql_store: SqlStore, tenant_id: str, recorder: Recorder
+) -> None:
+    """The rows an update replaces are those of the document before it, taken before the updater
+    runs: an updater that changes the document it was given in place still rewrites them."""
+    u = sql_store.create(tenant_id, "User", {"userName": "a", "emails": [{"value": "a@x.com"}]})
+    recorder.clear()
+    sql_store.update(tenant_id, "User", u.id, lambda cur: Change({**cur.data, "title": "T"}))
+    assert recorder.mentioning("emails") == []  # the emails did not change: not a statement
+
+    def in_place(cur: Any) -> Change:
+        cur.data["emails"][0]["value"] = "New@X.com"
+        return Change(cur.data)
+
+    sql_store.update(tenant_id, "User", u.id, in_place)
+    with sql_store.engine.connect() as conn:
+        assert conn.execute(select(emails.c.value_key)).scalars().all() == ["new@x.com"]
+    q = Query(filter=parse_filter('emails.value eq "new@x.com"', USER_RT))
+    assert sql_store.search(tenant_id, "User", q).total == 1
 
 
 def test_no_op_update_keeps_the_version(sql_store: SqlStore, tenant_id: str) -> None:

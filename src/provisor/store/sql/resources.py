@@ -79,9 +79,6 @@ class Writes:
         self.insert_emails = prepare(
             insert(E).values({n: bindparam(n) for n in ("resource_pk", "value_key", "type_key")})
         )
-        self.select_emails = prepare(
-            select(E.c.value_key, E.c.type_key).where(E.c.resource_pk == bindparam("rpk"))
-        )
         self.delete_emails = prepare(delete(E).where(E.c.resource_pk == bindparam("rpk")))
         self.touch_groups = prepare(
             update(R)
@@ -168,7 +165,7 @@ class SqlResources:
                         _integrity(exc, data)
                     tried.add(values["id"])  # 74 random bits in one millisecond: all but impossible
                     values["id"] = new_id()
-            self._write_emails(tx, pk, rt.name, data, replace=False)
+            self._write_emails(tx, pk, rt.name, data)
             if members:
                 self._members.add(tx, pk, members, found)
             self._count(tx, tenant_id, rt.name, 1)
@@ -327,6 +324,7 @@ class SqlResources:
                 raise VersionMismatch(f"{rt.name} {id} is at version {version}, not {if_match}")
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             current = stored(row, rt.name, members)
+            emails_before = email_rows(rt.name, current.data)  # before an updater could touch it
             change = updater(current)  # any exception rolls the transaction back and propagates
             if not isinstance(change, Change):
                 raise TypeError(f"the updater returned {type(change).__name__}, not Change")
@@ -342,7 +340,7 @@ class SqlResources:
                 tx.execute(w.update, {**values, **derived(rt.name, data)})
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
-            self._write_emails(tx, pk, rt.name, data, replace=True)
+            self._write_emails(tx, pk, rt.name, data, before=emails_before)
             if group and not change.members.empty:
                 self._members.apply(tx, tenant_id, pk, change.members)
             if with_members and group:
@@ -360,14 +358,20 @@ class SqlResources:
         )
 
     def _write_emails(
-        self, tx: Transaction, pk: int, resource_type: str, data: dict[str, Any], *, replace: bool
+        self,
+        tx: Transaction,
+        pk: int,
+        resource_type: str,
+        data: dict[str, Any],
+        *,
+        before: list[tuple[str | None, str | None]] | None = None,
     ) -> None:
+        """The ``emails`` rows of a new document, or of a changed one (``before``: the rows of the
+        document it replaces, which the table holds), rewritten only when they differ."""
         w = self._writes
         rows = email_rows(resource_type, data)
-        if replace:
-            if resource_type != "User":
-                return
-            if tx.rows(w.select_emails, {"rpk": pk}) == rows:
+        if before is not None:
+            if resource_type != "User" or before == rows:
                 return
             tx.execute(w.delete_emails, {"rpk": pk})
         if len(rows) == 1:  # the usual case: one statement, no executemany machinery
