@@ -324,7 +324,8 @@ class SqlResources:
                 raise VersionMismatch(f"{rt.name} {id} is at version {version}, not {if_match}")
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             current = stored(row, rt.name, members)
-            emails_before = email_rows(rt.name, current.data)  # before an updater could touch it
+            # the email rows the table holds, taken before an updater could touch the document
+            emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []
             change = updater(current)  # any exception rolls the transaction back and propagates
             if not isinstance(change, Change):
                 raise TypeError(f"the updater returned {type(change).__name__}, not Change")
