@@ -135,9 +135,7 @@ class ResourceService:
         data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
         members = _members_of(data) if rt.name == "Group" else ()
         res = self.store.create(ctx.id, rt.name, data, members)
-        return Outcome(
-            201, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
-        )
+        return self._shown(201, rt, res, base_url, projection)
 
     def get(
         self,
@@ -189,9 +187,7 @@ class ResourceService:
             with_members=rt.name == "Group",
             with_groups=_wants_groups(rt, projection),
         )
-        return Outcome(
-            200, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
-        )
+        return self._shown(200, rt, res, base_url, projection)
 
     def patch(
         self,
