@@ -10,7 +10,9 @@
    10 members, one with every loaded user (built with PATCH adds of --batch members), the rest with 5.
    It also makes extra users that belong to no group, for the member-add workloads.
 3. Measures each workload with wrk (-t1 -c<connections> -d<duration>s, bench/wrk/scim.lua), or with a
-   Python asyncio load generator when wrk cannot be had; the output says which.
+   Python asyncio load generator when wrk cannot be had; the output says which. Before each
+   measurement it waits until no server is still working through earlier requests. The bare app
+   is measured first and again at the end: the difference is how far the box drifted in the run.
 4. Prints a table (req/s, p50, p99, Provisor/peer and Provisor/bare ratios, RSS after loading and after
    every workload), writes the results as JSON to bench/results/, and prints a markdown table for
    docs/benchmarks.md.
@@ -172,6 +174,36 @@ class Server:
                 total_kb += int(m.group(1))
                 found = True
         return round(total_kb / 1024, 1) if found else None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's process group has used so far."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.proc.pid:
+                    ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            except (OSError, IndexError, ValueError):
+                continue
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(servers: list[Server], *, quiet_s: float = 0.5, limit_s: float = 60.0) -> float:
+    """Wait until no server uses CPU for ``quiet_s`` (at most ``limit_s``); the seconds waited.
+
+    A load generator stops sending when its time is up, but a slow server still works through the
+    requests in flight (the peer's member adds take seconds each), and that work would land on the
+    next measurement, of another server. Returns how long the wait took.
+    """
+    started = time.monotonic()
+    before = sum(s.cpu_seconds() for s in servers)
+    while time.monotonic() - started < limit_s:
+        time.sleep(quiet_s)
+        now = sum(s.cpu_seconds() for s in servers)
+        if now - before < 0.05 * quiet_s:  # under 5 % of a core: idle
+            break
+        before = now
+    return time.monotonic() - started
 
 
 def start_process(
@@ -773,6 +805,12 @@ def conditions(meta: dict[str, Any]) -> str:
     )
     if "bare" in meta["rss_mb"]:
         parts.append(f"bare Starlette RSS {meta['rss_mb']['bare']} MiB.")
+    drift = meta.get("bare_drift")
+    if drift:
+        parts.append(
+            f"The bare app answered {drift[0]:,.0f} req/s first and {drift[1]:,.0f} at the end: the ratios "
+            "use the first; the box's drift during the run is the difference."
+        )
     parts.append(
         "bare Starlette runs on stock uvicorn (the issue's ceiling); 'bare Starlette, one write' is the "
         "same app on Provisor's serving stack (uvicorn with `provisor serve`'s write coalescing)."
@@ -880,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
         body_file.write_text(body_template)
 
         def measure(server: Server, workload: Workload) -> None:
+            waited = wait_idle(servers)
+            if waited > 1.5:
+                log(f"  waited {waited:.1f}s for the servers to finish earlier requests")
             log(f"measuring {workload.title} on {server.label}")
             if wrk:
                 result = run_wrk(wrk, server, workload, args, workdir, body_file)
@@ -900,6 +941,9 @@ def main(argv: list[str] | None = None) -> int:
                 workload = per_server[server.name][i]
                 titles.setdefault(workload.key, workload.title)
                 measure(server, workload)
+        # The ceiling again: how far this box drifted while the SCIM workloads ran.
+        titles["bare_get_end"] = "GET, constant 1 KB JSON (bare Starlette), again at the end"
+        measure(bare, Workload("bare_get_end", titles["bare_get_end"], "get_static"))
         for server in servers:
             rss_end[server.name] = server.rss_mb()
     finally:
@@ -931,6 +975,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb": rss,
         "rss_end_mb": rss_end,
     }
+    bare_runs = [r.rps for r in results if r.server == "bare" and r.workload in ("bare_get", "bare_get_end")]
+    meta["bare_drift"] = bare_runs if len(bare_runs) == 2 else None
     plain, md = render_tables(results, meta)
     print("\n" + plain + "\n")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
