@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,17 +158,25 @@ class Server:
     def base_url(self) -> str:
         return self.origin + self.base_path
 
+    def _group(self) -> Iterator[tuple[Path, list[str]]]:
+        """(/proc/PID, the fields of its stat after the command) of each process of the server's
+        process group (the server is started in a session of its own)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.proc.pid:  # field 5 of /proc/PID/stat: the process group
+                    yield stat.parent, fields
+            except (OSError, IndexError, ValueError):
+                continue
+
     def rss_mb(self) -> float | None:
         """Resident memory of the server's whole process group, in MiB."""
         total_kb = 0
         found = False
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for proc_dir, _ in self._group():
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) != self.proc.pid:  # field 5 of /proc/PID/stat: the process group
-                    continue
-                status = (stat.parent / "status").read_text()
-            except (OSError, IndexError, ValueError):
+                status = (proc_dir / "status").read_text()
+            except OSError:
                 continue
             if m := re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE):
                 total_kb += int(m.group(1))
@@ -177,14 +185,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server's process group has used so far."""
-        ticks = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.proc.pid:
-                    ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-            except (OSError, IndexError, ValueError):
-                continue
+        ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in self._group())  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
 

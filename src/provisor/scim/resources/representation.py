@@ -109,16 +109,13 @@ def to_representation(
     doc = document(rt, data)
     schemas = [rt.schema.id]
     schemas.extend(ext_id for ext_id, _ in plan.rendered_extensions if ext_id in doc)
+    if plan.is_group and members is None and isinstance(data.get("members"), list):
+        members = [_as_member(m) for m in data["members"]]
     out: dict[str, Any] = {"schemas": schemas, "id": id}
     out.update(doc)
-    if plan.is_group:
-        if members is not None:
-            out["members"] = [_member_json(m, member_base_url) for m in members]
-        elif isinstance(data.get("members"), list):
-            out["members"] = [_member_json(_as_member(m), member_base_url) for m in data["members"]]
-    if groups is not None:
-        out["groups"] = groups
-    out["meta"] = _meta(rt, created, last_modified, location, version)
+    out.update(
+        _after_document(rt, created, last_modified, version, location, members, member_base_url, groups)
+    )
     return out
 
 
@@ -149,12 +146,7 @@ def render_json(
     for ext_id, needle in plan.extension_keys_json:
         if needle in document_json:
             schemas.append(ext_id)
-    tail: dict[str, Any] = {}
-    if plan.is_group and members is not None:
-        tail["members"] = [_member_json(m, member_base_url) for m in members]
-    if groups is not None:
-        tail["groups"] = groups
-    tail["meta"] = _meta(rt, created, last_modified, location, version)
+    tail = _after_document(rt, created, last_modified, version, location, members, member_base_url, groups)
     inner = document_json[1:-1]
     return b"".join(
         (
@@ -168,6 +160,27 @@ def render_json(
             orjson.dumps(tail)[1:],
         )
     )
+
+
+def _after_document(
+    rt: ResourceType,
+    created: datetime,
+    last_modified: datetime,
+    version: int,
+    location: str,
+    members: Sequence[Member] | None,
+    member_base_url: str | None,
+    groups: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """What a representation shows after the document, in order: a Group's ``members``, a User's
+    ``groups``, then ``meta``; the one tail of both ``to_representation`` and ``render_json``."""
+    tail: dict[str, Any] = {}
+    if members is not None and plan_for(rt).is_group:
+        tail["members"] = [_member_json(m, member_base_url) for m in members]
+    if groups is not None:
+        tail["groups"] = groups
+    tail["meta"] = _meta(rt, created, last_modified, location, version)
+    return tail
 
 
 def _meta(
