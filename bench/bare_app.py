@@ -41,7 +41,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--access-log", action="store_true", help="uvicorn's access log on")
     args = parser.parse_args()
     uvicorn.run(
-        app, host=args.host, port=args.port, access_log=False, log_level="warning", http=coalescing_protocol()
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=args.access_log,
+        log_level="info" if args.access_log else "warning",
+        http=coalescing_protocol(),
     )

@@ -2,7 +2,9 @@
 
     python bench/run.py --users 100000 --groups 100 --duration 10
 
-1. Starts, each on its own free 127.0.0.1 port (uvicorn, one worker, no access log):
+1. Starts, each on its own free 127.0.0.1 port (uvicorn, one worker, no access log; with
+   --access-log, each logs every request as it does by default: uvicorn's access log, Provisor's
+   JSON access log):
    `provisor serve` over a fresh SQLite file, with a tenant made by `provisor tenant create`;
    scim2-server's ASGI app over its in-memory storage (../shared/bench/scim2_server_peer.py, SCIM_ENTRA=1);
    bench/bare_app.py (a constant 1 KB JSON on GET /bare).
@@ -250,14 +252,19 @@ def wait_ready(server: Server, path: str, headers: dict[str, str] | None = None)
     raise RuntimeError(f"{server.label} did not answer 200 on {path} (exit {server.proc.poll()}):\n{tail}")
 
 
+#: Whether the servers log every request (``--access-log``); off, every server runs without.
+ACCESS_LOG = False
+
+
 def serve_provisor(workdir: Path) -> tuple[Server, str]:
     """`provisor serve` over a fresh SQLite file in ``workdir``: (server, database URL)."""
     exe = provisor_executable()
     db_url = f"sqlite:///{workdir / 'provisor.db'}"
     port = free_port()
     log_path = workdir / "provisor.log"
+    quiet = [] if ACCESS_LOG else ["--no-access-log"]
     proc = start_process(
-        [exe, "serve", "--db", db_url, "--host", HOST, "--port", str(port), "--no-access-log"],
+        [exe, "serve", "--db", db_url, "--host", HOST, "--port", str(port), *quiet],
         log_path,
         {"PROVISOR_DB": db_url},
     )
@@ -305,7 +312,7 @@ def uvicorn_cmd(app_dir: Path, app: str, port: int) -> list[str]:
         str(port),
         "--workers",
         "1",
-        "--no-access-log",
+        "--access-log" if ACCESS_LOG else "--no-access-log",
     ]
 
 
@@ -339,7 +346,10 @@ def start_bare_one_write(workdir: Path) -> Server:
     """The bare app on Provisor's serving stack (uvicorn with ``provisor serve``'s coalescing)."""
     port = free_port()
     log_path = workdir / "bare-one-write.log"
-    proc = start_process([sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port)], log_path)
+    logged = ["--access-log"] if ACCESS_LOG else []
+    proc = start_process(
+        [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port), *logged], log_path
+    )
     server = Server("bare_c", "bare Starlette, one write", port, "/bare", "", proc, log_path)
     wait_ready(server, "/bare")
     return server
@@ -816,6 +826,11 @@ def conditions(meta: dict[str, Any]) -> str:
         "bare Starlette runs on stock uvicorn (the issue's ceiling); 'bare Starlette, one write' is the "
         "same app on Provisor's serving stack (uvicorn with `provisor serve`'s write coalescing)."
     )
+    parts.append(
+        "Every server logs each request (uvicorn's access log; Provisor's JSON access log)."
+        if meta["args"].get("access_log")
+        else "No server logs requests (`--no-access-log` everywhere)."
+    )
     return "\n".join(f"- {p}" for p in parts)
 
 
@@ -846,6 +861,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-peer", action="store_true", help="skip the scim2-server peer")
     ap.add_argument("--no-provisor", action="store_true", help="skip Provisor (checks the harness alone)")
     ap.add_argument("--keep", action="store_true", help="keep the working folder (databases, server logs)")
+    ap.add_argument(
+        "--access-log",
+        action="store_true",
+        help="every server logs each request, as each does by default (uvicorn's access log, Provisor's own)",
+    )
     args = ap.parse_args(argv)
     args.groups = max(2, args.groups)
     args.peer_users = min(args.peer_users, args.users)
@@ -857,7 +877,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global ACCESS_LOG
     args = parse_args(argv)
+    ACCESS_LOG = args.access_log
     ensure_python_deps()
     wrk = None if args.loadgen == "python" else ensure_wrk()
     if args.loadgen == "wrk" and wrk is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -100,6 +101,33 @@ def test_serve_and_create_a_tenant_while_it_runs(db, tmp_path):
         server.terminate()
         _, err = server.communicate(timeout=20)
     assert token.encode() not in err
+    assert b'"method"' not in err  # --no-access-log
+
+
+def test_serve_logs_each_request_as_a_json_line_on_stderr(db, tmp_path):
+    token = run("tenant", "create", "logged", db=db).stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen(
+        [*PROVISOR, "serve", "--db", db, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/scim/v2/Users",
+            params={"filter": 'userName eq "someone@x.com"'},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        server.terminate()  # a graceful stop writes the lines still kept
+        _, err = server.communicate(timeout=20)
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert [(x["method"], x["path"], x["status"]) for x in lines][-1] == ("GET", "/scim/v2/Users", 200)
+    assert lines[-1]["tenant"] and lines[-1]["time"].endswith("Z")
+    assert token.encode() not in err and b"someone" not in err
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")

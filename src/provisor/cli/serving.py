@@ -48,7 +48,7 @@ def build_config(
         access_log=False,
         proxy_headers=True,
         server_header=False,
-        lifespan="off",
+        lifespan="auto",  # a ProvisorApp writes its access log's last lines at shutdown
         http=coalescing_protocol(),
     )
 
@@ -78,6 +78,7 @@ def run_server(
             build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
         ).run()
     finally:
+        app.close()  # the access log's last lines
         store.close()
 
 
@@ -85,6 +86,7 @@ class BackgroundServer:
     """A uvicorn server in a daemon thread (for the demo and tests)."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        self.app = app
         self.server = uvicorn.Server(build_config(app, host=host, port=port, log_level=log_level))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -107,3 +109,6 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        close = getattr(self.app, "close", None)  # a ProvisorApp's access log; other apps have none
+        if close is not None:
+            close()

@@ -10,6 +10,7 @@ Starlette's router and middleware stack there halves the framework's share of En
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -29,6 +30,7 @@ from provisor.scim.errors import (
     NotImplementedByServer,
 )
 from provisor.scim.schema.model import ResourceType, SchemaRegistry, default_registry
+from provisor.server.access_log import AccessLog
 from provisor.server.auth import Authenticator
 from provisor.server.bulk import BulkProcessor
 from provisor.server.config import ServerConfig
@@ -278,15 +280,28 @@ class ScimApp:
 class ProvisorApp:
     """The ASGI application: SCIM under ``base_path``, Starlette for the rest, one observability layer."""
 
-    def __init__(self, scim: ScimApp, rest: Starlette, metrics: Metrics, base_path: str) -> None:
+    def __init__(
+        self,
+        scim: ScimApp,
+        rest: Starlette,
+        metrics: Metrics,
+        base_path: str,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.scim = scim
         self.rest = rest
         self.metrics = metrics
         self.base = base_path
-        self._observed = ObservabilityMiddleware(self._dispatch, metrics, base_path, scim.config.access_log)
+        self.access_log = access_log
+        self._observed = ObservabilityMiddleware(self._dispatch, metrics, base_path, access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._observed(scope, receive, send)
+
+    def close(self) -> None:
+        """Write what the access log keeps; for when the server has stopped."""
+        if self.access_log is not None:
+            self.access_log.close()
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -298,16 +313,37 @@ class ProvisorApp:
             if path.startswith(base) and (len(path) == len(base) or path[len(base)] == "/"):
                 await self.scim(scope, receive, send, path[len(base) :])
                 return
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         await self.rest(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """ASGI lifespan: nothing to start; at shutdown, write the access log's last lines (before
+        uvicorn, stopped by a signal, raises that signal again and the process ends)."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def create_app(
-    store: Any, config: ServerConfig | None = None, registry: SchemaRegistry | None = None
+    store: Any,
+    config: ServerConfig | None = None,
+    registry: SchemaRegistry | None = None,
+    *,
+    access_log: AccessLog | None = None,
 ) -> ProvisorApp:
     """Build the ASGI app over ``store`` (a ResourceStore that is also a TenantStore).
 
     The server speaks the store's schemas (a store that keeps canonical documents drops what its
-    schemas do not declare); ``registry`` is for stores that have none of their own.
+    schemas do not declare); ``registry`` is for stores that have none of their own. With
+    ``config.access_log`` on, requests are logged to ``access_log``, by default an
+    :class:`AccessLog` on standard error; call the app's ``close`` when the server stops.
     """
     config = config or ServerConfig()
     metrics = Metrics()
@@ -333,4 +369,8 @@ def create_app(
             Route("/{rest:path}", fallback, methods=methods),
         ]
     )
-    return ProvisorApp(scim, rest, metrics, config.base_path.rstrip("/"))
+    if not config.access_log:
+        access_log = None
+    elif access_log is None:
+        access_log = AccessLog(sys.stderr)
+    return ProvisorApp(scim, rest, metrics, config.base_path.rstrip("/"), access_log)

@@ -1,8 +1,4 @@
-"""Structured access log and Prometheus metrics, as one thin ASGI middleware.
-
-The access log is one JSON line per request (method, path, status, duration, tenant); it never
-records headers, so Secret Tokens cannot leak into it. Query strings are logged without values of
-``filter`` (they hold user names and e-mail addresses).
+"""Prometheus metrics and the access log (``access_log``), as one thin ASGI middleware.
 
 The per-request metrics are plain tallies (a counter and a latency histogram per label set) that
 a Prometheus collector turns into samples when ``/metrics`` is scraped. prometheus_client's own
@@ -14,19 +10,17 @@ still renders the exposition format and stays the test oracle for the samples
 
 from __future__ import annotations
 
-import logging
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-access_log = logging.getLogger("provisor.access")
+from provisor.server.access_log import AccessLog
 
 #: Upper bounds (seconds) of the request latency histogram's buckets; +Inf is implied.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -118,11 +112,15 @@ def route_label(path: str, base_path: str) -> str:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, base_path: str, log_requests: bool) -> None:
+    """Counts and times every HTTP request, and logs it to ``access_log`` when there is one."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, base_path: str, access_log: AccessLog | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.base_path = base_path
-        self.log_requests = log_requests
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,14 +141,13 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             route = route_label(scope["path"], self.base_path)
             self.metrics.observe(scope["method"], route, str(status), elapsed)
-            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            if self.access_log is not None:
                 state: dict[str, Any] = scope.get("state") or {}
-                record = {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                    "tenant": state.get("tenant_id"),
-                    "client": (scope.get("client") or ("", 0))[0],
-                }
-                access_log.info(orjson.dumps(record).decode())
+                self.access_log.request(
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    round(elapsed * 1000, 2),
+                    state.get("tenant_id"),
+                    (scope.get("client") or ("", 0))[0],
+                )
