@@ -80,6 +80,11 @@ def main() -> int:
     ap.add_argument("--save", help="build the fresh store at this path and keep it (for later --db runs)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=10_000, help="requests per round (default 10,000)")
+    ap.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (Provisor's default; to standard error, so redirect it), off by default",
+    )
     args = ap.parse_args()
     if args.rounds < 1 or args.requests < 16:
         ap.error("--rounds must be at least 1 and --requests at least 16")
@@ -95,7 +100,7 @@ def main() -> int:
             started = time.perf_counter()
             build_store(url, args.users, args.groups)
             print(f"built {args.users} users, {args.groups} groups in {time.perf_counter() - started:.1f} s")
-        rounds = asyncio.run(measure(url, args.workload, args.rounds, args.requests))
+        rounds = asyncio.run(measure(url, args.workload, args.rounds, args.requests, args.access_log))
     import provisor
 
     print(f"provisor from {Path(provisor.__file__).parent}")
@@ -106,8 +111,8 @@ def main() -> int:
     return 0
 
 
-async def measure(url: str, workload: str, rounds: int, requests: int) -> list[float]:
-    from provisor.server import create_app
+async def measure(url: str, workload: str, rounds: int, requests: int, access_log: bool) -> list[float]:
+    from provisor.server import ServerConfig, create_app
     from provisor.server.auth import issue_token
     from provisor.store.sql import SqlStore
 
@@ -115,7 +120,7 @@ async def measure(url: str, workload: str, rounds: int, requests: int) -> list[f
     try:
         tenant = store.list_tenants()[0]
         token, _ = issue_token(store, tenant.id, label="inprocess")
-        app = create_app(store)
+        app = create_app(store, ServerConfig(access_log=access_log))
         with store.engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT id, user_name FROM resources WHERE tenant_id = ? AND resource_type = 'User'",
@@ -145,6 +150,7 @@ async def measure(url: str, workload: str, rounds: int, requests: int) -> list[f
                     await asyncio.gather(*(request() for _ in range(batch)))
             out.append((time.perf_counter() - started) / (requests // batch * batch) * 1e6)
             _check(sent)
+        app.close()
         return out
     finally:
         store.close()
