@@ -6,7 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import PATCH_OP, USER, create_user
+from tests.conftest import ENTERPRISE, PATCH_OP, USER, assert_scim_error, create_user
 
 KEYS = st.sampled_from(
     [
@@ -53,8 +53,13 @@ SCALARS = st.one_of(
             'emails[type eq "work"].value',
             "urn:ietf:params:scim:api:messages:2.0:BulkRequest",
             "urn:ietf:params:scim:api:messages:2.0:SearchRequest",
+            # JSON escapes inside strings: half a surrogate pair in a filter, a path, an encoded role
+            'userName eq "\\ud800"',
+            'emails[value eq "\\udfff"].type',
+            '{"value":"\\ud800"}',
         ]
     ),
+    st.text(alphabet=st.characters(codec=None, categories=["Cs", "Ll"]), max_size=4),  # lone surrogates
 )
 JSON = st.recursive(
     SCALARS,
@@ -113,3 +118,33 @@ def test_arbitrary_filters_and_parameters_never_get_a_500(live, text):
         ):
             r = c.get("/Users", params=params)
             assert r.status_code in (200, 400), (params, r.text)
+
+
+HALF_A_PAIR = '"\\ud800"'  # a JSON string literal whose only escape names half a surrogate pair
+
+
+def test_half_a_surrogate_pair_is_a_400_not_a_500(client):
+    """A ``\\uXXXX`` escape may name half of a UTF-16 surrogate pair, which is no character and
+    which no UTF-8 text (the database's, a response's) can hold: every place that decodes such
+    escapes answers 400 with the right scimType, and nothing is stored."""
+    user = create_user(client, "pair@x.com")
+    for params in (
+        {"filter": f"userName eq {HALF_A_PAIR}"},
+        {"filter": f'emails[type eq "work" and value co {HALF_A_PAIR}]'},
+        {"filter": f"title pr or displayName sw {HALF_A_PAIR}"},
+    ):
+        assert_scim_error(client.get("/Users", params=params), 400, "invalidFilter")
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    r = client.post("/Users/.search", json={**search, "filter": f"externalId eq {HALF_A_PAIR}"})
+    assert_scim_error(r, 400, "invalidFilter")
+    for path in (f"emails[value eq {HALF_A_PAIR}].type", f"{ENTERPRISE}:manager[value eq {HALF_A_PAIR}]"):
+        for op in ("add", "replace", "remove"):
+            body = {"schemas": [PATCH_OP], "Operations": [{"op": op, "path": path, "value": "work"}]}
+            assert_scim_error(client.patch(f"/Users/{user['id']}", json=body), 400, "invalidPath")
+    role = {"value": '{"value":"\\ud800","displayName":"Half"}'}  # Entra's JSON-encoded role (Q9)
+    body = {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "roles", "value": [role]}]}
+    assert_scim_error(client.patch(f"/Users/{user['id']}", json=body), 400, "invalidValue")
+    assert_scim_error(client.post("/Users", json={**user, "userName": "r@x.com", "roles": [role]}), 400)
+    after = client.get(f"/Users/{user['id']}").json()
+    assert after == user  # nothing changed, version included
+    assert client.get("/Users", params={"filter": 'userName eq "r@x.com"'}).json()["totalResults"] == 0

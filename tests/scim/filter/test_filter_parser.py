@@ -524,3 +524,20 @@ def test_attr_path_errors(text: str, detail: str) -> None:
         parse_attr_path(text, USER_RT)
     assert detail in exc.value.detail
     assert exc.value.position is not None
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\ude00\\ud83d", "x\\ud83d"])
+def test_half_a_surrogate_pair_is_no_character(escape):
+    """``\\uXXXX`` naming half of a UTF-16 surrogate pair (alone, or a pair in the wrong order)
+    decodes to no character: invalidFilter at the literal, invalidPath in a PATCH path."""
+    with pytest.raises(InvalidFilter) as err:
+        parse_filter(f'userName eq "{escape}"', USER_RT)
+    assert err.value.position == 12 and "surrogate" in err.value.detail
+    with pytest.raises(InvalidPath):
+        parse_patch_path(f'emails[value eq "{escape}"].type', USER_RT)
+
+
+def test_a_whole_surrogate_pair_is_one_character():
+    assert parse_filter('userName eq "\\ud83d\\ude00"', USER_RT) == Compare(
+        AttrPath(None, "userName"), CompareOp.EQ, "\U0001f600"
+    )

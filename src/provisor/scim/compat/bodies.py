@@ -16,6 +16,7 @@ from typing import Any
 
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidValue
+from provisor.scim.filter.lexer import is_text
 
 #: The non-standard schema URI Entra adds to a Group's ``schemas`` (entra-behaviour.md 1.6, Q9).
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -122,9 +123,11 @@ def decode_role(element: Any, compat: CompatSettings) -> Any:
     inner_value = inner.get("value")
     if not isinstance(inner_value, str):
         raise InvalidValue("roles value is a JSON-encoded role without a string 'value'")
+    inner_display = inner.get("displayName", inner.get("display"))
+    if not is_text(inner_value) or (isinstance(inner_display, str) and not is_text(inner_display)):
+        raise InvalidValue("roles value is a JSON-encoded role holding half a surrogate pair (\\u escape)")
     assert value_key is not None
     out[value_key] = inner_value
-    inner_display = inner.get("displayName", inner.get("display"))
     if "display" not in keys and isinstance(inner_display, str):
         out["display"] = inner_display
     return out

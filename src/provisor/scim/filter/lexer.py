@@ -30,6 +30,9 @@ Token = tuple[str, str, int]
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]]|[^\s()\[\]"]+|"', re.DOTALL)
 _ESCAPE_OR_CONTROL = re.compile(r"[\\\x00-\x1f]")
+#: Half of a UTF-16 surrogate pair: what a lone ``\ud800`` escape decodes to (``json`` joins a
+#: whole pair into one character). It is no character, and no UTF-8 text can hold it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?"
@@ -78,7 +81,18 @@ def decode_string(token: str, position: int) -> str:
         msg = getattr(exc, "msg", str(exc))
         raise ScanError(f"invalid string literal {token}: {msg}", position) from None
     assert isinstance(value, str)
+    if not is_text(value):
+        raise ScanError(
+            f"invalid string literal {token}: a \\u escape is half a surrogate pair, not a character",
+            position,
+        )
     return value
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text: no lone surrogate, which a JSON ``\\uXXXX`` escape can
+    name but UTF-8 (the database's, the response's) cannot hold."""
+    return _SURROGATE.search(value) is None
 
 
 def parse_number(word: str) -> int | float | None:

@@ -8,7 +8,6 @@ operation per attribute and normalises values with the switchable Entra/Okta tol
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from provisor.scim.compat import CompatSettings
 from provisor.scim.compat import patch_ops as quirks
 from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue, NoTarget, ScimError, TooMany
 from provisor.scim.filter.ast import AttrPath, Compare, CompareOp, PatchPath
+from provisor.scim.filter.lexer import ScanError, decode_string
 from provisor.scim.filter.parser import parse_patch_path
 from provisor.scim.resources.plans import plan_for, remember
 from provisor.scim.schema.model import ENTERPRISE_USER, Attribute, ResourceType
@@ -229,8 +229,8 @@ def _manager_filter(rt: ResourceType, text: str, compat: CompatSettings) -> Patc
     if match is None:
         return None
     try:
-        literal = json.loads(match.group(1))
-    except ValueError:
+        literal = decode_string(match.group(1), match.start(1))
+    except ScanError:  # the full parser reports it, with its position
         return None
     return PatchPath(
         AttrPath(ENTERPRISE_USER, "manager"),
