@@ -113,6 +113,39 @@ def test_update_default_dialect_patch(client):
     assert got["meta"]["version"] != u["meta"]["version"]
 
 
+def test_customappsso_dotted_extension_names(live):
+    """Q15: jobs set up before December 2018 (``customappsso``) write ``urn:...:User.department``
+    for ``urn:...:User:department``, in PATCH paths, path-less keys and filters. With the switch
+    off the same requests are 400s and nothing changes: never a silent 200 that drops the value."""
+    for settings, tolerated in (({}, True), ({"compat": {"extension_dot_names": False}}, False)):
+        _, token = live.new_tenant(settings)
+        with live.client(token) as client:
+            u = create_user(client, "old@contoso.com", **{ENTERPRISE: {"employeeNumber": "1"}})
+            ops = [
+                {"op": "Replace", "path": f"{ENTERPRISE}.department", "value": "Finance"},
+                {"op": "Replace", "value": {f"{ENTERPRISE}.costCenter": "CC-7"}},
+            ]
+            query = {"filter": f'{ENTERPRISE}.employeeNumber eq "1"'}
+            for op in ops:
+                r = client.patch(f"/Users/{u['id']}", json=patch(op))
+                if tolerated:
+                    assert r.status_code == 200, r.text
+                else:
+                    assert_scim_error(r, 400, "invalidPath")
+            r = client.get("/Users", params=query)
+            got = client.get(f"/Users/{u['id']}").json()
+            if tolerated:
+                assert got[ENTERPRISE] == {
+                    "employeeNumber": "1",
+                    "department": "Finance",
+                    "costCenter": "CC-7",
+                }
+                assert r.status_code == 200 and [x["id"] for x in r.json()["Resources"]] == [u["id"]]
+            else:
+                assert got == u
+                assert_scim_error(r, 400, "invalidFilter")
+
+
 def test_update_aadoptscim062020_dialect_patch(client):
     """1.4 with the flag: lowercase ops and one path-less replace with dotted and URN keys (Q6)."""
     u = create_user(client, "carol@contoso.com", emails=[{"type": "work", "value": "carol@contoso.com"}])

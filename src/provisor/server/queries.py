@@ -120,7 +120,12 @@ def build_list_request(
         if not isinstance(filter_text, str):
             raise InvalidValue("filter must be a string")
         if filter_text.strip():
-            filter_ = parse_filter(filter_text, rt, allow_unquoted=ctx.compat.on("unquoted_filter_values"))
+            filter_ = parse_filter(
+                filter_text,
+                rt,
+                allow_unquoted=ctx.compat.on("unquoted_filter_values"),
+                dotted_urns=ctx.compat.on("extension_dot_names"),
+            )
     sort_by = None
     if p.get("sortby"):
         if not isinstance(p["sortby"], str):

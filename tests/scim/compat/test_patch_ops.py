@@ -289,3 +289,44 @@ def test_unknown_path_ops_ignored_on_and_rejected_off() -> None:
     assert run({"userName": "a"}, op, only("unknown_attributes_ignored")) == {"userName": "a"}
     with pytest.raises(InvalidPath):
         run({"userName": "a"}, op, without("unknown_attributes_ignored"))
+
+
+# Q15 extension_dot_names
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (f"{E}.department", f"{E}:department"),
+        (f"{E.upper()}.manager.value", f"{E}:manager.value"),  # URNs match in any case
+        (
+            "urn:ietf:params:scim:schemas:core:2.0:User.name.givenName",
+            "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName",
+        ),
+        (f"{E}:department", None),  # already RFC 7644
+        ("urn:example:custom:2.0:User.department", None),  # no schema of ours
+        ("department", None),
+    ],
+)
+def test_q15_a_dot_after_a_schema_urn_reads_as_a_colon(text: str, want: str | None) -> None:
+    assert q.colon_after_urn(USER, text, ON) == want
+    assert q.colon_after_urn(USER, text, without("extension_dot_names")) is None
+
+
+def test_q15_patch_paths_with_the_dot_change_the_extension_attribute() -> None:
+    data: dict[str, Any] = {"userName": "a@x.com", E: {"department": "Old"}}
+    op = {"op": "replace", "path": f"{E}.department", "value": "New"}
+    assert run(data, op, only("extension_dot_names"))[E] == {"department": "New"}
+    pathless = {"op": "replace", "value": {f"{E}.costCenter": "C1"}}
+    assert run(data, pathless, ON)[E] == {"department": "Old", "costCenter": "C1"}
+
+
+def test_q15_off_a_dotted_path_is_invalid_even_where_unknown_attributes_are_ignored() -> None:
+    """``unknown_attributes_ignored`` skips attributes no schema declares; a known URN followed by a
+    dot is a malformed path instead, and skipping it would lose the change without a word."""
+    data: dict[str, Any] = {"userName": "a@x.com"}
+    op = {"op": "replace", "path": f"{E}.department", "value": "New"}
+    with pytest.raises(InvalidPath):
+        run(data, op, without("extension_dot_names"))
+    unknown = {"op": "replace", "path": "urn:example:custom:2.0:User.department", "value": "New"}
+    assert run(data, unknown, without("extension_dot_names")) == data  # still ignored (1.3)

@@ -541,3 +541,11 @@ def test_a_whole_surrogate_pair_is_one_character():
     assert parse_filter('userName eq "\\ud83d\\ude00"', USER_RT) == Compare(
         AttrPath(None, "userName"), CompareOp.EQ, "\U0001f600"
     )
+
+
+def test_q15_a_dot_after_the_extension_urn_names_its_attribute_when_allowed():
+    text = f'{ENTERPRISE_USER}.employeeNumber eq "701984"'
+    want = Compare(AttrPath(ENTERPRISE_USER, "employeeNumber"), CompareOp.EQ, "701984")
+    assert parse_filter(text, USER_RT, dotted_urns=True) == want
+    with pytest.raises(InvalidFilter):
+        parse_filter(text, USER_RT)

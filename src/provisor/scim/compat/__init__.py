@@ -51,6 +51,12 @@ QUIRKS: tuple[Quirk, ...] = (
     ),
     Quirk("roles_json_strings", "Q8", "roles values sent as JSON-encoded strings are decoded into objects."),
     Quirk(
+        "extension_dot_names",
+        "Q15",
+        "A '.' for the ':' between a schema URN and an attribute name (urn:...:User.department, as "
+        "Entra's customappsso jobs from before December 2018 write) reads as ':', in paths and filters.",
+    ),
+    Quirk(
         "adscim_group_schema",
         "Q9",
         "The ADSCIM Group schema URI Entra adds to 'schemas' is accepted and ignored.",

@@ -9,6 +9,7 @@ reading rejects, each gated by its switch in :class:`~provisor.scim.compat.Compa
 | ``null_member_ref``         | Q4    | :func:`normalise_value` (via ``bodies``)               |
 | ``manager_bare_string``     | Q5    | :func:`bare_extension_path`, :func:`normalise_value`   |
 | ``pathless_dotted_keys``    | Q6    | :func:`expand_pathless_value`                          |
+| ``extension_dot_names``     | Q15   | :func:`colon_after_urn`                                |
 | ``roles_json_strings``      | Q8    | :func:`normalise_value` (via ``bodies``)               |
 | ``unmatched_filter_creates``| 1.4   | :func:`element_from_filter`                            |
 | ``unknown_attributes_ignored``| 1.3 | :func:`expand_pathless_value`, :func:`path_head_known` |
@@ -73,15 +74,30 @@ def path_head(rt: ResourceType, text: str) -> tuple[str | None, str]:
     return urn, _HEAD_END.split(rest, maxsplit=1)[0]
 
 
+def colon_after_urn(rt: ResourceType, text: str, compat: CompatSettings) -> str | None:
+    """Q15 (``extension_dot_names``): ``urn:...:enterprise:2.0:User.department`` means
+    ``urn:...:enterprise:2.0:User:department``. Entra's ``customappsso`` jobs, the provisioning
+    service as it was before December 2018 and still running for apps set up then, put a ``.``
+    where RFC 7644 section 3.10 puts a ``:`` between a schema URN and an attribute name."""
+    if not compat.on("extension_dot_names"):
+        return None
+    urn, rest = rt.split_urn(text, dotted=True)
+    if urn is None or text[len(urn)] != ".":
+        return None
+    return f"{urn}:{rest}"
+
+
 def path_head_known(rt: ResourceType, text: str) -> bool:
     """Whether the top-level attribute a path text starts with is declared (RFC 7644 section 3.10).
 
     A ``urn:`` prefix naming no schema of ``rt`` counts as unknown (e.g. an Entra custom extension
-    this server does not declare, entra-behaviour.md 1.3).
+    this server does not declare, entra-behaviour.md 1.3); one that names a schema of ``rt`` but
+    is followed by a ``.`` (Q15 with its switch off) counts as known: the path is malformed, and
+    ignoring it would lose the change without a word.
     """
     urn, head = path_head(rt, text)
     if urn is None and text[:4].lower() == "urn:":
-        return False
+        return rt.split_urn(text, dotted=True)[0] is not None
     return rt.attribute(urn, head) is not None
 
 

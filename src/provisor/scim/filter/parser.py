@@ -75,7 +75,7 @@ _NUMERIC = frozenset({AttributeType.INTEGER, AttributeType.DECIMAL})
 _KEYWORD_LITERALS: dict[str, Literal] = {"true": True, "false": False, "null": None}
 
 _CACHE_SIZE = 2048
-_cache: dict[tuple[str, str, bool], tuple[ResourceType, Filter]] = {}
+_cache: dict[tuple[str, str, bool, bool], tuple[ResourceType, Filter]] = {}
 
 #: ``schemas`` (RFC 7643 section 3): every resource has it, no schema lists it, and the RFC 7644
 #: section 3.4.2.2 examples filter on it (``schemas eq "urn:...:enterprise:2.0:User"``).
@@ -100,21 +100,24 @@ def lookup_attribute(rt: ResourceType, urn: str | None, name: str) -> tuple[str 
 _Resolved = tuple[str | None, Attribute, Attribute | None]
 
 
-def parse_filter(text: str, rt: ResourceType, *, allow_unquoted: bool = False) -> Filter:
+def parse_filter(
+    text: str, rt: ResourceType, *, allow_unquoted: bool = False, dotted_urns: bool = False
+) -> Filter:
     """Parse a ``filter`` (RFC 7644 section 3.4.2.2) into a canonical AST.
 
     ``allow_unquoted`` is the Entra quirk Q11 (``externalId eq jyoung``): a bare word that is not a
     number, ``true``, ``false`` or ``null`` is read as a string, and against a string attribute an
-    unquoted number or boolean is read as its text. Raises :class:`InvalidFilter` with a position.
+    unquoted number or boolean is read as its text. ``dotted_urns`` is Q15: ``urn:...:User.department``
+    names ``urn:...:User:department``. Raises :class:`InvalidFilter` with a position.
     """
-    key = (text, rt.name, allow_unquoted)
+    key = (text, rt.name, allow_unquoted, dotted_urns)
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
     result: Filter | None = _simple_eq(text, rt)
     if result is None:
         try:
-            result = _Parser(text, rt, allow_unquoted, "filter").filter()
+            result = _Parser(text, rt, allow_unquoted, "filter", dotted_urns).filter()
         except ScanError as exc:
             raise InvalidFilter(exc.detail, position=exc.position) from None
     if len(_cache) >= _CACHE_SIZE:
@@ -190,9 +193,9 @@ def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
 class _Parser:
     """One parse: a token list, a cursor and the nesting depth."""
 
-    __slots__ = ("depth", "i", "mode", "rt", "text", "toks", "unquoted")
+    __slots__ = ("depth", "dotted", "i", "mode", "rt", "text", "toks", "unquoted")
 
-    def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str) -> None:
+    def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str, dotted: bool = False) -> None:
         if len(text) > MAX_LENGTH:
             raise ScanError(
                 f"{mode} is too long ({len(text)} characters; the limit is {MAX_LENGTH})", MAX_LENGTH
@@ -200,6 +203,7 @@ class _Parser:
         self.text = text
         self.rt = rt
         self.unquoted = unquoted
+        self.dotted = dotted
         self.mode = mode
         self.toks = tokenize(text)
         self.i = 0
@@ -429,7 +433,7 @@ class _Parser:
 
     def resolve(self, word: str, pos: int) -> _Resolved:
         """Resolve ``[urn:]attr[.sub]`` to canonical definitions, or fail naming the unknown part."""
-        urn, rest = self.rt.split_urn(word)
+        urn, rest = self.rt.split_urn(word, dotted=self.dotted)
         if urn is None and word[:4].lower() == "urn:":
             self.fail(f"unknown attribute '{word}': no schema of {self.rt.name} has that URN", pos)
         offset = pos + len(word) - len(rest)

@@ -186,8 +186,8 @@ def resolve_path(text: str, rt: ResourceType, compat: CompatSettings) -> PatchPa
     """Parse a PATCH path; None when it names an undeclared attribute that is to be ignored (1.3).
 
     Tolerated forms besides RFC 7644 section 3.5.2's ``PATH``: Q5 ``manager`` without the enterprise
-    URN and Entra's ``manager[value eq "id"]`` (a filter on a single-valued attribute), and Q2
-    ``roles[primary eq "True"]`` (a boolean compared with a string).
+    URN and Entra's ``manager[value eq "id"]`` (a filter on a single-valued attribute), Q2
+    ``roles[primary eq "True"]`` (a boolean compared with a string) and Q15 ``urn:...:User.department``.
     """
     paths = plan_for(rt).patch_paths
     known = paths.get(text)
@@ -198,6 +198,9 @@ def resolve_path(text: str, rt: ResourceType, compat: CompatSettings) -> PatchPa
     except InvalidPath as first:
         error = first
     candidates: list[str] = []
+    colon = quirks.colon_after_urn(rt, text, compat)
+    if colon is not None:
+        candidates.append(colon)
     qualified = quirks.bare_extension_path(rt, text, compat)
     if qualified is not None:
         candidates.append(qualified)

@@ -242,17 +242,24 @@ class ResourceType:
         found = ext.attribute(name)
         return (ext.id, found) if found is not None else None
 
-    def split_urn(self, text: str) -> tuple[str | None, str]:
+    def split_urn(self, text: str, *, dotted: bool = False) -> tuple[str | None, str]:
         """Split ``urn:...:Schema:attr.sub`` into (schema URN, "attr.sub"); plain names give (None, text).
 
         Longest known schema URN wins, so extension URNs that extend the core URN are found.
+        ``dotted`` also takes a ``.`` for the ``:`` after the URN (``urn:...:User.department``, the
+        Entra quirk Q15).
         """
         if text[:4].lower() != "urn:":
             return None, text
         low = text.lower()
         best: str | None = None
         for sid in self.schema_ids:
-            if low.startswith(sid.lower() + ":") and (best is None or len(sid) > len(best)):
+            n = len(sid)
+            if (
+                low.startswith(sid.lower())
+                and low[n : n + 1] in (":", "." if dotted else ":")
+                and (best is None or n > len(best))
+            ):
                 best = sid
         if best is None:
             return None, text
