@@ -59,7 +59,11 @@ def test_query_before_create_then_create_then_match(client):
     assert created["meta"]["location"].endswith(f"/Users/{created['id']}")
     assert r.headers["location"] == created["meta"]["location"]
     assert r.headers["etag"] == created["meta"]["version"]
-    assert created["roles"] if "roles" in created else True  # roles: [] is "unassigned"
+    assert "roles" not in created  # roles: [] is "unassigned" (RFC 7643 section 2.5)
+    sent = entra_user(upn)
+    for attr in ("externalId", "userName", "displayName", "emails", "name", ENTERPRISE):
+        assert created[attr] == sent[attr], attr
+    assert created["active"] is True and created["schemas"] == [USER, ENTERPRISE]
     r = client.get("/Users", params={"filter": f'userName eq "{upn.upper()}"'})
     body = r.json()
     assert body["totalResults"] == 1 and body["Resources"][0]["id"] == created["id"]
