@@ -6,9 +6,32 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import PATCH_OP, USER, assert_scim_error, create_group, create_user
+import pytest
+from tests.conftest import (
+    ENTERPRISE,
+    GROUP,
+    PATCH_OP,
+    USER,
+    assert_scim_error,
+    create_group,
+    create_user,
+)
 
+from provisor.scim.compat import QUIRK_NAMES
 from provisor.server.auth import hash_token, issue_token
+from provisor.server.tenancy import context_for
+from provisor.store.base import Tenant
+
+ADSCIM = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
+
+def patch_body(*ops: dict) -> dict:
+    return {"schemas": [PATCH_OP], "Operations": list(ops)}
+
+
+def stored_tenant(settings: dict | None) -> Tenant:
+    return Tenant(id="t-unit", name="unit", settings=settings, created=datetime.now(UTC))
 
 
 def test_a_token_of_tenant_a_never_reads_or_changes_tenant_b(live):
@@ -120,3 +143,321 @@ def test_fifty_parallel_creates_of_one_user_name_give_exactly_one_201(live):
     assert statuses.count(409) == 49, statuses
     with live.client(token) as c:
         assert c.get("/Users", params={"filter": 'userName eq "race@x.com"'}).json()["totalResults"] == 1
+
+
+# -- a strict tenant over HTTP ------------------------------------------------------------------
+
+
+def test_strict_tenant_refuses_string_booleans_on_create_and_stores_nothing(live):
+    """strict: "active": "True" is a 400 invalidValue on POST and PUT, and nothing is created or changed."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        r = c.post("/Users", json={"schemas": [USER], "userName": "sb@x.com", "active": "True"})
+        assert_scim_error(r, 400, "invalidValue")
+        assert c.get("/Users").json()["totalResults"] == 0
+        user = create_user(c, "kept@x.com")
+        r = c.put(
+            f"/Users/{user['id']}", json={"schemas": [USER], "userName": "kept@x.com", "active": "False"}
+        )
+        assert_scim_error(r, 400, "invalidValue")
+        assert c.get(f"/Users/{user['id']}").json() == user
+
+
+def test_strict_tenant_refuses_capitalised_patch_ops_and_keeps_the_user(live):
+    """strict: op "Replace" is a 400 invalidSyntax, on a User, a Group and inside /Bulk; nothing changes."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        user = create_user(c, "cap@x.com", displayName="Before")
+        group = create_group(c, "G")
+        r = c.patch(
+            f"/Users/{user['id']}",
+            json=patch_body({"op": "Replace", "path": "displayName", "value": "After"}),
+        )
+        body = assert_scim_error(r, 400, "invalidSyntax")
+        assert "Replace" in body["detail"]
+        r = c.patch(
+            f"/Groups/{group['id']}",
+            json=patch_body({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+        )
+        assert_scim_error(r, 400, "invalidSyntax")
+        r = c.post(
+            "/Bulk",
+            json={
+                "schemas": [BULK],
+                "Operations": [
+                    {
+                        "method": "PATCH",
+                        "path": f"/Users/{user['id']}",
+                        "data": patch_body({"op": "Replace", "path": "active", "value": False}),
+                    }
+                ],
+            },
+        )
+        assert r.status_code == 200, r.text
+        (op,) = r.json()["Operations"]
+        assert op["status"] == "400" and op["response"]["scimType"] == "invalidSyntax"
+        assert c.get(f"/Users/{user['id']}").json() == user
+        assert c.get(f"/Groups/{group['id']}").json() == group
+
+
+def test_strict_tenant_refuses_a_bare_string_manager(live):
+    """strict: the enterprise manager as a bare id is a 400 invalidValue on POST, PUT and PATCH."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        boss = create_user(c, "boss@x.com")
+        user = create_user(
+            c, "emp@x.com", schemas=[USER, ENTERPRISE], **{ENTERPRISE: {"department": "Sales"}}
+        )
+        r = c.post(
+            "/Users",
+            json={
+                "schemas": [USER, ENTERPRISE],
+                "userName": "new@x.com",
+                ENTERPRISE: {"manager": boss["id"]},
+            },
+        )
+        assert_scim_error(r, 400, "invalidValue")
+        r = c.put(
+            f"/Users/{user['id']}",
+            json={
+                "schemas": [USER, ENTERPRISE],
+                "userName": "emp@x.com",
+                ENTERPRISE: {"manager": boss["id"]},
+            },
+        )
+        assert_scim_error(r, 400, "invalidValue")
+        r = c.patch(
+            f"/Users/{user['id']}",
+            json=patch_body({"op": "replace", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}),
+        )
+        assert_scim_error(r, 400, "invalidValue")
+        assert c.get(f"/Users/{user['id']}").json() == user
+        assert c.get("/Users").json()["totalResults"] == 2
+
+
+def test_strict_tenant_refuses_unquoted_filter_values(live):
+    """strict: externalId eq jyoung is a 400 invalidFilter; the quoted form finds the user."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        user = create_user(c, "jyoung@x.com", externalId="jyoung")
+        assert_scim_error(c.get("/Users", params={"filter": "externalId eq jyoung"}), 400, "invalidFilter")
+        r = c.get("/Users", params={"filter": 'externalId eq "jyoung"'})
+        assert r.status_code == 200
+        assert [u["id"] for u in r.json()["Resources"]] == [user["id"]]
+
+
+def test_strict_tenant_refuses_remove_members_with_a_value_list(live):
+    """strict: remove path "members" with a value is a 400 invalidSyntax, not "remove every member"."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        u1 = create_user(c, "m1@x.com")
+        u2 = create_user(c, "m2@x.com")
+        group = create_group(c, "G", [u1["id"], u2["id"]])
+        r = c.patch(
+            f"/Groups/{group['id']}",
+            json=patch_body({"op": "remove", "path": "members", "value": [{"value": u1["id"]}]}),
+        )
+        assert_scim_error(r, 400, "invalidSyntax")
+        after = c.get(f"/Groups/{group['id']}").json()
+        assert after == group
+        assert {m["value"] for m in after["members"]} == {u1["id"], u2["id"]}
+
+
+def test_strict_tenant_refuses_the_adscim_group_schema(live):
+    """strict: the ADSCIM Group URI in schemas is a 400 invalidValue on POST and PUT."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as c:
+        r = c.post("/Groups", json={"schemas": [GROUP, ADSCIM], "displayName": "AD"})
+        assert_scim_error(r, 400, "invalidValue")
+        assert c.get("/Groups").json()["totalResults"] == 0
+        group = create_group(c, "G")
+        r = c.put(f"/Groups/{group['id']}", json={"schemas": [GROUP, ADSCIM], "displayName": "Renamed"})
+        assert_scim_error(r, 400, "invalidValue")
+        assert c.get(f"/Groups/{group['id']}").json() == group
+
+
+# -- one switch off at a time -------------------------------------------------------------------
+
+
+def add_member(c, group_id: str, user_id: str):
+    return c.patch(
+        f"/Groups/{group_id}",
+        json=patch_body({"op": "add", "path": "members", "value": [{"value": user_id}]}),
+    )
+
+
+def test_group_patch_answers_200_with_members_when_group_patch_no_content_is_off(live):
+    """group_patch_no_content off: a Group PATCH answers 200 with the group; on (default): 204, empty."""
+    _, default_token = live.new_tenant()
+    _, off_token = live.new_tenant({"compat": {"group_patch_no_content": False}})
+    with live.client(default_token) as d, live.client(off_token) as o:
+        du, dg = create_user(d, "u@x.com"), create_group(d, "G")
+        r = add_member(d, dg["id"], du["id"])
+        assert r.status_code == 204, r.text
+        assert r.content == b""
+        ou, og = create_user(o, "u@x.com"), create_group(o, "G")
+        r = add_member(o, og["id"], ou["id"])
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["id"] == og["id"] and body["displayName"] == "G"
+        assert [m["value"] for m in body["members"]] == [ou["id"]]
+        assert body == o.get(f"/Groups/{og['id']}").json()
+
+
+def test_string_booleans_off_refuses_active_false_string(live):
+    """string_booleans off: "active": "False" is a 400 invalidValue; a default tenant stores false."""
+    _, default_token = live.new_tenant()
+    _, off_token = live.new_tenant({"compat": {"string_booleans": False}})
+    with live.client(default_token) as d, live.client(off_token) as o:
+        r = d.post("/Users", json={"schemas": [USER], "userName": "f@x.com", "active": "False"})
+        assert r.status_code == 201, r.text
+        assert r.json()["active"] is False
+        r = o.post("/Users", json={"schemas": [USER], "userName": "f@x.com", "active": "False"})
+        assert_scim_error(r, 400, "invalidValue")
+        assert o.get("/Users").json()["totalResults"] == 0
+        # other switches stay on: capitalised ops still work for this tenant
+        user = create_user(o, "g@x.com")
+        r = o.patch(
+            f"/Users/{user['id']}", json=patch_body({"op": "Replace", "path": "active", "value": False})
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["active"] is False
+
+
+# -- context_for --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (None, 1000),
+        (50, 50),
+        (1000, 1000),
+        (5000, 1000),
+        (0, 1000),
+        (-5, 1000),
+        ("50", 1000),
+        (50.0, 1000),
+    ],
+)
+def test_context_for_caps_the_tenant_page_size_by_the_servers(stored, expected):
+    """A tenant may lower max_page_size, never raise it; anything but a positive int is ignored."""
+    settings = {} if stored is None else {"max_page_size": stored}
+    assert context_for(stored_tenant(settings), 1000).max_page_size == expected
+
+
+def test_context_for_defaults_turn_every_switch_on_without_role_restriction():
+    """No settings at all: every compat switch on, server page size, no allowed_roles."""
+    ctx = context_for(stored_tenant(None), 200)
+    assert ctx.compat.enabled == QUIRK_NAMES
+    assert ctx.max_page_size == 200
+    assert ctx.allowed_roles is None
+    assert ctx.id == "t-unit"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"compat": {"no_such_switch": False}},
+        {"compat": {"string_booleans": False, "no_such_switch": True}},
+        {"compat": ["string_booleans"]},
+        {"compat": "string_booleans"},
+        {"allowed_roles": "User"},
+        {"allowed_roles": {"User": True}},
+        {"allowed_roles": []},
+        {"compat": 5},  # once a TypeError: every request of the tenant a 500
+        {"compat": {"string_booleans": "false"}},  # a string is not a switch's value
+        {"strict": "false"},
+        {"strict": 1},
+        {"allowed_roles": [None]},
+        {"allowed_roles": ["User", 7]},
+    ],
+)
+def test_context_for_falls_back_to_safe_defaults_on_bad_settings(settings):
+    """Unknown switch names or a non-list allowed_roles do not fail: all switches on, no role limit."""
+    ctx = context_for(stored_tenant(settings), 1000)
+    assert ctx.compat.enabled == QUIRK_NAMES
+    assert ctx.allowed_roles is None
+
+
+def test_context_for_bad_switches_on_a_strict_tenant_stay_strict():
+    """An unknown switch name on a strict tenant falls back to strict, not to all-on."""
+    ctx = context_for(
+        stored_tenant({"strict": True, "compat": {"string_booleans": True, "bogus": True}}), 1000
+    )
+    assert ctx.compat.enabled == frozenset()
+
+
+@pytest.mark.parametrize("name", sorted(QUIRK_NAMES))
+def test_context_for_strict_with_one_switch_on_enables_exactly_that_one(name):
+    """strict: true plus {name: true} gives exactly {name}; the default plus {name: false} lacks only it."""
+    strict = context_for(stored_tenant({"strict": True, "compat": {name: True}}), 1000)
+    assert strict.compat.enabled == frozenset({name})
+    assert strict.compat.on(name)
+    lenient = context_for(stored_tenant({"compat": {name: False}}), 1000)
+    assert lenient.compat.enabled == QUIRK_NAMES - {name}
+
+
+@pytest.mark.parametrize("page", [True, False, 0, -3, "50", 50.0, None])
+def test_context_for_a_page_size_that_is_not_a_positive_integer_is_the_servers(page):
+    assert context_for(stored_tenant({"max_page_size": page}), 1000).max_page_size == 1000
+
+
+def test_context_for_keeps_allowed_roles_in_order_as_strings():
+    """A list of allowed_roles becomes a tuple of strings, in the stored order."""
+    ctx = context_for(stored_tenant({"allowed_roles": ["User", "Reader"]}), 1000)
+    assert ctx.allowed_roles == ("User", "Reader")
+
+
+# -- isolation for PUT and /Bulk ----------------------------------------------------------------
+
+
+def test_put_of_another_tenants_user_is_404_and_changes_nothing(live):
+    """PUT with tenant A's token on tenant B's user id is 404 (not 403); B's user is unchanged."""
+    _, token_a = live.new_tenant()
+    _, token_b = live.new_tenant()
+    with live.client(token_a) as a, live.client(token_b) as b:
+        ub = create_user(b, "victim@x.com", displayName="Victim")
+        r = a.put(f"/Users/{ub['id']}", json={"schemas": [USER], "userName": "pwned@x.com", "active": False})
+        assert_scim_error(r, 404)
+        assert b.get(f"/Users/{ub['id']}").json() == ub
+        assert a.get("/Users").json()["totalResults"] == 0
+
+
+def test_bulk_of_tenant_a_cannot_touch_tenant_b(live):
+    """/Bulk PATCH, PUT and DELETE of another tenant's user id are each 404; the user is unchanged."""
+    _, token_a = live.new_tenant()
+    _, token_b = live.new_tenant()
+    with live.client(token_a) as a, live.client(token_b) as b:
+        ub = create_user(b, "victim@x.com", displayName="Victim")
+        gb = create_group(b, "B group", [ub["id"]])
+        ub = b.get(f"/Users/{ub['id']}").json()
+        path = f"/Users/{ub['id']}"
+        r = a.post(
+            "/Bulk",
+            json={
+                "schemas": [BULK],
+                "Operations": [
+                    {
+                        "method": "PATCH",
+                        "path": path,
+                        "data": patch_body({"op": "replace", "path": "displayName", "value": "pwned"}),
+                    },
+                    {"method": "PUT", "path": path, "data": {"schemas": [USER], "userName": "pwned@x.com"}},
+                    {"method": "DELETE", "path": path},
+                    {
+                        "method": "PATCH",
+                        "path": f"/Groups/{gb['id']}",
+                        "data": patch_body({"op": "remove", "path": "members"}),
+                    },
+                ],
+            },
+        )
+        assert r.status_code == 200, r.text
+        ops = r.json()["Operations"]
+        assert [o["method"] for o in ops] == ["PATCH", "PUT", "DELETE", "PATCH"]
+        assert [o["status"] for o in ops] == ["404", "404", "404", "404"]
+        assert all(o["response"]["status"] == "404" for o in ops)
+        assert b.get(path).json() == ub
+        assert b.get(f"/Groups/{gb['id']}").json() == gb
+        assert a.get("/Users").json()["totalResults"] == 0
