@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import GROUP, USER, assert_scim_error
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -119,3 +121,44 @@ def test_bulk_limits_are_advertised_and_enforced(client):
     too_many = [{"method": "DELETE", "path": f"/Users/{i}"} for i in range(spc["maxOperations"] + 1)]
     assert_scim_error(client.post("/Bulk", json=bulk(*too_many)), 413)
     assert_scim_error(client.post("/Bulk", json={"Operations": []}), 400, "invalidSyntax")
+
+
+def _sized_bulk(size: int, prefix: str) -> bytes:
+    """A /Bulk body of three User creates, padded through displayName to exactly ``size`` bytes."""
+    ops = [
+        {
+            "method": "POST",
+            "path": "/Users",
+            "bulkId": f"p{i}",
+            "data": {"schemas": [USER], "userName": f"{prefix}{i}@x.com", "displayName": ""},
+        }
+        for i in range(3)
+    ]
+    pad = size - len(json.dumps(bulk(*ops), separators=(",", ":")).encode())
+    assert pad > 0
+    for i, op in enumerate(ops):
+        op["data"]["displayName"] = "x" * (pad // 3 + (1 if i < pad % 3 else 0))
+    raw = json.dumps(bulk(*ops), separators=(",", ":")).encode()
+    assert len(raw) == size
+    return raw
+
+
+def test_bulk_payload_size_is_advertised_and_enforced(client):
+    """One byte over the advertised maxPayloadSize is 413 and applies nothing, with or without a
+    Content-Length; a body of exactly that size is processed."""
+    limit = client.get("/ServiceProviderConfig").json()["bulk"]["maxPayloadSize"]
+    assert isinstance(limit, int) and limit > 0
+
+    def created(prefix: str) -> int:
+        flt = f'userName sw "{prefix}"'
+        return client.get("/Users", params={"filter": flt, "count": 0}).json()["totalResults"]
+
+    over = _sized_bulk(limit + 1, "over")
+    body = assert_scim_error(client.post("/Bulk", content=over), 413)
+    assert str(limit) in body["detail"]
+    assert_scim_error(client.post("/Bulk", content=iter([over[:1024], over[1024:]])), 413)  # chunked
+    assert created("over") == 0
+    r = client.post("/Bulk", content=_sized_bulk(limit, "at"))
+    assert r.status_code == 200, r.text
+    assert [o["status"] for o in r.json()["Operations"]] == ["201", "201", "201"]
+    assert created("at") == 3

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.conftest import PATCH_OP, assert_scim_error, create_user
+from datetime import datetime
+
+import pytest
+from tests.conftest import GROUP, PATCH_OP, USER, assert_scim_error, create_group, create_user
 
 
 def test_etag_round_trip(client):
@@ -37,3 +40,93 @@ def test_if_match_star_matches_any(client):
     u = create_user(client, "star@x.com")
     body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "S"}]}
     assert client.patch(f"/Users/{u['id']}", json=body, headers={"If-Match": "*"}).status_code == 200
+
+
+def test_group_etag_round_trip(client):
+    """Groups carry meta.version as the ETag: If-None-Match -> 304, a stale If-Match -> 412."""
+    a, b = create_user(client, "ga@x.com")["id"], create_user(client, "gb@x.com")["id"]
+    g = create_group(client, "ETag G", [a])
+    v1 = g["meta"]["version"]
+    assert v1.startswith('W/"')
+    r = client.get(f"/Groups/{g['id']}")
+    assert r.headers["etag"] == r.json()["meta"]["version"] == v1
+    r = client.get(f"/Groups/{g['id']}", headers={"If-None-Match": v1})
+    assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == v1
+    add = {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": b}]}]}
+    r = client.patch(f"/Groups/{g['id']}", json=add, headers={"If-Match": v1})
+    assert r.status_code in (200, 204), r.text
+    v2 = r.headers["etag"]
+    assert v2 != v1
+    assert client.get(f"/Groups/{g['id']}", headers={"If-None-Match": v1}).status_code == 200
+    before = client.get(f"/Groups/{g['id']}").json()
+    assert before["meta"]["version"] == v2 and len(before["members"]) == 2
+    # a stale version is refused and nothing changes
+    rename = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "S"}]}
+    assert_scim_error(client.patch(f"/Groups/{g['id']}", json=rename, headers={"If-Match": v1}), 412)
+    put = {"schemas": [GROUP], "displayName": "Stale", "members": []}
+    assert_scim_error(client.put(f"/Groups/{g['id']}", json=put, headers={"If-Match": v1}), 412)
+    assert_scim_error(client.delete(f"/Groups/{g['id']}", headers={"If-Match": v1}), 412)
+    assert client.get(f"/Groups/{g['id']}").json() == before
+    assert client.delete(f"/Groups/{g['id']}", headers={"If-Match": v2}).status_code == 204
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("endpoint", ["Users", "Groups"])
+def test_update_advances_last_modified_and_keeps_created(client, endpoint):
+    """A change moves meta.lastModified strictly forward and bumps the version; created stays."""
+    made = create_user(client, "lm@x.com") if endpoint == "Users" else create_group(client, "LM")
+    url = f"/{endpoint}/{made['id']}"
+    prev = made["meta"]
+    for value in ("One", "Two"):
+        body = {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "displayName", "value": value}],
+        }
+        assert client.patch(url, json=body).status_code in (200, 204)
+        meta = client.get(url).json()["meta"]
+        assert meta["created"] == made["meta"]["created"]
+        assert _instant(meta["lastModified"]) > _instant(prev["lastModified"])
+        assert meta["version"] != prev["version"]
+        prev = meta
+
+
+def test_no_op_put_keeps_the_version_of_a_user(client):
+    """A PUT of the same content changes nothing: same version, same lastModified."""
+    u = create_user(client, "same@x.com", displayName="Same")
+    same = {"schemas": [USER], "userName": "same@x.com", "displayName": "Same", "active": True}
+    r = client.put(f"/Users/{u['id']}", json=same)
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] == r.json()["meta"]["version"] == u["meta"]["version"]
+    assert r.json()["meta"]["lastModified"] == u["meta"]["lastModified"]
+    r = client.put(f"/Users/{u['id']}", json={**same, "displayName": "Other"})
+    assert r.json()["meta"]["version"] != u["meta"]["version"]
+
+
+def test_no_op_put_keeps_the_version_of_a_group(client):
+    """A PUT of a Group's same displayName and members keeps its version and lastModified."""
+    a = create_user(client, "nop@x.com")["id"]
+    g = create_group(client, "Same G", [a])
+    put = {"schemas": [GROUP], "displayName": "Same G", "members": [{"value": a}]}
+    r = client.put(f"/Groups/{g['id']}", json=put)
+    assert r.status_code == 200, r.text
+    assert [m["value"] for m in r.json()["members"]] == [a]
+    assert r.headers["etag"] == r.json()["meta"]["version"] == g["meta"]["version"]
+    assert r.json()["meta"]["lastModified"] == g["meta"]["lastModified"]
+
+
+def test_a_put_that_changes_a_groups_members_moves_its_version(client):
+    """The other side of the no-op PUT: another member, or a member's display, is a change."""
+    a = create_user(client, "m1@x.com")["id"]
+    b = create_user(client, "m2@x.com")["id"]
+    g = create_group(client, "Moving G", [a])
+    for members in ([{"value": b}], [{"value": b, "display": "Bee"}], [{"value": a}, {"value": b}]):
+        r = client.put(
+            f"/Groups/{g['id']}", json={"schemas": [GROUP], "displayName": "Moving G", "members": members}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["meta"]["version"] != g["meta"]["version"], members
+        assert {m["value"] for m in r.json()["members"]} == {m["value"] for m in members}
+        g = r.json()

@@ -56,6 +56,9 @@ def test_huge_body_is_413(client):
 
 
 def test_deep_nesting_is_400(client):
+    """JSON nested beyond the parser's depth limit is invalidSyntax and stores nothing."""
+    create_user(client, "shallow@x.com")
+    before = count_users(client)
     deep = (
         b'{"schemas": ["'
         + USER.encode()
@@ -64,9 +67,10 @@ def test_deep_nesting_is_400(client):
         + b"]" * 5000
         + b"}"
     )
-    r = client.post("/Users", content=deep)
-    assert r.status_code == 400
-    assert count_users(client) == 0 or True
+    body = assert_scim_error(client.post("/Users", content=deep), 400, "invalidSyntax")
+    assert "JSON" in body["detail"]
+    assert count_users(client) == before == 1
+    assert client.get("/Users", params={"filter": 'userName eq "d"'}).json()["totalResults"] == 0
 
 
 @pytest.mark.parametrize("path", ["/Nope", "/Users/a/b", "/"])

@@ -16,6 +16,7 @@ from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import ENTERPRISE_USER, ResourceType, SchemaRegistry, default_registry
 from provisor.store.base import Member, Query
 from provisor.store.sql import SqlStore
+from provisor.store.sql.dialect import like_escape
 
 USER_RT = default_registry().resource_type("User")
 GROUP_RT = default_registry().resource_type("Group")
@@ -316,6 +317,67 @@ def test_values_are_bound_parameters(world: tuple[SqlStore, str, dict[str, str]]
     assert store.search(tenant, "User", Query(count=0)).total == len(USERS)
 
 
+def test_filter_values_never_reach_the_sql_text(tmp_path: Path) -> None:
+    """Every statement a filter sends (prepared or compiled) carries its values as parameters: the
+    SQL text holds neither the value, nor its folded, quoted or LIKE-escaped form."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'bound.db'}")
+    try:
+        tenant = store.create_tenant("t").id
+        hit = store.create(
+            tenant,
+            "User",
+            {"userName": "zq'x%_y", "displayName": "A zz%_qq B", "emails": [{"value": "ab'c@x.com"}]},
+        ).id
+        # the same text with the wildcards taken as wildcards: matching it would be an unescaped LIKE
+        store.create(
+            tenant,
+            "User",
+            {"userName": "zqAxBCy", "displayName": "A zzABqq B", "emails": [{"value": "abXc@x.com"}]},
+        )
+        sent: list[tuple[str, Any]] = []
+
+        def compiled(
+            conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+        ) -> None:
+            sent.append((statement, parameters))
+
+        def prepared(statement: str, rowcount: int) -> None:
+            sent.append((statement, None))
+
+        cases = [
+            ('userName eq "zq\'x%_y"', "zq'x%_y"),
+            ('userName eq "ZQ\'X%_Y"', "ZQ'X%_Y"),
+            ('displayName co "zz%_qq"', "zz%_qq"),
+            ('emails[value sw "ab\'c"]', "ab'c"),
+            ('emails.value co "B\'C@"', "B'C@"),
+        ]
+        event.listen(store.engine, "before_cursor_execute", compiled)
+        store.connections.observers.append(prepared)
+        try:
+            for text, value in cases:
+                sent.clear()
+                page = store.search(tenant, "User", Query(filter=parse_filter(text, USER_RT)))
+                assert [r.id for r in page.resources] == [hit] and page.total == 1, text
+                assert sent, text
+                forms = {value, value.lower(), value.replace("'", "''"), like_escape(value)}
+                forms |= {like_escape(value.lower()), value[:4].lower()}
+                for sql, _ in sent:
+                    assert not any(f in sql or f in sql.lower() for f in forms), (text, sql)
+        finally:
+            store.connections.observers.remove(prepared)
+            event.remove(store.engine, "before_cursor_execute", compiled)
+        # the compiled statements did carry the values, as parameters
+        sent.clear()
+        event.listen(store.engine, "before_cursor_execute", compiled)
+        try:
+            store.search(tenant, "User", Query(filter=parse_filter('displayName co "zz%_qq"', USER_RT)))
+        finally:
+            event.remove(store.engine, "before_cursor_execute", compiled)
+        assert any(like_escape("zz%_qq") in p for _, params in sent for p in params if isinstance(p, str))
+    finally:
+        store.close()
+
+
 FAST = [
     ('userName eq "ALICE@CONTOSO.COM"', USER_RT, {"alice"}),
     ('externalId eq "a-1"', USER_RT, {"percent"}),
@@ -342,6 +404,48 @@ def test_prepared_lookups_agree_with_compiled_filters(
     assert {names[r.id] for r in fast.resources} == {names[r.id] for r in general.resources} == expected
     assert fast.total == general.total == len(expected)
     assert store.search(tenant, rt.name, Query(filter=f, count=0)).total == len(expected)
+
+
+LOOKUP_INDEXES = [
+    ('externalId eq "A-1"', USER_RT, "ix_resources_external_id"),
+    ('displayName eq "SALES"', GROUP_RT, "ix_resources_display_name"),
+]
+
+
+@pytest.mark.parametrize(("text", "rt", "index"), LOOKUP_INDEXES, ids=[c[0] for c in LOOKUP_INDEXES])
+@pytest.mark.parametrize("count", [None, 0], ids=["page", "count"])
+def test_entra_match_lookups_use_their_index(
+    world: tuple[SqlStore, str, dict[str, str]], text: str, rt: ResourceType, index: str, count: int | None
+) -> None:
+    """The statements Entra's ``externalId eq`` / ``displayName eq`` matches actually send search
+    resources through their index, never scanning the table."""
+    store, tenant, _ = world
+    f = parse_filter(text, rt)
+    matched = store._lookups.match(f, rt)
+    assert matched is not None
+    lookup, params = matched
+    ours = {p.sql: p for p in (lookup.page, lookup.page_groups, lookup.count)}
+    sent: list[str] = []
+    store.connections.observers.append(lambda sql, _: sent.append(sql))
+    try:
+        page = store.search(
+            tenant, rt.name, Query(filter=f) if count is None else Query(filter=f, count=count)
+        )
+    finally:
+        store.connections.observers.pop()
+    assert page.total == 1
+    run = [sql for sql in sent if sql in ours]
+    assert run, sent
+    args = {"tenant": tenant, "rt": rt.name, "lim": 100, "off": 0, **params}
+    with store.engine.connect() as conn:
+        for sql in run:
+            plan = " | ".join(
+                r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, ours[sql].args(args))
+            )
+            assert f"SEARCH resources USING INDEX {index}" in plan or (
+                f"SEARCH resources USING COVERING INDEX {index}" in plan
+            ), plan
+            assert "SCAN" not in plan, plan
 
 
 def test_prepared_lookup_pages(world: tuple[SqlStore, str, dict[str, str]]) -> None:

@@ -333,7 +333,9 @@ class SqlResources:
                 raise ValueError(f"a {rt.name} has no members")
             data = document(rt, change.data)
             text = dumps(data)
-            if text == row[2] and change.members.empty:
+            if text == row[2] and (
+                change.members.empty or self._same_members(tx, tenant_id, current, change)
+            ):
                 return current  # nothing changed: keep the version (and ETag)
             now = max(to_micros(self._clock()), last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
@@ -357,6 +359,17 @@ class SqlResources:
             groups=current.groups,
             document_json=text,
         )
+
+    def _same_members(self, tx: Transaction, tenant_id: str, current: StoredResource, change: Change) -> bool:
+        """Whether ``change`` replaces a Group's loaded members with the same members, as they
+        would be stored and shown (each one's type, and the display sent or else its own): a PUT
+        that changes nothing keeps its version. Only for a plain replace of loaded members."""
+        delta = change.members
+        if delta.replace is None or delta.add or delta.remove or current.members is None:
+            return False
+        found = self._members.require(tx, tenant_id, delta.replace)
+        after = {m.value: (m.type, m.display) for m in memberships.as_members(delta.replace, found)}
+        return after == {m.value: (m.type, m.display) for m in current.members}
 
     def _write_emails(
         self,
