@@ -11,6 +11,9 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -47,6 +50,41 @@ def wait_ready(url: str, verify: object = True, timeout: float = 20) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def last_line(p: subprocess.CompletedProcess[str]) -> str:
+    return p.stdout.strip().splitlines()[-1]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess[str]) -> None:
+    assert p.returncode != 0, p.stdout
+    assert "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stderr.startswith("provisor: "), p.stderr
+
+
+@contextmanager
+def serving(db: str | None, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[str]:
+    """Run `provisor serve` (access log off) and yield its SCIM base URL."""
+    port = free_port()
+    cmd = [*PROVISOR, "serve", "--port", str(port), "--no-access-log"] + (["--db", db] if db else [])
+    server = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}/scim/v2"
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
 
 
 def test_tenant_create_prints_the_token_alone_on_the_last_line(db):
@@ -240,3 +278,146 @@ def test_demo_once(tmp_path):
         state.close()
     assert f"app tenant         {expected + 1} users ({expected - 1} active), 3 groups" in out
     assert "status             Active" in out
+
+
+def test_tenant_delete_removes_the_tenant_and_its_tokens_stop_working(db):
+    gone = last_line(run("tenant", "create", "gone", db=db))
+    kept = last_line(run("tenant", "create", "kept", db=db))
+    with serving(db) as base:
+        # both tokens work (and are now in the server's token cache)
+        assert httpx.get(f"{base}/Users", headers=bearer(gone)).status_code == 200
+        assert httpx.get(f"{base}/Users", headers=bearer(kept)).status_code == 200
+        assert "gone" in run("tenant", "delete", "gone", db=db).stdout
+        time.sleep(1.2)  # the server caches tokens for about a second
+        r = httpx.get(f"{base}/Users", headers=bearer(gone))
+        assert r.status_code == 401, r.text
+        assert httpx.get(f"{base}/Users", headers=bearer(kept)).status_code == 200
+    listed = run("tenant", "list", db=db).stdout
+    assert [line.split("\t")[0] for line in listed.splitlines()] == ["kept"]
+    p = run("tenant", "delete", "gone", db=db, check=False)  # unknown now
+    assert_one_line_error(p)
+    assert "gone" in p.stderr and "Deleted" not in p.stdout
+
+
+def test_token_create_prints_a_working_token_and_token_list_hides_it(db):
+    run("tenant", "create", "acme", db=db)
+    out = run("token", "create", "acme", "--label", "ci", db=db).stdout.strip().splitlines()
+    token = out[-1]
+    assert token.startswith("pvs_") and " " not in token and len(token) > 40
+    assert all(token not in line for line in out[:-1])
+    expiring = last_line(run("token", "create", "acme", "--label", "soon", "--expires-in-days", "3", db=db))
+    created = datetime.now(UTC)
+    assert expiring != token
+    listed = run("token", "list", "acme", db=db).stdout
+    assert token not in listed and expiring not in listed
+    rows = {cols[-1]: cols for cols in (line.split("\t") for line in listed.splitlines())}
+    assert set(rows) == {"initial", "ci", "soon"}
+    token_id, prefix, state, expires, _ = rows["ci"]
+    assert f"({token_id})" in out[-2] and state == "active" and expires == "expires never"
+    assert prefix.endswith("…") and token.startswith(prefix[:-1]) and len(prefix) < len(token) // 2
+    assert rows["soon"][2] == "active"
+    expiry = datetime.fromisoformat(rows["soon"][3].removeprefix("expires "))
+    assert abs(expiry - (created + timedelta(days=3))) < timedelta(minutes=5)
+    with serving(db) as base:
+        for t in (token, expiring):
+            r = httpx.get(f"{base}/Users", headers=bearer(t))
+            assert r.status_code == 200, r.text
+        assert httpx.get(f"{base}/Users", headers=bearer(token + "x")).status_code == 401
+    p = run("token", "create", "acme", "--expires-in-days", "0", db=db, check=False)
+    assert_one_line_error(p)
+    assert "--expires-in-days" in p.stderr
+    # a non-number is rejected by the option parser (a usage error, exit 2, in a boxed message)
+    p = run("token", "create", "acme", "--expires-in-days", "soon", db=db, check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr and "--expires-in-days" in p.stderr
+    assert not p.stdout.strip()
+    assert len(run("token", "list", "acme", db=db).stdout.splitlines()) == 3  # no token was made
+
+
+def test_tenant_create_options_are_stored_and_enforced(db):
+    plain = last_line(run("tenant", "create", "plain", db=db))
+    strict = last_line(run("tenant", "create", "strict", "--strict", db=db))
+    nobools = last_line(run("tenant", "create", "nobools", "--compat", "string_booleans=off", db=db))
+    limited = last_line(
+        run("tenant", "create", "limited", "--allowed-role", "User", "--max-page-size", "2", db=db)
+    )
+    stored = {
+        t["name"]: t["settings"]
+        for t in map(json.loads, run("tenant", "list", "--json", db=db).stdout.splitlines())
+    }
+    assert stored == {
+        "plain": {},
+        "strict": {"strict": True},
+        "nobools": {"compat": {"string_booleans": False}},
+        "limited": {"allowed_roles": ["User"], "max_page_size": 2},
+    }
+
+    def user(name: str, **extra: object) -> dict[str, object]:
+        return {"schemas": [USER_SCHEMA], "userName": f"{name}@x.com", **extra}
+
+    with serving(db) as base:
+        # --strict and --compat string_booleans=off: "True" is not a boolean
+        r = httpx.post(f"{base}/Users", headers=bearer(plain), json=user("a", active="True"))
+        assert r.status_code == 201 and r.json()["active"] is True, r.text
+        for token in (strict, nobools):
+            r = httpx.post(f"{base}/Users", headers=bearer(token), json=user("a", active="True"))
+            assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", r.text
+        # --strict turns every switch off; --compat turns off only the one named
+        patch = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "Replace", "path": "title", "value": "T"}]}
+        for token, status in ((strict, 400), (nobools, 200)):
+            r = httpx.post(f"{base}/Users", headers=bearer(token), json=user("b", active=True))
+            assert r.status_code == 201, r.text
+            r = httpx.patch(f"{base}/Users/{r.json()['id']}", headers=bearer(token), json=patch)
+            assert r.status_code == status, r.text
+        # --allowed-role User
+        admin = user("boss", roles=[{"value": "Admin"}])
+        assert httpx.post(f"{base}/Users", headers=bearer(plain), json=admin).status_code == 201
+        r = httpx.post(f"{base}/Users", headers=bearer(limited), json=admin)
+        assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", r.text
+        r = httpx.post(f"{base}/Users", headers=bearer(limited), json=user("u0", roles=[{"value": "User"}]))
+        assert r.status_code == 201, r.text
+        # --max-page-size 2: pages hold at most 2, and the tenant's ServiceProviderConfig says so
+        for i in (1, 2):
+            r = httpx.post(f"{base}/Users", headers=bearer(limited), json=user(f"u{i}"))
+            assert r.status_code == 201, r.text
+        page = httpx.get(f"{base}/Users", headers=bearer(limited), params={"count": 100}).json()
+        assert page["totalResults"] == 3 and page["itemsPerPage"] == 2 and len(page["Resources"]) == 2
+        rest = httpx.get(f"{base}/Users", headers=bearer(limited), params={"startIndex": 3}).json()
+        seen = {u["userName"] for u in page["Resources"] + rest["Resources"]}
+        assert seen == {"u0@x.com", "u1@x.com", "u2@x.com"}
+        spc = httpx.get(f"{base}/ServiceProviderConfig", headers=bearer(limited)).json()
+        assert spc["filter"]["maxResults"] == 2
+        spc = httpx.get(f"{base}/ServiceProviderConfig", headers=bearer(plain)).json()
+        assert spc["filter"]["maxResults"] == 1000
+    p = run("tenant", "create", "zero", "--max-page-size", "0", db=db, check=False)
+    assert_one_line_error(p)
+    assert "--max-page-size" in p.stderr
+
+
+def test_provisor_db_alone_chooses_the_database(tmp_path):
+    path = tmp_path / "from-env.db"
+    work = tmp_path / "cwd"  # where the default sqlite:///provisor.db would land
+    work.mkdir()
+    env = {**os.environ, "PROVISOR_DB": f"sqlite:///{path}"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            [*PROVISOR, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=work,
+        )
+        assert p.returncode == 0, p.stderr
+        return p
+
+    token = last_line(cli("tenant", "create", "x"))
+    assert path.is_file() and list(work.iterdir()) == []
+    assert [line.split("\t")[0] for line in cli("tenant", "list").stdout.splitlines()] == ["x"]
+    # --db still wins over the environment
+    assert cli("tenant", "list", "--db", f"sqlite:///{tmp_path / 'other.db'}").stdout == ""
+    with serving(None, env=env, cwd=work) as base:
+        r = httpx.get(f"{base}/Users", headers=bearer(token))
+        assert r.status_code == 200, r.text
+    assert list(work.iterdir()) == []
