@@ -122,10 +122,10 @@ def test_a_line_is_the_request_as_json_and_is_kept_until_flushed() -> None:
 
 def test_a_full_buffer_is_written_at_once() -> None:
     sink = Recorder()
-    log = _log(sink, buffer_bytes=300, flush_seconds=60)
+    log = _log(sink, batch_lines=3, flush_seconds=60)
     in_loop(lambda: (_one(log), _one(log)))
     assert sink.writes == []
-    in_loop(lambda: _one(log))  # three lines pass 300 bytes
+    in_loop(lambda: _one(log))  # the third line fills the batch
     assert len(sink.writes) == 1 and len(sink.lines()) == 3
 
 
