@@ -22,9 +22,17 @@ import pytest
 PROVISOR = [sys.executable, "-m", "provisor.cli.main"]
 
 
-def run(*args: str, db: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str,
+    db: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     cmd = [*PROVISOR, *args] + (["--db", db] if db else [])
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+    )
     if check:
         assert p.returncode == 0, p.stderr
     return p
@@ -400,17 +408,7 @@ def test_provisor_db_alone_chooses_the_database(tmp_path):
     env = {**os.environ, "PROVISOR_DB": f"sqlite:///{path}"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [*PROVISOR, *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=work,
-        )
-        assert p.returncode == 0, p.stderr
-        return p
+        return run(*args, env=env, cwd=work)
 
     token = last_line(cli("tenant", "create", "x"))
     assert path.is_file() and list(work.iterdir()) == []
