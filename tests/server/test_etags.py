@@ -130,3 +130,27 @@ def test_a_put_that_changes_a_groups_members_moves_its_version(client):
         assert r.json()["meta"]["version"] != g["meta"]["version"], members
         assert {m["value"] for m in r.json()["members"]} == {m["value"] for m in members}
         g = r.json()
+
+
+def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(live):
+    """Entra re-sends membership changes (a retry, a drifted state): adding a member the group
+    has, or removing one it has not, leaves the group as it was, version and lastModified
+    included; adding a new member moves both."""
+    _, token = live.new_tenant({"compat": {"group_patch_no_content": False}})  # 200 with the group
+    with live.client(token) as client:
+        a = create_user(client, "in@x.com")["id"]
+        b = create_user(client, "out@x.com")["id"]
+        g = create_group(client, "Steady", [a])
+        for op in (
+            {"op": "add", "path": "members", "value": [{"value": a}]},
+            {"op": "remove", "path": f'members[value eq "{b}"]'},
+        ):
+            r = client.patch(f"/Groups/{g['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+            assert r.status_code == 200, r.text
+            assert r.json()["meta"]["version"] == g["meta"]["version"], op
+            assert r.json()["meta"]["lastModified"] == g["meta"]["lastModified"]
+            assert [m["value"] for m in r.json()["members"]] == [a]
+        op = {"op": "add", "path": "members", "value": [{"value": a}, {"value": b}]}
+        r = client.patch(f"/Groups/{g['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+        assert r.json()["meta"]["version"] != g["meta"]["version"]
+        assert {m["value"] for m in r.json()["members"]} == {a, b}

@@ -77,8 +77,9 @@ class Statements:
             raise UnknownMember(missing)
         return found
 
-    def add(self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved) -> None:
-        """Add members (already resolved); ones already in the group are left as they are."""
+    def add(self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved) -> int:
+        """Add members (already resolved); ones already in the group are left as they are. Returns
+        the rows added, as the driver counts them (-1 when it cannot tell)."""
         rows: list[dict[str, Any]] = [
             {
                 "group_pk": group_pk,
@@ -88,25 +89,27 @@ class Statements:
             }
             for m in members
         ]
-        if rows:
-            tx.many(self.insert, rows)
+        return tx.many(self.insert, rows) if rows else 0
 
-    def apply(self, tx: Transaction, tenant_id: str, group_pk: int, delta: MemberDelta) -> None:
+    def apply(self, tx: Transaction, tenant_id: str, group_pk: int, delta: MemberDelta) -> int:
         """Apply a delta in O(k): ``replace`` (clear, then add), then ``remove``, then ``add``.
 
         Every added value must exist in the tenant (UnknownMember otherwise); removing a value that
-        is not a member is not an error.
+        is not a member is not an error. Returns how many membership rows an add/remove delta
+        changed (0: none, the group is as it was); -1 for a replace, or when the driver cannot tell.
         """
         adding = [*(delta.replace or ()), *delta.add]
         found = self.require(tx, tenant_id, adding) if adding else {}
+        changed = 0
         if delta.replace is not None:
             tx.execute(self.clear, {"group": group_pk})
             self.add(tx, group_pk, delta.replace, found)
+            changed = -1
         if delta.remove:
             values = list(dict.fromkeys(delta.remove))
             for statement, params in self.remove.parts({"group": group_pk, "tenant": tenant_id}, values):
-                tx.execute(statement, params)
-        self.add(tx, group_pk, delta.add, found)
+                changed = _plus(changed, tx.execute(statement, params).rowcount)
+        return _plus(changed, self.add(tx, group_pk, delta.add, found))
 
     def load_members(self, tx: Runner, group_pks: Sequence[int]) -> dict[int, list[Member]]:
         """The members of each group, ordered by when each member resource was created."""
@@ -115,6 +118,11 @@ class Statements:
             for group_pk, id_, type_, display in tx.rows(statement, params):
                 out[group_pk].append(Member(id_, type_, display))
         return out
+
+
+def _plus(total: int, rows: int) -> int:
+    """Add a statement's changed rows to a total; -1 (unknown) on either side stays -1."""
+    return -1 if total < 0 or rows < 0 else total + rows
 
 
 def as_members(members: Sequence[Member], found: Resolved) -> tuple[Member, ...]:

@@ -337,6 +337,13 @@ class SqlResources:
                 change.members.empty or self._same_members(tx, tenant_id, current, change)
             ):
                 return current  # nothing changed: keep the version (and ETag)
+            applied = False
+            if text == row[2] and change.members.replace is None:
+                # members alone: a PATCH adding present members or removing absent ones keeps
+                # the version too; anything else goes on to the new version below
+                if self._members.apply(tx, tenant_id, pk, change.members) == 0:
+                    return current
+                applied = True
             now = max(to_micros(self._clock()), last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
@@ -344,7 +351,7 @@ class SqlResources:
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
             self._write_emails(tx, pk, rt.name, data, before=emails_before)
-            if group and not change.members.empty:
+            if group and not change.members.empty and not applied:
                 self._members.apply(tx, tenant_id, pk, change.members)
             if with_members and group:
                 members = tuple(self._members.load_members(tx, [pk])[pk])
