@@ -30,6 +30,10 @@ def patch_body(*ops: dict) -> dict:
     return {"schemas": [PATCH_OP], "Operations": list(ops)}
 
 
+def bulk_body(*ops: dict) -> dict:
+    return {"schemas": [BULK], "Operations": list(ops)}
+
+
 def stored_tenant(settings: dict | None) -> Tenant:
     return Tenant(id="t-unit", name="unit", settings=settings, created=datetime.now(UTC))
 
@@ -182,16 +186,13 @@ def test_strict_tenant_refuses_capitalised_patch_ops_and_keeps_the_user(live):
         assert_scim_error(r, 400, "invalidSyntax")
         r = c.post(
             "/Bulk",
-            json={
-                "schemas": [BULK],
-                "Operations": [
-                    {
-                        "method": "PATCH",
-                        "path": f"/Users/{user['id']}",
-                        "data": patch_body({"op": "Replace", "path": "active", "value": False}),
-                    }
-                ],
-            },
+            json=bulk_body(
+                {
+                    "method": "PATCH",
+                    "path": f"/Users/{user['id']}",
+                    "data": patch_body({"op": "Replace", "path": "active", "value": False}),
+                }
+            ),
         )
         assert r.status_code == 200, r.text
         (op,) = r.json()["Operations"]
@@ -421,23 +422,20 @@ def test_bulk_of_tenant_a_cannot_touch_tenant_b(live):
         path = f"/Users/{ub['id']}"
         r = a.post(
             "/Bulk",
-            json={
-                "schemas": [BULK],
-                "Operations": [
-                    {
-                        "method": "PATCH",
-                        "path": path,
-                        "data": patch_body({"op": "replace", "path": "displayName", "value": "pwned"}),
-                    },
-                    {"method": "PUT", "path": path, "data": {"schemas": [USER], "userName": "pwned@x.com"}},
-                    {"method": "DELETE", "path": path},
-                    {
-                        "method": "PATCH",
-                        "path": f"/Groups/{gb['id']}",
-                        "data": patch_body({"op": "remove", "path": "members"}),
-                    },
-                ],
-            },
+            json=bulk_body(
+                {
+                    "method": "PATCH",
+                    "path": path,
+                    "data": patch_body({"op": "replace", "path": "displayName", "value": "pwned"}),
+                },
+                {"method": "PUT", "path": path, "data": {"schemas": [USER], "userName": "pwned@x.com"}},
+                {"method": "DELETE", "path": path},
+                {
+                    "method": "PATCH",
+                    "path": f"/Groups/{gb['id']}",
+                    "data": patch_body({"op": "remove", "path": "members"}),
+                },
+            ),
         )
         assert r.status_code == 200, r.text
         ops = r.json()["Operations"]
