@@ -419,3 +419,22 @@ def test_provisor_db_alone_chooses_the_database(tmp_path):
         r = httpx.get(f"{base}/Users", headers=bearer(token))
         assert r.status_code == 200, r.text
     assert list(work.iterdir()) == []
+
+
+def test_tenant_and_token_commands_load_neither_the_engine_nor_alembic(db):
+    """What a `provisor tenant ...` costs before it does anything: the engine's cycle is loaded by
+    job commands only, and alembic only when a database needs migrating."""
+    run("tenant", "create", "light", db=db)  # the database is at its newest revision from here on
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['provisor', 'tenant', 'list', '--db', {db!r}]\n"
+        "try:\n"
+        "    runpy.run_module('provisor.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in sys.modules if m == 'provisor.engine.cycle' or m.split('.')[0] == 'alembic']\n"
+        "print(sorted(heavy), file=sys.stderr)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "light" in p.stdout, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr

@@ -18,17 +18,16 @@ import typer
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
-from provisor.engine.cycle import CycleReport, Progress
-from provisor.engine.ondemand import OnDemandResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine's cycle is imported when a job command runs, not by every command
     from rich.console import Console
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
     from provisor.cli.engine import LoadedJob
     from provisor.cli.lease import JobLease
+    from provisor.engine.cycle import CycleReport, Progress
     from provisor.engine.jobs.model import Job
+    from provisor.engine.ondemand import OnDemandResult
 from provisor.engine.state import JobState, JobStateChange, JobStatus, LogQuery, LogRecord, RunnerLease
 
 JobOption = Annotated[Path, typer.Option("--job", help="The job file (YAML).")]
