@@ -91,15 +91,28 @@ class Statements:
         ]
         return tx.many(self.insert, rows) if rows else 0
 
-    def apply(self, tx: Transaction, tenant_id: str, group_pk: int, delta: MemberDelta) -> int:
+    def require_delta(self, tx: Runner, tenant_id: str, delta: MemberDelta) -> Resolved:
+        """:meth:`require` of every value a delta adds (its ``replace`` and its ``add``)."""
+        adding = [*(delta.replace or ()), *delta.add]
+        return self.require(tx, tenant_id, adding) if adding else {}
+
+    def apply(
+        self,
+        tx: Transaction,
+        tenant_id: str,
+        group_pk: int,
+        delta: MemberDelta,
+        found: Resolved | None = None,
+    ) -> int:
         """Apply a delta in O(k): ``replace`` (clear, then add), then ``remove``, then ``add``.
 
-        Every added value must exist in the tenant (UnknownMember otherwise); removing a value that
-        is not a member is not an error. Returns how many membership rows an add/remove delta
-        changed (0: none, the group is as it was); -1 for a replace, or when the driver cannot tell.
+        Every added value must exist in the tenant (UnknownMember otherwise; ``found``: what
+        :meth:`require_delta` gave, when the caller has it already); removing a value that is not a
+        member is not an error. Returns how many membership rows an add/remove delta changed (0:
+        none, the group is as it was); -1 for a replace, or when the driver cannot tell.
         """
-        adding = [*(delta.replace or ()), *delta.add]
-        found = self.require(tx, tenant_id, adding) if adding else {}
+        if found is None:
+            found = self.require_delta(tx, tenant_id, delta)
         changed = 0
         if delta.replace is not None:
             tx.execute(self.clear, {"group": group_pk})

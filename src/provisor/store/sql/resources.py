@@ -26,6 +26,7 @@ from provisor.store.base import (
     Change,
     IdPage,
     Member,
+    MemberDelta,
     Page,
     Query,
     ResourceNotFound,
@@ -333,15 +334,15 @@ class SqlResources:
                 raise ValueError(f"a {rt.name} has no members")
             data = document(rt, change.data)
             text = dumps(data)
-            if text == row[2] and (
-                change.members.empty or self._same_members(tx, tenant_id, current, change)
-            ):
+            delta = change.members
+            found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
+            if text == row[2] and (delta.empty or _same_members(current.members, delta, found)):
                 return current  # nothing changed: keep the version (and ETag)
             applied = False
-            if text == row[2] and change.members.replace is None:
+            if text == row[2] and delta.replace is None:
                 # members alone: a PATCH adding present members or removing absent ones keeps
                 # the version too; anything else goes on to the new version below
-                if self._members.apply(tx, tenant_id, pk, change.members) == 0:
+                if self._members.apply(tx, tenant_id, pk, delta, found) == 0:
                     return current
                 applied = True
             now = max(to_micros(self._clock()), last_modified)
@@ -351,8 +352,8 @@ class SqlResources:
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
             self._write_emails(tx, pk, rt.name, data, before=emails_before)
-            if group and not change.members.empty and not applied:
-                self._members.apply(tx, tenant_id, pk, change.members)
+            if not delta.empty and not applied:
+                self._members.apply(tx, tenant_id, pk, delta, found)
             if with_members and group:
                 members = tuple(self._members.load_members(tx, [pk])[pk])
         return StoredResource(
@@ -366,17 +367,6 @@ class SqlResources:
             groups=current.groups,
             document_json=text,
         )
-
-    def _same_members(self, tx: Transaction, tenant_id: str, current: StoredResource, change: Change) -> bool:
-        """Whether ``change`` replaces a Group's loaded members with the same members, as they
-        would be stored and shown (each one's type, and the display sent or else its own): a PUT
-        that changes nothing keeps its version. Only for a plain replace of loaded members."""
-        delta = change.members
-        if delta.replace is None or delta.add or delta.remove or current.members is None:
-            return False
-        found = self._members.require(tx, tenant_id, delta.replace)
-        after = {m.value: (m.type, m.display) for m in memberships.as_members(delta.replace, found)}
-        return after == {m.value: (m.type, m.display) for m in current.members}
 
     def _write_emails(
         self,
@@ -438,6 +428,18 @@ class SqlResources:
         (no COUNT over the tenant), read in the listing's own snapshot."""
         rows = OnConnection(conn).rows(self._lookups.held, {"tenant": tenant_id, "rt": resource_type})
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def _same_members(
+    current: tuple[Member, ...] | None, delta: MemberDelta, found: memberships.Resolved
+) -> bool:
+    """Whether ``delta`` replaces a Group's loaded members with the same members, as they would be
+    stored and shown (each one's type, and the display sent or else its own): a PUT that changes
+    nothing keeps its version. Only for a plain replace of loaded members."""
+    if delta.replace is None or delta.add or delta.remove or current is None:
+        return False
+    after = {m.value: (m.type, m.display) for m in memberships.as_members(delta.replace, found)}
+    return after == {m.value: (m.type, m.display) for m in current}
 
 
 def _total(offset: int, count: int, rows: list[Any]) -> int | None:
