@@ -199,7 +199,7 @@ def test_a_live_server_logs_every_request_and_no_secret(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/Nothing", headers=auth).status_code == 404
         assert sink.getvalue() == ""  # kept: flush_seconds has not passed
     finally:
-        server.stop()  # closes the app: the kept lines are written
+        server.stop()  # uvicorn's lifespan shutdown writes the kept lines
         store.close()
     text = sink.getvalue()
     lines = [orjson.loads(line) for line in text.splitlines()]

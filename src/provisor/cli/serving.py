@@ -78,7 +78,6 @@ def run_server(
             build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
         ).run()
     finally:
-        app.close()  # the access log's last lines
         store.close()
 
 
@@ -86,7 +85,6 @@ class BackgroundServer:
     """A uvicorn server in a daemon thread (for the demo and tests)."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        self.app = app
         self.server = uvicorn.Server(build_config(app, host=host, port=port, log_level=log_level))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -109,6 +107,3 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        close = getattr(self.app, "close", None)  # a ProvisorApp's access log; other apps have none
-        if close is not None:
-            close()
