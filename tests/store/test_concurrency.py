@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from provisor.store.base import Change, Query, UniquenessViolation
 from provisor.store.sql import SqlStore
+from provisor.store.sql.engine import create_store_engine, txn
 
 
 def test_fifty_threads_race_for_one_user_name(sql_store: SqlStore, tenant_id: str) -> None:
@@ -101,3 +102,33 @@ def test_processes_open_and_write_one_fresh_file(tmp_path: Path) -> None:
         assert [t.name for t in check.list_tenants()] == ["w0", "w1", "w2", "w3"]
     finally:
         check.close()
+
+
+def _connect_and_write(url: str) -> str:
+    engine = create_store_engine(url)
+    try:
+        with txn(engine, "write").begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            return str(conn.execute(text("PRAGMA journal_mode")).scalar())
+    finally:
+        engine.dispose()
+
+
+def test_processes_switching_fresh_files_to_wal_together(tmp_path: Path) -> None:
+    # SQLite refuses a concurrent switch to WAL at once ("database is locked", no busy handler);
+    # without the retry in _enable_wal about one fresh file in ten failed here.
+    processes, files = 8, 40
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        pool.map(abs, range(processes))  # every process started before the race
+        for i in range(files):
+            url = f"sqlite:///{tmp_path / f'fresh{i}.db'}"
+            modes = pool.map(_connect_and_write, [url] * processes, chunksize=1)
+            assert modes == ["wal"] * processes
+            check = create_store_engine(url)
+            try:
+                with check.connect() as conn:
+                    assert conn.execute(text("SELECT count(*) FROM t")).scalar() == processes
+            finally:
+                check.dispose()

@@ -16,6 +16,7 @@ microseconds) and ``scim_number`` (a number written as a string to the number).
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
@@ -37,13 +38,33 @@ def _fold_or_none(value: object) -> str | None:
     return fold(value) if isinstance(value, str) else None
 
 
+def _enable_wal(cur: sqlite3.Cursor, *, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL, retrying while another connection holds the lock it needs.
+
+    SQLite answers ``PRAGMA journal_mode=WAL`` with "database is locked" at once, without its busy
+    handler, when another connection is switching the same fresh file at that moment (processes
+    opening a new database together), so the busy timeout is applied here by hand.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.001
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool, busy_timeout_ms: int) -> None:
     """Pragmas and functions for one new SQLite connection."""
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
     cur = dbapi_connection.cursor()
     try:
         if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cur, busy_timeout_ms=busy_timeout_ms)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
