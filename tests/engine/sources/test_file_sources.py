@@ -255,6 +255,15 @@ def test_jsonl_full_read_changes_and_errors(tmp_path: Path) -> None:
     path.write_text(text + "[1, 2]\n")
     with pytest.raises(SourceError, match=r"hr\.jsonl, line 4: each line must be a JSON object"):
         list(source.read_all().objects)
+    # half a surrogate pair names no character: refused like any text that is not JSON, where it
+    # used to crash the read (the object's digest could not encode it), and a whole pair is read
+    line = '{"objectId": "u3", "userPrincipalName": "c@x", "displayName": "A %s"}\n'
+    path.write_text(text + line % "\\ud800 B")
+    with pytest.raises(SourceError, match=r"hr\.jsonl, line 4: not JSON: .*surrogate"):
+        list(source.read_all().objects)
+    path.write_text(text + line % "\\ud83d\\ude00")
+    read = {o.anchor: o for o in source.read_all().objects}
+    assert read["u3"].attributes["displayName"] == "A \U0001f600"
     path.write_text(text + '{"objectId": "u3", "userPrincipalName": "c@x", "manager": {"id": 1}}\n')
     with pytest.raises(SourceError, match=r"line 4: manager must be a text value, not dict"):
         list(source.read_all().objects)

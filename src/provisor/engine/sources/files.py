@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from provisor.engine.jobs.model import SourceConfig, SourceType
 from provisor.engine.model import (
     ChangeSet,
@@ -294,8 +296,10 @@ class JsonlSource(FileSource):
                 if not text.strip():
                     continue
                 try:
-                    fields = json.loads(text)
-                except ValueError as exc:
+                    # orjson, not json: it refuses half a surrogate pair ("\ud800"), text no
+                    # target could be sent (UTF-8 cannot hold it)
+                    fields = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
                     raise self._error(line, f"not JSON: {exc}") from None
                 if not isinstance(fields, dict):
                     raise self._error(line, "each line must be a JSON object")
