@@ -7,7 +7,9 @@
    JSON access log):
    `provisor serve` over a fresh SQLite file, with a tenant made by `provisor tenant create`;
    scim2-server's ASGI app over its in-memory storage (../shared/bench/scim2_server_peer.py, SCIM_ENTRA=1);
-   bench/bare_app.py (a constant 1 KB JSON on GET /bare).
+   bench/bare_app.py (a constant 1 KB JSON on GET /bare);
+   once Provisor is loaded, bench/floor_app.py over Provisor's SQLite file (the floor under the
+   filtered GET: one indexed lookup, raw ASGI, no authentication and no rendering).
 2. Loads users and groups over HTTP into Provisor (--users) and the peer (--peer-users): one group with
    10 members, one with every loaded user (built with PATCH adds of --batch members), the rest with 5.
    It also makes extra users that belong to no group, for the member-add workloads.
@@ -15,9 +17,9 @@
    Python asyncio load generator when wrk cannot be had; the output says which. Before each
    measurement it waits until no server is still working through earlier requests. The bare app
    is measured first and again at the end: the difference is how far the box drifted in the run.
-4. Prints a table (req/s, p50, p99, Provisor/peer and Provisor/bare ratios, RSS after loading and after
-   every workload), writes the results as JSON to bench/results/, and prints a markdown table for
-   docs/benchmarks.md.
+4. Prints a table (req/s, p50, p99, Provisor/peer and Provisor/bare ratios, and Provisor/floor for
+   the filtered GET; RSS after loading and after every workload), writes the results as JSON to
+   bench/results/, and prints a markdown table for docs/benchmarks.md.
 
 Only 127.0.0.1 is used; every loop is bounded in count and time; every server is stopped at the end.
 """
@@ -144,7 +146,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    name: str  # "provisor" | "peer" | "bare"
+    name: str  # "provisor" | "peer" | "floor" | "bare" | "bare_c"
     label: str
     port: int
     base_path: str  # SCIM base path, or the bare app's route
@@ -339,6 +341,17 @@ def start_bare(workdir: Path) -> Server:
     proc = start_process(uvicorn_cmd(BENCH_DIR, "bare_app:app", port), log_path)
     server = Server("bare", "bare Starlette", port, "/bare", "", proc, log_path)
     wait_ready(server, "/bare")
+    return server
+
+
+def start_floor(workdir: Path, tenant: str) -> Server:
+    """bench/floor_app.py over the SQLite file of ``serve_provisor`` (read-only), for ``tenant``."""
+    port = free_port()
+    log_path = workdir / "floor.log"
+    env = {"FLOOR_DB": str(workdir / "provisor.db"), "FLOOR_TENANT": tenant}
+    proc = start_process(uvicorn_cmd(BENCH_DIR, "floor_app:app", port), log_path, env)
+    server = Server("floor", "floor (one lookup)", port, "/scim/v2", "", proc, log_path)
+    wait_ready(server, "/scim/v2/Users?filter=userName%20eq%20%22nobody%22")
     return server
 
 
@@ -765,33 +778,36 @@ def render_tables(results: list[Result], meta: dict[str, Any]) -> tuple[str, str
     order = ["bare_get", *[k for k in titles if k != "bare_get"]]
     plain = [
         f"{'workload':56s} {'server':15s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s} "
-        f"{'P/peer':>7s} {'P/bare':>7s} {'P/bare1w':>8s}"
+        f"{'P/peer':>7s} {'P/bare':>7s} {'P/bare1w':>8s} {'P/floor':>7s}"
     ]
     md = [
         "| workload | server | req/s | p50 (ms) | p99 (ms) | errors | Provisor/peer | Provisor/bare "
-        "| Provisor/bare, one write |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| Provisor/bare, one write | Provisor/floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key in order:
-        for server in ("provisor", "peer", "bare", "bare_c"):
+        for server in ("provisor", "peer", "floor", "bare", "bare_c"):
             r = by.get((key, server))
             if r is None:
                 continue
-            vs_peer = vs_bare = vs_bare_c = ""
+            vs_peer = vs_bare = vs_bare_c = vs_floor = ""
             if server == "provisor":
-                peer = by.get((key, "peer"))
+                peer, floor = by.get((key, "peer")), by.get((key, "floor"))
                 vs_peer = fmt_ratio(r.rps, peer.rps) if peer else "-"
                 vs_bare = fmt_ratio(r.rps, bare.rps) if bare else "-"
                 vs_bare_c = fmt_ratio(r.rps, bare_c.rps) if bare_c else "-"
+                vs_floor = fmt_ratio(r.rps, floor.rps) if floor else "-"
+            elif server == "floor":
+                vs_bare = f"({fmt_ratio(r.rps, bare.rps)})" if bare else "-"
             label = meta["server_labels"][server]
             note = f" ({r.note})" if r.note else ""
             plain.append(
                 f"{r.title[:56]:56s} {label[:15]:15s} {r.rps:9.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                f"{r.errors:7d} {vs_peer:>7s} {vs_bare:>7s} {vs_bare_c:>8s}{note}"
+                f"{r.errors:7d} {vs_peer:>7s} {vs_bare:>7s} {vs_bare_c:>8s} {vs_floor:>7s}{note}"
             )
             md.append(
                 f"| {r.title}{note} | {label} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                f"{r.errors} | {vs_peer} | {vs_bare} | {vs_bare_c} |"
+                f"{r.errors} | {vs_peer} | {vs_bare} | {vs_bare_c} | {vs_floor} |"
             )
     return "\n".join(plain), "\n".join(md)
 
@@ -826,6 +842,13 @@ def conditions(meta: dict[str, Any]) -> str:
         "bare Starlette runs on stock uvicorn (the issue's ceiling); 'bare Starlette, one write' is the "
         "same app on Provisor's serving stack (uvicorn with `provisor serve`'s write coalescing)."
     )
+    if "floor" in meta["rss_mb"]:
+        parts.append(
+            "'floor (one lookup)' is bench/floor_app.py over Provisor's SQLite file on stock uvicorn: the "
+            "filtered GET with one indexed lookup and nothing else (raw ASGI, no authentication, no "
+            "rendering, the stored document as stored), the least a SCIM server on this stack can do; "
+            "its own ratio to the bare app is in parentheses."
+        )
     parts.append(
         "Every server logs each request (uvicorn's access log; Provisor's JSON access log)."
         if meta["args"].get("access_log")
@@ -933,6 +956,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             smoke_check(server, loads[server.name])
             log(f"{server.label}: loaded in {loads[server.name].seconds:.1f}s")
+        floor = None
+        if not args.no_provisor:
+            floor = start_floor(workdir, "bench")
+            servers.append(floor)
         for server in servers:
             rss[server.name] = server.rss_mb()
 
@@ -964,6 +991,8 @@ def main(argv: list[str] | None = None) -> int:
                 workload = per_server[server.name][i]
                 titles.setdefault(workload.key, workload.title)
                 measure(server, workload)
+                if floor is not None and server.name == "provisor" and workload.key == "get_filter":
+                    measure(floor, workload)  # the same userNames, right after Provisor
         # The ceiling again: how far this box drifted while the SCIM workloads ran.
         titles["bare_get_end"] = "GET, constant 1 KB JSON (bare Starlette), again at the end"
         measure(bare, Workload("bare_get_end", titles["bare_get_end"], "get_static"))
@@ -990,6 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
             "peer": "scim2-server",
             "bare": "bare Starlette",
             "bare_c": "bare Starlette, one write",
+            "floor": "floor (one lookup)",
         },
         "workload_titles": titles,
         "loaded": {
