@@ -78,6 +78,39 @@ def test_query_before_create_then_create_then_match(client):
     assert_scim_error(r, 409, "uniqueness")
 
 
+def test_client_made_id_and_meta_are_ignored(client):
+    """Q13: Entra sends ``meta`` (read-only) on POST; a client's ``id`` and every ``meta``
+    sub-attribute (RFC 7643 section 3.1: assigned by the service provider) are ignored on POST and
+    PUT, never stored or echoed."""
+    forged = {
+        "resourceType": "Group",
+        "created": "2001-01-01T00:00:00Z",
+        "lastModified": "2001-01-02T00:00:00Z",
+        "version": 'W/"999"',
+        "location": "https://elsewhere.example/Users/forged",
+    }
+    r = client.post("/Users", json={**entra_user("meta@contoso.com"), "id": "forged", "meta": forged})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["id"] != "forged"
+    meta = created["meta"]
+    assert meta["resourceType"] == "User"
+    assert meta["location"] == r.headers["location"] and meta["location"].endswith(f"/Users/{created['id']}")
+    assert not meta["created"].startswith("2001") and not meta["lastModified"].startswith("2001")
+    assert meta["version"] == r.headers["etag"] != 'W/"999"'
+    assert client.get("/Users/forged").status_code == 404
+
+    body = {**entra_user("meta@contoso.com"), "id": "forged", "meta": forged, "nickName": "al"}
+    r = client.put(f"/Users/{created['id']}", json=body)
+    assert r.status_code == 200, r.text
+    replaced = r.json()
+    assert replaced["id"] == created["id"] and replaced["nickName"] == "al"
+    assert replaced["meta"]["created"] == meta["created"]
+    assert replaced["meta"]["location"] == meta["location"]
+    assert replaced["meta"]["version"] not in (meta["version"], 'W/"999"')
+    assert client.get(f"/Users/{created['id']}").json() == replaced
+
+
 def test_string_active_and_bare_manager_on_create(client):
     boss = create_user(client, "boss@contoso.com")
     r = client.post("/Users", json=entra_user("worker@contoso.com", manager=boss["id"], active="True"))
