@@ -153,6 +153,22 @@ def test_in_a_server_kept_lines_are_written_within_flush_seconds() -> None:
     asyncio.run(serve())
 
 
+def test_a_new_event_loop_gets_its_own_timer() -> None:
+    # A line kept in a loop that ended before its timer fired is written by the next loop's timer
+    # (a server stopped and started again in one process, as tests do), not kept forever.
+    sink = Recorder()
+    log = _log(sink, flush_seconds=0.05)
+    in_loop(lambda: _one(log, "/first"))
+    assert sink.writes == []  # that loop ended with the line kept and its timer pending
+
+    async def second() -> None:
+        _one(log, "/second")
+        await asyncio.sleep(0.2)
+
+    asyncio.run(second())
+    assert [line["path"] for line in sink.lines()] == ["/first", "/second"]
+
+
 def test_close_writes_what_is_kept_and_later_lines_at_once() -> None:
     sink = Recorder()
     log = _log(sink, flush_seconds=60)

@@ -88,6 +88,7 @@ class AccessLog:
         self._stamp = UtcStamp()
         self._kept: list[_Kept] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._failed = False
 
@@ -99,13 +100,15 @@ class AccessLog:
         kept.append((self._clock(), method, path, status, ms, tenant, client))
         if len(kept) >= self._batch_lines or self._closed:
             self.flush()
-        elif self._timer is None:
+        elif self._timer is None or (self._timer_loop is not None and self._timer_loop.is_closed()):
+            # (a timer of an event loop that has ended never fires: a new loop needs its own)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no event loop to wake us later: write now
                 self.flush()
                 return
             self._timer = loop.call_later(self._flush_seconds, self._flush_on_time)
+            self._timer_loop = loop
 
     def _flush_on_time(self) -> None:
         self._timer = None
