@@ -27,3 +27,18 @@ def test_resource_types_and_schemas(client):
     assert all(v is not None for a in one["attributes"] for v in a.values())
     assert_scim_error(client.get("/Schemas/urn:nope"), 404)
     assert_scim_error(client.get("/ResourceTypes/Nope"), 404)
+
+
+def test_a_filter_on_a_discovery_endpoint_is_403(client):
+    # RFC 7644 section 4: the discovery endpoints do not filter; a filter gets 403 so that no
+    # client takes its conditions for applied
+    for path in (
+        "/Schemas",
+        f"/Schemas/{USER}",
+        "/ResourceTypes",
+        "/ResourceTypes/User",
+        "/ServiceProviderConfig",
+    ):
+        assert_scim_error(client.get(path, params={"filter": 'id eq "x"'}), 403)
+    assert_scim_error(client.get("/ResourceTypes", params={"Filter": 'name eq "User"'}), 403)
+    assert client.get("/Schemas", params={"count": "1"}).status_code == 200

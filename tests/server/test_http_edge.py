@@ -82,10 +82,33 @@ def test_outside_the_base_is_scim_404(live):
     assert_scim_error(httpx.get(f"{live.root}/nothing/here"), 404)
 
 
-def test_wrong_method_is_405(client):
-    assert_scim_error(client.put("/Users", json={}), 405)
-    assert_scim_error(client.delete("/ServiceProviderConfig"), 405)
-    assert_scim_error(client.post("/Schemas", json={}), 405)
+def test_wrong_method_is_405_with_the_allowed_ones(client):
+    # RFC 9110 section 15.5.6: a 405 names the methods the resource has in Allow
+    user = create_user(client, "allow@example.com")
+    for r, allowed in [
+        (client.put("/Users", json={}), "GET, HEAD, POST"),
+        (client.delete("/ServiceProviderConfig"), "GET, HEAD"),
+        (client.post("/Schemas", json={}), "GET, HEAD"),
+        (client.get("/Bulk"), "POST"),
+        (client.post(f"/Users/{user['id']}", json={}), "DELETE, GET, HEAD, PATCH, PUT"),
+        (client.options("/Users"), "GET, HEAD, POST"),
+    ]:
+        body = assert_scim_error(r, 405)
+        assert r.headers["allow"] == allowed
+        assert allowed in body["detail"]
+
+
+def test_head_answers_what_get_would_without_the_body(client):
+    user = create_user(client, "head@example.com")
+    for path in (f"/Users/{user['id']}", "/Users", "/ServiceProviderConfig", "/Schemas"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == str(len(got.content))
+    head = client.head(f"/Users/{user['id']}")
+    assert head.headers["etag"] == client.get(f"/Users/{user['id']}").headers["etag"]
+    assert client.head("/Users/nobody").status_code == 404
 
 
 def test_me_is_501(client):

@@ -7,6 +7,7 @@ defines one, the ``scimType``. Only ``server/errors.py`` turns these into respon
      +-- BadRequest (400)            invalidFilter, invalidSyntax, invalidPath, invalidValue,
      |                               mutability, noTarget, tooMany, invalidVers, sensitive
      +-- Unauthorized (401)
+     +-- Forbidden (403)
      +-- NotFound (404)
      +-- MethodNotAllowed (405)
      +-- Conflict (409)              uniqueness
@@ -118,10 +119,22 @@ class NotFound(ScimError):
     status = 404
 
 
+class Forbidden(ScimError):
+    """403: a request the endpoint refuses to answer as asked (RFC 7644 section 4: a filter on a
+    discovery endpoint, so that no client takes its conditions for applied)."""
+
+    status = 403
+
+
 class MethodNotAllowed(ScimError):
-    """405: the endpoint exists but not for this HTTP method."""
+    """405: the endpoint exists but not for this HTTP method; ``allowed`` are the ones it has (the
+    response's ``Allow`` header, RFC 9110 section 15.5.6)."""
 
     status = 405
+
+    def __init__(self, detail: str, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
 
 
 class Conflict(ScimError):

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from provisor.scim.errors import (
     BadRequest,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     NotImplementedByServer,
@@ -141,9 +142,11 @@ class ScimApp:
                     "PATCH": self.patch_resource,
                     "DELETE": self.delete_resource,
                 }
-        handler = table.get(method.upper())
+        wanted = method.upper()
+        handler = table.get("GET" if wanted == "HEAD" else wanted)  # uvicorn leaves out HEAD's body
         if handler is None:
-            raise MethodNotAllowed(f"{method} is not allowed here; allowed: {', '.join(sorted(table))}")
+            allowed = tuple(sorted([*table, "HEAD"] if "GET" in table else table))
+            raise MethodNotAllowed(f"{method} is not allowed here; allowed: {', '.join(allowed)}", allowed)
         return handler, parts
 
     def _rt(self, parts: list[str]) -> ResourceType:
@@ -158,13 +161,16 @@ class ScimApp:
     # -- discovery ------------------------------------------------------------------------------
 
     async def get_spc(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        _refuse_filter(request)
         return Outcome(200, service_provider_config(self.config, self.base_url(request), ctx.max_page_size))
 
     async def get_resource_types(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        _refuse_filter(request)
         items = resource_types(self.registry, self.base_url(request))
         return self._discovery(items, parts, "ResourceType", key="id")
 
     async def get_schemas(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        _refuse_filter(request)
         items = schemas(self.registry, self.base_url(request))
         return self._discovery(items, parts, "Schema", key="id")
 
@@ -275,6 +281,13 @@ class ScimApp:
         body = await self.json_body(request, self.config.bulk_max_payload_bytes)
         base = self.base_url(request)
         return Outcome(200, await self.writes.run(lambda: self.bulk.run(ctx, body, base)))
+
+
+def _refuse_filter(request: ScimRequest) -> None:
+    """RFC 7644 section 4: the discovery endpoints ignore filtering, and a filter sent to one gets
+    403, so that no client takes the filter's conditions for applied."""
+    if any(name.lower() == "filter" for name in request.query):
+        raise Forbidden("the discovery endpoints do not filter; send the request without 'filter'")
 
 
 class ProvisorApp:

@@ -60,6 +60,8 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
     headers: dict[str, str] = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+    elif isinstance(error, scim.MethodNotAllowed) and error.allowed:
+        headers["Allow"] = ", ".join(error.allowed)
     return error.status, orjson.dumps(error_body(error)), headers
 
 
