@@ -151,8 +151,10 @@ def test_attributes_and_excluded_together() -> None:
     assert out["name"] == {"givenName": "Alice", "familyName": "Smith"}
 
 
-def test_empty_parameter_lists_mean_not_given() -> None:
-    assert project(USERS, REP, attributes=[], excluded=[]) == project(USERS, REP)
+def test_an_empty_exclusion_is_none_and_an_empty_selection_keeps_what_is_always_returned() -> None:
+    assert project(USERS, REP, excluded=[]) == project(USERS, REP)
+    # attributes given, but naming nothing the resource type has (the names were unknown)
+    assert project(USERS, REP, attributes=[]) == {"schemas": [USER], "id": REP["id"]}
 
 
 def _returned_rt() -> ResourceType:

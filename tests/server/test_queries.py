@@ -62,6 +62,33 @@ def test_attributes_and_excluded_attributes(client):
     assert set(listed["Resources"][0]) == {"schemas", "id"}
 
 
+def test_unknown_names_select_nothing_and_an_extension_urn_names_the_extension(client):
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    u = create_user(client, "urn@x.com", displayName="U", **{ext: {"department": "Sales"}})
+    uid = u["id"]
+    for names in ("foo", "name.foo", "foo,bar"):
+        got = client.get(f"/Users/{uid}", params={"attributes": names}).json()
+        assert got == {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": uid}, names
+    got = client.get(f"/Users/{uid}", params={"attributes": ext}).json()
+    assert set(got) == {"schemas", "id", ext} and got[ext] == {"department": "Sales"}
+    got = client.get(f"/Users/{uid}", params={"attributes": f"userName,{ext.upper()}"}).json()
+    assert set(got) == {"schemas", "id", "userName", ext}
+    got = client.get(f"/Users/{uid}", params={"excludedAttributes": ext}).json()
+    assert ext not in got and ext not in got["schemas"] and got["displayName"] == "U"
+    assert client.get(f"/Users/{uid}", params={"attributes": ""}).json() == client.get(f"/Users/{uid}").json()
+    create_group(client, "Urn Group", [uid])
+    r = client.post(
+        "/.search",
+        json={"schemas": [SEARCH], "filter": "id pr", "attributes": ["userName"], "count": 100},
+    )
+    assert r.status_code == 200, r.text
+    for res in r.json()["Resources"]:
+        if res["schemas"] == [GROUP]:
+            assert set(res) == {"schemas", "id"}  # a Group has no userName: nothing else is asked for
+        else:
+            assert set(res) == {"schemas", "id", "userName"}
+
+
 def test_search_endpoints(client):
     u = create_user(client, "s1@x.com")
     create_user(client, "s2@x.com")

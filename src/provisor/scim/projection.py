@@ -36,10 +36,11 @@ def project(
 ) -> dict[str, Any]:
     """The representation reduced per RFC 7644 section 3.4.2.5 and RFC 7643 ``returned``.
 
-    ``attributes`` and ``excluded`` are parsed attribute paths; an empty sequence counts as not
-    given. When both are given, ``attributes`` selects first and ``excluded`` then removes.
+    ``attributes`` and ``excluded`` are parsed attribute paths. ``attributes`` None is not given;
+    empty, it was given naming nothing the resource type has, and leaves the ``always`` attributes
+    alone. When both are given, ``attributes`` selects first and ``excluded`` then removes.
     """
-    wanted = _index(rt, attributes) if attributes else None
+    wanted = _index(rt, attributes) if attributes is not None else None
     dropped = _index(rt, excluded) if excluded else {}
     out: dict[str, Any] = {}
     schemas_key: str | None = None

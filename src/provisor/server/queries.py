@@ -61,7 +61,7 @@ class Projection:
     def _wants(self, attr: str) -> bool:
         if self.excluded and any(p.attr == attr and p.urn is None and p.sub is None for p in self.excluded):
             return False
-        if self.attributes:
+        if self.attributes is not None:
             return any(p.attr == attr and p.urn is None for p in self.attributes)
         return True
 
@@ -75,27 +75,35 @@ class ListRequest:
 
 
 def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[AttrPath, ...] | None:
-    """A comma-separated list (or JSON list) of attribute names.
+    """A comma-separated list (or JSON list) of attribute names; None when it names nothing.
 
-    Names no schema declares are ignored (they can select nothing). Microsoft's reference tests send
-    a value filter inside ``attributes`` (``emails[type eq "work"]``); the filter is dropped and the
-    attribute kept.
+    A schema extension's URN alone names the whole extension. Names no schema of ``rt`` declares
+    select nothing (so ``attributes=foo`` leaves the ``always`` attributes, and a search across
+    resource types asking for ``userName`` gets Groups reduced to those). Microsoft's reference
+    tests send a value filter inside ``attributes`` (``emails[type eq "work"]``); the filter is
+    dropped and the attribute kept.
     """
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)
     paths: list[AttrPath] = []
+    named = False
     for raw in items:
         if not isinstance(raw, str):
             raise InvalidValue("attributes must be strings")
         name = _VALUE_FILTER.sub("", raw).strip()
         if not name:
             continue
+        named = True
+        extension = rt.extension(name)
+        if extension is not None:
+            paths.append(AttrPath(None, extension.id))
+            continue
         try:
             paths.append(parse_attr_path(name, rt))
         except InvalidPath:
             continue
-    return tuple(paths)
+    return tuple(paths) if named else None
 
 
 def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = InvalidValue) -> int:
