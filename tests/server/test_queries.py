@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import GROUP, create_group, create_user
+from tests.conftest import GROUP, assert_scim_error, create_group, create_user
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
@@ -43,6 +43,41 @@ def test_sorting_descending_and_on_extension(client):
         for u in client.get("/Users", params={"sortBy": f"{ext}:department"}).json()["Resources"]
     ]
     assert names == ["c@x.com", "b@x.com", "a@x.com"]
+
+
+def test_sorting_on_a_multi_valued_attribute_uses_its_primary_value(client):
+    # RFC 7644 section 3.4.2.3: the primary value, else the first; emails alone means emails.value
+    made = {  # created in an order that is neither the ascending nor the descending one
+        "m4@x.com": [],
+        "m2@x.com": [{"value": "bob@x.com"}, {"value": "ann@x.com"}],
+        "m3@x.com": [{"value": "cat@x.com", "type": "work"}],
+        "m1@x.com": [{"value": "zed@x.com"}, {"value": "amy@x.com", "primary": True}],
+    }
+    for name, emails in made.items():
+        create_user(client, name, emails=emails)
+
+    def order(**params: str) -> list[str]:
+        query = {"filter": 'userName sw "m"', **params}
+        return [u["userName"] for u in client.get("/Users", params=query).json()["Resources"]]
+
+    # by amy (primary), bob (first), cat; m4 has no email: last ascending, first descending
+    assert order(sortBy="emails") == ["m1@x.com", "m2@x.com", "m3@x.com", "m4@x.com"]
+    assert order(sortBy="emails.value") == order(sortBy="emails")
+    assert order(sortBy="Emails", sortOrder="descending") == ["m4@x.com", "m3@x.com", "m2@x.com", "m1@x.com"]
+
+
+def test_attributes_the_server_computes_cannot_be_sorted_on(client):
+    for endpoint, path in [
+        ("/Users", "groups"),
+        ("/Users", "groups.display"),
+        ("/Groups", "members"),
+        ("/Groups", "members.value"),
+        ("/Users", "meta.version"),
+        ("/Users", "meta.location"),
+    ]:
+        body = assert_scim_error(client.get(endpoint, params={"sortBy": path}), 400, "invalidValue")
+        assert "cannot be sorted on" in body["detail"], path
+    assert client.get("/Users", params={"sortBy": "meta.lastModified"}).status_code == 200
 
 
 def test_attributes_and_excluded_attributes(client):

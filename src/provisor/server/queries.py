@@ -188,11 +188,21 @@ def _cursor_count(value: Any, default: int) -> int:
     return count
 
 
+#: Attributes the server computes when it renders a resource (from memberships, the version, the
+#: base URL) or that every resource of a type shares: no order can be read from the stored data.
+_UNSORTABLE = frozenset({"members", "groups", "schemas"})
+_UNSORTABLE_META = frozenset({"version", "location"})
+
+
 def _check_sortable(path: AttrPath, rt: ResourceType) -> None:
     found = rt.attribute(path.urn, path.attr)
     if found is None:  # parse_attr_path already resolved it; defensive
         raise InvalidValue(f"sortBy: unknown attribute {path}")
     attr = found[1]
+    if path.urn is None and (
+        attr.name in _UNSORTABLE or (attr.name == "meta" and path.sub in _UNSORTABLE_META)
+    ):
+        raise InvalidValue(f"sortBy: {path} is computed by the server and cannot be sorted on")
     if path.sub is not None:
         sub = attr.sub(path.sub)
         if sub is None or sub.type == "complex":

@@ -1,7 +1,8 @@
 """``sortBy`` -> ORDER BY (RFC 7644 section 3.4.2.3).
 
 Strings sort case-insensitively unless caseExact, dateTimes as instants, numbers numerically. A
-multi-valued attribute sorts by its primary value, else its first. Resources without a value sort
+multi-valued attribute sorts by its primary value, else its first; a complex one named without a
+sub-attribute (``emails``) by its ``value``. Resources without a value sort
 last when ascending and first when descending; ties break on the primary key, ascending.
 """
 
@@ -40,6 +41,8 @@ def sort_key(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> ColumnEle
     """The value of ``path`` to sort on, for one resource row."""
     found = lookup_attribute(rt, path.urn, path.attr)
     top = found[1] if found is not None else None
+    if top is not None and path.sub is None and top.sub("value") is not None:
+        path = AttrPath(path.urn, path.attr, "value")  # a complex attribute sorts by its value
     leaf = top if top is None or path.sub is None else top.sub(path.sub)
     exact = leaf is not None and leaf.case_exact
     if path.urn is None:
