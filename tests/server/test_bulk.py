@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import GROUP, USER, assert_scim_error
+from tests.conftest import ENTERPRISE, GROUP, USER, assert_scim_error, create_user, make_user
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -93,26 +93,22 @@ def test_bulk_fail_on_errors_stops(client):
 
 
 def test_bulk_circular_and_unknown_references(client):
+    """A cycle through the enterprise manager (not Group members) cannot be resolved: 409 each."""
+
+    def managed_by(name: str, ref: str) -> dict:
+        return {"schemas": [USER, ENTERPRISE], "userName": name, ENTERPRISE: {"manager": {"value": ref}}}
+
     r = client.post(
         "/Bulk",
         json=bulk(
-            {
-                "method": "POST",
-                "path": "/Groups",
-                "bulkId": "x",
-                "data": {"schemas": [GROUP], "displayName": "X", "members": [{"value": "bulkId:y"}]},
-            },
-            {
-                "method": "POST",
-                "path": "/Groups",
-                "bulkId": "y",
-                "data": {"schemas": [GROUP], "displayName": "Y", "members": [{"value": "bulkId:x"}]},
-            },
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": managed_by("x@x.com", "bulkId:y")},
+            {"method": "POST", "path": "/Users", "bulkId": "y", "data": managed_by("y@x.com", "bulkId:x")},
             {"method": "DELETE", "path": "/Users/bulkId:nope"},
         ),
     )
     statuses = sorted(o["status"] for o in r.json()["Operations"])
     assert statuses == ["409", "409", "409"]
+    assert client.get("/Users").json()["totalResults"] == 0
 
 
 def test_bulk_limits_are_advertised_and_enforced(client):
@@ -162,3 +158,303 @@ def test_bulk_payload_size_is_advertised_and_enforced(client):
     assert r.status_code == 200, r.text
     assert [o["status"] for o in r.json()["Operations"]] == ["201", "201", "201"]
     assert created("at") == 3
+
+
+def _without_response(op: dict) -> dict:
+    return {k: v for k, v in op.items() if k != "response"}
+
+
+def test_bulk_results_carry_location_except_a_failed_post(live, client):
+    """RFC 7644 3.7: location on a DELETE 204, on a PUT 412, on a 404 and on a 400 of PUT, PATCH and
+    DELETE (the addressed resource's URL, a path's bulkId resolved), none on a failed POST."""
+    kept = create_user(client, "kept@x.com", displayName="Kept")
+    gone = create_user(client, "gone@x.com")
+    missing = "0" * 32
+    kept_url, gone_url = f"{live.base}/Users/{kept['id']}", f"{live.base}/Users/{gone['id']}"
+    stale = 'W/"999"'
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {"method": "DELETE", "path": f"/Users/{gone['id']}"},
+            {
+                "method": "PUT",
+                "path": f"/Users/{kept['id']}",
+                "version": stale,
+                "data": {"schemas": [USER], "userName": "kept@x.com", "displayName": "Overwritten"},
+            },
+            {
+                "method": "PATCH",
+                "path": f"/Users/{kept['id']}",
+                "version": stale,
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": "Patched"}],
+                },
+            },
+            {"method": "DELETE", "path": f"/Users/{missing}"},
+            {"method": "PUT", "path": f"/Users/{kept['id']}", "data": {"schemas": [USER]}},
+            {"method": "POST", "path": "/Users", "bulkId": "bad", "data": {"schemas": [USER]}},
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "ok",
+                "data": {"schemas": [USER], "userName": "n@x.com"},
+            },
+            {"method": "DELETE", "path": "/Users/bulkId:ok"},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    created = ops[6]["location"]
+    assert created.startswith(f"{live.base}/Users/")
+    assert [_without_response(o) for o in ops] == [
+        {"method": "DELETE", "location": gone_url, "status": "204"},
+        {"method": "PUT", "location": kept_url, "status": "412"},
+        {"method": "PATCH", "location": kept_url, "status": "412"},
+        {"method": "DELETE", "location": f"{live.base}/Users/{missing}", "status": "404"},
+        {"method": "PUT", "location": kept_url, "status": "400"},
+        {"method": "POST", "bulkId": "bad", "status": "400"},
+        {
+            "method": "POST",
+            "bulkId": "ok",
+            "location": created,
+            "status": "201",
+            "version": ops[6]["version"],
+        },
+        {"method": "DELETE", "location": created, "status": "204"},
+    ]
+    assert [o.get("response", {}).get("status") for o in ops] == [
+        None,
+        "412",
+        "412",
+        "404",
+        "400",
+        "400",
+        None,
+        None,
+    ]
+    assert client.get(f"/Users/{kept['id']}").json() == kept
+    assert_scim_error(client.get(f"/Users/{gone['id']}"), 404)
+    assert_scim_error(client.get(created[len(live.base) :]), 404)
+
+
+def test_bulk_location_when_the_path_names_no_resource(live, client):
+    """No location when there is no resource to point at: a path without a known resource type,
+    without an id, with extra segments, or naming the bulkId of a POST that failed; an unknown
+    bulkId in the data of a PATCH on a real resource still reports that resource."""
+    user = create_user(client, "u@x.com")
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "bulkId:nope"}],
+    }
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {"method": "DELETE", "path": "/Widgets/abc"},
+            {"method": "DELETE", "path": "/Users/"},
+            {"method": "DELETE", "path": "/Users/a/b"},
+            {"method": "DELETE", "path": 7},
+            {"method": "POST", "path": "/Users", "bulkId": "failed", "data": {"schemas": [USER]}},
+            {"method": "PATCH", "path": "/Users/bulkId:failed", "data": patch},
+            {"method": "PATCH", "path": f"/Users/{user['id']}", "data": patch},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    assert [_without_response(o) for o in ops] == [
+        {"method": "DELETE", "status": "400"},
+        {"method": "DELETE", "status": "400"},
+        {"method": "DELETE", "status": "400"},
+        {"method": "DELETE", "status": "400"},
+        {"method": "POST", "bulkId": "failed", "status": "400"},
+        {"method": "PATCH", "status": "409"},
+        {"method": "PATCH", "location": f"{live.base}/Users/{user['id']}", "status": "409"},
+    ]
+    assert [o["response"].get("scimType") for o in ops] == [
+        "invalidValue",
+        "invalidSyntax",
+        "invalidSyntax",
+        "invalidSyntax",
+        "invalidValue",
+        "invalidValue",
+        "invalidValue",
+    ]
+    assert client.get(f"/Users/{user['id']}").json() == user
+
+
+def test_bulk_version_that_is_not_a_string_fails_only_its_operation(live, client):
+    """A version that is not a string is 400 invalidSyntax for its operation and writes nothing;
+    the other operations, a correct version and a null (absent) one included, go through."""
+    a = create_user(client, "a@x.com", displayName="A")
+    b = create_user(client, "b@x.com", displayName="B")
+    c = create_user(client, "c@x.com", displayName="C")
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Changed"}],
+    }
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {"method": "PATCH", "path": f"/Users/{a['id']}", "version": 1, "data": patch},
+            {
+                "method": "PUT",
+                "path": f"/Users/{a['id']}",
+                "version": ["x"],
+                "data": {"schemas": [USER], "userName": "a@x.com", "displayName": "Changed"},
+            },
+            {"method": "DELETE", "path": f"/Users/{a['id']}", "version": {"v": 1}},
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "n",
+                "version": True,
+                "data": make_user("n@x.com"),
+            },
+            {"method": "PATCH", "path": f"/Users/{b['id']}", "version": b["meta"]["version"], "data": patch},
+            {"method": "PATCH", "path": f"/Users/{c['id']}", "version": None, "data": patch},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    a_url = f"{live.base}/Users/{a['id']}"
+    assert [_without_response(o) for o in ops[:4]] == [
+        {"method": "PATCH", "location": a_url, "status": "400"},
+        {"method": "PUT", "location": a_url, "status": "400"},
+        {"method": "DELETE", "location": a_url, "status": "400"},
+        {"method": "POST", "bulkId": "n", "status": "400"},
+    ]
+    for op in ops[:4]:
+        assert op["response"]["status"] == "400"
+        assert op["response"]["scimType"] == "invalidSyntax"
+        assert "version" in op["response"]["detail"]
+    assert [o["status"] for o in ops[4:]] == ["200", "200"]
+    assert [o["location"] for o in ops[4:]] == [
+        f"{live.base}/Users/{b['id']}",
+        f"{live.base}/Users/{c['id']}",
+    ]
+    assert client.get(f"/Users/{a['id']}").json() == a
+    assert client.get(f"/Users/{b['id']}").json()["displayName"] == "Changed"
+    assert client.get(f"/Users/{c['id']}").json()["displayName"] == "Changed"
+    assert client.get("/Users", params={"filter": 'userName eq "n@x.com"'}).json()["totalResults"] == 0
+
+
+def _group_post(bulk_id: str, name: str, *members: str) -> dict:
+    data = {"schemas": [GROUP], "displayName": name, "members": [{"value": m} for m in members]}
+    return {"method": "POST", "path": "/Groups", "bulkId": bulk_id, "data": data}
+
+
+def _member_ids(client, url: str, base: str) -> list[str]:
+    return sorted(m["value"] for m in client.get(url[len(base) :]).json().get("members", []))
+
+
+def test_bulk_resolves_circular_group_member_references(live, client):
+    """RFC 7644 3.7.1: Group A with member bulkId:B and Group B with member bulkId:A are both 201,
+    stored with each other as members; a Group only waiting on A and a PATCH of A run after them."""
+    user = create_user(client, "member@x.com")
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            _group_post("qwerty1", "Group A", "bulkId:qwerty2"),
+            _group_post("qwerty2", "Group B", "bulkId:qwerty1", user["id"]),
+            _group_post("c", "Group C", "bulkId:qwerty1"),
+            {
+                "method": "PATCH",
+                "path": "/Groups/bulkId:qwerty1",
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": "Group A2"}],
+                },
+            },
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    a_url, b_url, c_url = (o.get("location", "") for o in ops[:3])
+    assert all(u.startswith(f"{live.base}/Groups/") for u in (a_url, b_url, c_url))
+    a_id, b_id, c_id = (u.rsplit("/", 1)[1] for u in (a_url, b_url, c_url))
+    a, b, c = (client.get(f"/Groups/{i}").json() for i in (a_id, b_id, c_id))
+    assert ops == [
+        {
+            "method": "POST",
+            "bulkId": "qwerty1",
+            "location": a_url,
+            "status": "201",
+            "version": ops[0]["version"],
+        },
+        {
+            "method": "POST",
+            "bulkId": "qwerty2",
+            "location": b_url,
+            "status": "201",
+            "version": b["meta"]["version"],
+        },
+        {
+            "method": "POST",
+            "status": "201",
+            "bulkId": "c",
+            "location": c_url,
+            "version": c["meta"]["version"],
+        },
+        {"method": "PATCH", "status": "204", "location": a_url, "version": a["meta"]["version"]},
+    ]
+    assert a["displayName"] == "Group A2" and b["displayName"] == "Group B"
+    assert [m["value"] for m in a["members"]] == [b_id]
+    assert sorted(m["value"] for m in b["members"]) == sorted([a_id, user["id"]])
+    assert [m["value"] for m in c["members"]] == [a_id]
+    assert client.get("/Groups").json()["totalResults"] == 3
+
+
+def test_bulk_circular_groups_roll_back_when_a_partner_fails(live, client):
+    """A cycle whose partner POST fails leaves nothing: the partner reports its own 400, the Groups
+    that would miss it as a member are deleted again and report 409; an independent cycle in the
+    same request is still created."""
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            _group_post("a", "A", "bulkId:b"),
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "b",
+                "data": {"schemas": [GROUP], "members": [{"value": "bulkId:c"}]},
+            },
+            _group_post("c", "C", "bulkId:a"),
+            _group_post("p", "P", "bulkId:q"),
+            _group_post("q", "Q", "bulkId:p"),
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    assert [_without_response(o) for o in ops[:3]] == [
+        {"method": "POST", "bulkId": "a", "status": "409"},
+        {"method": "POST", "bulkId": "b", "status": "400"},
+        {"method": "POST", "bulkId": "c", "status": "409"},
+    ]
+    assert [o["response"]["scimType"] for o in ops[:3]] == ["invalidValue", "invalidValue", "invalidValue"]
+    assert "'b'" in ops[0]["response"]["detail"] and "'a'" in ops[2]["response"]["detail"]
+    assert [o["status"] for o in ops[3:]] == ["201", "201"]
+    p_id, q_id = (o["location"].rsplit("/", 1)[1] for o in ops[3:])
+    groups = client.get("/Groups").json()
+    assert sorted(g["displayName"] for g in groups["Resources"]) == ["P", "Q"]
+    assert [m["value"] for m in client.get(f"/Groups/{p_id}").json()["members"]] == [q_id]
+    assert [m["value"] for m in client.get(f"/Groups/{q_id}").json()["members"]] == [p_id]
+
+
+def test_bulk_circular_groups_roll_back_when_a_member_is_refused(live):
+    """strict: a circular member the Group schema refuses fails its POST after the creates; it and
+    the Group that would miss it are deleted again, nothing is stored."""
+    _, token = live.new_tenant({"strict": True})
+    with live.client(token) as client:
+        bad = _group_post("a", "A", "bulkId:b")
+        bad["data"]["members"][0]["bogus"] = "x"
+        r = client.post("/Bulk", json=bulk(bad, _group_post("b", "B", "bulkId:a")))
+        assert r.status_code == 200, r.text
+        ops = r.json()["Operations"]
+        assert [_without_response(o) for o in ops] == [
+            {"method": "POST", "bulkId": "a", "status": "400"},
+            {"method": "POST", "bulkId": "b", "status": "409"},
+        ]
+        direct = {"schemas": [GROUP], "displayName": "D", "members": [{"value": "0" * 32, "bogus": "x"}]}
+        refused = assert_scim_error(client.post("/Groups", json=direct), 400)
+        assert ops[0]["response"]["scimType"] == refused["scimType"] == "invalidValue"
+        assert client.get("/Groups").json()["totalResults"] == 0

@@ -2,17 +2,27 @@
 
 Operations run in order, each in its own transaction (RFC 7644 does not make a bulk request
 atomic). An operation whose data or path names ``bulkId:X`` of a later POST waits until X is
-created; references that can never resolve (unknown or circular) fail with 409. ``failOnErrors``
-stops processing once that many operations have failed.
+created; references that can never resolve (unknown, or circular in a way
+:meth:`BulkProcessor._break_cycles` cannot resolve) fail with 409. ``failOnErrors`` stops
+processing once that many operations have failed.
+
+Every result but a failed POST carries ``location`` (RFC 7644 section 3.7: "REQUIRED in a
+response, except in the event of a POST failure"), the URL of the resource the operation
+addressed, in the form of ``meta.location``; see :meth:`BulkProcessor._location` for the paths
+that address no resource. A ``version`` is the resource's ETag, a string; ``null`` is the same as
+no version (RFC 7643 section 2.5), any other JSON value fails its operation with 400
+``invalidSyntax`` like every other malformed operation member.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
-from provisor.scim.schema.model import SchemaRegistry
+from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.server.errors import error_body, to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService
@@ -20,7 +30,9 @@ from provisor.server.tenancy import TenantContext
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+_PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_REF = "bulkId:"
 
 
 class _Unresolved(Exception):
@@ -29,6 +41,28 @@ class _Unresolved(Exception):
     def __init__(self, bulk_id: str) -> None:
         super().__init__(bulk_id)
         self.bulk_id = bulk_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A Group POST split for :meth:`BulkProcessor._break_cycles`: ``data`` is created first, the
+    ``later`` members (whose values are ``bulkId:X`` of the POSTs in ``waits``) are added after."""
+
+    rt: ResourceType
+    data: dict[str, Any]
+    later: list[dict[str, Any]]
+    waits: frozenset[str]
+
+
+def _references(value: Any) -> set[str]:
+    """The X of every ``bulkId:X`` string in ``value``."""
+    if isinstance(value, str):
+        return {value[len(_REF) :]} if value.startswith(_REF) else set()
+    if isinstance(value, list):
+        return {ref for v in value for ref in _references(v)}
+    if isinstance(value, dict):
+        return {ref for v in value.values() for ref in _references(v)}
+    return set()
 
 
 def _substitute(value: Any, ids: dict[str, str]) -> Any:
@@ -109,6 +143,7 @@ class BulkProcessor:
                     results[i] = _failure(
                         ops[i],
                         Conflict(f"unresolved bulkId reference {exc.bulk_id!r}", scim_type="invalidValue"),
+                        self._location(ops[i], ids, base_url),
                     )
                     progressed = True
                 if results[i]["status"][0] in "45":
@@ -116,9 +151,16 @@ class BulkProcessor:
             if fail_on is not None and errors >= fail_on:
                 break
             if not progressed:
+                broken = self._break_cycles(ctx, ops, waiting, ids, results, base_url)
+                if broken:
+                    errors += sum(1 for i in broken if results[i]["status"][0] in "45")
+                    pending = [i for i in waiting if i not in broken]
+                    continue
                 for i in waiting:
                     results[i] = _failure(
-                        ops[i], Conflict("circular bulkId references", scim_type="invalidValue")
+                        ops[i],
+                        Conflict("circular bulkId references", scim_type="invalidValue"),
+                        self._location(ops[i], ids, base_url),
                     )
                 break
             pending = waiting
@@ -135,6 +177,9 @@ class BulkProcessor:
                 raise InvalidSyntax(f"method must be one of {', '.join(_METHODS)}")
             if method == "POST" and not isinstance(bulk_id, str):
                 raise InvalidSyntax("POST operations need a bulkId")
+            version = op.get("version")
+            if version is not None and not isinstance(version, str):
+                raise InvalidSyntax('version must be a string, the resource\'s ETag such as W/"3"')
             if not isinstance(path, str) or not path.startswith("/"):
                 raise InvalidSyntax("path must be a resource path such as /Users or /Users/{id}")
             parts = [_substitute(p, ids) for p in path.strip("/").split("/")]
@@ -142,7 +187,6 @@ class BulkProcessor:
             if rt is None:
                 raise InvalidValue(f"unknown resource endpoint {parts[0]!r}")
             data = _substitute(op.get("data"), ids)
-            version = op.get("version") if isinstance(op.get("version"), str) else None
             outcome: Outcome
             if method == "POST":
                 if len(parts) != 1:
@@ -160,22 +204,184 @@ class BulkProcessor:
         except _Unresolved:
             raise
         except Exception as exc:
-            error = to_scim_error(exc)
-            if error is None:
-                self._log("bulk operation failed", exc_info=exc)
-                error = ScimError("internal server error")
-                error.status = 500
-            return _failure(op, error)
+            return _failure(op, self._scim_error(exc), self._location(op, ids, base_url))
         result: dict[str, Any] = {"method": method, "status": str(outcome.status)}
         if isinstance(bulk_id, str):
             result["bulkId"] = bulk_id
-        if "Location" in outcome.headers:
-            result["location"] = outcome.headers["Location"]
+        location = outcome.headers.get("Location") or self._location(op, ids, base_url)
+        if location is not None:
+            result["location"] = location
         if "ETag" in outcome.headers:
             result["version"] = outcome.headers["ETag"]
         if method == "POST" and isinstance(bulk_id, str) and outcome.id is not None:
             ids[bulk_id] = outcome.id
         return result
+
+    def _scim_error(self, exc: Exception) -> ScimError:
+        error = to_scim_error(exc)
+        if error is None:
+            self._log("bulk operation failed", exc_info=exc)
+            error = ScimError("internal server error")
+            error.status = 500
+        return error
+
+    def _break_cycles(
+        self,
+        ctx: TenantContext,
+        ops: list[Any],
+        waiting: list[int],
+        ids: dict[str, str],
+        results: dict[int, dict[str, Any]],
+        base_url: str,
+    ) -> list[int]:
+        """Resolve circular bulkId references (RFC 7644 section 3.7.1) when nothing else can
+        proceed; returns the operations it settled (a result each), none if it found no cycle.
+
+        Only Group members can close a cycle here: the waiting Group POSTs whose unresolved
+        references are all member values naming other such POSTs, and which such a POST names
+        (the cycles and what joins them; a Group that only waits on them is left to run after
+        them, as usual). Each is created without those members, then the members are added in a
+        PATCH; its result is its create's (201, location) with the version after the PATCH.
+        A POST whose creation or member PATCH fails reports that error, and every other Group
+        of the set that would miss it as a member is deleted again and reports 409, so no
+        operation leaves a Group without the members it asked for. Any other cycle (a User's
+        manager, a reference in a path or outside ``members``) still fails with 409. The set is
+        processed as one step: ``failOnErrors`` is checked after it.
+        """
+        plans = {i: plan for i in waiting if (plan := self._deferrable(ops[i], ids)) is not None}
+        while True:
+            named = {ops[i]["bulkId"] for i in plans}
+            wanted = {ref for plan in plans.values() for ref in plan.waits}
+            kept = {
+                i: plan for i, plan in plans.items() if plan.waits <= named and ops[i]["bulkId"] in wanted
+            }
+            if len(kept) == len(plans):
+                break
+            plans = kept
+        standing: dict[int, str] = {}
+        for i, plan in plans.items():
+            try:
+                outcome = self.service.create(ctx, plan.rt, plan.data, base_url, Projection())
+            except Exception as exc:
+                results[i] = _failure(ops[i], self._scim_error(exc))
+                continue
+            assert outcome.id is not None
+            standing[i] = ids[ops[i]["bulkId"]] = outcome.id
+            results[i] = {
+                "method": "POST",
+                "bulkId": ops[i]["bulkId"],
+                "location": outcome.headers["Location"],
+                "status": str(outcome.status),
+            }
+        self._roll_back(ctx, ops, plans, standing, ids, results)
+        for i in list(standing):
+            if i not in standing:
+                continue
+            plan = plans[i]
+            add = {"op": "add", "path": "members", "value": _substitute(plan.later, ids)}
+            try:
+                outcome = self.service.patch(
+                    ctx, plan.rt, standing[i], {"schemas": [_PATCH_OP], "Operations": [add]}, base_url
+                )
+            except Exception as exc:
+                self._delete(ctx, plan.rt, standing.pop(i))
+                del ids[ops[i]["bulkId"]]
+                results[i] = _failure(ops[i], self._scim_error(exc))
+                self._roll_back(ctx, ops, plans, standing, ids, results)
+                continue
+            results[i]["version"] = outcome.headers["ETag"]
+        return list(plans)
+
+    def _deferrable(self, op: Any, ids: dict[str, str]) -> _Deferred | None:
+        """``op`` split for :meth:`_break_cycles` when it is a Group POST whose only unresolved
+        references are member values (``{"value": "bulkId:X"}``); None otherwise."""
+        if not isinstance(op, dict) or str(op.get("method", "")).upper() != "POST":
+            return None
+        path, data = op.get("path"), op.get("data")
+        if not isinstance(op.get("bulkId"), str) or not isinstance(path, str) or not isinstance(data, dict):
+            return None
+        rt = self.registry.by_endpoint(path.strip("/")) if path.startswith("/") else None
+        key = next((k for k in data if k.lower() == "members"), None)
+        if rt is None or rt.name != "Group" or key is None or not isinstance(data[key], list):
+            return None
+        now: list[Any] = []
+        later: list[dict[str, Any]] = []
+        for member in data[key]:
+            value = member.get("value") if isinstance(member, dict) else None
+            if isinstance(value, str) and value.startswith(_REF) and value[len(_REF) :] not in ids:
+                later.append(member)
+            else:
+                now.append(member)
+        rest = {k: v for k, v in data.items() if k != key}
+        others = [rest, now, [{k: v for k, v in m.items() if k != "value"} for m in later]]
+        if not later or _references(others) - ids.keys():
+            return None
+        if now:
+            rest[key] = now
+        waits = frozenset(m["value"][len(_REF) :] for m in later)
+        return _Deferred(rt, _substitute(rest, ids), later, waits)
+
+    def _roll_back(
+        self,
+        ctx: TenantContext,
+        ops: list[Any],
+        plans: dict[int, _Deferred],
+        standing: dict[int, str],
+        ids: dict[str, str],
+        results: dict[int, dict[str, Any]],
+    ) -> None:
+        """Delete again every created Group of ``plans`` that would miss a member whose POST
+        failed, until none would; each reports 409 naming the members it could not have."""
+        failed = {ops[i]["bulkId"] for i in plans if i not in standing}
+        while lost := {i: plans[i].waits & failed for i in standing if plans[i].waits & failed}:
+            for i, refs in lost.items():
+                self._delete(ctx, plans[i].rt, standing.pop(i))
+                del ids[ops[i]["bulkId"]]
+                failed.add(ops[i]["bulkId"])
+                names = ", ".join(repr(r) for r in sorted(refs))
+                results[i] = _failure(
+                    ops[i],
+                    Conflict(
+                        f"unresolved bulkId reference {names}: that POST failed", scim_type="invalidValue"
+                    ),
+                )
+
+    def _delete(self, ctx: TenantContext, rt: ResourceType, id: str) -> None:
+        try:
+            self.service.delete(ctx, rt, id)
+        except Exception as exc:
+            self._log("bulk could not delete a group it created for a circular reference", exc_info=exc)
+
+    def _location(self, op: Any, ids: dict[str, str], base_url: str) -> str | None:
+        """The ``location`` of a result that has no Location of its own to report (a DELETE, a
+        failure): ``{base_url}{endpoint}/{id}`` for the resource the path names, with a
+        ``bulkId:X`` id replaced by X's created id, the id percent-encoded.
+
+        None, and the result goes without ``location``, when there is no resource to point at:
+        for a POST (a failed POST has none, RFC 7644 section 3.7; a created one reports the
+        created resource's), and when the path names no single resource of a known type (not a
+        string, no resource type, a missing id, extra segments) or names ``bulkId:X`` for an X
+        that was never created. RFC 7644 requires ``location`` there too, but any URL would
+        point at a resource that the operation did not address, which a client could mistake
+        for one that exists.
+        """
+        if not isinstance(op, dict) or str(op.get("method", "")).upper() == "POST":
+            return None
+        path = op.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        parts = path.strip("/").split("/")
+        if len(parts) != 2 or not parts[1]:
+            return None
+        rt = self.registry.by_endpoint(parts[0])
+        if rt is None:
+            return None
+        id: str | None = parts[1]
+        if parts[1].startswith("bulkId:"):
+            id = ids.get(parts[1][len("bulkId:") :])
+        if id is None:
+            return None
+        return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
 
 
 def _defined_later(ops: list[Any], bulk_id: str, done: dict[int, dict[str, Any]]) -> bool:
@@ -188,12 +394,12 @@ def _defined_later(ops: list[Any], bulk_id: str, done: dict[int, dict[str, Any]]
     )
 
 
-def _failure(op: Any, error: ScimError) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "method": str(op.get("method", "")).upper() if isinstance(op, dict) else "",
-        "status": str(error.status),
-        "response": error_body(error),
-    }
+def _failure(op: Any, error: ScimError, location: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"method": str(op.get("method", "")).upper() if isinstance(op, dict) else ""}
     if isinstance(op, dict) and isinstance(op.get("bulkId"), str):
         result["bulkId"] = op["bulkId"]
+    if location is not None:
+        result["location"] = location
+    result["status"] = str(error.status)
+    result["response"] = error_body(error)
     return result
