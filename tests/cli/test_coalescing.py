@@ -4,11 +4,19 @@ server on loopback that answers pipelined, closing and large requests correctly 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+from collections.abc import Iterator
 
 import pytest
 
-from provisor.cli.coalescing import CoalescingTransport, coalescing_protocol
+from provisor.cli.coalescing import (
+    CoalescingH11Protocol,
+    CoalescingHttpToolsProtocol,
+    CoalescingTransport,
+    coalescing_protocol,
+)
+from provisor.cli.serving import BackgroundServer
 
 
 class FakeTransport:
@@ -143,3 +151,52 @@ def test_a_large_response_arrives_whole(port, tenant) -> None:
     [(head, body)] = _responses(_exchange(port, request))
     assert head.startswith(b"HTTP/1.1 200") and len(body) > 10_000
     assert body.startswith(b'{"schemas"') and body.endswith(b"}")
+
+
+async def _never_called(scope: dict, receive: object, send: object) -> None:
+    raise AssertionError("a request that is not HTTP reaches no app")
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def any_protocol_port(request: pytest.FixtureRequest, live) -> Iterator[int]:
+    """The live server (httptools), or a server of its own on the pure-Python h11 protocol."""
+    if request.param == "httptools":
+        assert live.server.server.config.http is CoalescingHttpToolsProtocol
+        yield live.server.port
+        return
+    server = BackgroundServer(_never_called)
+    server.server.config.http = CoalescingH11Protocol
+    server.start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nBad Header Without Colon\r\n\r\n",
+    ],
+    ids=["garbage", "bad-header"],
+)
+def test_what_is_not_http_gets_a_scim_error_and_the_connection_closes(
+    any_protocol_port: int, payload: bytes
+) -> None:
+    _assert_scim_400(_exchange(any_protocol_port, payload))
+
+
+def test_a_request_line_beyond_the_parsers_limit_gets_a_scim_error(port: int) -> None:
+    # httptools (the protocol the server runs on) refuses a 70,000-byte request line
+    _assert_scim_400(_exchange(port, b"GET /scim/v2/Users?filter=" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n"))
+
+
+def _assert_scim_400(raw: bytes) -> None:
+    ((head, body),) = _responses(raw)  # one response, then the server closed the connection
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == b"http/1.1 400 bad request"
+    assert b"content-type: application/scim+json" in lines and b"connection: close" in lines
+    error = json.loads(body)
+    assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert error["status"] == "400" and error["scimType"] == "invalidSyntax"

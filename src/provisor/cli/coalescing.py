@@ -19,7 +19,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from provisor.scim.errors import InvalidSyntax
+from provisor.server.errors import error_body
 
 
 class CoalescingTransport:
@@ -71,11 +75,36 @@ def _coalescing(transport: asyncio.Transport) -> asyncio.Transport:
     return cast(asyncio.Transport, CoalescingTransport(transport, asyncio.get_running_loop()))
 
 
+#: The answer to bytes that are not an HTTP/1.1 request (malformed, or a request line or header
+#: beyond what the parser takes): a SCIM Error like every other answer, where uvicorn's own is
+#: plain text.
+_NOT_HTTP = orjson.dumps(
+    error_body(
+        InvalidSyntax("the request is not valid HTTP/1.1: malformed, or a request line or header too long")
+    )
+)
+
+
+def _send_scim_400(transport: asyncio.Transport, default_headers: list[tuple[bytes, bytes]]) -> None:
+    head = [b"HTTP/1.1 400 Bad Request\r\n"]
+    head += [name + b": " + value + b"\r\n" for name, value in default_headers]
+    head += [
+        b"content-type: application/scim+json\r\n",
+        b"content-length: " + str(len(_NOT_HTTP)).encode() + b"\r\n",
+        b"connection: close\r\n\r\n",
+    ]
+    transport.write(b"".join(head) + _NOT_HTTP)
+    transport.close()
+
+
 class CoalescingH11Protocol(H11Protocol):
     """uvicorn's pure-Python HTTP/1.1 protocol with coalesced writes."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_coalescing(transport))
+
+    def send_400_response(self, msg: str) -> None:
+        _send_scim_400(self.transport, self.server_state.default_headers)
 
 
 try:
@@ -90,6 +119,9 @@ if HttpToolsProtocol is not None:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(_coalescing(transport))
+
+        def send_400_response(self, msg: str) -> None:
+            _send_scim_400(self.transport, self.server_state.default_headers)
 
 
 def coalescing_protocol() -> type[asyncio.Protocol]:
