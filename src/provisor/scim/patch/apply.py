@@ -99,6 +99,11 @@ def apply_operation(
     where = f"{urn}:{attribute.name}" if urn else attribute.name
     if attribute.mutability is Mut.READ_ONLY or (sub is not None and sub.mutability is Mut.READ_ONLY):
         raise Mutability(f"{op.path.path} is readOnly and cannot be changed (RFC 7643 section 7)")
+    if op.op != "add" and sub is not None and sub.mutability is Mut.IMMUTABLE and attribute.multi_valued:
+        raise Mutability(
+            f"{op.path.path} is immutable: a {op.op} cannot change it (RFC 7644 section 3.5.2); "
+            f"remove the value of {attribute.name} and add another instead"
+        )
     container = data if urn is None else data.get(urn)
     current = container.get(attribute.name) if isinstance(container, Mapping) else None
     value = normalise_operation_value(rt, op.path, op.value, compat)
@@ -113,8 +118,47 @@ def apply_operation(
         new = _remove(rt, attribute, current, op.path, value)
     else:
         new = _write(rt, attribute, current, op.path, value, add=op.op == "add", compat=compat)
+        if attribute.multi_valued and (op.path.filter is not None or op.path.path.sub is not None):
+            _check_kept_immutables(attribute, current, new, where)
     checked = None if new is None else validate_attribute_value(rt, urn, attribute, new, compat, where=where)
     _store(data, urn, attribute, checked)
+
+
+def _check_kept_immutables(attribute: Attribute, current: Any, new: Any, where: str) -> None:
+    """Values of a multi-valued ``attribute`` keep their set immutable sub-attributes (RFC 7643
+    section 2.2: set once; RFC 7644 section 3.5.2: ``mutability``).
+
+    For a write that targets existing values (a sub-attribute path or a valuePath filter), which
+    keeps them in place and appends any value it creates: an immutable sub-attribute that had a
+    value may be repeated, not changed or nulled; one a value lacks may be set.
+    """
+    immutable = [s for s in attribute.sub_attributes if s.mutability is Mut.IMMUTABLE]
+    if not immutable:
+        return
+    for before, after in zip(_elements(current), _elements(new), strict=False):
+        if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+            continue
+        for sub in immutable:
+            was, now = _sub_value(before, sub.name), _sub_value(after, sub.name)
+            if was is None or was is _ABSENT or now is _ABSENT:
+                continue
+            if now is None or not _same(sub, was, now):
+                raise Mutability(
+                    f"{where}.{sub.name} is immutable and cannot be changed once set (RFC 7643 section 2.2); "
+                    f"remove the value of {attribute.name} and add another instead"
+                )
+
+
+_ABSENT = object()
+
+
+def _sub_value(element: Mapping[str, Any], name: str) -> Any:
+    """The value of sub-attribute ``name`` (any case) in ``element``; ``_ABSENT`` without the key."""
+    low = name.lower()
+    for key, item in element.items():
+        if isinstance(key, str) and key.lower() == low:
+            return item
+    return _ABSENT
 
 
 def _store(data: dict[str, Any], urn: str | None, attribute: Attribute, value: Any) -> None:

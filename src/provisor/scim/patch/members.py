@@ -13,7 +13,9 @@ never a list in the resource dict, so a PATCH adding one member to a group of 10
 | ``remove members[value eq "a" or value eq "b"]``       | ``remove``               |
 
 Anything else (``members[display co "x"]``, ``members[type eq "User"]``, sub-attribute paths)
-needs the current list: :func:`apply_member_operations` is the general fallback.
+needs the current list: :func:`apply_member_operations` is the general fallback. There a member's
+``value``, ``type`` and ``$ref`` (``immutable`` in the Group schema) cannot be changed: a swap is a
+remove plus an add (RFC 7644 section 3.5.2, ``mutability``); ``display`` (readWrite) can.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
-from provisor.scim.errors import InvalidSyntax
+from provisor.scim.errors import InvalidSyntax, Mutability
 from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
 from provisor.scim.patch.apply import apply_operation, is_member_path
 from provisor.scim.patch.request import (
@@ -108,6 +110,7 @@ def apply_member_operations(
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
+                    _refuse_reference_write(one)
                     apply_operation(rt, data, one, compat)
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
@@ -118,6 +121,33 @@ def apply_member_operations(
         add=tuple(m for v, m in now.items() if v not in before),
         remove=tuple(v for v in before if v not in now),
     )
+
+
+def _refuse_reference_write(op: PatchOperation) -> None:
+    """Refuse a write of ``members.$ref`` into existing members (RFC 7644 section 3.5.2, ``mutability``).
+
+    ``$ref`` is derived from ``value`` and never stored, so such a write could only be ignored:
+    ``add members[...].$ref`` or a non-null ``$ref`` in the value of an add or replace with a
+    valuePath filter. The whole-list forms (``add members [...]``) keep ignoring it, as on a POST.
+    """
+    assert op.path is not None
+    if op.op == "remove" or (op.path.filter is None and op.path.path.sub is None):
+        return
+    sub = op.path.path.sub
+    if (sub is not None and sub.lower() == "$ref") or (sub is None and _gives_reference(op.value)):
+        raise Mutability(
+            "members.$ref is immutable: it follows from members.value and cannot be written; "
+            "remove the member and add another instead (RFC 7644 section 3.5.2)"
+        )
+
+
+def _gives_reference(value: Any) -> bool:
+    elements = value if isinstance(value, list) else [value]
+    return any(isinstance(e, Mapping) and _has_reference(e) for e in elements)
+
+
+def _has_reference(element: Mapping[Any, Any]) -> bool:
+    return any(isinstance(k, str) and k.lower() == "$ref" and v is not None for k, v in element.items())
 
 
 @dataclass(slots=True)

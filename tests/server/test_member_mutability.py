@@ -1,0 +1,134 @@
+"""PATCH /Groups/{id} cannot change a member in place (members.value, .type and .$ref are immutable;
+RFC 7644 section 3.5.2): 400 mutability on default and strict tenants, and the group, its members
+and meta.version stay as they were. Adding and removing members keeps working in every form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import PATCH_OP, LiveServer, assert_scim_error, create_group, create_user
+
+
+def patch(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(ops)}
+
+
+@pytest.fixture(params=["default", "strict"])
+def tenant_client(request: pytest.FixtureRequest, live: LiveServer) -> Iterator[httpx.Client]:
+    _, token = live.new_tenant({"strict": True} if request.param == "strict" else None)
+    with live.client(token) as c:
+        yield c
+
+
+def ok(r: httpx.Response) -> None:
+    """200 with the group (strict), or 204 (default: group_patch_no_content, entra-behaviour.md 1.6)."""
+    assert r.status_code in (200, 204), r.text
+
+
+def member_ids(group: dict[str, Any]) -> set[str]:
+    return {m["value"] for m in group.get("members", [])}
+
+
+def filled(template: Any, **ids: str) -> Any:
+    """``template`` with the ``{a}``, ``{b}`` placeholders of its strings replaced by member ids."""
+    if isinstance(template, str):
+        return template.format(**ids)
+    if isinstance(template, dict):
+        return {k: filled(v, **ids) for k, v in template.items()}
+    return template
+
+
+def refused_and_unchanged(c: httpx.Client, gid: str, *ops: dict[str, Any]) -> None:
+    before = c.get(f"/Groups/{gid}").json()
+    body = assert_scim_error(c.patch(f"/Groups/{gid}", json=patch(*ops)), 400, "mutability")
+    assert "immutable" in body["detail"]
+    after = c.get(f"/Groups/{gid}").json()
+    assert after == before
+    assert after["meta"]["version"] == before["meta"]["version"]
+
+
+EVIL_REF = "http://evil/Users/x"
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "replace", "path": 'members[value eq "{a}"].value', "value": "{b}"},
+        {"op": "replace", "path": "members.value", "value": "{b}"},
+        {"op": "add", "path": 'members[value eq "{a}"].value', "value": "{b}"},
+        {"op": "add", "path": 'members[value eq "{a}"]', "value": {"value": "{b}"}},
+        {"op": "replace", "path": 'members[value eq "{a}"]', "value": {"value": "{b}"}},
+        {"op": "replace", "path": 'members[value eq "{a}"].type', "value": "Group"},
+        {"op": "replace", "path": 'members[value eq "{a}"].$ref', "value": EVIL_REF},
+        {"op": "add", "path": 'members[value eq "{a}"].type', "value": "Group"},
+        {"op": "add", "path": 'members[value eq "{a}"].$ref', "value": EVIL_REF},
+        {"op": "remove", "path": 'members[value eq "{a}"].type'},
+    ],
+    ids=lambda op: f"{op['op']} {op['path']}",
+)
+def test_changing_a_member_in_place_is_refused(tenant_client: httpx.Client, op: dict[str, Any]) -> None:
+    a, b = create_user(tenant_client, "a@x.com")["id"], create_user(tenant_client, "b@x.com")["id"]
+    gid = create_group(tenant_client, "G", [a])["id"]
+    refused_and_unchanged(tenant_client, gid, filled(op, a=a, b=b))
+    assert member_ids(tenant_client.get(f"/Groups/{gid}").json()) == {a}
+
+
+def test_replace_of_members_value_on_an_empty_group_creates_nothing(tenant_client: httpx.Client) -> None:
+    b = create_user(tenant_client, "b@x.com")["id"]
+    gid = create_group(tenant_client, "Empty")["id"]
+    refused_and_unchanged(tenant_client, gid, {"op": "replace", "path": "members.value", "value": b})
+    assert member_ids(tenant_client.get(f"/Groups/{gid}").json()) == set()
+
+
+def test_a_refused_operation_undoes_the_whole_patch(tenant_client: httpx.Client) -> None:
+    a, b, c = (create_user(tenant_client, f"{n}@x.com")["id"] for n in "abc")
+    gid = create_group(tenant_client, "Atomic", [a])["id"]
+    refused_and_unchanged(
+        tenant_client,
+        gid,
+        {"op": "replace", "path": "displayName", "value": "Renamed"},
+        {"op": "add", "path": "members", "value": [{"value": c}]},
+        {"op": "replace", "path": f'members[value eq "{a}"].value', "value": b},
+    )
+    group = tenant_client.get(f"/Groups/{gid}").json()
+    assert group["displayName"] == "Atomic" and member_ids(group) == {a}
+
+
+def test_member_display_stays_writable(tenant_client: httpx.Client) -> None:
+    a = create_user(tenant_client, "a@x.com")["id"]
+    gid = create_group(tenant_client, "Shown", [a])["id"]
+    ok(
+        tenant_client.patch(
+            f"/Groups/{gid}",
+            json=patch({"op": "replace", "path": f'members[value eq "{a}"].display', "value": "Alice"}),
+        )
+    )
+    (member,) = tenant_client.get(f"/Groups/{gid}").json()["members"]
+    assert member["value"] == a and member["display"] == "Alice" and member["type"] == "User"
+
+
+def test_adding_and_removing_members_still_works(tenant_client: httpx.Client) -> None:
+    a, b, c, d = (create_user(tenant_client, f"{n}@x.com")["id"] for n in "abcd")
+    gid = create_group(tenant_client, "Team", [a])["id"]
+
+    def after(*ops: dict[str, Any]) -> set[str]:
+        ok(tenant_client.patch(f"/Groups/{gid}", json=patch(*ops)))
+        return member_ids(tenant_client.get(f"/Groups/{gid}").json())
+
+    assert after({"op": "add", "path": "members", "value": [{"value": b}]}) == {a, b}
+    assert after({"op": "add", "value": {"members": [{"value": c}]}}) == {a, b, c}
+    assert after({"op": "remove", "path": f'members[value eq "{b}"]'}) == {a, c}
+    assert after({"op": "replace", "path": "members", "value": [{"value": d}, {"value": a}]}) == {a, d}
+    assert after({"op": "remove", "path": "members"}) == set()
+
+
+def test_entra_remove_with_a_value_list_still_works(client: httpx.Client) -> None:
+    a, b = create_user(client, "a@x.com")["id"], create_user(client, "b@x.com")["id"]
+    gid = create_group(client, "Entra", [a, b])["id"]
+    entra = {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}]}
+    r = client.patch(f"/Groups/{gid}", json=patch(entra))
+    assert r.status_code == 204, r.text
+    assert member_ids(client.get(f"/Groups/{gid}").json()) == {b}
