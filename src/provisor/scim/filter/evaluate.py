@@ -7,7 +7,11 @@ Semantics, per operator and attribute type (RFC 7643 section 2.3):
   same as SQL ``LOWER()``, so the SQL visitor and this evaluator agree. ``gt``/``ge``/``lt``/``le``
   compare the folded strings lexicographically.
 * ``dateTime`` values compare as instants (a value without an offset is UTC); ``co``/``sw``/``ew``
-  on a dateTime compare its text. Numbers compare numerically; booleans only with ``eq``/``ne``.
+  on a dateTime never match (the parser refuses them, as it refuses them on ``binary``). Numbers
+  compare numerically; booleans only with ``eq``/``ne``.
+* Values the server builds from its base URL when rendering (``meta.location``, member and group
+  ``$ref``) are read off the representation like any other; the parser only lets ``pr`` reach
+  them, rewritten to an equivalent test the SQL store can decide too.
 * A multi-valued attribute (or a sub-attribute of one, ``emails.value``) satisfies a comparison
   when ANY of its values does, ``ne`` included (RFC 7644 section 3.4.2.2, "Filters": "the filter
   matches if any of the values of the specified attribute match the specified criterion").
@@ -42,6 +46,7 @@ from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
 __all__ = ["fold", "is_present", "matches", "matches_element"]
 
 _NUMERIC = frozenset({AttributeType.INTEGER, AttributeType.DECIMAL})
+_SUBSTRING = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
 _MISSING: list[Any] = []
 
 #: How case-insensitive string comparison folds case (see the module docstring).
@@ -179,7 +184,9 @@ def _tester(op: CompareOp, lit: Literal, attr: Attribute | None) -> Callable[[An
         return _ordered(op, lit, _as_bool)
     if t in _NUMERIC and not isinstance(lit, str):
         return _ordered(op, lit, _as_number)
-    if t is AttributeType.DATETIME and op not in (CompareOp.CO, CompareOp.SW, CompareOp.EW):
+    if t is AttributeType.DATETIME:
+        if op in _SUBSTRING:
+            return lambda v: False
         instant = to_datetime(lit)
         if instant is not None:
             return _ordered(op, instant, to_datetime)

@@ -15,6 +15,19 @@ resolved case-insensitively against the resource type (RFC 7643 section 2.1) and
 their canonical spelling. Literals are type-checked against the attribute at parse time, so a bad
 comparison is a 400 ``invalidFilter`` naming the offending position (0-based character offset).
 
+A filter is never silently unanswerable: what no store can decide is refused here, so the
+evaluator and the SQL compiler only ever see what they agree on.
+
+* ``co``/``sw``/``ew`` are refused on ``dateTime`` (compared as instants) and ``binary`` attributes
+  (booleans take only ``eq``/``ne``), wherever the attribute is (core, extension, sub-attribute).
+* Values the server builds from its base URL when rendering (``meta.location``, ``$ref`` of group
+  ``members`` and of a User's ``groups``) can only be tested with ``pr``: any comparison on them
+  is refused. ``pr`` on a value the server always renders is rewritten to what decides it:
+  ``meta pr``, ``meta.version pr`` and ``meta.location pr`` become ``meta.resourceType pr``
+  (always true); ``members.$ref pr`` becomes ``members pr`` (inside ``members[...]``:
+  ``value pr``), likewise for ``groups``. ``meta.version`` (the ETag, ``W/"<version>"``) compares
+  like any caseExact string: the SQL store builds it from the stored version.
+
 A chain of the same logical operator is folded into a balanced tree (``a and b and c`` is
 ``And(And(a, b), c)``; longer chains split in the middle), so the AST depth stays logarithmic in
 the number of terms and no visitor can hit the recursion limit on a long but flat filter.
@@ -73,6 +86,21 @@ _ORDERING = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
 _SUBSTRING = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
 _NUMERIC = frozenset({AttributeType.INTEGER, AttributeType.DECIMAL})
 _KEYWORD_LITERALS: dict[str, Literal] = {"true": True, "false": False, "null": None}
+
+#: What works on the attribute types that refuse ``co``/``sw``/``ew`` (named in the 400 detail).
+_NO_SUBSTRING: dict[AttributeType, str] = {
+    AttributeType.DATETIME: "dateTimes compare as instants; use eq, ne, gt, ge, lt, le or pr",
+    AttributeType.BINARY: "binary values compare whole; use eq, ne or pr",
+}
+
+#: ``meta`` is always present, with these two sub-attributes, both rendered by the server.
+_ALWAYS_META = frozenset({"version", "location"})
+#: The ``$ref`` the server renders on every value of these multi-valued attributes
+#: (resource type, attribute): group members and a User's groups, built from ``type`` and ``value``.
+_RENDERED_REFS = frozenset({("Group", "members"), ("User", "groups")})
+#: What ``pr`` on an always-present ``meta`` (or its rendered sub-attributes) becomes: ``meta``
+#: always carries ``resourceType``, which the SQL store and the evaluator both decide.
+_META_PRESENT = Present(AttrPath(None, "meta", "resourceType"))
 
 _CACHE_SIZE = 2048
 _cache: dict[tuple[str, str, bool, bool], tuple[ResourceType, Filter]] = {}
@@ -171,6 +199,28 @@ def _extension_attribute(rt: ResourceType, name: str) -> tuple[str | None, Attri
     when exactly one extension of the resource type declares it."""
     hits = [(ext.id, a) for ext, _ in rt.extensions if (a := ext.attribute(name)) is not None]
     return hits[0] if len(hits) == 1 else None
+
+
+def _rendered(rt: ResourceType, path: AttrPath) -> bool:
+    """Whether ``path`` is built from the server's base URL when the resource is rendered, so no
+    store can compare it: ``meta.location``, and ``$ref`` of group members and of a User's groups.
+    (``meta.version`` is rendered too, but from the stored version: it compares exactly.)"""
+    if path.urn is not None or path.sub is None:
+        return False
+    if path.attr == "meta":
+        return path.sub == "location"
+    return path.sub == "$ref" and (rt.name, path.attr) in _RENDERED_REFS
+
+
+def _present(rt: ResourceType, path: AttrPath, inside: bool) -> Present:
+    """``path pr``, with rendered values replaced by what decides them (every resource has ``meta``,
+    ``meta.version`` and ``meta.location``; every member or group value has a ``$ref``, and a
+    ``value`` it is built from)."""
+    if path.urn is None and path.attr == "meta" and (path.sub is None or path.sub in _ALWAYS_META):
+        return _META_PRESENT
+    if _rendered(rt, path):
+        return Present(AttrPath(None, path.attr, "value" if inside else None))
+    return Present(path)
 
 
 def _describe(tok: Token) -> str:
@@ -310,10 +360,16 @@ class _Parser:
         path = AttrPath(urn, top.name, sub.name if sub is not None else None)
         self.i += 1
         if low == "pr":
-            return Present(path)
+            return _present(self.rt, path, parent is not None)
         op = _OPS.get(low)
         if op is None:
             self.fail(f"unknown operator '{text}' (expected eq ne co sw ew gt ge lt le or pr)", op_pos)
+        if _rendered(self.rt, path):
+            self.fail(
+                f"'{path}' is computed by the server when it renders the resource (it is not "
+                f"stored), so it can only be tested with pr, not '{text}'",
+                op_pos,
+            )
         leaf = sub if sub is not None else top
         if leaf.type is AttributeType.COMPLEX:
             value_sub = leaf.sub("value")
@@ -406,6 +462,11 @@ class _Parser:
                 self.fail(f"the boolean attribute '{path}' must be compared with true or false", pos)
             return value
         if op in _SUBSTRING:
+            if t in _NO_SUBSTRING:
+                self.fail(
+                    f"'{op_text}' is not defined for the {t.value} attribute '{path}': {_NO_SUBSTRING[t]}",
+                    op_pos,
+                )
             if t in _NUMERIC:
                 self.fail(f"'{op_text}' needs a string attribute; '{path}' is a {t.value}", op_pos)
             if isinstance(value, str):

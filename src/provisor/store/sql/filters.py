@@ -9,12 +9,19 @@ an unexpected type are coerced as the evaluator does. Every value is a bound par
 patterns are escaped.
 
 Where an indexed column or table exists it is used: ``id``, ``externalId``, ``userName``,
-``displayName``, ``meta.created``/``meta.lastModified`` are columns; ``emails.value``/``emails.type``
-(and ``emails[...]`` over just those) go through the ``emails`` table; group ``members`` and a
-User's ``groups`` (direct memberships, as the server renders them) through ``memberships``.
-Everything else reads the JSON document through the dialect strategy. The ``$ref`` of members and
-groups is built by the server from its base URL, which the store does not know: filters treat it
-as absent.
+``displayName``, ``meta.created``/``meta.lastModified`` are columns, ``meta.version`` is the ETag
+built from the ``version`` column exactly as the server renders it (``W/"<version>"``);
+``emails.value``/``emails.type`` (and ``emails[...]`` over just those) go through the ``emails``
+table; group ``members`` and a User's ``groups`` (direct memberships, as the server renders them)
+through ``memberships``.
+Everything else reads the JSON document through the dialect strategy.
+
+``meta.location`` and the ``$ref`` of members and groups are built by the server from its base
+URL, which the store does not know. The parser refuses every comparison on them and rewrites
+``pr`` (see ``provisor.scim.filter.parser``); a ``pr`` that reaches here unrewritten is still
+decided: ``meta``, ``meta.version`` and ``meta.location`` are always present, and so is the
+``$ref`` of every member or group row. ``co``/``sw``/``ew`` on a
+dateTime never match, as in the evaluator (the parser refuses them).
 Stored documents are expected to use canonical attribute names (the server canonicalises them).
 """
 
@@ -170,7 +177,9 @@ class _Compiler:
                 return _Instant(R.c.last_modified)
             if sub == "resourceType":
                 return _Const(((true(), self.rt.name),), "resourceType")
-            return _Const((), "absent")  # location and version are rendered by the server
+            if sub == "version":
+                return Val(literal('W/"', Text) + cast(R.c.version, Text) + literal('"', Text))
+            return _Const((), "absent")
         if attr == "schemas" and top is not None and top.name == "schemas":
             present: list[tuple[Cond, Any]] = [(true(), self.rt.schema.id)]
             for ext, _ in self.rt.extensions:
@@ -291,7 +300,7 @@ class _Compiler:
             return true() if node.op is CompareOp.NE else false()
         when = to_datetime(node.value) if node.op not in _SUBSTRING else None
         if when is None:
-            return false()  # text matching on meta timestamps is not supported
+            return false()
         return _ordered(node.op, column, to_micros(when))
 
     def scalar_compare(self, val: Val, op: CompareOp, lit: Literal, leaf: Attribute | None) -> Cond:
@@ -323,7 +332,9 @@ class _Compiler:
             return _ordered(op, self.as_bool(val), 1 if lit else 0)
         if t in _NUMERIC and not isinstance(lit, str):
             return _ordered(op, self.as_number(val), lit)
-        if t is AttributeType.DATETIME and op not in _SUBSTRING:
+        if t is AttributeType.DATETIME:
+            if op in _SUBSTRING:
+                return false()
             when = to_datetime(lit)
             if when is not None:
                 return _ordered(op, self.as_instant(val), to_micros(when))
@@ -396,7 +407,20 @@ class _Compiler:
             checks.append(and_(val.jtype.in_(("array", "object")), self.d.tree_present(*val.tree)))
         return func.coalesce(or_(*checks), false())
 
+    def rendered_present(self, path: AttrPath) -> bool:
+        """Whether ``path pr`` holds for every value the server renders: ``meta`` and its
+        rendered ``version``/``location`` always, and the ``$ref`` of each member or group."""
+        if path.urn is not None:
+            return False
+        if path.attr == "meta":
+            return path.sub in (None, "version", "location")
+        return path.sub == "$ref" and (self.rt.name, path.attr) in (("Group", "members"), ("User", "groups"))
+
     def present_path(self, path: AttrPath) -> Cond:
+        if self.rendered_present(path):
+            if path.attr == "meta":
+                return true()
+            path = AttrPath(None, path.attr)
         src = self.source(path)
         if isinstance(src, _Const):
             return self.const(Present(path), src)
@@ -431,6 +455,8 @@ class _Compiler:
             leaf = top.sub(f.path.sub) if f.path.sub is not None else top
             return self.scalar_compare(el(f.path.sub), f.op, f.value, leaf)
         if isinstance(f, Present):
+            if self.rendered_present(f.path):
+                return true()
             return self.present(el(f.path.sub))
         if isinstance(f, And):
             return and_(self.element(f.left, el, top), self.element(f.right, el, top))
