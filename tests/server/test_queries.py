@@ -144,6 +144,32 @@ def test_search_endpoints(client):
     assert client.post("/Users/.search", json={"filter": "x"}).status_code == 400
 
 
+def test_a_search_across_types_reads_an_attribute_a_type_lacks_as_without_value(live):
+    # RFC 7644 section 3.4.2.1: userName is not a Group attribute, so for Groups it has no value
+    _, token = live.new_tenant()
+    with live.client(token) as client:
+        alice = create_user(client, "alice@x.com", displayName="Alice")
+        create_user(client, "bob@x.com", displayName="Bob")
+        create_group(client, "Admins", [alice["id"]])
+        create_group(client, "All", [])
+
+        def found(filter_: str) -> list[str]:
+            r = client.post("/.search", json={"schemas": [SEARCH], "filter": filter_, "count": 100})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["totalResults"] == len(body["Resources"])
+            return sorted(res.get("userName") or res["displayName"] for res in body["Resources"])
+
+        assert found('userName sw "a"') == ["alice@x.com"]
+        assert found('userName sw "a" or displayName sw "Adm"') == ["Admins", "alice@x.com"]
+        assert found("members pr") == ["Admins"]
+        assert found("not (userName pr)") == ["Admins", "All"]
+        assert found('userName ne "bob@x.com"') == ["Admins", "All", "alice@x.com"]
+        r = client.post("/.search", json={"schemas": [SEARCH], "filter": 'nothing eq "x"'})
+        assert_scim_error(r, 400, "invalidFilter")  # an attribute no resource type has
+        assert_scim_error(client.post("/.search", json={"schemas": [SEARCH], "filter": "userName sw"}), 400)
+
+
 def test_group_filters_on_members(client):
     u1 = create_user(client, "gm1@x.com")
     u2 = create_user(client, "gm2@x.com")

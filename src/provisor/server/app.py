@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from provisor.scim.errors import (
     BadRequest,
     Forbidden,
+    InvalidFilter,
     MethodNotAllowed,
     NotFound,
     NotImplementedByServer,
@@ -204,8 +205,11 @@ class ScimApp:
         total = 0
         resources: list[Body] = []
         base = self.base_url(request)
+        self._check_filter_somewhere(params, ctx)
         for rt in self.registry.resource_types:
-            req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+            req = build_list_request(
+                params, rt, ctx, default_page_size=self.config.default_page_size, across_types=True
+            )
             if req.query.sort_by is not None:
                 raise BadRequest("sortBy is not supported on a search across resource types", "invalidValue")
             if req.cursor is not None:
@@ -231,6 +235,19 @@ class ScimApp:
                 resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
             total += page.total
         return Outcome(200, list_response(total, start or 1, resources))
+
+    def _check_filter_somewhere(self, params: dict[str, Any], ctx: TenantContext) -> None:
+        """A search across resource types reads an attribute one type lacks as without a value
+        there (RFC 7644 3.4.2.1); a filter that no resource type can read is still a 400."""
+        first: InvalidFilter | None = None
+        for rt in self.registry.resource_types:
+            try:
+                build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+                return
+            except InvalidFilter as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     async def create_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)

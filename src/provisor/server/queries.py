@@ -118,9 +118,17 @@ def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = In
 
 
 def build_list_request(
-    params: Mapping[str, Any], rt: ResourceType, ctx: TenantContext, *, default_page_size: int
+    params: Mapping[str, Any],
+    rt: ResourceType,
+    ctx: TenantContext,
+    *,
+    default_page_size: int,
+    across_types: bool = False,
 ) -> ListRequest:
-    """Validate list/search parameters. ``params`` keys are matched case-insensitively."""
+    """Validate list/search parameters. ``params`` keys are matched case-insensitively.
+
+    ``across_types``: the request searches several resource types (``POST /.search``), so a filter
+    naming an attribute ``rt`` does not have reads it as without a value (RFC 7644 3.4.2.1)."""
     p = {k.lower(): v for k, v in params.items()}
     filter_text = p.get("filter")
     filter_ = None
@@ -133,6 +141,7 @@ def build_list_request(
                 rt,
                 allow_unquoted=ctx.compat.on("unquoted_filter_values"),
                 dotted_urns=ctx.compat.on("extension_dot_names"),
+                unknown_absent=across_types,
             )
     sort_by = None
     if p.get("sortby"):

@@ -551,3 +551,42 @@ def test_q15_a_dot_after_the_extension_urn_names_its_attribute_when_allowed():
     assert parse_filter(text, USER_RT, dotted_urns=True) == want
     with pytest.raises(InvalidFilter):
         parse_filter(text, USER_RT)
+
+
+# -- a search across resource types (RFC 7644 section 3.4.2.1) --------------------------------------
+
+NEVER = Not(Present(AttrPath(None, "meta", "resourceType")))
+ALWAYS = Present(AttrPath(None, "meta", "resourceType"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('userName sw "a"', NEVER),
+        ('userName eq "a"', NEVER),
+        ("userName pr", NEVER),
+        ('userName ne "a"', ALWAYS),  # no value is not "a"
+        ("userName eq null", ALWAYS),
+        ("userName ne null", NEVER),
+        ('emails[type eq "work" and value co "@"]', NEVER),
+        ("name.familyName gt 3", NEVER),
+        ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x"', NEVER),
+        ('not (userName sw "a")', Not(NEVER)),
+        (
+            'userName sw "a" or displayName sw "Adm"',
+            Or(NEVER, Compare(AttrPath(None, "displayName"), CompareOp.SW, "Adm")),
+        ),
+    ],
+)
+def test_across_types_an_attribute_the_type_lacks_has_no_value(text: str, expected: object) -> None:
+    assert parse_filter(text, GROUP_RT, unknown_absent=True) == expected
+    with pytest.raises(InvalidFilter, match="unknown attribute"):
+        parse_filter(text, GROUP_RT)
+
+
+@pytest.mark.parametrize(
+    "text", ["userName sw", 'userName foo "a"', 'userName eq "a" and', "emails[type eq", 'userName eq ("a")']
+)
+def test_across_types_what_is_not_a_filter_is_still_refused(text: str) -> None:
+    with pytest.raises(InvalidFilter):
+        parse_filter(text, GROUP_RT, unknown_absent=True)

@@ -101,9 +101,12 @@ _RENDERED_REFS = frozenset({("Group", "members"), ("User", "groups")})
 #: What ``pr`` on an always-present ``meta`` (or its rendered sub-attributes) becomes: ``meta``
 #: always carries ``resourceType``, which the SQL store and the evaluator both decide.
 _META_PRESENT = Present(AttrPath(None, "meta", "resourceType"))
+#: Always false and always true, in nodes the evaluator and the SQL compiler both decide.
+_NEVER: Filter = Not(_META_PRESENT)
+_ALWAYS: Filter = _META_PRESENT
 
 _CACHE_SIZE = 2048
-_cache: dict[tuple[str, str, bool, bool], tuple[ResourceType, Filter]] = {}
+_cache: dict[tuple[str, str, bool, bool, bool], tuple[ResourceType, Filter]] = {}
 
 #: ``schemas`` (RFC 7643 section 3): every resource has it, no schema lists it, and the RFC 7644
 #: section 3.4.2.2 examples filter on it (``schemas eq "urn:...:enterprise:2.0:User"``).
@@ -129,23 +132,32 @@ _Resolved = tuple[str | None, Attribute, Attribute | None]
 
 
 def parse_filter(
-    text: str, rt: ResourceType, *, allow_unquoted: bool = False, dotted_urns: bool = False
+    text: str,
+    rt: ResourceType,
+    *,
+    allow_unquoted: bool = False,
+    dotted_urns: bool = False,
+    unknown_absent: bool = False,
 ) -> Filter:
     """Parse a ``filter`` (RFC 7644 section 3.4.2.2) into a canonical AST.
 
     ``allow_unquoted`` is the Entra quirk Q11 (``externalId eq jyoung``): a bare word that is not a
     number, ``true``, ``false`` or ``null`` is read as a string, and against a string attribute an
     unquoted number or boolean is read as its text. ``dotted_urns`` is Q15: ``urn:...:User.department``
-    names ``urn:...:User:department``. Raises :class:`InvalidFilter` with a position.
+    names ``urn:...:User:department``. ``unknown_absent`` is for a search across resource types
+    (RFC 7644 section 3.4.2.1): an attribute ``rt`` does not have is read as one without a value
+    instead of failing. Raises :class:`InvalidFilter` with a position.
     """
-    key = (text, rt.name, allow_unquoted, dotted_urns)
+    key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent)
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
     result: Filter | None = _simple_eq(text, rt)
     if result is None:
         try:
-            result = _Parser(text, rt, allow_unquoted, "filter", dotted_urns).filter()
+            parser = _Parser(text, rt, allow_unquoted, "filter", dotted_urns)
+            parser.absent = unknown_absent
+            result = parser.filter()
         except ScanError as exc:
             raise InvalidFilter(exc.detail, position=exc.position) from None
     if len(_cache) >= _CACHE_SIZE:
@@ -243,7 +255,7 @@ def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
 class _Parser:
     """One parse: a token list, a cursor and the nesting depth."""
 
-    __slots__ = ("depth", "dotted", "i", "mode", "rt", "text", "toks", "unquoted")
+    __slots__ = ("absent", "depth", "dotted", "i", "mode", "rt", "text", "toks", "unquoted")
 
     def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str, dotted: bool = False) -> None:
         if len(text) > MAX_LENGTH:
@@ -258,6 +270,7 @@ class _Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.depth = 0
+        self.absent = False
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -349,6 +362,8 @@ class _Parser:
         is_value_path = kind == PUNCT and text == "["
         if parent is not None and is_value_path:
             self.fail(f"a value filter cannot be nested inside '{parent[1].name}[...]'", op_pos)
+        if parent is None and self.absent and not self.known(word):
+            return self.absent_exp(op_pos)
         resolved = self.resolve(word, pos) if parent is None else self.resolve_sub(parent, word, pos)
         urn, top, sub = resolved
         self.i += 1
@@ -384,6 +399,43 @@ class _Parser:
             leaf = value_sub
         value = self.literal(op, text, op_pos, leaf, path)
         return Compare(path, op, value)
+
+    def known(self, word: str) -> bool:
+        try:
+            self.resolve(word, 0)
+        except ScanError:
+            return False
+        return True
+
+    def absent_exp(self, op_pos: int) -> Filter:
+        """An expression on an attribute the resource type does not have, in a search across
+        resource types: RFC 7644 section 3.4.2.1 treats the attribute as having no value, so the
+        expression is what it is for an absent value (``ne`` and ``eq null`` hold, nothing else)."""
+        self.i += 1
+        kind, text, _ = self.toks[self.i]
+        if kind == PUNCT and text == "[":
+            self.enter(op_pos)
+            self.i += 1
+            while self.toks[self.i][0] != END and self.toks[self.i][1] != "]":
+                self.i += 1
+            self.close("]", op_pos)
+            return _NEVER
+        if kind != WORD:
+            self.fail(f"expected an operator, found {_describe(self.toks[self.i])}", op_pos)
+        self.i += 1
+        if text.lower() == "pr":
+            return _NEVER
+        op = _OPS.get(text.lower())
+        if op is None:
+            self.fail(f"unknown operator '{text}' (expected eq ne co sw ew gt ge lt le or pr)", op_pos)
+        vkind, value, vpos = self.toks[self.i]
+        if vkind not in (STRING, WORD):
+            self.fail(f"expected a value after '{text}'", vpos)
+        self.i += 1
+        is_null = vkind == WORD and value.lower() == "null"
+        if op is CompareOp.NE:
+            return _NEVER if is_null else _ALWAYS
+        return _ALWAYS if op is CompareOp.EQ and is_null else _NEVER
 
     def value_path(self, resolved: _Resolved, pos: int) -> ValuePath:
         urn, top, sub = resolved
