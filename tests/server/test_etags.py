@@ -105,6 +105,29 @@ def test_no_op_put_keeps_the_version_of_a_user(client):
     assert r.json()["meta"]["version"] != u["meta"]["version"]
 
 
+def test_a_user_patch_that_changes_nothing_keeps_the_version(client):
+    """Writing the values a User has, even with an element's keys in another order, is no change."""
+    work = {"value": "still@x.com", "type": "work", "primary": True}
+    u = create_user(client, "still@x.com", displayName="Still", emails=[work])
+    for op in (
+        {"op": "replace", "path": "displayName", "value": "Still"},
+        {"op": "replace", "value": {"displayName": "Still"}},
+        {"op": "replace", "path": 'emails[type eq "work"]', "value": dict(reversed(work.items()))},
+        {
+            "op": "replace",
+            "path": "emails",
+            "value": [{"primary": True, "type": "work", "value": "still@x.com"}],
+        },
+    ):
+        r = client.patch(f"/Users/{u['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+        assert r.status_code == 200, r.text
+        assert r.json()["meta"]["version"] == r.headers["etag"] == u["meta"]["version"], op
+        assert r.json()["meta"]["lastModified"] == u["meta"]["lastModified"]
+    op = {"op": "replace", "path": 'emails[type eq "work"].primary', "value": False}
+    r = client.patch(f"/Users/{u['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+    assert r.json()["meta"]["version"] != u["meta"]["version"]
+
+
 def test_no_op_put_keeps_the_version_of_a_group(client):
     """A PUT of a Group's same displayName and members keeps its version and lastModified."""
     a = create_user(client, "nop@x.com")["id"]
@@ -144,6 +167,8 @@ def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(live):
         for op in (
             {"op": "add", "path": "members", "value": [{"value": a}]},
             {"op": "remove", "path": f'members[value eq "{b}"]'},
+            {"op": "replace", "path": "members", "value": [{"value": a}]},
+            {"op": "replace", "value": {"members": [{"value": a}], "displayName": "Steady"}},
         ):
             r = client.patch(f"/Groups/{g['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
             assert r.status_code == 200, r.text
@@ -154,3 +179,11 @@ def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(live):
         r = client.patch(f"/Groups/{g['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
         assert r.json()["meta"]["version"] != g["meta"]["version"]
         assert {m["value"] for m in r.json()["members"]} == {a, b}
+        empty = create_group(client, "Empty", [])
+        for op in (
+            {"op": "replace", "path": "members", "value": []},
+            {"op": "remove", "path": "members"},
+        ):
+            r = client.patch(f"/Groups/{empty['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+            assert r.status_code == 200, r.text
+            assert r.json()["meta"]["version"] == empty["meta"]["version"], op

@@ -49,7 +49,7 @@ from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resource_counts as C
 from provisor.store.sql.tables import resources as R
-from provisor.store.sql.values import dumps, from_micros, to_micros
+from provisor.store.sql.values import dumps, from_micros, loads, to_micros
 
 #: Every column of ``resources`` but the primary key, in insert order.
 _INSERTED = tuple(c.name for c in R.c if c is not R.c.pk)
@@ -336,10 +336,13 @@ class SqlResources:
             text = dumps(data)
             delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
-            if text == row[2] and (delta.empty or _same_members(current.members, delta, found)):
+            # the same document, written the same or with its keys in another order (a PATCH that
+            # replaces an element with its own values), changes nothing
+            same = text == row[2] or data == loads(row[2])
+            if same and (delta.empty or _same_members(current.members, delta, found)):
                 return current  # nothing changed: keep the version (and ETag)
             applied = False
-            if text == row[2] and delta.replace is None:
+            if same and delta.replace is None:
                 # members alone: a PATCH adding present members or removing absent ones keeps
                 # the version too; anything else goes on to the new version below
                 if self._members.apply(tx, tenant_id, pk, delta, found) == 0:
