@@ -28,10 +28,10 @@ def digest(filter_text: str | None = None, sort: str | None = None, descending: 
 @given(after=st.text(min_size=1, max_size=80), offset=st.integers(min_value=0, max_value=2**62))
 def test_cursors_round_trip_in_unreserved_characters(after: str, offset: int) -> None:
     d = digest('userName sw "J"')
-    for cursor in (Cursor(d, after=after), Cursor(d, offset=offset)):
+    for cursor, sorted_query in ((Cursor(d, after=after), False), (Cursor(d, offset=offset), True)):
         text = encode_cursor(cursor)
         assert UNRESERVED.fullmatch(text), text
-        assert decode_cursor(text, d) == cursor
+        assert decode_cursor(text, d, sorted_query=sorted_query) == cursor
 
 
 def test_the_digest_tells_queries_apart_but_not_their_pages() -> None:
@@ -48,11 +48,21 @@ def test_the_digest_tells_queries_apart_but_not_their_pages() -> None:
 )
 def test_anything_else_is_an_invalid_cursor(text: str) -> None:
     with pytest.raises(InvalidCursor) as refused:
-        decode_cursor(text, digest())
+        decode_cursor(text, digest(), sorted_query=False)
     assert refused.value.status == 400 and refused.value.scim_type == "invalidCursor"
 
 
 def test_a_cursor_of_another_query_is_refused() -> None:
     text = encode_cursor(Cursor(digest('userName sw "J"'), after="u1"))
     with pytest.raises(InvalidCursor, match="another query"):
-        decode_cursor(text, digest('userName sw "K"'))
+        decode_cursor(text, digest('userName sw "K"'), sorted_query=False)
+
+
+def test_a_cursor_of_the_other_kind_than_its_query_pages_by_is_refused() -> None:
+    # an unsorted query pages by id, a sorted one by position: an offset brought to an unsorted
+    # query would restart the walk (a client would loop), an id to a sorted one would be ignored
+    d = digest('userName sw "J"')
+    with pytest.raises(InvalidCursor, match="not one this server issued"):
+        decode_cursor(encode_cursor(Cursor(d, offset=5)), d, sorted_query=False)
+    with pytest.raises(InvalidCursor, match="not one this server issued"):
+        decode_cursor(encode_cursor(Cursor(d, after="u1")), d, sorted_query=True)

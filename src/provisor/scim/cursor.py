@@ -8,9 +8,11 @@ its cursor holds the offset of the next page.
 
 Each cursor also holds a digest of the query it belongs to (resource type, filter, sort): RFC 9865
 has the client repeat the query unchanged with the cursor, and a cursor brought to another query
-is refused with ``invalidCursor`` rather than answered with a page of something else. The digest
-guards against mistakes, not forgery: whatever a cursor says, the page is read within the
-requesting tenant with the query's own filter.
+is refused with ``invalidCursor`` rather than answered with a page of something else, and so is a
+cursor of the other kind than its query pages by (a position for an unsorted query, an id for a
+sorted one). The digest guards against mistakes, not forgery: a cursor is not signed, so one
+edited by hand pages from wherever it says, but always within the requesting tenant and with
+the query's own filter.
 
 The text is base64url without padding, which holds only RFC 3986 unreserved characters.
 """
@@ -58,8 +60,9 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode("ascii").rstrip("=")
 
 
-def decode_cursor(text: str, digest: str) -> Cursor:
-    """The cursor in ``text`` for the query whose digest is ``digest``.
+def decode_cursor(text: str, digest: str, *, sorted_query: bool) -> Cursor:
+    """The cursor in ``text`` for the query whose digest is ``digest``; ``sorted_query``: whether
+    that query has ``sortBy`` (its cursors hold an offset; an unsorted query's hold an id).
 
     :raises InvalidCursor: not a cursor of this server, or one of another query.
     """
@@ -78,6 +81,8 @@ def decode_cursor(text: str, digest: str) -> Cursor:
             "cursor belongs to another query: repeat the filter, sortBy and sortOrder of the "
             "query that returned it"
         )
+    if (kind == _OFFSET) is not sorted_query:
+        raise InvalidCursor("cursor is not one this server issued for this query")
     if kind == _AFTER:
         return Cursor(digest, after=value)
     if not value.isdigit() or len(value) > 19 or int(value) > _MAX_OFFSET:

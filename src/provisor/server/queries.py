@@ -166,7 +166,7 @@ def build_list_request(
         if text is not None and not isinstance(text, str):
             raise InvalidCursor("cursor must be a string")
         digest = query_digest(rt.name, filter_, sort_by, descending)
-        cursor = decode_cursor(text, digest) if text else Cursor(digest)
+        cursor = decode_cursor(text, digest, sorted_query=sort_by is not None) if text else Cursor(digest)
         start = 1
     else:
         # Past 2**62 no page can hold anything, and the database's 64-bit integers would overflow.
