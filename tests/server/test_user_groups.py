@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from tests.conftest import PATCH_OP, USER, assert_scim_error, create_group, create_user, make_user
+from tests.conftest import GROUP, PATCH_OP, USER, assert_scim_error, create_group, create_user, make_user
 
 
 def patch(*ops: dict[str, Any]) -> dict[str, Any]:
@@ -146,3 +146,40 @@ def test_groups_are_read_only(client: httpx.Client) -> None:
     assert r.json()["title"] == "x" and [x["value"] for x in r.json()["groups"]] == [g["id"]]
     assert [x["value"] for x in groups_of(client, u["id"]) or []] == [g["id"]]
     assert client.get(f"/Users/{u['id']}").json()["schemas"] == [USER]
+
+
+def test_a_group_cannot_be_a_member_of_itself(client: httpx.Client) -> None:
+    """Nested groups are members like users, but a group among its own members is refused
+    (400 invalidValue) by PUT, PATCH and Bulk alike, and the group stays as it was."""
+    user = create_user(client, "self@x.com")
+    group = create_group(client, "Selfish", [user["id"]])
+    gid = group["id"]
+    put = {"schemas": [GROUP], "displayName": "Selfish", "members": [{"value": gid}, {"value": user["id"]}]}
+    assert_scim_error(client.put(f"/Groups/{gid}", json=put), 400, "invalidValue")
+    for op in (
+        {"op": "add", "path": "members", "value": [{"value": gid}]},
+        {"op": "replace", "path": "members", "value": [{"value": gid}]},
+        {"op": "add", "value": {"members": [{"value": gid, "type": "Group"}]}},
+    ):
+        r = client.patch(f"/Groups/{gid}", json={"schemas": [PATCH_OP], "Operations": [op]})
+        body = assert_scim_error(r, 400, "invalidValue")
+        assert "member of itself" in body["detail"]
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "bulkId": "me",
+                "path": "/Groups",
+                "data": {"schemas": [GROUP], "displayName": "Loop", "members": [{"value": "bulkId:me"}]},
+            }
+        ],
+    }
+    r = client.post("/Bulk", json=bulk)
+    assert r.status_code == 200 and r.json()["Operations"][0]["status"][0] == "4", r.text
+    assert client.get("/Groups", params={"filter": 'displayName eq "Loop"'}).json()["totalResults"] == 0
+    after = client.get(f"/Groups/{gid}").json()
+    assert [m["value"] for m in after["members"]] == [user["id"]]
+    assert after["meta"]["version"] == group["meta"]["version"]
+    other = create_group(client, "Other", [gid])  # a group in another group is fine
+    assert [m["value"] for m in other["members"]] == [gid]

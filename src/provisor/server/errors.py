@@ -38,6 +38,8 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         return scim.InvalidValue(
             f"members must be ids of Users or Groups of this tenant; unknown: {', '.join(exc.values)}"
         )
+    if isinstance(exc, store.SelfMember):
+        return scim.InvalidValue(f"a group cannot be a member of itself: {exc.value}")
     if isinstance(exc, store.StoreError):
         return scim.BadRequest(str(exc))
     return None

@@ -58,6 +58,14 @@ class UnknownMember(StoreError):
         self.values = tuple(values)
 
 
+class SelfMember(StoreError):
+    """A group named among its own members."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"a group cannot be a member of itself ({value})")
+        self.value = value
+
+
 class TenantExists(StoreError):
     """A tenant with that name already exists."""
 

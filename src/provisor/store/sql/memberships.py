@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, literal, select
 
-from provisor.store.base import Member, MemberDelta, UnknownMember
+from provisor.store.base import Member, MemberDelta, SelfMember, UnknownMember
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import member_display
 from provisor.store.sql.prepared import Prepared, PreparedIn, Runner, Transaction, in_list
@@ -113,6 +113,9 @@ class Statements:
         """
         if found is None:
             found = self.require_delta(tx, tenant_id, delta)
+        itself = next((value for value, (pk, _, _) in found.items() if pk == group_pk), None)
+        if itself is not None:
+            raise SelfMember(itself)
         changed = 0
         if delta.replace is not None:
             tx.execute(self.clear, {"group": group_pk})
