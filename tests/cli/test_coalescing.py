@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from provisor.cli.coalescing import (
+    MAX_HEAD_BYTES,
     CoalescingH11Protocol,
     CoalescingHttpToolsProtocol,
     CoalescingTransport,
@@ -200,3 +201,49 @@ def _assert_scim_400(raw: bytes) -> None:
     error = json.loads(body)
     assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     assert error["status"] == "400" and error["scimType"] == "invalidSyntax"
+
+
+def _send_head_in_pieces(port: int, head: bytes, piece: int = 8192) -> bytes:
+    """Send ``head`` piece by piece, reading whatever the server answers; stop when it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            for start in range(0, len(head), piece):
+                s.sendall(head[start : start + piece])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest was sent
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("shape", ["one-big-header", "many-headers"])
+def test_a_request_head_beyond_the_limit_is_431_before_it_is_complete(port: int, shape: str) -> None:
+    # without a limit httptools keeps every byte of an unfinished head, before any token is checked
+    if shape == "one-big-header":
+        head = b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * MAX_HEAD_BYTES)
+    else:
+        head = b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n" + b"X-H: 1234567890\r\n" * 20_000
+    raw = _send_head_in_pieces(port, head)  # never terminated by an empty line
+    ((status, body),) = _responses(raw)
+    assert status.split(b"\r\n")[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
+    error = json.loads(body)
+    assert error["status"] == "431" and str(MAX_HEAD_BYTES) in error["detail"]
+
+
+def test_a_large_body_and_pipelined_requests_are_not_a_large_head(port: int) -> None:
+    body = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 1, "x": "'
+    body += b"y" * (3 * MAX_HEAD_BYTES) + b'"}'
+    one = (
+        b"POST /scim/v2/Users/.search HTTP/1.1\r\nHost: x\r\nContent-Type: application/scim+json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    raw = _exchange(port, one + one + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    statuses = [head.split(b"\r\n")[0] for head, _ in _responses(raw)]
+    assert statuses == [b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 200 OK"]

@@ -12,6 +12,11 @@ one buffer at the end of that turn (``loop.call_soon``). Nothing waits for more 
 goes out in the same loop iteration it was produced in, in order, and ``close`` writes what is
 kept before closing. Flow control is untouched: the real transport still tells the protocol
 to pause and resume writing, and it still buffers what the socket does not take.
+
+The protocols also answer what uvicorn answers in plain text with a SCIM Error: bytes that are
+not HTTP/1.1 (400), and, on httptools, a request head (request line and headers) beyond
+:data:`MAX_HEAD_BYTES` (431), which httptools would otherwise hold in memory however large,
+before any authentication (h11 has its own limit, 16 KiB, and answers 400).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, cast
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from provisor.scim.errors import InvalidSyntax
+from provisor.scim.errors import InvalidSyntax, ScimError
 from provisor.server.errors import error_body
 
 
@@ -84,16 +89,33 @@ _NOT_HTTP = orjson.dumps(
     )
 )
 
+#: The most a request's head (request line and headers) may take; Entra's are well under 4 KiB.
+MAX_HEAD_BYTES = 64 * 1024
 
-def _send_scim_400(transport: asyncio.Transport, default_headers: list[tuple[bytes, bytes]]) -> None:
-    head = [b"HTTP/1.1 400 Bad Request\r\n"]
+
+class _HeadTooLarge(ScimError):
+    status = 431
+
+
+_HEAD_TOO_LARGE = orjson.dumps(
+    error_body(_HeadTooLarge(f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes"))
+)
+
+
+def _send_scim_error(
+    transport: asyncio.Transport,
+    default_headers: list[tuple[bytes, bytes]],
+    status_line: bytes = b"400 Bad Request",
+    body: bytes = _NOT_HTTP,
+) -> None:
+    head = [b"HTTP/1.1 " + status_line + b"\r\n"]
     head += [name + b": " + value + b"\r\n" for name, value in default_headers]
     head += [
         b"content-type: application/scim+json\r\n",
-        b"content-length: " + str(len(_NOT_HTTP)).encode() + b"\r\n",
+        b"content-length: " + str(len(body)).encode() + b"\r\n",
         b"connection: close\r\n\r\n",
     ]
-    transport.write(b"".join(head) + _NOT_HTTP)
+    transport.write(b"".join(head) + body)
     transport.close()
 
 
@@ -104,7 +126,7 @@ class CoalescingH11Protocol(H11Protocol):
         super().connection_made(_coalescing(transport))
 
     def send_400_response(self, msg: str) -> None:
-        _send_scim_400(self.transport, self.server_state.default_headers)
+        _send_scim_error(self.transport, self.server_state.default_headers)
 
 
 try:
@@ -115,13 +137,42 @@ except ImportError:  # httptools missing: uvicorn's own fallback is h11 too
 if HttpToolsProtocol is not None:
 
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools HTTP/1.1 protocol with coalesced writes."""
+        """uvicorn's httptools HTTP/1.1 protocol with coalesced writes and a bounded request head."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self._in_head = True  # until the current request's headers are complete
+            self._head_done = False  # whether a head completed in the chunk being fed
+            self._head_bytes = 0
             super().connection_made(_coalescing(transport))
 
+        def on_message_begin(self) -> None:
+            self._in_head = True
+            self._head_bytes = 0
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._head_done = True
+            super().on_headers_complete()
+
+        def data_received(self, data: bytes) -> None:
+            self._head_done = False
+            super().data_received(data)
+            if self._in_head and not self.transport.is_closing():
+                # a head still incomplete after this chunk: httptools keeps its bytes. A chunk in
+                # which an earlier (pipelined) head completed is not counted: its bytes are
+                # mostly that request's, and one chunk is bounded by the event loop's read size.
+                self._head_bytes += 0 if self._head_done else len(data)
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    _send_scim_error(
+                        self.transport,
+                        self.server_state.default_headers,
+                        b"431 Request Header Fields Too Large",
+                        _HEAD_TOO_LARGE,
+                    )
+
         def send_400_response(self, msg: str) -> None:
-            _send_scim_400(self.transport, self.server_state.default_headers)
+            _send_scim_error(self.transport, self.server_state.default_headers)
 
 
 def coalescing_protocol() -> type[asyncio.Protocol]:
