@@ -22,6 +22,17 @@ def test_no_token_and_bad_token_are_401(live, client):
     assert_scim_error(r, 401)
 
 
+def test_two_authorization_headers_are_401_whichever_comes_first(live, tenant):
+    _, token = tenant
+    good, bad = f"Bearer {token}", "Bearer pvs_not-a-real-token"
+    for pair in ((bad, good), (good, bad), (good, good)):
+        headers = [("Authorization", pair[0]), ("Authorization", pair[1])]
+        r = httpx.get(f"{live.base}/Users", headers=headers)
+        body = assert_scim_error(r, 401)
+        assert "one Authorization header" in body["detail"]
+    assert httpx.get(f"{live.base}/Users", headers={"Authorization": good}).status_code == 200
+
+
 def test_malformed_json_is_invalid_syntax_and_stores_nothing(client):
     before = count_users(client)
     r = client.post("/Users", content=b'{"schemas": ["' + USER.encode() + b'"], "userName": ')

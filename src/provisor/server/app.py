@@ -95,7 +95,7 @@ class ScimApp:
         request = ScimRequest(scope, receive, route)
         try:
             handler, args = self.route(request.method, request.route)
-            tenant = self.auth.authenticate(request.headers.get("authorization"))
+            tenant = self.auth.authenticate(request.credentials())
             scope.setdefault("state", {})["tenant_id"] = tenant.id
             outcome = await handler(request, self.context(tenant), args)
         except Exception as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from provisor.scim.errors import InvalidSyntax, PayloadTooLarge
+from provisor.scim.errors import InvalidSyntax, PayloadTooLarge, Unauthorized
 
 JSON_TYPES = ("application/scim+json", "application/json")
 SCIM_MEDIA_TYPE = b"application/scim+json"
@@ -79,6 +79,19 @@ class ScimRequest:
         self.route = route
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self._query: dict[str, str] | None = None
+
+    def credentials(self) -> str | None:
+        """The Authorization header, None when absent; 401 when it is sent more than once, so
+        that no client has one of two credentials chosen for it."""
+        found = self.headers.get("authorization")
+        raw = self.scope["headers"]
+        if (
+            found is not None
+            and len(self.headers) < len(raw)  # some header repeats
+            and sum(1 for name, _ in raw if name.lower() == b"authorization") > 1
+        ):
+            raise Unauthorized("send one Authorization header, not several")
+        return found
 
     @property
     def query(self) -> dict[str, str]:
