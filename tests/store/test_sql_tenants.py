@@ -8,9 +8,17 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from provisor.store.base import Member, Query, ResourceNotFound, StoreError, TenantNotFound, UnknownMember
+from provisor.store.base import (
+    InvalidTenantName,
+    Member,
+    Query,
+    ResourceNotFound,
+    StoreError,
+    TenantNotFound,
+    UnknownMember,
+)
 from provisor.store.sql import SqlStore
-from provisor.store.sql.tables import emails, memberships, resources, tokens
+from provisor.store.sql.tables import emails, memberships, resources, tenants, tokens
 
 
 def digest(token: str) -> bytes:
@@ -82,3 +90,31 @@ def test_settings_merge_and_remove(sql_store: SqlStore) -> None:
     assert dict(sql_store.update_settings("t", {"b": None, "c": 3}).settings) == {"a": 1, "c": 3}
     with pytest.raises(TenantNotFound):
         sql_store.update_settings("nope", {})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " ", "\t\n", "a\tb", "a\nb", "a\x00b", "a\x85b", "a\u2028b", "x" * 201, "d71e260a" * 4],
+)
+def test_create_tenant_refuses_bad_names(sql_store: SqlStore, name: str) -> None:
+    with pytest.raises(InvalidTenantName):
+        sql_store.create_tenant(name)
+    assert sql_store.list_tenants() == []
+
+
+def test_create_tenant_refuses_a_name_shaped_like_an_existing_id(sql_store: SqlStore) -> None:
+    first = sql_store.create_tenant("first")
+    with pytest.raises(InvalidTenantName):
+        sql_store.create_tenant(first.id)
+    assert [t.name for t in sql_store.list_tenants()] == ["first"]
+    assert sql_store.create_tenant("x" * 200).name == "x" * 200
+
+
+def test_an_id_wins_over_a_legacy_name_that_looks_like_it(sql_store: SqlStore) -> None:
+    real = sql_store.create_tenant("real")
+    with sql_store.engine.begin() as conn:  # a name stored before names were checked
+        conn.execute(tenants.insert(), {"id": "f" * 32, "name": real.id, "settings": "{}", "created": 0})
+    assert sql_store.get_tenant(real.id).name == "real"
+    assert sql_store.update_settings(real.id, {"strict": True}).name == "real"
+    sql_store.delete_tenant(real.id)
+    assert [t.name for t in sql_store.list_tenants()] == [real.id]

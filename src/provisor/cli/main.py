@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,14 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 
 DEFAULT_DB = "sqlite:///provisor.db"
+#: The largest page a server or a tenant may be configured with.
+MAX_PAGE_SIZE = 1_000_000
+#: The largest request body a server may be configured to accept (1 GiB).
+MAX_BODY_BYTES = 1 << 30
+#: The longest a Secret Token may be made to last (100 years).
+MAX_EXPIRES_IN_DAYS = 36_500
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
 ]
@@ -41,23 +50,48 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def check_range(option: str, value: int, low: int, high: int) -> None:
+    """A usage error (exit 2) unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        fail(f"{option} must be between {low} and {high}, not {value}", 2)
+
+
 def db_url(option: str | None) -> str:
     return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
 
 
+def database_problem(exc: BaseException) -> str:
+    """One line for a database failure: a locked SQLite file, or the driver's first line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
+            return BUSY
+        seen = seen.__cause__ or seen.__context__
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def open_store(url: str | None) -> Iterator[Any]:
+    """The store at ``url``; a store error or a database failure while it is used ends the command
+    with one line on stderr and exit status 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from provisor.store.base import StoreError
     from provisor.store.sql import SqlStore
 
     try:
         store = SqlStore(db_url(url))
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
-        fail(f"cannot open the database {db_url(url)!r}: {exc}")
+        fail(f"cannot open the database {db_url(url)!r}: {database_problem(exc)}")
     try:
         yield store
     except StoreError as exc:
         fail(str(exc))
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        problem = database_problem(exc)
+        fail(problem if problem == BUSY else f"database error: {problem}")
     finally:
         store.close()
 
@@ -67,9 +101,9 @@ def parse_switches(values: list[str]) -> dict[str, bool]:
     for item in values:
         name, sep, state = item.partition("=")
         if not sep or state.lower() not in ("on", "off", "true", "false"):
-            fail(f"--compat takes NAME=on or NAME=off, not {item!r}")
+            fail(f"--compat takes NAME=on or NAME=off, not {item!r}", 2)
         if name not in QUIRK_NAMES:
-            fail(f"unknown compatibility switch {name!r}; known: {', '.join(sorted(QUIRK_NAMES))}")
+            fail(f"unknown compatibility switch {name!r}; known: {', '.join(sorted(QUIRK_NAMES))}", 2)
         out[name] = state.lower() in ("on", "true")
     return out
 
@@ -81,8 +115,7 @@ def tenant_settings(
     if allowed_roles:
         settings["allowed_roles"] = [r for item in allowed_roles for r in item.split(",") if r]
     if max_page_size is not None:
-        if max_page_size < 1:
-            fail("--max-page-size must be at least 1")
+        check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
         settings["max_page_size"] = max_page_size
     if strict is not None:
         settings["strict"] = strict
@@ -109,24 +142,42 @@ def serve(
     no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log each request.")] = False,
 ) -> None:
     """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2."""
-    from provisor.cli.serving import run_server
+    from provisor.cli import serving
 
+    check_range("--port", port, 0, 65535)
+    check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
+    check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if (tls_cert is None) != (tls_key is None):
-        fail("--tls-cert and --tls-key go together")
-    for path in (tls_cert, tls_key):
-        if path is not None and not os.path.isfile(path):
+        fail("--tls-cert and --tls-key go together", 2)
+    if tls_cert is not None and tls_key is not None:
+        check_tls(tls_cert, tls_key)
+    with open_store(db) as store:
+        serving.run_server(
+            store,
+            host=host,
+            port=port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            max_page_size=max_page_size,
+            max_body_bytes=max_body_bytes,
+            log_level=log_level.lower(),
+            access_log=not no_access_log,
+        )
+
+
+def check_tls(cert: str, key: str) -> None:
+    """Fail unless ``cert`` and ``key`` are readable PEM files of a certificate and its key."""
+    import ssl
+
+    for path in (cert, key):
+        if not os.path.isfile(path):
             fail(f"no such file: {path}")
-    run_server(
-        db_url(db),
-        host=host,
-        port=port,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        max_page_size=max_page_size,
-        max_body_bytes=max_body_bytes,
-        log_level=log_level,
-        access_log=not no_access_log,
-    )
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        fail(f"--tls-cert {cert} with --tls-key {key}: not a PEM certificate and its private key ({exc})")
 
 
 # -- tenants ------------------------------------------------------------------------------------
@@ -149,9 +200,12 @@ def tenant_create(
 ) -> None:
     """Create a tenant and print its first Secret Token (alone on the last line)."""
     from provisor.server.auth import issue_token
+    from provisor.store.base import InvalidTenantName, check_tenant_name
 
-    if not name.strip():
-        fail("the tenant name must not be empty")
+    try:
+        check_tenant_name(name)
+    except InvalidTenantName as exc:
+        fail(str(exc), 2)
     settings = tenant_settings(allowed_roles, max_page_size, strict or None, compat)
     with open_store(db) as store:
         tenant = store.create_tenant(name, settings)
@@ -213,7 +267,7 @@ def tenant_set(
     """Change a tenant's settings (compatibility switches, page size, allowed roles)."""
     settings = tenant_settings(allowed_roles, max_page_size, strict, compat)
     if not settings:
-        fail("nothing to change; see --help")
+        fail("nothing to change; see --help", 2)
     with open_store(db) as store:
         if "compat" in settings:
             current = store.get_tenant(name).settings.get("compat") or {}
@@ -244,8 +298,8 @@ def token_create(
     """Create another Secret Token for a tenant (printed alone on the last line)."""
     from provisor.server.auth import issue_token
 
-    if expires_in_days is not None and expires_in_days < 1:
-        fail("--expires-in-days must be at least 1")
+    if expires_in_days is not None:
+        check_range("--expires-in-days", expires_in_days, 1, MAX_EXPIRES_IN_DAYS)
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with open_store(db) as store:
         t = store.get_tenant(tenant)
@@ -296,6 +350,7 @@ def demo(
     """Start a server with a demo tenant and show a user and a group going in and coming back."""
     from provisor.cli.demo import run_demo
 
+    check_range("--port", port, 0, 65535)
     run_demo(
         db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
         port=port,

@@ -6,12 +6,15 @@ import logging
 import ssl
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from provisor.cli.coalescing import coalescing_protocol
 from provisor.server import ServerConfig, create_app
+
+if TYPE_CHECKING:
+    from provisor.store.sql import SqlStore
 
 
 class _TlsConfig(uvicorn.Config):
@@ -54,7 +57,7 @@ def build_config(
 
 
 def run_server(
-    url: str,
+    store: SqlStore,
     *,
     host: str,
     port: int,
@@ -65,20 +68,15 @@ def run_server(
     log_level: str,
     access_log: bool,
 ) -> None:
-    from provisor.store.sql import SqlStore
-
+    """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level)
-    store = SqlStore(url)
     config = ServerConfig(max_page_size=max_page_size, max_body_bytes=max_body_bytes, access_log=access_log)
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"
     logging.getLogger("provisor").info("serving SCIM at %s://%s:%d%s", scheme, host, port, config.base_path)
-    try:
-        uvicorn.Server(
-            build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
-        ).run()
-    finally:
-        store.close()
+    uvicorn.Server(
+        build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+    ).run()
 
 
 class BackgroundServer:

@@ -14,6 +14,8 @@ a PATCH to a large group cost O(group size).
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -72,6 +74,36 @@ class TenantExists(StoreError):
 
 class TenantNotFound(StoreError):
     """No tenant with that name."""
+
+
+class InvalidTenantName(StoreError):
+    """A tenant name that is blank, too long, holds a control character or looks like a tenant id."""
+
+
+#: The longest tenant name (the ``tenants.name`` column is ``VARCHAR(200)``).
+TENANT_NAME_MAX = 200
+_TENANT_ID_SHAPE = re.compile(r"[0-9a-fA-F]{32}")
+_LINE_BREAKING = frozenset(("Cc", "Zl", "Zp"))
+
+
+def check_tenant_name(name: str) -> None:
+    """Raise InvalidTenantName unless ``name`` is 1-200 characters, not only whitespace, free of
+    control characters and line separators, and not 32 hex digits (the shape of a tenant id, which
+    ``tenant set`` and ``delete`` also accept in place of a name)."""
+    if not name.strip():
+        raise InvalidTenantName("the tenant name must not be empty or only whitespace")
+    if len(name) > TENANT_NAME_MAX:
+        raise InvalidTenantName(
+            f"the tenant name must be at most {TENANT_NAME_MAX} characters, not {len(name)}"
+        )
+    if any(unicodedata.category(c) in _LINE_BREAKING for c in name):
+        raise InvalidTenantName(
+            f"the tenant name must not contain control characters (tab, newline...): {name!r}"
+        )
+    if _TENANT_ID_SHAPE.fullmatch(name):
+        raise InvalidTenantName(
+            f"the tenant name {name!r} has the shape of a tenant id (32 hexadecimal digits); choose another"
+        )
 
 
 class TokenNotFound(StoreError):

@@ -14,6 +14,7 @@ from uuid import uuid4
 
 from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from provisor.store.base import (
     StoreError,
@@ -22,6 +23,7 @@ from provisor.store.base import (
     TenantNotFound,
     TokenInfo,
     TokenNotFound,
+    check_tenant_name,
 )
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
@@ -31,7 +33,9 @@ from provisor.store.sql.tables import tenants as T
 from provisor.store.sql.tables import tokens as K
 from provisor.store.sql.values import dumps, from_micros, loads, opt_from_micros, to_micros
 
-_TENANT = select(T).where(or_(T.c.name == bindparam("key"), T.c.id == bindparam("key")))
+_KEY: BindParameter[str] = bindparam("key")
+# An id wins over a name spelled like one (names of that shape are refused, but may predate that).
+_TENANT = select(T).where(or_(T.c.name == _KEY, T.c.id == _KEY)).order_by((T.c.id == _KEY).desc())
 _TOKEN_COLUMNS = (
     K.c.id,
     K.c.tenant_id,
@@ -77,7 +81,8 @@ class SqlTenants:
     _clock: Callable[[], datetime]
 
     def create_tenant(self, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
-        """A new tenant; TenantExists if the name is taken."""
+        """A new tenant; TenantExists if the name is taken, InvalidTenantName (see ``check_tenant_name``)."""
+        check_tenant_name(name)
         tenant = Tenant(id=uuid4().hex, name=name, settings=dict(settings or {}), created=self._clock())
         created = to_micros(tenant.created)
         row = {"id": tenant.id, "name": name, "settings": dumps(tenant.settings), "created": created}

@@ -1,0 +1,249 @@
+"""Bad input to `provisor serve`, `tenant` and `token`: one line on stderr, a non-zero exit, and no
+change to stored data (exit 2 for an option or argument out of its range, 1 for what fails at run
+time)."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import provisor.cli.serving
+import provisor.store.sql
+from provisor.cli.main import app
+
+PROVISOR = [sys.executable, "-m", "provisor.cli.main"]
+TENANT_ID = "d71e260a28364752b692d23a3802f364"
+
+
+class ServerStarted(Exception):
+    """`serve` got as far as starting the server."""
+
+
+@pytest.fixture(autouse=True)
+def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def run_server(*args: Any, **kwargs: Any) -> None:
+        raise ServerStarted
+
+    monkeypatch.setattr(provisor.cli.serving, "run_server", run_server)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_refused(result: Result, code: int, *needles: str) -> None:
+    assert not isinstance(result.exception, ServerStarted), "the server was started"
+    assert result.exit_code == code, (result.exit_code, result.stderr, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("provisor: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    assert not result.stdout.strip(), result.stdout
+
+
+def tenants(db: str) -> list[list[str]]:
+    result = cli("tenant", "list", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.splitlines()]
+
+
+def stored(db: str) -> list[tuple[Any, ...]]:
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT id, name, settings FROM tenants ORDER BY name").fetchall()
+        rows += conn.execute("SELECT id, expires FROM tokens ORDER BY id").fetchall()
+    return rows
+
+
+# -- 1. serve's limits ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-page-size", "-1"),
+        ("--max-page-size", "0"),
+        ("--max-page-size", "1000001"),
+        ("--max-page-size", "99999999999999999999999"),
+        ("--max-body-bytes", "-1"),
+        ("--max-body-bytes", "0"),
+        ("--max-body-bytes", "1073741825"),
+        ("--port", "99999"),
+        ("--port", "65536"),
+        ("--port", "-1"),
+    ],
+)
+def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str, value: str) -> None:
+    assert_refused(cli("serve", "--db", db, option, value), 2, option)
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-page-size", "1"), ("--max-body-bytes", "1"), ("--port", "0"), ("--port", "65535")],
+)
+def test_serve_accepts_the_edges(db: str, option: str, value: str) -> None:
+    assert isinstance(cli("serve", "--db", db, option, value).exception, ServerStarted)
+
+
+# -- 2. serve's runtime failures -----------------------------------------------------------------
+
+
+def test_serve_reports_a_bad_database_url(db: str) -> None:
+    assert_refused(cli("serve", "--db", "notaurl"), 1, "notaurl")
+
+
+def test_serve_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nonexistent-dir' / 'x.db'}"
+    assert_refused(cli("serve", "--db", url), 1, "cannot open the database", "unable to open")
+
+
+def test_serve_refuses_an_unknown_log_level(db: str, tmp_path: Path) -> None:
+    assert_refused(cli("serve", "--db", db, "--log-level", "bogus"), 2, "--log-level", "bogus")
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_serve_accepts_log_levels_in_any_case(db: str) -> None:
+    for level in ("DEBUG", "Warning", "error"):
+        assert isinstance(cli("serve", "--db", db, "--log-level", level).exception, ServerStarted)
+
+
+def test_serve_reports_tls_files_that_are_not_a_certificate_and_key(db: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    result = cli("serve", "--db", db, "--tls-cert", str(junk), "--tls-key", str(junk))
+    assert_refused(result, 1, "--tls-cert", str(junk))
+
+
+def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
+    for args in (["--db", "notaurl"], ["--db", f"sqlite:///{tmp_path / 'no' / 'x.db'}"]):
+        p = subprocess.run(
+            [*PROVISOR, "serve", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("provisor: "), p.stderr
+
+
+# -- 3. token expiry -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("days", ["36501", "99999999", "9999999999999999999999"])
+def test_token_create_refuses_an_expiry_past_100_years(db: str, days: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    result = cli("token", "create", "acme", "--db", db, "--expires-in-days", days)
+    assert_refused(result, 2, "--expires-in-days")
+    assert stored(db) == before
+
+
+def test_token_create_accepts_100_years(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    result = cli("token", "create", "acme", "--db", db, "--expires-in-days", "36500")
+    assert result.exit_code == 0, result.stderr
+
+
+# -- 4. tenant page sizes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["1000001", "9223372036854775808", "99999999999999999999999"])
+def test_tenant_create_and_set_refuse_a_page_size_too_large(db: str, tmp_path: Path, size: str) -> None:
+    assert_refused(cli("tenant", "create", "x", "--db", db, "--max-page-size", size), 2, "--max-page-size")
+    assert not (tmp_path / "cli.db").exists()
+    assert cli("tenant", "create", "y", "--db", db, "--max-page-size", "5").exit_code == 0
+    before = stored(db)
+    assert_refused(cli("tenant", "set", "y", "--db", db, "--max-page-size", size), 2, "--max-page-size")
+    assert_refused(cli("tenant", "set", "y", "--db", db, "--max-page-size", "0"), 2, "--max-page-size")
+    assert stored(db) == before
+
+
+def test_tenant_page_size_bounds_are_inclusive(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--max-page-size", "1000000").exit_code == 0
+    result = cli("tenant", "set", "x", "--db", db, "--max-page-size", "1")
+    assert result.exit_code == 0 and '"max_page_size": 1' in result.stdout, result.stderr
+
+
+# -- 5. a locked database ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    quick = functools.partial(provisor.store.sql.SqlStore, engine_options={"busy_timeout_ms": 200})
+    monkeypatch.setattr(provisor.store.sql, "SqlStore", quick)
+
+
+@pytest.fixture
+def locked(db: str) -> Iterator[str]:
+    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    holder = sqlite3.connect(db.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield db
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_locked_database_is_reported_without_a_traceback(locked: str, short_busy_timeout: None) -> None:
+    for args in (
+        ("tenant", "create", "y"),
+        ("tenant", "set", "x", "--strict"),
+        ("tenant", "delete", "x", "--yes"),
+        ("token", "create", "x"),
+    ):
+        assert_refused(cli(*args, "--db", locked), 1, "the database is busy", "try again")
+    assert [row[0] for row in tenants(locked)] == ["x"]
+
+
+# -- 6. tenant names -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        TENANT_ID,
+        TENANT_ID.upper(),
+        "a\tb",
+        "a\nb",
+        "a\x00b",
+        "a\x7fb",
+        "x" * 201,
+        "x" * 5000,
+        " ",
+        "\t",
+        "",
+    ],
+)
+def test_tenant_create_refuses_bad_names(db: str, tmp_path: Path, name: str) -> None:
+    assert_refused(cli("tenant", "create", name, "--db", db), 2, "tenant name")
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_a_name_that_looks_like_an_id_cannot_take_over_a_tenant(db: str) -> None:
+    assert cli("tenant", "create", "real", "--db", db).exit_code == 0
+    real_id = tenants(db)[0][1]
+    assert_refused(cli("tenant", "create", real_id, "--db", db), 2, "tenant id")
+    result = cli("tenant", "delete", real_id, "--db", db, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert tenants(db) == []
+
+
+def test_tenant_names_of_200_characters_and_unicode_are_fine(db: str) -> None:
+    for name in ("x" * 200, "Contoso Ltd.", "Zürich AG", "d71e260a28364752b692d23a3802f36"):
+        result = cli("tenant", "create", name, "--db", db)
+        assert result.exit_code == 0, result.stderr
+    assert len(tenants(db)) == 4
