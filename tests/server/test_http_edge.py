@@ -16,6 +16,9 @@ def test_no_token_and_bad_token_are_401(live, client):
         r = anon.get("/Users")
         assert_scim_error(r, 401)
         assert r.headers["www-authenticate"].startswith("Bearer")
+        # authentication comes before routing: a stranger learns nothing of the endpoints
+        for r in (anon.get("/NoSuch"), anon.options("/Users"), anon.get("/Me"), anon.delete("/Users")):
+            assert_scim_error(r, 401)
     with live.client("pvs_not-a-real-token") as bad:
         assert_scim_error(bad.get("/Users"), 401)
     r = httpx.get(f"{live.base}/Users", headers={"Authorization": "Basic dXNlcjpwYXNz"})

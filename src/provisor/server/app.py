@@ -94,8 +94,8 @@ class ScimApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
         request = ScimRequest(scope, receive, route)
         try:
+            tenant = self.auth.authenticate(request.credentials())  # before routing: nothing for strangers
             handler, args = self.route(request.method, request.route)
-            tenant = self.auth.authenticate(request.credentials())
             scope.setdefault("state", {})["tenant_id"] = tenant.id
             outcome = await handler(request, self.context(tenant), args)
         except Exception as exc:
