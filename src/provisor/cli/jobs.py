@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
+
+from provisor.cli.locks import is_locked
 
 if TYPE_CHECKING:  # the engine's cycle is imported when a job command runs, not by every command
     from rich.console import Console
@@ -64,7 +65,7 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
-        if _locked(exc):
+        if is_locked(exc):
             _fail(
                 f"job {path.name}: its state file stayed locked by another process (a cycle "
                 "committing, or a process suspended with Ctrl-Z in the middle of a commit); "
@@ -73,16 +74,6 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
         _fail(f"job {path.name}: {type(exc).__name__}: {exc}")
     finally:
         loaded.close()
-
-
-def _locked(exc: BaseException) -> bool:
-    """SQLite's "database is locked" (the busy timeout ran out), from the driver or SQLAlchemy."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def register(app: typer.Typer) -> None:

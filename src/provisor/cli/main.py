@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from provisor.cli.locks import is_locked
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
 
 app = typer.Typer(
@@ -62,11 +63,8 @@ def db_url(option: str | None) -> str:
 
 def database_problem(exc: BaseException) -> str:
     """One line for a database failure: a locked SQLite file, or the driver's first line."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
-            return BUSY
-        seen = seen.__cause__ or seen.__context__
+    if is_locked(exc):
+        return BUSY
     orig = getattr(exc, "orig", None)
     text = str(orig if isinstance(orig, BaseException) else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
