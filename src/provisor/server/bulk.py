@@ -2,9 +2,8 @@
 
 Operations run in order, each in its own transaction (RFC 7644 does not make a bulk request
 atomic). An operation whose data or path names ``bulkId:X`` of a later POST waits until X is
-created; references that can never resolve (unknown, or circular in a way
-:meth:`BulkProcessor._break_cycles` cannot resolve) fail with 409. ``failOnErrors`` stops
-processing once that many operations have failed.
+created; references that can never resolve (unknown, or circular in a way ``bulk_cycles`` cannot
+resolve) fail with 409. ``failOnErrors`` stops processing once that many operations have failed.
 
 Every result but a failed POST carries ``location`` (RFC 7644 section 3.7: "REQUIRED in a
 response, except in the event of a POST failure"), the URL of the resource the operation
@@ -17,68 +16,21 @@ no version (RFC 7643 section 2.5), any other JSON value fails its operation with
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
-from provisor.scim.schema.model import ResourceType, SchemaRegistry
-from provisor.server.errors import error_body, to_scim_error
+from provisor.scim.schema.model import SchemaRegistry
+from provisor.server.bulk_cycles import CycleResolver
+from provisor.server.bulk_refs import REF, Unresolved, failure, substitute
+from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService
 from provisor.server.tenancy import TenantContext
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-_PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
-_REF = "bulkId:"
-
-
-class _Unresolved(Exception):
-    """An operation refers to a bulkId that is not (yet) created."""
-
-    def __init__(self, bulk_id: str) -> None:
-        super().__init__(bulk_id)
-        self.bulk_id = bulk_id
-
-
-@dataclass(frozen=True, slots=True)
-class _Deferred:
-    """A Group POST split for :meth:`BulkProcessor._break_cycles`: ``data`` is created first, the
-    ``later`` members (whose values are ``bulkId:X`` of the POSTs in ``waits``) are added after."""
-
-    rt: ResourceType
-    data: dict[str, Any]
-    later: list[dict[str, Any]]
-    waits: frozenset[str]
-
-
-def _references(value: Any) -> set[str]:
-    """The X of every ``bulkId:X`` string in ``value``."""
-    if isinstance(value, str):
-        return {value[len(_REF) :]} if value.startswith(_REF) else set()
-    if isinstance(value, list):
-        return {ref for v in value for ref in _references(v)}
-    if isinstance(value, dict):
-        return {ref for v in value.values() for ref in _references(v)}
-    return set()
-
-
-def _substitute(value: Any, ids: dict[str, str]) -> Any:
-    """Replace every ``bulkId:X`` string in ``value`` with X's created id."""
-    if isinstance(value, str):
-        if value.startswith("bulkId:"):
-            key = value[len("bulkId:") :]
-            if key not in ids:
-                raise _Unresolved(key)
-            return ids[key]
-        return value
-    if isinstance(value, list):
-        return [_substitute(v, ids) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, ids) for k, v in value.items()}
-    return value
 
 
 class BulkProcessor:
@@ -94,6 +46,7 @@ class BulkProcessor:
         self.registry = registry
         self.max_operations = max_operations
         self._log = logger
+        self._cycles = CycleResolver(service, registry, self._scim_error, logger)
 
     def run(self, ctx: TenantContext, body: Any, base_url: str) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -132,7 +85,7 @@ class BulkProcessor:
                 try:
                     results[i] = self._one(ctx, ops[i], ids, base_url)
                     progressed = True
-                except _Unresolved as exc:
+                except Unresolved as exc:
                     if (
                         exc.bulk_id in seen
                         and exc.bulk_id not in ids
@@ -140,7 +93,7 @@ class BulkProcessor:
                     ):
                         waiting.append(i)
                         continue
-                    results[i] = _failure(
+                    results[i] = failure(
                         ops[i],
                         Conflict(f"unresolved bulkId reference {exc.bulk_id!r}", scim_type="invalidValue"),
                         self._location(ops[i], ids, base_url),
@@ -151,13 +104,13 @@ class BulkProcessor:
             if fail_on is not None and errors >= fail_on:
                 break
             if not progressed:
-                broken = self._break_cycles(ctx, ops, waiting, ids, results, base_url)
+                broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url)
                 if broken:
                     errors += sum(1 for i in broken if results[i]["status"][0] in "45")
                     pending = [i for i in waiting if i not in broken]
                     continue
                 for i in waiting:
-                    results[i] = _failure(
+                    results[i] = failure(
                         ops[i],
                         Conflict("circular bulkId references", scim_type="invalidValue"),
                         self._location(ops[i], ids, base_url),
@@ -168,7 +121,7 @@ class BulkProcessor:
 
     def _one(self, ctx: TenantContext, op: Any, ids: dict[str, str], base_url: str) -> dict[str, Any]:
         if not isinstance(op, dict):
-            return _failure({}, InvalidSyntax("each operation must be a JSON object"))
+            return failure({}, InvalidSyntax("each operation must be a JSON object"))
         method = str(op.get("method", "")).upper()
         bulk_id = op.get("bulkId")
         path = op.get("path")
@@ -182,11 +135,11 @@ class BulkProcessor:
                 raise InvalidSyntax('version must be a string, the resource\'s ETag such as W/"3"')
             if not isinstance(path, str) or not path.startswith("/"):
                 raise InvalidSyntax("path must be a resource path such as /Users or /Users/{id}")
-            parts = [_substitute(p, ids) for p in path.strip("/").split("/")]
+            parts = [substitute(p, ids) for p in path.strip("/").split("/")]
             rt = self.registry.by_endpoint(parts[0])
             if rt is None:
                 raise InvalidValue(f"unknown resource endpoint {parts[0]!r}")
-            data = _substitute(op.get("data"), ids)
+            data = substitute(op.get("data"), ids)
             outcome: Outcome
             if method == "POST":
                 if len(parts) != 1:
@@ -201,10 +154,10 @@ class BulkProcessor:
                     outcome = self.service.patch(ctx, rt, parts[1], data, base_url, None, version)
                 else:
                     outcome = self.service.delete(ctx, rt, parts[1], version)
-        except _Unresolved:
+        except Unresolved:
             raise
         except Exception as exc:
-            return _failure(op, self._scim_error(exc), self._location(op, ids, base_url))
+            return failure(op, self._scim_error(exc), self._location(op, ids, base_url))
         result: dict[str, Any] = {"method": method, "status": str(outcome.status)}
         if isinstance(bulk_id, str):
             result["bulkId"] = bulk_id
@@ -224,133 +177,6 @@ class BulkProcessor:
             error = ScimError("internal server error")
             error.status = 500
         return error
-
-    def _break_cycles(
-        self,
-        ctx: TenantContext,
-        ops: list[Any],
-        waiting: list[int],
-        ids: dict[str, str],
-        results: dict[int, dict[str, Any]],
-        base_url: str,
-    ) -> list[int]:
-        """Resolve circular bulkId references (RFC 7644 section 3.7.1) when nothing else can
-        proceed; returns the operations it settled (a result each), none if it found no cycle.
-
-        Only Group members can close a cycle here: the waiting Group POSTs whose unresolved
-        references are all member values naming other such POSTs, and which such a POST names
-        (the cycles and what joins them; a Group that only waits on them is left to run after
-        them, as usual). Each is created without those members, then the members are added in a
-        PATCH; its result is its create's (201, location) with the version after the PATCH.
-        A POST whose creation or member PATCH fails reports that error, and every other Group
-        of the set that would miss it as a member is deleted again and reports 409, so no
-        operation leaves a Group without the members it asked for. Any other cycle (a User's
-        manager, a reference in a path or outside ``members``) still fails with 409. The set is
-        processed as one step: ``failOnErrors`` is checked after it.
-        """
-        plans = {i: plan for i in waiting if (plan := self._deferrable(ops[i], ids)) is not None}
-        while True:
-            named = {ops[i]["bulkId"] for i in plans}
-            wanted = {ref for plan in plans.values() for ref in plan.waits}
-            kept = {
-                i: plan for i, plan in plans.items() if plan.waits <= named and ops[i]["bulkId"] in wanted
-            }
-            if len(kept) == len(plans):
-                break
-            plans = kept
-        standing: dict[int, str] = {}
-        for i, plan in plans.items():
-            try:
-                outcome = self.service.create(ctx, plan.rt, plan.data, base_url, Projection())
-            except Exception as exc:
-                results[i] = _failure(ops[i], self._scim_error(exc))
-                continue
-            assert outcome.id is not None
-            standing[i] = ids[ops[i]["bulkId"]] = outcome.id
-            results[i] = {
-                "method": "POST",
-                "bulkId": ops[i]["bulkId"],
-                "location": outcome.headers["Location"],
-                "status": str(outcome.status),
-            }
-        self._roll_back(ctx, ops, plans, standing, ids, results)
-        for i in list(standing):
-            if i not in standing:
-                continue
-            plan = plans[i]
-            add = {"op": "add", "path": "members", "value": _substitute(plan.later, ids)}
-            try:
-                outcome = self.service.patch(
-                    ctx, plan.rt, standing[i], {"schemas": [_PATCH_OP], "Operations": [add]}, base_url
-                )
-            except Exception as exc:
-                self._delete(ctx, plan.rt, standing.pop(i))
-                del ids[ops[i]["bulkId"]]
-                results[i] = _failure(ops[i], self._scim_error(exc))
-                self._roll_back(ctx, ops, plans, standing, ids, results)
-                continue
-            results[i]["version"] = outcome.headers["ETag"]
-        return list(plans)
-
-    def _deferrable(self, op: Any, ids: dict[str, str]) -> _Deferred | None:
-        """``op`` split for :meth:`_break_cycles` when it is a Group POST whose only unresolved
-        references are member values (``{"value": "bulkId:X"}``); None otherwise."""
-        if not isinstance(op, dict) or str(op.get("method", "")).upper() != "POST":
-            return None
-        path, data = op.get("path"), op.get("data")
-        if not isinstance(op.get("bulkId"), str) or not isinstance(path, str) or not isinstance(data, dict):
-            return None
-        rt = self.registry.by_endpoint(path.strip("/")) if path.startswith("/") else None
-        key = next((k for k in data if k.lower() == "members"), None)
-        if rt is None or rt.name != "Group" or key is None or not isinstance(data[key], list):
-            return None
-        now: list[Any] = []
-        later: list[dict[str, Any]] = []
-        for member in data[key]:
-            value = member.get("value") if isinstance(member, dict) else None
-            if isinstance(value, str) and value.startswith(_REF) and value[len(_REF) :] not in ids:
-                later.append(member)
-            else:
-                now.append(member)
-        rest = {k: v for k, v in data.items() if k != key}
-        others = [rest, now, [{k: v for k, v in m.items() if k != "value"} for m in later]]
-        if not later or _references(others) - ids.keys():
-            return None
-        if now:
-            rest[key] = now
-        waits = frozenset(m["value"][len(_REF) :] for m in later)
-        return _Deferred(rt, _substitute(rest, ids), later, waits)
-
-    def _roll_back(
-        self,
-        ctx: TenantContext,
-        ops: list[Any],
-        plans: dict[int, _Deferred],
-        standing: dict[int, str],
-        ids: dict[str, str],
-        results: dict[int, dict[str, Any]],
-    ) -> None:
-        """Delete again every created Group of ``plans`` that would miss a member whose POST
-        failed, until none would; each reports 409 naming the members it could not have."""
-        failed = {ops[i]["bulkId"] for i in plans if i not in standing}
-        while lost := {i: plans[i].waits & failed for i in standing if plans[i].waits & failed}:
-            for i, refs in lost.items():
-                self._delete(ctx, plans[i].rt, standing.pop(i))
-                del ids[ops[i]["bulkId"]]
-                failed.add(ops[i]["bulkId"])
-                names = ", ".join(repr(r) for r in sorted(refs))
-                results[i] = _failure(
-                    ops[i],
-                    Conflict(
-                        f"unresolved bulkId reference {names}: that POST failed", scim_type="invalidValue"
-                    ),
-                )
-
-    def _delete(self, ctx: TenantContext, rt: ResourceType, id: str) -> None:
-        try:
-            self.service.delete(ctx, rt, id)
-        except Exception as exc:
-            self._log("bulk could not delete a group it created for a circular reference", exc_info=exc)
 
     def _location(self, op: Any, ids: dict[str, str], base_url: str) -> str | None:
         """The ``location`` of a result that has no Location of its own to report (a DELETE, a
@@ -377,8 +203,8 @@ class BulkProcessor:
         if rt is None:
             return None
         id: str | None = parts[1]
-        if parts[1].startswith("bulkId:"):
-            id = ids.get(parts[1][len("bulkId:") :])
+        if parts[1].startswith(REF):
+            id = ids.get(parts[1][len(REF) :])
         if id is None:
             return None
         return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
@@ -392,14 +218,3 @@ def _defined_later(ops: list[Any], bulk_id: str, done: dict[int, dict[str, Any]]
         and i not in done
         for i, op in enumerate(ops)
     )
-
-
-def _failure(op: Any, error: ScimError, location: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"method": str(op.get("method", "")).upper() if isinstance(op, dict) else ""}
-    if isinstance(op, dict) and isinstance(op.get("bulkId"), str):
-        result["bulkId"] = op["bulkId"]
-    if location is not None:
-        result["location"] = location
-    result["status"] = str(error.status)
-    result["response"] = error_body(error)
-    return result
