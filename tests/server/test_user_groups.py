@@ -183,3 +183,37 @@ def test_a_group_cannot_be_a_member_of_itself(client: httpx.Client) -> None:
     assert after["meta"]["version"] == group["meta"]["version"]
     other = create_group(client, "Other", [gid])  # a group in another group is fine
     assert [m["value"] for m in other["members"]] == [gid]
+
+
+def test_a_group_display_name_is_unique_in_the_tenant(client: httpx.Client) -> None:
+    """Entra and Okta match groups on displayName (entra-behaviour.md 1.6) and act on none when two
+    answer: a second group of that name, in any case, is 409 uniqueness, by POST, PUT, PATCH
+    and Bulk, and nothing changes."""
+    sales = create_group(client, "Sales", [])
+    other = create_group(client, "Other", [])
+    body = assert_scim_error(client.post("/Groups", json={"schemas": [GROUP], "displayName": "SALES"}), 409)
+    assert body["scimType"] == "uniqueness" and "displayName" in body["detail"]
+    put = {"schemas": [GROUP], "displayName": "sales"}
+    assert_scim_error(client.put(f"/Groups/{other['id']}", json=put), 409, "uniqueness")
+    rename = {"op": "replace", "path": "displayName", "value": "Sales"}
+    r = client.patch(f"/Groups/{other['id']}", json={"schemas": [PATCH_OP], "Operations": [rename]})
+    assert_scim_error(r, 409, "uniqueness")
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "bulkId": "s",
+                "path": "/Groups",
+                "data": {"schemas": [GROUP], "displayName": "sales"},
+            }
+        ],
+    }
+    assert client.post("/Bulk", json=bulk).json()["Operations"][0]["status"] == "409"
+    found = client.get("/Groups", params={"filter": 'displayName eq "sales"'}).json()
+    assert [g["id"] for g in found["Resources"]] == [sales["id"]]
+    assert client.get(f"/Groups/{other['id']}").json()["meta"]["version"] == other["meta"]["version"]
+    rename["value"] = "SALES"  # its own name in another case
+    r = client.patch(f"/Groups/{sales['id']}", json={"schemas": [PATCH_OP], "Operations": [rename]})
+    assert r.status_code in (200, 204), r.text
+    assert client.get(f"/Groups/{sales['id']}").json()["displayName"] == "SALES"

@@ -91,8 +91,19 @@ def population(
     tenant = store.create_tenant("t").id
     rng = random.Random(7643)
     made = [store.create(tenant, "User", make_user(rng, i)) for i in range(60)]
-    # groups with quirky displayNames (one without): about half the Users are in some of them
-    names: list[str | None] = [*WORDS[:8], None]
+    # groups with quirky displayNames (one without; unique when case is folded, as a tenant's
+    # group names must be): about half the Users are in some of them
+    names: list[str | None] = [
+        "alice",
+        "ALICE@contoso.com",
+        "bob",
+        "BØB",
+        "a%_b",
+        "a%xb",
+        "back\\slash",
+        "x",
+        None,
+    ]
     for name in names:
         members = [Member(u.id) for u in made if rng.random() < 0.25]
         store.create(tenant, "Group", {"displayName": name} if name is not None else {}, members)

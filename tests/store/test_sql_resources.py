@@ -188,14 +188,26 @@ def test_uniqueness_violation_reports_the_value(sql_store: SqlStore, tenant_id: 
     assert caught.value.value == "ZOË@CONTOSO.COM"  # Unicode folding, not just ASCII
 
 
-def test_groups_may_share_a_display_name_and_users_have_no_members(
+def test_a_group_display_name_is_unique_in_its_tenant_and_users_have_no_members(
     sql_store: SqlStore, tenant_id: str
 ) -> None:
+    # Entra and Okta match groups on displayName (entra-behaviour.md 1.6): two answers stop them
     a = sql_store.create(tenant_id, "Group", {"displayName": "Same"})
-    b = sql_store.create(tenant_id, "Group", {"displayName": "same"})
-    assert a.id != b.id
+    with pytest.raises(UniquenessViolation, match="displayName"):
+        sql_store.create(tenant_id, "Group", {"displayName": "same"})
+    b = sql_store.create(tenant_id, "Group", {"displayName": "Other"})
+    with pytest.raises(UniquenessViolation, match="displayName"):
+        sql_store.update(tenant_id, "Group", b.id, lambda cur: Change({**cur.data, "displayName": "SAME"}))
+    assert sql_store.get(tenant_id, "Group", b.id).data["displayName"] == "Other"
+    renamed = sql_store.update(
+        tenant_id, "Group", a.id, lambda cur: Change({**cur.data, "displayName": "SAME"})
+    )
+    assert renamed.data["displayName"] == "SAME"  # its own name in another case
+    other_tenant = sql_store.create_tenant("elsewhere").id
+    assert sql_store.create(other_tenant, "Group", {"displayName": "Same"}).id != a.id
+    assert sql_store.create(tenant_id, "User", {"userName": "x", "displayName": "Same"}).id
     with pytest.raises(ValueError):
-        sql_store.create(tenant_id, "User", {"userName": "x"}, [Member(a.id)])
+        sql_store.create(tenant_id, "User", {"userName": "y"}, [Member(a.id)])
 
 
 def test_delete_group_removes_its_memberships(sql_store: SqlStore, tenant_id: str) -> None:

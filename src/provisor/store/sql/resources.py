@@ -156,6 +156,7 @@ class SqlResources:
         w = self._writes
         tried: set[str] = set()
         with self.connections.write() as tx:
+            self._check_group_name(tx, tenant_id, rt.name, values["display_name_key"], data)
             found = self._members.require(tx, tenant_id, members) if members else {}
             pk: int | None = None
             while pk is None:
@@ -348,10 +349,13 @@ class SqlResources:
                 if self._members.apply(tx, tenant_id, pk, delta, found) == 0:
                     return current
                 applied = True
+            key = derived(rt.name, data)
+            if group and key["display_name_key"] != derived(rt.name, loads(row[2]))["display_name_key"]:
+                self._check_group_name(tx, tenant_id, rt.name, key["display_name_key"], data)
             now = max(to_micros(self._clock()), last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
-                tx.execute(w.update, {**values, **derived(rt.name, data)})
+                tx.execute(w.update, {**values, **key})
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
             self._write_emails(tx, pk, rt.name, data, before=emails_before)
@@ -370,6 +374,18 @@ class SqlResources:
             groups=current.groups,
             document_json=text,
         )
+
+    def _check_group_name(
+        self, tx: Transaction, tenant_id: str, resource_type: str, key: str | None, data: dict[str, Any]
+    ) -> None:
+        """A Group's displayName is unique in its tenant, case-insensitively: Entra and Okta match
+        groups on it (entra-behaviour.md 1.6) and take no action when two answer. Checked inside
+        the write transaction, which holds the database's write lock (``BEGIN IMMEDIATE``)."""
+        if resource_type != "Group" or key is None:
+            return
+        params = {"tenant": tenant_id, "rt": "Group", "v": key, "lim": 1, "off": 0}
+        if tx.first(self._lookups.by["displayName"].page, params) is not None:
+            raise UniquenessViolation("displayName", str(data.get("displayName")))
 
     def _write_emails(
         self,
