@@ -74,6 +74,7 @@ __all__ = [
     "parse_attr_path",
     "parse_filter",
     "parse_patch_path",
+    "present",
 ]
 
 #: Longest filter or path accepted, in characters.
@@ -224,10 +225,11 @@ def _rendered(rt: ResourceType, path: AttrPath) -> bool:
     return path.sub == "$ref" and (rt.name, path.attr) in _RENDERED_REFS
 
 
-def _present(rt: ResourceType, path: AttrPath, inside: bool) -> Present:
+def present(rt: ResourceType, path: AttrPath, inside: bool = False) -> Present:
     """``path pr``, with rendered values replaced by what decides them (every resource has ``meta``,
     ``meta.version`` and ``meta.location``; every member or group value has a ``$ref``, and a
-    ``value`` it is built from)."""
+    ``value`` it is built from). ``inside``: ``path`` is tested within ``attr[...]``. The SQL
+    compiler applies it too, to trees built without the parser."""
     if path.urn is None and path.attr == "meta" and (path.sub is None or path.sub in _ALWAYS_META):
         return _META_PRESENT
     if _rendered(rt, path):
@@ -375,7 +377,7 @@ class _Parser:
         path = AttrPath(urn, top.name, sub.name if sub is not None else None)
         self.i += 1
         if low == "pr":
-            return _present(self.rt, path, parent is not None)
+            return present(self.rt, path, parent is not None)
         op = _OPS.get(low)
         if op is None:
             self.fail(f"unknown operator '{text}' (expected eq ne co sw ew gt ge lt le or pr)", op_pos)

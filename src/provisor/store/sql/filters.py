@@ -62,7 +62,7 @@ from provisor.scim.filter.ast import (
 )
 from provisor.scim.filter.evaluate import matches
 from provisor.scim.filter.lexer import to_datetime
-from provisor.scim.filter.parser import lookup_attribute
+from provisor.scim.filter.parser import lookup_attribute, present
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
 from provisor.store.sql.dialect import SqlDialect, Val
 from provisor.store.sql.tables import emails, memberships, resources
@@ -407,20 +407,8 @@ class _Compiler:
             checks.append(and_(val.jtype.in_(("array", "object")), self.d.tree_present(*val.tree)))
         return func.coalesce(or_(*checks), false())
 
-    def rendered_present(self, path: AttrPath) -> bool:
-        """Whether ``path pr`` holds for every value the server renders: ``meta`` and its
-        rendered ``version``/``location`` always, and the ``$ref`` of each member or group."""
-        if path.urn is not None:
-            return False
-        if path.attr == "meta":
-            return path.sub in (None, "version", "location")
-        return path.sub == "$ref" and (self.rt.name, path.attr) in (("Group", "members"), ("User", "groups"))
-
     def present_path(self, path: AttrPath) -> Cond:
-        if self.rendered_present(path):
-            if path.attr == "meta":
-                return true()
-            path = AttrPath(None, path.attr)
+        path = present(self.rt, path).path  # rendered values: what decides them, as the parser does
         src = self.source(path)
         if isinstance(src, _Const):
             return self.const(Present(path), src)
@@ -455,9 +443,7 @@ class _Compiler:
             leaf = top.sub(f.path.sub) if f.path.sub is not None else top
             return self.scalar_compare(el(f.path.sub), f.op, f.value, leaf)
         if isinstance(f, Present):
-            if self.rendered_present(f.path):
-                return true()
-            return self.present(el(f.path.sub))
+            return self.present(el(present(self.rt, f.path, inside=True).path.sub))
         if isinstance(f, And):
             return and_(self.element(f.left, el, top), self.element(f.right, el, top))
         if isinstance(f, Or):
