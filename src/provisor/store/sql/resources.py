@@ -337,9 +337,10 @@ class SqlResources:
             text = dumps(data)
             delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
-            # the same document, written the same or with its keys in another order (a PATCH that
-            # replaces an element with its own values), changes nothing
-            same = text == row[2] or data == loads(row[2])
+            # the stored document, decoded only when the text differs: the same document with its
+            # keys in another order (a PATCH replacing an element with its own values) changes nothing
+            before = data if text == row[2] else loads(row[2])
+            same = before == data
             if same and (delta.empty or _same_members(current.members, delta, found)):
                 return current  # nothing changed: keep the version (and ETag)
             applied = False
@@ -350,7 +351,7 @@ class SqlResources:
                     return current
                 applied = True
             key = derived(rt.name, data)
-            if group and key["display_name_key"] != derived(rt.name, loads(row[2]))["display_name_key"]:
+            if group and key["display_name_key"] != derived(rt.name, before)["display_name_key"]:
                 self._check_group_name(tx, tenant_id, rt.name, key["display_name_key"], data)
             now = max(to_micros(self._clock()), last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
