@@ -27,7 +27,7 @@ from typing import Any, cast
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from provisor.scim.errors import InvalidSyntax, ScimError
+from provisor.scim.errors import HeadersTooLarge, InvalidSyntax
 from provisor.server.errors import error_body
 
 
@@ -93,12 +93,8 @@ _NOT_HTTP = orjson.dumps(
 MAX_HEAD_BYTES = 64 * 1024
 
 
-class _HeadTooLarge(ScimError):
-    status = 431
-
-
 _HEAD_TOO_LARGE = orjson.dumps(
-    error_body(_HeadTooLarge(f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes"))
+    error_body(HeadersTooLarge(f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes"))
 )
 
 

@@ -13,6 +13,7 @@ defines one, the ``scimType``. Only ``server/errors.py`` turns these into respon
      +-- Conflict (409)              uniqueness
      +-- PreconditionFailed (412)
      +-- PayloadTooLarge (413)
+     +-- HeadersTooLarge (431)
      +-- NotImplementedByServer (501)
 """
 
@@ -154,6 +155,12 @@ class PayloadTooLarge(ScimError):
     """413: the request body is larger than the server accepts."""
 
     status = 413
+
+
+class HeadersTooLarge(ScimError):
+    """431: the request line and headers are larger than the server accepts."""
+
+    status = 431
 
 
 class NotImplementedByServer(ScimError):
