@@ -42,6 +42,70 @@ def test_if_match_star_matches_any(client):
     assert client.patch(f"/Users/{u['id']}", json=body, headers={"If-Match": "*"}).status_code == 200
 
 
+def test_if_none_match_guards_writes(client):
+    """RFC 7232 section 3.2: a write whose If-None-Match names the current version, or is ``*``
+    (the resource exists), is refused with 412 and changes nothing; naming an older version lets
+    it through."""
+    u = create_user(client, "inm@x.com", displayName="Before")
+    url, v1 = f"/Users/{u['id']}", u["meta"]["version"]
+    rename = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "X"}]}
+    put = {"schemas": [USER], "userName": "inm@x.com", "displayName": "X"}
+    for tag in (v1, "*", f'W/"77", {v1}'):
+        headers = {"If-None-Match": tag}
+        assert_scim_error(client.patch(url, json=rename, headers=headers), 412)
+        assert_scim_error(client.put(url, json=put, headers=headers), 412)
+        assert_scim_error(client.delete(url, headers=headers), 412)
+    after = client.get(url).json()
+    assert after["displayName"] == "Before" and after["meta"]["version"] == v1
+    r = client.patch(url, json=rename, headers={"If-None-Match": 'W/"77"'})
+    assert r.status_code == 200 and r.json()["displayName"] == "X"
+    r = client.put(url, json={**put, "displayName": "Y"}, headers={"If-None-Match": v1})  # v1 is old now
+    assert r.status_code == 200 and r.json()["displayName"] == "Y"
+    assert client.delete(url, headers={"If-None-Match": v1}).status_code == 204
+
+
+def test_if_match_takes_a_list_of_tags_on_one_line_or_several(client):
+    """If-Match holds when any tag it lists is current (RFC 7232 section 3.1), whether the list is
+    sent on one line or split over repeated header lines (RFC 9110 section 5.3)."""
+    u = create_user(client, "list@x.com")
+    url, v1 = f"/Users/{u['id']}", u["meta"]["version"]
+    body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "L1"}]}
+    r = client.patch(url, json=body, headers={"If-Match": f'W/"90", {v1}, "other"'})
+    assert r.status_code == 200, r.text
+    v2 = r.headers["etag"]
+    body["Operations"][0]["value"] = "L2"
+    r = client.patch(url, json=body, headers=[("If-Match", 'W/"90"'), ("If-Match", v2)])
+    assert r.status_code == 200, r.text
+    assert_scim_error(client.patch(url, json=body, headers=[("If-Match", v1), ("If-Match", v2)]), 412)
+    assert client.get(url).json()["displayName"] == "L2"
+
+
+def test_if_match_on_a_read(client):
+    """A GET whose If-Match names no current version answers 412 (RFC 7232 section 3.1)."""
+    u = create_user(client, "readmatch@x.com")
+    url, v1 = f"/Users/{u['id']}", u["meta"]["version"]
+    assert client.get(url, headers={"If-Match": v1}).json()["id"] == u["id"]
+    assert client.get(url, headers={"If-Match": "*"}).status_code == 200
+    assert_scim_error(client.get(url, headers={"If-Match": 'W/"999"'}), 412)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ['W/"²"', '"¹"', f'W/"{"9" * 5000}"', 'W/"-1"', "W/", '""', '"1.0"', "W/'1'"],
+)
+def test_entity_tags_that_are_not_ours_never_match(client, tag):
+    """Tags Provisor never makes (non-ASCII digits, a version past 64 bits, signs, empty quotes)
+    fail If-Match with 412 and pass If-None-Match; none is ever a 500."""
+    u = create_user(client, f"tag{abs(hash(tag)) % 10**8}@x.com")
+    url, tag = f"/Users/{u['id']}", tag.encode("latin-1")  # as a client sends ² or ¹: one byte
+    body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "T"}]}
+    assert_scim_error(client.patch(url, json=body, headers={"If-Match": tag}), 412)
+    assert_scim_error(client.get(url, headers={"If-Match": tag}), 412)
+    assert client.get(url, headers={"If-None-Match": tag}).status_code == 200
+    assert "title" not in client.get(url).json()
+    assert client.patch(url, json=body, headers={"If-None-Match": tag}).json()["title"] == "T"
+
+
 def test_group_etag_round_trip(client):
     """Groups carry meta.version as the ETag: If-None-Match -> 304, a stale If-Match -> 412."""
     a, b = create_user(client, "ga@x.com")["id"], create_user(client, "gb@x.com")["id"]

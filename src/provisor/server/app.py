@@ -41,10 +41,10 @@ from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, send_response
 from provisor.server.observability import Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
-from provisor.server.service import Body, Outcome, ResourceService, list_response
+from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import TenantContext, context_for
 from provisor.server.writes import WriteBatcher
-from provisor.store.base import Tenant
+from provisor.store.base import Precondition, Tenant
 
 log = logging.getLogger("provisor.server")
 
@@ -263,41 +263,46 @@ class ScimApp:
             parts[1],
             self.base_url(request),
             self._projection(request, rt),
-            request.header("if-none-match"),
+            _precondition(request),
         )
 
     async def replace_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)
         body = await self.json_body(request)
-        base, projection, if_match = (
+        base, projection, condition = (
             self.base_url(request),
             self._projection(request, rt),
-            request.header("if-match"),
+            _precondition(request),
         )
         return await self.writes.run(
-            lambda: self.service.replace(ctx, rt, parts[1], body, base, projection, if_match)
+            lambda: self.service.replace(ctx, rt, parts[1], body, base, projection, condition)
         )
 
     async def patch_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)
         body = await self.json_body(request)
-        base, projection, if_match = (
+        base, projection, condition = (
             self.base_url(request),
             self._projection(request, rt),
-            request.header("if-match"),
+            _precondition(request),
         )
         return await self.writes.run(
-            lambda: self.service.patch(ctx, rt, parts[1], body, base, projection, if_match)
+            lambda: self.service.patch(ctx, rt, parts[1], body, base, projection, condition)
         )
 
     async def delete_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
-        rt, if_match = self._rt(parts), request.header("if-match")
-        return await self.writes.run(lambda: self.service.delete(ctx, rt, parts[1], if_match))
+        rt, condition = self._rt(parts), _precondition(request)
+        return await self.writes.run(lambda: self.service.delete(ctx, rt, parts[1], condition))
 
     async def post_bulk(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         body = await self.json_body(request, self.config.bulk_max_payload_bytes)
         base = self.base_url(request)
         return Outcome(200, await self.writes.run(lambda: self.bulk.run(ctx, body, base)))
+
+
+def _precondition(request: ScimRequest) -> Precondition | None:
+    """The request's If-Match and If-None-Match (RFC 7232 section 3; RFC 7644 section 3.14)."""
+    return precondition(request.header_list("if-match"), request.header_list("if-none-match"))
 
 
 def _refuse_filter(request: ScimRequest) -> None:

@@ -25,7 +25,7 @@ from provisor.server.bulk_cycles import CycleResolver
 from provisor.server.bulk_refs import REF, Unresolved, failure, substitute
 from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
-from provisor.server.service import Outcome, ResourceService
+from provisor.server.service import Outcome, ResourceService, precondition
 from provisor.server.tenancy import TenantContext
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -133,6 +133,7 @@ class BulkProcessor:
             version = op.get("version")
             if version is not None and not isinstance(version, str):
                 raise InvalidSyntax('version must be a string, the resource\'s ETag such as W/"3"')
+            condition = precondition(version)  # the operation's If-Match (RFC 7644 section 3.7)
             if not isinstance(path, str) or not path.startswith("/"):
                 raise InvalidSyntax("path must be a resource path such as /Users or /Users/{id}")
             parts = [substitute(p, ids) for p in path.strip("/").split("/")]
@@ -149,11 +150,11 @@ class BulkProcessor:
                 if len(parts) != 2:
                     raise InvalidSyntax(f"{method} takes a path with an id, such as /Users/{{id}}")
                 if method == "PUT":
-                    outcome = self.service.replace(ctx, rt, parts[1], data, base_url, None, version)
+                    outcome = self.service.replace(ctx, rt, parts[1], data, base_url, None, condition)
                 elif method == "PATCH":
-                    outcome = self.service.patch(ctx, rt, parts[1], data, base_url, None, version)
+                    outcome = self.service.patch(ctx, rt, parts[1], data, base_url, None, condition)
                 else:
-                    outcome = self.service.delete(ctx, rt, parts[1], version)
+                    outcome = self.service.delete(ctx, rt, parts[1], condition)
         except Unresolved:
             raise
         except Exception as exc:

@@ -102,6 +102,15 @@ class ScimRequest:
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
+    def header_list(self, name: str) -> str | None:
+        """A list-valued header (RFC 9110 section 5.3: If-Match, If-None-Match): its lines joined
+        with commas, as one line would send them; None when absent. ``name`` is lower case."""
+        found = self.headers.get(name)
+        if found is None or len(self.headers) == len(self.scope["headers"]):  # no header repeats
+            return found
+        key = name.encode("latin-1")
+        return ", ".join(v.decode("latin-1") for k, v in self.scope["headers"] if k.lower() == key)
+
     async def stream(self) -> AsyncIterator[bytes]:
         while True:
             message = await self.receive()

@@ -34,6 +34,7 @@ from provisor.store.base import (
     GroupRef,
     Member,
     MemberDelta,
+    Precondition,
     Query,
     ResourceStore,
     StoredResource,
@@ -58,21 +59,41 @@ class Outcome:
     id: str | None = None
 
 
-def parse_version(header: str | None) -> int | None:
-    """An If-Match / If-None-Match value -> our version number; None for absent or ``*``.
+#: A version is a 64-bit counter: a longer run of digits is no tag of ours (and ``int`` of it would
+#: be slow, or refused past Python's digit limit).
+_MAX_VERSION_DIGITS = 18
 
-    Our ETags are ``W/"<n>"``; a tag that is not ours can never match, so it maps to -1.
+
+def precondition(if_match: str | None, if_none_match: str | None = None) -> Precondition | None:
+    """If-Match and If-None-Match header values (RFC 7232 section 3) -> a Precondition on our
+    versions; None when neither is given (a blank header counts as absent).
+
+    Each is ``*`` or a comma-separated list of entity tags. Ours are ``W/"<n>"``, compared weakly
+    as SCIM's are (RFC 7644 section 3.14); ``W/`` and the quotes are optional on input, so a
+    Bulk ``version`` of ``3`` names version 3. A tag that is not ours never matches.
     """
-    if header is None:
+    match_text = (if_match or "").strip()
+    none_text = (if_none_match or "").strip()
+    if not match_text and not none_text:
         return None
-    tag = header.strip()
-    if tag == "*" or not tag:
-        return None
-    tag = tag.split(",")[0].strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    return int(tag) if tag.isdigit() else -1
+    return Precondition(
+        match=None if match_text in ("", "*") else _entity_tags(match_text),
+        none_match=frozenset() if none_text in ("", "*") else _entity_tags(none_text),
+        none_match_any=none_text == "*",
+    )
+
+
+def _entity_tags(header: str) -> frozenset[int]:
+    """The versions of ours a list of entity tags names."""
+    versions: set[int] = set()
+    for part in header.split(","):
+        tag = part.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tag = tag.strip('"')
+        if tag.isascii() and tag.isdigit() and len(tag) <= _MAX_VERSION_DIGITS:
+            versions.add(int(tag))
+    return frozenset(versions)
 
 
 def _members_of(data: dict[str, Any]) -> tuple[Member, ...]:
@@ -144,8 +165,10 @@ class ResourceService:
         id: str,
         base_url: str,
         projection: Projection,
-        if_none_match: str | None = None,
+        condition: Precondition | None = None,
     ) -> Outcome:
+        """A resource by id; with If-None-Match naming its version, 304 (RFC 7232 section 3.2);
+        with If-Match not naming it, 412 (section 3.1)."""
         res = self.store.get(
             ctx.id,
             rt.name,
@@ -154,9 +177,11 @@ class ResourceService:
             with_groups=projection.wants_groups(),
         )
         headers = self._headers(rt, res, base_url)
-        wanted = parse_version(if_none_match)
-        if if_none_match is not None and (wanted is None or wanted == res.version):
-            return Outcome(304, None, {"ETag": headers["ETag"]}, res.id)
+        if condition is not None:
+            if not condition.matched(res.version):
+                condition.check(f"{rt.name} {id}", res.version)  # raises: 412
+            if condition.excluded(res.version):
+                return Outcome(304, None, {"ETag": headers["ETag"]}, res.id)
         return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)
 
     def replace(
@@ -167,7 +192,7 @@ class ResourceService:
         body: Any,
         base_url: str,
         projection: Projection | None = None,
-        if_match: str | None = None,
+        condition: Precondition | None = None,
     ) -> Outcome:
         body = _object(body)
         data = parse_resource(rt, body, ctx.compat, allowed_roles=ctx.allowed_roles)
@@ -183,7 +208,7 @@ class ResourceService:
             rt.name,
             id,
             updater,
-            if_match=parse_version(if_match),
+            precondition=condition,
             with_members=rt.name == "Group",
             with_groups=_wants_groups(rt, projection),
         )
@@ -197,7 +222,7 @@ class ResourceService:
         body: Any,
         base_url: str,
         projection: Projection | None = None,
-        if_match: str | None = None,
+        condition: Precondition | None = None,
     ) -> Outcome:
         ops = scim_patch.parse_patch_request(body, rt, ctx.compat)
         all_ops = ops
@@ -220,7 +245,7 @@ class ResourceService:
             rt.name,
             id,
             updater,
-            if_match=parse_version(if_match),
+            precondition=condition,
             with_members=needs_members
             or (rt.name == "Group" and not no_content and (projection is None or projection.wants_members())),
             with_groups=_wants_groups(rt, projection),
@@ -230,8 +255,10 @@ class ResourceService:
             return Outcome(204, None, headers, res.id)
         return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)
 
-    def delete(self, ctx: TenantContext, rt: ResourceType, id: str, if_match: str | None = None) -> Outcome:
-        self.store.delete(ctx.id, rt.name, id, if_match=parse_version(if_match))
+    def delete(
+        self, ctx: TenantContext, rt: ResourceType, id: str, condition: Precondition | None = None
+    ) -> Outcome:
+        self.store.delete(ctx.id, rt.name, id, precondition=condition)
         return Outcome(204)
 
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:

@@ -49,7 +49,41 @@ class UniquenessViolation(StoreError):
 
 
 class VersionMismatch(StoreError):
-    """If-Match named a version that is not the current one."""
+    """A precondition on the resource's version (If-Match, If-None-Match) does not hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """What a write or read requires of a resource's current version (RFC 7232 sections 3.1-3.2;
+    RFC 7644 section 3.14): checked in the transaction that reads the resource, so no other write
+    can come between the check and the change.
+
+    ``match``: the versions If-Match lists, one of which must be current (None: no If-Match, or
+    ``*``, which any existing resource meets; an empty set, only tags that are not ours, never
+    holds). ``none_match``: the versions If-None-Match lists, none of which may be current;
+    ``none_match_any`` is If-None-Match ``*``, which no existing resource meets.
+    """
+
+    match: frozenset[int] | None = None
+    none_match: frozenset[int] = frozenset()
+    none_match_any: bool = False
+
+    def matched(self, version: int) -> bool:
+        """If-Match holds for a resource at ``version`` (RFC 7232 section 3.1)."""
+        return self.match is None or version in self.match
+
+    def excluded(self, version: int) -> bool:
+        """If-None-Match names ``version`` or is ``*`` (RFC 7232 section 3.2): a write must not go
+        on (412), a read answers 304."""
+        return self.none_match_any or version in self.none_match
+
+    def check(self, what: str, version: int) -> None:
+        """Raise VersionMismatch unless ``what``, at ``version``, meets the precondition of a write."""
+        if not self.matched(version):
+            listed = ", ".join(f'W/"{v}"' for v in sorted(self.match or ())) or "no version of ours"
+            raise VersionMismatch(f'{what} is at version W/"{version}"; If-Match names {listed}')
+        if self.excluded(version):
+            raise VersionMismatch(f'{what} is at version W/"{version}", which If-None-Match excludes')
 
 
 class UnknownMember(StoreError):
@@ -301,20 +335,22 @@ class ResourceStore(Protocol):
         id: str,
         updater: Updater,
         *,
-        if_match: int | None = None,
+        precondition: Precondition | None = None,
         with_members: bool = False,
         with_groups: bool = False,
     ) -> StoredResource:
         """Read, apply ``updater`` and write in one transaction; all or nothing.
 
-        Raises ResourceNotFound, VersionMismatch (``if_match`` given and not current),
+        Raises ResourceNotFound, VersionMismatch (``precondition`` given and not met),
         UniquenessViolation, UnknownMember. The resource given to ``updater`` and the one returned
         have a Group's members loaded only when ``with_members`` is true, a User's groups only when
         ``with_groups`` is true.
         """
         ...
 
-    def delete(self, tenant_id: str, resource_type: str, id: str, *, if_match: int | None = None) -> None: ...
+    def delete(
+        self, tenant_id: str, resource_type: str, id: str, *, precondition: Precondition | None = None
+    ) -> None: ...
 
     def batch(self) -> AbstractContextManager[None]:
         """Group commit: the writes made in the block share one transaction, each isolated in its

@@ -26,6 +26,7 @@ from provisor.store.base import (
     GroupRef,
     Member,
     MemberDelta,
+    Precondition,
     Query,
     ResourceNotFound,
     ResourceStore,
@@ -135,9 +136,30 @@ class ResourceStoreContract:
     def test_update_if_match(self, store: FullStore, tenant: str) -> None:
         made = store.create(tenant, "User", user("erin"))
         with pytest.raises(VersionMismatch):
-            store.update(tenant, "User", made.id, set_data(title="x"), if_match=7)
+            store.update(
+                tenant, "User", made.id, set_data(title="x"), precondition=Precondition(frozenset({7}))
+            )
         assert store.get(tenant, "User", made.id).version == 1
-        assert store.update(tenant, "User", made.id, set_data(title="x"), if_match=1).version == 2
+        assert (
+            store.update(
+                tenant, "User", made.id, set_data(title="x"), precondition=Precondition(frozenset({1}))
+            ).version
+            == 2
+        )
+
+    def test_update_if_none_match(self, store: FullStore, tenant: str) -> None:
+        made = store.create(tenant, "User", user("erin2"))
+        for refused in (Precondition(none_match=frozenset({1, 9})), Precondition(none_match_any=True)):
+            with pytest.raises(VersionMismatch):
+                store.update(tenant, "User", made.id, set_data(title="x"), precondition=refused)
+            with pytest.raises(VersionMismatch):
+                store.delete(tenant, "User", made.id, precondition=refused)
+        assert store.get(tenant, "User", made.id).version == 1
+        either = Precondition(frozenset({3, 1}), none_match=frozenset({2}))
+        assert store.update(tenant, "User", made.id, set_data(title="x"), precondition=either).version == 2
+        with pytest.raises(VersionMismatch):  # If-Match naming no version of ours never holds
+            store.update(tenant, "User", made.id, set_data(title="y"), precondition=Precondition(frozenset()))
+        assert store.get(tenant, "User", made.id).data["title"] == "x"
 
     def test_updater_exception_rolls_back_and_propagates(self, store: FullStore, tenant: str) -> None:
         made = store.create(tenant, "User", user("frank"))
@@ -173,8 +195,8 @@ class ResourceStoreContract:
         with pytest.raises(ResourceNotFound):
             store.delete(other, "User", made.id)
         with pytest.raises(VersionMismatch):
-            store.delete(tenant, "User", made.id, if_match=5)
-        store.delete(tenant, "User", made.id, if_match=1)
+            store.delete(tenant, "User", made.id, precondition=Precondition(frozenset({5})))
+        store.delete(tenant, "User", made.id, precondition=Precondition(frozenset({1})))
         with pytest.raises(ResourceNotFound):
             store.get(tenant, "User", made.id)
         with pytest.raises(ResourceNotFound):

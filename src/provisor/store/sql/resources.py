@@ -28,13 +28,13 @@ from provisor.store.base import (
     Member,
     MemberDelta,
     Page,
+    Precondition,
     Query,
     ResourceNotFound,
     StoredResource,
     TenantNotFound,
     UniquenessViolation,
     Updater,
-    VersionMismatch,
 )
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
@@ -304,7 +304,7 @@ class SqlResources:
         id: str,
         updater: Updater,
         *,
-        if_match: int | None = None,
+        precondition: Precondition | None = None,
         with_members: bool = False,
         with_groups: bool = False,
     ) -> StoredResource:
@@ -322,8 +322,8 @@ class SqlResources:
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             pk, version, last_modified = row[0], row[5], row[4]
-            if if_match is not None and version != if_match:
-                raise VersionMismatch(f"{rt.name} {id} is at version {version}, not {if_match}")
+            if precondition is not None:
+                precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             current = stored(row, rt.name, members)
             # the email rows the table holds, taken before an updater could touch the document
@@ -412,7 +412,9 @@ class SqlResources:
 
     # -- delete --------------------------------------------------------------------------------
 
-    def delete(self, tenant_id: str, resource_type: str, id: str, *, if_match: int | None = None) -> None:
+    def delete(
+        self, tenant_id: str, resource_type: str, id: str, *, precondition: Precondition | None = None
+    ) -> None:
         """Delete a resource, its email rows and every membership it is part of (RFC 7644 section 3.6).
 
         Groups that lose it as a member get a new version and lastModified.
@@ -423,8 +425,8 @@ class SqlResources:
             row = tx.first(self._lookups.get, {"tenant": tenant_id, "rt": rt.name, "id": id})
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            if if_match is not None and row[5] != if_match:
-                raise VersionMismatch(f"{rt.name} {id} is at version {row[5]}, not {if_match}")
+            if precondition is not None:
+                precondition.check(f"{rt.name} {id}", row[5])
             params = {"rpk": row[0]}
             tx.execute(w.touch_groups, {**params, "now": to_micros(self._clock())})
             tx.execute(w.delete_memberships, params)
