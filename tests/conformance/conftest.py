@@ -1,7 +1,8 @@
 """Fixtures for the conformance suites: a real `provisor serve` subprocess on a free loopback port.
 
 `live_server` yields `(base_url, token)` for a fresh, empty tenant on a server that runs for the whole
-session (one per xdist worker) over a fresh SQLite file. To point the suites at another server instead
+session (one per xdist worker) over a fresh SQLite file; `live_strict_server` the same for a tenant made with
+`--strict` (every compatibility switch off). To point the suites at another server instead
 (for example the scim2-server peer), set PROVISOR_CONFORMANCE_URL and PROVISOR_CONFORMANCE_TOKEN.
 """
 
@@ -87,10 +88,10 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> bool:
     return False
 
 
-def create_tenant(server: ProvisorServer, name: str) -> str:
-    """`provisor tenant create NAME`: the Secret Token is alone on the last line of stdout."""
+def create_tenant(server: ProvisorServer, name: str, *options: str) -> str:
+    """`provisor tenant create NAME [OPTIONS]`: the Secret Token is alone on the last line of stdout."""
     result = subprocess.run(
-        [provisor_executable(), "tenant", "create", name, "--db", server.db_url],
+        [provisor_executable(), "tenant", "create", name, *options, "--db", server.db_url],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -101,7 +102,7 @@ def create_tenant(server: ProvisorServer, name: str) -> str:
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines or not lines[-1].strip():
         pytest.fail(
-            f"`provisor tenant create {name}` exited {result.returncode}\n"
+            f"`provisor tenant create {' '.join((name, *options))}` exited {result.returncode}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return lines[-1].strip()
@@ -154,4 +155,15 @@ def live_server(request: pytest.FixtureRequest) -> tuple[str, str]:
         return url.rstrip("/"), os.environ.get("PROVISOR_CONFORMANCE_TOKEN", "")
     server: ProvisorServer = request.getfixturevalue("provisor_server")
     token = create_tenant(server, f"conformance-{uuid.uuid4().hex[:12]}")
+    return server.base_url, token
+
+
+@pytest.fixture
+def live_strict_server(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(base_url, bearer token) of a fresh, empty tenant made with `--strict` (every compatibility switch
+    off) on the live server. Skipped when PROVISOR_CONFORMANCE_URL points the suites at another server."""
+    if os.environ.get("PROVISOR_CONFORMANCE_URL"):
+        pytest.skip("PROVISOR_CONFORMANCE_URL is set: only that server's one tenant is probed")
+    server: ProvisorServer = request.getfixturevalue("provisor_server")
+    token = create_tenant(server, f"conformance-strict-{uuid.uuid4().hex[:12]}", "--strict")
     return server.base_url, token
