@@ -429,6 +429,39 @@ def test_unmatched_filter_creates_from_an_and_of_eq_without_sub() -> None:
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        {"op": "add", "path": 'phoneNumbers[type eq "work"]', "value": {"type": "mobile", "value": "+47 2"}},
+        {
+            "op": "replace",
+            "path": 'emails[type eq "other"]',
+            "value": [{"type": "home", "value": "h@x.example"}],
+        },
+        {"op": "add", "path": 'addresses[type eq "work"].type', "value": "home"},
+        {
+            "op": "add",
+            "path": 'phoneNumbers[type eq "work" and primary eq true]',
+            "value": {"primary": False},
+        },
+    ],
+)
+def test_a_value_that_contradicts_the_unmatched_filter_is_refused(raw: dict[str, Any]) -> None:
+    """The element made from an unmatched filter is the one the filter describes: a value that
+    gives a filter's sub-attribute another value would make an element the filter does not match."""
+    assert patch_error(BOB, raw) == "invalidValue"
+
+
+def test_a_value_that_agrees_with_the_unmatched_filter_is_taken() -> None:
+    """Agreeing values pass, compared as the filter compares: without case, "True" as true."""
+    raw = {
+        "op": "add",
+        "path": 'phoneNumbers[type eq "work" and primary eq true]',
+        "value": {"type": "Work", "primary": "True", "value": "+47 3"},
+    }
+    assert patch(BOB, raw)["phoneNumbers"] == [{"type": "Work", "primary": True, "value": "+47 3"}]
+
+
+@pytest.mark.parametrize(
     "path",
     [
         'emails[type eq "x" or type eq "y"].value',

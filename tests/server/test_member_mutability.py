@@ -132,3 +132,22 @@ def test_entra_remove_with_a_value_list_still_works(client: httpx.Client) -> Non
     r = client.patch(f"/Groups/{gid}", json=patch(entra))
     assert r.status_code == 204, r.text
     assert member_ids(client.get(f"/Groups/{gid}").json()) == {b}
+
+
+def test_adding_under_a_filter_that_names_another_member_is_refused(live: LiveServer) -> None:
+    """``add members[value eq "A"]`` with the value ``{"value": "B"}``: on a default tenant the
+    unmatched filter would make a member (``unmatched_filter_creates``), but the value names
+    another one than the filter, so the request is refused (400 invalidValue) and B is not added;
+    the same value under a filter naming B adds B."""
+    _, token = live.new_tenant(None)
+    with live.client(token) as client:
+        a, b = create_user(client, "fa@x.com")["id"], create_user(client, "fb@x.com")["id"]
+        g = create_group(client, "Filtered", [])
+        url = f"/Groups/{g['id']}"
+        op = {"op": "add", "path": f'members[value eq "{a}"]', "value": [{"value": b}]}
+        assert_scim_error(client.patch(url, json=patch(op)), 400, "invalidValue")
+        after = client.get(url).json()
+        assert after.get("members", []) == [] and after["meta"]["version"] == g["meta"]["version"]
+        op["path"] = f'members[value eq "{b}"]'
+        ok(client.patch(url, json=patch(op)))
+        assert [m["value"] for m in client.get(url).json()["members"]] == [b]

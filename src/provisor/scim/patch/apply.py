@@ -239,6 +239,7 @@ def _write_filtered(
         created = quirks.element_from_filter(f) if compat.on("unmatched_filter_creates") else None
         if created is None:
             raise NoTarget(f"the filter on {attribute.name} matches no value (RFC 7644 section 3.5.2.3)")
+        _check_agrees(attribute, created, {sub: value} if sub is not None else value)
         new = _set_sub(created, sub, value) if sub is not None else _merge(created, value)
         return _rebuild(attribute, [*elements, new], [new])
     out: list[Any] = []
@@ -256,6 +257,37 @@ def _write_filtered(
         out.append(new)
         touched.append(new)
     return _rebuild(attribute, out, touched)
+
+
+def _check_agrees(attribute: Attribute, described: Mapping[str, Any], value: Mapping[Any, Any]) -> None:
+    """An element made from an unmatched filter (``unmatched_filter_creates``) must be the element
+    the filter describes: a value that gives one of the filter's sub-attributes another value
+    (``add members[value eq "a"]`` with ``{"value": "b"}``) would create an element the filter
+    does not match, so the operation is refused (400 ``invalidValue``). Strings compare without
+    regard to case, as most sub-attributes do (``type``)."""
+    for key, item in value.items():
+        if not isinstance(key, str) or item is None:
+            continue
+        for name, wanted in described.items():
+            if name.lower() != key.lower() or _agrees(item, wanted):
+                continue
+            raise InvalidValue(
+                f"the filter on {attribute.name} matches no value, and the value given sets "
+                f"{name} to {item!r} where the filter asks for {wanted!r}: the element it would "
+                "create does not match the filter"
+            )
+
+
+def _agrees(a: Any, b: Any) -> bool:
+    """Equal as a filter compares them, leniently: strings without case, and Entra's
+    ``"True"``/``"False"`` strings as the booleans they stand for."""
+    return bool(_plain(a) == _plain(b))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _rebuild(attribute: Attribute, elements: list[Any], touched: list[Any]) -> Any:
