@@ -25,6 +25,15 @@ def test_resource_types_and_schemas(client):
     assert manager["type"] == "complex"
     # camelCase values, no nulls (what Entra's schema discovery wants)
     assert all(v is not None for a in one["attributes"] for v in a.values())
+    # externalId, a common attribute Entra maps, is listed by the core schemas (RFC 7643 section 3.1
+    # allows it; Microsoft's gallery validation looks for it), once, first; id and meta are not
+    for urn in (USER, GROUP):
+        names = [a["name"] for a in client.get(f"/Schemas/{urn}").json()["attributes"]]
+        assert names[0] == "externalId" and names.count("externalId") == 1, names
+        assert "id" not in names and "meta" not in names
+    external = client.get(f"/Schemas/{USER}").json()["attributes"][0]
+    assert external["caseExact"] is True and external["mutability"] == "readWrite"
+    assert "externalId" not in [a["name"] for a in one["attributes"]]  # not in an extension
     assert_scim_error(client.get("/Schemas/urn:nope"), 404)
     assert_scim_error(client.get("/ResourceTypes/Nope"), 404)
 

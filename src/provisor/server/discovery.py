@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisor.scim.schema.model import SchemaRegistry
+from provisor.scim.schema.model import COMMON_ATTRIBUTES, SchemaRegistry
 from provisor.server.config import ServerConfig
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -54,5 +54,23 @@ def resource_types(registry: SchemaRegistry, base_url: str) -> list[dict[str, An
     return [rt.to_json(f"{base_url}/ResourceTypes/{rt.name}") for rt in registry.resource_types]
 
 
+#: ``externalId`` as a schema lists it (RFC 7643 section 3.1): a common attribute of every resource.
+_EXTERNAL_ID = next(a for a in COMMON_ATTRIBUTES if a.name == "externalId").to_json()
+
+
 def schemas(registry: SchemaRegistry, base_url: str) -> list[dict[str, Any]]:
-    return [s.to_json(f"{base_url}/Schemas/{s.id}") for s in registry.schemas]
+    """Every schema (RFC 7643 section 7). The core schema of each resource type also lists
+    ``externalId``, which RFC 7643 section 3.1 makes a common attribute and allows a schema to list
+    ("for backward compatibility, some existing schema definitions MAY list common attributes"):
+    Entra's default mappings write it (mailNickname or objectId -> externalId), and Microsoft's
+    gallery validation (Schema_Discoverability_Test) looks in /Schemas for every attribute a job
+    maps, leaving out only ``id``. ``id`` and ``meta`` stay unlisted, as the RFC's own schemas
+    have them."""
+    cores = {rt.schema.id for rt in registry.resource_types}
+    out = []
+    for schema in registry.schemas:
+        shown = schema.to_json(f"{base_url}/Schemas/{schema.id}")
+        if schema.id in cores and schema.attribute("externalId") is None:
+            shown["attributes"] = [_EXTERNAL_ID, *shown["attributes"]]
+        out.append(shown)
+    return out
