@@ -177,6 +177,50 @@ def test_tenant_page_size_bounds_are_inclusive(db: str) -> None:
     assert result.exit_code == 0 and '"max_page_size": 1' in result.stdout, result.stderr
 
 
+# -- 4b. tenant rate limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--rate-limit", "0"),
+        ("--rate-limit", "-1"),
+        ("--rate-limit", "0.001"),
+        ("--rate-limit", "1000001"),
+        ("--rate-limit", "nan"),
+        ("--rate-limit", "inf"),
+        ("--rate-burst", "0"),
+        ("--rate-burst", "1000001"),
+    ],
+)
+def test_tenant_create_and_set_refuse_rate_limits_out_of_range(
+    db: str, tmp_path: Path, option: str, value: str
+) -> None:
+    assert_refused(cli("tenant", "create", "x", "--db", db, option, value), 2, option)
+    assert not (tmp_path / "cli.db").exists()
+    assert cli("tenant", "create", "y", "--db", db).exit_code == 0
+    before = stored(db)
+    assert_refused(cli("tenant", "set", "y", "--db", db, option, value), 2, option)
+    assert stored(db) == before
+
+
+def test_tenant_rate_limit_is_set_changed_and_removed(db: str) -> None:
+    result = cli("tenant", "create", "x", "--db", db, "--rate-limit", "0.5", "--rate-burst", "3")
+    assert result.exit_code == 0, result.stderr
+    assert '"rate_limit": 0.5, "rate_burst": 3' in tenants(db)[0][3]
+    result = cli("tenant", "set", "x", "--db", db, "--rate-limit", "50")
+    assert (
+        result.exit_code == 0 and '"rate_limit": 50.0' in result.stdout and '"rate_burst": 3' in result.stdout
+    )
+    before = stored(db)
+    both = cli("tenant", "set", "x", "--db", db, "--no-rate-limit", "--rate-limit", "5")
+    assert_refused(both, 2, "--no-rate-limit")
+    assert stored(db) == before
+    result = cli("tenant", "set", "x", "--db", db, "--no-rate-limit")
+    assert result.exit_code == 0, result.stderr
+    assert "rate_" not in result.stdout and "rate_" not in tenants(db)[0][3]
+
+
 # -- 5. a locked database ------------------------------------------------------------------------
 
 

@@ -225,8 +225,8 @@ def test_a_live_server_logs_every_request_and_no_secret(tmp_path: Path) -> None:
         ("GET", "/scim/v2/Users", 401),
         ("GET", "/scim/v2/Nothing", 404),
     ]
-    # no tenant before a token is accepted; an unknown route is answered before that
-    assert [x["tenant"] for x in lines] == [tenant.id, tenant.id, None, None]
+    # no tenant before a token is accepted; once one is, even a request for no route has its tenant
+    assert [x["tenant"] for x in lines] == [tenant.id, tenant.id, None, tenant.id]
     assert all(x["client"] == "127.0.0.1" and x["ms"] >= 0 for x in lines)
     assert token not in text and "pvs_wrong" not in text and "secret.person" not in text
 

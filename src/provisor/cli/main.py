@@ -39,6 +39,8 @@ MAX_PAGE_SIZE = 1_000_000
 MAX_BODY_BYTES = 1 << 30
 #: The longest a Secret Token may be made to last (100 years).
 MAX_EXPIRES_IN_DAYS = 36_500
+#: The bounds of a tenant's rate limit (requests a second) and burst.
+MIN_RATE_LIMIT, MAX_RATE_LIMIT = 0.01, 1_000_000
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
@@ -51,7 +53,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def check_range(option: str, value: int, low: int, high: int) -> None:
+def check_range(option: str, value: float, low: float, high: float) -> None:
     """A usage error (exit 2) unless ``low <= value <= high``."""
     if not low <= value <= high:
         fail(f"{option} must be between {low} and {high}, not {value}", 2)
@@ -107,9 +109,20 @@ def parse_switches(values: list[str]) -> dict[str, bool]:
 
 
 def tenant_settings(
-    allowed_roles: list[str] | None, max_page_size: int | None, strict: bool | None, compat: list[str] | None
+    allowed_roles: list[str] | None,
+    max_page_size: int | None,
+    strict: bool | None,
+    compat: list[str] | None,
+    rate_limit: float | None = None,
+    rate_burst: int | None = None,
 ) -> dict[str, Any]:
     settings: dict[str, Any] = {}
+    if rate_limit is not None:
+        check_range("--rate-limit", rate_limit, MIN_RATE_LIMIT, MAX_RATE_LIMIT)
+        settings["rate_limit"] = rate_limit
+    if rate_burst is not None:
+        check_range("--rate-burst", rate_burst, 1, MAX_RATE_LIMIT)
+        settings["rate_burst"] = rate_burst
     if allowed_roles:
         settings["allowed_roles"] = [r for item in allowed_roles for r in item.split(",") if r]
     if max_page_size is not None:
@@ -194,6 +207,12 @@ def tenant_create(
         bool, typer.Option("--strict", help="Strict RFC reading: every compatibility switch off.")
     ] = False,
     compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
+    ] = None,
+    rate_burst: Annotated[
+        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
+    ] = None,
     label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
 ) -> None:
     """Create a tenant and print its first Secret Token (alone on the last line)."""
@@ -204,7 +223,7 @@ def tenant_create(
         check_tenant_name(name)
     except InvalidTenantName as exc:
         fail(str(exc), 2)
-    settings = tenant_settings(allowed_roles, max_page_size, strict or None, compat)
+    settings = tenant_settings(allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst)
     with open_store(db) as store:
         tenant = store.create_tenant(name, settings)
         token, info = issue_token(store, tenant.id, label=label)
@@ -261,9 +280,22 @@ def tenant_set(
         bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
     ] = None,
     compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
+    ] = None,
+    rate_burst: Annotated[
+        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
+    ] = None,
+    no_rate_limit: Annotated[
+        bool, typer.Option("--no-rate-limit", help="Remove the tenant's rate limit.")
+    ] = False,
 ) -> None:
-    """Change a tenant's settings (compatibility switches, page size, allowed roles)."""
-    settings = tenant_settings(allowed_roles, max_page_size, strict, compat)
+    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit)."""
+    settings = tenant_settings(allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst)
+    if no_rate_limit:
+        if rate_limit is not None or rate_burst is not None:
+            fail("--no-rate-limit cannot go with --rate-limit or --rate-burst", 2)
+        settings.update(rate_limit=None, rate_burst=None)  # None removes a setting
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:

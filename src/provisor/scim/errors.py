@@ -13,6 +13,7 @@ defines one, the ``scimType``. Only ``server/errors.py`` turns these into respon
      +-- Conflict (409)              uniqueness
      +-- PreconditionFailed (412)
      +-- PayloadTooLarge (413)
+     +-- TooManyRequests (429)
      +-- HeadersTooLarge (431)
      +-- NotImplementedByServer (501)
 """
@@ -155,6 +156,17 @@ class PayloadTooLarge(ScimError):
     """413: the request body is larger than the server accepts."""
 
     status = 413
+
+
+class TooManyRequests(ScimError):
+    """429: the tenant has used up its rate limit (RFC 6585 section 4); ``retry_after`` is how many
+    whole seconds until the request would be taken (the response's ``Retry-After`` header)."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class HeadersTooLarge(ScimError):

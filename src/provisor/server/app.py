@@ -41,6 +41,7 @@ from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, send_response
 from provisor.server.observability import Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
+from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import TenantContext, context_for
 from provisor.server.writes import WriteBatcher
@@ -70,6 +71,7 @@ class ScimApp:
             self.service, registry, max_operations=config.bulk_max_operations, logger=log.error
         )
         self._contexts: dict[str, tuple[Tenant, TenantContext]] = {}
+        self.limiter = RateLimiter()
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -95,9 +97,12 @@ class ScimApp:
         request = ScimRequest(scope, receive, route)
         try:
             tenant = self.auth.authenticate(request.credentials())  # before routing: nothing for strangers
-            handler, args = self.route(request.method, request.route)
             scope.setdefault("state", {})["tenant_id"] = tenant.id
-            outcome = await handler(request, self.context(tenant), args)
+            ctx = self.context(tenant)
+            if ctx.rate_limit is not None:
+                self.limiter.take(tenant.id, ctx.rate_limit)
+            handler, args = self.route(request.method, request.route)
+            outcome = await handler(request, ctx, args)
         except Exception as exc:
             status, body, headers = render_error(exc)
             await send_response(send, status, body, headers)
@@ -296,6 +301,9 @@ class ScimApp:
 
     async def post_bulk(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         body = await self.json_body(request, self.config.bulk_max_payload_bytes)
+        operations = body.get("Operations") if isinstance(body, dict) else None
+        if ctx.rate_limit is not None and isinstance(operations, list) and len(operations) > 1:
+            self.limiter.take(ctx.id, ctx.rate_limit, len(operations) - 1)  # the request took one
         base = self.base_url(request)
         return Outcome(200, await self.writes.run(lambda: self.bulk.run(ctx, body, base)))
 

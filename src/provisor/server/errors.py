@@ -64,6 +64,8 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
     elif isinstance(error, scim.MethodNotAllowed) and error.allowed:
         headers["Allow"] = ", ".join(error.allowed)
+    elif isinstance(error, scim.TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     return error.status, orjson.dumps(error_body(error)), headers
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
+from provisor.server.ratelimit import RateLimit
 from provisor.store.base import Tenant
 
 
@@ -18,6 +20,7 @@ class TenantContext:
     compat: CompatSettings
     max_page_size: int
     allowed_roles: tuple[str, ...] | None
+    rate_limit: RateLimit | None = None
 
     @property
     def id(self) -> str:
@@ -27,8 +30,8 @@ class TenantContext:
 def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
     """Compile a tenant's stored settings. Each setting that is not of its type (say, from a hand
     edited database) falls back to its safe default on its own and never fails a request: every
-    switch as ``strict`` gives it (on unless ``strict`` is ``true``), the server's page size, and
-    no role restriction."""
+    switch as ``strict`` gives it (on unless ``strict`` is ``true``), the server's page size, no
+    role restriction and no rate limit."""
     settings: Mapping[str, Any] = tenant.settings if isinstance(tenant.settings, Mapping) else {}
     base = CompatSettings.strict() if settings.get("strict") is True else CompatSettings.default()
     switches = settings.get("compat")
@@ -46,4 +49,22 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
     allowed = None
     if isinstance(roles, list) and roles and all(isinstance(r, str) for r in roles):
         allowed = tuple(roles)
-    return TenantContext(tenant=tenant, compat=compat, max_page_size=max_page, allowed_roles=allowed)
+    return TenantContext(
+        tenant=tenant,
+        compat=compat,
+        max_page_size=max_page,
+        allowed_roles=allowed,
+        rate_limit=_rate_limit(settings),
+    )
+
+
+def _rate_limit(settings: Mapping[str, Any]) -> RateLimit | None:
+    """``rate_limit`` (requests a second, a positive number) and ``rate_burst`` (a positive
+    integer; one second's worth, at least 1, when absent or not one)."""
+    rate = settings.get("rate_limit")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0 or rate == float("inf"):
+        return None
+    burst = settings.get("rate_burst")
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        burst = max(1, math.ceil(rate))
+    return RateLimit(float(rate), burst)

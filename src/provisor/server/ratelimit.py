@@ -1,0 +1,74 @@
+"""Per-tenant rate limits: a token bucket for each tenant that has a limit (off by default).
+
+A tenant's ``rate_limit`` setting is the requests a second it may send on average, and
+``rate_burst`` how many it may send at once after a quiet spell (one second's worth when not
+set). Every SCIM request the tenant's token authenticates takes one token from its bucket, a
+Bulk request one per operation; an empty bucket answers 429 ``TooManyRequests`` with the whole
+seconds until enough tokens are back in ``Retry-After``, before the request touches anything.
+
+The buckets live in the server process (each worker has its own), are created on a tenant's first
+request and cost a few dozen bytes each.
+
+Entra (entra-behaviour.md 4.3) paces only its gallery apps; against a custom app it sends what it
+sends, retries a 429 later and may quarantine a job whose requests fail too often, and Microsoft
+asks gallery apps to sustain at least 25 requests a second per tenant. A limit is for a shared
+server's fairness between tenants, set well above what one provisioning job sends.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provisor.scim.errors import TooManyRequests
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``per_second`` requests a second on average, up to ``burst`` at once."""
+
+    per_second: float
+    burst: int
+
+
+class _Bucket:
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens = tokens
+        self.stamp = stamp
+
+
+class RateLimiter:
+    """The token buckets of one server's tenants, on a monotonic clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, tenant_id: str, limit: RateLimit, cost: int = 1) -> None:
+        """Take ``cost`` tokens from the tenant's bucket, or raise TooManyRequests and take none.
+
+        A cost above the burst is charged as the burst (a Bulk request larger than the burst
+        would otherwise never be taken): it waits for a full bucket and empties it.
+        """
+        now = self._clock()
+        cost = max(1, min(cost, limit.burst))
+        bucket = self._buckets.get(tenant_id)
+        if bucket is None:
+            bucket = self._buckets[tenant_id] = _Bucket(float(limit.burst), now)
+        else:
+            elapsed = max(0.0, now - bucket.stamp)
+            bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.per_second)
+            bucket.stamp = now
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
+            return
+        wait = math.ceil((cost - bucket.tokens) / limit.per_second)
+        raise TooManyRequests(
+            f"this tenant may send {limit.per_second:g} requests a second (up to {limit.burst} at once); "
+            f"retry in {wait} s",
+            retry_after=max(1, wait),
+        )
