@@ -4,18 +4,24 @@ general paths they shortcut: same results, same errors, bounded caches, no share
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidValue, ScimError
 from provisor.scim.patch import apply_patch, parse_patch_request
 from provisor.scim.resources import format_datetime, parse_resource, to_representation
+from provisor.scim.resources import parse as parse_module
 from provisor.scim.resources.plans import MAX_MEMO_KEYS, plan_for
-from provisor.scim.resources.values import _complex, check_simple
+from provisor.scim.resources.values import _complex, check_simple, compile_check, validate_attribute_value
 from provisor.scim.schema import ENTERPRISE_USER, USER, Attribute, AttributeType, default_registry
+from provisor.scim.schema.model import ResourceType
 
 USERS = default_registry().resource_type("User")
 assert USERS is not None
@@ -146,6 +152,22 @@ def test_format_datetime_fast_path_agrees(moment: datetime) -> None:
     assert format_datetime(moment) == naive_utc.isoformat() + "Z"
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    moments=st.lists(
+        st.datetimes(timezones=st.just(UTC)).flatmap(
+            lambda m: st.sampled_from([m, m.replace(microsecond=0), m.replace(microsecond=1)])
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_format_datetime_keeps_no_stale_second(moments: list[datetime]) -> None:
+    """The text of the last second formatted is reused only for that same second."""
+    for moment in moments:
+        assert format_datetime(moment) == moment.isoformat().replace("+00:00", "Z")
+
+
 def test_representation_timestamps_equal_or_not() -> None:
     data = parse_resource(USERS, ENTRA, LENIENT)
     t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -209,3 +231,126 @@ def test_sub_lookup_without_a_table_falls_back_to_the_general_path() -> None:
     assert _complex(bare, {"value": "v"}, LENIENT, "m") is None  # sub() knows nothing: ignored as unknown
     with pytest.raises(InvalidValue, match="unknown sub-attribute 'value' in m"):
         _complex(bare, {"value": "v"}, STRICT, "m")
+
+
+# --- compiled top-level checks (values.compile_check) and the parse built on them -----------------
+
+GROUPS = default_registry().resource_type("Group")
+assert GROUPS is not None
+#: (resource type, extension URN or None, attribute): every top-level attribute a body can name
+_TOP = [
+    (rt, urn, attribute)
+    for rt in (USERS, GROUPS)
+    for urn, attributes in [(None, rt.schema.attributes), *((e.id, e.attributes) for e, _ in rt.extensions)]
+    for attribute in attributes
+]
+_SUB_NAMES = sorted({s.name for _, _, a in _TOP for s in a.sub_attributes})
+_keys = st.sampled_from(_SUB_NAMES).flatmap(lambda k: st.sampled_from([k, k.upper(), k.lower()])) | st.text(
+    max_size=4
+)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4)
+    | st.sampled_from(
+        ["True", "false", "work", "WORK", "Home", "User", "aGVsbG8=", "2008-01-23T04:56:22Z", " "]
+    )
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12,
+) | st.lists(  # well-formed elements of a multi-valued attribute, primaries and all
+    st.fixed_dictionaries(
+        {"value": st.text(max_size=3)},
+        optional={
+            "primary": st.booleans(),
+            "type": st.sampled_from(["work", "Home", "x"]),
+            "display": _scalars,
+        },
+    ),
+    max_size=3,
+)
+
+
+def _outcome(call: Any) -> tuple[Any, ...]:
+    """What a check gives: its value as JSON (``true`` is not ``1``), or its error in full."""
+    try:
+        return ("value", orjson.dumps(call()))
+    except ScimError as exc:
+        return (type(exc).__name__, exc.detail, exc.scim_type)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(target=st.sampled_from(_TOP), value=_values, compat=st.sampled_from([LENIENT, STRICT]))
+def test_compiled_checks_agree_with_validate_attribute_value(
+    target: tuple[ResourceType, str | None, Attribute], value: Any, compat: CompatSettings
+) -> None:
+    rt, urn, attribute = target
+    where = attribute.name if urn is None else f"{urn}:{attribute.name}"
+    check = compile_check(rt, urn, attribute, where)
+    given_value = copy.deepcopy(value)
+    compiled = _outcome(lambda: check(given_value, compat))
+    general = _outcome(
+        lambda: validate_attribute_value(rt, urn, attribute, copy.deepcopy(value), compat, where=where)
+    )
+    assert compiled == general
+    assert given_value == value  # neither mutates its input
+
+
+def test_compiled_checks_keep_several_primaries_an_error() -> None:
+    emails = next(a for rt, urn, a in _TOP if rt is USERS and a.name == "emails")
+    value = [{"value": "a", "primary": True}, {"value": "b", "primary": True}]
+    with pytest.raises(InvalidValue, match="emails has 2 values with primary true"):
+        compile_check(USERS, None, emails, "emails")(value, LENIENT)
+
+
+@pytest.fixture
+def general_users(monkeypatch: pytest.MonkeyPatch) -> ResourceType:
+    """A copy of the User resource type (so a plan of its own) whose key table is built with the
+    general ``validate_attribute_value`` in place of each compiled check (USERS keeps its own)."""
+    reference = dataclasses.replace(USERS)
+    compiled = parse_module.compile_check
+
+    def chosen(rt: ResourceType, urn: str | None, attribute: Attribute, where: str) -> Any:
+        if rt is not reference:
+            return compiled(rt, urn, attribute, where)
+        return lambda value, compat: validate_attribute_value(rt, urn, attribute, value, compat, where=where)
+
+    monkeypatch.setattr(parse_module, "compile_check", chosen)
+    return reference
+
+
+_bodies = st.fixed_dictionaries(
+    {"schemas": st.sampled_from([[USER, ENTERPRISE_USER], [USER]]), "userName": st.just("u")},
+).flatmap(
+    lambda base: st.dictionaries(
+        st.sampled_from(
+            [
+                "name",
+                "emails",
+                "phoneNumbers",
+                "addresses",
+                "active",
+                "title",
+                "roles",
+                "meta",
+                ENTERPRISE_USER,
+            ]
+        ),
+        _values,
+        max_size=4,
+    ).map(lambda d: {**base, **d})
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_bodies, compat=st.sampled_from([LENIENT, STRICT]))
+def test_parse_with_compiled_checks_agrees_with_the_general_path(
+    general_users: ResourceType, body: dict[str, Any], compat: CompatSettings
+) -> None:
+    compiled = _outcome(lambda: parse_resource(USERS, copy.deepcopy(body), compat))
+    general = _outcome(lambda: parse_resource(general_users, copy.deepcopy(body), compat))
+    assert compiled == general

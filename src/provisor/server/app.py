@@ -51,6 +51,8 @@ log = logging.getLogger("provisor.server")
 
 _JSON_TYPES = ("application/scim+json", "application/json")
 Handler = Callable[[ScimRequest, TenantContext, list[str]], Awaitable[Outcome]]
+#: The projection of a request without a query string: neither ``attributes`` nor ``excludedAttributes``.
+_NO_PROJECTION = Projection(None, None)
 
 
 class ScimApp:
@@ -159,6 +161,8 @@ class ScimApp:
         return self._types[parts[0]]
 
     def _projection(self, request: ScimRequest, rt: ResourceType) -> Projection:
+        if not request.query:  # no query string: what the general path gives for it, shared (frozen)
+            return _NO_PROJECTION
         params = {k.lower(): v for k, v in request.query.items()}
         return Projection(
             parse_paths(params.get("attributes"), rt), parse_paths(params.get("excludedattributes"), rt)

@@ -128,17 +128,24 @@ class ScimRequest:
         if length is not None and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
         ctype = self.headers.get("content-type")
-        if ctype is not None:
+        if ctype is not None and ctype not in JSON_TYPES:  # a bare JSON type passes as it is
             media = ctype.split(";")[0].strip().lower()
             if media and media not in JSON_TYPES:
                 raise InvalidSyntax(f"Content-Type {media!r} is not supported; send application/scim+json")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in self.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-            chunks.append(chunk)
+        while True:  # what ``stream`` yields, read here without an async generator per request
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
         raw = b"".join(chunks)
         if not raw.strip():
             raise InvalidSyntax("the request body is empty; a JSON object is expected")
@@ -162,6 +169,7 @@ async def send_response(
     elif status != 304 and status != 204:
         raw.append((b"content-length", b"0"))
     if headers:
-        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        for k, v in headers.items():  # a loop, not extend(generator): no generator per response
+            raw.append((k.lower().encode("latin-1"), v.encode("latin-1")))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body or b""})

@@ -100,7 +100,10 @@ def route_label(path: str, base_path: str) -> str:
     """A low-cardinality route name: ``/scim/v2/Users/abc`` -> ``Users/{id}``."""
     if not path.startswith(base_path):
         return path if path in ("/healthz", "/metrics") else "other"
-    parts = [p for p in path[len(base_path) :].split("/") if p]
+    rest = path[len(base_path) :]
+    if len(rest) > 1 and rest.rfind("/") == 0:  # "/Users": one segment, what the split gives
+        return rest[1:]
+    parts = [p for p in rest.split("/") if p]
     if not parts:
         return "root"
     head = parts[0]

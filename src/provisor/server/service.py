@@ -117,18 +117,35 @@ class ResourceService:
         projected = projection is not None and (
             projection.attributes is not None or bool(projection.excluded)
         )
-        shown: dict[str, Any] = {
-            "created": res.created,
-            "last_modified": res.last_modified,
-            "version": res.version,
-            "location": f"{base_url}{rt.endpoint}/{res.id}",
-            "members": res.members,
-            "member_base_url": base_url,
-            "groups": groups_json(res.groups, base_url) if res.groups else None,
-        }
+        location = f"{base_url}{rt.endpoint}/{res.id}"
+        groups = groups_json(res.groups, base_url) if res.groups else None
         if not projected and res.document_json is not None:
-            return orjson.Fragment(render_json(rt, res.id, res.document_json, **shown))
-        rep = to_representation(rt, res.id, res.data, **shown)
+            return orjson.Fragment(
+                render_json(
+                    rt,
+                    res.id,
+                    res.document_json,
+                    created=res.created,
+                    last_modified=res.last_modified,
+                    version=res.version,
+                    location=location,
+                    members=res.members,
+                    member_base_url=base_url,
+                    groups=groups,
+                )
+            )
+        rep = to_representation(
+            rt,
+            res.id,
+            res.data,
+            created=res.created,
+            last_modified=res.last_modified,
+            version=res.version,
+            location=location,
+            members=res.members,
+            member_base_url=base_url,
+            groups=groups,
+        )
         if projected:
             assert projection is not None
             return project(rt, rep, projection.attributes, projection.excluded)

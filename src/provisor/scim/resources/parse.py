@@ -14,9 +14,8 @@ from typing import Any
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability
 from provisor.scim.resources.plans import MISSING, SCHEMAS_KEY, Plan, TopLevel, plan_for, remember
-from provisor.scim.resources.values import top_level_fast_type, validate_attribute_value
+from provisor.scim.resources.values import compile_check, top_level_fast_type
 from provisor.scim.schema.model import Attribute, ResourceType, Schema
-from provisor.scim.schema.model import Mutability as Mut
 
 
 def parse_resource(
@@ -38,42 +37,53 @@ def parse_resource(
     - Unknown attributes: 400 invalidValue, or dropped with ``unknown_attributes_ignored`` (1.3).
     - Required attributes (``userName``, ``displayName``) and allowed roles are checked last.
     """
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):  # a JSON object skips the ABC check
         raise InvalidSyntax(f"the {rt.name} body must be a JSON object")
     plan = plan_for(rt)
     declared = _check_schemas(rt, plan, body, compat)
     out: dict[str, Any] = {}
+    keys = plan.keys
     for key, value in body.items():
         if not isinstance(key, str):
             raise InvalidSyntax(f"the {rt.name} body has a non-string key")
-        resolved = plan.keys.get(key, MISSING)
+        resolved = keys.get(key, MISSING)
         if resolved is MISSING:
-            resolved = remember(plan.keys, key, _resolve_key(rt, key))
+            resolved = remember(keys, key, _resolve_key(rt, key))
+        if type(resolved) is TopLevel:  # the usual case, first; the kinds below exclude each other
+            if resolved.plain and type(value) is resolved.fast:  # what _store does for such a value
+                if resolved.name in out:
+                    raise InvalidValue(f"{resolved.where} is given twice")
+                out[resolved.name] = value
+            else:
+                _store(out, declared, resolved, value, compat)
+            continue
         if resolved is SCHEMAS_KEY:
             continue
         if isinstance(resolved, Schema):
             ext = resolved
             if value is None:
                 continue
-            if not isinstance(value, Mapping):
+            if type(value) is not dict and not isinstance(value, Mapping):
                 raise InvalidValue(f"{ext.id} must be an object holding that extension's attributes")
-            inner_keys = plan.extension_keys.setdefault(ext.id, {})
+            inner_keys = plan.extension_keys.get(ext.id)
+            if inner_keys is None:
+                inner_keys = plan.extension_keys[ext.id] = {}
             for inner_key, inner_value in value.items():
                 if not isinstance(inner_key, str):
                     raise InvalidSyntax(f"{ext.id} has a non-string key")
                 found = inner_keys.get(inner_key, MISSING)
                 if found is MISSING:
-                    found = remember(inner_keys, inner_key, _resolve_inner(ext, inner_key))
+                    found = remember(inner_keys, inner_key, _resolve_inner(rt, ext, inner_key))
                 if found is None:
                     _unknown(f"{ext.id}:{inner_key}", compat)
                     continue
-                _store(rt, out, declared, found, inner_value, compat)
+                _store(out, declared, found, inner_value, compat)
             continue
         if resolved is None:
             _unknown(key, compat)
             continue
-        _store(rt, out, declared, resolved, value, compat)
-    check_required(rt, out)
+        _store(out, declared, resolved, value, compat)
+    _check_required(plan, out)
     check_roles(out, allowed_roles)
     return out
 
@@ -92,28 +102,42 @@ def _resolve_key(rt: ResourceType, key: str) -> Any:
     if resolved is None:
         return None
     ext_id, attribute = resolved
-    where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
-    return TopLevel(ext_id, attribute, where, top_level_fast_type(ext_id, attribute))
+    return _top_level(rt, ext_id, attribute)
 
 
-def _resolve_inner(ext: Schema, key: str) -> TopLevel | None:
+def _resolve_inner(rt: ResourceType, ext: Schema, key: str) -> TopLevel | None:
     """An attribute key inside an extension object (any case), memoised per exact key."""
     found = ext.attribute(key)
     if found is None:
         return None
-    return TopLevel(ext.id, found, f"{ext.id}:{found.name}", top_level_fast_type(ext.id, found))
+    return _top_level(rt, ext.id, found)
+
+
+def _top_level(rt: ResourceType, ext_id: str | None, attribute: Attribute) -> TopLevel:
+    where = attribute.name if ext_id is None else f"{ext_id}:{attribute.name}"
+    return TopLevel(
+        ext_id,
+        attribute,
+        where,
+        compile_check(rt, ext_id, attribute, where),
+        top_level_fast_type(ext_id, attribute),
+    )
 
 
 def _check_schemas(rt: ResourceType, plan: Plan, body: Mapping[str, Any], compat: CompatSettings) -> set[str]:
     """``schemas`` (RFC 7643 section 3): a list of strings holding the core URN; returns the
     lower-cased extension URNs it declares."""
     # The first key naming ``schemas`` in any case; the exact spelling is tested before lowering.
-    schemas = next(
-        (v for k, v in body.items() if k == "schemas" or (isinstance(k, str) and k.lower() == "schemas")),
-        None,
-    )
-    if not isinstance(schemas, list | tuple) or not all(isinstance(s, str) for s in schemas):
+    schemas = None
+    for k, v in body.items():
+        if k == "schemas" or (isinstance(k, str) and k.lower() == "schemas"):
+            schemas = v
+            break
+    if type(schemas) is not list and not isinstance(schemas, tuple):  # isinstance(, list | tuple)
         raise InvalidValue(f"schemas must be a list of schema URNs including {rt.schema.id}")
+    for urn in schemas:
+        if type(urn) is not str and not isinstance(urn, str):
+            raise InvalidValue(f"schemas must be a list of schema URNs including {rt.schema.id}")
     declared: set[str] = set()
     has_core = False
     for urn in schemas:
@@ -145,7 +169,6 @@ def _unknown(name: str, compat: CompatSettings) -> None:
 
 
 def _store(
-    rt: ResourceType,
     out: dict[str, Any],
     declared: set[str],
     resolved: TopLevel,
@@ -153,22 +176,25 @@ def _store(
     compat: CompatSettings,
 ) -> None:
     """Validate one attribute into ``out``; ``declared`` holds the lower-cased URNs in ``schemas``."""
-    attribute = resolved.attribute
-    ext_id = resolved.ext_id
-    if attribute.mutability is Mut.READ_ONLY:
+    if resolved.read_only:
         return  # id, meta, groups, ...: ignored on input (RFC 7643 section 7, RFC 7644 section 3.3)
-    target = out if ext_id is None else out.setdefault(ext_id, {})
-    where = resolved.where  # attribute.name, or f"{ext_id}:{attribute.name}" in an extension
-    if attribute.name in target:
-        raise InvalidValue(f"{where} is given twice")
-    if type(value) is resolved.fast:
-        normalised = value  # what validate_attribute_value returns for it (top_level_fast_type)
-    else:
-        normalised = validate_attribute_value(rt, ext_id, attribute, value, compat, where=where)
+    ext_id = resolved.ext_id
+    target = out
+    if ext_id is not None:
+        held = out.get(ext_id)  # only this function puts an extension's dict into ``out``
+        if held is None:
+            held = out[ext_id] = {}
+        target = held
+    name = resolved.name
+    if name in target:
+        raise InvalidValue(f"{resolved.where} is given twice")  # where: name, or f"{ext_id}:{name}"
+    # A value of the fast type is what validate_attribute_value returns for it (top_level_fast_type);
+    # anything else goes through validate_attribute_value as compiled for the attribute.
+    normalised = value if type(value) is resolved.fast else resolved.check(value, compat)
     if normalised is not None:
-        if ext_id is not None:
+        if ext_id is not None and resolved.ext_lower not in declared:
             _require_declared(ext_id, declared, compat)
-        target[attribute.name] = normalised
+        target[name] = normalised
     if ext_id is not None and not target:
         del out[ext_id]
 
@@ -180,7 +206,12 @@ def check_required(rt: ResourceType, data: Mapping[str, Any]) -> None:
     ``userName`` or Group ``displayName`` of ``""`` is useless for matching (entra-behaviour.md 1.3).
     Required extensions (``schemaExtensions[].required``) must be present.
     """
-    plan = plan_for(rt)  # the required attributes, in schema order, computed once per resource type
+    _check_required(plan_for(rt), data)
+
+
+def _check_required(plan: Plan, data: Mapping[str, Any]) -> None:
+    """:func:`check_required` with the plan of the resource type (its required attributes, in
+    schema order, computed once per resource type)."""
     for attribute in plan.required_core:
         if _missing(data.get(attribute.name)):
             raise InvalidValue(f"{attribute.name} is required")
@@ -196,6 +227,8 @@ def check_required(rt: ResourceType, data: Mapping[str, Any]) -> None:
 
 
 def _missing(value: Any) -> bool:
+    if type(value) is str:  # the usual case (a str is never equal to [] or {}), without building them
+        return not value.strip()
     return value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip())
 
 

@@ -12,9 +12,11 @@ path it mirrors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from provisor.scim.compat import CompatSettings
 from provisor.scim.filter.ast import AttrPath, PatchPath
 from provisor.scim.schema.model import (
     COMMON_ATTRIBUTES,
@@ -49,8 +51,22 @@ class TopLevel:
     ext_id: str | None
     attribute: Attribute
     where: str
+    #: ``validate_attribute_value`` of this attribute, specialised once (``values.compile_check``)
+    check: Callable[[Any, CompatSettings], Any]
     #: values of this type pass ``validate_attribute_value`` unchanged (``top_level_fast_type``)
     fast: type | None = None
+    #: ``attribute.name``, whether the attribute is readOnly, and ``ext_id.lower()``
+    name: str = field(init=False)
+    read_only: bool = field(init=False)
+    ext_lower: str | None = field(init=False)
+    #: a writable core or common attribute: stored at the top level, no ``schemas`` check
+    plain: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.attribute.name
+        self.read_only = self.attribute.mutability is Mutability.READ_ONLY
+        self.ext_lower = None if self.ext_id is None else self.ext_id.lower()
+        self.plain = self.ext_id is None and not self.read_only
 
 
 @dataclass(slots=True)

@@ -12,10 +12,10 @@ import base64
 import binascii
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidValue
@@ -31,6 +31,9 @@ from provisor.scim.schema.model import (
 _DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
 _ENTERPRISE_USER_LOWER = ENTERPRISE_USER.lower()
+#: What a JSON array is here, for ``isinstance`` (``list | tuple`` written in place builds a new
+#: union object at every call); the compiled checks test the usual type with ``type() is`` first.
+_ARRAY: Final = list | tuple
 
 
 def validate_attribute_value(
@@ -51,7 +54,7 @@ def validate_attribute_value(
         return None
     if attribute.multi_valued:
         result: Any = _multi(rt, attribute, value, compat, where)
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, _ARRAY):
         raise InvalidValue(f"{where} must be a single value, not a list (RFC 7643 section 2.4)")
     elif attribute.type is AttributeType.COMPLEX:  # _single(attribute, value, compat, where, None)
         result = _complex(attribute, value, compat, where)
@@ -64,7 +67,7 @@ def validate_attribute_value(
 
 def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSettings, where: str) -> Any:
     """A multi-valued attribute: a JSON array, at most one ``primary: true`` (RFC 7643 section 2.4)."""
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, _ARRAY):
         raise InvalidValue(f"{where} must be a list (multi-valued attribute, RFC 7643 section 2.4)")
     is_roles = attribute.name == "roles"
     is_members = attribute.name == "members" and rt.name.lower() == "group"
@@ -78,7 +81,7 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
         if element is None:
             _nested_null(compat, _at(where, i))
             continue
-        if isinstance(element, list | tuple):
+        if isinstance(element, _ARRAY):
             raise InvalidValue(f"{_at(where, i)} must not be a list (no nested arrays in SCIM)")
         checked = _single(attribute, element, compat, where, i)
         if is_members and checked is not None:
@@ -171,6 +174,70 @@ def top_level_fast_type(urn: str | None, attribute: Attribute) -> type | None:
     return _fast_type(attribute)
 
 
+#: A compiled top-level check: ``(value, compat) -> stored form or None`` (``compile_check``).
+Check = Callable[[Any, CompatSettings], Any]
+
+
+def compile_check(rt: ResourceType, urn: str | None, attribute: Attribute, where: str) -> Check:
+    """``validate_attribute_value(rt, urn, attribute, value, compat, where=where)`` as a function of
+    ``(value, compat)``, specialised once for one top-level attribute of ``rt``: a complex attribute
+    (single-valued, or multi-valued like ``emails``) skips the dispatch on its definition and keeps
+    its sub-attribute table. The rest (simple types, the enterprise manager (Q5), ``roles`` (Q8), a
+    Group's ``members``, writeOnly attributes) is the general function itself. Same results, same
+    errors, same order of checks."""
+
+    def general(value: Any, compat: CompatSettings) -> Any:
+        return validate_attribute_value(rt, urn, attribute, value, compat, where=where)
+
+    if (
+        attribute.type is not AttributeType.COMPLEX
+        or attribute.mutability is Mutability.WRITE_ONLY
+        or (attribute.name == "manager" and urn is not None and urn.lower() == _ENTERPRISE_USER_LOWER)
+        or attribute.name == "roles"
+        or (attribute.name == "members" and rt.name.lower() == "group")
+    ):
+        return general
+    table = _complex_table(attribute)
+    if not attribute.multi_valued:
+
+        def single(value: Any, compat: CompatSettings) -> Any:
+            if value is None:
+                return None
+            if type(value) is not dict and isinstance(value, _ARRAY):
+                raise InvalidValue(f"{where} must be a single value, not a list (RFC 7643 section 2.4)")
+            return _complex(attribute, value, compat, where, None, table)
+
+        return single
+
+    def multi(value: Any, compat: CompatSettings) -> Any:  # _multi of a complex attribute
+        if value is None:
+            return None
+        if type(value) is not list and not isinstance(value, _ARRAY):
+            raise InvalidValue(f"{where} must be a list (multi-valued attribute, RFC 7643 section 2.4)")
+        out: list[Any] = []
+        primaries = 0
+        for i, element in enumerate(value):
+            if element is None:
+                _nested_null(compat, _at(where, i))
+                continue
+            if type(element) is not dict and isinstance(element, _ARRAY):
+                raise InvalidValue(f"{_at(where, i)} must not be a list (no nested arrays in SCIM)")
+            checked = _complex(attribute, element, compat, where, i, table)
+            if checked is not None:
+                if checked.get("primary") is True:
+                    primaries += 1
+                out.append(checked)
+        if not out:
+            return None
+        if primaries > 1:
+            raise InvalidValue(
+                f"{where} has {primaries} values with primary true; at most one is allowed (RFC 7643 2.4)"
+            )
+        return out
+
+    return multi
+
+
 def _fast_canonical(sub: Attribute) -> frozenset[str] | None:
     """For a writable plain-string sub-attribute with canonicalValues, the lower-cased values: a
     ``str`` whose lower-case form is among them passes ``check_simple`` unchanged."""
@@ -184,16 +251,23 @@ def _fast_canonical(sub: Attribute) -> frozenset[str] | None:
 
 
 def _complex(
-    attribute: Attribute, value: Any, compat: CompatSettings, where: str, index: int | None = None
+    attribute: Attribute,
+    value: Any,
+    compat: CompatSettings,
+    where: str,
+    index: int | None = None,
+    table: _ComplexTable | None = None,
 ) -> dict[str, Any] | None:
     """A complex value: an object whose keys are its sub-attributes, any case (RFC 7643 2.3.8).
 
     ``where`` (with ``index``, for an element of a multi-valued attribute) names the value in
-    messages; sub-attribute ``s`` is ``f"{where}.{s}"``.
+    messages; sub-attribute ``s`` is ``f"{where}.{s}"``. ``table`` is ``_complex_table(attribute)``
+    when the caller holds it already.
     """
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # a JSON object skips the ABC check
         raise InvalidValue(f"{_at(where, index)} must be an object with sub-attributes of {attribute.name}")
-    table = _complex_table(attribute)
+    if table is None:
+        table = _complex_table(attribute)
     exact = table.exact
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
@@ -210,18 +284,19 @@ def _complex(
             canonical = _fast_canonical(sub)
         else:
             sub, fast, canonical = known
-        if sub.name in out:
-            raise InvalidValue(f"{_at(where, index)}.{sub.name} is given twice")
+        name = sub.name
+        if name in out:
+            raise InvalidValue(f"{_at(where, index)}.{name} is given twice")
         value_type = type(sub_value)
         if value_type is fast or (
             canonical is not None and value_type is str and sub_value.lower() in canonical
         ):
             # The general path below returns such a value unchanged (see _fast_type, _fast_canonical).
-            out[sub.name] = sub_value
+            out[name] = sub_value
             continue
         if sub.mutability is Mutability.READ_ONLY:
             continue  # e.g. manager.displayName: read-only input is ignored (RFC 7643 section 7)
-        here = f"{_at(where, index)}.{sub.name}"
+        here = f"{_at(where, index)}.{name}"
         if sub_value is None:
             _nested_null(compat, here)
             continue
@@ -229,7 +304,7 @@ def _complex(
             raise InvalidValue(f"{here}: a sub-attribute cannot be complex (RFC 7643 section 2.3.8)")
         if isinstance(sub_value, list | tuple):
             raise InvalidValue(f"{here} must be a single value, not a list")
-        out[sub.name] = check_simple(sub, sub_value, compat, here)
+        out[name] = check_simple(sub, sub_value, compat, here)
     if not out:
         return None
     for sub in table.required:

@@ -12,7 +12,7 @@ unguessable; tenants are isolated by the store, never by the id.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 
 _VERSION = 0x7 << 76
@@ -23,6 +23,9 @@ _RAND_B = (1 << 62) - 1
 def new_id() -> str:
     """A new UUIDv7 as 32 hex digits (the dash-less form ids have always had here)."""
     ms = time.time_ns() // 1_000_000
-    rand = secrets.randbits(74)  # one read of the system's randomness, split into rand_a and rand_b
+    # One read of the system's randomness, split into rand_a and rand_b: 74 bits, as
+    # ``secrets.randbits(74)`` reads and keeps them (10 bytes, the low 6 bits dropped), without
+    # its two Python calls.
+    rand = int.from_bytes(os.urandom(10)) >> 6
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | _VERSION | (rand >> 62) << 64 | _VARIANT | (rand & _RAND_B)
-    return f"{value:032x}"
+    return value.to_bytes(16).hex()  # 128 bits: f"{value:032x}", at half its cost

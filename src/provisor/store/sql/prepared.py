@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
+from operator import add, itemgetter
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -277,9 +277,11 @@ class Transaction:
     def defer(self, key: Hashable, amounts: tuple[int, ...], apply: Apply) -> None:
         """Add ``amounts`` to the totals of ``key``; ``apply`` writes them before the commit."""
         held = self.deferred.get(key)
-        self.deferred[key] = (
-            amounts if held is None else tuple(a + b for a, b in zip(held, amounts, strict=True))
-        )
+        if held is not None:  # summed element by element (map: no generator, no zip per write)
+            if len(held) != len(amounts):
+                raise ValueError(f"{len(amounts)} amounts for the {len(held)} totals of {key!r}")
+            amounts = tuple(map(add, held, amounts))
+        self.deferred[key] = amounts
         self._apply[key] = apply
 
     def _apply_deferred(self) -> None:

@@ -6,6 +6,7 @@ index-friendly and ordered the same in every database. They come back as tz-awar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,12 +18,10 @@ from provisor.scim.filter.lexer import parse_number, to_datetime
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def fold(text: str) -> str:
-    """Case folding for attributes that are not caseExact (RFC 7643 section 2.1).
-
-    It is the in-memory evaluator's, so the same filter selects the same resources in SQL.
-    """
-    return _evaluator_fold(text)
+#: Case folding for attributes that are not caseExact (RFC 7643 section 2.1): ``fold(text)``.
+#: It is the in-memory evaluator's itself (``str.lower``), so the same filter selects the same
+#: resources in SQL; no wrapper, as every write folds its keys and every lookup its value.
+fold: Callable[[str], str] = _evaluator_fold
 
 
 def to_micros(when: datetime) -> int:
@@ -35,7 +34,7 @@ def to_micros(when: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """Integer microseconds since the epoch as a tz-aware UTC datetime."""
-    return EPOCH + timedelta(microseconds=micros)
+    return EPOCH + timedelta(0, 0, micros)  # (days, seconds, microseconds): no keyword to parse
 
 
 def opt_from_micros(micros: int | None) -> datetime | None:
