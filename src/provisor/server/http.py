@@ -8,7 +8,6 @@ Starlette.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -84,12 +83,7 @@ class ScimRequest:
         """The Authorization header, None when absent; 401 when it is sent more than once, so
         that no client has one of two credentials chosen for it."""
         found = self.headers.get("authorization")
-        raw = self.scope["headers"]
-        if (
-            found is not None
-            and len(self.headers) < len(raw)  # some header repeats
-            and sum(1 for name, _ in raw if name.lower() == b"authorization") > 1
-        ):
+        if found is not None and len(self._lines("authorization")) > 1:
             raise Unauthorized("send one Authorization header, not several")
         return found
 
@@ -106,21 +100,16 @@ class ScimRequest:
         """A list-valued header (RFC 9110 section 5.3: If-Match, If-None-Match): its lines joined
         with commas, as one line would send them; None when absent. ``name`` is lower case."""
         found = self.headers.get(name)
-        if found is None or len(self.headers) == len(self.scope["headers"]):  # no header repeats
-            return found
-        key = name.encode("latin-1")
-        return ", ".join(v.decode("latin-1") for k, v in self.scope["headers"] if k.lower() == key)
+        return found if found is None else ", ".join(self._lines(name))
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
+    def _lines(self, name: str) -> list[str]:
+        """Every line of the header ``name`` (lower case), in order; ``headers`` keeps the last."""
+        raw = self.scope["headers"]
+        if len(self.headers) == len(raw):  # no header repeats: ``headers`` has them all
+            found = self.headers.get(name)
+            return [] if found is None else [found]
+        key = name.encode("latin-1")
+        return [v.decode("latin-1") for k, v in raw if k.lower() == key]
 
     async def json(self, limit: int) -> Any:
         """The body as JSON; 413 beyond ``limit`` bytes, 400 invalidSyntax when not JSON."""

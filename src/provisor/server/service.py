@@ -195,8 +195,7 @@ class ResourceService:
         )
         headers = self._headers(rt, res, base_url)
         if condition is not None:
-            if not condition.matched(res.version):
-                condition.check(f"{rt.name} {id}", res.version)  # raises: 412
+            condition.check_match(f"{rt.name} {id}", res.version)  # 412
             if condition.excluded(res.version):
                 return Outcome(304, None, {"ETag": headers["ETag"]}, res.id)
         return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)

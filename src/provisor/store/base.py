@@ -77,11 +77,15 @@ class Precondition:
         on (412), a read answers 304."""
         return self.none_match_any or version in self.none_match
 
-    def check(self, what: str, version: int) -> None:
-        """Raise VersionMismatch unless ``what``, at ``version``, meets the precondition of a write."""
+    def check_match(self, what: str, version: int) -> None:
+        """Raise VersionMismatch unless If-Match holds for ``what`` at ``version``."""
         if not self.matched(version):
             listed = ", ".join(f'W/"{v}"' for v in sorted(self.match or ())) or "no version of ours"
             raise VersionMismatch(f'{what} is at version W/"{version}"; If-Match names {listed}')
+
+    def check(self, what: str, version: int) -> None:
+        """Raise VersionMismatch unless ``what``, at ``version``, meets the precondition of a write."""
+        self.check_match(what, version)
         if self.excluded(version):
             raise VersionMismatch(f'{what} is at version W/"{version}", which If-None-Match excludes')
 

@@ -133,7 +133,7 @@ def _check_schemas(rt: ResourceType, plan: Plan, body: Mapping[str, Any], compat
         if k == "schemas" or (isinstance(k, str) and k.lower() == "schemas"):
             schemas = v
             break
-    if type(schemas) is not list and not isinstance(schemas, tuple):  # isinstance(, list | tuple)
+    if type(schemas) is not list and not isinstance(schemas, (list, tuple)):  # a list, usually
         raise InvalidValue(f"schemas must be a list of schema URNs including {rt.schema.id}")
     for urn in schemas:
         if type(urn) is not str and not isinstance(urn, str):
