@@ -444,6 +444,31 @@ def test_required_extension() -> None:
     check_required(rt, {"userName": "a", ENTERPRISE_USER: {"department": "x"}})
 
 
+def test_required_attributes_of_an_optional_extension_only_when_it_is_present() -> None:
+    """RFC 7643 section 3.3: a resource may omit an optional extension, required attributes and all;
+    one that carries the extension carries its required attributes; a required one must be there."""
+    urn = "urn:example:params:scim:schemas:extension:badges:2.0:User"
+    ext = Schema.from_json(
+        {
+            "id": urn,
+            "attributes": [
+                {"name": "level", "type": "string", "required": True},
+                {"name": "note", "type": "string"},
+            ],
+        }
+    )
+    for required_extension in (False, True):
+        rt = ResourceType("User", "/Users", "User", USERS.schema, ((ext, required_extension),))
+        with pytest.raises(InvalidValue, match=f"{urn}:level is required"):
+            check_required(rt, {"userName": "a", urn: {"note": "n"}})
+        check_required(rt, {"userName": "a", urn: {"level": "L1"}})
+        if required_extension:
+            with pytest.raises(InvalidValue, match="extension .* is required"):
+                check_required(rt, {"userName": "a"})
+        else:
+            check_required(rt, {"userName": "a"})
+
+
 # --- manager (Q5) ------------------------------------------------------------------------------------
 
 

@@ -388,13 +388,15 @@ def demo(
     )
 
 
-def _register_jobs() -> None:
-    from provisor.cli.jobs import register
+def _register_more() -> None:
+    from provisor.cli.jobs import register as register_jobs
+    from provisor.cli.schemas import register as register_schemas
 
-    register(app)
+    register_jobs(app)
+    register_schemas(app)
 
 
-_register_jobs()
+_register_more()
 
 
 def main() -> None:

@@ -148,6 +148,26 @@ class TokenNotFound(StoreError):
     """No Secret Token with that id."""
 
 
+class SchemaExtensionExists(StoreError):
+    """An extension schema with that URN (any case) is declared already."""
+
+
+class SchemaExtensionNotFound(StoreError):
+    """No extension schema with that URN is declared."""
+
+
+class SchemaExtensionInUse(StoreError):
+    """Stored resources hold values of the extension schema being removed."""
+
+    def __init__(self, urn: str, holders: int) -> None:
+        super().__init__(
+            f"{holders} stored resource(s) hold values of {urn}; removing the schema without removing "
+            "them would leave values no schema declares (purge them with the schema, or keep it)"
+        )
+        self.urn = urn
+        self.holders = holders
+
+
 class GroupRef(NamedTuple):
     """One group a User is a member of (RFC 7643 section 4.1.2 ``groups``): its id and displayName.
 

@@ -204,7 +204,9 @@ def check_required(rt: ResourceType, data: Mapping[str, Any]) -> None:
 
     Missing, ``null``, an empty list and an empty or blank string all count as missing: a
     ``userName`` or Group ``displayName`` of ``""`` is useless for matching (entra-behaviour.md 1.3).
-    Required extensions (``schemaExtensions[].required``) must be present.
+    Required extensions (``schemaExtensions[].required``) must be present, with their required
+    attributes; an optional extension may be left out, and only when it is present must its
+    required attributes be (RFC 7643 section 3.3).
     """
     _check_required(plan_for(rt), data)
 
@@ -219,8 +221,10 @@ def _check_required(plan: Plan, data: Mapping[str, Any]) -> None:
         if not ext_required and not required:
             continue
         values = data.get(ext.id)
-        if ext_required and not values:
-            raise InvalidValue(f"the extension {ext.id} is required")
+        if not values:
+            if ext_required:
+                raise InvalidValue(f"the extension {ext.id} is required")
+            continue  # an optional extension left out: its required attributes with it
         for attribute in required:
             if _missing(values.get(attribute.name) if isinstance(values, Mapping) else None):
                 raise InvalidValue(f"{ext.id}:{attribute.name} is required")

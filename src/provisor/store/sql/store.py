@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from provisor.scim.schema.model import SchemaRegistry, default_registry
+from provisor.scim.schema.model import SchemaRegistry
 from provisor.store.sql import migrate
 from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import create_store_engine, txn
+from provisor.store.sql.extensions import SqlSchemaExtensions, store_registry
 from provisor.store.sql.lookups import Lookups
 from provisor.store.sql.memberships import Statements
 from provisor.store.sql.paging import PageCursors
@@ -25,14 +26,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlResources, SqlTenants):
-    """Users, Groups, tenants and tokens in one SQL database (SQLite by default).
+class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions):
+    """Users, Groups, tenants, tokens and extension schemas in one SQL database (SQLite by default).
 
     Opening a store runs the migrations (idempotent, safe beside another process using the same
     file). The store is thread-safe: it holds an engine (a connection pool), the few DBAPI
     connections it keeps for the hot path, and settings, so one instance serves a whole server.
     ``clock`` gives the time for ``meta`` timestamps and token records; it defaults to the system
-    clock (composition roots may pass their own).
+    clock (composition roots may pass their own). Without ``registry`` the store speaks the
+    default schemas with the extensions declared in the database when it opens (``extensions``).
     """
 
     def __init__(
@@ -60,7 +62,7 @@ class SqlStore(SqlResources, SqlTenants):
         self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
         self.connections = Connections(self.engine)
-        self._registry = registry if registry is not None else default_registry()
+        self._registry = registry if registry is not None else store_registry(self._single)
         self._clock = clock if clock is not None else _utc_now
 
     @classmethod

@@ -8,6 +8,8 @@
                  created, last_modified, version
     emails       resource_pk -> resources (cascade), value_key, type_key
     memberships  (group_pk, member_pk) -> resources (cascade), member_type, display
+    schema_extensions  urn_key (lower-cased URN), urn, resource_type, required, definition
+                 (JSON text), created
 
 ``*_key`` columns hold case-folded copies for the case-insensitive lookups Entra makes
 (entra-behaviour.md 1.3, 1.6): ``userName eq``, ``displayName eq``, ``emails[type eq "work"].value
@@ -128,4 +130,18 @@ memberships = Table(
     Column("display", Text, nullable=True),
     # covering (group_pk too): a User's groups are read with the User (migration 0004)
     Index("ix_memberships_member", "member_pk", "group_pk"),
+)
+
+#: The extension schemas this deployment declares (``provisor schema add``), for every tenant: the
+#: store adds them to its registry when it opens (``provisor.scim.schema.extensions``).
+#: ``definition`` is the schema as ``/Schemas`` shows it; they are listed in the order added (``created``).
+schema_extensions = Table(
+    "schema_extensions",
+    metadata,
+    Column("urn_key", String(200), primary_key=True),
+    Column("urn", String(200), nullable=False),
+    Column("resource_type", String(16), nullable=False),
+    Column("required", Integer, nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
 )

@@ -1,0 +1,111 @@
+"""``provisor schema``: declare the extension schemas Entra's and Okta's custom attributes use.
+
+A declaration is for the whole deployment (every tenant speaks the app's one schema), is stored in
+the database, and reaches a running ``provisor serve`` when it restarts.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RESTART = "a running `provisor serve` keeps the schemas it started with: restart it to apply this"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``schema`` command group to ``app`` (the ``provisor`` CLI of ``cli.main``)."""
+    # (annotations are evaluated here, where DbOption is bound: no "from __future__ import annotations")
+    from provisor.cli.main import DbOption, fail, open_store
+
+    schema_app = typer.Typer(
+        help="Extension schemas: custom attributes under a URN of the app's choosing, for every tenant.",
+        no_args_is_help=True,
+    )
+    app.add_typer(schema_app, name="schema")
+
+    @schema_app.command("add")
+    def schema_add(
+        file: Annotated[str, typer.Argument(help="The schema as JSON (RFC 7643 section 7), or - for stdin.")],
+        db: DbOption = None,
+        resource_type: Annotated[
+            str, typer.Option("--resource-type", help="The resource type it extends.")
+        ] = "User",
+        required: Annotated[
+            bool, typer.Option("--required", help="Every resource of that type must carry it.")
+        ] = False,
+    ) -> None:
+        """Declare an extension schema (its URN is printed alone on the last line)."""
+        from provisor.scim.schema.extensions import InvalidSchemaDefinition, parse_extension
+
+        try:
+            text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+        except OSError as exc:
+            fail(f"cannot read {file}: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            fail(f"cannot read {file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        try:
+            definition = json.loads(text)
+        except ValueError as exc:
+            fail(f"{file} is not JSON: {exc}")
+        with open_store(db) as store:
+            try:
+                extension = parse_extension(definition, store.registry, resource_type, required=required)
+            except InvalidSchemaDefinition as exc:
+                fail(f"{file}: {exc.detail}")
+            store.add_schema_extension(extension)
+        names = ", ".join(a.name for a in extension.schema.attributes)
+        kind = "required" if extension.required else "optional"
+        typer.echo(f"Declared the {kind} extension of {extension.resource_type}: {names}.")
+        typer.echo(f"Note: {RESTART}.")
+        typer.echo(extension.urn)
+
+    @schema_app.command("list")
+    def schema_list(db: DbOption = None) -> None:
+        """List the declared extension schemas: URN, resource type, required or optional, attributes."""
+        with open_store(db) as store:
+            extensions = store.schema_extensions()
+        for ext in extensions:
+            names = ",".join(a.name for a in ext.schema.attributes)
+            typer.echo(
+                f"{ext.urn}\t{ext.resource_type}\t{'required' if ext.required else 'optional'}\t{names}"
+            )
+
+    @schema_app.command("show")
+    def schema_show(
+        urn: Annotated[str, typer.Argument(help="The extension's URN (any case).")],
+        db: DbOption = None,
+    ) -> None:
+        """Print a declared extension schema as /Schemas shows it."""
+        with open_store(db) as store:
+            extensions = store.schema_extensions()
+        found = next((e for e in extensions if e.urn.lower() == urn.lower()), None)
+        if found is None:
+            fail(f"no extension schema {urn} is declared")
+        typer.echo(json.dumps(found.schema.to_json(), indent=2))
+
+    @schema_app.command("remove")
+    def schema_remove(
+        urn: Annotated[str, typer.Argument(help="The extension's URN (any case).")],
+        db: DbOption = None,
+        purge: Annotated[
+            bool,
+            typer.Option(
+                "--purge", help="Also remove its values from every stored resource that holds some."
+            ),
+        ] = False,
+    ) -> None:
+        """Remove a declared extension schema (refused while stored resources hold its values)."""
+        from provisor.store.base import SchemaExtensionInUse
+
+        with open_store(db) as store:
+            try:
+                purged = store.remove_schema_extension(urn, purge=purge)
+            except SchemaExtensionInUse as exc:
+                fail(
+                    f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge to remove "
+                    "those values with the schema (each such resource gets a new version)"
+                )
+        typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
+        typer.echo(f"Note: {RESTART}.")

@@ -1,0 +1,108 @@
+"""Declared extension schemas in SQL: the ``schema_extensions`` table behind ``provisor schema``.
+
+The store reads them once, when it opens, into its registry (:func:`load_extensions`); a running
+server keeps the schemas it opened with, so a change takes effect when it restarts. Removing an
+extension whose values are stored either fails (:class:`SchemaExtensionInUse`) or, with
+``purge``, rewrites each such document without them in the same transaction, as an update: a new
+``version`` and ``lastModified``, so that a client holding the old ETag sees the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from provisor.scim.resources import document
+from provisor.scim.schema.extensions import SchemaExtension, extend
+from provisor.scim.schema.model import Schema, SchemaRegistry, default_registry
+from provisor.store.base import SchemaExtensionExists, SchemaExtensionInUse, SchemaExtensionNotFound
+from provisor.store.sql.tables import resources as R
+from provisor.store.sql.tables import schema_extensions as X
+from provisor.store.sql.values import dumps, loads, to_micros
+
+_ALL = select(X).order_by(X.c.created, X.c.urn_key)
+_HOLDERS = select(R.c.pk, R.c.data, R.c.version).where(
+    R.c.resource_type == bindparam("rt"), R.c.data.like(bindparam("needle"), escape="\\")
+)
+
+
+def load_extensions(conn: Connection) -> list[SchemaExtension]:
+    """Every declared extension, in the order they were added."""
+    return [
+        SchemaExtension(row.resource_type, Schema.from_json(loads(row.definition)), bool(row.required))
+        for row in conn.execute(_ALL)
+    ]
+
+
+def store_registry(engine: Engine) -> SchemaRegistry:
+    """The default schemas with every declared extension: what a store opened on ``engine`` speaks."""
+    with engine.connect() as conn:
+        return extend(default_registry(), load_extensions(conn))
+
+
+class SqlSchemaExtensions:
+    """Declare, list and remove the deployment's extension schemas (for every tenant)."""
+
+    _write: Engine
+    _single: Engine
+    _clock: Callable[[], datetime]
+
+    def schema_extensions(self) -> list[SchemaExtension]:
+        """The declared extensions as stored now (a store's registry holds those of its opening)."""
+        with self._single.connect() as conn:
+            return load_extensions(conn)
+
+    def add_schema_extension(self, extension: SchemaExtension) -> None:
+        """Declare ``extension`` (checked by ``parse_extension``); SchemaExtensionExists if its URN is."""
+        row = {
+            "urn_key": extension.urn.lower(),
+            "urn": extension.urn,
+            "resource_type": extension.resource_type,
+            "required": int(extension.required),
+            "definition": dumps(extension.schema.to_json()),
+            "created": to_micros(self._clock()),
+        }
+        try:
+            with self._write.begin() as conn:
+                conn.execute(insert(X), row)
+        except IntegrityError as exc:
+            raise SchemaExtensionExists(f"the extension schema {extension.urn} is declared already") from exc
+
+    def remove_schema_extension(self, urn: str, *, purge: bool = False) -> int:
+        """Remove the extension ``urn`` (any case); returns how many stored resources held values of it.
+
+        Without ``purge`` those resources must be none (SchemaExtensionInUse otherwise); with it, each
+        loses those values as an update does (new version, lastModified now).
+        """
+        with self._write.begin() as conn:
+            found = conn.execute(select(X).where(X.c.urn_key == urn.lower())).first()
+            if found is None:
+                raise SchemaExtensionNotFound(f"no extension schema {urn} is declared")
+            rest = [e for e in load_extensions(conn) if e.urn.lower() != urn.lower()]
+            rt = extend(default_registry(), rest).resource_type(found.resource_type)
+            assert rt is not None  # extensions are declared only for resource types of the defaults
+            needle = '%"' + _like_escape(found.urn) + '":%'
+            changed = []
+            for row in conn.execute(_HOLDERS, {"rt": found.resource_type, "needle": needle}):
+                data = loads(row.data)
+                if found.urn in data:  # LIKE only narrows: the key must be the URN, spelled as stored
+                    changed.append({"key": row.pk, "d": dumps(document(rt, data)), "v": row.version + 1})
+            if changed and not purge:
+                raise SchemaExtensionInUse(found.urn, len(changed))
+            if changed:
+                now = to_micros(self._clock())
+                conn.execute(
+                    update(R)
+                    .where(R.c.pk == bindparam("key"))
+                    .values(data=bindparam("d"), version=bindparam("v"), last_modified=now),
+                    changed,
+                )
+            conn.execute(delete(X).where(X.c.urn_key == found.urn_key))
+        return len(changed)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

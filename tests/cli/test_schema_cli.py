@@ -1,0 +1,266 @@
+"""`provisor schema`: declared extension schemas, stored in the database and served after a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.cli.test_cli import (
+    PATCH_SCHEMA,
+    USER_SCHEMA,
+    assert_one_line_error,
+    bearer,
+    last_line,
+    run,
+    serving,
+)
+
+from provisor.store.sql import SqlStore
+
+CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+SCIM_JSON = {"Content-Type": "application/scim+json"}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'schema.db'}"
+
+
+def definition(urn: str = CUSTOM, **attribute_overrides: Any) -> dict[str, Any]:
+    cost_code = {"name": "costCode", "type": "string", **attribute_overrides}
+    return {
+        "id": urn,
+        "name": "CustomExtensionName",
+        "description": "Entra's custom attributes",
+        "attributes": [cost_code, {"name": "badgeNumber", "type": "integer"}],
+    }
+
+
+def write(tmp_path: Path, content: object, name: str = "ext.json") -> str:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
+    return str(path)
+
+
+def add(
+    tmp_path: Path, db: str, content: object, *extra: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return run("schema", "add", write(tmp_path, content), *extra, db=db, check=check)
+
+
+def listed(db: str) -> list[list[str]]:
+    return [line.split("\t") for line in run("schema", "list", db=db).stdout.splitlines() if line.strip()]
+
+
+def headers(token: str) -> dict[str, str]:
+    return {**bearer(token), **SCIM_JSON}
+
+
+def entra_user(user_name: str, cost_code: str = "CC-1", badge: int = 42) -> dict[str, Any]:
+    """A body shaped as Entra sends it: extension values present, their URN absent from schemas."""
+    return {
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "externalId": user_name.split("@")[0],
+        "userName": user_name,
+        "active": True,
+        "displayName": "Bob Smith",
+        "emails": [{"primary": True, "type": "work", "value": user_name}],
+        "name": {"formatted": "Bob Smith", "familyName": "Smith", "givenName": "Bob"},
+        ENTERPRISE: {"department": "Finance"},
+        CUSTOM: {"costCode": cost_code, "badgeNumber": badge},
+    }
+
+
+def test_add_list_show_round_trip(db, tmp_path):
+    p = add(tmp_path, db, definition())
+    assert last_line(p) == CUSTOM
+    assert "restart" in p.stdout
+
+    assert listed(db) == [[CUSTOM, "User", "optional", "costCode,badgeNumber"]]
+
+    shown = json.loads(run("schema", "show", CUSTOM.lower(), db=db).stdout)
+    assert shown["id"] == CUSTOM
+    assert shown["name"] == "CustomExtensionName"
+    types = {a["name"]: a["type"] for a in shown["attributes"]}
+    assert types == {"costCode": "string", "badgeNumber": "integer"}
+    cost_code = next(a for a in shown["attributes"] if a["name"] == "costCode")
+    assert cost_code["multiValued"] is False and cost_code["mutability"] == "readWrite"
+
+    group_urn = "urn:example:params:scim:schemas:extension:acme:2.0:Group"
+    p = add(tmp_path, db, definition(group_urn), "--resource-type", "Group", "--required")
+    assert last_line(p) == group_urn
+    assert listed(db) == [
+        [CUSTOM, "User", "optional", "costCode,badgeNumber"],
+        [group_urn, "Group", "required", "costCode,badgeNumber"],
+    ]
+
+    assert_one_line_error(run("schema", "show", "urn:example:nothing:2.0:User", db=db, check=False))
+
+
+def test_entra_extension_values_end_to_end_over_http(db, tmp_path):
+    add(tmp_path, db, definition())
+    token = last_line(run("tenant", "create", "entra", db=db))
+    with serving(db) as base:
+        r = httpx.post(f"{base}/Users", headers=headers(token), json=entra_user("bob@contoso.com"))
+        assert r.status_code == 201, r.text
+        created = r.json()
+        assert CUSTOM in created["schemas"]
+        assert created[CUSTOM] == {"costCode": "CC-1", "badgeNumber": 42}
+        assert created[ENTERPRISE]["department"] == "Finance"
+        user_id = created["id"]
+
+        r = httpx.post(f"{base}/Users", headers=headers(token), json=entra_user("eve@contoso.com", "CC-2", 7))
+        assert r.status_code == 201, r.text
+
+        r = httpx.get(
+            f"{base}/Users", headers=headers(token), params={"filter": f'{CUSTOM}:costCode eq "CC-1"'}
+        )
+        assert r.status_code == 200, r.text
+        found = r.json()
+        assert found["totalResults"] == 1
+        assert [u["id"] for u in found["Resources"]] == [user_id]
+
+        r = httpx.get(f"{base}/Schemas/{CUSTOM}", headers=headers(token))
+        assert r.status_code == 200, r.text
+        assert {a["name"]: a["type"] for a in r.json()["attributes"]} == {
+            "costCode": "string",
+            "badgeNumber": "integer",
+        }
+
+        patch = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "Replace", "path": f"{CUSTOM}:costCode", "value": "CC-9"}],
+        }
+        r = httpx.patch(f"{base}/Users/{user_id}", headers=headers(token), json=patch)
+        assert r.status_code in (200, 204), r.text
+        r = httpx.get(f"{base}/Users/{user_id}", headers=headers(token))
+        assert r.status_code == 200, r.text
+        assert r.json()[CUSTOM] == {"costCode": "CC-9", "badgeNumber": 42}
+
+        r = httpx.get(
+            f"{base}/Users", headers=headers(token), params={"filter": f'{CUSTOM}:costCode eq "CC-1"'}
+        )
+        assert r.json()["totalResults"] == 0
+
+
+def test_a_running_server_learns_a_declared_extension_only_when_it_restarts(db, tmp_path):
+    token = last_line(run("tenant", "create", "before", db=db))
+    with serving(db) as base:
+        add(tmp_path, db, definition())  # declared while it runs
+        r = httpx.post(f"{base}/Users", headers=headers(token), json=entra_user("early@contoso.com"))
+        assert r.status_code == 201, r.text
+        assert CUSTOM not in r.json() and CUSTOM not in r.json()["schemas"]
+        early = r.json()["id"]
+        r = httpx.get(f"{base}/Schemas/{CUSTOM}", headers=headers(token))
+        assert r.status_code == 404, r.text
+
+    with serving(db) as base:
+        r = httpx.get(f"{base}/Schemas/{CUSTOM}", headers=headers(token))
+        assert r.status_code == 200, r.text
+        r = httpx.get(f"{base}/Users/{early}", headers=headers(token))
+        assert r.status_code == 200 and CUSTOM not in r.json()  # dropped values stay dropped
+        r = httpx.post(f"{base}/Users", headers=headers(token), json=entra_user("late@contoso.com"))
+        assert r.status_code == 201, r.text
+        assert r.json()[CUSTOM] == {"costCode": "CC-1", "badgeNumber": 42}
+
+
+FRESH = "urn:example:params:scim:schemas:extension:fresh:2.0:User"
+BAD_DEFINITIONS: dict[str, tuple[object, tuple[str, ...], str]] = {
+    # case: (file content, extra options, what stderr names)
+    "not JSON": ("{not json", (), "not JSON"),
+    "not an object": ("[1, 2]", (), "JSON object"),
+    "bad URN": (definition("not-a-urn"), (), "not-a-urn"),
+    "duplicate URN, other case": (definition(CUSTOM.upper()), (), "declared already"),
+    "a core URN, other case": (definition(USER_SCHEMA.upper()), (), "declared already"),
+    "unknown attribute type": (definition(FRESH, type="float"), (), "float"),
+    "uniqueness server": (definition(FRESH, uniqueness="server"), (), "uniqueness"),
+    "readOnly": (definition(FRESH, mutability="readOnly"), (), "readOnly"),
+    "unknown resource type": (
+        definition("urn:example:w:2.0:Widget"),
+        ("--resource-type", "Widget"),
+        "Widget",
+    ),
+    "overlaps the enterprise extension": (definition(ENTERPRISE + ":x"), (), "ambiguous"),
+}
+
+
+def test_bad_input_is_one_line_non_zero_and_declares_nothing(db, tmp_path):
+    p = run("schema", "add", str(tmp_path / "nowhere.json"), db=db, check=False)
+    assert_one_line_error(p)
+    assert "nowhere.json" in p.stderr
+    assert listed(db) == []
+
+    add(tmp_path, db, definition())
+    for case, (content, extra, mentions) in BAD_DEFINITIONS.items():
+        p = add(tmp_path, db, content, *extra, check=False)
+        assert p.returncode != 0, case
+        assert_one_line_error(p)
+        assert mentions in p.stderr, (case, p.stderr)
+    assert listed(db) == [[CUSTOM, "User", "optional", "costCode,badgeNumber"]]
+
+
+def test_add_reads_the_definition_from_stdin(db):
+    urn = "urn:example:params:scim:schemas:extension:stdin:2.0:User"
+    p = subprocess.run(
+        [sys.executable, "-m", "provisor.cli.main", "schema", "add", "-", "--db", db],
+        input=json.dumps(definition(urn)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert last_line(p) == urn
+    assert listed(db) == [[urn, "User", "optional", "costCode,badgeNumber"]]
+
+
+def test_remove_refuses_while_values_are_stored_and_purge_removes_them(db, tmp_path):
+    p = run("schema", "remove", CUSTOM, db=db, check=False)
+    assert_one_line_error(p)
+    assert CUSTOM in p.stderr
+
+    add(tmp_path, db, definition())
+    token = last_line(run("tenant", "create", "purged", db=db))
+    with serving(db) as base:
+        r = httpx.post(f"{base}/Users", headers=headers(token), json=entra_user("bob@contoso.com"))
+        assert r.status_code == 201, r.text
+        user_id, version = r.json()["id"], r.json()["meta"]["version"]
+        # a user without values of it is no holder
+        r = httpx.post(
+            f"{base}/Users",
+            headers=headers(token),
+            json={"schemas": [USER_SCHEMA], "userName": "plain@x.com"},
+        )
+        assert r.status_code == 201, r.text
+
+    p = run("schema", "remove", CUSTOM, db=db, check=False)
+    assert_one_line_error(p)
+    assert p.returncode == 1
+    assert "--purge" in p.stderr and "1 stored resource" in p.stderr
+    assert listed(db)[0][0] == CUSTOM
+    store = SqlStore(db)
+    try:
+        tenant = store.get_tenant("purged")
+        assert store.get(tenant.id, "User", user_id).data[CUSTOM] == {"costCode": "CC-1", "badgeNumber": 42}
+    finally:
+        store.close()
+
+    p = run("schema", "remove", CUSTOM.lower(), "--purge", db=db)
+    assert "1 resource" in p.stdout
+    assert listed(db) == []
+
+    with serving(db) as base:
+        r = httpx.get(f"{base}/Users/{user_id}", headers=headers(token))
+        assert r.status_code == 200, r.text
+        user = r.json()
+        assert CUSTOM not in user and CUSTOM not in user["schemas"]
+        assert user["userName"] == "bob@contoso.com" and user[ENTERPRISE]["department"] == "Finance"
+        assert user["meta"]["version"] != version
+        assert r.headers.get("etag") in (None, user["meta"]["version"])
+        r = httpx.get(f"{base}/Schemas/{CUSTOM}", headers=headers(token))
+        assert r.status_code == 404, r.text

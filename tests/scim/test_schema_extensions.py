@@ -1,0 +1,209 @@
+"""Declared extension schemas: what ``parse_extension`` accepts, what it refuses and why, and a
+registry ``extend`` builds (resolution by URN, parsing, validation, canonical documents)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from provisor.scim.compat import CompatSettings
+from provisor.scim.resources import document, parse_resource
+from provisor.scim.schema import ENTERPRISE_USER, USER, AttributeType, Mutability, Returned, default_registry
+from provisor.scim.schema.extensions import InvalidSchemaDefinition, extend, parse_extension
+
+URN = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+
+
+def definition(**overrides: Any) -> dict[str, Any]:
+    """A custom extension as an admin writes it for Entra's attribute list (entra-behaviour.md 1.3)."""
+    out: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": URN,
+        "name": "CustomExtension",
+        "description": "Attributes the app keeps that RFC 7643 does not define",
+        "attributes": [
+            {"name": "costCode", "type": "string", "caseExact": False, "mutability": "readWrite"},
+            {"name": "badgeNumber", "type": "integer"},
+            {"name": "skills", "type": "string", "multiValued": True},
+            {
+                "name": "badge",
+                "type": "complex",
+                "subAttributes": [
+                    {"name": "number", "type": "string", "required": True},
+                    {"name": "issued", "type": "dateTime"},
+                ],
+            },
+            {"name": "note", "type": "string", "returned": "request"},
+        ],
+    }
+    out.update(overrides)
+    return out
+
+
+def test_a_definition_becomes_a_schema_with_the_rfc_defaults() -> None:
+    ext = parse_extension(definition(), default_registry(), "user")
+    assert (ext.resource_type, ext.urn, ext.required) == ("User", URN, False)
+    by_name = {a.name: a for a in ext.schema.attributes}
+    assert list(by_name) == ["costCode", "badgeNumber", "skills", "badge", "note"]
+    assert by_name["badgeNumber"].type is AttributeType.INTEGER
+    assert by_name["badgeNumber"].mutability is Mutability.READ_WRITE
+    assert by_name["skills"].multi_valued is True
+    assert by_name["note"].returned is Returned.REQUEST
+    assert [s.name for s in by_name["badge"].sub_attributes] == ["number", "issued"]
+    # what /Schemas shows parses back to the same schema
+    again = parse_extension(ext.schema.to_json(), default_registry(), "User")
+    assert again.schema == ext.schema
+
+
+def test_extend_adds_the_extension_to_its_resource_type_only() -> None:
+    registry = extend(
+        default_registry(), [parse_extension(definition(), default_registry(), "User", required=True)]
+    )
+    users = registry.resource_type("User")
+    groups = registry.resource_type("Group")
+    assert users is not None and groups is not None
+    assert users.schema_ids == (USER, ENTERPRISE_USER, URN)
+    assert users.extensions[-1][1] is True
+    assert groups.extensions == ()
+    assert registry.schema(URN.upper()) is not None
+    assert users.split_urn(f"{URN}:badge.number") == (URN, "badge.number")
+    found = users.attribute(URN, "COSTCODE")
+    assert found is not None and found[0] == URN and found[1].name == "costCode"
+    assert default_registry().resource_type("User").schema_ids == (USER, ENTERPRISE_USER)  # type: ignore[union-attr]
+
+
+def test_a_declared_extension_is_validated_and_kept_in_canonical_order() -> None:
+    registry = extend(default_registry(), [parse_extension(definition(), default_registry(), "User")])
+    users = registry.resource_type("User")
+    assert users is not None
+    compat = CompatSettings.default()
+    body = {
+        "schemas": [USER],  # Entra leaves the custom URN out (Q7)
+        "userName": "alice@contoso.com",
+        URN.lower(): {"SKILLS": ["go"], "costcode": "CC-1", "badge": {"number": "B7"}},
+    }
+    data = parse_resource(users, body, compat)
+    assert document(users, data) == {
+        "userName": "alice@contoso.com",
+        URN: {"costCode": "CC-1", "skills": ["go"], "badge": {"number": "B7"}},
+    }
+    from provisor.scim.errors import InvalidValue
+
+    for wrong, message in [
+        ({"badgeNumber": "7"}, "badgeNumber must be an integer"),
+        ({"badge": {"issued": "2024-01-02T00:00:00Z"}}, "number is required"),
+        ({"skills": "go"}, "skills"),
+    ]:
+        with pytest.raises(InvalidValue, match=message):
+            parse_resource(users, {"schemas": [USER], "userName": "a", URN: wrong}, compat)
+
+
+def attribute(**fields: Any) -> dict[str, Any]:
+    return definition(attributes=[{"name": "costCode", "type": "string", **fields}])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["not", "an", "object"], "is a JSON object"),
+        (definition(id=None), "id: a schema's id is its URN"),
+        (definition(id="CustomExtension"), "is not a URN Provisor accepts"),
+        (definition(id='urn:x:a"b'), "is not a URN Provisor accepts"),
+        (definition(id="urn:x:a b"), "is not a URN Provisor accepts"),
+        (definition(id="urn:x:" + "a" * 200), "at most 200 characters"),
+        (definition(id="urn:ietf:params:scim:api:messages:2.0:Custom"), "message namespace"),
+        (definition(id=USER.lower()), "is declared already"),
+        (definition(id=ENTERPRISE_USER), "is declared already"),
+        (definition(id=ENTERPRISE_USER + ":More"), "would make paths ambiguous"),
+        (definition(id="urn:ietf:params:scim:schemas:core:2.0"), "would make paths ambiguous"),
+        (definition(attributes=[]), "non-empty list of attributes"),
+        (definition(attributes="costCode"), "non-empty list of attributes"),
+        (definition(mutability="readWrite"), "unknown member 'mutability'"),
+        (definition(name=7), "the schema.name: a string"),
+        (definition(attributes=["costCode"]), r"attributes\[0\]: an attribute is a JSON object"),
+        (attribute(name="cost code"), "is not an attribute name"),
+        (attribute(name="$ref"), "is not an attribute name"),
+        (attribute(name="9lives"), "is not an attribute name"),
+        (attribute(type="text"), "type: is 'text'; one of string"),
+        (definition(attributes=[{"name": "costCode"}]), "type: is required"),
+        (attribute(multiValued="yes"), "multiValued: true or false"),
+        (attribute(required=1), "required: true or false"),
+        (attribute(mutability="readonly"), "mutability: is 'readonly'"),
+        (attribute(returned="sometimes"), "returned: is 'sometimes'"),
+        (attribute(uniqueness="server"), "enforces uniqueness only for userName"),
+        (attribute(uniqueness="global"), "enforces uniqueness only for userName"),
+        (attribute(mutability="readOnly"), "readOnly attributes are set by the server"),
+        (attribute(mutability="writeOnly", returned="never"), "keeps no value it never returns"),
+        (attribute(returned="never"), "keeps no value it never returns"),
+        (attribute(canonicalValues=["a", 1]), "canonicalValues: a list of non-empty strings"),
+        (attribute(mutablity="readWrite"), "unknown member 'mutablity'"),
+        (
+            attribute(subAttributes=[{"name": "x", "type": "string"}]),
+            "only a complex attribute has sub-attributes",
+        ),
+        (definition(attributes=[{"name": "ref", "type": "reference"}]), "referenceTypes: a reference names"),
+        (definition(attributes=[{"name": "badge", "type": "complex"}]), "declares its sub-attributes"),
+        (
+            definition(
+                attributes=[
+                    {
+                        "name": "badge",
+                        "type": "complex",
+                        "subAttributes": [{"name": "inner", "type": "complex", "subAttributes": []}],
+                    }
+                ]
+            ),
+            "a sub-attribute cannot be complex",
+        ),
+        (
+            definition(
+                attributes=[{"name": "costCode", "type": "string"}, {"name": "COSTCODE", "type": "integer"}]
+            ),
+            r"attributes\[1\]\.name: 'COSTCODE' is declared twice",
+        ),
+    ],
+)
+def test_what_is_refused_and_where(bad: Any, message: str) -> None:
+    before = copy.deepcopy(bad)
+    with pytest.raises(InvalidSchemaDefinition, match=message) as raised:
+        parse_extension(bad, default_registry(), "User")
+    assert raised.value.status == 400 and raised.value.scim_type == "invalidValue"
+    assert bad == before  # the definition is read, never changed
+
+
+def test_a_reference_names_its_types_and_a_sub_attribute_may_be_ref() -> None:
+    ext = parse_extension(
+        definition(
+            attributes=[
+                {
+                    "name": "mentor",
+                    "type": "complex",
+                    "subAttributes": [
+                        {"name": "value", "type": "string"},
+                        {"name": "$ref", "type": "reference", "referenceTypes": ["User"]},
+                    ],
+                }
+            ]
+        ),
+        default_registry(),
+        "User",
+    )
+    assert ext.schema.attributes[0].sub("$REF") is not None
+
+
+def test_an_unknown_resource_type_is_named() -> None:
+    with pytest.raises(InvalidSchemaDefinition, match="no resource type 'Widget'; known: User, Group"):
+        parse_extension(definition(), default_registry(), "Widget")
+
+
+def test_a_second_extension_must_not_clash_with_the_first() -> None:
+    first = parse_extension(definition(), default_registry(), "User")
+    registry = extend(default_registry(), [first])
+    with pytest.raises(InvalidSchemaDefinition, match="is declared already"):
+        parse_extension(definition(id=URN.upper()), registry, "Group")
+    group_ext = parse_extension(definition(id="urn:example:scim:Team:2.0:Group"), registry, "Group")
+    both = extend(registry, [group_ext])
+    groups = both.resource_type("Group")
+    assert groups is not None and groups.schema_ids[-1] == "urn:example:scim:Team:2.0:Group"

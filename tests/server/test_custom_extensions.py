@@ -1,0 +1,212 @@
+"""Declared extension schemas over HTTP: Entra's custom attributes stored, returned, patched,
+filtered, sorted and advertised, on a real server on loopback (entra-behaviour.md 1.3, Q7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import GROUP, PATCH_OP, LiveServer, assert_scim_error
+
+from provisor.scim.schema import USER, default_registry
+from provisor.scim.schema.extensions import parse_extension
+
+URN = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+TEAM = "urn:example:scim:Team:2.0:Group"
+CUSTOM = {
+    "id": URN,
+    "name": "CustomExtension",
+    "description": "Clarizen-style custom attributes",
+    "attributes": [
+        {"name": "costCode", "type": "string"},
+        {"name": "badgeNumber", "type": "integer"},
+        {"name": "skills", "type": "string", "multiValued": True},
+        {
+            "name": "badge",
+            "type": "complex",
+            "subAttributes": [
+                {"name": "number", "type": "string", "required": True},
+                {"name": "issued", "type": "dateTime"},
+            ],
+        },
+        {"name": "secretCode", "type": "string", "caseExact": True},
+    ],
+}
+TEAM_EXT = {"id": TEAM, "attributes": [{"name": "costCenter", "type": "string", "required": True}]}
+
+
+@pytest.fixture(scope="module")
+def live_ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server over a store whose database declares a User extension and a required Group one."""
+    from provisor.cli.serving import BackgroundServer
+    from provisor.server import ServerConfig, create_app
+    from provisor.store.sql import SqlStore
+
+    db: Path = tmp_path_factory.mktemp("extensions") / "provisor.db"
+    url = f"sqlite:///{db}"
+    setup = SqlStore(url)
+    setup.add_schema_extension(parse_extension(CUSTOM, default_registry(), "User"))
+    setup.add_schema_extension(parse_extension(TEAM_EXT, default_registry(), "Group", required=True))
+    setup.close()
+    store = SqlStore(url)  # what `provisor serve` does: the declared extensions are read on opening
+    server = BackgroundServer(create_app(store, ServerConfig(access_log=False))).start()
+    try:
+        yield LiveServer(store, server)
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def c(live_ext: LiveServer) -> Iterator[httpx.Client]:
+    _, token = live_ext.new_tenant()
+    with live_ext.client(token) as client:
+        yield client
+
+
+def entra_user(user_name: str, **custom: Any) -> dict[str, Any]:
+    """As Entra sends it: the custom URN's attributes present, the URN missing from ``schemas``."""
+    return {"schemas": [USER], "userName": user_name, "active": True, URN: custom}
+
+
+def patch(c: httpx.Client, uid: str, *ops: dict[str, Any]) -> httpx.Response:
+    return c.patch(f"/Users/{uid}", json={"schemas": [PATCH_OP], "Operations": list(ops)})
+
+
+def test_discovery_advertises_the_declared_extensions(c: httpx.Client) -> None:
+    ids = [s["id"] for s in c.get("/Schemas").json()["Resources"]]
+    assert URN in ids and TEAM in ids
+    schema = c.get(f"/Schemas/{URN}").json()
+    assert [a["name"] for a in schema["attributes"]] == [
+        "costCode",
+        "badgeNumber",
+        "skills",
+        "badge",
+        "secretCode",
+    ]
+    assert schema["attributes"][3]["subAttributes"][0] == {
+        "name": "number",
+        "type": "string",
+        "multiValued": False,
+        "description": "",
+        "required": True,
+        "caseExact": False,
+        "mutability": "readWrite",
+        "returned": "default",
+        "uniqueness": "none",
+    }
+    users = c.get("/ResourceTypes/User").json()["schemaExtensions"]
+    assert users[-1] == {"schema": URN, "required": False}
+    assert c.get("/ResourceTypes/Group").json()["schemaExtensions"] == [{"schema": TEAM, "required": True}]
+
+
+def test_entra_create_without_the_urn_in_schemas_keeps_and_returns_the_values(c: httpx.Client) -> None:
+    r = c.post("/Users", json=entra_user("alice@contoso.com", costCode="CC-1", badgeNumber=7, skills=["go"]))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["schemas"] == [USER, URN]
+    assert body[URN] == {"costCode": "CC-1", "badgeNumber": 7, "skills": ["go"]}
+    assert c.get(f"/Users/{body['id']}").json()[URN] == body[URN]
+
+
+def test_entra_patch_shapes_on_custom_attributes(c: httpx.Client) -> None:
+    uid = c.post("/Users", json=entra_user("bob@contoso.com", costCode="CC-1")).json()["id"]
+    r = patch(c, uid, {"op": "Replace", "path": f"{URN}:costCode", "value": "CC-2"})
+    assert r.status_code == 200, r.text
+    assert r.json()[URN] == {"costCode": "CC-2"}
+    as_text = {"op": "Add", "value": {f"{URN}:badgeNumber": "42", f"{URN}:badge.number": "B7"}}
+    assert_scim_error(patch(c, uid, as_text), 400, "invalidValue")  # an integer is a JSON number
+    r = patch(c, uid, {"op": "Add", "value": {f"{URN}:badgeNumber": 42, f"{URN}:badge.number": "B7"}})
+    assert r.status_code == 200, r.text
+    assert r.json()[URN] == {"costCode": "CC-2", "badgeNumber": 42, "badge": {"number": "B7"}}
+    r = patch(c, uid, {"op": "Remove", "path": f"{URN}:costCode"})
+    assert r.status_code == 200, r.text
+    assert r.json()[URN] == {"badgeNumber": 42, "badge": {"number": "B7"}}
+
+
+def test_path_less_add_and_remove_of_custom_attributes(c: httpx.Client) -> None:
+    uid = c.post("/Users", json=entra_user("carol@contoso.com", costCode="CC-1")).json()["id"]
+    r = patch(c, uid, {"op": "add", "value": {f"{URN}:badge.number": "B7", f"{URN}:skills": ["sql"]}})
+    assert r.status_code == 200, r.text
+    assert r.json()[URN] == {"costCode": "CC-1", "skills": ["sql"], "badge": {"number": "B7"}}
+    r = patch(c, uid, {"op": "add", "path": f"{URN}:skills", "value": ["rust"]})
+    assert r.json()[URN]["skills"] == ["sql", "rust"]
+    r = patch(c, uid, {"op": "remove", "path": URN})
+    assert r.status_code == 200, r.text
+    assert URN not in r.json() and r.json()["schemas"] == [USER]
+
+
+def test_wrong_values_are_refused_and_nothing_is_stored(c: httpx.Client, live_ext: LiveServer) -> None:
+    for wrong in ({"badgeNumber": "seven"}, {"badge": {"issued": "2024-01-02T00:00:00Z"}}, {"skills": [1]}):
+        body = entra_user("dave@contoso.com", **wrong)
+        assert_scim_error(c.post("/Users", json=body), 400, "invalidValue")
+    assert c.get("/Users", params={"filter": 'userName eq "dave@contoso.com"'}).json()["totalResults"] == 0
+    uid = c.post("/Users", json=entra_user("dave@contoso.com", badgeNumber=1)).json()["id"]
+    before = c.get(f"/Users/{uid}").json()
+    wrong_type = {"op": "replace", "path": f"{URN}:badgeNumber", "value": 1.5}
+    assert_scim_error(patch(c, uid, wrong_type), 400, "invalidValue")
+    assert c.get(f"/Users/{uid}").json() == before
+    # an attribute the extension does not declare: ignored by default, as Entra needs (1.3) ...
+    unknown = {"op": "replace", "path": f"{URN}:nope", "value": 1}
+    assert patch(c, uid, unknown).json()[URN] == {"badgeNumber": 1}
+    # ... and refused on a strict tenant
+    _, token = live_ext.new_tenant({"strict": True})
+    with live_ext.client(token) as strict:
+        body = entra_user("erin@contoso.com", badgeNumber=1)
+        assert_scim_error(strict.post("/Users", json=body), 400, "invalidValue")  # URN not in schemas
+        body["schemas"].append(URN)
+        sid = strict.post("/Users", json=body).json()["id"]
+        assert_scim_error(patch(strict, sid, unknown), 400, "invalidPath")
+
+
+def test_filters_sorting_and_projection_on_custom_attributes(c: httpx.Client) -> None:
+    made = {}
+    for n, (code, badge, skills, secret) in enumerate(
+        [("CC-10", 3, ["go", "sql"], "Abc"), ("cc-20", 1, ["rust"], "abc"), ("CC-30", 2, [], "ABC")]
+    ):
+        body = entra_user(f"u{n}@contoso.com", costCode=code, badgeNumber=badge, secretCode=secret)
+        if skills:
+            body[URN]["skills"] = skills
+        made[code] = c.post("/Users", json=body).json()["id"]
+
+    def found(filter_: str, **params: str) -> list[str]:
+        r = c.get("/Users", params={"filter": filter_, **params})
+        assert r.status_code == 200, r.text
+        return [u["id"] for u in r.json()["Resources"]]
+
+    assert found(f'{URN}:costCode eq "CC-20"') == [made["cc-20"]]  # caseExact false: any case
+    assert found(f'{URN}:secretCode eq "abc"') == [made["cc-20"]]  # caseExact true
+    assert set(found(f"{URN}:badgeNumber gt 1")) == {made["CC-10"], made["CC-30"]}
+    assert found(f'{URN}:skills co "us"') == [made["cc-20"]]
+    assert set(found(f"{URN}:skills pr")) == {made["CC-10"], made["cc-20"]}
+    assert found(f'not ({URN}:costCode sw "CC-") and {URN}:badgeNumber le 1') == []
+    assert found(f"{URN}:badgeNumber pr", sortBy=f"{URN}:badgeNumber") == [
+        made["cc-20"],
+        made["CC-30"],
+        made["CC-10"],
+    ]
+    assert_scim_error(c.get("/Users", params={"filter": f'{URN}:unknown eq "x"'}), 400, "invalidFilter")
+    assert_scim_error(
+        c.get("/Users", params={"filter": f'{URN}:badgeNumber eq "three"'}), 400, "invalidFilter"
+    )
+    one = c.get(f"/Users/{made['CC-10']}", params={"attributes": f"{URN}:costCode"}).json()
+    assert one[URN] == {"costCode": "CC-10"} and "userName" not in one
+    assert URN not in c.get(f"/Users/{made['CC-10']}", params={"excludedAttributes": URN}).json()
+
+
+def test_a_required_group_extension_is_required(c: httpx.Client) -> None:
+    body: dict[str, Any] = {"schemas": [GROUP], "displayName": "Sales"}
+    assert_scim_error(c.post("/Groups", json=body), 400, "invalidValue")
+    body[TEAM] = {"costCenter": "4130"}
+    r = c.post("/Groups", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["schemas"] == [GROUP, TEAM] and r.json()[TEAM] == {"costCenter": "4130"}
+    gid = r.json()["id"]
+    gone = c.patch(
+        f"/Groups/{gid}", json={"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": TEAM}]}
+    )
+    assert_scim_error(gone, 400, "invalidValue")
+    assert c.get(f"/Groups/{gid}").json()[TEAM] == {"costCenter": "4130"}
