@@ -3,6 +3,7 @@ filtered, sorted and advertised, on a real server on loopback (entra-behaviour.m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,73 @@ def test_a_required_group_extension_is_required(c: httpx.Client) -> None:
     )
     assert_scim_error(gone, 400, "invalidValue")
     assert c.get(f"/Groups/{gid}").json()[TEAM] == {"costCenter": "4130"}
+
+
+@pytest.fixture
+def following(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
+    """A server on a fresh database with no extension yet, looking for declarations every 0.1 s."""
+    from provisor.cli.serving import BackgroundServer
+    from provisor.server import ServerConfig, create_app
+    from provisor.store.sql import SqlStore
+
+    url = f"sqlite:///{tmp_path / 'provisor.db'}"
+    store = SqlStore(url)
+    config = ServerConfig(access_log=False, schema_check_seconds=0.1)
+    server = BackgroundServer(create_app(store, config)).start()
+    try:
+        yield LiveServer(store, server), url
+    finally:
+        server.stop()
+        store.close()
+
+
+def _eventually(check: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the server did not follow the declaration"
+        time.sleep(0.05)
+
+
+def test_a_running_server_follows_declarations_and_removals(following: tuple[LiveServer, str]) -> None:
+    from provisor.store.sql import SqlStore
+
+    live, url = following
+    _, token = live.new_tenant()
+    cli = SqlStore(url)  # another process's store, as `provisor schema add` opens
+    try:
+        with live.client(token) as c:
+            assert c.get(f"/Schemas/{URN}").status_code == 404
+            cli.add_schema_extension(parse_extension(CUSTOM, default_registry(), "User"))
+            _eventually(lambda: c.get(f"/Schemas/{URN}").status_code == 200)
+            made = c.post("/Users", json=entra_user("frank@contoso.com", costCode="CC-7"))
+            assert made.status_code == 201 and made.json()[URN] == {"costCode": "CC-7"}
+            found = c.get("/Users", params={"filter": f'{URN}:costCode eq "cc-7"'}).json()
+            assert found["totalResults"] == 1
+            assert cli.remove_schema_extension(URN, purge=True) == 1
+            _eventually(lambda: c.get(f"/Schemas/{URN}").status_code == 404)
+            user = c.get(f"/Users/{made.json()['id']}").json()
+            assert URN not in user and user["schemas"] == [USER]
+            gone = c.get("/Users", params={"filter": f'{URN}:costCode eq "cc-7"'})
+            assert_scim_error(gone, 400, "invalidFilter")
+    finally:
+        cli.close()
+
+
+def test_a_failed_look_at_the_declarations_keeps_the_schemas_in_use(
+    following: tuple[LiveServer, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    live, _ = following
+    _, token = live.new_tenant()
+    calls = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(live.store, "reload_schemas", broken)
+    with live.client(token) as c:
+        for _ in range(5):
+            assert c.get("/Users", params={"count": "0"}).status_code == 200
+            time.sleep(0.12)
+    assert calls, "the server never looked"
+    assert "could not read the declared extension schemas" in caplog.text

@@ -145,3 +145,25 @@ def test_removing_an_unknown_extension_is_refused(sql_store: SqlStore) -> None:
         sql_store.remove_schema_extension("urn:example:none")
     with pytest.raises(StoreError):  # what the CLI turns into one line
         sql_store.remove_schema_extension("urn:example:none", purge=True)
+
+
+def test_reload_schemas_follows_declarations_made_by_another_store(db_url: str, sql_store: SqlStore) -> None:
+    assert sql_store.reload_schemas() is None  # nothing changed
+    other = SqlStore(db_url)
+    try:
+        other.add_schema_extension(custom())
+        registry = sql_store.reload_schemas()
+        assert registry is not None and registry is sql_store.registry
+        assert registry.schema(URN) is not None
+        assert sql_store.reload_schemas() is None  # seen now
+        other.remove_schema_extension(URN)
+        other.add_schema_extension(custom(TEAM, "Group"))  # as many declarations as before, others
+        registry = sql_store.reload_schemas()
+        assert registry is not None and registry.schema(URN) is None and registry.schema(TEAM) is not None
+    finally:
+        other.close()
+    given = SqlStore(db_url, registry=default_registry())
+    try:
+        assert given.reload_schemas() is None  # a store given its registry keeps it
+    finally:
+        given.close()

@@ -1,7 +1,7 @@
 """``provisor schema``: declare the extension schemas Entra's and Okta's custom attributes use.
 
 A declaration is for the whole deployment (every tenant speaks the app's one schema), is stored in
-the database, and reaches a running ``provisor serve`` when it restarts.
+the database, and reaches a running ``provisor serve`` within seconds (``schema_check_seconds``).
 """
 
 import json
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-RESTART = "a running `provisor serve` keeps the schemas it started with: restart it to apply this"
+APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         names = ", ".join(a.name for a in extension.schema.attributes)
         kind = "required" if extension.required else "optional"
         typer.echo(f"Declared the {kind} extension of {extension.resource_type}: {names}.")
-        typer.echo(f"Note: {RESTART}.")
+        typer.echo(f"Note: {APPLIED}.")
         typer.echo(extension.urn)
 
     @schema_app.command("list")
@@ -108,4 +108,4 @@ def register(app: typer.Typer) -> None:
                     "those values with the schema (each such resource gets a new version)"
                 )
         typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
-        typer.echo(f"Note: {RESTART}.")
+        typer.echo(f"Note: {APPLIED}.")

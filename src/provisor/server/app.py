@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -63,17 +64,36 @@ class ScimApp:
     ) -> None:
         self.store = store
         self.config = config
-        self.registry = registry
         self.service = ResourceService(store)
-        self._endpoints = {rt.endpoint.lower().lstrip("/"): rt for rt in registry.resource_types}
-        self._types = {rt.name: rt for rt in registry.resource_types}
         self.writes = WriteBatcher(store, observe=metrics.write_batch.observe if metrics else None)
         self.auth = Authenticator(store, ttl=config.token_cache_seconds)
-        self.bulk = BulkProcessor(
-            self.service, registry, max_operations=config.bulk_max_operations, logger=log.error
-        )
         self._contexts: dict[str, tuple[Tenant, TenantContext]] = {}
         self.limiter = RateLimiter()
+        self.adopt(registry)
+        # A store that follows declared extension schemas is asked every schema_check_seconds.
+        self._follows_schemas = config.schema_check_seconds > 0 and hasattr(store, "reload_schemas")
+        self._schemas_due = time.monotonic() + config.schema_check_seconds
+
+    def adopt(self, registry: SchemaRegistry) -> None:
+        """Speak ``registry`` from the next request on (a request under way keeps the one it began with)."""
+        self.registry = registry
+        self._endpoints = {rt.endpoint.lower().lstrip("/"): rt for rt in registry.resource_types}
+        self._types = {rt.name: rt for rt in registry.resource_types}
+        self.bulk = BulkProcessor(
+            self.service, registry, max_operations=self.config.bulk_max_operations, logger=log.error
+        )
+
+    def _check_schemas(self, now: float) -> None:
+        """Adopt the store's schemas if extensions were declared or removed since it last looked."""
+        self._schemas_due = now + self.config.schema_check_seconds
+        try:
+            registry: SchemaRegistry | None = self.store.reload_schemas()
+        except Exception:  # the schemas in use stay; the next check tries again
+            log.warning("could not read the declared extension schemas", exc_info=True)
+            return
+        if registry is not None:
+            self.adopt(registry)
+            log.info("extension schemas changed: now %s", ", ".join(s.id for s in registry.schemas))
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -100,6 +120,8 @@ class ScimApp:
         try:
             tenant = self.auth.authenticate(request.credentials())  # before routing: nothing for strangers
             scope.setdefault("state", {})["tenant_id"] = tenant.id
+            if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
+                self._check_schemas(now)
             ctx = self.context(tenant)
             if ctx.rate_limit is not None:
                 self.limiter.take(tenant.id, ctx.rate_limit)

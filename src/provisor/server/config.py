@@ -16,4 +16,7 @@ class ServerConfig:
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
     token_cache_seconds: float = 1.0
+    #: How often the server asks its store whether extension schemas were declared or removed
+    #: (``provisor schema``) since it last looked; 0 never asks (the schemas of its start stay).
+    schema_check_seconds: float = 2.0
     access_log: bool = True

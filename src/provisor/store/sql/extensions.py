@@ -1,7 +1,8 @@
 """Declared extension schemas in SQL: the ``schema_extensions`` table behind ``provisor schema``.
 
-The store reads them once, when it opens, into its registry (:func:`load_extensions`); a running
-server keeps the schemas it opened with, so a change takes effect when it restarts. Removing an
+The store reads them into its registry when it opens (:func:`load_extensions`), and again when
+:meth:`SqlSchemaExtensions.reload_schemas` finds the declarations changed, which a running server
+asks every few seconds (``ServerConfig.schema_check_seconds``). Removing an
 extension whose values are stored either fails (:class:`SchemaExtensionInUse`) or, with
 ``purge``, rewrites each such document without them in the same transaction, as an update: a new
 ``version`` and ``lastModified``, so that a client holding the old ETag sees the change.
@@ -24,6 +25,10 @@ from provisor.store.sql.tables import schema_extensions as X
 from provisor.store.sql.values import dumps, loads, to_micros
 
 _ALL = select(X).order_by(X.c.created, X.c.urn_key)
+_FINGERPRINT = select(X.c.urn_key, X.c.created).order_by(X.c.created, X.c.urn_key)
+
+#: What identifies the declarations at one moment: each URN with when it was declared.
+Fingerprint = tuple[tuple[str, int], ...]
 _HOLDERS = select(R.c.pk, R.c.data, R.c.version).where(
     R.c.resource_type == bindparam("rt"), R.c.data.like(bindparam("needle"), escape="\\")
 )
@@ -37,10 +42,15 @@ def load_extensions(conn: Connection) -> list[SchemaExtension]:
     ]
 
 
-def store_registry(engine: Engine) -> SchemaRegistry:
-    """The default schemas with every declared extension: what a store opened on ``engine`` speaks."""
+def store_registry(engine: Engine) -> tuple[SchemaRegistry, Fingerprint]:
+    """The default schemas with every declared extension, and the fingerprint of those declarations:
+    what a store opened on ``engine`` speaks."""
     with engine.connect() as conn:
-        return extend(default_registry(), load_extensions(conn))
+        return extend(default_registry(), load_extensions(conn)), _fingerprint(conn)
+
+
+def _fingerprint(conn: Connection) -> Fingerprint:
+    return tuple((row.urn_key, row.created) for row in conn.execute(_FINGERPRINT))
 
 
 class SqlSchemaExtensions:
@@ -49,6 +59,23 @@ class SqlSchemaExtensions:
     _write: Engine
     _single: Engine
     _clock: Callable[[], datetime]
+    _registry: SchemaRegistry
+    #: The declarations ``_registry`` was built from; None when the store was given its registry.
+    _schemas_seen: Fingerprint | None
+
+    def reload_schemas(self) -> SchemaRegistry | None:
+        """The registry of the declarations as they are now, when they changed since the store last
+        read them (the store then speaks it); None when they did not, or when the store was given
+        its registry. One read of the URNs and their dates, a few microseconds when nothing changed.
+        """
+        if self._schemas_seen is None:
+            return None
+        with self._single.connect() as conn:
+            if _fingerprint(conn) == self._schemas_seen:
+                return None
+        registry, self._schemas_seen = store_registry(self._single)
+        self._registry = registry
+        return registry
 
     def schema_extensions(self) -> list[SchemaExtension]:
         """The declared extensions as stored now (a store's registry holds those of its opening)."""

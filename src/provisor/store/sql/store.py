@@ -34,7 +34,8 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions):
     connections it keeps for the hot path, and settings, so one instance serves a whole server.
     ``clock`` gives the time for ``meta`` timestamps and token records; it defaults to the system
     clock (composition roots may pass their own). Without ``registry`` the store speaks the
-    default schemas with the extensions declared in the database when it opens (``extensions``).
+    default schemas with the extensions declared in the database when it opens, and follows later
+    declarations through ``reload_schemas`` (``extensions``).
     """
 
     def __init__(
@@ -62,7 +63,10 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions):
         self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
         self.connections = Connections(self.engine)
-        self._registry = registry if registry is not None else store_registry(self._single)
+        if registry is None:
+            self._registry, self._schemas_seen = store_registry(self._single)
+        else:
+            self._registry, self._schemas_seen = registry, None
         self._clock = clock if clock is not None else _utc_now
 
     @classmethod
