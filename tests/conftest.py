@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,9 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from provisor.cli.serving import BackgroundServer
-    from provisor.server import ServerConfig, create_app
-    from provisor.store.sql import SqlStore
+    from provisor.server import ServerConfig
 
     db: Path = tmp_path_factory.mktemp("live") / "provisor.db"
-    store = SqlStore(f"sqlite:///{db}")
     config = ServerConfig(
         access_log=False,
         max_body_bytes=256 * 1024,
@@ -54,7 +52,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         bulk_max_payload_bytes=256 * 1024,
         token_cache_seconds=0.2,
     )
-    server = BackgroundServer(create_app(store, config)).start()
+    with serving(f"sqlite:///{db}", config) as server:
+        yield server
+
+
+@contextmanager
+def serving(url: str, config: Any = None) -> Iterator[LiveServer]:
+    """A server on loopback over the SQL store at ``url`` (opened here, closed after), with ``config``
+    (a ServerConfig; the default without the access log)."""
+    from provisor.cli.serving import BackgroundServer
+    from provisor.server import ServerConfig, create_app
+    from provisor.store.sql import SqlStore
+
+    store = SqlStore(url)
+    server = BackgroundServer(create_app(store, config or ServerConfig(access_log=False))).start()
     try:
         yield LiveServer(store, server)
     finally:

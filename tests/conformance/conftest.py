@@ -16,9 +16,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120.0
+SCIM2_TESTER_PASSING = {"SUCCESS", "COMPLIANT", "ACCEPTABLE"}
 
 
 @dataclass
@@ -88,10 +91,10 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> bool:
     return False
 
 
-def create_tenant(server: ProvisorServer, name: str, *options: str) -> str:
-    """`provisor tenant create NAME [OPTIONS]`: the Secret Token is alone on the last line of stdout."""
+def provisor_cli(db_url: str, *args: str) -> str:
+    """Run `provisor ARGS --db DB_URL`; its last line of stdout (fails the test on a non-zero exit)."""
     result = subprocess.run(
-        [provisor_executable(), "tenant", "create", name, *options, "--db", server.db_url],
+        [provisor_executable(), *args, "--db", db_url],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -102,10 +105,39 @@ def create_tenant(server: ProvisorServer, name: str, *options: str) -> str:
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines or not lines[-1].strip():
         pytest.fail(
-            f"`provisor tenant create {' '.join((name, *options))}` exited {result.returncode}\n"
+            f"`provisor {' '.join(args)}` exited {result.returncode}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return lines[-1].strip()
+
+
+def create_tenant(server: ProvisorServer, name: str, *options: str) -> str:
+    """`provisor tenant create NAME [OPTIONS]`: the Secret Token is alone on the last line of stdout."""
+    return provisor_cli(server.db_url, "tenant", "create", name, *options)
+
+
+def scim2_tester_report(base_url: str, token: str, minimum: int) -> list[Any]:
+    """scim2-tester's `check_server` against the tenant of ``token``; fails the test unless at least
+    ``minimum`` checks ran and every one ended SUCCESS, COMPLIANT or ACCEPTABLE. Returns the results."""
+    import httpx2
+    import scim2_tester
+    from scim2_client.engines.httpx2 import SyncSCIMClient
+
+    with httpx2.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        client = SyncSCIMClient(http)
+        # Describe the server first: without it, check_server may silently run no resource checks.
+        client.discover()
+        results: list[Any] = scim2_tester.check_server(client)
+    failing = [r for r in results if r.status.name not in SCIM2_TESTER_PASSING]
+    report = "\n".join(
+        f"{r.status.name:10s} {r.resource_type or '-':6s} {r.title}: {r.reason}" for r in failing
+    )
+    print(f"scim2-tester: {len(results)} checks, {dict(Counter(r.status.name for r in results))}")
+    if report:
+        print(report)
+    assert len(results) >= minimum, f"only {len(results)} checks ran, not {minimum}\n{report}"
+    assert not failing, f"{len(failing)} of {len(results)} scim2-tester checks did not pass:\n{report}"
+    return results
 
 
 @pytest.fixture(scope="session")

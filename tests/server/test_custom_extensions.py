@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import GROUP, PATCH_OP, LiveServer, assert_scim_error
+from tests.conftest import GROUP, PATCH_OP, LiveServer, assert_scim_error, serving
 
 from provisor.scim.schema import USER, default_registry
 from provisor.scim.schema.extensions import parse_extension
@@ -42,23 +42,15 @@ TEAM_EXT = {"id": TEAM, "attributes": [{"name": "costCenter", "type": "string", 
 @pytest.fixture(scope="module")
 def live_ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server over a store whose database declares a User extension and a required Group one."""
-    from provisor.cli.serving import BackgroundServer
-    from provisor.server import ServerConfig, create_app
     from provisor.store.sql import SqlStore
 
-    db: Path = tmp_path_factory.mktemp("extensions") / "provisor.db"
-    url = f"sqlite:///{db}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('extensions') / 'provisor.db'}"
     setup = SqlStore(url)
     setup.add_schema_extension(parse_extension(CUSTOM, default_registry(), "User"))
     setup.add_schema_extension(parse_extension(TEAM_EXT, default_registry(), "Group", required=True))
     setup.close()
-    store = SqlStore(url)  # what `provisor serve` does: the declared extensions are read on opening
-    server = BackgroundServer(create_app(store, ServerConfig(access_log=False))).start()
-    try:
-        yield LiveServer(store, server)
-    finally:
-        server.stop()
-        store.close()
+    with serving(url) as live:  # as `provisor serve` does, the store reads them when it opens
+        yield live
 
 
 @pytest.fixture
@@ -216,19 +208,11 @@ def test_a_required_group_extension_is_required(c: httpx.Client) -> None:
 @pytest.fixture
 def following(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     """A server on a fresh database with no extension yet, looking for declarations every 0.1 s."""
-    from provisor.cli.serving import BackgroundServer
-    from provisor.server import ServerConfig, create_app
-    from provisor.store.sql import SqlStore
+    from provisor.server import ServerConfig
 
     url = f"sqlite:///{tmp_path / 'provisor.db'}"
-    store = SqlStore(url)
-    config = ServerConfig(access_log=False, schema_check_seconds=0.1)
-    server = BackgroundServer(create_app(store, config)).start()
-    try:
-        yield LiveServer(store, server), url
-    finally:
-        server.stop()
-        store.close()
+    with serving(url, ServerConfig(access_log=False, schema_check_seconds=0.1)) as live:
+        yield live, url
 
 
 def _eventually(check: Any, seconds: float = 10.0) -> None:
