@@ -139,6 +139,33 @@ def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
         assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("provisor: "), p.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["tenant", "create"], "Missing argument 'name'. (see provisor tenant create --help)"),
+        (["schema", "add", "--bogus", "x"], "No such option: --bogus (see provisor schema add --help)"),
+        (["token", "create", "acme", "--expires-in-days", "soon"], "Invalid value for '--expires-in-days'"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'. (see provisor --help)"),
+    ],
+)
+def test_usage_errors_in_a_real_process_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    p = subprocess.run(
+        [*PROVISOR, *args, "--db", db], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("provisor: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert named in p.stderr and not p.stdout
+    assert not (tmp_path / "cli.db").exists()  # refused before anything was opened
+
+
+def test_no_command_shows_the_help() -> None:
+    p = subprocess.run(PROVISOR, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and "Usage: provisor" in p.stdout and "tenant" in p.stdout, p.stdout
+
+
 # -- 3. token expiry -----------------------------------------------------------------------------
 
 

@@ -399,8 +399,38 @@ def _register_more() -> None:
 _register_more()
 
 
+def _parser_error(name: str) -> type[Exception]:
+    """The command-line parser's exception class ``name`` (Typer keeps its own copy of click's,
+    and exports only ``BadParameter``: the others are found among that one's bases)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_USAGE_ERROR = _parser_error("UsageError")
+_PARSER_ERROR = _parser_error("ClickException")
+
+
 def main() -> None:
-    app()
+    """The ``provisor`` console script. A usage error (a missing argument, an unknown option, a value
+    of the wrong type) is one line on stderr and exit 2, like every other error of the CLI."""
+    try:
+        code = app(standalone_mode=False, prog_name="provisor")
+    except _PARSER_ERROR as exc:
+        exit_code: int = getattr(exc, "exit_code", 2)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `provisor`, `provisor tenant`: the help
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+            sys.exit(exit_code)
+        message: str = exc.format_message()  # type: ignore[attr-defined]
+        if isinstance(exc, _USAGE_ERROR):
+            ctx = getattr(exc, "ctx", None)
+            message += f" (see {ctx.command_path if ctx is not None else 'provisor'} --help)"
+        typer.echo(f"provisor: {message}", err=True)
+        sys.exit(exit_code)
+    except typer.Abort:
+        typer.echo("provisor: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
