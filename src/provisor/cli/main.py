@@ -401,8 +401,10 @@ _register_more()
 
 def _parser_error(name: str) -> type[Exception]:
     """The command-line parser's exception class ``name`` (Typer keeps its own copy of click's,
-    and exports only ``BadParameter``: the others are found among that one's bases)."""
-    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+    and exports only ``BadParameter``: the others are found among that one's bases). Should a
+    Typer release rename them, ``BadParameter`` alone is caught: the tests of usage errors say so."""
+    found = next((c for c in typer.BadParameter.__mro__ if c.__name__ == name), None)
+    return found if found is not None and issubclass(found, Exception) else typer.BadParameter
 
 
 _USAGE_ERROR = _parser_error("UsageError")
