@@ -5,6 +5,7 @@ time)."""
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import subprocess
 import sys
@@ -246,6 +247,64 @@ def test_tenant_rate_limit_is_set_changed_and_removed(db: str) -> None:
     result = cli("tenant", "set", "x", "--db", db, "--no-rate-limit")
     assert result.exit_code == 0, result.stderr
     assert "rate_" not in result.stdout and "rate_" not in tenants(db)[0][3]
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "-1"])
+def test_tenant_trace_out_of_range_is_refused(db: str, value: str) -> None:
+    from provisor.cli.main import MAX_TRACE
+    from provisor.server.tenancy import MAX_TRACE as SERVER_MAX_TRACE
+
+    assert MAX_TRACE == SERVER_MAX_TRACE == 1000  # the CLI refuses what the server would ignore
+    assert_refused(cli("tenant", "create", "x", "--db", db, "--trace", value), 2, "--trace")
+    assert cli("tenant", "create", "y", "--db", db).exit_code == 0
+    before = stored(db)
+    assert_refused(cli("tenant", "set", "y", "--db", db, "--trace", value), 2, "--trace")
+    assert stored(db) == before
+
+
+def test_tenant_tracing_is_set_read_and_removed_with_its_traces(db: str) -> None:
+    from datetime import UTC, datetime
+
+    from provisor.store.sql import SqlStore
+
+    assert cli("tenant", "create", "x", "--db", db, "--trace", "2").exit_code == 0
+    assert '"trace": 2' in tenants(db)[0][3]
+    empty = cli("tenant", "trace", "x", "--db", db)
+    assert empty.exit_code == 0 and "No traces of tenant x." in empty.stderr and not empty.stdout
+    store = SqlStore(db)
+    try:
+        tenant = store.get_tenant("x").id
+        for n, status in enumerate((201, 400)):
+            store.add_trace(
+                tenant,
+                time=datetime(2026, 11, 30, 12, n, tzinfo=UTC),
+                method="POST",
+                target="/scim/v2/Users",
+                status=status,
+                request='{"userName":"a"}',
+                response=None if status == 201 else '{"status":"400"}',
+                keep=2,
+            )
+    finally:
+        store.close()
+    shown = cli("tenant", "trace", "x", "--db", db)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "2026-11-30T12:00:00+00:00  POST /scim/v2/Users  -> 201",
+        '  request: {"userName":"a"}',
+        "2026-11-30T12:01:00+00:00  POST /scim/v2/Users  -> 400",
+        '  request: {"userName":"a"}',
+        '  response: {"status":"400"}',
+    ]
+    last = cli("tenant", "trace", "x", "--db", db, "--json", "--limit", "1")
+    assert last.exit_code == 0 and [json.loads(line)["status"] for line in last.stdout.splitlines()] == [400]
+    assert_refused(cli("tenant", "trace", "x", "--db", db, "--limit", "0"), 2, "--limit")
+    assert_refused(cli("tenant", "trace", "nobody", "--db", db), 1, "nobody")
+    assert_refused(cli("tenant", "set", "x", "--db", db, "--no-trace", "--trace", "5"), 2, "--no-trace")
+    result = cli("tenant", "set", "x", "--db", db, "--no-trace")
+    assert result.exit_code == 0 and "trace" not in result.stdout and "trace" not in tenants(db)[0][3]
+    gone = cli("tenant", "trace", "x", "--db", db)
+    assert "No traces of tenant x; turn it on with: provisor tenant set x --trace 100." in gone.stderr
 
 
 # -- 5. a locked database ------------------------------------------------------------------------

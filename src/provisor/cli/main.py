@@ -41,6 +41,8 @@ MAX_BODY_BYTES = 1 << 30
 MAX_EXPIRES_IN_DAYS = 36_500
 #: The bounds of a tenant's rate limit (requests a second) and burst.
 MIN_RATE_LIMIT, MAX_RATE_LIMIT = 0.01, 1_000_000
+#: The most requests a tenant's trace may keep (``provisor.server.tenancy.MAX_TRACE``).
+MAX_TRACE = 1000
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
@@ -115,8 +117,12 @@ def tenant_settings(
     compat: list[str] | None,
     rate_limit: float | None = None,
     rate_burst: int | None = None,
+    trace: int | None = None,
 ) -> dict[str, Any]:
     settings: dict[str, Any] = {}
+    if trace is not None:
+        check_range("--trace", trace, 1, MAX_TRACE)
+        settings["trace"] = trace
     if rate_limit is not None:
         check_range("--rate-limit", rate_limit, MIN_RATE_LIMIT, MAX_RATE_LIMIT)
         settings["rate_limit"] = rate_limit
@@ -213,6 +219,10 @@ def tenant_create(
     rate_burst: Annotated[
         int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
     ] = None,
+    trace: Annotated[
+        int | None,
+        typer.Option(help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."),
+    ] = None,
     label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
 ) -> None:
     """Create a tenant and print its first Secret Token (alone on the last line)."""
@@ -223,7 +233,9 @@ def tenant_create(
         check_tenant_name(name)
     except InvalidTenantName as exc:
         fail(str(exc), 2)
-    settings = tenant_settings(allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst)
+    settings = tenant_settings(
+        allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace
+    )
     with open_store(db) as store:
         tenant = store.create_tenant(name, settings)
         token, info = issue_token(store, tenant.id, label=label)
@@ -289,13 +301,24 @@ def tenant_set(
     no_rate_limit: Annotated[
         bool, typer.Option("--no-rate-limit", help="Remove the tenant's rate limit.")
     ] = False,
+    trace: Annotated[
+        int | None,
+        typer.Option(help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."),
+    ] = None,
+    no_trace: Annotated[
+        bool, typer.Option("--no-trace", help="Stop tracing and delete the traces kept.")
+    ] = False,
 ) -> None:
-    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit)."""
-    settings = tenant_settings(allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst)
+    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit, tracing)."""
+    settings = tenant_settings(allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst, trace)
     if no_rate_limit:
         if rate_limit is not None or rate_burst is not None:
             fail("--no-rate-limit cannot go with --rate-limit or --rate-burst", 2)
         settings.update(rate_limit=None, rate_burst=None)  # None removes a setting
+    if no_trace:
+        if trace is not None:
+            fail("--no-trace cannot go with --trace", 2)
+        settings["trace"] = None
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:
@@ -303,7 +326,48 @@ def tenant_set(
             current = store.get_tenant(name).settings.get("compat") or {}
             settings["compat"] = {**current, **settings["compat"]}
         tenant = store.update_settings(name, settings)
+        if no_trace:
+            store.delete_traces(tenant.id)
     typer.echo(json.dumps(dict(tenant.settings)))
+
+
+@tenant_app.command("trace")
+def tenant_trace(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    limit: Annotated[int | None, typer.Option(help="Only the last N requests.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """Print the requests a tenant with tracing on sent, oldest first, with their answers."""
+    if limit is not None:
+        check_range("--limit", limit, 1, MAX_TRACE)
+    with open_store(db) as store:
+        tenant = store.get_tenant(name)
+        traces = store.traces(tenant.id, limit)
+    if not traces and not as_json:
+        hint = (
+            ""
+            if tenant.settings.get("trace")
+            else f"; turn it on with: provisor tenant set {name} --trace 100"
+        )
+        typer.echo(f"No traces of tenant {tenant.name}{hint}.", err=True)
+        return
+    for t in traces:
+        if as_json:
+            record = {
+                "time": t.time.isoformat(),
+                "method": t.method,
+                "target": t.target,
+                "status": t.status,
+                "request": t.request,
+                "response": t.response,
+            }
+            typer.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        typer.echo(f"{t.time.isoformat()}  {t.method} {t.target}  -> {t.status}")
+        for label, text in (("request", t.request), ("response", t.response)):
+            if text is not None:
+                typer.echo(f"  {label}: {text}")
 
 
 @tenant_app.command("compat")

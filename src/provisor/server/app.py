@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -45,6 +46,7 @@ from provisor.server.queries import Projection, build_list_request, parse_paths,
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import TenantContext, context_for
+from provisor.server.tracing import traced_body
 from provisor.server.writes import WriteBatcher
 from provisor.store.base import Precondition, Tenant
 
@@ -117,6 +119,7 @@ class ScimApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
         request = ScimRequest(scope, receive, route)
+        ctx: TenantContext | None = None
         try:
             tenant = self.auth.authenticate(request.credentials())  # before routing: nothing for strangers
             scope.setdefault("state", {})["tenant_id"] = tenant.id
@@ -130,13 +133,34 @@ class ScimApp:
         except Exception as exc:
             status, body, headers = render_error(exc)
             await send_response(send, status, body, headers)
+            if ctx is not None and ctx.trace:
+                self._trace(ctx, request, status, body)
             return
-        await send_response(
-            send,
-            outcome.status,
-            None if outcome.body is None else orjson.dumps(outcome.body),
-            outcome.headers,
-        )
+        answer = None if outcome.body is None else orjson.dumps(outcome.body)
+        await send_response(send, outcome.status, answer, outcome.headers)
+        if ctx.trace:
+            self._trace(ctx, request, outcome.status, answer)
+
+    def _trace(self, ctx: TenantContext, request: ScimRequest, status: int, body: bytes | None) -> None:
+        """Keep this request of a tenant with tracing on (``server/tracing.py``), once answered."""
+        add = getattr(self.store, "add_trace", None)
+        if add is None:
+            return
+        query = request.scope.get("query_string", b"")
+        target = request.scope.get("path", "") + ("?" + query.decode("latin-1") if query else "")
+        try:
+            add(
+                ctx.id,
+                time=datetime.now(UTC),
+                method=request.method,
+                target=target,
+                status=status,
+                request=traced_body(request.body),
+                response=traced_body(body),
+                keep=ctx.trace,
+            )
+        except Exception:  # the answer is out; a trace that could not be kept costs only itself
+            log.warning("could not keep a request trace of tenant %s", ctx.id, exc_info=True)
 
     def route(self, method: str, rest: str) -> tuple[Handler, list[str]]:
         parts = [p for p in rest.split("/") if p]

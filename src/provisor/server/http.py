@@ -69,7 +69,7 @@ def parse_query(raw: bytes) -> dict[str, str]:
 class ScimRequest:
     """One request to the SCIM app: method, route path, headers, query, and the body stream."""
 
-    __slots__ = ("_query", "headers", "method", "receive", "route", "scope")
+    __slots__ = ("_query", "body", "headers", "method", "receive", "route", "scope")
 
     def __init__(self, scope: Scope, receive: Receive, route: str) -> None:
         self.scope = scope
@@ -78,6 +78,8 @@ class ScimRequest:
         self.route = route
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self._query: dict[str, str] | None = None
+        #: The body's bytes once :meth:`json` has read them (a request trace shows them).
+        self.body: bytes | None = None
 
     def credentials(self) -> str | None:
         """The Authorization header, None when absent; 401 when it is sent more than once, so
@@ -135,7 +137,7 @@ class ScimRequest:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        raw = b"".join(chunks)
+        raw = self.body = b"".join(chunks)
         if not raw.strip():
             raise InvalidSyntax("the request body is empty; a JSON object is expected")
         try:

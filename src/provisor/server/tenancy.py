@@ -21,6 +21,8 @@ class TenantContext:
     max_page_size: int
     allowed_roles: tuple[str, ...] | None
     rate_limit: RateLimit | None = None
+    #: How many of its latest requests are kept as traces (``server/tracing.py``); 0: none.
+    trace: int = 0
 
     @property
     def id(self) -> str:
@@ -31,7 +33,7 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
     """Compile a tenant's stored settings. Each setting that is not of its type (say, from a hand
     edited database) falls back to its safe default on its own and never fails a request: every
     switch as ``strict`` gives it (on unless ``strict`` is ``true``), the server's page size, no
-    role restriction and no rate limit."""
+    role restriction, no rate limit and no tracing."""
     settings: Mapping[str, Any] = tenant.settings if isinstance(tenant.settings, Mapping) else {}
     base = CompatSettings.strict() if settings.get("strict") is True else CompatSettings.default()
     switches = settings.get("compat")
@@ -55,7 +57,20 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
         max_page_size=max_page,
         allowed_roles=allowed,
         rate_limit=_rate_limit(settings),
+        trace=_trace(settings),
     )
+
+
+#: The most requests a tenant's trace keeps.
+MAX_TRACE = 1000
+
+
+def _trace(settings: Mapping[str, Any]) -> int:
+    """``trace``: an integer from 1 to :data:`MAX_TRACE`; anything else is 0 (no tracing)."""
+    keep = settings.get("trace")
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_TRACE:
+        return 0
+    return keep
 
 
 def _rate_limit(settings: Mapping[str, Any]) -> RateLimit | None:

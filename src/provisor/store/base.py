@@ -309,6 +309,24 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
+class Trace:
+    """One request a tenant sent while tracing was on, as answered (``provisor tenant trace``).
+
+    ``target`` is the path with its query string; the bodies are JSON text as sent and answered,
+    secrets redacted and cut at the server's limit (``provisor.server.tracing``). No header is kept.
+    """
+
+    seq: int
+    tenant_id: str
+    time: datetime
+    method: str
+    target: str
+    status: int
+    request: str | None
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class TokenInfo:
     """A Secret Token's record; the token itself is never stored, only its hash."""
 

@@ -20,14 +20,16 @@ from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections
 from provisor.store.sql.resources import SqlResources, Writes
 from provisor.store.sql.tenants import SqlTenants
+from provisor.store.sql.traces import SqlTraces
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions):
-    """Users, Groups, tenants, tokens and extension schemas in one SQL database (SQLite by default).
+class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
+    """Users, Groups, tenants, tokens, extension schemas and request traces in one SQL database
+    (SQLite by default).
 
     Opening a store runs the migrations (idempotent, safe beside another process using the same
     file). The store is thread-safe: it holds an engine (a connection pool), the few DBAPI

@@ -10,6 +10,8 @@
     memberships  (group_pk, member_pk) -> resources (cascade), member_type, display
     schema_extensions  urn_key (lower-cased URN), urn, resource_type, required, definition
                  (JSON text), created
+    request_traces  seq, tenant_id -> tenants (cascade), time, method, target, status, request,
+                 response (the requests of tenants with tracing on, ``provisor tenant trace``)
 
 ``*_key`` columns hold case-folded copies for the case-insensitive lookups Entra makes
 (entra-behaviour.md 1.3, 1.6): ``userName eq``, ``displayName eq``, ``emails[type eq "work"].value
@@ -144,4 +146,20 @@ schema_extensions = Table(
     Column("required", Integer, nullable=False),
     Column("definition", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+)
+
+#: The latest requests of each tenant with tracing on (setting ``trace``: how many are kept), with
+#: their answers: what an integrator reads with ``provisor tenant trace`` to see what Entra sent.
+request_traces = Table(
+    "request_traces",
+    metadata,
+    Column("seq", PkType, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("request", Text, nullable=True),
+    Column("response", Text, nullable=True),
+    Index("ix_request_traces_tenant", "tenant_id", "seq"),
 )

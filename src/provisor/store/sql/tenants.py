@@ -27,6 +27,7 @@ from provisor.store.base import (
 )
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import request_traces as TR
 from provisor.store.sql.tables import resource_counts as COUNTS
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import tenants as T
@@ -106,7 +107,7 @@ class SqlTenants:
             return [_tenant(r) for r in conn.execute(select(T).order_by(T.c.name))]
 
     def delete_tenant(self, name_or_id: str) -> None:
-        """Delete a tenant with its tokens, resources, email rows and memberships."""
+        """Delete a tenant with its tokens, resources, email rows, memberships and request traces."""
         with self._write.begin() as conn:
             row = conn.execute(_TENANT, {"key": name_or_id}).first()
             if row is None:
@@ -118,6 +119,7 @@ class SqlTenants:
             conn.execute(delete(R).where(R.c.tenant_id == row.id))
             conn.execute(delete(COUNTS).where(COUNTS.c.tenant_id == row.id))
             conn.execute(delete(K).where(K.c.tenant_id == row.id))
+            conn.execute(delete(TR).where(TR.c.tenant_id == row.id))
             conn.execute(delete(T).where(T.c.id == row.id))
 
     def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:

@@ -1,0 +1,76 @@
+"""Request traces in SQL: the latest requests and answers of each tenant with tracing on.
+
+The server adds one row per traced request (:meth:`SqlTraces.add_trace`) and, in the same
+transaction, drops the tenant's rows beyond the number it keeps, so a tenant never holds more than
+its ``trace`` setting however long tracing stays on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, insert, select
+
+from provisor.store.base import Trace
+from provisor.store.sql.tables import request_traces as TR
+from provisor.store.sql.values import from_micros, to_micros
+
+
+class SqlTraces:
+    """Add, read and delete the request traces of a tenant."""
+
+    _write: Engine
+    _single: Engine
+
+    def add_trace(
+        self,
+        tenant_id: str,
+        *,
+        time: datetime,
+        method: str,
+        target: str,
+        status: int,
+        request: str | None,
+        response: str | None,
+        keep: int,
+    ) -> None:
+        """Record one request of ``tenant_id`` and keep only its ``keep`` newest."""
+        row = {
+            "tenant_id": tenant_id,
+            "time": to_micros(time),
+            "method": method,
+            "target": target,
+            "status": status,
+            "request": request,
+            "response": response,
+        }
+        oldest_kept = (
+            select(TR.c.seq)
+            .where(TR.c.tenant_id == tenant_id)
+            .order_by(TR.c.seq.desc())
+            .offset(max(keep, 1) - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        with self._write.begin() as conn:
+            conn.execute(insert(TR), row)
+            conn.execute(delete(TR).where(TR.c.tenant_id == tenant_id, TR.c.seq < oldest_kept))
+
+    def traces(self, tenant_id: str, limit: int | None = None) -> list[Trace]:
+        """The tenant's traces, oldest first; with ``limit``, only that many of the newest."""
+        query = select(TR).where(TR.c.tenant_id == tenant_id).order_by(TR.c.seq.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._single.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Trace(
+                r.seq, r.tenant_id, from_micros(r.time), r.method, r.target, r.status, r.request, r.response
+            )
+            for r in reversed(rows)
+        ]
+
+    def delete_traces(self, tenant_id: str) -> int:
+        """Delete every trace of ``tenant_id``; how many there were."""
+        with self._write.begin() as conn:
+            return conn.execute(delete(TR).where(TR.c.tenant_id == tenant_id)).rowcount
