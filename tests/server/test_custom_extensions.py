@@ -265,3 +265,46 @@ def test_a_failed_look_at_the_declarations_keeps_the_schemas_in_use(
             time.sleep(0.12)
     assert calls, "the server never looked"
     assert "could not read the declared extension schemas" in caplog.text
+
+
+def test_put_replaces_custom_values_and_bulk_carries_them(c: httpx.Client) -> None:
+    made = c.post("/Users", json=entra_user("gina@contoso.com", costCode="CC-1", badgeNumber=3)).json()
+    # PUT replaces the whole resource: what it leaves out of the extension is gone (RFC 7644 3.5.1)
+    replaced = c.put(f"/Users/{made['id']}", json=entra_user("gina@contoso.com", costCode="CC-2"))
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()[URN] == {"costCode": "CC-2"}
+    bare = c.put(f"/Users/{made['id']}", json={"schemas": [USER], "userName": "gina@contoso.com"})
+    assert URN not in bare.json() and bare.json()["schemas"] == [USER]
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "h",
+                "data": entra_user("hal@contoso.com", costCode="CC-9"),
+            },
+            {
+                "method": "PATCH",
+                "path": "/Users/bulkId:h",
+                "data": {
+                    "schemas": [PATCH_OP],
+                    "Operations": [{"op": "add", "path": f"{URN}:skills", "value": ["go"]}],
+                },
+            },
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "i",
+                "data": entra_user("ida@contoso.com", badgeNumber="x"),
+            },
+        ],
+    }
+    r = c.post("/Bulk", json=bulk)
+    assert r.status_code == 200, r.text
+    assert [op["status"] for op in r.json()["Operations"]] == ["201", "200", "400"]
+    hal = c.get("/Users", params={"filter": f'{URN}:skills eq "go"'}).json()["Resources"]
+    assert [u["userName"] for u in hal] == ["hal@contoso.com"] and hal[0][URN] == {
+        "costCode": "CC-9",
+        "skills": ["go"],
+    }
