@@ -5,24 +5,18 @@ the change is a PATCH on the URN path)."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.conftest import LiveServer, serving
+from tests.engine.test_file_source_cycles import run
 
-from provisor.engine.cycle import Cycle, CycleReport
 from provisor.engine.jobs import Job, parse_job
-from provisor.engine.mapping import EvalContext
 from provisor.engine.memory_state import MemoryEngineState
 from provisor.engine.sources.files import CsvSource
 from provisor.engine.state import LogQuery
-from provisor.engine.targets import ScimTarget
-from provisor.engine.templates import apply_overrides, template_for
 from provisor.scim.schema import default_registry
 from provisor.scim.schema.extensions import parse_extension
 from provisor.store.sql import SqlStore
@@ -64,24 +58,6 @@ def app(tmp_path: Path) -> Iterator[LiveServer]:
 def write(path: Path, cost_code: str, badge: str) -> None:
     row = f"u1,user,ada@example.com,Ada L,Ada,L,ada@example.com,{cost_code},{badge}"
     path.write_text(f"{HEADER}\n{row}\n", encoding="utf-8")
-
-
-def run(job: Job, source: CsvSource, state: MemoryEngineState) -> CycleReport:
-    async def go() -> CycleReport:
-        async with ScimTarget.from_config(job.target) as target:
-            clock = lambda: datetime.now(UTC)  # noqa: E731
-            ctx = EvalContext(clock=clock, random=random.Random(7))
-            return await Cycle(
-                job,
-                apply_overrides(template_for(job.template), job.mappings),
-                source,
-                target,
-                state,
-                clock=clock,
-                ctx=ctx,
-            ).run()
-
-    return asyncio.run(go())
 
 
 def failures(job: Job, state: MemoryEngineState) -> list[Any]:

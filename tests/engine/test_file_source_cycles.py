@@ -22,7 +22,7 @@ from provisor.engine.model import ObjectKind
 from provisor.engine.sources.files import CsvSource
 from provisor.engine.state import CycleKind
 from provisor.engine.targets import ScimTarget
-from provisor.engine.templates import template_for
+from provisor.engine.templates import apply_overrides, template_for
 
 JOB = """
 name: hr-file
@@ -67,7 +67,8 @@ def run(job: Job, source: CsvSource, state: MemoryEngineState) -> CycleReport:
         async with ScimTarget.from_config(job.target) as target:
             clock = lambda: datetime.now(UTC)  # noqa: E731
             ctx = EvalContext(clock=clock, random=random.Random(7))
-            cycle = Cycle(job, template_for(job.template), source, target, state, clock=clock, ctx=ctx)
+            template = apply_overrides(template_for(job.template), job.mappings)  # the job's own mappings too
+            cycle = Cycle(job, template, source, target, state, clock=clock, ctx=ctx)
             return await cycle.run()
 
     return asyncio.run(go())
