@@ -167,3 +167,35 @@ def test_reload_schemas_follows_declarations_made_by_another_store(db_url: str, 
         assert given.reload_schemas() is None  # a store given its registry keeps it
     finally:
         given.close()
+
+
+@pytest.mark.parametrize(
+    ("definition", "resource_type"),
+    [
+        ("{not json", "User"),
+        ('{"id": "urn:example:broken", "attributes": []}', "User"),
+        ('{"id": "urn:example:broken", "attributes": [{"name": "x", "type": "string"}]}', "Widget"),
+    ],
+)
+def test_an_unreadable_declaration_is_left_out_and_can_be_removed(
+    db_url: str, sql_store: SqlStore, caplog: pytest.LogCaptureFixture, definition: str, resource_type: str
+) -> None:
+    """A hand-edited row that no longer passes ``schema add``'s checks does not stop the store from
+    opening: it is left out with a warning naming the command that removes it."""
+    sql_store.add_schema_extension(custom())
+    with sql_store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO schema_extensions (urn_key, urn, resource_type, required, definition, created) "
+            "VALUES ('urn:example:broken', 'urn:example:broken', ?, 0, ?, 9999999999999999)",
+            (resource_type, definition),
+        )
+    later = reopened(db_url)
+    try:
+        assert [e.urn for e in later.schema_extensions()] == [URN]
+        assert later.registry.schema(URN) is not None and later.registry.schema("urn:example:broken") is None
+        assert "provisor schema remove urn:example:broken" in caplog.text
+        assert later.remove_schema_extension("urn:example:broken") == 0
+        with later.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM schema_extensions").scalar() == 1
+    finally:
+        later.close()

@@ -10,6 +10,7 @@ extension whose values are stored either fails (:class:`SchemaExtensionInUse`) o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,12 +18,14 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.exc import IntegrityError
 
 from provisor.scim.resources import document
-from provisor.scim.schema.extensions import SchemaExtension, extend
-from provisor.scim.schema.model import Schema, SchemaRegistry, default_registry
+from provisor.scim.schema.extensions import InvalidSchemaDefinition, SchemaExtension, extend, parse_extension
+from provisor.scim.schema.model import SchemaRegistry, default_registry
 from provisor.store.base import SchemaExtensionExists, SchemaExtensionInUse, SchemaExtensionNotFound
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import schema_extensions as X
 from provisor.store.sql.values import dumps, loads, to_micros
+
+log = logging.getLogger("provisor.store")
 
 _ALL = select(X).order_by(X.c.created, X.c.urn_key)
 _FINGERPRINT = select(X.c.urn_key, X.c.created).order_by(X.c.created, X.c.urn_key)
@@ -35,11 +38,28 @@ _HOLDERS = select(R.c.pk, R.c.data, R.c.version).where(
 
 
 def load_extensions(conn: Connection) -> list[SchemaExtension]:
-    """Every declared extension, in the order they were added."""
-    return [
-        SchemaExtension(row.resource_type, Schema.from_json(loads(row.definition)), bool(row.required))
-        for row in conn.execute(_ALL)
-    ]
+    """Every declared extension, in the order they were added, each checked again as ``schema add``
+    checks it. One that no longer passes (a hand-edited row, say) is left out with a warning, so
+    that the server still starts and ``provisor schema remove`` can take it away."""
+    registry = default_registry()
+    out: list[SchemaExtension] = []
+    for row in conn.execute(_ALL):
+        try:
+            found = parse_extension(
+                loads(row.definition), registry, row.resource_type, required=bool(row.required)
+            )
+        except (InvalidSchemaDefinition, ValueError) as exc:  # a JSON decoding error is a ValueError
+            log.warning(
+                "the declared extension schema %s cannot be read and is left out (%s); remove it with: "
+                "provisor schema remove %s",
+                row.urn,
+                exc,
+                row.urn,
+            )
+            continue
+        registry = extend(registry, [found])
+        out.append(found)
+    return out
 
 
 def store_registry(engine: Engine) -> tuple[SchemaRegistry, Fingerprint]:
@@ -110,13 +130,14 @@ class SqlSchemaExtensions:
                 raise SchemaExtensionNotFound(f"no extension schema {urn} is declared")
             rest = [e for e in load_extensions(conn) if e.urn.lower() != urn.lower()]
             rt = extend(default_registry(), rest).resource_type(found.resource_type)
-            assert rt is not None  # extensions are declared only for resource types of the defaults
             needle = '%"' + _like_escape(found.urn) + '":%'
             changed = []
-            for row in conn.execute(_HOLDERS, {"rt": found.resource_type, "needle": needle}):
-                data = loads(row.data)
-                if found.urn in data:  # LIKE only narrows: the key must be the URN, spelled as stored
-                    changed.append({"key": row.pk, "d": dumps(document(rt, data)), "v": row.version + 1})
+            # (no such resource type, in a hand-edited row: no resource of it holds anything)
+            if rt is not None:
+                for row in conn.execute(_HOLDERS, {"rt": rt.name, "needle": needle}):
+                    data = loads(row.data)
+                    if found.urn in data:  # LIKE only narrows: the key must be the URN as stored
+                        changed.append({"key": row.pk, "d": dumps(document(rt, data)), "v": row.version + 1})
             if changed and not purge:
                 raise SchemaExtensionInUse(found.urn, len(changed))
             if changed:
