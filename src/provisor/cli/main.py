@@ -48,6 +48,12 @@ BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
 ]
+TraceOption = Annotated[
+    int | None,
+    typer.Option(
+        "--trace", help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -219,10 +225,7 @@ def tenant_create(
     rate_burst: Annotated[
         int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
     ] = None,
-    trace: Annotated[
-        int | None,
-        typer.Option(help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."),
-    ] = None,
+    trace: TraceOption = None,
     label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
 ) -> None:
     """Create a tenant and print its first Secret Token (alone on the last line)."""
@@ -301,10 +304,7 @@ def tenant_set(
     no_rate_limit: Annotated[
         bool, typer.Option("--no-rate-limit", help="Remove the tenant's rate limit.")
     ] = False,
-    trace: Annotated[
-        int | None,
-        typer.Option(help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."),
-    ] = None,
+    trace: TraceOption = None,
     no_trace: Annotated[
         bool, typer.Option("--no-trace", help="Stop tracing and delete the traces kept.")
     ] = False,

@@ -21,6 +21,7 @@ from provisor.scim.resources import document
 from provisor.scim.schema.extensions import InvalidSchemaDefinition, SchemaExtension, extend, parse_extension
 from provisor.scim.schema.model import SchemaRegistry, default_registry
 from provisor.store.base import SchemaExtensionExists, SchemaExtensionInUse, SchemaExtensionNotFound
+from provisor.store.sql.dialect import like_escape
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import schema_extensions as X
 from provisor.store.sql.values import dumps, loads, to_micros
@@ -38,12 +39,32 @@ _HOLDERS = select(R.c.pk, R.c.data, R.c.version).where(
 
 
 def load_extensions(conn: Connection) -> list[SchemaExtension]:
-    """Every declared extension, in the order they were added, each checked again as ``schema add``
-    checks it. One that no longer passes (a hand-edited row, say) is left out with a warning, so
-    that the server still starts and ``provisor schema remove`` can take it away."""
+    """Every declared extension, in the order they were added (see :func:`_load`)."""
+    return _load(conn)[1]
+
+
+def store_registry(engine: Engine) -> tuple[SchemaRegistry, Fingerprint]:
+    """The default schemas with every declared extension, and the fingerprint of those declarations:
+    what a store opened on ``engine`` speaks."""
+    with engine.connect() as conn:
+        registry, _, fingerprint = _load(conn)
+    return registry, fingerprint
+
+
+def _load(
+    conn: Connection, without: str | None = None
+) -> tuple[SchemaRegistry, list[SchemaExtension], Fingerprint]:
+    """The registry of the declarations (but the one whose ``urn_key`` is ``without``), the
+    extensions in it, and the fingerprint of every declaration, from one read. Each is checked again
+    as ``schema add`` checks it; one that no longer passes (a hand-edited row, say) is left out with
+    a warning, so that the server still starts and ``provisor schema remove`` can take it away."""
     registry = default_registry()
     out: list[SchemaExtension] = []
+    seen: list[tuple[str, int]] = []
     for row in conn.execute(_ALL):
+        seen.append((row.urn_key, row.created))
+        if row.urn_key == without:
+            continue
         try:
             found = parse_extension(
                 loads(row.definition), registry, row.resource_type, required=bool(row.required)
@@ -59,14 +80,7 @@ def load_extensions(conn: Connection) -> list[SchemaExtension]:
             continue
         registry = extend(registry, [found])
         out.append(found)
-    return out
-
-
-def store_registry(engine: Engine) -> tuple[SchemaRegistry, Fingerprint]:
-    """The default schemas with every declared extension, and the fingerprint of those declarations:
-    what a store opened on ``engine`` speaks."""
-    with engine.connect() as conn:
-        return extend(default_registry(), load_extensions(conn)), _fingerprint(conn)
+    return registry, out, tuple(seen)
 
 
 def _fingerprint(conn: Connection) -> Fingerprint:
@@ -128,9 +142,8 @@ class SqlSchemaExtensions:
             found = conn.execute(select(X).where(X.c.urn_key == urn.lower())).first()
             if found is None:
                 raise SchemaExtensionNotFound(f"no extension schema {urn} is declared")
-            rest = [e for e in load_extensions(conn) if e.urn.lower() != urn.lower()]
-            rt = extend(default_registry(), rest).resource_type(found.resource_type)
-            needle = '%"' + _like_escape(found.urn) + '":%'
+            rt = _load(conn, without=found.urn_key)[0].resource_type(found.resource_type)
+            needle = '%"' + like_escape(found.urn) + '":%'
             changed = []
             # (no such resource type, in a hand-edited row: no resource of it holds anything)
             if rt is not None:
@@ -150,7 +163,3 @@ class SqlSchemaExtensions:
                 )
             conn.execute(delete(X).where(X.c.urn_key == found.urn_key))
         return len(changed)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
