@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote, quote_plus, unquote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisor.server.http import parse_query, unquote_query
+from provisor.server import http
+from provisor.server.http import parse_query, response_media_type, unquote_query
 
 
 @given(st.text())
@@ -38,3 +40,35 @@ def test_parse_query_keeps_names_and_the_last_value() -> None:
         "x": "✓ %zz",
     }
     assert parse_query(b"") == {}
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        (None, b"application/scim+json"),
+        ("application/scim+json", b"application/scim+json"),
+        ("*/*", b"application/scim+json"),
+        ("application/*", b"application/scim+json"),
+        ("application/json", b"application/json"),
+        ("Application/JSON; charset=utf-8", b"application/json"),
+        ("application/json, application/scim+json", b"application/scim+json"),  # a tie: SCIM's own
+        ("application/scim+json;q=0.5, application/json", b"application/json"),
+        ("application/json;q=0.4, application/scim+json;q=0.9", b"application/scim+json"),
+        ("application/json, */*;q=0.1", b"application/json"),
+        ("application/*;q=0.2, application/json;q=0.8", b"application/json"),
+        ("application/json;q=0", b"application/scim+json"),  # refused: disregarded
+        ("application/json;q=oops", b"application/scim+json"),
+        ("text/html", b"application/scim+json"),  # accepts neither: disregarded, not 406
+        ("", b"application/scim+json"),
+    ],
+)
+def test_the_answer_is_scim_json_unless_the_client_prefers_json(accept: str | None, media: bytes) -> None:
+    assert response_media_type(accept) == media
+    assert response_media_type(accept) == media  # the remembered answer is the same
+
+
+def test_a_flood_of_distinct_accept_headers_is_answered_but_not_remembered() -> None:
+    for i in range(200):
+        assert response_media_type(f"application/json;v={i}") == b"application/json"
+    assert response_media_type("application/json;v=last") == b"application/json"
+    assert len(http._NEGOTIATED) <= http._NEGOTIATED_MAX

@@ -235,3 +235,29 @@ def test_healthz_and_metrics(live, client):
     text = httpx.get(f"{live.root}/metrics").text
     assert "provisor_http_requests_total" in text
     assert 'route="Users"' in text
+
+
+def test_a_client_that_accepts_only_plain_json_gets_plain_json(live, client):
+    """RFC 7644 section 3.1: SCIM JSON by default, and Accept: application/json supported."""
+    plain = {"Accept": "application/json"}
+    created = client.post("/Users", json={"schemas": [USER], "userName": "accept@x.com"}, headers=plain)
+    assert created.status_code == 201
+    assert created.headers["content-type"] == "application/json"
+    uid = created.json()["id"]
+    for r in (
+        client.get(f"/Users/{uid}", headers=plain),
+        client.get("/Users", params={"filter": 'userName eq "accept@x.com"'}, headers=plain),
+        client.get("/ServiceProviderConfig", headers=plain),
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/json"
+    # errors too, from the SCIM app and from the routes around it
+    outside = f"{live.root}/elsewhere"  # Starlette's fallback route
+    for r in (client.get("/Users/nope", headers=plain), httpx.get(outside, headers=plain)):
+        assert r.status_code == 404
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    # the default, and a client that names both, get SCIM JSON
+    for headers in ({}, {"Accept": "application/scim+json, application/json"}, {"Accept": "*/*"}):
+        r = client.get(f"/Users/{uid}", headers=headers)
+        assert r.headers["content-type"] == "application/scim+json"

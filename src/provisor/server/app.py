@@ -40,7 +40,7 @@ from provisor.server.bulk import BulkProcessor
 from provisor.server.config import ServerConfig
 from provisor.server.discovery import resource_types, schemas, service_provider_config
 from provisor.server.errors import error_response, render_error
-from provisor.server.http import ScimRequest, send_response
+from provisor.server.http import ScimRequest, response_media_type, send_response
 from provisor.server.observability import Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
@@ -52,7 +52,6 @@ from provisor.store.base import Precondition, Tenant
 
 log = logging.getLogger("provisor.server")
 
-_JSON_TYPES = ("application/scim+json", "application/json")
 Handler = Callable[[ScimRequest, TenantContext, list[str]], Awaitable[Outcome]]
 #: The projection of a request without a query string: neither ``attributes`` nor ``excludedAttributes``.
 _NO_PROJECTION = Projection(None, None)
@@ -132,12 +131,14 @@ class ScimApp:
             outcome = await handler(request, ctx, args)
         except Exception as exc:
             status, body, headers = render_error(exc)
-            await send_response(send, status, body, headers)
+            media = response_media_type(request.headers.get("accept"))
+            await send_response(send, status, body, headers, media)
             if ctx is not None and ctx.trace:
                 self._trace(ctx, request, status, body)
             return
         answer = None if outcome.body is None else orjson.dumps(outcome.body)
-        await send_response(send, outcome.status, answer, outcome.headers)
+        media = response_media_type(request.headers.get("accept"))
+        await send_response(send, outcome.status, answer, outcome.headers, media)
         if ctx.trace:
             self._trace(ctx, request, outcome.status, answer)
 
@@ -452,7 +453,8 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def fallback(request: Request) -> Response:
-        return error_response(NotFound(f"nothing at {request.url.path}; the SCIM base is {config.base_path}"))
+        missing = NotFound(f"nothing at {request.url.path}; the SCIM base is {config.base_path}")
+        return error_response(missing, request.headers.get("accept"))
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     rest = Starlette(

@@ -14,10 +14,10 @@ import orjson
 from starlette.responses import Response
 
 from provisor.scim import errors as scim
+from provisor.server.http import response_media_type
 from provisor.store import base as store
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-SCIM_MEDIA_TYPE = "application/scim+json"
 
 log = logging.getLogger("provisor.server")
 
@@ -69,7 +69,9 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
     return error.status, orjson.dumps(error_body(error)), headers
 
 
-def error_response(exc: Exception) -> Response:
-    """:func:`render_error` as a Starlette response (for the routes outside the SCIM app)."""
+def error_response(exc: Exception, accept: str | None = None) -> Response:
+    """:func:`render_error` as a Starlette response (for the routes outside the SCIM app), in the
+    media type the request's Accept header negotiates (``http.response_media_type``)."""
     status, body, headers = render_error(exc)
-    return Response(body, status_code=status, headers=headers, media_type=SCIM_MEDIA_TYPE)
+    media = response_media_type(accept).decode("latin-1")
+    return Response(body, status_code=status, headers=headers, media_type=media)

@@ -17,6 +17,7 @@ from provisor.scim.errors import InvalidSyntax, PayloadTooLarge, Unauthorized
 
 JSON_TYPES = ("application/scim+json", "application/json")
 SCIM_MEDIA_TYPE = b"application/scim+json"
+JSON_MEDIA_TYPE = b"application/json"
 
 
 #: two hex digits, in any case, -> the byte they write (``%xx`` escapes, RFC 3986 section 2.1)
@@ -50,6 +51,61 @@ def unquote_query(text: str) -> str:
             out.append(byte)
             out += part[2:].encode("latin-1")
     return out.decode("utf-8", "replace")
+
+
+def _quality(accept: str, media: str) -> float:
+    """The q an Accept header gives ``media`` (``type/subtype``, lower case): that of its most
+    specific matching range (RFC 9110 section 12.5.1), 0 when none matches."""
+    kind = media.split("/")[0]
+    best, specificity = 0.0, -1
+    for part in accept.split(","):
+        range_, *params = part.split(";")
+        range_ = range_.strip().lower()
+        if range_ == media:
+            rank = 2
+        elif range_ == f"{kind}/*":
+            rank = 1
+        elif range_ == "*/*":
+            rank = 0
+        else:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0  # a q that is no number accepts nothing it names
+        if rank > specificity:
+            best, specificity = q, rank
+    return best
+
+
+_NEGOTIATED: dict[str, bytes] = {}
+#: Distinct Accept headers remembered (clients send one or two; a hostile one is not cached).
+_NEGOTIATED_MAX = 64
+
+
+def response_media_type(accept: str | None) -> bytes:
+    """The Content-Type of an answer to a request with this Accept header (RFC 7644 section 3.1).
+
+    ``application/scim+json`` by default, and whenever the client accepts it at least as well as
+    ``application/json``; ``application/json`` when the client asks for that (``Accept:
+    application/json``, as generic HTTP clients and some SCIM client libraries send) and prefers
+    it. A header that accepts neither is disregarded (RFC 9110 section 12.5.1 allows that instead
+    of 406): the answer is SCIM JSON, which is what every SCIM client reads.
+    """
+    if accept is None:
+        return SCIM_MEDIA_TYPE
+    found = _NEGOTIATED.get(accept)
+    if found is None:
+        found = SCIM_MEDIA_TYPE
+        if _quality(accept, "application/json") > _quality(accept, "application/scim+json"):
+            found = JSON_MEDIA_TYPE
+        if len(_NEGOTIATED) < _NEGOTIATED_MAX:
+            _NEGOTIATED[accept] = found
+    return found
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
