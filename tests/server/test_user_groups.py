@@ -1,5 +1,6 @@
-"""A User's ``groups`` (RFC 7643 section 4.1.2) over HTTP: derived from direct group membership,
-read-only, projected, filterable, current after every membership change; the User's ETag is not."""
+"""A User's ``groups`` (RFC 7643 section 4.1.2) over HTTP: derived from group membership, direct
+and through nested groups, read-only, projected, filterable, current after every membership
+change; the User's ETag is not."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ def test_groups_are_rendered_from_direct_memberships(client: httpx.Client) -> No
     assert "groups" not in u  # a new User is in no group
     sales = create_group(client, "Sales", [u["id"]])
     eng = create_group(client, "Eng", [u["id"]])
-    create_group(client, "Outer", [eng["id"]])  # nested: u is only indirectly in Outer
     assert groups_of(client, u["id"]) == [
         {"value": sales["id"], "$ref": ref(client, sales["id"]), "display": "Sales", "type": "direct"},
         {"value": eng["id"], "$ref": ref(client, eng["id"]), "display": "Eng", "type": "direct"},
@@ -39,6 +39,70 @@ def test_groups_are_rendered_from_direct_memberships(client: httpx.Client) -> No
     assert [g["value"] for g in listed["Resources"][0]["groups"]] == [sales["id"], eng["id"]]
     everyone = client.get("/Users").json()["Resources"]
     assert {r["id"]: len(r.get("groups", [])) for r in everyone} == {u["id"]: 2, loner["id"]: 0}
+
+
+def test_groups_reached_through_nested_groups_are_indirect(client: httpx.Client) -> None:
+    """RFC 7643 section 4.1.2: groups "either through direct group membership, through nested
+    groups"; ``type`` "direct" or "indirect". Each group once, direct when it is both."""
+    u = create_user(client, "erin@contoso.com")
+    other = create_user(client, "frank@contoso.com")
+    eng = create_group(client, "Eng", [u["id"]])
+    outer = create_group(client, "Outer", [eng["id"]])
+    top = create_group(client, "Top", [outer["id"], u["id"]])  # u is in Top directly and via Outer
+    world = create_group(client, "World", [top["id"], other["id"]])
+
+    def shown(user_id: str, **params: str) -> list[tuple[str, str]]:
+        return [(g["display"], g["type"]) for g in groups_of(client, user_id, **params) or []]
+
+    expected = [("Eng", "direct"), ("Outer", "indirect"), ("Top", "direct"), ("World", "indirect")]
+    assert shown(u["id"]) == expected
+    full = groups_of(client, u["id"]) or []
+    assert full[1] == {
+        "value": outer["id"],
+        "$ref": ref(client, outer["id"]),
+        "display": "Outer",
+        "type": "indirect",
+    }
+    assert shown(other["id"]) == [("World", "direct")]
+    # the same in every read: an Entra match lookup, a compiled filter, a plain list, a projection
+    r = client.get("/Users", params={"filter": 'userName eq "erin@contoso.com"'}).json()["Resources"][0]
+    assert [(g["display"], g["type"]) for g in r["groups"]] == expected
+    r = client.get("/Users", params={"filter": 'userName co "erin"'}).json()["Resources"][0]
+    assert [(g["display"], g["type"]) for g in r["groups"]] == expected
+    listed = {x["id"]: x for x in client.get("/Users").json()["Resources"]}
+    assert len(listed[u["id"]]["groups"]) == 4 and len(listed[other["id"]]["groups"]) == 1
+    only = client.get(f"/Users/{u['id']}", params={"attributes": "groups.type"}).json()
+    assert only["groups"] == [{"type": t} for _, t in expected]
+    # filters see the indirect ones too
+    found = client.get(
+        "/Users", params={"filter": f'groups[value eq "{world["id"]}" and type eq "indirect"]'}
+    )
+    assert [x["id"] for x in found.json()["Resources"]] == [u["id"]]
+    found = client.get("/Users", params={"filter": f'groups.value eq "{world["id"]}"'})
+    assert {x["id"] for x in found.json()["Resources"]} == {u["id"], other["id"]}
+    found = client.get("/Users", params={"filter": f'groups[value eq "{top["id"]}" and type eq "indirect"]'})
+    assert found.json()["totalResults"] == 0  # u is in Top directly: listed once, as direct
+    # a cycle of groups (World in Eng) ends; every group of the cycle is reached
+    r = client.patch(
+        f"/Groups/{eng['id']}",
+        json=patch({"op": "add", "path": "members", "value": [{"value": world["id"]}]}),
+    )
+    assert r.status_code in (200, 204), r.text
+    assert shown(u["id"]) == expected
+    assert shown(other["id"]) == [
+        ("Eng", "indirect"),
+        ("Outer", "indirect"),
+        ("Top", "indirect"),
+        ("World", "direct"),
+    ]
+    # taking a link out takes the indirect memberships through it with it
+    r = client.patch(
+        f"/Groups/{outer['id']}", json=patch({"op": "remove", "path": f'members[value eq "{eng["id"]}"]'})
+    )
+    assert r.status_code in (200, 204), r.text
+    assert shown(u["id"]) == [("Eng", "direct"), ("Top", "direct"), ("World", "indirect")]
+    assert client.delete(f"/Groups/{top['id']}").status_code == 204
+    assert shown(u["id"]) == [("Eng", "direct")]
 
 
 def test_groups_follow_membership_changes_and_keep_the_user_etag(client: httpx.Client) -> None:

@@ -22,6 +22,7 @@ from provisor.scim.filter.evaluate import matches
 from provisor.scim.schema.model import ENTERPRISE_USER, USER
 from provisor.store.base import Member, Query, StoredResource
 from provisor.store.sql import SqlStore
+from provisor.store.testing import members_delta
 
 WORDS = ["alice", "Alice", "ALICE@contoso.com", "bob", "bø", "BØB", "a%_b", "a%xb", "back\\slash", "", "x"]
 TYPES = ["work", "Work", "home", "other", ""]
@@ -104,11 +105,19 @@ def population(
         "x",
         None,
     ]
+    groups = []
     for name in names:
         members = [Member(u.id) for u in made if rng.random() < 0.25]
-        store.create(tenant, "Group", {"displayName": name} if name is not None else {}, members)
+        groups.append(
+            store.create(tenant, "Group", {"displayName": name} if name is not None else {}, members)
+        )
+    # nested groups: a chain (bob -> alice -> x), a cycle (a%_b <-> a%xb) and one more way in
+    for outer, inner in ((0, 2), (7, 0), (4, 5), (5, 4), (3, 5)):
+        store.update(tenant, "Group", groups[outer].id, members_delta(add=(Member(groups[inner].id),)))
     users = store.search(tenant, "User", Query(count=1000)).resources
     assert any(u.groups for u in users) and any(not u.groups for u in users)
+    kinds = {g.type for u in users for g in u.groups or ()}
+    assert kinds == {"direct", "indirect"}
     yield store, tenant, [representation(u) for u in users]
     store.close()
 
@@ -164,7 +173,8 @@ def test_sql_groups_filters_agree_with_the_evaluator(
 ) -> None:
     store, tenant, docs = population
     ids = sorted({g["value"] for d in docs for g in d.get("groups", ())})
-    words = st.sampled_from([*ids, *(i.upper() for i in ids), "direct", "Indirect", *WORDS]) | safe_text
+    types = ["direct", "indirect", "Indirect"]
+    words = st.sampled_from([*ids, *(i.upper() for i in ids), *types, *WORDS]) | safe_text
     groups = group_filters(words)
     f = data.draw(
         st.recursive(

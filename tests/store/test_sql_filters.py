@@ -457,11 +457,17 @@ def test_prepared_lookup_pages(world: tuple[SqlStore, str, dict[str, str]]) -> N
 
 
 def test_user_groups_filters(world: tuple[SqlStore, str, dict[str, str]]) -> None:
-    """A User's groups are its direct memberships: alice is in Sales (and only through it in Nested)."""
+    """A User's groups are its direct and indirect memberships: alice is in Sales, and through it
+    in Nested; percent is in Nested directly."""
     _, _, ids = world
     assert found(world, f'groups.value eq "{ids["sales"]}"') == {"alice"}
-    assert found(world, f'groups[value eq "{ids["nested"]}"]') == {"percent"}
-    assert found(world, f'groups.value ne "{ids["sales"]}"') == EVERYONE - {"alice"}
+    assert found(world, f'groups[value eq "{ids["nested"]}"]') == {"percent", "alice"}
+    assert found(world, f'groups[value eq "{ids["nested"]}" and type eq "direct"]') == {"percent"}
+    assert found(world, f'groups[value eq "{ids["nested"]}" and type eq "indirect"]') == {"alice"}
+    assert found(world, 'groups[type eq "indirect" and display eq "nested"]') == {"alice"}
+    # ne on a multi-valued attribute: some value differs (alice's Nested), or none is there
+    assert found(world, f'groups.value ne "{ids["sales"]}"') == EVERYONE
+    assert found(world, f'not (groups.value eq "{ids["sales"]}")') == EVERYONE - {"alice"}
     assert found(world, 'groups[display eq "SALES" and type eq "direct"]') == {"alice"}
     assert found(world, 'groups.display co "e"') == {"alice", "percent"}
     assert found(world, "groups pr") == {"alice", "percent"}

@@ -12,7 +12,7 @@ from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import default_registry
 from provisor.store.base import Change, GroupRef, Member, MemberDelta, Query
 from provisor.store.sql import SqlStore
-from provisor.store.sql.rows import group_refs
+from provisor.store.sql.rows import closure_groups, group_refs
 
 USER_RT = default_registry().resource_type("User")
 assert USER_RT is not None
@@ -95,6 +95,28 @@ def test_order_is_by_group_creation_whatever_the_membership_order(
 
 
 def test_group_refs_decoding() -> None:
-    assert group_refs(None) == () and group_refs("[]") == () and group_refs([]) == ()
-    assert group_refs('[[9,"b","B"],[2,"a",null]]') == (GroupRef("a", None), GroupRef("b", "B"))
-    assert group_refs([[9, "b", "B"], [2, "a", "A"]]) == (GroupRef("a", "A"), GroupRef("b", "B"))
+    none = ((), False)
+    assert group_refs(None) == none and group_refs("[]") == none and group_refs([]) == none
+    refs = (GroupRef("a", None), GroupRef("b", "B"))
+    assert group_refs('[[9,"b","B",0],[2,"a",null,0]]') == (refs, False)
+    assert group_refs('[[9,"b","B",1],[2,"a",null,0]]') == (refs, True)  # b is itself in a group
+    assert group_refs([[9, "b", "B", 0], [2, "a", "A", 1]]) == (
+        (GroupRef("a", "A"), GroupRef("b", "B")),
+        True,
+    )
+
+
+def test_closure_rows_become_each_members_groups() -> None:
+    rows = [
+        # member 1: direct in 5 and 3, indirect in 7, and in 5 both ways (direct wins, whatever the order)
+        (1, 5, "g5", "Five", 0),
+        (1, 7, "g7", None, 0),
+        (1, 5, "g5", "Five", 1),
+        (1, 3, "g3", "Three", 1),
+        (2, 7, "g7", None, 1),
+    ]
+    assert closure_groups(rows) == {
+        1: (GroupRef("g3", "Three"), GroupRef("g5", "Five"), GroupRef("g7", None, "indirect")),
+        2: (GroupRef("g7", None),),
+    }
+    assert closure_groups([]) == {}

@@ -4,8 +4,8 @@ Each operation takes parsed input, calls the protocol core and the store, and re
 :class:`Outcome`; errors are raised (ScimError or StoreError) and rendered in ``errors.py``.
 
 A User's ``groups`` (RFC 7643 section 4.1.2) is derived by the store from group membership and
-rendered here: the groups the User is a *direct* member of, each ``{value, $ref, display, type:
-"direct"}``; nested groups are not expanded, so indirect membership is never reported. It is
+rendered here: each group the User is in, ``{value, $ref, display, type}``, ``type`` "direct", or
+"indirect" for a group it is in only through nested groups. It is
 loaded only when the response will show it (``Projection.wants_groups``), is read-only (input is
 ignored by ``parse_resource``, a PATCH targeting it is a ``mutability`` error), and changing a
 group's members does not change its members' ``meta.version``: the User's ETag covers its own

@@ -6,10 +6,10 @@ are columns and relations the store owns. Group membership is its own relation, 
 so that adding or removing k members costs O(k) whatever the group's size.
 
 A User's ``groups`` (RFC 7643 section 4.1.2) is derived from that relation when read, never stored:
-the groups the User is a *direct* member of (nested groups are not expanded, so there is never an
-``indirect`` entry). Membership changes do not change the User's ``version``: RFC 7643 makes
-``groups`` read-only and derived, and bumping every member's version on a group change would make
-a PATCH to a large group cost O(group size).
+the groups the User is a member of, ``direct`` ones and ``indirect`` ones (reached only through
+groups that are members of groups; a cycle of groups is walked once). Membership changes do not
+change the User's ``version``: RFC 7643 makes ``groups`` read-only and derived, and bumping every
+member's version on a group change would make a PATCH to a large group cost O(group size).
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ class SchemaExtensionInUse(StoreError):
 class GroupRef(NamedTuple):
     """One group a User is a member of (RFC 7643 section 4.1.2 ``groups``): its id and displayName.
 
-    Only direct memberships are reported (``type`` is always ``"direct"``). A NamedTuple rather
+    ``type`` is ``"direct"``, or ``"indirect"`` for a group the User reaches only through nested
+    groups (each group is listed once: direct when it is both). A NamedTuple rather
     than a frozen dataclass: it is built for every group of every User read, at a third the cost.
     """
 
@@ -225,8 +226,8 @@ class StoredResource:
         self.version = version
         #: groups, when loaded
         self.members = members
-        #: Users: the groups it is a direct member of, in the order the groups were created, when
-        #: loaded (``()`` for none); None when not loaded, and always for Groups.
+        #: Users: the groups it is a member of, directly or not, in the order the groups were
+        #: created, when loaded (``()`` for none); None when not loaded, and always for Groups.
         self.groups = groups
 
     @property

@@ -314,7 +314,7 @@ class ResourceStoreContract:
 
     # -- a User's groups (RFC 7643 section 4.1.2) ------------------------------------------------
 
-    def test_user_groups_are_the_direct_memberships(self, store: FullStore, tenant: str) -> None:
+    def test_user_groups_are_its_direct_and_indirect_memberships(self, store: FullStore, tenant: str) -> None:
         a = store.create(tenant, "User", user("a"))
         b = store.create(tenant, "User", user("b"))
         assert a.groups == ()  # a new User is in no group
@@ -322,11 +322,15 @@ class ResourceStoreContract:
         eng = store.create(tenant, "Group", {"displayName": "Eng"}, [Member(a.id)])
         outer = store.create(tenant, "Group", {"displayName": "Outer"}, [Member(eng.id)])
         store.update(tenant, "Group", sales.id, members_delta(add=(Member(a.id), Member(b.id))))
-        # ordered by when the groups were created, whatever the order a was added in; only
-        # direct memberships (a is in Outer through Eng: not reported), always type "direct"
-        expected = (GroupRef(sales.id, "Sales"), GroupRef(eng.id, "Eng"))
+        # ordered by when the groups were created, whatever the order a was added in; a is in
+        # Outer through Eng (RFC 7643 section 4.1.2: "indirect")
+        expected = (
+            GroupRef(sales.id, "Sales"),
+            GroupRef(eng.id, "Eng"),
+            GroupRef(outer.id, "Outer", "indirect"),
+        )
         assert store.get(tenant, "User", a.id).groups == expected
-        assert all(g.type == "direct" for g in expected)
+        assert [g.type for g in expected] == ["direct", "direct", "indirect"]
         assert store.get(tenant, "User", b.id).groups == (GroupRef(sales.id, "Sales"),)
         assert store.get(tenant, "User", a.id, with_groups=False).groups is None
         assert store.get(tenant, "Group", eng.id).groups is None  # Groups have no groups attribute

@@ -12,8 +12,8 @@ Where an indexed column or table exists it is used: ``id``, ``externalId``, ``us
 ``displayName``, ``meta.created``/``meta.lastModified`` are columns, ``meta.version`` is the ETag
 built from the ``version`` column exactly as the server renders it (``W/"<version>"``);
 ``emails.value``/``emails.type`` (and ``emails[...]`` over just those) go through the ``emails``
-table; group ``members`` and a User's ``groups`` (direct memberships, as the server renders them)
-through ``memberships``.
+table; group ``members`` and a User's ``groups`` (direct and, through nested groups, indirect
+memberships, as the store reads them) through ``memberships``.
 Everything else reads the JSON document through the dialect strategy.
 
 ``meta.location`` and the ``$ref`` of members and groups are built by the server from its base
@@ -65,7 +65,7 @@ from provisor.scim.filter.lexer import to_datetime
 from provisor.scim.filter.parser import lookup_attribute, present
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
 from provisor.store.sql.dialect import SqlDialect, Val
-from provisor.store.sql.tables import emails, memberships, resources
+from provisor.store.sql.tables import emails, memberships, nested_membership, resources
 from provisor.store.sql.values import fold, to_micros
 
 R = resources
@@ -246,29 +246,70 @@ class _Compiler:
         return _Rows(any_)
 
     def group_rows(self, top: Attribute) -> _Rows:
-        """A User's ``groups``: one row per group it is a direct member of (``type`` "direct")."""
+        """A User's ``groups``: one row per group it is in, as the store reads them (``rows``):
+        ``type`` "direct" for each group it is a direct member of, "indirect" for each group it
+        reaches only through nested groups."""
         display = top.sub("display")
         exact = display is not None and display.case_exact
 
-        def any_(build: Callable[[_Element], Cond]) -> Cond:
-            m, g = memberships.alias(), resources.alias()
-            cols = {
+        def cols(g: Any, type_: str) -> dict[str, Val]:
+            return {
                 "value": Val(g.c.id),
                 "display": Val(g.c.display_name) if exact else Val(g.c.display_name_key, folded=True),
-                "type": Val(literal("direct")),
+                "type": Val(literal(type_)),
             }
-            query = (
+
+        def any_(build: Callable[[_Element], Cond]) -> Cond:
+            m, g = memberships.alias(), resources.alias()
+            direct_cols = cols(g, "direct")
+            direct = (
                 select(m.c.member_pk)
                 .select_from(m.join(g, g.c.pk == m.c.group_pk))
                 .where(
                     g.c.tenant_id == self.tenant_id,
                     g.c.resource_type == "Group",
-                    build(lambda s: cols.get(s or "value", Val(null()))),
+                    build(lambda s: direct_cols.get(s or "value", Val(null()))),
                 )
             )
-            return R.c.pk.in_(query)
+            # indirect: a member of group ``inner`` that is (through one or more groups) in ``outer``,
+            # and not a direct member of ``outer`` too (its row there is the direct one)
+            chain = self.group_chains()
+            via, a, again = memberships.alias(), resources.alias(), memberships.alias()
+            indirect_cols = cols(a, "indirect")
+            indirect = (
+                select(via.c.member_pk)
+                .select_from(
+                    chain.join(via, via.c.group_pk == chain.c.inner).join(a, a.c.pk == chain.c.outer)
+                )
+                .where(
+                    a.c.tenant_id == self.tenant_id,
+                    build(lambda s: indirect_cols.get(s or "value", Val(null()))),
+                    ~exists(
+                        select(literal(1)).where(
+                            again.c.group_pk == chain.c.outer, again.c.member_pk == via.c.member_pk
+                        )
+                    ),
+                )
+            )
+            return or_(R.c.pk.in_(direct), R.c.pk.in_(indirect))
 
         return _Rows(any_)
+
+    def group_chains(self) -> Any:
+        """A recursive CTE of ``(inner, outer)`` group pairs of this tenant: ``inner`` is in
+        ``outer`` through one or more nested-group memberships (a cycle of groups ends: UNION)."""
+        edge, owner, step = memberships.alias(), resources.alias(), memberships.alias()
+        seed = (
+            select(edge.c.member_pk.label("inner"), edge.c.group_pk.label("outer"))
+            .select_from(edge.join(owner, owner.c.pk == edge.c.group_pk))
+            .where(
+                nested_membership(edge.c.member_type),
+                owner.c.tenant_id == self.tenant_id,
+                owner.c.resource_type == "Group",
+            )
+        )
+        chain = seed.cte(recursive=True)
+        return chain.union(select(chain.c.inner, step.c.group_pk).where(step.c.member_pk == chain.c.outer))
 
     # -- comparisons -----------------------------------------------------------------------------
 

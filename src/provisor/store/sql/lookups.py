@@ -7,7 +7,10 @@ fixed statements on the indexed columns; every other filter goes through ``filte
 
 Each User read has a twin that also returns the User's ``groups`` (:func:`groups_column`): one
 correlated scalar subquery on ``memberships(member_pk)``, so loading them costs an index probe in
-the same statement, not a round trip.
+the same statement, not a round trip. With each group it tells whether that group is itself a
+member of a group: only then is the User in groups *indirectly* (RFC 7643 section 4.1.2), and
+only then is :attr:`Lookups.closure` run to find them. A tenant without nested groups pays one
+more index probe per group of the User, not a recursive query.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, bindparam, func, select
+from sqlalchemy import ColumnElement, Engine, bindparam, exists, func, literal_column, select
 
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter, ValuePath
 from provisor.scim.schema.model import ResourceType
 from provisor.store.sql.dialect import SqlDialect
-from provisor.store.sql.prepared import Prepared
+from provisor.store.sql.prepared import Prepared, PreparedIn, in_list
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resource_counts as C
@@ -33,21 +36,47 @@ COLUMNS = (R.c.pk, R.c.id, R.c.data, R.c.created, R.c.last_modified, R.c.version
 SCOPE = (R.c.tenant_id == bindparam("tenant"), R.c.resource_type == bindparam("rt"))
 _BY_ID = R.c.id == bindparam("id")
 _GROUP = R.alias("grp")
+_UP = M.alias("up")
 
 
 def groups_column(dialect: SqlDialect) -> ColumnElement[object]:
     """The groups the row's resource is a direct member of, as one JSON array of
-    ``[group pk, group id, group displayName]`` (unordered; ``rows.group_refs`` decodes and orders it).
+    ``[group pk, group id, group displayName, nested]`` (unordered; ``rows.group_refs`` decodes and
+    orders it). ``nested`` (0 or 1) tells whether the group is itself a member of a group: only
+    then is the resource in groups indirectly too, and only then does the store run
+    :func:`closure` for it. The test is one probe of the by-member index per group, read from
+    the index alone (``SELECT 1``); a recursive query for every User read would cost more than
+    the whole rest of the statement.
 
     Correlated on ``resources.pk`` of the enclosing query; memberships never cross tenants (member
     values are resolved within the group's tenant), so no tenant test is needed.
     """
+    nested = exists(select(literal_column("1")).where(_UP.c.member_pk == _GROUP.c.pk))
     return (
-        select(dialect.json_rows(_GROUP.c.pk, _GROUP.c.id, _GROUP.c.display_name))
+        select(dialect.json_rows(_GROUP.c.pk, _GROUP.c.id, _GROUP.c.display_name, nested))
         .select_from(M.join(_GROUP, _GROUP.c.pk == M.c.group_pk))
         .where(M.c.member_pk == R.c.pk)
         .scalar_subquery()
         .label("groups")
+    )
+
+
+def closure(names: list[str]) -> Any:
+    """Every group the resources of the primary keys ``names`` belong to, directly or through
+    nested groups: rows of ``(member pk, group pk, group id, group displayName, direct)``,
+    ``direct`` 1 for a direct membership. UNION (not UNION ALL) ends the walk on a cycle of groups;
+    a group reached both ways gives one row of each."""
+    seed = select(
+        M.c.member_pk.label("member"), M.c.group_pk.label("grp"), literal_column("1").label("direct")
+    ).where(M.c.member_pk.in_(in_list(names)))
+    up = seed.cte("up", recursive=True)
+    step = M.alias("step")
+    up = up.union(
+        select(up.c.member, step.c.group_pk, literal_column("0")).where(step.c.member_pk == up.c.grp)
+    )
+    group = R.alias("anc")
+    return select(up.c.member, group.c.pk, group.c.id, group.c.display_name, up.c.direct).select_from(
+        up.join(group, group.c.pk == up.c.grp)
     )
 
 
@@ -91,9 +120,9 @@ class Lookups:
     """The prepared statements of one store."""
 
     def __init__(self, engine: Engine, dialect: SqlDialect) -> None:
-        groups = groups_column(dialect)
+        groups = (groups_column(dialect),)
         #: ``COLUMNS`` and the ``groups`` column, for listings compiled per query
-        self.columns_groups = (*COLUMNS, groups)
+        self.columns_groups = (*COLUMNS, *groups)
         #: (resources held, deletions ever) of a tenant and type (``resource_counts``), by key
         self.held = Prepared(
             engine,
@@ -103,13 +132,15 @@ class Lookups:
         )
         self.get = Prepared(engine, select(*COLUMNS).where(*SCOPE, _BY_ID))
         #: ``get`` plus the ``groups`` column (Users).
-        self.get_groups = Prepared(engine, select(*COLUMNS, groups).where(*SCOPE, _BY_ID))
+        self.get_groups = Prepared(engine, select(*COLUMNS, *groups).where(*SCOPE, _BY_ID))
+        #: the direct and indirect groups of Users in a nested group (:func:`closure`)
+        self.closure = PreparedIn(engine, "u", closure)
         self.by: dict[str, Lookup] = {}
 
         def lookup(cond: Any) -> Lookup:
             return Lookup(
                 Prepared(engine, _page(cond)),
-                Prepared(engine, _page(cond, groups)),
+                Prepared(engine, _page(cond, *groups)),
                 Prepared(engine, _count(cond)),
             )
 

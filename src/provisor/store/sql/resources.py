@@ -6,9 +6,10 @@ Reads by id and Entra's match lookups are single prepared statements; writes run
 userName uniqueness (per tenant, case-insensitively) is enforced by a unique index, and the
 DBAPI's IntegrityError is translated to UniquenessViolation.
 
-A User's ``groups`` (direct memberships only, RFC 7643 section 4.1.2) are read in the same
-statement as the User, when asked for (``lookups.groups_column``); they are derived, never stored,
-and a membership change does not change the User's version.
+A User's ``groups`` (RFC 7643 section 4.1.2) are read in the same statement as the User, when
+asked for (``lookups.groups_column``), and, for a User in a group that is itself in a group, with
+one recursive query more (``lookups.closure``: the groups it is in indirectly); they are derived,
+never stored, and a membership change does not change the User's version.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from provisor.scim.schema.model import ResourceType, SchemaRegistry
 from provisor.store import base
 from provisor.store.base import (
     Change,
+    GroupRef,
     IdPage,
     Member,
     MemberDelta,
@@ -42,8 +44,8 @@ from provisor.store.sql.filters import compile_filter
 from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
 from provisor.store.sql.paging import PageCursors
-from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Transaction
-from provisor.store.sql.rows import derived, email_rows, stored
+from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Runner, Transaction
+from provisor.store.sql.rows import closure_groups, derived, email_rows, group_refs, stored
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
@@ -215,13 +217,35 @@ class SqlResources:
             rows = self.connections.rows(statement, params)
             if not rows:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            return stored(rows[0], rt.name)
+            hit = rows[0]
+            if statement is lookups.get_groups:
+                return stored(hit, rt.name, None, self._groups(self.connections, rows)[0])
+            return stored(hit, rt.name)
         with self.connections.read() as tx:
             row = tx.first(self._lookups.get, params)
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             found = self._members.load_members(tx, [row[0]])
         return stored(row, rt.name, tuple(found[row[0]]))
+
+    def _groups(self, runner: Runner, rows: Sequence[Any]) -> list[tuple[GroupRef, ...]]:
+        """The groups of each User row read with the ``groups`` column, in order: its direct
+        groups, and for a User in a group that is itself in a group, its direct and indirect
+        ones, found with one recursive query for all such rows of the page (``lookups.closure``)."""
+        out: list[tuple[GroupRef, ...]] = []
+        nested: list[int] = []
+        for r in rows:  # a plain loop: this runs for every User read that shows groups
+            refs, deeper = group_refs(r[6])
+            out.append(refs)
+            if deeper:
+                nested.append(r[0])
+        if nested:
+            found: list[Any] = []
+            for statement, params in self._lookups.closure.parts({}, nested):
+                found.extend(runner.rows(statement, params))
+            every = closure_groups(found)
+            out = [every.get(r[0], refs) for r, refs in zip(rows, out, strict=True)]
+        return out
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page:
         """Filter, sort and page (RFC 7644 section 3.4.2); ``total`` counts every match.
@@ -246,14 +270,19 @@ class SqlResources:
             if query.with_members and rt.name == "Group" and rows:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
+            if groups and rows:
+                return _page(total, rows, rt.name, loaded, self._groups(self.connections, rows))
             return _page(total, rows, rt.name, loaded)
         columns = self._lookups.columns_groups if groups else COLUMNS
+        every: list[tuple[GroupRef, ...]] | None = None
         with self._read.connect() as conn:
             total, rows = self._listing(conn, tenant_id, rt, query, columns)
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
-        return _page(total, rows, rt.name, loaded)
+            if groups and rows:
+                every = self._groups(OnConnection(conn), rows)
+        return _page(total, rows, rt.name, loaded, every)
 
     def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
         """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is
@@ -334,7 +363,8 @@ class SqlResources:
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
-            current = stored(row, rt.name, members)
+            groups = self._groups(tx, [row])[0] if read is self._lookups.get_groups else None
+            current = stored(row, rt.name, members, groups)
             # the email rows the table holds, taken before an updater could touch the document
             emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []
             change = updater(current)  # any exception rolls the transaction back and propagates
@@ -480,9 +510,17 @@ def _total(offset: int, count: int, rows: list[Any]) -> int | None:
     return None
 
 
-def _page(total: int, rows: list[Any], resource_type: str, loaded: dict[int, list[Member]]) -> Page:
+def _page(
+    total: int,
+    rows: list[Any],
+    resource_type: str,
+    loaded: dict[int, list[Member]],
+    groups: list[tuple[GroupRef, ...]] | None = None,
+) -> Page:
     if loaded:
         return Page(total, [stored(r, resource_type, tuple(loaded[r[0]])) for r in rows])
+    if groups is not None:
+        return Page(total, [stored(r, resource_type, None, groups[i]) for i, r in enumerate(rows)])
     return Page(total, [stored(r, resource_type) for r in rows])
 
 

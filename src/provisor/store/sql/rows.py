@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from provisor.store.base import GroupRef, Member, StoredResource
@@ -46,21 +47,46 @@ def email_rows(resource_type: str, data: dict[str, Any]) -> list[tuple[str | Non
     return [(_text(e.get("value")), _text(e.get("type"))) for e in items if isinstance(e, dict)]
 
 
-def group_refs(value: Any) -> tuple[GroupRef, ...]:
+def group_refs(value: Any) -> tuple[tuple[GroupRef, ...], bool]:
     """The ``groups`` column (``lookups.groups_column``): JSON text or a decoded list of
-    ``[pk, id, displayName]``, NULL or ``[]`` for none; ordered by group pk (creation order)."""
+    ``[pk, id, displayName, nested]``, NULL or ``[]`` for none, as the direct groups ordered by
+    group pk (creation order), and whether any of them is itself in a group (``nested``): then
+    the resource is in groups indirectly too (:func:`closure_groups`)."""
     if value is None or value == "[]":
-        return ()
+        return (), False
     items = loads(value) if isinstance(value, str | bytes) else value
     if len(items) > 1:
         items.sort()  # by pk: pks are unique, so the later elements are never compared
-    return tuple([GroupRef(item[1], item[2]) for item in items])
+    nested = False
+    refs = []
+    for item in items:
+        refs.append(GroupRef(item[1], item[2]))
+        if item[3]:
+            nested = True
+    return tuple(refs), nested
 
 
-def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = None) -> StoredResource:
-    """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version), optionally
-    followed by the ``groups`` column, as a StoredResource: ``data`` is the canonical document's
-    JSON text, handed over undecoded."""
+def closure_groups(rows: Iterable[Any]) -> dict[int, tuple[GroupRef, ...]]:
+    """Rows of ``lookups.closure`` (member pk, group pk, group id, displayName, direct) as each
+    member's groups: one entry per group, ``direct`` when the member is in it directly (whatever
+    other ways lead there) and ``indirect`` otherwise, ordered by group pk as direct ones are."""
+    found: dict[int, dict[int, GroupRef]] = {}
+    for member, group_pk, group_id, display, direct in rows:
+        groups = found.setdefault(member, {})
+        if direct or group_pk not in groups:
+            groups[group_pk] = GroupRef(group_id, display, "direct" if direct else "indirect")
+    return {member: tuple(g for _, g in sorted(groups.items())) for member, groups in found.items()}
+
+
+def stored(
+    row: Any,
+    resource_type: str,
+    members: tuple[Member, ...] | None = None,
+    groups: tuple[GroupRef, ...] | None = None,
+) -> StoredResource:
+    """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version) as a
+    StoredResource: ``data`` is the canonical document's JSON text, handed over undecoded.
+    ``groups``: a User's groups when they were read (``group_refs``, ``closure_groups``)."""
     return StoredResource(
         row[1],
         resource_type,
@@ -69,6 +95,6 @@ def stored(row: Any, resource_type: str, members: tuple[Member, ...] | None = No
         from_micros(row[4]),
         row[5],
         members,
-        group_refs(row[6]) if len(row) > 6 else None,
+        groups,
         document_json=row[2],
     )

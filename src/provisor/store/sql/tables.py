@@ -20,9 +20,12 @@ eq``. Every timestamp is integer microseconds since the epoch, UTC (see ``values
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
     text,
 )
 
@@ -132,6 +136,22 @@ memberships = Table(
     Column("display", Text, nullable=True),
     # covering (group_pk too): a User's groups are read with the User (migration 0004)
     Index("ix_memberships_member", "member_pk", "group_pk"),
+)
+
+
+def nested_membership(member_type: ColumnElement[Any]) -> ColumnElement[bool]:
+    """``member_type = 'Group'``: a membership that makes a group a member of a group. The value
+    is written into the SQL, not bound: only then can a query use ``ix_memberships_nested``."""
+    return member_type == literal_column("'Group'")
+
+
+# the groups that are members of groups: where a walk through nested groups starts (0008)
+Index(
+    "ix_memberships_nested",
+    memberships.c.group_pk,
+    memberships.c.member_pk,
+    sqlite_where=nested_membership(memberships.c.member_type),
+    postgresql_where=nested_membership(memberships.c.member_type),
 )
 
 #: The extension schemas this deployment declares (``provisor schema add``), for every tenant: the
