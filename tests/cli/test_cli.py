@@ -130,6 +130,7 @@ def test_serve_and_create_a_tenant_while_it_runs(db, tmp_path):
     try:
         wait_ready(f"http://127.0.0.1:{port}/healthz")
         token = run("tenant", "create", "live", db=db).stdout.strip().splitlines()[-1]
+        assert "\tused never\t" in run("token", "list", "live", db=db).stdout
         base = f"http://127.0.0.1:{port}/scim/v2"
         r = httpx.post(
             f"{base}/Users",
@@ -137,8 +138,16 @@ def test_serve_and_create_a_tenant_while_it_runs(db, tmp_path):
             json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cli@x.com"},
         )
         assert r.status_code == 201, r.text
+        # the server recorded the token's use: an operator sees Entra (or this test) connect
+        (listed,) = [
+            json.loads(line) for line in run("token", "list", "live", "--json", db=db).stdout.splitlines()
+        ]
+        assert listed["state"] == "active" and listed["last_used"] is not None
+        used = datetime.fromisoformat(listed["last_used"])
+        assert abs((datetime.now(UTC) - used).total_seconds()) < 60
+        assert "\tused never\t" not in run("token", "list", "live", db=db).stdout
         # revoke through the CLI while the server runs
-        token_id = run("token", "list", "live", db=db).stdout.split("\t")[0]
+        token_id = listed["id"]
         run("token", "revoke", token_id, db=db)
         time.sleep(1.2)
         r = httpx.get(f"{base}/Users", headers={"Authorization": f"Bearer {token}"})

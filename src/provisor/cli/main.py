@@ -404,20 +404,31 @@ def token_create(
 
 @token_app.command("list")
 def token_list(
-    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")], db: DbOption = None
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
 ) -> None:
-    """List a tenant's tokens (ids and prefixes only; tokens themselves are never stored)."""
+    """List a tenant's tokens (ids and prefixes only; tokens themselves are never stored), with
+    when a server last accepted each (to the minute)."""
     with open_store(db) as store:
         t = store.get_tenant(tenant)
         tokens = store.list_tokens(t.id)
+    now = datetime.now(UTC)
     for info in tokens:
         state = (
-            "revoked"
-            if info.revoked
-            else ("expired" if info.expires and info.expires <= datetime.now(UTC) else "active")
+            "revoked" if info.revoked else ("expired" if info.expires and info.expires <= now else "active")
         )
+        if as_json:
+            when = {
+                k: v.isoformat() if v else None
+                for k, v in (("expires", info.expires), ("last_used", info.last_used))
+            }
+            record = {"id": info.id, "prefix": info.prefix, "state": state, "label": info.label}
+            typer.echo(json.dumps({**record, "created": info.created.isoformat(), **when}))
+            continue
         expires = info.expires.isoformat() if info.expires else "never"
-        typer.echo(f"{info.id}\t{info.prefix}…\t{state}\texpires {expires}\t{info.label}")
+        used = info.last_used.isoformat(timespec="seconds") if info.last_used else "never"
+        typer.echo(f"{info.id}\t{info.prefix}…\t{state}\texpires {expires}\tused {used}\t{info.label}")
 
 
 @token_app.command("revoke")

@@ -4,12 +4,17 @@ A token is ``pvs_`` + 43 URL-safe characters (256 random bits). Because tokens c
 fast hash is the right tool (no password stretching needed); the stored hash is looked up by index
 and compared with :func:`hmac.compare_digest`. Tokens never appear in logs: only their short
 public prefix (``pvs_abcd``) does.
+
+A running server records when each token was last used (``provisor token list``), at most once
+every :data:`USE_RECORD_SECONDS` a token, so an operator can tell whether Entra still connects
+(and with which token) while the hot path stays a read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections import OrderedDict
@@ -21,6 +26,10 @@ from provisor.store.base import Tenant, TenantStore, TokenInfo
 
 TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
 _CACHE_SIZE = 4096
+#: A token's use is written to the store at most this often (its "last used" is that precise).
+USE_RECORD_SECONDS = 60.0
+
+log = logging.getLogger("provisor.server")
 
 
 def generate_token() -> str:
@@ -50,16 +59,26 @@ class Authenticator:
     """Resolves ``Authorization: Bearer`` headers to tenants, with a short positive cache.
 
     The cache keeps the hot path off the database; ``ttl`` bounds how long a revoked token may
-    still be honoured by a running server (default 1 s).
+    still be honoured by a running server (default 1 s). With ``record_use`` each accepted token's
+    use is written to the store (``touch_token``) when it was last written
+    :data:`USE_RECORD_SECONDS` ago or more, or never by this process.
     """
 
     def __init__(
-        self, store: TenantStore, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        store: TenantStore,
+        *,
+        ttl: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        record_use: bool = True,
     ) -> None:
         self._store = store
         self._ttl = ttl
         self._clock = clock
         self._cache: OrderedDict[bytes, tuple[float, TokenInfo, Tenant]] = OrderedDict()
+        self._record_use = record_use
+        #: token id -> when its use is next written (clock time)
+        self._use_due: dict[str, float] = {}
 
     def authenticate(self, authorization: str | None) -> Tenant:
         if not authorization:
@@ -88,4 +107,17 @@ class Authenticator:
             raise Unauthorized("invalid Secret Token")
         if info.expires is not None and info.expires <= datetime.now(UTC):
             raise Unauthorized("the Secret Token has expired")
+        if self._record_use:
+            due = self._use_due.get(info.id)
+            if due is None or due <= now:
+                self._note_use(info, now)
         return tenant
+
+    def _note_use(self, info: TokenInfo, now: float) -> None:
+        """Write that ``info`` was used; a failure (a database busy elsewhere) is logged and the
+        request goes on: the next write is tried a minute later."""
+        self._use_due[info.id] = now + USE_RECORD_SECONDS
+        try:
+            self._store.touch_token(info.id, datetime.now(UTC))
+        except Exception:
+            log.warning("could not record the use of token %s (%s)", info.id, info.prefix, exc_info=True)

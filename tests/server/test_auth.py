@@ -1,0 +1,108 @@
+"""The Authenticator: Bearer tokens resolved to tenants, and each token's last use recorded at
+most once a minute (``provisor token list``), never at the cost of a request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from provisor.scim.errors import Unauthorized
+from provisor.server.auth import USE_RECORD_SECONDS, Authenticator, issue_token
+from provisor.store.sql import SqlStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingStore(SqlStore):
+    """A SqlStore that counts (and can fail) ``touch_token``."""
+
+    touches = 0
+    fail = False
+
+    def touch_token(self, token_id: str, when: datetime) -> None:
+        self.touches += 1
+        if self.fail:
+            raise RuntimeError("database is locked")
+        super().touch_token(token_id, when)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CountingStore]:
+    s = CountingStore(f"sqlite:///{tmp_path / 'auth.db'}")
+    yield s
+    s.close()
+
+
+def last_used(store: SqlStore, tenant_id: str) -> datetime | None:
+    (info,) = store.list_tokens(tenant_id)
+    return info.last_used
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(store: CountingStore) -> None:
+    tenant = store.create_tenant("acme")
+    token, _ = issue_token(store, tenant.id)
+    clock = Clock()
+    auth = Authenticator(store, clock=clock)
+    assert last_used(store, tenant.id) is None
+    before = datetime.now(UTC)
+    assert auth.authenticate(f"Bearer {token}").id == tenant.id
+    first = last_used(store, tenant.id)
+    assert first is not None and before - timedelta(seconds=1) <= first <= datetime.now(UTC)
+    for step in (1, 10, USE_RECORD_SECONDS - 12):  # within the minute: no write
+        clock.now += step
+        auth.authenticate(f"Bearer {token}")
+    assert store.touches == 1 and last_used(store, tenant.id) == first
+    clock.now += 1
+    auth.authenticate(f"Bearer {token}")
+    assert store.touches == 2 and last_used(store, tenant.id) >= first  # type: ignore[operator]
+
+
+def test_refused_tokens_record_nothing(store: CountingStore) -> None:
+    tenant = store.create_tenant("acme")
+    token, info = issue_token(store, tenant.id)
+    auth = Authenticator(store)
+    store.revoke_token(info.id)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {token}")
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer pvs_not-a-token")
+    assert store.touches == 0 and last_used(store, tenant.id) is None
+
+
+def test_a_failed_record_is_logged_and_the_request_goes_on(
+    store: CountingStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = store.create_tenant("acme")
+    token, info = issue_token(store, tenant.id)
+    clock = Clock()
+    auth = Authenticator(store, clock=clock)
+    store.fail = True
+    with caplog.at_level(logging.WARNING, logger="provisor.server"):
+        assert auth.authenticate(f"Bearer {token}").id == tenant.id
+    assert f"could not record the use of token {info.id}" in caplog.text
+    assert token not in caplog.text  # the prefix is named, never the token
+    clock.now += 5
+    auth.authenticate(f"Bearer {token}")  # not retried at once: the database is left alone
+    assert store.touches == 1
+    store.fail = False
+    clock.now += USE_RECORD_SECONDS
+    auth.authenticate(f"Bearer {token}")
+    assert store.touches == 2 and last_used(store, tenant.id) is not None
+
+
+def test_recording_can_be_switched_off(store: CountingStore) -> None:
+    tenant = store.create_tenant("acme")
+    token, _ = issue_token(store, tenant.id)
+    auth = Authenticator(store, record_use=False)
+    auth.authenticate(f"Bearer {token}")
+    assert store.touches == 0 and last_used(store, tenant.id) is None
