@@ -448,3 +448,55 @@ def test_tenant_and_token_commands_load_neither_the_engine_nor_alembic(db):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "light" in p.stdout, p.stderr
     assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr
+
+
+def test_tenant_show_gives_settings_counts_and_tokens(db):
+    from provisor.store.base import Member
+    from provisor.store.sql import SqlStore
+
+    run("tenant", "create", "acme", db=db)
+    run("tenant", "create", "other", db=db)
+    with SqlStore(db) as store:
+        acme = store.get_tenant("acme")
+        users = [store.create(acme.id, "User", {"userName": f"u{i}@x.com"}) for i in range(3)]
+        store.create(acme.id, "Group", {"displayName": "Sales"}, [Member(users[0].id)])
+        store.delete(acme.id, "User", users[2].id)
+        (info,) = store.list_tokens(acme.id)
+        store.touch_token(info.id, datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
+        other = store.get_tenant("other")
+        store.create(other.id, "User", {"userName": "elsewhere@x.com"})
+    run("token", "create", "acme", db=db)
+    run("tenant", "set", "acme", "--compat", "string_booleans=off", "--max-page-size", "200", db=db)
+    run("tenant", "set", "acme", "--allowed-role", "User", "--rate-limit", "5", "--trace", "10", db=db)
+    text = run("tenant", "show", "acme", db=db).stdout
+    fields = dict(line.split(":", 1) for line in text.splitlines())
+    assert {k: v.strip() for k, v in fields.items()} == {
+        "name": "acme",
+        "id": acme.id,
+        "created": acme.created.isoformat(timespec="seconds"),
+        "users": "2",  # three made, one deleted; the other tenant's user is not counted
+        "groups": "1",
+        "tokens": "2 active of 2, last used 2026-11-30T18:00:00+00:00",
+        "compat": "off: string_booleans",
+        "page size": "at most 200",
+        "roles": "User",
+        "rate limit": "5 a second, bursts of 5",
+        "trace": "the last 10 requests (provisor tenant trace acme)",
+    }
+    shown = json.loads(run("tenant", "show", acme.id, "--json", db=db).stdout)  # by id too
+    assert shown["users"] == 2 and shown["groups"] == 1 and shown["allowed_roles"] == ["User"]
+    assert shown["compat"]["string_booleans"] is False and shown["compat"]["capitalised_ops"] is True
+    assert shown["rate_limit"] == {"per_second": 5.0, "burst": 5} and shown["trace"] == 10
+    assert shown["tokens"] == {"active": 2, "all": 2, "last_used": "2026-11-30T18:00:00+00:00"}
+    # a fresh tenant: defaults, nothing held, never used
+    bare = json.loads(run("tenant", "show", "other", "--json", db=db).stdout)
+    assert bare["users"] == 1 and bare["groups"] == 0 and bare["tokens"]["last_used"] is None
+    assert all(bare["compat"].values()) and bare["strict"] is False
+    assert bare["max_page_size"] is None and bare["rate_limit"] is None and bare["trace"] is None
+    run("tenant", "set", "other", "--strict", db=db)
+    strict = run("tenant", "show", "other", db=db).stdout
+    assert "compat:     off: " in strict and "string_booleans" in strict
+    assert "last used never" in strict and "page size:  the server's" in strict
+    p = run("tenant", "show", "nobody", db=db, check=False)
+    assert_one_line_error(p)
+    assert "nobody" in p.stderr

@@ -386,3 +386,14 @@ def test_the_canonical_documents_migration_rewrites_what_is_stored(db_url: str) 
         }
     finally:
         store.close()
+
+
+def test_count_resources_reads_the_kept_counts_of_one_tenant(sql_store: SqlStore, tenant_id: str) -> None:
+    assert sql_store.count_resources(tenant_id) == {}
+    other = sql_store.create_tenant("other").id
+    made = [sql_store.create(tenant_id, "User", {"userName": f"c{i}"}) for i in range(4)]
+    sql_store.create(tenant_id, "Group", {"displayName": "G"}, [Member(made[0].id)])
+    sql_store.create(other, "User", {"userName": "c0"})
+    sql_store.delete(tenant_id, "User", made[1].id)
+    assert sql_store.count_resources(tenant_id) == {"User": 3, "Group": 1}
+    assert sql_store.count_resources(other) == {"User": 1}

@@ -269,6 +269,71 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
         typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}")
 
 
+@tenant_app.command("show")
+def tenant_show(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """A tenant's effective settings, how many users and groups it holds, and its tokens."""
+    from provisor.server.tenancy import context_for
+
+    with open_store(db) as store:
+        tenant = store.get_tenant(name)
+        counts = store.count_resources(tenant.id)
+        tokens = store.list_tokens(tenant.id)
+    ctx = context_for(tenant, MAX_PAGE_SIZE)
+    now = datetime.now(UTC)
+    active = [t for t in tokens if not t.revoked and not (t.expires and t.expires <= now)]
+    used = max((t.last_used for t in tokens if t.last_used), default=None)
+    page = ctx.max_page_size if ctx.max_page_size < MAX_PAGE_SIZE else None
+    rate = ctx.rate_limit
+    off = sorted(QUIRK_NAMES - ctx.compat.enabled)
+    if as_json:
+        record = {
+            "id": tenant.id,
+            "name": tenant.name,
+            "created": tenant.created.isoformat(),
+            "users": counts.get("User", 0),
+            "groups": counts.get("Group", 0),
+            "tokens": {
+                "active": len(active),
+                "all": len(tokens),
+                "last_used": used.isoformat() if used else None,
+            },
+            "strict": tenant.settings.get("strict") is True,
+            "compat": {q.name: q.name in ctx.compat.enabled for q in QUIRKS},
+            "max_page_size": page,
+            "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
+            "rate_limit": {"per_second": rate.per_second, "burst": rate.burst} if rate else None,
+            "trace": ctx.trace or None,
+        }
+        typer.echo(json.dumps(record))
+        return
+    lines = [
+        ("name", tenant.name),
+        ("id", tenant.id),
+        ("created", tenant.created.isoformat(timespec="seconds")),
+        ("users", str(counts.get("User", 0))),
+        ("groups", str(counts.get("Group", 0))),
+        (
+            "tokens",
+            f"{len(active)} active of {len(tokens)}, last used "
+            + (used.isoformat(timespec="seconds") if used else "never"),
+        ),
+        ("compat", "all on" if not off else f"off: {', '.join(off)}"),
+        ("page size", f"at most {page}" if page else "the server's (provisor serve --max-page-size)"),
+        ("roles", ", ".join(ctx.allowed_roles) if ctx.allowed_roles else "any"),
+        ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
+        (
+            "trace",
+            f"the last {ctx.trace} requests (provisor tenant trace {tenant.name})" if ctx.trace else "off",
+        ),
+    ]
+    for label, value in lines:
+        typer.echo(f"{label + ':':12}{value}")
+
+
 @tenant_app.command("delete")
 def tenant_delete(
     name: Annotated[str, typer.Argument(help="Tenant name or id.")],

@@ -284,6 +284,13 @@ class SqlResources:
                 every = self._groups(OnConnection(conn), rows)
         return _page(total, rows, rt.name, loaded, every)
 
+    def count_resources(self, tenant_id: str) -> dict[str, int]:
+        """How many resources of each type the tenant holds, from the counts kept with every
+        create and delete (no COUNT over the tenant); types it never held are absent."""
+        with self._read.connect() as conn:
+            rows = conn.execute(select(C.c.resource_type, C.c.n).where(C.c.tenant_id == tenant_id)).all()
+        return {resource_type: int(n) for resource_type, n in rows}
+
     def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
         """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is
         read or decoded, which is what listing every id of a large tenant costs otherwise."""
