@@ -12,6 +12,7 @@ import pytest
 
 from provisor.scim.errors import Unauthorized
 from provisor.server.auth import USE_RECORD_SECONDS, Authenticator, issue_token
+from provisor.store.base import StoreBusy
 from provisor.store.sql import SqlStore
 
 
@@ -27,13 +28,15 @@ class CountingStore(SqlStore):
     """A SqlStore that counts (and can fail) ``touch_token``."""
 
     touches = 0
-    fail = False
+    fail: Exception | None = None
+    waits: list[bool]
 
-    def touch_token(self, token_id: str, when: datetime) -> None:
+    def touch_token(self, token_id: str, when: datetime, *, wait: bool = True) -> None:
         self.touches += 1
-        if self.fail:
-            raise RuntimeError("database is locked")
-        super().touch_token(token_id, when)
+        self.__dict__.setdefault("waits", []).append(wait)
+        if self.fail is not None:
+            raise self.fail
+        super().touch_token(token_id, when, wait=wait)
 
 
 @pytest.fixture
@@ -65,6 +68,7 @@ def test_a_tokens_use_is_recorded_at_most_once_a_minute(store: CountingStore) ->
     clock.now += 1
     auth.authenticate(f"Bearer {token}")
     assert store.touches == 2 and last_used(store, tenant.id) >= first  # type: ignore[operator]
+    assert store.waits == [False, False]  # a request never waits for the write lock to record it
 
 
 def test_refused_tokens_record_nothing(store: CountingStore) -> None:
@@ -79,22 +83,27 @@ def test_refused_tokens_record_nothing(store: CountingStore) -> None:
     assert store.touches == 0 and last_used(store, tenant.id) is None
 
 
+@pytest.mark.parametrize(
+    ("failure", "traceback"),
+    [(StoreBusy("the database is busy"), False), (RuntimeError("disk I/O error"), True)],
+)
 def test_a_failed_record_is_logged_and_the_request_goes_on(
-    store: CountingStore, caplog: pytest.LogCaptureFixture
+    store: CountingStore, caplog: pytest.LogCaptureFixture, failure: Exception, traceback: bool
 ) -> None:
     tenant = store.create_tenant("acme")
     token, info = issue_token(store, tenant.id)
     clock = Clock()
     auth = Authenticator(store, clock=clock)
-    store.fail = True
+    store.fail = failure
     with caplog.at_level(logging.WARNING, logger="provisor.server"):
         assert auth.authenticate(f"Bearer {token}").id == tenant.id
     assert f"could not record the use of token {info.id}" in caplog.text
+    assert ("Traceback" in caplog.text) is traceback  # busy is expected; anything else is shown whole
     assert token not in caplog.text  # the prefix is named, never the token
     clock.now += 5
     auth.authenticate(f"Bearer {token}")  # not retried at once: the database is left alone
     assert store.touches == 1
-    store.fail = False
+    store.fail = None
     clock.now += USE_RECORD_SECONDS
     auth.authenticate(f"Bearer {token}")
     assert store.touches == 2 and last_used(store, tenant.id) is not None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +16,7 @@ from provisor.store.base import (
     Member,
     Query,
     ResourceNotFound,
+    StoreBusy,
     StoreError,
     TenantNotFound,
     UnknownMember,
@@ -52,6 +56,31 @@ def test_touch_and_revoke(sql_store: SqlStore) -> None:
     assert sql_store.list_tokens(t.id)[0].last_used == when
     first = sql_store.revoke_token(info.id)
     assert sql_store.revoke_token(info.id).revoked == first.revoked  # idempotent
+
+
+def test_touch_without_waiting_is_busy_at_once_and_keeps_the_busy_timeout(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'touch.db'}", engine_options={"busy_timeout_ms": 4000})
+    t = store.create_tenant("contoso")
+    info = store.add_token(t.id, digest("a"), "p", "l", None)
+    other = sqlite3.connect(tmp_path / "touch.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer
+    started = time.monotonic()
+    with pytest.raises(StoreBusy):
+        store.touch_token(info.id, datetime(2026, 1, 1, tzinfo=UTC), wait=False)
+    assert time.monotonic() - started < 2  # not the 4 s busy timeout
+    other.execute("ROLLBACK")
+    other.close()
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    store.touch_token(info.id, when, wait=False)
+    assert store.list_tokens(t.id)[0].last_used == when
+    # every connection the store keeps still waits its 4 s for other writes
+    held = [store.connections.acquire() for _ in range(3)]
+    try:
+        assert {conn[1].execute("PRAGMA busy_timeout").fetchone()[0] for conn in held} == {4000}
+    finally:
+        for conn in held:
+            store.connections.release(conn)
+    store.close()
 
 
 def test_delete_tenant_cascades_and_spares_others(sql_store: SqlStore) -> None:

@@ -17,8 +17,6 @@ import typer
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
-from provisor.cli.locks import is_locked
-
 if TYPE_CHECKING:  # the engine's cycle is imported when a job command runs, not by every command
     from rich.console import Console
     from rich.progress import Progress as RichProgress
@@ -65,6 +63,8 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
+        from provisor.store.sql.engine import is_locked
+
         if is_locked(exc):
             _fail(
                 f"job {path.name}: its state file stayed locked by another process (a cycle "

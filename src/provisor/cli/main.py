@@ -17,7 +17,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from provisor.cli.locks import is_locked
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
 
 app = typer.Typer(
@@ -73,6 +72,8 @@ def db_url(option: str | None) -> str:
 
 def database_problem(exc: BaseException) -> str:
     """One line for a database failure: a locked SQLite file, or the driver's first line."""
+    from provisor.store.sql.engine import is_locked  # here: the CLI starts without SQLAlchemy
+
     if is_locked(exc):
         return BUSY
     orig = getattr(exc, "orig", None)

@@ -169,6 +169,17 @@ class TooManyRequests(ScimError):
         self.retry_after = retry_after
 
 
+class ServiceUnavailable(ScimError):
+    """503: the server cannot take the request now (its database is busy with another writer);
+    nothing was changed, and ``retry_after`` seconds later it may (the ``Retry-After`` header)."""
+
+    status = 503
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class HeadersTooLarge(ScimError):
     """431: the request line and headers are larger than the server accepts."""
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from provisor.scim.errors import Unauthorized
-from provisor.store.base import Tenant, TenantStore, TokenInfo
+from provisor.store.base import StoreBusy, Tenant, TenantStore, TokenInfo
 
 TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
 _CACHE_SIZE = 4096
@@ -114,10 +114,15 @@ class Authenticator:
         return tenant
 
     def _note_use(self, info: TokenInfo, now: float) -> None:
-        """Write that ``info`` was used; a failure (a database busy elsewhere) is logged and the
-        request goes on: the next write is tried a minute later."""
+        """Write that ``info`` was used, without waiting for a database another writer holds (a
+        read must not wait on it); a failure is logged and the request goes on: the next write
+        is tried a minute later."""
         self._use_due[info.id] = now + USE_RECORD_SECONDS
         try:
-            self._store.touch_token(info.id, datetime.now(UTC))
+            self._store.touch_token(info.id, datetime.now(UTC), wait=False)
+        except StoreBusy:
+            log.warning(
+                "could not record the use of token %s (%s): the database is busy", info.id, info.prefix
+            )
         except Exception:
             log.warning("could not record the use of token %s (%s)", info.id, info.prefix, exc_info=True)

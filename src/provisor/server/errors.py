@@ -38,6 +38,10 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         return scim.InvalidValue(
             f"members must be ids of Users or Groups of this tenant; unknown: {', '.join(exc.values)}"
         )
+    if isinstance(exc, store.StoreBusy):
+        return scim.ServiceUnavailable(
+            "the database is busy with another writer; nothing was changed: retry in a moment"
+        )
     if isinstance(exc, store.SelfMember):
         return scim.InvalidValue(f"a group cannot be a member of itself: {exc.value}")
     if isinstance(exc, store.StoreError):
@@ -64,8 +68,10 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
     elif isinstance(error, scim.MethodNotAllowed) and error.allowed:
         headers["Allow"] = ", ".join(error.allowed)
-    elif isinstance(error, scim.TooManyRequests):
+    elif isinstance(error, scim.TooManyRequests | scim.ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, scim.ServiceUnavailable):
+        log.warning("answered 503: %s", exc)
     return error.status, orjson.dumps(error_body(error)), headers
 
 

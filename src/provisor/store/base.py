@@ -35,6 +35,11 @@ class StoreError(Exception):
     """Root of the store's exceptions; ``server/errors.py`` translates them."""
 
 
+class StoreBusy(StoreError):
+    """Another writer held the database past the store's busy timeout: nothing was written, and
+    the same write may succeed a moment later."""
+
+
 class ResourceNotFound(StoreError):
     """No resource with that id in that tenant (or a referenced member does not exist)."""
 
@@ -422,8 +427,10 @@ class TenantStore(Protocol):
 
     def list_tokens(self, tenant_id: str) -> list[TokenInfo]: ...
 
-    def touch_token(self, token_id: str, when: datetime) -> None:
-        """Record that a token was used at ``when`` (``TokenInfo.last_used``); unknown ids are ignored."""
+    def touch_token(self, token_id: str, when: datetime, *, wait: bool = True) -> None:
+        """Record that a token was used at ``when`` (``TokenInfo.last_used``); unknown ids are
+        ignored. Without ``wait``: StoreBusy at once, rather than wait, while another writer holds
+        the database."""
         ...
 
     def revoke_token(self, token_id: str) -> TokenInfo: ...

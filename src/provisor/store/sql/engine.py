@@ -85,6 +85,17 @@ def _on_begin(conn: Connection) -> None:
     # "none": every statement runs in SQLite's own autocommit transaction.
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, SQLite's "database is locked" (its busy timeout ran
+    out), as the driver raises it or as SQLAlchemy wraps it."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

@@ -34,6 +34,9 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
+from provisor.store.base import StoreBusy
+from provisor.store.sql.engine import is_locked
+
 Row = tuple[Any, ...]
 Observer = Callable[[str, int], None]
 
@@ -213,6 +216,34 @@ class Connections:
         self.release(conn)
         return rows
 
+    def write_now(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        """Run one write statement in its own transaction without waiting for the write lock: on
+        SQLite with a busy timeout of 0 for this statement only, so :class:`StoreBusy` comes at
+        once when another writer holds the database. For writes that may be skipped (a token's
+        "last used"), never for a client's. Returns the rows changed."""
+        conn = self.acquire()
+        cursor = conn[1].cursor()
+        try:
+            wait = cursor.execute("PRAGMA busy_timeout").fetchone()[0] if self._sqlite else None
+            if wait is not None:
+                cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute(statement.sql, statement.args(params))  # SQLite: autocommits
+                changed: int = cursor.rowcount
+                if not self._sqlite:
+                    conn[1].commit()
+            finally:
+                if wait is not None:
+                    cursor.execute(f"PRAGMA busy_timeout={int(wait):d}")
+            cursor.close()
+        except BaseException as exc:
+            conn[0].close()  # the pool resets it (and rolls back whatever was begun)
+            if is_locked(exc):
+                raise StoreBusy("the database is busy with another writer") from exc
+            raise
+        self.release(conn)
+        return changed
+
     def write(self) -> Transaction | Savepoint:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite): ``with conns.write() as tx: ...``.
 
@@ -295,8 +326,10 @@ class Transaction:
             cursor = conn[1].cursor()
             if self._begin is not None:
                 cursor.execute(self._begin)
-        except BaseException:
+        except BaseException as exc:
             conn[0].close()
+            if is_locked(exc):  # another writer kept the lock past the busy timeout
+                raise StoreBusy("the database is busy with another writer") from exc
             raise
         self._conn, self._cursor = conn, cursor
         return self
@@ -312,9 +345,11 @@ class Transaction:
                     self._apply_deferred()
                 self._conn = self._cursor = None
                 conn[1].commit()
-            except BaseException:
+            except BaseException as exc:
                 self._conn = self._cursor = None
                 self._abort(conn, cursor)
+                if is_locked(exc):
+                    raise StoreBusy("the database is busy with another writer") from exc
                 raise
             cursor.close()
             self._conns.release(conn)

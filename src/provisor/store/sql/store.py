@@ -17,9 +17,9 @@ from provisor.store.sql.extensions import SqlSchemaExtensions, store_registry
 from provisor.store.sql.lookups import Lookups
 from provisor.store.sql.memberships import Statements
 from provisor.store.sql.paging import PageCursors
-from provisor.store.sql.prepared import Connections
+from provisor.store.sql.prepared import Connections, Prepared
 from provisor.store.sql.resources import SqlResources, Writes
-from provisor.store.sql.tenants import SqlTenants
+from provisor.store.sql.tenants import TOUCH_TOKEN, SqlTenants
 from provisor.store.sql.traces import SqlTraces
 
 
@@ -61,6 +61,7 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         self._dialect = dialect_for(self.engine)
         self._lookups = Lookups(self.engine, self._dialect)
         self._writes = Writes(self.engine)
+        self._touch_token = Prepared(self.engine, TOUCH_TOKEN)
         self._members = Statements(self.engine, self._dialect)
         self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).

@@ -25,6 +25,7 @@ from provisor.store.base import (
     TokenNotFound,
     check_tenant_name,
 )
+from provisor.store.sql.prepared import Connections, Prepared
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import request_traces as TR
@@ -53,6 +54,8 @@ _BY_HASH = (
     .where(K.c.hash == bindparam("hash"))
 )
 _TOKEN = select(*_TOKEN_COLUMNS).where(K.c.id == bindparam("id"))
+#: A token's last use (``touch_token``; prepared by the store as ``_touch_token``).
+TOUCH_TOKEN = update(K).where(K.c.id == bindparam("token")).values(last_used=bindparam("when"))
 _TENANT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == bindparam("tenant")).scalar_subquery()
 
 
@@ -80,6 +83,8 @@ class SqlTenants:
     _single: Engine
     _read: Engine
     _clock: Callable[[], datetime]
+    connections: Connections
+    _touch_token: Prepared
 
     def create_tenant(self, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
         """A new tenant; TenantExists if the name is taken, InvalidTenantName (see ``check_tenant_name``)."""
@@ -196,7 +201,12 @@ class SqlTenants:
                 row = conn.execute(_TOKEN, {"id": token_id}).one()
         return _token(row)
 
-    def touch_token(self, token_id: str, when: datetime) -> None:
-        """Record that a token was used at ``when`` (for ``provisor token list``); unknown ids are ignored."""
+    def touch_token(self, token_id: str, when: datetime, *, wait: bool = True) -> None:
+        """Record that a token was used at ``when`` (for ``provisor token list``); unknown ids are
+        ignored. Without ``wait``, StoreBusy at once if another writer holds the database."""
+        params = {"token": token_id, "when": to_micros(when)}
+        if not wait:
+            self.connections.write_now(self._touch_token, params)
+            return
         with self._write.begin() as conn:
-            conn.execute(update(K).where(K.c.id == token_id).values(last_used=to_micros(when)))
+            conn.execute(TOUCH_TOKEN, params)
