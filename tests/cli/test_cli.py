@@ -500,3 +500,51 @@ def test_tenant_show_gives_settings_counts_and_tokens(db):
     p = run("tenant", "show", "nobody", db=db, check=False)
     assert_one_line_error(p)
     assert "nobody" in p.stderr
+
+
+def test_tenant_trace_follow_prints_requests_as_they_come(tmp_path):
+    """`tenant trace NAME --follow`: what is kept, then each new request while a server answers
+    it, until Ctrl-C (exit 0): what an integrator watches while pressing Test Connection."""
+    import queue
+    import signal
+    import threading
+
+    from tests.conftest import serving
+
+    db = f"sqlite:///{tmp_path / 'follow.db'}"
+    token = last_line(run("tenant", "create", "acme", "--trace", "50", db=db))
+    with serving(db) as live, live.client(token) as client:
+        assert client.get("/Users", params={"filter": 'userName eq "before@x.com"'}).status_code == 200
+        follower = subprocess.Popen(
+            [*PROVISOR, "tenant", "trace", "acme", "--follow", "--json", "--db", db],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        assert follower.stdout is not None
+        out = follower.stdout
+        threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+        try:
+
+            def next_trace() -> dict:
+                return json.loads(lines.get(timeout=20))
+
+            first = next_trace()  # the one kept before it started
+            assert first["method"] == "GET" and first["target"].startswith("/scim/v2/Users?filter=")
+            assert "before" in first["target"] and first["status"] == 200
+            created = client.post("/Users", json={"schemas": [USER_SCHEMA], "userName": "live@x.com"})
+            assert created.status_code == 201
+            seen = next_trace()
+            assert (seen["method"], seen["target"], seen["status"]) == ("POST", "/scim/v2/Users", 201)
+            assert json.loads(seen["request"])["userName"] == "live@x.com"
+            assert client.delete(f"/Users/{created.json()['id']}").status_code == 204
+            gone = next_trace()
+            assert (gone["method"], gone["status"]) == ("DELETE", 204)
+            assert lines.empty()  # each request printed once
+        finally:
+            follower.send_signal(signal.SIGINT)
+            _, err = follower.communicate(timeout=20)
+    assert follower.returncode == 0, err
+    assert "Traceback" not in err

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -403,6 +404,9 @@ def tenant_trace(
     db: DbOption = None,
     limit: Annotated[int | None, typer.Option(help="Only the last N requests.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print each new request as it comes, until Ctrl-C.")
+    ] = False,
 ) -> None:
     """Print the requests a tenant with tracing on sent, oldest first, with their answers."""
     if limit is not None:
@@ -410,30 +414,49 @@ def tenant_trace(
     with open_store(db) as store:
         tenant = store.get_tenant(name)
         traces = store.traces(tenant.id, limit)
-    if not traces and not as_json:
         hint = (
             ""
             if tenant.settings.get("trace")
             else f"; turn it on with: provisor tenant set {name} --trace 100"
         )
-        typer.echo(f"No traces of tenant {tenant.name}{hint}.", err=True)
+        if not traces and not as_json:
+            waiting = ", waiting for some (Ctrl-C stops)" if follow else ""
+            typer.echo(f"No traces of tenant {tenant.name}{waiting}{hint}.", err=True)
+        for t in traces:
+            _print_trace(t, as_json)
+        if not follow:
+            return
+        last = traces[-1].seq if traces else 0
+        try:
+            while True:
+                time.sleep(FOLLOW_SECONDS)
+                for t in store.traces(tenant.id, after=last):
+                    _print_trace(t, as_json)
+                    last = t.seq
+        except KeyboardInterrupt:
+            return
+
+
+#: How often ``tenant trace --follow`` looks for new traces.
+FOLLOW_SECONDS = 0.5
+
+
+def _print_trace(t: Any, as_json: bool) -> None:
+    if as_json:
+        record = {
+            "time": t.time.isoformat(),
+            "method": t.method,
+            "target": t.target,
+            "status": t.status,
+            "request": t.request,
+            "response": t.response,
+        }
+        typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    for t in traces:
-        if as_json:
-            record = {
-                "time": t.time.isoformat(),
-                "method": t.method,
-                "target": t.target,
-                "status": t.status,
-                "request": t.request,
-                "response": t.response,
-            }
-            typer.echo(json.dumps(record, ensure_ascii=False))
-            continue
-        typer.echo(f"{t.time.isoformat()}  {t.method} {t.target}  -> {t.status}")
-        for label, text in (("request", t.request), ("response", t.response)):
-            if text is not None:
-                typer.echo(f"  {label}: {text}")
+    typer.echo(f"{t.time.isoformat()}  {t.method} {t.target}  -> {t.status}")
+    for label, text in (("request", t.request), ("response", t.response)):
+        if text is not None:
+            typer.echo(f"  {label}: {text}")
 
 
 @tenant_app.command("compat")

@@ -77,9 +77,12 @@ class SqlTraces:
             tx.execute(sql.insert, row)
             tx.execute(sql.prune, {"tenant": tenant_id, "skip": max(keep, 1) - 1})
 
-    def traces(self, tenant_id: str, limit: int | None = None) -> list[Trace]:
-        """The tenant's traces, oldest first; with ``limit``, only that many of the newest."""
+    def traces(self, tenant_id: str, limit: int | None = None, *, after: int | None = None) -> list[Trace]:
+        """The tenant's traces, oldest first; with ``limit``, only that many of the newest; with
+        ``after``, only those kept after the trace of that ``seq`` (``tenant trace --follow``)."""
         query = select(TR).where(TR.c.tenant_id == tenant_id).order_by(TR.c.seq.desc())
+        if after is not None:
+            query = query.where(TR.c.seq > after)
         if limit is not None:
             query = query.limit(limit)
         with self._single.connect() as conn:
