@@ -261,3 +261,22 @@ def test_a_client_that_accepts_only_plain_json_gets_plain_json(live, client):
     for headers in ({}, {"Accept": "application/scim+json, application/json"}, {"Accept": "*/*"}):
         r = client.get(f"/Users/{uid}", headers=headers)
         assert r.headers["content-type"] == "application/scim+json"
+
+
+def test_readyz_reads_the_store(live, tmp_path):
+    """/readyz is 200 while the store answers a read, 503 (no detail of the failure) when not;
+    /healthz only says the process is up."""
+    assert httpx.get(f"{live.root}/readyz").json() == {"status": "ok"}
+    from tests.conftest import serving
+
+    with serving(f"sqlite:///{tmp_path / 'ready.db'}") as broken:
+
+        def fail() -> None:
+            raise OSError("disk I/O error at /secret/path/ready.db")
+
+        broken.store.ping = fail
+        r = httpx.get(f"{broken.root}/readyz")
+        assert r.status_code == 503
+        assert r.json() == {"status": "unavailable", "detail": "the database cannot be read"}
+        assert "secret" not in r.text
+        assert httpx.get(f"{broken.root}/healthz").status_code == 200

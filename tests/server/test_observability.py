@@ -68,4 +68,5 @@ def test_route_labels_have_low_cardinality() -> None:
     assert route_label("/scim/v2/Users/.search", base) == "Users/.search"
     assert route_label("/scim/v2", base) == "root"
     assert route_label("/healthz", base) == "/healthz"
+    assert route_label("/readyz", base) == "/readyz"
     assert route_label("/anything/else?x", base) == "other"

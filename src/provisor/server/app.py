@@ -1,10 +1,11 @@
 """The application factory: the server's composition root.
 
 Requests under ``{base_path}`` go straight to the SCIM app (:class:`ScimApp`); everything else
-(``/healthz``, ``/metrics``, the SCIM-Error 404 fallback) is a Starlette application. Routing under
-the base is resolved by hand so that resource endpoints match case-insensitively (``/users`` and
-``/Users``; Microsoft's reference tests use both) and every 404 and 405 is a SCIM Error; skipping
-Starlette's router and middleware stack there halves the framework's share of Entra's hot path.
+(``/healthz``, ``/readyz``, ``/metrics``, the SCIM-Error 404 fallback) is a Starlette
+application. Routing under the base is resolved by hand so that resource endpoints match
+case-insensitively (``/users`` and ``/Users``; Microsoft's reference tests use both) and every 404
+and 405 is a SCIM Error; skipping Starlette's router and middleware stack there halves the
+framework's share of Entra's hot path.
 """
 
 from __future__ import annotations
@@ -449,6 +450,18 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        """Ready when the store answers a read (a load balancer's readiness check); /healthz
+        says only that the process is up."""
+        ping = getattr(store, "ping", None)
+        try:
+            if ping is not None:
+                ping()
+        except Exception as exc:
+            log.warning("not ready: the store failed a read: %s", str(exc).strip().splitlines()[:1])
+            return JSONResponse({"status": "unavailable", "detail": "the database cannot be read"}, 503)
+        return JSONResponse({"status": "ok"})
+
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -460,6 +473,7 @@ def create_app(
     rest = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/{rest:path}", fallback, methods=methods),
         ]

@@ -99,7 +99,7 @@ class Metrics:
 def route_label(path: str, base_path: str) -> str:
     """A low-cardinality route name: ``/scim/v2/Users/abc`` -> ``Users/{id}``."""
     if not path.startswith(base_path):
-        return path if path in ("/healthz", "/metrics") else "other"
+        return path if path in ("/healthz", "/readyz", "/metrics") else "other"
     rest = path[len(base_path) :]
     if len(rest) > 1 and rest.rfind("/") == 0:  # "/Users": one segment, what the split gives
         return rest[1:]

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.store.sql import migrate
@@ -19,6 +19,7 @@ from provisor.store.sql.memberships import Statements
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, Prepared
 from provisor.store.sql.resources import SqlResources, Writes
+from provisor.store.sql.tables import tenants
 from provisor.store.sql.tenants import TOUCH_TOKEN, SqlTenants
 from provisor.store.sql.traces import SqlTraces
 
@@ -62,6 +63,7 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         self._lookups = Lookups(self.engine, self._dialect)
         self._writes = Writes(self.engine)
         self._touch_token = Prepared(self.engine, TOUCH_TOKEN)
+        self._ping = Prepared(self.engine, select(tenants.c.id).limit(1))
         self._members = Statements(self.engine, self._dialect)
         self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
@@ -71,6 +73,10 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         else:
             self._registry, self._schemas_seen = registry, None
         self._clock = clock if clock is not None else _utc_now
+
+    def ping(self) -> None:
+        """Read the database once (a page of the tenants table): raises when it cannot be read."""
+        self.connections.rows(self._ping, {})
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
