@@ -329,8 +329,9 @@ def test_token_create_prints_a_working_token_and_token_list_hides_it(db):
     assert token not in listed and expiring not in listed
     rows = {cols[-1]: cols for cols in (line.split("\t") for line in listed.splitlines())}
     assert set(rows) == {"initial", "ci", "soon"}
-    token_id, prefix, state, expires, _ = rows["ci"]
+    token_id, prefix, state, expires, used, _ = rows["ci"]
     assert f"({token_id})" in out[-2] and state == "active" and expires == "expires never"
+    assert used == "used never"
     assert prefix.endswith("…") and token.startswith(prefix[:-1]) and len(prefix) < len(token) // 2
     assert rows["soon"][2] == "active"
     expiry = datetime.fromisoformat(rows["soon"][3].removeprefix("expires "))
@@ -340,6 +341,12 @@ def test_token_create_prints_a_working_token_and_token_list_hides_it(db):
             r = httpx.get(f"{base}/Users", headers=bearer(t))
             assert r.status_code == 200, r.text
         assert httpx.get(f"{base}/Users", headers=bearer(token + "x")).status_code == 401
+    used_now = {
+        line.split("\t")[-1]: line.split("\t")[4]
+        for line in run("token", "list", "acme", db=db).stdout.splitlines()
+    }
+    assert used_now["initial"] == "used never"  # only the tokens a server accepted
+    assert used_now["ci"].startswith("used 20") and used_now["soon"].startswith("used 20")
     p = run("token", "create", "acme", "--expires-in-days", "0", db=db, check=False)
     assert_one_line_error(p)
     assert "--expires-in-days" in p.stderr
