@@ -553,11 +553,13 @@ def demo(
 
 
 def _register_more() -> None:
+    from provisor.cli.backup import register as register_backup
     from provisor.cli.jobs import register as register_jobs
     from provisor.cli.schemas import register as register_schemas
 
     register_jobs(app)
     register_schemas(app)
+    register_backup(app)
 
 
 _register_more()

@@ -1,0 +1,122 @@
+"""``provisor backup FILE``: a consistent copy of a SQLite database, taken while servers run.
+
+Copying a live SQLite file with ``cp`` can catch it between a write to the database and one to its
+write-ahead log, and leave a copy that is torn or lacks the last commits. This command reads the
+database through SQLite's online backup API inside one read transaction: the copy is the database
+as of one moment, writers go on meanwhile (WAL: a reader never blocks them), and the copy is
+checked (``PRAGMA integrity_check``) before it takes FILE's name, so FILE is either a whole,
+checked backup or untouched.
+
+The database is opened read-only and never migrated: a newer Provisor can back up an older
+database before it first opens it. To restore, stop the servers and put the copy in the
+database's place (and remove the old ``-wal`` and ``-shm`` files beside it).
+"""
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``backup`` to ``app`` (the ``provisor`` CLI of ``cli.main``)."""
+    # (annotations are evaluated here, where DbOption is bound: no "from __future__ import annotations")
+    from provisor.cli.main import DbOption, db_url, fail
+
+    @app.command("backup")
+    def backup(
+        file: Annotated[str, typer.Argument(help="Where to write the copy (a new file).")],
+        db: DbOption = None,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
+    ) -> None:
+        """Copy a SQLite database consistently while servers use it; prints what was copied."""
+        source = sqlite_path(db_url(db))
+        target = Path(file)
+        if target.exists() and not overwrite:
+            fail(f"{file} exists: give a new name, or --overwrite")
+        if target.exists() and target.resolve() == source.resolve():
+            fail(f"{file} is the database itself")
+        if not target.parent.is_dir():
+            fail(f"no such directory: {target.parent}")
+        part = target.with_name(target.name + ".part")
+        try:
+            summary = copy_database(source, part)
+            os.replace(part, target)
+        except (sqlite3.Error, OSError) as exc:
+            part.unlink(missing_ok=True)
+            fail(f"backup of {source} failed: {exc}")
+        except BackupInvalid as exc:
+            part.unlink(missing_ok=True)
+            fail(f"backup of {source} failed its check: {exc}")
+        size = target.stat().st_size
+        tenants = f"{summary.tenants} tenant" + ("" if summary.tenants == 1 else "s")
+        typer.echo(
+            f"Backed up {source} to {target}: {size / 1_048_576:.1f} MiB, schema {summary.revision}, "
+            f"{tenants}, {summary.resources} users and groups."
+        )
+
+
+class BackupInvalid(Exception):
+    """The copy did not pass ``PRAGMA integrity_check``."""
+
+
+class Summary:
+    def __init__(self, revision: str, tenants: int, resources: int) -> None:
+        self.revision = revision
+        self.tenants = tenants
+        self.resources = resources
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///PATH`` URL; anything else ends the command with one line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from provisor.cli.main import fail
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        fail(f"not a database URL: {url!r}")
+    if parsed.get_backend_name() != "sqlite":
+        fail(f"backup copies SQLite databases; {parsed.get_backend_name()} has its own tools (pg_dump)")
+    if not parsed.database or parsed.database == ":memory:":
+        fail("an in-memory database has nothing to back up")
+    path = Path(parsed.database)
+    if not path.is_file():
+        fail(f"no database at {path}")
+    return path
+
+
+def copy_database(source: Path, target: Path) -> Summary:
+    """Copy ``source`` to ``target`` in one read transaction, check the copy, and count it."""
+    target.unlink(missing_ok=True)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # every page in one step: one snapshot, however busy the writers
+            check = [row[0] for row in dst.execute("PRAGMA integrity_check")]
+            if check != ["ok"]:
+                raise BackupInvalid("; ".join(check[:3]))
+            return Summary(
+                _one(dst, "SELECT version_num FROM alembic_version", "none"),
+                int(_one(dst, "SELECT count(*) FROM tenants", 0)),
+                int(_one(dst, "SELECT count(*) FROM resources", 0)),
+            )
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _one(conn: sqlite3.Connection, sql: str, default: object) -> str:
+    """The first column of the first row, or ``default`` when the table is not there (a database
+    that is not Provisor's is still copied)."""
+    try:
+        row = conn.execute(sql).fetchone()
+    except sqlite3.OperationalError:
+        return str(default)
+    return str(row[0]) if row else str(default)

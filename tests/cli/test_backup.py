@@ -1,0 +1,137 @@
+"""``provisor backup FILE``: a consistent, checked copy of a live SQLite database, never a torn
+one, never a migrated source, and one-line refusals for what it cannot do."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from tests.cli.test_cli_bad_input import assert_refused, cli
+from tests.conftest import make_user, serving
+
+from provisor.store.sql import SqlStore
+
+
+def revision(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+
+
+def test_a_backup_taken_while_a_server_writes_is_whole_and_consistent(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    copy = tmp_path / "copy.db"
+    with serving(f"sqlite:///{db}") as live:
+        _, token = live.new_tenant()
+        stop = threading.Event()
+        made: list[str] = []
+
+        def write() -> None:
+            with live.client(token) as client:
+                while not stop.is_set():
+                    r = client.post("/Users", json=make_user(f"u{len(made)}@x.com"))
+                    assert r.status_code == 201, r.text
+                    made.append(r.json()["id"])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            while len(made) < 50:  # the server is busy writing when the copy is taken
+                stop.wait(0.01)
+            result = cli("backup", str(copy), "--db", f"sqlite:///{db}")
+            during = len(made)
+        finally:
+            stop.set()
+            writer.join()
+    assert result.exit_code == 0, result.stderr
+    assert f"Backed up {db} to {copy}: " in result.stdout and "schema " in result.stdout
+    assert not (tmp_path / "copy.db.part").exists()
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    backup = SqlStore(f"sqlite:///{copy}")
+    try:
+        (tenant,) = [t for t in backup.list_tenants() if t.name.startswith("t-")]
+        held = backup.count_resources(tenant.id).get("User", 0)
+        from provisor.store.base import Query
+
+        page = backup.search(tenant.id, "User", Query(count=10_000))
+        # one moment of the database: the kept count agrees with the rows, every user is whole
+        assert page.total == held == len(page.resources)
+        assert 50 <= held <= during + 1 and {r.id for r in page.resources} <= set(made)
+        assert all(r.data["userName"].endswith("@x.com") for r in page.resources)
+    finally:
+        backup.close()
+
+
+def test_backup_never_migrates_the_database_it_copies(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    SqlStore(f"sqlite:///{db}").close()
+    head = revision(db)
+    with sqlite3.connect(db) as conn:  # as a Provisor one schema version older left it
+        conn.execute("UPDATE alembic_version SET version_num = '0007'")
+    result = cli("backup", str(tmp_path / "copy.db"), "--db", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.stderr
+    assert "schema 0007" in result.stdout
+    assert revision(db) == "0007" != head  # the source was read, not opened as a store
+    assert revision(tmp_path / "copy.db") == "0007"
+
+
+def test_an_existing_file_is_kept_unless_overwrite(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    target = tmp_path / "nightly.db"
+    target.write_bytes(b"yesterday's backup")
+    assert_refused(cli("backup", str(target), "--db", f"sqlite:///{db}"), 1, "exists", "--overwrite")
+    assert target.read_bytes() == b"yesterday's backup"
+    result = cli("backup", str(target), "--db", f"sqlite:///{db}", "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert revision(target) == revision(db)
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("postgresql://x/y", "pg_dump"),
+        ("sqlite://", "in-memory"),
+        ("not a url", "not a database URL"),
+        ("sqlite:///{tmp}/missing.db", "no database at"),
+        ("sqlite:///{tmp}/d.db", "is the database itself"),
+    ],
+)
+def test_what_backup_cannot_do_is_refused_in_one_line(tmp_path: Path, url: str, needle: str) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    before = db.read_bytes()
+    target = str(db) if "itself" in needle else str(tmp_path / "out.db")
+    args = ["backup", target, "--db", url.format(tmp=tmp_path)]
+    if "itself" in needle:
+        args.append("--overwrite")
+    assert_refused(cli(*args), 1, needle)
+    assert db.read_bytes() == before
+    assert not (tmp_path / "out.db").exists()
+
+
+def test_a_target_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    assert_refused(
+        cli("backup", str(tmp_path / "no" / "x.db"), "--db", f"sqlite:///{db}"), 1, "no such directory"
+    )
+
+
+def test_a_copy_that_fails_its_check_never_takes_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import provisor.cli.backup as backup
+
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+
+    def torn(source: Path, target: Path) -> backup.Summary:
+        target.write_bytes(b"half a database")
+        raise backup.BackupInvalid("*** in database main *** Page 7: btreeInitPage() returns error code 11")
+
+    monkeypatch.setattr(backup, "copy_database", torn)
+    assert_refused(cli("backup", str(tmp_path / "out.db"), "--db", f"sqlite:///{db}"), 1, "failed its check")
+    assert not (tmp_path / "out.db").exists() and not (tmp_path / "out.db.part").exists()
