@@ -377,3 +377,11 @@ def test_tenant_names_of_200_characters_and_unicode_are_fine(db: str) -> None:
         result = cli("tenant", "create", name, "--db", db)
         assert result.exit_code == 0, result.stderr
     assert len(tenants(db)) == 4
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    shown = cli("--version")
+    assert shown.exit_code == 0 and shown.stdout == f"provisor {version('provisor')}\n"
+    assert shown.stderr == ""

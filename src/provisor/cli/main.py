@@ -27,6 +27,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from provisor import __version__
+
+        typer.echo(f"provisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Automatic user provisioning over SCIM 2.0."""
+
+
 tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
 token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
