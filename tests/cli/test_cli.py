@@ -475,6 +475,7 @@ def test_tenant_show_gives_settings_counts_and_tokens(db):
     run("token", "create", "acme", db=db)
     run("tenant", "set", "acme", "--compat", "string_booleans=off", "--max-page-size", "200", db=db)
     run("tenant", "set", "acme", "--allowed-role", "User", "--rate-limit", "5", "--trace", "10", db=db)
+    run("tenant", "set", "acme", "--allow-network", "10.0.0.0/8", db=db)
     text = run("tenant", "show", "acme", db=db).stdout
     fields = dict(line.split(":", 1) for line in text.splitlines())
     assert {k: v.strip() for k, v in fields.items()} == {
@@ -489,6 +490,7 @@ def test_tenant_show_gives_settings_counts_and_tokens(db):
         "roles": "User",
         "rate limit": "5 a second, bursts of 5",
         "trace": "the last 10 requests (provisor tenant trace acme)",
+        "networks": "10.0.0.0/8",
     }
     shown = json.loads(run("tenant", "show", acme.id, "--json", db=db).stdout)  # by id too
     assert shown["users"] == 2 and shown["groups"] == 1 and shown["allowed_roles"] == ["User"]
@@ -500,6 +502,7 @@ def test_tenant_show_gives_settings_counts_and_tokens(db):
     assert bare["users"] == 1 and bare["groups"] == 0 and bare["tokens"]["last_used"] is None
     assert all(bare["compat"].values()) and bare["strict"] is False
     assert bare["max_page_size"] is None and bare["rate_limit"] is None and bare["trace"] is None
+    assert bare["allowed_networks"] is None and shown["allowed_networks"] == ["10.0.0.0/8"]
     run("tenant", "set", "other", "--strict", db=db)
     strict = run("tenant", "show", "other", db=db).stdout
     assert "compat:     off: " in strict and "string_booleans" in strict

@@ -385,3 +385,27 @@ def test_version_is_the_installed_distributions() -> None:
     shown = cli("--version")
     assert shown.exit_code == 0 and shown.stdout == f"provisor {version('provisor')}\n"
     assert shown.stderr == ""
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300/8", "example.com", "10.0.0.0/33"])
+def test_a_bad_allowed_network_is_refused_and_nothing_changes(db: str, value: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    before = tenants(db)
+    assert_refused(
+        cli("tenant", "set", "x", "--db", db, "--allow-network", value), 2, "--allow-network", value
+    )
+    assert_refused(cli("tenant", "create", "y", "--db", db, "--allow-network", value), 2, value)
+    assert tenants(db) == before
+
+
+def test_allowed_networks_are_set_normalised_and_removed(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--allow-network", "10.1.2.3/8").exit_code == 0
+    assert json.loads(tenants(db)[0][3])["allowed_networks"] == ["10.0.0.0/8"]
+    shown = cli("tenant", "set", "x", "--db", db, "--allow-network", "192.0.2.7,2001:db8::/32")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["allowed_networks"] == ["192.0.2.7/32", "2001:db8::/32"]
+    assert "networks:   192.0.2.7/32, 2001:db8::/32" in cli("tenant", "show", "x", "--db", db).stdout
+    assert_refused(cli("tenant", "set", "x", "--db", db, "--any-network", "--allow-network", "10.0.0.0/8"), 2)
+    cleared = cli("tenant", "set", "x", "--db", db, "--any-network")
+    assert cleared.exit_code == 0 and "allowed_networks" not in json.loads(cleared.stdout)
+    assert "networks:   any" in cli("tenant", "show", "x", "--db", db).stdout

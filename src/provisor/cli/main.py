@@ -68,6 +68,13 @@ BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
 ]
+NetworkOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-network",
+        help="Accept this tenant's requests only from this network, in CIDR notation (repeatable).",
+    ),
+]
 TraceOption = Annotated[
     int | None,
     typer.Option(
@@ -146,8 +153,17 @@ def tenant_settings(
     rate_limit: float | None = None,
     rate_burst: int | None = None,
     trace: int | None = None,
+    networks: list[str] | None = None,
 ) -> dict[str, Any]:
     settings: dict[str, Any] = {}
+    if networks:
+        from provisor.server.networks import parse_networks
+
+        try:
+            parsed = parse_networks(n for item in networks for n in item.split(",") if n.strip())
+        except ValueError as exc:
+            fail(f"--allow-network: {exc}", 2)
+        settings["allowed_networks"] = list(dict.fromkeys(str(n) for n in parsed))
     if trace is not None:
         check_range("--trace", trace, 1, MAX_TRACE)
         settings["trace"] = trace
@@ -248,6 +264,7 @@ def tenant_create(
         int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
     ] = None,
     trace: TraceOption = None,
+    networks: NetworkOption = None,
     label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
 ) -> None:
     """Create a tenant and print its first Secret Token (alone on the last line)."""
@@ -259,7 +276,7 @@ def tenant_create(
     except InvalidTenantName as exc:
         fail(str(exc), 2)
     settings = tenant_settings(
-        allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace
+        allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
     )
     with open_store(db) as store:
         tenant = store.create_tenant(name, settings)
@@ -329,6 +346,7 @@ def tenant_show(
             "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
             "rate_limit": {"per_second": rate.per_second, "burst": rate.burst} if rate else None,
             "trace": ctx.trace or None,
+            "allowed_networks": [str(n) for n in ctx.networks] if ctx.networks is not None else None,
         }
         typer.echo(json.dumps(record))
         return
@@ -351,9 +369,18 @@ def tenant_show(
             "trace",
             f"the last {ctx.trace} requests (provisor tenant trace {tenant.name})" if ctx.trace else "off",
         ),
+        ("networks", _networks_text(ctx.networks)),
     ]
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
+
+
+def _networks_text(networks: tuple[Any, ...] | None) -> str:
+    if networks is None:
+        return "any"
+    if not networks:
+        return "none: the stored setting is not a list of networks (tenant set --allow-network)"
+    return ", ".join(str(n) for n in networks)
 
 
 @tenant_app.command("delete")
@@ -395,9 +422,20 @@ def tenant_set(
     no_trace: Annotated[
         bool, typer.Option("--no-trace", help="Stop tracing and delete the traces kept.")
     ] = False,
+    networks: NetworkOption = None,
+    any_network: Annotated[
+        bool, typer.Option("--any-network", help="Accept the tenant's requests from any address again.")
+    ] = False,
 ) -> None:
-    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit, tracing)."""
-    settings = tenant_settings(allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst, trace)
+    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit,
+    tracing, allowed networks)."""
+    settings = tenant_settings(
+        allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst, trace, networks
+    )
+    if any_network:
+        if networks:
+            fail("--any-network cannot go with --allow-network", 2)
+        settings["allowed_networks"] = None
     if no_rate_limit:
         if rate_limit is not None or rate_burst is not None:
             fail("--no-rate-limit cannot go with --rate-limit or --rate-burst", 2)

@@ -42,6 +42,7 @@ from provisor.server.config import ServerConfig
 from provisor.server.discovery import resource_types, schemas, service_provider_config
 from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, response_media_type, send_response
+from provisor.server.networks import client_allowed
 from provisor.server.observability import Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
@@ -126,6 +127,8 @@ class ScimApp:
             if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
                 self._check_schemas(now)
             ctx = self.context(tenant)
+            if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
+                raise Forbidden("this tenant accepts requests only from its allowed networks")
             if ctx.rate_limit is not None:
                 self.limiter.take(tenant.id, ctx.rate_limit)
             handler, args = self.route(request.method, request.route)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
+from provisor.server.networks import Network, compile_networks
 from provisor.server.ratelimit import RateLimit
 from provisor.store.base import Tenant
 
@@ -23,6 +24,8 @@ class TenantContext:
     rate_limit: RateLimit | None = None
     #: How many of its latest requests are kept as traces (``server/tracing.py``); 0: none.
     trace: int = 0
+    #: The only networks its requests may come from (``server/networks.py``); None: any.
+    networks: tuple[Network, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -33,7 +36,8 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
     """Compile a tenant's stored settings. Each setting that is not of its type (say, from a hand
     edited database) falls back to its safe default on its own and never fails a request: every
     switch as ``strict`` gives it (on unless ``strict`` is ``true``), the server's page size, no
-    role restriction, no rate limit and no tracing."""
+    role restriction, no rate limit and no tracing; except ``allowed_networks``, which fails
+    closed (no address is allowed)."""
     settings: Mapping[str, Any] = tenant.settings if isinstance(tenant.settings, Mapping) else {}
     base = CompatSettings.strict() if settings.get("strict") is True else CompatSettings.default()
     switches = settings.get("compat")
@@ -58,6 +62,7 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
         allowed_roles=allowed,
         rate_limit=_rate_limit(settings),
         trace=_trace(settings),
+        networks=compile_networks(settings.get("allowed_networks")),
     )
 
 
