@@ -157,6 +157,8 @@ def test_serve_and_create_a_tenant_while_it_runs(db, tmp_path):
         _, err = server.communicate(timeout=20)
     assert token.encode() not in err
     assert b'"method"' not in err  # --no-access-log
+    # it started on an empty database: it said how to make the first tenant
+    assert b"no tenant yet" in err and f"provisor tenant create NAME --db {db}".encode() in err
 
 
 def test_serve_logs_each_request_as_a_json_line_on_stderr(db, tmp_path):
@@ -183,6 +185,7 @@ def test_serve_logs_each_request_as_a_json_line_on_stderr(db, tmp_path):
     assert [(x["method"], x["path"], x["status"]) for x in lines][-1] == ("GET", "/scim/v2/Users", 200)
     assert lines[-1]["tenant"] and lines[-1]["time"].endswith("Z")
     assert token.encode() not in err and b"someone" not in err
+    assert b"no tenant yet" not in err
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")

@@ -73,7 +73,14 @@ def run_server(
     config = ServerConfig(max_page_size=max_page_size, max_body_bytes=max_body_bytes, access_log=access_log)
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"
-    logging.getLogger("provisor").info("serving SCIM at %s://%s:%d%s", scheme, host, port, config.base_path)
+    log = logging.getLogger("provisor")
+    log.info("serving SCIM at %s://%s:%d%s", scheme, host, port, config.base_path)
+    if not store.list_tenants():
+        log.warning(
+            "the database has no tenant yet, so every request will be 401: create one (it prints its "
+            "Secret Token) with: provisor tenant create NAME --db %s",
+            store.engine.url.render_as_string(hide_password=True),
+        )
     uvicorn.Server(
         build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
     ).run()
