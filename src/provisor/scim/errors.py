@@ -180,6 +180,12 @@ class ServiceUnavailable(ScimError):
         self.retry_after = retry_after
 
 
+class InsufficientStorage(ScimError):
+    """507 (RFC 4918 section 11.5): the server has no room to store the change; nothing was."""
+
+    status = 507
+
+
 class HeadersTooLarge(ScimError):
     """431: the request line and headers are larger than the server accepts."""
 

@@ -42,6 +42,8 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         return scim.ServiceUnavailable(
             "the database is busy with another writer; nothing was changed: retry in a moment"
         )
+    if isinstance(exc, store.StoreFull):
+        return scim.InsufficientStorage("the server's database has no room left; nothing was changed")
     if isinstance(exc, store.SelfMember):
         return scim.InvalidValue(f"a group cannot be a member of itself: {exc.value}")
     if isinstance(exc, store.StoreError):
@@ -72,6 +74,8 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, scim.ServiceUnavailable):
         log.warning("answered 503: %s", exc)
+    elif isinstance(error, scim.InsufficientStorage):
+        log.error("answered 507: %s: free disk space (or raise the limit)", exc)
     return error.status, orjson.dumps(error_body(error)), headers
 
 

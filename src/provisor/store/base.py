@@ -40,6 +40,11 @@ class StoreBusy(StoreError):
     the same write may succeed a moment later."""
 
 
+class StoreFull(StoreError):
+    """The database has no room left (its disk is full, or it reached a size limit): nothing
+    was written, and writes fail until someone makes room."""
+
+
 class ResourceNotFound(StoreError):
     """No resource with that id in that tenant (or a referenced member does not exist)."""
 

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
+from provisor.store.base import StoreBusy, StoreError, StoreFull
 from provisor.store.sql.values import fold, instant_or_none, number_or_none
 
 #: How long a SQLite connection waits for the write lock before giving up (milliseconds).
@@ -85,15 +86,35 @@ def _on_begin(conn: Connection) -> None:
     # "none": every statement runs in SQLite's own autocommit transaction.
 
 
-def is_locked(exc: BaseException) -> bool:
-    """Whether ``exc`` is, or was caused by, SQLite's "database is locked" (its busy timeout ran
-    out), as the driver raises it or as SQLAlchemy wraps it."""
+def _sqlite_says(exc: BaseException, words: str) -> bool:
+    """Whether ``exc`` is, or was caused by, a SQLite error whose message holds ``words``, as the
+    driver raises it or as SQLAlchemy wraps it."""
     current: BaseException | None = exc
     while current is not None:
-        if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
+        if isinstance(current, sqlite3.Error) and words in str(current):
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked": its busy timeout ran out while another writer held the lock."""
+    return _sqlite_says(exc, "locked")
+
+
+def is_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL): the disk, or ``max_page_count``."""
+    return _sqlite_says(exc, "database or disk is full")
+
+
+def store_error(exc: BaseException) -> StoreError | None:
+    """The store's exception for a database failure that is the database's state, not a bug:
+    StoreBusy (locked past the busy timeout), StoreFull (no room left); None for any other."""
+    if is_locked(exc):
+        return StoreBusy("the database is busy with another writer")
+    if is_full(exc):
+        return StoreFull("the database has no room left (disk full or size limit)")
+    return None
 
 
 def is_sqlite(engine: Engine) -> bool:

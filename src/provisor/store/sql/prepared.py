@@ -34,8 +34,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
-from provisor.store.base import StoreBusy
-from provisor.store.sql.engine import is_locked
+from provisor.store.sql.engine import store_error
 
 Row = tuple[Any, ...]
 Observer = Callable[[str, int], None]
@@ -238,8 +237,9 @@ class Connections:
             cursor.close()
         except BaseException as exc:
             conn[0].close()  # the pool resets it (and rolls back whatever was begun)
-            if is_locked(exc):
-                raise StoreBusy("the database is busy with another writer") from exc
+            translated = store_error(exc)
+            if translated is not None:
+                raise translated from exc
             raise
         self.release(conn)
         return changed
@@ -328,8 +328,9 @@ class Transaction:
                 cursor.execute(self._begin)
         except BaseException as exc:
             conn[0].close()
-            if is_locked(exc):  # another writer kept the lock past the busy timeout
-                raise StoreBusy("the database is busy with another writer") from exc
+            translated = store_error(exc)  # another writer kept the lock past the busy timeout
+            if translated is not None:
+                raise translated from exc
             raise
         self._conn, self._cursor = conn, cursor
         return self
@@ -348,14 +349,19 @@ class Transaction:
             except BaseException as exc:
                 self._conn = self._cursor = None
                 self._abort(conn, cursor)
-                if is_locked(exc):
-                    raise StoreBusy("the database is busy with another writer") from exc
+                translated = store_error(exc)
+                if translated is not None:
+                    raise translated from exc
                 raise
             cursor.close()
             self._conns.release(conn)
         else:
             self._conn = self._cursor = None
-            self._abort(conn, cursor)  # the original exception propagates
+            self._abort(conn, cursor)
+            translated = store_error(exc) if exc is not None else None
+            if translated is not None:  # a statement failed for the database's state: say which
+                raise translated from exc
+            # otherwise the original exception propagates
 
     def _abort(self, conn: tuple[PoolProxiedConnection, DBAPIConnection], cursor: DBAPICursor) -> None:
         try:
@@ -425,3 +431,6 @@ class Savepoint:
             self._outer.raw("ROLLBACK TO SAVEPOINT provisor_write")
             self._outer.deferred = self._deferred
         self._outer.raw("RELEASE SAVEPOINT provisor_write")
+        translated = store_error(exc) if exc is not None else None
+        if translated is not None:
+            raise translated from exc
