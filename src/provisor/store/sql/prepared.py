@@ -328,7 +328,7 @@ class Transaction:
                 cursor.execute(self._begin)
         except BaseException as exc:
             conn[0].close()
-            translated = store_error(exc)  # another writer kept the lock past the busy timeout
+            translated = store_error(exc)  # e.g. another writer kept the lock past the busy timeout
             if translated is not None:
                 raise translated from exc
             raise
