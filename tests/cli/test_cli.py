@@ -561,3 +561,51 @@ def test_tenant_trace_follow_prints_requests_as_they_come(tmp_path):
             _, err = follower.communicate(timeout=20)
     assert follower.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_serve_takes_its_options_from_the_environment_and_logs_json(tmp_path):
+    """A container sets PROVISOR_* instead of flags; PROVISOR_LOG_FORMAT=json makes every line on
+    stderr, Provisor's and uvicorn's, one JSON object (the access log's already are)."""
+    db = f"sqlite:///{tmp_path / 'env.db'}"
+    token = last_line(run("tenant", "create", "acme", db=db))
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROVISOR_DB": db,
+        "PROVISOR_PORT": str(port),
+        "PROVISOR_LOG_FORMAT": "json",
+        "PROVISOR_MAX_PAGE_SIZE": "7",
+    }
+    server = subprocess.Popen(
+        [*PROVISOR, "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+        r = httpx.get(f"http://127.0.0.1:{port}/scim/v2/ServiceProviderConfig", headers=bearer(token))
+        assert r.json()["filter"]["maxResults"] == 7  # PROVISOR_MAX_PAGE_SIZE
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=20)
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    messages = {(x.get("logger"), x.get("message")) for x in lines}
+    assert ("provisor", f"serving SCIM at http://127.0.0.1:{port}/scim/v2") in messages
+    assert any(logger == "uvicorn.error" for logger, _ in messages)
+    assert all(set(x) >= {"time", "level", "logger", "message"} for x in lines if "logger" in x)
+    assert any(x.get("method") == "GET" for x in lines)  # the access log, on by default
+    assert token.encode() not in err
+
+
+def test_a_bad_environment_value_is_a_usage_error(tmp_path):
+    db = f"sqlite:///{tmp_path / 'env.db'}"
+    for name, value, needle in (
+        ("PROVISOR_PORT", "eighty", "PROVISOR_PORT"),
+        ("PROVISOR_LOG_FORMAT", "xml", "--log-format"),
+        ("PROVISOR_MAX_PAGE_SIZE", "0", "--max-page-size"),
+    ):
+        p = run("serve", db=db, check=False, env={**os.environ, name: value})
+        assert_one_line_error(p)
+        assert p.returncode == 2 and needle in p.stderr

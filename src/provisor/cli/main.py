@@ -64,6 +64,7 @@ MIN_RATE_LIMIT, MAX_RATE_LIMIT = 0.01, 1_000_000
 #: The most requests a tenant's trace may keep (``provisor.server.tenancy.MAX_TRACE``).
 MAX_TRACE = 1000
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 BUSY = "the database is busy: another process holds a write lock; try again"
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
@@ -191,18 +192,40 @@ def tenant_settings(
 @app.command()
 def serve(
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.", envvar="PROVISOR_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", envvar="PROVISOR_PORT")] = 8000,
     tls_cert: Annotated[
-        str | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.2+).")
+        str | None,
+        typer.Option(
+            "--tls-cert", help="PEM certificate: serve HTTPS (TLS 1.2+).", envvar="PROVISOR_TLS_CERT"
+        ),
     ] = None,
-    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
-    max_page_size: Annotated[int, typer.Option(help="Largest page a list may return.")] = 1000,
-    max_body_bytes: Annotated[int, typer.Option(help="Largest accepted request body.")] = 1_048_576,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log each request.")] = False,
+    tls_key: Annotated[
+        str | None,
+        typer.Option("--tls-key", help="PEM private key for --tls-cert.", envvar="PROVISOR_TLS_KEY"),
+    ] = None,
+    max_page_size: Annotated[
+        int, typer.Option(help="Largest page a list may return.", envvar="PROVISOR_MAX_PAGE_SIZE")
+    ] = 1000,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest accepted request body.", envvar="PROVISOR_MAX_BODY_BYTES")
+    ] = 1_048_576,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.", envvar="PROVISOR_LOG_LEVEL")
+    ] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="text, or json: one JSON object a line for every log line.", envvar="PROVISOR_LOG_FORMAT"
+        ),
+    ] = "text",
+    no_access_log: Annotated[
+        bool,
+        typer.Option("--no-access-log", help="Do not log each request.", envvar="PROVISOR_NO_ACCESS_LOG"),
+    ] = False,
 ) -> None:
-    """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2."""
+    """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2. Every option can also come from the
+    environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
     from provisor.cli import serving
 
     check_range("--port", port, 0, 65535)
@@ -210,6 +233,8 @@ def serve(
     check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
+    if log_format.lower() not in LOG_FORMATS:
+        fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}", 2)
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together", 2)
     if tls_cert is not None and tls_key is not None:
@@ -224,6 +249,7 @@ def serve(
             max_page_size=max_page_size,
             max_body_bytes=max_body_bytes,
             log_level=log_level.lower(),
+            log_format=log_format.lower(),
             access_log=not no_access_log,
         )
 

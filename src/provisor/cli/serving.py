@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -26,10 +28,33 @@ class _TlsConfig(uvicorn.Config):
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object a log line: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``,
+    and ``exception`` (the traceback as text) when there is one; what a log pipeline parses
+    without a pattern, like the access log's lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        out = {
+            "time": stamp.replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """The root logger at ``level``, as text lines or (``json``) :class:`JsonFormatter` lines;
+    uvicorn's own loggers go through it too (``build_config`` gives uvicorn no config of its own)."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def build_config(
@@ -48,6 +73,7 @@ def build_config(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
         log_level=log_level,
+        log_config=None,  # uvicorn's lines go through the root logger (configure_logging)
         access_log=False,
         proxy_headers=True,
         server_header=False,
@@ -67,9 +93,10 @@ def run_server(
     max_body_bytes: int,
     log_level: str,
     access_log: bool,
+    log_format: str = "text",
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     config = ServerConfig(max_page_size=max_page_size, max_body_bytes=max_body_bytes, access_log=access_log)
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"
