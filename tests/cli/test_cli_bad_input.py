@@ -251,7 +251,7 @@ def test_tenant_rate_limit_is_set_changed_and_removed(db: str) -> None:
 
 @pytest.mark.parametrize("value", ["0", "1001", "-1"])
 def test_tenant_trace_out_of_range_is_refused(db: str, value: str) -> None:
-    from provisor.cli.main import MAX_TRACE
+    from provisor.cli.common import MAX_TRACE
     from provisor.server.tenancy import MAX_TRACE as SERVER_MAX_TRACE
 
     assert MAX_TRACE == SERVER_MAX_TRACE == 1000  # the CLI refuses what the server would ignore

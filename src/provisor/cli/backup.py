@@ -19,11 +19,11 @@ from typing import Annotated
 
 import typer
 
+from provisor.cli.common import DbOption, db_url, fail
+
 
 def register(app: typer.Typer) -> None:
     """Add ``backup`` to ``app`` (the ``provisor`` CLI of ``cli.main``)."""
-    # (annotations are evaluated here, where DbOption is bound: no "from __future__ import annotations")
-    from provisor.cli.main import DbOption, db_url, fail
 
     @app.command("backup")
     def backup(
@@ -73,8 +73,6 @@ def sqlite_path(url: str) -> Path:
     """The file of a ``sqlite:///PATH`` URL; anything else ends the command with one line."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
-
-    from provisor.cli.main import fail
 
     try:
         parsed = make_url(url)

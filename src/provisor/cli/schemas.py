@@ -11,14 +11,13 @@ from typing import Annotated
 
 import typer
 
+from provisor.cli.common import DbOption, fail, open_store
+
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``schema`` command group to ``app`` (the ``provisor`` CLI of ``cli.main``)."""
-    # (annotations are evaluated here, where DbOption is bound: no "from __future__ import annotations")
-    from provisor.cli.main import DbOption, fail, open_store
-
     schema_app = typer.Typer(
         help="Extension schemas: custom attributes under a URN of the app's choosing, for every tenant.",
         no_args_is_help=True,

@@ -1,0 +1,83 @@
+"""What every ``provisor`` command shares: the database option, one-line failures, limits.
+
+Errors are one line on stderr (``provisor: ...``) and a non-zero exit, never a traceback: 1 for a
+failure, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+DEFAULT_DB = "sqlite:///provisor.db"
+#: The largest page a server or a tenant may be configured with.
+MAX_PAGE_SIZE = 1_000_000
+#: The largest request body a server may be configured to accept (1 GiB).
+MAX_BODY_BYTES = 1 << 30
+#: The longest a Secret Token may be made to last (100 years).
+MAX_EXPIRES_IN_DAYS = 36_500
+#: The bounds of a tenant's rate limit (requests a second) and burst.
+MIN_RATE_LIMIT, MAX_RATE_LIMIT = 0.01, 1_000_000
+#: The most requests a tenant's trace may keep (``provisor.server.tenancy.MAX_TRACE``).
+MAX_TRACE = 1000
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+BUSY = "the database is busy: another process holds a write lock; try again"
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor.db).")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"provisor: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def check_range(option: str, value: float, low: float, high: float) -> None:
+    """A usage error (exit 2) unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        fail(f"{option} must be between {low} and {high}, not {value}", 2)
+
+
+def db_url(option: str | None) -> str:
+    return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
+
+
+def database_problem(exc: BaseException) -> str:
+    """One line for a database failure: a locked SQLite file, or the driver's first line."""
+    from provisor.store.sql.engine import is_locked  # here: the CLI starts without SQLAlchemy
+
+    if is_locked(exc):
+        return BUSY
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def open_store(url: str | None) -> Iterator[Any]:
+    """The store at ``url``; a store error or a database failure while it is used ends the command
+    with one line on stderr and exit status 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from provisor.store.base import StoreError
+    from provisor.store.sql import SqlStore
+
+    try:
+        store = SqlStore(db_url(url))
+    except Exception as exc:  # a bad URL or an unreadable file: say so plainly
+        fail(f"cannot open the database {db_url(url)!r}: {database_problem(exc)}")
+    try:
+        yield store
+    except StoreError as exc:
+        fail(str(exc))
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        problem = database_problem(exc)
+        fail(problem if problem == BUSY else f"database error: {problem}")
+    finally:
+        store.close()

@@ -1,0 +1,445 @@
+"""``provisor tenant`` and ``provisor token``: tenants (isolated namespaces of users and groups),
+their settings, traces and Secret Tokens.
+
+Each command opens the store, works in it and closes it, so it can run while servers use the
+same database: a running server follows a change within a second (its token and tenant cache).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from provisor.cli.common import (
+    MAX_EXPIRES_IN_DAYS,
+    MAX_PAGE_SIZE,
+    MAX_RATE_LIMIT,
+    MAX_TRACE,
+    MIN_RATE_LIMIT,
+    DbOption,
+    check_range,
+    fail,
+    open_store,
+)
+from provisor.scim.compat import QUIRK_NAMES, QUIRKS
+
+tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
+token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
+
+NetworkOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-network",
+        help="Accept this tenant's requests only from this network, in CIDR notation (repeatable).",
+    ),
+]
+TraceOption = Annotated[
+    int | None,
+    typer.Option(
+        "--trace", help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."
+    ),
+]
+
+
+def parse_switches(values: list[str]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for item in values:
+        name, sep, state = item.partition("=")
+        if not sep or state.lower() not in ("on", "off", "true", "false"):
+            fail(f"--compat takes NAME=on or NAME=off, not {item!r}", 2)
+        if name not in QUIRK_NAMES:
+            fail(f"unknown compatibility switch {name!r}; known: {', '.join(sorted(QUIRK_NAMES))}", 2)
+        out[name] = state.lower() in ("on", "true")
+    return out
+
+
+def tenant_settings(
+    allowed_roles: list[str] | None,
+    max_page_size: int | None,
+    strict: bool | None,
+    compat: list[str] | None,
+    rate_limit: float | None = None,
+    rate_burst: int | None = None,
+    trace: int | None = None,
+    networks: list[str] | None = None,
+) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if networks:
+        from provisor.server.networks import parse_networks
+
+        try:
+            parsed = parse_networks(n for item in networks for n in item.split(",") if n.strip())
+        except ValueError as exc:
+            fail(f"--allow-network: {exc}", 2)
+        settings["allowed_networks"] = list(dict.fromkeys(str(n) for n in parsed))
+    if trace is not None:
+        check_range("--trace", trace, 1, MAX_TRACE)
+        settings["trace"] = trace
+    if rate_limit is not None:
+        check_range("--rate-limit", rate_limit, MIN_RATE_LIMIT, MAX_RATE_LIMIT)
+        settings["rate_limit"] = rate_limit
+    if rate_burst is not None:
+        check_range("--rate-burst", rate_burst, 1, MAX_RATE_LIMIT)
+        settings["rate_burst"] = rate_burst
+    if allowed_roles:
+        settings["allowed_roles"] = [r for item in allowed_roles for r in item.split(",") if r]
+    if max_page_size is not None:
+        check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
+        settings["max_page_size"] = max_page_size
+    if strict is not None:
+        settings["strict"] = strict
+    if compat:
+        settings["compat"] = parse_switches(compat)
+    return settings
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Tenant name (unique).")],
+    db: DbOption = None,
+    allowed_roles: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-role", help="Only accept these roles (repeatable, e.g. User)."),
+    ] = None,
+    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Strict RFC reading: every compatibility switch off.")
+    ] = False,
+    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
+    ] = None,
+    rate_burst: Annotated[
+        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
+    ] = None,
+    trace: TraceOption = None,
+    networks: NetworkOption = None,
+    label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
+) -> None:
+    """Create a tenant and print its first Secret Token (alone on the last line)."""
+    from provisor.server.auth import issue_token
+    from provisor.store.base import InvalidTenantName, check_tenant_name
+
+    try:
+        check_tenant_name(name)
+    except InvalidTenantName as exc:
+        fail(str(exc), 2)
+    settings = tenant_settings(
+        allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
+    )
+    with open_store(db) as store:
+        tenant = store.create_tenant(name, settings)
+        token, info = issue_token(store, tenant.id, label=label)
+    typer.echo(f"Created tenant {tenant.name} ({tenant.id}).")
+    typer.echo(f"Secret Token {info.prefix}… ({info.id}) - shown once; store it now:")
+    typer.echo(token)
+
+
+@tenant_app.command("list")
+def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tenants."""
+    with open_store(db) as store:
+        tenants = store.list_tenants()
+    if as_json:
+        for t in tenants:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "created": t.created.isoformat(),
+                        "settings": dict(t.settings),
+                    }
+                )
+            )
+        return
+    for t in tenants:
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}")
+
+
+@tenant_app.command("show")
+def tenant_show(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """A tenant's effective settings, how many users and groups it holds, and its tokens."""
+    from provisor.server.tenancy import context_for
+
+    with open_store(db) as store:
+        tenant = store.get_tenant(name)
+        counts = store.count_resources(tenant.id)
+        tokens = store.list_tokens(tenant.id)
+    ctx = context_for(tenant, MAX_PAGE_SIZE)
+    now = datetime.now(UTC)
+    active = [t for t in tokens if not t.revoked and not (t.expires and t.expires <= now)]
+    used = max((t.last_used for t in tokens if t.last_used), default=None)
+    page = ctx.max_page_size if ctx.max_page_size < MAX_PAGE_SIZE else None
+    rate = ctx.rate_limit
+    off = sorted(QUIRK_NAMES - ctx.compat.enabled)
+    if as_json:
+        record = {
+            "id": tenant.id,
+            "name": tenant.name,
+            "created": tenant.created.isoformat(),
+            "users": counts.get("User", 0),
+            "groups": counts.get("Group", 0),
+            "tokens": {
+                "active": len(active),
+                "all": len(tokens),
+                "last_used": used.isoformat() if used else None,
+            },
+            "strict": tenant.settings.get("strict") is True,
+            "compat": {q.name: q.name in ctx.compat.enabled for q in QUIRKS},
+            "max_page_size": page,
+            "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
+            "rate_limit": {"per_second": rate.per_second, "burst": rate.burst} if rate else None,
+            "trace": ctx.trace or None,
+            "allowed_networks": [str(n) for n in ctx.networks] if ctx.networks is not None else None,
+        }
+        typer.echo(json.dumps(record))
+        return
+    lines = [
+        ("name", tenant.name),
+        ("id", tenant.id),
+        ("created", tenant.created.isoformat(timespec="seconds")),
+        ("users", str(counts.get("User", 0))),
+        ("groups", str(counts.get("Group", 0))),
+        (
+            "tokens",
+            f"{len(active)} active of {len(tokens)}, last used "
+            + (used.isoformat(timespec="seconds") if used else "never"),
+        ),
+        ("compat", "all on" if not off else f"off: {', '.join(off)}"),
+        ("page size", f"at most {page}" if page else "the server's (provisor serve --max-page-size)"),
+        ("roles", ", ".join(ctx.allowed_roles) if ctx.allowed_roles else "any"),
+        ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
+        (
+            "trace",
+            f"the last {ctx.trace} requests (provisor tenant trace {tenant.name})" if ctx.trace else "off",
+        ),
+        ("networks", _networks_text(ctx.networks)),
+    ]
+    for label, value in lines:
+        typer.echo(f"{label + ':':12}{value}")
+
+
+def _networks_text(networks: tuple[Any, ...] | None) -> str:
+    if networks is None:
+        return "any"
+    if not networks:
+        return "none: the stored setting is not a list of networks (tenant set --allow-network)"
+    return ", ".join(str(n) for n in networks)
+
+
+@tenant_app.command("delete")
+def tenant_delete(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete a tenant with all its users, groups and tokens."""
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
+        fail("not deleted")
+    with open_store(db) as store:
+        store.delete_tenant(name)
+    typer.echo(f"Deleted tenant {name}.")
+
+
+@tenant_app.command("set")
+def tenant_set(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    allowed_roles: Annotated[
+        list[str] | None, typer.Option("--allowed-role", help="Only accept these roles.")
+    ] = None,
+    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    strict: Annotated[
+        bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
+    ] = None,
+    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
+    ] = None,
+    rate_burst: Annotated[
+        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
+    ] = None,
+    no_rate_limit: Annotated[
+        bool, typer.Option("--no-rate-limit", help="Remove the tenant's rate limit.")
+    ] = False,
+    trace: TraceOption = None,
+    no_trace: Annotated[
+        bool, typer.Option("--no-trace", help="Stop tracing and delete the traces kept.")
+    ] = False,
+    networks: NetworkOption = None,
+    any_network: Annotated[
+        bool, typer.Option("--any-network", help="Accept the tenant's requests from any address again.")
+    ] = False,
+) -> None:
+    """Change a tenant's settings (compatibility switches, page size, allowed roles, rate limit,
+    tracing, allowed networks)."""
+    settings = tenant_settings(
+        allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst, trace, networks
+    )
+    if any_network:
+        if networks:
+            fail("--any-network cannot go with --allow-network", 2)
+        settings["allowed_networks"] = None
+    if no_rate_limit:
+        if rate_limit is not None or rate_burst is not None:
+            fail("--no-rate-limit cannot go with --rate-limit or --rate-burst", 2)
+        settings.update(rate_limit=None, rate_burst=None)  # None removes a setting
+    if no_trace:
+        if trace is not None:
+            fail("--no-trace cannot go with --trace", 2)
+        settings["trace"] = None
+    if not settings:
+        fail("nothing to change; see --help", 2)
+    with open_store(db) as store:
+        if "compat" in settings:
+            current = store.get_tenant(name).settings.get("compat") or {}
+            settings["compat"] = {**current, **settings["compat"]}
+        tenant = store.update_settings(name, settings)
+        if no_trace:
+            store.delete_traces(tenant.id)
+    typer.echo(json.dumps(dict(tenant.settings)))
+
+
+@tenant_app.command("trace")
+def tenant_trace(
+    name: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    limit: Annotated[int | None, typer.Option(help="Only the last N requests.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print each new request as it comes, until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Print the requests a tenant with tracing on sent, oldest first, with their answers."""
+    if limit is not None:
+        check_range("--limit", limit, 1, MAX_TRACE)
+    with open_store(db) as store:
+        tenant = store.get_tenant(name)
+        traces = store.traces(tenant.id, limit)
+        hint = (
+            ""
+            if tenant.settings.get("trace")
+            else f"; turn it on with: provisor tenant set {name} --trace 100"
+        )
+        if not traces and not as_json:
+            waiting = ", waiting for some (Ctrl-C stops)" if follow else ""
+            typer.echo(f"No traces of tenant {tenant.name}{waiting}{hint}.", err=True)
+        for t in traces:
+            _print_trace(t, as_json)
+        if not follow:
+            return
+        last = traces[-1].seq if traces else 0
+        try:
+            while True:
+                time.sleep(FOLLOW_SECONDS)
+                for t in store.traces(tenant.id, after=last):
+                    _print_trace(t, as_json)
+                    last = t.seq
+        except KeyboardInterrupt:
+            return
+
+
+#: How often ``tenant trace --follow`` looks for new traces.
+FOLLOW_SECONDS = 0.5
+
+
+def _print_trace(t: Any, as_json: bool) -> None:
+    if as_json:
+        record = {
+            "time": t.time.isoformat(),
+            "method": t.method,
+            "target": t.target,
+            "status": t.status,
+            "request": t.request,
+            "response": t.response,
+        }
+        typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    typer.echo(f"{t.time.isoformat()}  {t.method} {t.target}  -> {t.status}")
+    for label, text in (("request", t.request), ("response", t.response)):
+        if text is not None:
+            typer.echo(f"  {label}: {text}")
+
+
+@tenant_app.command("compat")
+def tenant_compat() -> None:
+    """List the compatibility switches (all on by default)."""
+    for q in QUIRKS:
+        typer.echo(f"{q.name:32} {q.cites:7} {q.summary}")
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="Expire after this many days (default: never).")
+    ] = None,
+) -> None:
+    """Create another Secret Token for a tenant (printed alone on the last line)."""
+    from provisor.server.auth import issue_token
+
+    if expires_in_days is not None:
+        check_range("--expires-in-days", expires_in_days, 1, MAX_EXPIRES_IN_DAYS)
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    with open_store(db) as store:
+        t = store.get_tenant(tenant)
+        token, info = issue_token(store, t.id, label=label, expires=expires)
+    typer.echo(f"Secret Token {info.prefix}… ({info.id}) for tenant {t.name} - shown once:")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    tenant: Annotated[str, typer.Argument(help="Tenant name or id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """List a tenant's tokens (ids and prefixes only; tokens themselves are never stored), with
+    when a server last accepted each (to the minute)."""
+    with open_store(db) as store:
+        t = store.get_tenant(tenant)
+        tokens = store.list_tokens(t.id)
+    now = datetime.now(UTC)
+    for info in tokens:
+        state = (
+            "revoked" if info.revoked else ("expired" if info.expires and info.expires <= now else "active")
+        )
+        if as_json:
+            when = {
+                k: v.isoformat() if v else None
+                for k, v in (("expires", info.expires), ("last_used", info.last_used))
+            }
+            record = {"id": info.id, "prefix": info.prefix, "state": state, "label": info.label}
+            typer.echo(json.dumps({**record, "created": info.created.isoformat(), **when}))
+            continue
+        expires = info.expires.isoformat() if info.expires else "never"
+        used = info.last_used.isoformat(timespec="seconds") if info.last_used else "never"
+        typer.echo(f"{info.id}\t{info.prefix}…\t{state}\texpires {expires}\tused {used}\t{info.label}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id (see 'token list').")], db: DbOption = None
+) -> None:
+    """Revoke a token; a running server stops honouring it within a second."""
+    with open_store(db) as store:
+        store.revoke_token(token_id)
+    typer.echo(f"Revoked token {token_id}.")
