@@ -163,12 +163,14 @@ def demo(
 
 def _register_more() -> None:
     from provisor.cli.backup import register as register_backup
+    from provisor.cli.doctor import register as register_doctor
     from provisor.cli.jobs import register as register_jobs
     from provisor.cli.schemas import register as register_schemas
 
     register_jobs(app)
     register_schemas(app)
     register_backup(app)
+    register_doctor(app)
 
 
 _register_more()

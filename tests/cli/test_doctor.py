@@ -1,0 +1,104 @@
+"""``provisor doctor``: problems (exit 1) and warnings, one line each, for what needs an operator."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.cli.test_cli_bad_input import cli
+
+from provisor.server.auth import hash_token
+from provisor.store.sql import SqlStore
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'doctor.db'}"
+
+
+def findings(db: str, *args: str) -> tuple[int, list[str]]:
+    result = cli("doctor", "--db", db, *args)
+    assert result.stderr == "" and "Traceback" not in result.stdout
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_a_healthy_deployment_needs_nothing(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    assert cli("tenant", "create", "other", "--db", db).exit_code == 0
+    assert findings(db) == (0, ["Nothing needs attention (2 tenants)."])
+
+
+def test_a_tenant_no_token_reaches_is_a_problem(db: str) -> None:
+    with SqlStore(db) as store:
+        gone = store.create_tenant("gone")
+        store.revoke_token(store.add_token(gone.id, hash_token("a"), "pvs_a", "old", None).id)
+        lapsed = store.create_tenant("lapsed")
+        store.add_token(lapsed.id, hash_token("b"), "pvs_b", "x", datetime.now(UTC) - timedelta(days=1))
+        store.create_tenant("none")
+        fine = store.create_tenant("fine")
+        store.add_token(fine.id, hash_token("c"), "pvs_c", "x", None)
+    code, lines = findings(db)
+    assert code == 1
+    assert sorted(lines[:-1]) == [  # revoked, expired, never made; "fine" is not listed
+        f"problem: tenant {name}: no active Secret Token, so no client can reach it "
+        f"(make one: provisor token create {name})"
+        for name in ("gone", "lapsed", "none")
+    ]
+    assert lines[-1] == "3 problems, 0 warnings."
+
+
+def test_tokens_that_expire_soon_and_tracing_left_on_are_warnings(db: str) -> None:
+    with SqlStore(db) as store:
+        acme = store.create_tenant("acme", {"trace": 50})
+        soon = store.add_token(
+            acme.id, hash_token("a"), "pvs_a", "entra", datetime.now(UTC) + timedelta(days=3)
+        )
+        store.add_token(acme.id, hash_token("b"), "pvs_b", "later", datetime.now(UTC) + timedelta(days=90))
+    code, lines = findings(db)
+    assert code == 0  # warnings only
+    assert len(lines) == 3 and lines[-1] == "0 problems, 2 warnings."
+    assert lines[0].startswith(f"warning: tenant acme: token {soon.id} (entra) expires 20")
+    assert lines[0].endswith(": give Entra a new one before then")
+    assert lines[1] == (
+        "warning: tenant acme: tracing is on (its traces hold personal data; stop it: "
+        "provisor tenant set acme --no-trace)"
+    )
+    code, lines = findings(db, "--days", "1")  # three days away is not soon within a day
+    assert code == 0 and not any("expires" in line for line in lines)
+
+
+def test_allowed_networks_that_cannot_be_read_are_a_problem(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    with SqlStore(db) as store:
+        store.update_settings("acme", {"allowed_networks": "10.0.0.0/8"})  # hand-edited: not a list
+    code, lines = findings(db)
+    assert code == 1 and lines[0].startswith("problem: tenant acme: its allowed networks cannot be read")
+
+
+def test_a_damaged_database_is_a_problem(db: str, tmp_path: Path) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    with SqlStore(db) as store:
+        tenant = store.get_tenant("acme")
+        for i in range(200):
+            store.create(tenant.id, "User", {"userName": f"u{i}@x.com", "displayName": "x" * 200})
+    path = tmp_path / "doctor.db"
+    with sqlite3.connect(path) as conn:
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'ix_resources_scope'"
+        ).fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:  # scribble over an index page's cell pointers
+        f.seek((root - 1) * page + 8)
+        f.write(b"\xff" * 64)
+    code, lines = findings(db)
+    assert code == 1
+    assert lines[0].startswith("problem: the database fails SQLite's quick_check: ")
+    assert lines[0].endswith("restore the last backup (provisor backup makes them)")
+
+
+def test_days_out_of_range_is_a_usage_error(db: str) -> None:
+    result = cli("doctor", "--db", db, "--days", "-1")
+    assert result.exit_code == 2 and "--days" in result.stderr
