@@ -409,3 +409,9 @@ def test_allowed_networks_are_set_normalised_and_removed(db: str) -> None:
     cleared = cli("tenant", "set", "x", "--db", db, "--any-network")
     assert cleared.exit_code == 0 and "allowed_networks" not in json.loads(cleared.stdout)
     assert "networks:   any" in cli("tenant", "show", "x", "--db", db).stdout
+
+
+def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
+    assert_refused(cli("serve", "--db", db, "--documentation-uri", "docs/scim"), 2, "--documentation-uri")
+    started = cli("serve", "--db", db, "--documentation-uri", "https://docs.example.com/scim")
+    assert isinstance(started.exception, ServerStarted)  # a URL passes on to the server

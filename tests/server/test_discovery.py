@@ -11,6 +11,21 @@ def test_service_provider_config(client):
     assert spc["sort"]["supported"] and spc["etag"]["supported"]
     assert spc["changePassword"]["supported"] is False
     assert spc["authenticationSchemes"][0]["type"] == "oauthbearertoken"
+    assert "documentationUri" not in spc  # none configured: no link to a page that is not the app's
+
+
+def test_the_documentation_uri_is_the_apps(tmp_path):
+    from tests.conftest import serving
+
+    from provisor.server import ServerConfig
+
+    docs = "https://docs.example.com/scim"
+    with serving(
+        f"sqlite:///{tmp_path / 'd.db'}", ServerConfig(access_log=False, documentation_uri=docs)
+    ) as live:
+        _, token = live.new_tenant()
+        with live.client(token) as client:
+            assert client.get("/ServiceProviderConfig").json()["documentationUri"] == docs
 
 
 def test_resource_types_and_schemas(client):

@@ -95,6 +95,14 @@ def serve(
         bool,
         typer.Option("--no-access-log", help="Do not log each request.", envvar="PROVISOR_NO_ACCESS_LOG"),
     ] = False,
+    documentation_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--documentation-uri",
+            help="Where your app documents its SCIM endpoint (ServiceProviderConfig documentationUri).",
+            envvar="PROVISOR_DOCUMENTATION_URI",
+        ),
+    ] = None,
 ) -> None:
     """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2. Every option can also come from the
     environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
@@ -111,6 +119,8 @@ def serve(
         fail("--tls-cert and --tls-key go together", 2)
     if tls_cert is not None and tls_key is not None:
         check_tls(tls_cert, tls_key)
+    if documentation_uri is not None and not documentation_uri.startswith(("https://", "http://")):
+        fail(f"--documentation-uri must be an http(s) URL, not {documentation_uri!r}", 2)
     with open_store(db) as store:
         serving.run_server(
             store,
@@ -123,6 +133,7 @@ def serve(
             log_level=log_level.lower(),
             log_format=log_format.lower(),
             access_log=not no_access_log,
+            documentation_uri=documentation_uri,
         )
 
 

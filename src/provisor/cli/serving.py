@@ -94,10 +94,16 @@ def run_server(
     log_level: str,
     access_log: bool,
     log_format: str = "text",
+    documentation_uri: str | None = None,
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level, log_format)
-    config = ServerConfig(max_page_size=max_page_size, max_body_bytes=max_body_bytes, access_log=access_log)
+    config = ServerConfig(
+        max_page_size=max_page_size,
+        max_body_bytes=max_body_bytes,
+        access_log=access_log,
+        documentation_uri=documentation_uri,
+    )
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"
     log = logging.getLogger("provisor")

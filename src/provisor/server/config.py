@@ -20,3 +20,6 @@ class ServerConfig:
     #: (``provisor schema``) since it last looked; 0 never asks (the schemas of its start stay).
     schema_check_seconds: float = 2.0
     access_log: bool = True
+    #: ``documentationUri`` of /ServiceProviderConfig: where the app documents its SCIM endpoint
+    #: for the admins who connect it (RFC 7643 section 5); left out when None.
+    documentation_uri: str | None = None

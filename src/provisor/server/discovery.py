@@ -12,9 +12,10 @@ SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 
 def service_provider_config(config: ServerConfig, base_url: str, max_page_size: int) -> dict[str, Any]:
     """RFC 7643 section 5, with the limits this server enforces."""
-    return {
-        "schemas": [SPC_SCHEMA],
-        "documentationUri": "https://github.com/provisor/provisor/blob/main/docs/user-guide.md",
+    out: dict[str, Any] = {"schemas": [SPC_SCHEMA]}
+    if config.documentation_uri:
+        out["documentationUri"] = config.documentation_uri
+    return out | {
         "patch": {"supported": True},
         "bulk": {
             "supported": True,
