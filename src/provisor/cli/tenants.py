@@ -38,6 +38,14 @@ NetworkOption = Annotated[
         help="Accept this tenant's requests only from this network, in CIDR notation (repeatable).",
     ),
 ]
+PageSizeOption = Annotated[int | None, typer.Option(help="Largest page for this tenant.")]
+CompatOption = Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")]
+RateLimitOption = Annotated[
+    float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
+]
+RateBurstOption = Annotated[
+    int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
+]
 TraceOption = Annotated[
     int | None,
     typer.Option(
@@ -109,17 +117,13 @@ def tenant_create(
         list[str] | None,
         typer.Option("--allowed-role", help="Only accept these roles (repeatable, e.g. User)."),
     ] = None,
-    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    max_page_size: PageSizeOption = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Strict RFC reading: every compatibility switch off.")
     ] = False,
-    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
-    rate_limit: Annotated[
-        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
-    ] = None,
-    rate_burst: Annotated[
-        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
-    ] = None,
+    compat: CompatOption = None,
+    rate_limit: RateLimitOption = None,
+    rate_burst: RateBurstOption = None,
     trace: TraceOption = None,
     networks: NetworkOption = None,
     label: Annotated[str, typer.Option(help="Label of the first token.")] = "initial",
@@ -261,17 +265,13 @@ def tenant_set(
     allowed_roles: Annotated[
         list[str] | None, typer.Option("--allowed-role", help="Only accept these roles.")
     ] = None,
-    max_page_size: Annotated[int | None, typer.Option(help="Largest page for this tenant.")] = None,
+    max_page_size: PageSizeOption = None,
     strict: Annotated[
         bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
     ] = None,
-    compat: Annotated[list[str] | None, typer.Option("--compat", help="NAME=on|off (repeatable).")] = None,
-    rate_limit: Annotated[
-        float | None, typer.Option(help="Requests a second this tenant may send (default: no limit).")
-    ] = None,
-    rate_burst: Annotated[
-        int | None, typer.Option(help="Requests it may send at once (default: one second's worth).")
-    ] = None,
+    compat: CompatOption = None,
+    rate_limit: RateLimitOption = None,
+    rate_burst: RateBurstOption = None,
     no_rate_limit: Annotated[
         bool, typer.Option("--no-rate-limit", help="Remove the tenant's rate limit.")
     ] = False,
