@@ -135,3 +135,44 @@ def test_a_copy_that_fails_its_check_never_takes_the_name(
     monkeypatch.setattr(backup, "copy_database", torn)
     assert_refused(cli("backup", str(tmp_path / "out.db"), "--db", f"sqlite:///{db}"), 1, "failed its check")
     assert not (tmp_path / "out.db").exists() and not (tmp_path / "out.db.part").exists()
+
+
+def test_a_backup_of_a_closed_database_leaves_nothing_beside_it(tmp_path: Path) -> None:
+    db = tmp_path / "closed.db"
+    SqlStore(f"sqlite:///{db}").close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cli("backup", str(tmp_path / "copy.db"), "--db", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "copy.db"])
+
+
+def test_overwrite_removes_the_old_copys_log(tmp_path: Path) -> None:
+    """A FILE-wal of an earlier copy someone opened must not be replayed into the new copy."""
+    db = tmp_path / "d.db"
+    with SqlStore(f"sqlite:///{db}") as store:
+        store.create_tenant("new-one")
+    target = tmp_path / "nightly.db"
+    stale = tmp_path / "nightly.db-wal"
+    stale.write_bytes(b"log pages of an older database")
+    result = cli("backup", str(target), "--db", f"sqlite:///{db}", "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert not stale.exists()
+    with sqlite3.connect(target) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM tenants")] == ["new-one"]
+    conn.close()
+
+
+def test_an_interrupted_backup_leaves_no_half_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import provisor.cli.backup as backup
+
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+
+    def interrupted(source: Path, target: Path) -> backup.Summary:
+        target.write_bytes(b"half a database")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backup, "copy_database", interrupted)
+    result = cli("backup", str(tmp_path / "out.db"), "--db", f"sqlite:///{db}")
+    assert result.exit_code != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.db"]

@@ -556,6 +556,12 @@ def test_tenant_trace_follow_prints_requests_as_they_come(tmp_path):
             gone = next_trace()
             assert (gone["method"], gone["status"]) == ("DELETE", 204)
             assert lines.empty()  # each request printed once
+            # tracing stopped and started again: the traces' numbers restart, and it follows them
+            tenant = live.store.get_tenant("acme")
+            live.store.delete_traces(tenant.id)
+            assert client.get("/Groups").status_code == 200
+            again = next_trace()
+            assert (again["method"], again["target"]) == ("GET", "/scim/v2/Groups")
         finally:
             follower.send_signal(signal.SIGINT)
             _, err = follower.communicate(timeout=20)

@@ -387,14 +387,12 @@ def test_version_is_the_installed_distributions() -> None:
     assert shown.stderr == ""
 
 
-@pytest.mark.parametrize("value", ["10.0.0.300/8", "example.com", "10.0.0.0/33"])
+@pytest.mark.parametrize("value", ["10.0.0.300/8", "example.com", "10.0.0.0/33", "", ","])
 def test_a_bad_allowed_network_is_refused_and_nothing_changes(db: str, value: str) -> None:
     assert cli("tenant", "create", "x", "--db", db).exit_code == 0
     before = tenants(db)
-    assert_refused(
-        cli("tenant", "set", "x", "--db", db, "--allow-network", value), 2, "--allow-network", value
-    )
-    assert_refused(cli("tenant", "create", "y", "--db", db, "--allow-network", value), 2, value)
+    assert_refused(cli("tenant", "set", "x", "--db", db, "--allow-network", value), 2, "--allow-network")
+    assert_refused(cli("tenant", "create", "y", "--db", db, "--allow-network", value), 2, "--allow-network")
     assert tenants(db) == before
 
 
@@ -415,3 +413,10 @@ def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
     assert_refused(cli("serve", "--db", db, "--documentation-uri", "docs/scim"), 2, "--documentation-uri")
     started = cli("serve", "--db", db, "--documentation-uri", "https://docs.example.com/scim")
     assert isinstance(started.exception, ServerStarted)  # a URL passes on to the server
+
+
+def test_a_database_password_never_reaches_a_message() -> None:
+    url = "postgresql://provisor:s3cret-pw@127.0.0.1:1/provisor"
+    result = cli("tenant", "list", "--db", url)
+    assert_refused(result, 1, "cannot open the database", "provisor:***@127.0.0.1:1/provisor")
+    assert "s3cret-pw" not in result.stderr

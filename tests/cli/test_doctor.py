@@ -102,3 +102,11 @@ def test_a_damaged_database_is_a_problem(db: str, tmp_path: Path) -> None:
 def test_days_out_of_range_is_a_usage_error(db: str) -> None:
     result = cli("doctor", "--db", db, "--days", "-1")
     assert result.exit_code == 2 and "--days" in result.stderr
+
+
+def test_a_stored_null_network_setting_allows_any_address_and_is_no_problem(db: str, tmp_path: Path) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    with sqlite3.connect(tmp_path / "doctor.db") as conn:
+        conn.execute("""UPDATE tenants SET settings = '{"allowed_networks": null}'""")
+    conn.close()
+    assert findings(db) == (0, ["Nothing needs attention (1 tenant)."])

@@ -97,3 +97,13 @@ def test_the_outside_tenant_stored_nothing(live: LiveServer) -> None:
     with live.client(token) as client:
         assert_scim_error(client.post("/Users", json={"userName": "y@x.com"}), 403)
     assert live.store.count_resources(tenant_id) == {}
+
+
+def test_a_refused_request_does_not_count_as_the_tokens_use(live: LiveServer) -> None:
+    """`token list`'s "used" means a request was accepted: one from outside the networks was not."""
+    outside_id, outside = live.new_tenant({"allowed_networks": ["10.0.0.0/8"]})
+    inside_id, inside = live.new_tenant({"allowed_networks": ["127.0.0.0/8"]})
+    assert_scim_error(get_users(live, outside), 403)
+    assert get_users(live, inside).status_code == 200
+    assert [t.last_used for t in live.store.list_tokens(outside_id)] == [None]
+    assert all(t.last_used is not None for t in live.store.list_tokens(inside_id))

@@ -82,3 +82,50 @@ def test_a_batch_writes_each_count_once_and_failed_writes_add_nothing(sql_store,
     # outside a batch each write is its own transaction: still counted at its commit
     sql_store.delete(tenant_id, "User", before[2])
     assert counts(sql_store, tenant_id) == ((5, 3), 5)
+
+
+def test_a_write_that_ends_the_whole_transaction_fails_the_whole_batch(tmp_path):
+    """SQLITE_FULL may make SQLite roll back the batch's whole transaction, not just the statement:
+    then no write of the batch may be reported stored (their replies wait for the commit), the
+    later writes of the batch fail too, and the batch itself raises StoreFull."""
+    import sqlite3
+
+    from sqlalchemy import Engine, event
+
+    from provisor.store.base import StoreFull
+    from provisor.store.sql import SqlStore
+
+    db = tmp_path / "full.db"
+    SqlStore(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+
+    def cap(dbapi_connection, record):
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 8:d}")
+
+    event.listen(Engine, "connect", cap)
+    try:
+        store = SqlStore(f"sqlite:///{db}")
+        tenant = store.create_tenant("acme").id
+        outcomes: list[str] = []
+        with pytest.raises(StoreFull), store.batch():
+            store.create(tenant, "User", {"userName": "one"})
+            outcomes.append("one")
+            try:
+                store.create(tenant, "User", {"userName": "big", "displayName": "x" * 200_000})
+                outcomes.append("big")
+            except StoreFull:
+                outcomes.append("big refused")
+            try:
+                store.create(tenant, "User", {"userName": "three"})
+                outcomes.append("three")
+            except StoreFull:
+                outcomes.append("three refused")
+        # SQLite ended the transaction: nothing of the batch is stored, whatever seemed to succeed
+        assert outcomes == ["one", "big refused", "three refused"]
+        assert names(store, tenant) == []
+        store.create(tenant, "User", {"userName": "after"})  # the store goes on
+        assert names(store, tenant) == ["after"]
+        store.close()
+    finally:
+        event.remove(Engine, "connect", cap)

@@ -7,8 +7,9 @@ as of one moment, writers go on meanwhile (WAL: a reader never blocks them), and
 checked (``PRAGMA integrity_check``) before it takes FILE's name, so FILE is either a whole,
 checked backup or untouched.
 
-The database is opened read-only and never migrated: a newer Provisor can back up an older
-database before it first opens it. To restore, stop the servers and put the copy in the
+The database is only read, and never migrated: a newer Provisor can back up an older database
+before it first opens it. Run it as the user the servers run as (SQLite's ``-wal`` and ``-shm``
+files beside the database are shared with them). To restore, stop the servers and put the copy in the
 database's place (and remove the old ``-wal`` and ``-shm`` files beside it).
 """
 
@@ -43,13 +44,18 @@ def register(app: typer.Typer) -> None:
         part = target.with_name(target.name + ".part")
         try:
             summary = copy_database(source, part)
+            for leftover in _sidecars(target):  # an old FILE's log must never meet the new FILE
+                leftover.unlink(missing_ok=True)
             os.replace(part, target)
         except (sqlite3.Error, OSError) as exc:
-            part.unlink(missing_ok=True)
+            _remove(part)
             fail(f"backup of {source} failed: {exc}")
         except BackupInvalid as exc:
-            part.unlink(missing_ok=True)
+            _remove(part)
             fail(f"backup of {source} failed its check: {exc}")
+        except BaseException:  # Ctrl-C, say: no half copy is left behind
+            _remove(part)
+            raise
         size = target.stat().st_size
         tenants = f"{summary.tenants} tenant" + ("" if summary.tenants == 1 else "s")
         typer.echo(
@@ -88,10 +94,26 @@ def sqlite_path(url: str) -> Path:
     return path
 
 
+def _sidecars(path: Path) -> list[Path]:
+    """The write-ahead log and shared-memory files SQLite keeps beside ``path``."""
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def _remove(path: Path) -> None:
+    for each in (path, *_sidecars(path)):
+        each.unlink(missing_ok=True)
+
+
 def copy_database(source: Path, target: Path) -> Summary:
-    """Copy ``source`` to ``target`` in one read transaction, check the copy, and count it."""
-    target.unlink(missing_ok=True)
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    """Copy ``source`` to ``target`` in one read transaction, check the copy, and count it.
+
+    The source is opened for reading and writing (``mode=rw``: never created), though only read:
+    a read-only connection to a database in WAL mode that no server has open would leave the
+    ``-wal`` and ``-shm`` files it needs behind, owned by whoever ran the backup; a read-write one
+    that closes last removes them, as every SQLite connection does.
+    """
+    _remove(target)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
         try:

@@ -59,6 +59,17 @@ def database_problem(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def shown_url(url: str) -> str:
+    """A database URL as messages may show it: its password masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(a URL that is not one)" if "@" in url else url
+
+
 @contextmanager
 def open_store(url: str | None) -> Iterator[Any]:
     """The store at ``url``; a store error or a database failure while it is used ends the command
@@ -71,7 +82,7 @@ def open_store(url: str | None) -> Iterator[Any]:
     try:
         store = SqlStore(db_url(url))
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
-        fail(f"cannot open the database {db_url(url)!r}: {database_problem(exc)}")
+        fail(f"cannot open the database {shown_url(db_url(url))!r}: {database_problem(exc)}")
     try:
         yield store
     except StoreError as exc:

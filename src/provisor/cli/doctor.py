@@ -88,7 +88,7 @@ def examine(store: Any, now: datetime, soon: timedelta) -> list[tuple[str, str]]
                     )
                 )
         settings = tenant.settings if isinstance(tenant.settings, dict) else {}
-        if "allowed_networks" in settings and not compile_networks(settings["allowed_networks"]):
+        if compile_networks(settings.get("allowed_networks")) == ():  # None: any address
             findings.append(
                 (
                     PROBLEM,

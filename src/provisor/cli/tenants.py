@@ -84,6 +84,8 @@ def tenant_settings(
             parsed = parse_networks(n for item in networks for n in item.split(",") if n.strip())
         except ValueError as exc:
             fail(f"--allow-network: {exc}", 2)
+        if not parsed:  # "" or ",": would lock the tenant out of every address
+            fail("--allow-network needs a network in CIDR notation (e.g. 203.0.113.0/24)", 2)
         settings["allowed_networks"] = list(dict.fromkeys(str(n) for n in parsed))
     if trace is not None:
         check_range("--trace", trace, 1, MAX_TRACE)
@@ -345,7 +347,13 @@ def tenant_trace(
         try:
             while True:
                 time.sleep(FOLLOW_SECONDS)
-                for t in store.traces(tenant.id, after=last):
+                fresh = store.traces(tenant.id, after=last)
+                if not fresh:
+                    newest = store.traces(tenant.id, 1)
+                    if newest and newest[-1].seq < last:  # traces deleted (--no-trace): numbers restart
+                        last = 0
+                        fresh = store.traces(tenant.id)
+                for t in fresh:
                     _print_trace(t, as_json)
                     last = t.seq
         except KeyboardInterrupt:

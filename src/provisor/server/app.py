@@ -122,13 +122,15 @@ class ScimApp:
         request = ScimRequest(scope, receive, route)
         ctx: TenantContext | None = None
         try:
-            tenant = self.auth.authenticate(request.credentials())  # before routing: nothing for strangers
+            # before routing: nothing for strangers
+            token, tenant = self.auth.identify(request.credentials())
             scope.setdefault("state", {})["tenant_id"] = tenant.id
             if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
                 self._check_schemas(now)
             ctx = self.context(tenant)
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
                 raise Forbidden("this tenant accepts requests only from its allowed networks")
+            self.auth.accepted(token)  # its "last used" (token list) counts accepted requests only
             if ctx.rate_limit is not None:
                 self.limiter.take(tenant.id, ctx.rate_limit)
             handler, args = self.route(request.method, request.route)

@@ -81,6 +81,15 @@ class Authenticator:
         self._use_due: dict[str, float] = {}
 
     def authenticate(self, authorization: str | None) -> Tenant:
+        """The tenant of a valid token, its use recorded (:meth:`identify`, then :meth:`accepted`)."""
+        info, tenant = self.identify(authorization)
+        self.accepted(info)
+        return tenant
+
+    def identify(self, authorization: str | None) -> tuple[TokenInfo, Tenant]:
+        """The token and tenant of an ``Authorization: Bearer`` header; Unauthorized unless the
+        token is valid (known, not revoked, not expired). Its use is not recorded: a caller that
+        checks more (the tenant's allowed networks) calls :meth:`accepted` once those pass."""
         if not authorization:
             raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <Secret Token>'")
         scheme, _, token = authorization.strip().partition(" ")
@@ -107,11 +116,15 @@ class Authenticator:
             raise Unauthorized("invalid Secret Token")
         if info.expires is not None and info.expires <= datetime.now(UTC):
             raise Unauthorized("the Secret Token has expired")
+        return info, tenant
+
+    def accepted(self, info: TokenInfo) -> None:
+        """Record that a request with ``info`` was accepted, when due (at most once a minute)."""
         if self._record_use:
+            now = self._clock()
             due = self._use_due.get(info.id)
             if due is None or due <= now:
                 self._note_use(info, now)
-        return tenant
 
     def _note_use(self, info: TokenInfo, now: float) -> None:
         """Write that ``info`` was used, without waiting for a database another writer holds (a

@@ -294,7 +294,7 @@ class Transaction:
     of 16 creates updates a tenant's resource count once instead of 16 times.
     """
 
-    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "deferred")
+    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "broken", "deferred")
 
     def __init__(self, conns: Connections, begin: str | None) -> None:
         self._conns = conns
@@ -304,6 +304,10 @@ class Transaction:
         #: Deferred additions by key, summed; a savepoint that rolls back restores its copy.
         self.deferred: dict[Hashable, tuple[int, ...]] = {}
         self._apply: dict[Hashable, Apply] = {}
+        #: Set when the database ended this transaction itself inside one of its savepoints
+        #: (SQLITE_FULL or an I/O error can roll back the whole transaction): what it failed with.
+        #: Every later savepoint, and the commit, then fail with it; nothing of the batch stays.
+        self.broken: BaseException | None = None
 
     def defer(self, key: Hashable, amounts: tuple[int, ...], apply: Apply) -> None:
         """Add ``amounts`` to the totals of ``key``; ``apply`` writes them before the commit."""
@@ -340,6 +344,10 @@ class Transaction:
     ) -> None:
         conn, cursor = self._conn, self._cursor
         assert conn is not None and cursor is not None
+        if kind is None and self.broken is not None:  # a savepoint lost the whole transaction
+            self._conn = self._cursor = None
+            self._abort(conn, cursor)
+            raise self.broken
         if kind is None:
             try:
                 if self.deferred:
@@ -371,6 +379,12 @@ class Transaction:
             conn[0].invalidate()  # unknown state: never reuse it
         else:
             self._conns.release(conn)
+
+    def active(self) -> bool:
+        """Whether the database still has this transaction open (SQLite may end it on its own
+        after an error such as SQLITE_FULL); drivers that cannot tell say yes."""
+        conn = self._conn
+        return conn is None or bool(getattr(conn[1], "in_transaction", True))
 
     def raw(self, sql: str) -> None:
         """Run a statement with no parameters (savepoint control)."""
@@ -420,6 +434,8 @@ class Savepoint:
         self._deferred: dict[Hashable, tuple[int, ...]] = {}
 
     def __enter__(self) -> Transaction:
+        if self._outer.broken is not None:  # an earlier write of the batch lost its transaction
+            raise self._outer.broken
         self._outer.raw("SAVEPOINT provisor_write")
         self._deferred = dict(self._outer.deferred)  # what a rollback to here restores
         return self._outer
@@ -427,10 +443,19 @@ class Savepoint:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        translated = store_error(exc) if exc is not None else None
+        if kind is not None and not self._outer.active():
+            # The database rolled the whole transaction back (SQLITE_FULL, say): there is no
+            # savepoint to return to, and the batch's earlier writes are gone too. Say so to this
+            # write, to every later one and at the commit, rather than let the batch carry on in a
+            # new transaction and report writes stored that are not.
+            broken = translated if translated is not None else exc
+            assert broken is not None
+            self._outer.broken = broken
+            raise broken from exc if broken is not exc else None
         if kind is not None:
             self._outer.raw("ROLLBACK TO SAVEPOINT provisor_write")
             self._outer.deferred = self._deferred
         self._outer.raw("RELEASE SAVEPOINT provisor_write")
-        translated = store_error(exc) if exc is not None else None
         if translated is not None:
             raise translated from exc
