@@ -12,7 +12,7 @@ import pytest
 
 from provisor.scim.errors import Unauthorized
 from provisor.server.auth import USE_RECORD_SECONDS, Authenticator, issue_token
-from provisor.store.base import StoreBusy
+from provisor.store.base import StoreBusy, Tenant
 from provisor.store.sql import SqlStore
 
 
@@ -46,6 +46,14 @@ def store(tmp_path: Path) -> Iterator[CountingStore]:
     s.close()
 
 
+def authenticate(auth: Authenticator, header: str) -> Tenant:
+    """What the server does with a request's Authorization header: identify the token, and (its
+    other checks passed) record that it was accepted."""
+    info, tenant = auth.identify(header)
+    auth.accepted(info)
+    return tenant
+
+
 def last_used(store: SqlStore, tenant_id: str) -> datetime | None:
     (info,) = store.list_tokens(tenant_id)
     return info.last_used
@@ -58,15 +66,15 @@ def test_a_tokens_use_is_recorded_at_most_once_a_minute(store: CountingStore) ->
     auth = Authenticator(store, clock=clock)
     assert last_used(store, tenant.id) is None
     before = datetime.now(UTC)
-    assert auth.authenticate(f"Bearer {token}").id == tenant.id
+    assert authenticate(auth, f"Bearer {token}").id == tenant.id
     first = last_used(store, tenant.id)
     assert first is not None and before - timedelta(seconds=1) <= first <= datetime.now(UTC)
     for step in (1, 10, USE_RECORD_SECONDS - 12):  # within the minute: no write
         clock.now += step
-        auth.authenticate(f"Bearer {token}")
+        authenticate(auth, f"Bearer {token}")
     assert store.touches == 1 and last_used(store, tenant.id) == first
     clock.now += 1
-    auth.authenticate(f"Bearer {token}")
+    authenticate(auth, f"Bearer {token}")
     assert store.touches == 2 and last_used(store, tenant.id) >= first  # type: ignore[operator]
     assert store.waits == [False, False]  # a request never waits for the write lock to record it
 
@@ -77,9 +85,9 @@ def test_refused_tokens_record_nothing(store: CountingStore) -> None:
     auth = Authenticator(store)
     store.revoke_token(info.id)
     with pytest.raises(Unauthorized):
-        auth.authenticate(f"Bearer {token}")
+        authenticate(auth, f"Bearer {token}")
     with pytest.raises(Unauthorized):
-        auth.authenticate("Bearer pvs_not-a-token")
+        authenticate(auth, "Bearer pvs_not-a-token")
     assert store.touches == 0 and last_used(store, tenant.id) is None
 
 
@@ -96,16 +104,16 @@ def test_a_failed_record_is_logged_and_the_request_goes_on(
     auth = Authenticator(store, clock=clock)
     store.fail = failure
     with caplog.at_level(logging.WARNING, logger="provisor.server"):
-        assert auth.authenticate(f"Bearer {token}").id == tenant.id
+        assert authenticate(auth, f"Bearer {token}").id == tenant.id
     assert f"could not record the use of token {info.id}" in caplog.text
     assert ("Traceback" in caplog.text) is traceback  # busy is expected; anything else is shown whole
     assert token not in caplog.text  # the prefix is named, never the token
     clock.now += 5
-    auth.authenticate(f"Bearer {token}")  # not retried at once: the database is left alone
+    authenticate(auth, f"Bearer {token}")  # not retried at once: the database is left alone
     assert store.touches == 1
     store.fail = None
     clock.now += USE_RECORD_SECONDS
-    auth.authenticate(f"Bearer {token}")
+    authenticate(auth, f"Bearer {token}")
     assert store.touches == 2 and last_used(store, tenant.id) is not None
 
 
@@ -113,5 +121,5 @@ def test_recording_can_be_switched_off(store: CountingStore) -> None:
     tenant = store.create_tenant("acme")
     token, _ = issue_token(store, tenant.id)
     auth = Authenticator(store, record_use=False)
-    auth.authenticate(f"Bearer {token}")
+    authenticate(auth, f"Bearer {token}")
     assert store.touches == 0 and last_used(store, tenant.id) is None

@@ -35,21 +35,21 @@ def register(app: typer.Typer) -> None:
         tracing left on, a damaged database. Exit 1 when there is a problem."""
         check_range("--days", days, 0, 36_500)
         with open_store(db) as store:
-            findings = examine(store, datetime.now(UTC), timedelta(days=days))
-            tenants = len(store.list_tenants())
+            tenants = store.list_tenants()
+            findings = examine(store, tenants, datetime.now(UTC), timedelta(days=days))
         for level, text in findings:
             typer.echo(f"{level}: {text}")
         problems = sum(1 for level, _ in findings if level == PROBLEM)
         if not findings:
-            typer.echo(f"Nothing needs attention ({_count(tenants, 'tenant')}).")
+            typer.echo(f"Nothing needs attention ({_count(len(tenants), 'tenant')}).")
             return
         typer.echo(f"{_count(problems, 'problem')}, {_count(len(findings) - problems, 'warning')}.")
         if problems:
             raise typer.Exit(1)
 
 
-def examine(store: Any, now: datetime, soon: timedelta) -> list[tuple[str, str]]:
-    """The findings of the database and of each tenant, in that order."""
+def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> list[tuple[str, str]]:
+    """The findings of the database and of each of ``tenants``, in that order."""
     from provisor.server.networks import compile_networks
 
     findings: list[tuple[str, str]] = []
@@ -66,7 +66,7 @@ def examine(store: Any, now: datetime, soon: timedelta) -> list[tuple[str, str]]
                     "restore the last backup (provisor backup makes them)",
                 )
             )
-    for tenant in store.list_tenants():
+    for tenant in tenants:
         name = tenant.name
         tokens = store.list_tokens(tenant.id)
         active = [t for t in tokens if t.revoked is None and (t.expires is None or t.expires > now)]

@@ -80,12 +80,6 @@ class Authenticator:
         #: token id -> when its use is next written (clock time)
         self._use_due: dict[str, float] = {}
 
-    def authenticate(self, authorization: str | None) -> Tenant:
-        """The tenant of a valid token, its use recorded (:meth:`identify`, then :meth:`accepted`)."""
-        info, tenant = self.identify(authorization)
-        self.accepted(info)
-        return tenant
-
     def identify(self, authorization: str | None) -> tuple[TokenInfo, Tenant]:
         """The token and tenant of an ``Authorization: Bearer`` header; Unauthorized unless the
         token is valid (known, not revoked, not expired). Its use is not recorded: a caller that

@@ -120,9 +120,9 @@ class Lookups:
     """The prepared statements of one store."""
 
     def __init__(self, engine: Engine, dialect: SqlDialect) -> None:
-        groups = (groups_column(dialect),)
+        groups = groups_column(dialect)
         #: ``COLUMNS`` and the ``groups`` column, for listings compiled per query
-        self.columns_groups = (*COLUMNS, *groups)
+        self.columns_groups = (*COLUMNS, groups)
         #: (resources held, deletions ever) of a tenant and type (``resource_counts``), by key
         self.held = Prepared(
             engine,
@@ -132,7 +132,7 @@ class Lookups:
         )
         self.get = Prepared(engine, select(*COLUMNS).where(*SCOPE, _BY_ID))
         #: ``get`` plus the ``groups`` column (Users).
-        self.get_groups = Prepared(engine, select(*COLUMNS, *groups).where(*SCOPE, _BY_ID))
+        self.get_groups = Prepared(engine, select(*COLUMNS, groups).where(*SCOPE, _BY_ID))
         #: the direct and indirect groups of Users in a nested group (:func:`closure`)
         self.closure = PreparedIn(engine, "u", closure)
         self.by: dict[str, Lookup] = {}
@@ -140,7 +140,7 @@ class Lookups:
         def lookup(cond: Any) -> Lookup:
             return Lookup(
                 Prepared(engine, _page(cond)),
-                Prepared(engine, _page(cond, *groups)),
+                Prepared(engine, _page(cond, groups)),
                 Prepared(engine, _count(cond)),
             )
 
