@@ -93,3 +93,27 @@ def test_a_read_never_waits_for_the_lock_to_record_its_token(tmp_path: Path) -> 
             assert time.monotonic() - started < 2  # not the 4 s busy timeout
         used = {t.label: t.last_used for t in live.store.list_tokens(tenant.id)}
         assert used["fresh"] is None and all(v is not None for k, v in used.items() if k != "fresh")
+
+
+def test_a_bulk_request_under_the_lock_says_when_to_send_it_again(tmp_path: Path) -> None:
+    """A /Bulk whose operations found the database busy: each operation's result is 503, and the
+    response says when to send it again (``Retry-After``); nothing stored. Without the lock: no
+    Retry-After."""
+    group = {"schemas": [GROUP], "displayName": "G"}
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "a", "data": make_user("bulk-a@x.com")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group},
+        ],
+    }
+    with busy_server(tmp_path) as (live, token, db), live.client(token) as client:
+        with write_lock(db):
+            r = client.post("/Bulk", json=bulk)
+            assert r.status_code == 200 and r.headers["retry-after"] == "1"
+            assert [op["status"] for op in r.json()["Operations"]] == ["503", "503"]
+        assert client.get("/Users").json()["totalResults"] == 0
+        assert client.get("/Groups").json()["totalResults"] == 0
+        r = client.post("/Bulk", json=bulk)
+        assert r.status_code == 200 and "retry-after" not in r.headers
+        assert [op["status"] for op in r.json()["Operations"]] == ["201", "201"]

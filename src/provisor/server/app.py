@@ -362,7 +362,11 @@ class ScimApp:
         if ctx.rate_limit is not None and isinstance(operations, list) and len(operations) > 1:
             self.limiter.take(ctx.id, ctx.rate_limit, len(operations) - 1)  # the request took one
         base = self.base_url(request)
-        return Outcome(200, await self.writes.run(lambda: self.bulk.run(ctx, body, base)))
+        response = await self.writes.run(lambda: self.bulk.run(ctx, body, base))
+        # An operation answered 503 (the database busy, nothing stored) may be sent again: the
+        # Bulk response says when, as a 503 of its own would (RFC 7231 section 7.1.3).
+        busy = any(result.get("status") == "503" for result in response["Operations"])
+        return Outcome(200, response, {"Retry-After": "1"} if busy else {})
 
 
 def _precondition(request: ScimRequest) -> Precondition | None:
