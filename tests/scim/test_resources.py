@@ -146,8 +146,48 @@ def test_schemas_compare_case_insensitively() -> None:
     assert data == {"userName": "a"}
 
 
-def test_unknown_schema_urn_is_rejected_naming_it() -> None:
-    rejects(user(schemas=[USER, "urn:example:other"]), LENIENT, "urn:example:other")
+def test_unknown_schema_urn_is_rejected_naming_it_unless_unknown_attributes_are_ignored() -> None:
+    """A URN this server does not declare (Okta's and Ping's custom extensions list theirs, as RFC
+    7643 section 3 asks) is ignored with its attributes (1.3), and refused, named, without it."""
+    other = "urn:example:other:2.0:User"
+    body = user(schemas=[USER, other], **{other: {"costCode": "CC1"}})
+    assert parse_resource(USERS, body, LENIENT) == parse_resource(USERS, user(), LENIENT)
+    rejects(body, without("unknown_attributes_ignored"), "urn:example:other")
+    rejects(body, STRICT, "urn:example:other")
+
+
+def test_a_declared_attribute_named_by_a_path_is_taken_or_refused_never_dropped() -> None:
+    """Body keys that name a declared attribute by a path: a sub-attribute (Q6, as in a path-less
+    PATCH value) or a '.' after the schema URN (Q15, as in paths). With the switch on they are that
+    attribute; off, a 400 naming the key, not an "unknown attribute" silently ignored (1.3)."""
+    body = user(
+        schemas=[USER, ENTERPRISE_USER],
+        **{
+            "name.givenName": "Ada",
+            f"{USER}:name.familyName": "Lovelace",
+            f"{ENTERPRISE_USER}.employeeNumber": "42",
+            f"{ENTERPRISE_USER}:manager.value": "m-1",
+        },
+    )
+    parsed = parse_resource(USERS, body, LENIENT)
+    assert parsed["name"] == {"givenName": "Ada", "familyName": "Lovelace"}
+    assert parsed[ENTERPRISE_USER] == {"employeeNumber": "42", "manager": {"value": "m-1"}}
+    dotted_urn = user(schemas=[USER, ENTERPRISE_USER], **{f"{ENTERPRISE_USER}.employeeNumber": "42"})
+    rejects(dotted_urn, without("extension_dot_names"), "extension_dot_names")
+    rejects(dotted_urn, STRICT, "extension_dot_names")
+    rejects(user(**{"name.givenName": "Ada"}), without("pathless_dotted_keys"), "inside the name object")
+    # a sub-attribute given twice, or beside its attribute's object, is given twice
+    rejects(user(**{"name.givenName": "A", "NAME.GIVENNAME": "B"}), LENIENT, "given twice")
+    rejects(user(name={"familyName": "L"}, **{"name.givenName": "A"}), LENIENT, "given twice")
+    # a multi-valued attribute's sub-attribute has no one element to go to
+    rejects(user(**{"emails.value": "a@x.com"}), LENIENT, "multi-valued")
+    # readOnly in any form is ignored; what names nothing declared stays unknown
+    plain = {"userName": "alice@contoso.com"}
+    for compat in (LENIENT, STRICT):
+        assert parse_resource(USERS, user(**{"meta.created": "x"}), compat) == plain
+    for unknown in ("name.middle_name", "name.nickName", "foo.bar", "urn:example:x.y", "userName.x"):
+        assert parse_resource(USERS, user(**{unknown: "v"}), LENIENT) == plain
+        rejects(user(**{unknown: "v"}), STRICT, "unknown attribute")
 
 
 def test_adscim_group_uri_q9() -> None:
@@ -158,7 +198,7 @@ def test_adscim_group_uri_q9() -> None:
         "meta": {"resourceType": "Group"},
     }
     assert parse_resource(GROUPS, body, LENIENT) == {"displayName": "Sales", "externalId": "obj-1"}
-    rejects(body, without("adscim_group_schema"), "ADSCIM", GROUPS)
+    rejects(body, without("adscim_group_schema", "unknown_attributes_ignored"), "ADSCIM", GROUPS)
     rejects(user(schemas=[USER, ADSCIM]), STRICT, "ADSCIM")
 
 

@@ -78,8 +78,11 @@ def test_adscim_schema() -> None:
     assert not bodies.is_ignored_schema_uri(bodies.ADSCIM_GROUP_SCHEMA, off("adscim_group_schema"))
     body = {"schemas": [GROUP, bodies.ADSCIM_GROUP_SCHEMA], "displayName": "Sales"}
     assert parse_resource(GROUPS, body, ON) == {"displayName": "Sales"}
+    strict = CompatSettings.from_mapping({"adscim_group_schema": False, "unknown_attributes_ignored": False})
     with pytest.raises(InvalidValue, match="not a schema of Group"):
-        parse_resource(GROUPS, body, off("adscim_group_schema"))
+        parse_resource(GROUPS, body, strict)
+    # off alone, the URI is one more schema this server does not know: ignored as unknown (1.3)
+    assert parse_resource(GROUPS, body, off("adscim_group_schema")) == {"displayName": "Sales"}
 
 
 # --- Q7, 1.3, Q12: switches the validator asks ------------------------------------------------------

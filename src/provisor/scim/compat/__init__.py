@@ -42,7 +42,8 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "pathless_dotted_keys",
         "Q6",
-        "A path-less PATCH value object may use dotted keys (name.givenName) and full-URN keys.",
+        "A path-less PATCH value object may use dotted keys (name.givenName) and full-URN keys; "
+        "a POST/PUT body may give a sub-attribute by a dotted key.",
     ),
     Quirk(
         "undeclared_extension_schemas",
@@ -54,7 +55,8 @@ QUIRKS: tuple[Quirk, ...] = (
         "extension_dot_names",
         "Q15",
         "A '.' for the ':' between a schema URN and an attribute name (urn:...:User.department, as "
-        "Entra's customappsso jobs from before December 2018 write) reads as ':', in paths and filters.",
+        "Entra's customappsso jobs from before December 2018 write) reads as ':', in paths, filters "
+        "and body keys.",
     ),
     Quirk(
         "adscim_group_schema",
@@ -76,7 +78,8 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "unknown_attributes_ignored",
         "1.3",
-        "Attributes no schema declares (e.g. Entra-only names) are ignored instead of rejected.",
+        "Attributes no schema declares (e.g. Entra-only names), and URNs in 'schemas' that name no "
+        "declared schema, are ignored instead of rejected.",
     ),
     Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."

@@ -9,6 +9,7 @@ kept as ``[{"value", "type"?, "display"?}]`` for the server to move into the mem
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from provisor.scim.compat import CompatSettings, bodies
@@ -28,13 +29,17 @@ def parse_resource(
     """Validate a POST/PUT body (RFC 7643 sections 2, 7; RFC 7644 3.3, 3.5.1) into the stored attribute dict.
 
     - ``schemas`` must list the core schema; other URNs must be declared extensions (or the ADSCIM
-      Group URI, Q9). Extension attributes whose URN is not listed need Q7.
+      Group URI, Q9), or are ignored with ``unknown_attributes_ignored`` (1.3), as the attributes
+      of an undeclared extension are. Extension attributes whose URN is not listed need Q7.
     - Keys are resolved case-insensitively; an extension URN key holds an object of that
       extension's attributes; ``urn:...:User:userName`` and ``urn:...:enterprise:2.0:User:department``
       style fully-qualified keys are accepted too (RFC 7644 section 3.10).
     - readOnly attributes (``id``, ``meta``, ``groups``) are ignored (RFC 7643 section 7); the
       writeOnly ``password`` is checked and dropped: Provisor never stores it.
     - Unknown attributes: 400 invalidValue, or dropped with ``unknown_attributes_ignored`` (1.3).
+      A declared attribute named by a path (``name.givenName``, Q6; ``urn:...:User.department``,
+      Q15) is taken as that attribute when its switch is on, and is 400 when it is off: never
+      dropped as unknown (:func:`_path_key`).
     - Required attributes (``userName``, ``displayName``) and allowed roles are checked last.
     """
     if type(body) is not dict and not isinstance(body, Mapping):  # a JSON object skips the ABC check
@@ -42,6 +47,7 @@ def parse_resource(
     plan = plan_for(rt)
     declared = _check_schemas(rt, plan, body, compat)
     out: dict[str, Any] = {}
+    by_path: dict[str, tuple[TopLevel, dict[str, Any]]] = {}  # sub-attributes given by path keys
     keys = plan.keys
     for key, value in body.items():
         if not isinstance(key, str):
@@ -80,9 +86,20 @@ def parse_resource(
                 _store(out, declared, found, inner_value, compat)
             continue
         if resolved is None:
-            _unknown(key, compat)
+            path_key = _path_key(rt, key, compat)
+            if path_key is None:
+                _unknown(key, compat)
+            elif path_key.sub is None:
+                _store(out, declared, path_key.top, value, compat)
+            else:
+                parts = by_path.setdefault(path_key.top.where, (path_key.top, {}))[1]
+                if path_key.sub.name in parts:
+                    raise InvalidValue(f"{path_key.top.where}.{path_key.sub.name} is given twice")
+                parts[path_key.sub.name] = value
             continue
         _store(out, declared, resolved, value, compat)
+    for top, parts in by_path.values():
+        _store(out, declared, top, parts, compat)
     _check_required(plan, out)
     check_roles(out, allowed_roles)
     return out
@@ -103,6 +120,58 @@ def _resolve_key(rt: ResourceType, key: str) -> Any:
         return None
     ext_id, attribute = resolved
     return _top_level(rt, ext_id, attribute)
+
+
+@dataclass(frozen=True, slots=True)
+class _PathKey:
+    """A body key that names a declared attribute by a path rather than by its name: a
+    sub-attribute (``name.givenName``, ``urn:...:User:name.givenName``), or an attribute whose
+    schema URN ends in a ``.`` (``urn:...:enterprise:2.0:User.department``)."""
+
+    top: TopLevel
+    sub: Attribute | None
+
+
+def _path_key(rt: ResourceType, key: str, compat: CompatSettings) -> _PathKey | None:
+    """``key`` as a :class:`_PathKey` when the switches that allow the form are on; None when it
+    names no declared attribute (an unknown attribute). A declared attribute named in a form whose
+    switch is off is 400: ignoring it as unknown would lose the value without a word.
+
+    - Q15 (``extension_dot_names``): a ``.`` for the ``:`` after the schema URN, as in paths.
+    - Q6 (``pathless_dotted_keys``): a sub-attribute of a single-valued complex attribute as a
+      dotted key, as in a path-less PATCH value; the sub-attributes so given are gathered into one
+      object (the attribute given also as an object is "given twice").
+    """
+    urn, rest = rt.split_urn(key, dotted=True)
+    if urn is None and key[:4].lower() == "urn:":
+        return None
+    dotted_urn = urn is not None and key[len(urn)] == "."
+    head, dot, sub_name = rest.partition(".")
+    found = rt.attribute(urn, head)
+    if found is None:
+        return None
+    ext_id, attribute = found
+    sub = attribute.sub(sub_name) if dot else None
+    if dot and sub is None:
+        return None
+    if not dot and not dotted_urn:
+        return None  # resolved by _resolve_key; not reached
+    top = _top_level(rt, ext_id, attribute)
+    if top.read_only:
+        return _PathKey(top, sub)  # ignored on input, in any form
+    if dotted_urn and not compat.on("extension_dot_names"):
+        raise InvalidValue(
+            f"{key!r}: the schema URN is followed by '.', read as ':' only with extension_dot_names on"
+        )
+    if sub is not None:
+        if not compat.on("pathless_dotted_keys"):
+            raise InvalidValue(
+                f"{key!r} names a sub-attribute; send it inside the {attribute.name} object "
+                "(dotted keys are read only with pathless_dotted_keys on)"
+            )
+        if attribute.multi_valued:
+            raise InvalidValue(f"{key!r}: {attribute.name} is multi-valued; send it as a list of objects")
+    return _PathKey(top, sub)
 
 
 def _resolve_inner(rt: ResourceType, ext: Schema, key: str) -> TopLevel | None:
@@ -146,7 +215,7 @@ def _check_schemas(rt: ResourceType, plan: Plan, body: Mapping[str, Any], compat
             has_core = True
         elif low in plan.extensions:  # rt.extension(urn) is not None
             declared.add(low)
-        elif not bodies.is_ignored_schema_uri(urn, compat):
+        elif not bodies.is_ignored_schema_uri(urn, compat) and not bodies.unknown_attributes_ignored(compat):
             allowed = ", ".join(rt.schema_ids)
             raise InvalidValue(
                 f"schemas lists {urn!r}, which is not a schema of {rt.name}; allowed: {allowed}"
