@@ -176,6 +176,14 @@ def test_a_declared_attribute_named_by_a_path_is_taken_or_refused_never_dropped(
     rejects(dotted_urn, without("extension_dot_names"), "extension_dot_names")
     rejects(dotted_urn, STRICT, "extension_dot_names")
     rejects(user(**{"name.givenName": "Ada"}), without("pathless_dotted_keys"), "inside the name object")
+    # the one extension's attribute named without its URN (Entra's older create sample), under Q7
+    bare = user(department="Sales", manager="m-1")
+    assert parse_resource(USERS, bare, LENIENT)[ENTERPRISE_USER] == {
+        "department": "Sales",
+        "manager": {"value": "m-1"},
+    }
+    rejects(bare, without("undeclared_extension_schemas"), f"send it as {ENTERPRISE_USER}:")
+    rejects(user(department="Sales", **{ENTERPRISE_USER: {"department": "Ops"}}), LENIENT, "given twice")
     # a sub-attribute given twice, or beside its attribute's object, is given twice
     rejects(user(**{"name.givenName": "A", "NAME.GIVENNAME": "B"}), LENIENT, "given twice")
     rejects(user(name={"familyName": "L"}, **{"name.givenName": "A"}), LENIENT, "given twice")

@@ -48,7 +48,8 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "undeclared_extension_schemas",
         "Q7",
-        "Extension attributes are accepted even when their URN is missing from 'schemas'.",
+        "Extension attributes are accepted even when their URN is missing from 'schemas', and in a "
+        "POST/PUT body even without their URN (department, manager at the top level).",
     ),
     Quirk("roles_json_strings", "Q8", "roles values sent as JSON-encoded strings are decoded into objects."),
     Quirk(

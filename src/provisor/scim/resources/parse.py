@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.scim.compat import CompatSettings, bodies
+from provisor.scim.compat.patch_ops import owning_extension
 from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability
 from provisor.scim.resources.plans import MISSING, SCHEMAS_KEY, Plan, TopLevel, plan_for, remember
 from provisor.scim.resources.values import compile_check, top_level_fast_type
@@ -138,6 +139,9 @@ def _path_key(rt: ResourceType, key: str, compat: CompatSettings) -> _PathKey | 
     switch is off is 400: ignoring it as unknown would lose the value without a word.
 
     - Q15 (``extension_dot_names``): a ``.`` for the ``:`` after the schema URN, as in paths.
+    - Q7 (``undeclared_extension_schemas``): the attribute of the one extension that declares it,
+      named without its URN (``department``, ``manager``: Entra's older create sample sends them
+      at the top level).
     - Q6 (``pathless_dotted_keys``): a sub-attribute of a single-valued complex attribute as a
       dotted key, as in a path-less PATCH value; the sub-attributes so given are gathered into one
       object (the attribute given also as an object is "given twice").
@@ -148,17 +152,22 @@ def _path_key(rt: ResourceType, key: str, compat: CompatSettings) -> _PathKey | 
     dotted_urn = urn is not None and key[len(urn)] == "."
     head, dot, sub_name = rest.partition(".")
     found = rt.attribute(urn, head)
+    unqualified = False
+    if found is None and urn is None and (owner := owning_extension(rt, head)) is not None:
+        found, unqualified = rt.attribute(owner, head), True
     if found is None:
         return None
     ext_id, attribute = found
     sub = attribute.sub(sub_name) if dot else None
     if dot and sub is None:
         return None
-    if not dot and not dotted_urn:
+    if not dot and not dotted_urn and not unqualified:
         return None  # resolved by _resolve_key; not reached
     top = _top_level(rt, ext_id, attribute)
     if top.read_only:
         return _PathKey(top, sub)  # ignored on input, in any form
+    if unqualified and not bodies.undeclared_extension_allowed(compat):
+        raise InvalidValue(f"{key!r} is an attribute of {ext_id}; send it as {ext_id}:{attribute.name}")
     if dotted_urn and not compat.on("extension_dot_names"):
         raise InvalidValue(
             f"{key!r}: the schema URN is followed by '.', read as ':' only with extension_dot_names on"
