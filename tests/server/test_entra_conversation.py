@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import json
 import uuid
 
@@ -350,21 +352,60 @@ def test_groups_and_memberships(client):
     assert_scim_error(client.get(f"/Groups/{gid}"), 404)
 
 
-def test_adding_an_unknown_member_is_rejected_and_changes_nothing(client):
+def test_an_unknown_member_is_left_out_and_the_rest_of_the_change_is_made(client, caplog):
+    """A member deleted in the app while Entra still holds its id (1.6: the member value is the
+    cached target id): the batch's other members and changes go in, the unknown id is left out
+    and logged (unknown_members_skipped), so one stale id cannot block a group every cycle."""
     u = create_user(client, "only@contoso.com")
+    v = create_user(client, "other@contoso.com")
     gid = client.post(
-        "/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": u["id"]}]}
+        "/Groups",
+        json={"schemas": [GROUP], "displayName": "G", "members": [{"value": u["id"]}, {"value": "gone"}]},
     ).json()["id"]
-    r = client.patch(
-        f"/Groups/{gid}",
-        json=patch(
-            {"op": "Replace", "path": "displayName", "value": "Changed"},
-            {"op": "Add", "path": "members", "value": [{"value": "no-such-id"}]},
-        ),
-    )
-    assert_scim_error(r, 400, "invalidValue")
+    with caplog.at_level(logging.INFO, logger="provisor.server"):
+        r = client.patch(
+            f"/Groups/{gid}",
+            json=patch(
+                {"op": "Replace", "path": "displayName", "value": "Changed"},
+                {"op": "Add", "path": "members", "value": [{"value": "no-such-id"}, {"value": v["id"]}]},
+            ),
+        )
+    assert r.status_code == 204, r.text
     got = client.get(f"/Groups/{gid}").json()
-    assert got["displayName"] == "G" and [m["value"] for m in got["members"]] == [u["id"]]
+    assert got["displayName"] == "Changed" and [m["value"] for m in got["members"]] == [u["id"], v["id"]]
+    assert any("no-such-id" in rec.getMessage() for rec in caplog.records)
+    # a PUT (Okta) and a replace of the whole list alike
+    r = client.put(
+        f"/Groups/{gid}",
+        json={
+            "schemas": [GROUP],
+            "displayName": "G",
+            "members": [{"value": "no-such-id"}, {"value": v["id"]}],
+        },
+    )
+    assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [v["id"]]
+
+
+def test_an_unknown_member_is_rejected_and_changes_nothing_with_the_switch_off(live):
+    _, token = live.new_tenant({"compat": {"unknown_members_skipped": False}})
+    with live.client(token) as client:
+        u = create_user(client, "only@contoso.com")
+        gid = client.post(
+            "/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": u["id"]}]}
+        ).json()["id"]
+        r = client.patch(
+            f"/Groups/{gid}",
+            json=patch(
+                {"op": "Replace", "path": "displayName", "value": "Changed"},
+                {"op": "Add", "path": "members", "value": [{"value": "no-such-id"}]},
+            ),
+        )
+        body = assert_scim_error(r, 400, "invalidValue")
+        assert "no-such-id" in body["detail"]
+        got = client.get(f"/Groups/{gid}").json()
+        assert got["displayName"] == "G" and [m["value"] for m in got["members"]] == [u["id"]]
+        r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "H", "members": [{"value": "x"}]})
+        assert_scim_error(r, 400, "invalidValue")
 
 
 def test_okta_shapes(client):

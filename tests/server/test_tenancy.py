@@ -71,7 +71,10 @@ def test_a_token_of_tenant_a_never_reads_or_changes_tenant_b(live):
                 "members": [{"value": ua["id"]}],
             },
         )
-        assert_scim_error(r, 400, "invalidValue")
+        # A's user is no member B can name: left out (unknown_members_skipped), never linked
+        assert r.status_code == 201 and r.json()["members"] == []
+        groups_of_ua = [g["value"] for g in a.get(f"/Users/{ua['id']}").json().get("groups", [])]
+        assert r.json()["id"] not in groups_of_ua
         assert a.get(f"/Users/{ua['id']}").json().get("displayName") is None
 
 

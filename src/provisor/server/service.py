@@ -14,9 +14,10 @@ attributes only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -38,7 +39,11 @@ from provisor.store.base import (
     Query,
     ResourceStore,
     StoredResource,
+    UnknownMember,
 )
+
+log = logging.getLogger("provisor.server")
+T = TypeVar("T")
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -94,6 +99,34 @@ def _entity_tags(header: str) -> frozenset[int]:
         if tag.isascii() and tag.isdigit() and len(tag) <= _MAX_VERSION_DIGITS:
             versions.add(int(tag))
     return frozenset(versions)
+
+
+def _skipping_unknown_members(ctx: TenantContext, write: Callable[[frozenset[str]], T]) -> T:
+    """``write(unknown)``, the member values in ``unknown`` left out of what it adds. It starts
+    with none; with ``unknown_members_skipped`` on, a write refused for member values that are not
+    ids of the tenant's Users or Groups (UnknownMember: nothing of it was stored) is made again
+    without them, once, and they are logged. Off, the refusal stands (400 ``invalidValue``)."""
+    try:
+        return write(frozenset())
+    except UnknownMember as exc:
+        if not ctx.compat.on("unknown_members_skipped"):
+            raise
+        unknown = frozenset(exc.values)
+    log.info(
+        "skipped member values that are no User or Group of tenant %s: %s", ctx.id, ", ".join(sorted(unknown))
+    )
+    return write(unknown)
+
+
+def _known(members: tuple[Member, ...], unknown: frozenset[str]) -> tuple[Member, ...]:
+    return tuple(m for m in members if m.value not in unknown) if unknown else members
+
+
+def _known_delta(delta: MemberDelta, unknown: frozenset[str]) -> MemberDelta:
+    if not unknown:
+        return delta
+    replace_ = None if delta.replace is None else _known(delta.replace, unknown)
+    return MemberDelta(add=_known(delta.add, unknown), remove=delta.remove, replace=replace_)
 
 
 def _members_of(data: dict[str, Any]) -> tuple[Member, ...]:
@@ -172,7 +205,9 @@ class ResourceService:
     ) -> Outcome:
         data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
         members = _members_of(data) if rt.name == "Group" else ()
-        res = self.store.create(ctx.id, rt.name, data, members)
+        res = _skipping_unknown_members(
+            ctx, lambda unknown: self.store.create(ctx.id, rt.name, data, _known(members, unknown))
+        )
         return self._shown(201, rt, res, base_url, projection)
 
     def get(
@@ -214,20 +249,25 @@ class ResourceService:
         data = parse_resource(rt, body, ctx.compat, allowed_roles=ctx.allowed_roles)
         members = _members_of(data) if rt.name == "Group" else None
 
-        def updater(current: StoredResource) -> Change:
-            check_immutable(rt, current.data, data)
-            delta = MemberDelta(replace=members) if members is not None else MemberDelta()
-            return Change(data=data, members=delta)
+        def write(unknown: frozenset[str]) -> StoredResource:
+            def updater(current: StoredResource) -> Change:
+                check_immutable(rt, current.data, data)
+                delta = (
+                    MemberDelta(replace=_known(members, unknown)) if members is not None else MemberDelta()
+                )
+                return Change(data=data, members=delta)
 
-        res = self.store.update(
-            ctx.id,
-            rt.name,
-            id,
-            updater,
-            precondition=condition,
-            with_members=rt.name == "Group",
-            with_groups=_wants_groups(rt, projection),
-        )
+            return self.store.update(
+                ctx.id,
+                rt.name,
+                id,
+                updater,
+                precondition=condition,
+                with_members=rt.name == "Group",
+                with_groups=_wants_groups(rt, projection),
+            )
+
+        res = _skipping_unknown_members(ctx, write)
         return self._shown(200, rt, res, base_url, projection)
 
     def patch(
@@ -248,24 +288,36 @@ class ResourceService:
             ops, member_delta, needs_members = scim_patch.split_member_operations(rt, ops, ctx.compat)
             delta = member_delta
 
-        def updater(current: StoredResource) -> Change:
-            data = scim_patch.apply_patch(rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles)
-            if needs_members:
-                computed = scim_patch.apply_member_operations(current.members or (), all_ops, rt, ctx.compat)
-                return Change(data, computed)
-            return Change(data, delta)
-
         no_content = rt.name == "Group" and ctx.compat.on("group_patch_no_content")
-        res = self.store.update(
-            ctx.id,
-            rt.name,
-            id,
-            updater,
-            precondition=condition,
-            with_members=needs_members
-            or (rt.name == "Group" and not no_content and (projection is None or projection.wants_members())),
-            with_groups=_wants_groups(rt, projection),
-        )
+
+        def write(unknown: frozenset[str]) -> StoredResource:
+            def updater(current: StoredResource) -> Change:
+                data = scim_patch.apply_patch(
+                    rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles
+                )
+                if needs_members:
+                    computed = scim_patch.apply_member_operations(
+                        current.members or (), all_ops, rt, ctx.compat
+                    )
+                    return Change(data, _known_delta(computed, unknown))
+                return Change(data, _known_delta(delta, unknown))
+
+            return self.store.update(
+                ctx.id,
+                rt.name,
+                id,
+                updater,
+                precondition=condition,
+                with_members=needs_members
+                or (
+                    rt.name == "Group"
+                    and not no_content
+                    and (projection is None or projection.wants_members())
+                ),
+                with_groups=_wants_groups(rt, projection),
+            )
+
+        res = _skipping_unknown_members(ctx, write)
         headers = self._headers(rt, res, base_url)
         if no_content:
             return Outcome(204, None, headers, res.id)

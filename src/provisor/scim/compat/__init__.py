@@ -83,6 +83,12 @@ QUIRKS: tuple[Quirk, ...] = (
         "declared schema, are ignored instead of rejected.",
     ),
     Quirk(
+        "unknown_members_skipped",
+        "MS-ref",
+        "Member values that are no id of the tenant's Users or Groups (a member deleted in the app, the "
+        "fake id of Microsoft's reference tests) are left out of the change, not refused.",
+    ),
+    Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
     ),
 )
