@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 import uuid
 
 from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user
