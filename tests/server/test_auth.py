@@ -49,7 +49,7 @@ def store(tmp_path: Path) -> Iterator[CountingStore]:
 def authenticate(auth: Authenticator, header: str) -> Tenant:
     """What the server does with a request's Authorization header: identify the token, and (its
     other checks passed) record that it was accepted."""
-    info, tenant = auth.identify(header)
+    info, tenant, _ = auth.identify(header)
     auth.accepted(info)
     return tenant
 

@@ -25,6 +25,24 @@ def test_no_token_and_bad_token_are_401(live, client):
     assert_scim_error(r, 401)
 
 
+def test_okta_style_authorization_variants_reach_the_tenant_only_with_its_switch_on(live, tenant):
+    """bearer_scheme_variants: 'Bearer Bearer <token>' (Okta's SCIM connection adds 'Bearer' to
+    a value that has it) and a bare pvs_ token; with the tenant's switch off, 401 as before."""
+    _, token = tenant
+    _, strict_token = live.new_tenant({"compat": {"bearer_scheme_variants": False}})
+    for good in (token, strict_token):
+        assert httpx.get(f"{live.base}/Users", headers={"Authorization": f"bearer {good}"}).status_code == 200
+    for variant in (f"Bearer Bearer {token}", f"BEARER  bearer {token}", token):
+        r = httpx.get(f"{live.base}/Users", headers={"Authorization": variant})
+        assert r.status_code == 200, (variant[:12], r.text)
+    for variant in (f"Bearer Bearer {strict_token}", strict_token):
+        body = assert_scim_error(httpx.get(f"{live.base}/Users", headers={"Authorization": variant}), 401)
+        assert "Bearer <Secret Token>" in body["detail"]
+    # a variant of a wrong token, or of no pvs_ token, is still 401
+    for bad in ("Bearer Bearer pvs_not-a-real-token", "pvs_not-a-real-token", f"Token {token}", "x" + token):
+        assert_scim_error(httpx.get(f"{live.base}/Users", headers={"Authorization": bad}), 401)
+
+
 def test_two_authorization_headers_are_401_whichever_comes_first(live, tenant):
     _, token = tenant
     good, bad = f"Bearer {token}", "Bearer pvs_not-a-real-token"

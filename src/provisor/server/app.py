@@ -33,10 +33,11 @@ from provisor.scim.errors import (
     MethodNotAllowed,
     NotFound,
     NotImplementedByServer,
+    Unauthorized,
 )
 from provisor.scim.schema.model import ResourceType, SchemaRegistry, default_registry
 from provisor.server.access_log import AccessLog
-from provisor.server.auth import Authenticator
+from provisor.server.auth import BEARER_HINT, Authenticator
 from provisor.server.bulk import BulkProcessor
 from provisor.server.config import ServerConfig
 from provisor.server.discovery import resource_types, schemas, service_provider_config
@@ -123,11 +124,13 @@ class ScimApp:
         ctx: TenantContext | None = None
         try:
             # before routing: nothing for strangers
-            token, tenant = self.auth.identify(request.credentials())
+            token, tenant, variant = self.auth.identify(request.credentials())
             scope.setdefault("state", {})["tenant_id"] = tenant.id
             if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
                 self._check_schemas(now)
             ctx = self.context(tenant)
+            if variant and not ctx.compat.on("bearer_scheme_variants"):
+                raise Unauthorized(BEARER_HINT)
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
                 raise Forbidden("this tenant accepts requests only from its allowed networks")
             self.auth.accepted(token)  # its "last used" (token list) counts accepted requests only

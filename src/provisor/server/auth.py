@@ -21,15 +21,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from provisor.scim.compat.credentials import TOKEN_PREFIX as TOKEN_PREFIX
+from provisor.scim.compat.credentials import bearer_token
 from provisor.scim.errors import Unauthorized
 from provisor.store.base import StoreBusy, Tenant, TenantStore, TokenInfo
 
-TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
 _CACHE_SIZE = 4096
 #: A token's use is written to the store at most this often (its "last used" is that precise).
 USE_RECORD_SECONDS = 60.0
 
 log = logging.getLogger("provisor.server")
+
+BEARER_HINT = "use the Bearer scheme: 'Authorization: Bearer <Secret Token>'"
 
 
 def generate_token() -> str:
@@ -80,17 +83,19 @@ class Authenticator:
         #: token id -> when its use is next written (clock time)
         self._use_due: dict[str, float] = {}
 
-    def identify(self, authorization: str | None) -> tuple[TokenInfo, Tenant]:
-        """The token and tenant of an ``Authorization: Bearer`` header; Unauthorized unless the
-        token is valid (known, not revoked, not expired). Its use is not recorded: a caller that
-        checks more (the tenant's allowed networks) calls :meth:`accepted` once those pass."""
+    def identify(self, authorization: str | None) -> tuple[TokenInfo, Tenant, bool]:
+        """The token and tenant of an ``Authorization: Bearer`` header, and whether the header
+        was one of the variants ``bearer_scheme_variants`` tolerates (``Bearer Bearer <token>``, a
+        bare token: ``compat.credentials``; the caller refuses it when the tenant's switch is off);
+        Unauthorized unless the token is valid (known, not revoked, not expired). Its use is not
+        recorded: a caller that checks more (the tenant's allowed networks) calls :meth:`accepted`
+        once those pass."""
         if not authorization:
-            raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <Secret Token>'")
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("use the Bearer scheme: 'Authorization: Bearer <Secret Token>'")
-        digest = hash_token(token)
+            raise Unauthorized(f"missing Authorization header; {BEARER_HINT[0].lower()}{BEARER_HINT[1:]}")
+        bearer = bearer_token(authorization)
+        if bearer is None:
+            raise Unauthorized(BEARER_HINT)
+        digest = hash_token(bearer.token)
         now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
@@ -110,7 +115,7 @@ class Authenticator:
             raise Unauthorized("invalid Secret Token")
         if info.expires is not None and info.expires <= datetime.now(UTC):
             raise Unauthorized("the Secret Token has expired")
-        return info, tenant
+        return info, tenant, bearer.variant
 
     def accepted(self, info: TokenInfo) -> None:
         """Record that a request with ``info`` was accepted, when due (at most once a minute)."""

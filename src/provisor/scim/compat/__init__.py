@@ -89,6 +89,12 @@ QUIRKS: tuple[Quirk, ...] = (
         "fake id of Microsoft's reference tests) are left out of the change, not refused.",
     ),
     Quirk(
+        "bearer_scheme_variants",
+        "Okta",
+        "The Secret Token is read from 'Authorization: Bearer Bearer <token>' (Okta's SCIM connection "
+        "adds 'Bearer' to a value that has it) and from a bare pvs_ token with no scheme.",
+    ),
+    Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
     ),
 )
