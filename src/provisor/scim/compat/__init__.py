@@ -95,6 +95,12 @@ QUIRKS: tuple[Quirk, ...] = (
         "adds 'Bearer' to a value that has it) and from a bare pvs_ token with no scheme.",
     ),
     Quirk(
+        "free_type_labels",
+        "RFC 7643 s7",
+        "The 'type' of emails, phoneNumbers, ims, photos and addresses may be any label (main, office), "
+        "not only the suggested canonical values.",
+    ),
+    Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
     ),
 )

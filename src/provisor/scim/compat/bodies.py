@@ -17,6 +17,7 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidValue
 from provisor.scim.filter.lexer import is_text
+from provisor.scim.schema.model import Attribute, Mutability
 
 #: The non-standard schema URI Entra adds to a Group's ``schemas`` (entra-behaviour.md 1.6, Q9).
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -56,6 +57,22 @@ def undeclared_extension_allowed(compat: CompatSettings) -> bool:
 def unknown_attributes_ignored(compat: CompatSettings) -> bool:
     """1.3 ``unknown_attributes_ignored``: attributes no schema declares are dropped, not rejected."""
     return compat.on("unknown_attributes_ignored")
+
+
+def free_type_label(attribute: Attribute, compat: CompatSettings) -> bool:
+    """``free_type_labels``: may a writable ``type`` sub-attribute (of ``emails``, ``phoneNumbers``,
+    ``ims``, ``photos``, ``addresses``) hold a label outside its canonicalValues?
+
+    RFC 7643 section 7 calls canonical values "suggested" and lets a service provider ignore them;
+    IdPs whose mappings an admin edits send labels such as ``main`` or ``office``, and one odd label
+    would fail the whole create. The ``type`` of ``members`` (immutable) and of ``groups``
+    (readOnly) says what a reference points at, and is never free.
+    """
+    return (
+        attribute.name == "type"
+        and attribute.mutability is Mutability.READ_WRITE
+        and compat.on("free_type_labels")
+    )
 
 
 def nested_nulls_ignored(compat: CompatSettings) -> bool:

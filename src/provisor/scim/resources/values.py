@@ -344,7 +344,11 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidValue(f"{where} must be base64-encoded binary (RFC 7643 section 2.3.6)") from None
-    if attribute.canonical_values and value.lower() not in _lowered(attribute.canonical_values):
+    if (
+        attribute.canonical_values
+        and value.lower() not in _lowered(attribute.canonical_values)
+        and not bodies.free_type_label(attribute, compat)
+    ):
         raise InvalidValue(f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}")
     return value
 
