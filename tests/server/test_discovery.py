@@ -53,6 +53,29 @@ def test_resource_types_and_schemas(client):
     assert_scim_error(client.get("/ResourceTypes/Nope"), 404)
 
 
+def test_the_schemas_say_which_names_are_unique_as_the_server_enforces(client):
+    """Discovery tells the truth: userName and a Group's displayName are unique per tenant (a
+    second one is 409 uniqueness), and are advertised as uniqueness "server"."""
+
+    def uniqueness(urn: str, name: str) -> str:
+        attrs = client.get(f"/Schemas/{urn}").json()["attributes"]
+        return next(a["uniqueness"] for a in attrs if a["name"] == name)
+
+    assert uniqueness(USER, "userName") == "server" and uniqueness(GROUP, "displayName") == "server"
+    group = {"schemas": [GROUP], "displayName": "Sales"}
+    assert client.post("/Groups", json=group).status_code == 201
+    assert_scim_error(client.post("/Groups", json={**group, "displayName": "SALES"}), 409, "uniqueness")
+    assert uniqueness(USER, "displayName") == "none"
+    assert (
+        client.post("/Users", json={"schemas": [USER], "userName": "a", "displayName": "Same"}).status_code
+        == 201
+    )
+    assert (
+        client.post("/Users", json={"schemas": [USER], "userName": "b", "displayName": "Same"}).status_code
+        == 201
+    )
+
+
 def test_a_filter_on_a_discovery_endpoint_is_403(client):
     # RFC 7644 section 4: the discovery endpoints do not filter; a filter gets 403 so that no
     # client takes its conditions for applied
