@@ -407,6 +407,24 @@ def test_an_unknown_member_is_rejected_and_changes_nothing_with_the_switch_off(l
         assert_scim_error(r, 400, "invalidValue")
 
 
+def test_a_user_is_active_unless_told_otherwise(live, client):
+    """active_by_default: a create without ``active`` is active (Okta's import and conformance
+    test read it), a PUT without it keeps it; off, RFC 7643's reading: no active at all."""
+    u = client.post("/Users", json={"schemas": [USER], "userName": "noactive@x.com"})
+    assert u.status_code == 201 and u.json()["active"] is True
+    uid = u.json()["id"]
+    assert (
+        client.patch(f"/Users/{uid}", json=patch({"op": "replace", "value": {"active": False}})).status_code
+        == 200
+    )
+    r = client.put(f"/Users/{uid}", json={"schemas": [USER], "userName": "noactive@x.com", "title": "T"})
+    assert r.status_code == 200 and r.json()["active"] is False and r.json()["title"] == "T"
+    _, token = live.new_tenant({"compat": {"active_by_default": False}})
+    with live.client(token) as strict:
+        u = strict.post("/Users", json={"schemas": [USER], "userName": "noactive@x.com"})
+        assert u.status_code == 201 and "active" not in u.json()
+
+
 def test_okta_shapes(client):
     """Okta: PUT updates, path-less replace {active:false} deactivates, replace members [] empties a group."""
     u = create_user(client, "okta@example.com", name={"givenName": "O", "familyName": "K"})

@@ -50,6 +50,7 @@ def test_spliced_and_built_representations_are_the_same(client: httpx.Client) ->
         "userName",
         "name",
         "title",
+        "active",  # active_by_default
         "emails",
         ENTERPRISE,
         "groups",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from provisor.scim import patch as scim_patch
+from provisor.scim.compat import bodies
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
@@ -204,6 +205,8 @@ class ResourceService:
         projection: Projection | None = None,
     ) -> Outcome:
         data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
+        if rt.name == "User":
+            data = bodies.default_active(data, None, ctx.compat)
         members = _members_of(data) if rt.name == "Group" else ()
         res = _skipping_unknown_members(
             ctx, lambda unknown: self.store.create(ctx.id, rt.name, data, _known(members, unknown))
@@ -255,6 +258,8 @@ class ResourceService:
                 delta = (
                     MemberDelta(replace=_known(members, unknown)) if members is not None else MemberDelta()
                 )
+                if rt.name == "User":
+                    return Change(data=bodies.default_active(data, current.data, ctx.compat), members=delta)
                 return Change(data=data, members=delta)
 
             return self.store.update(

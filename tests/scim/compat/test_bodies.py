@@ -251,3 +251,18 @@ def test_member_display_name_is_read_as_display_only_with_the_switch() -> None:
         "value": "1",
         "displayName": "New",
     }
+
+
+# --- active_by_default ------------------------------------------------------------------------------
+
+
+def test_active_by_default_on_create_and_kept_by_a_put_that_omits_it() -> None:
+    assert bodies.default_active({"userName": "a"}, None, ON) == {"userName": "a", "active": True}
+    assert bodies.default_active({"userName": "a", "active": False}, None, ON)["active"] is False
+    # a PUT without active keeps the User's; with active, it is what was sent
+    assert bodies.default_active({"userName": "a"}, {"active": False}, ON)["active"] is False
+    assert bodies.default_active({"userName": "a", "active": True}, {"active": False}, ON)["active"] is True
+    assert bodies.default_active({"userName": "a"}, {"userName": "a"}, ON) == {"userName": "a"}
+    off_ = off("active_by_default")
+    assert bodies.default_active({"userName": "a"}, None, off_) == {"userName": "a"}
+    assert bodies.default_active({"userName": "a"}, {"active": True}, off_) == {"userName": "a"}

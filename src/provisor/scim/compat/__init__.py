@@ -101,6 +101,11 @@ QUIRKS: tuple[Quirk, ...] = (
         "not only the suggested canonical values.",
     ),
     Quirk(
+        "active_by_default",
+        "Okta",
+        "A User created without 'active' is active, and a PUT without it keeps the User's 'active'.",
+    ),
+    Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
     ),
 )

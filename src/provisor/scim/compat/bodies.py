@@ -75,6 +75,26 @@ def free_type_label(attribute: Attribute, compat: CompatSettings) -> bool:
     )
 
 
+def default_active(
+    data: dict[str, Any], current: Mapping[str, Any] | None, compat: CompatSettings
+) -> dict[str, Any]:
+    """``active_by_default``: a User created without ``active`` is active, and a PUT without it
+    keeps the value the User has (``data`` is a parsed User; a new dict when changed).
+
+    RFC 7643 section 4.1.1 gives ``active`` no default, so a User made by a client that leaves it
+    out is neither active nor inactive; Okta's import reads it and its conformance test expects
+    it, and a PUT that omits it would otherwise clear it (peers.md: a PUT without ``active`` that
+    suspended users).
+    """
+    if "active" in data or not compat.on("active_by_default"):
+        return data
+    if current is None:
+        return {**data, "active": True}
+    if "active" in current:
+        return {**data, "active": current["active"]}
+    return data
+
+
 def nested_nulls_ignored(compat: CompatSettings) -> bool:
     """Q12 ``explicit_nulls``: ``null`` inside a complex or multi-valued value means "unassigned".
 
