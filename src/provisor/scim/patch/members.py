@@ -27,7 +27,7 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidSyntax, Mutability
 from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
-from provisor.scim.patch.apply import apply_operation, is_member_path
+from provisor.scim.patch.apply import PatchWork, apply_operation, is_member_path
 from provisor.scim.patch.request import (
     PatchOperation,
     expand_operation,
@@ -105,13 +105,14 @@ def apply_member_operations(
     added and removed members.
     """
     data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
+    work = PatchWork()
     for index, op in enumerate(ops):
         with operation_context(index):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
                     _refuse_reference_write(one)
-                    apply_operation(rt, data, one, compat)
+                    work.spend(apply_operation(rt, data, one, compat))
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
     now = {m.value: m for m in after}
