@@ -43,7 +43,7 @@ from provisor.server.discovery import resource_types, schemas, service_provider_
 from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, response_media_type, send_response
 from provisor.server.networks import client_allowed
-from provisor.server.observability import Metrics, ObservabilityMiddleware
+from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
@@ -85,6 +85,11 @@ class ScimApp:
         self.bulk = BulkProcessor(
             self.service, registry, max_operations=self.config.bulk_max_operations, logger=log.error
         )
+
+    def route_names(self) -> list[str]:
+        """The first path segments under the base that this app routes (its resource types'
+        endpoints and the RFC's other endpoints), as the request metrics label them."""
+        return [*(rt.endpoint.lstrip("/") for rt in self.registry.resource_types), *SCIM_ROUTES]
 
     def _check_schemas(self, now: float) -> None:
         """Adopt the store's schemas if extensions were declared or removed since it last looked."""
@@ -397,7 +402,9 @@ class ProvisorApp:
         self.metrics = metrics
         self.base = base_path
         self.access_log = access_log
-        self._observed = ObservabilityMiddleware(self._dispatch, metrics, base_path, access_log)
+        self._observed = ObservabilityMiddleware(
+            self._dispatch, metrics, base_path, access_log, routes=scim.route_names()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._observed(scope, receive, send)
