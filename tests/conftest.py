@@ -57,15 +57,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @contextmanager
-def serving(url: str, config: Any = None) -> Iterator[LiveServer]:
+def serving(url: str, config: Any = None, **options: Any) -> Iterator[LiveServer]:
     """A server on loopback over the SQL store at ``url`` (opened here, closed after), with ``config``
-    (a ServerConfig; the default without the access log)."""
+    (a ServerConfig; the default without the access log) and uvicorn ``options`` (BackgroundServer's:
+    read timeouts, connections)."""
     from provisor.cli.serving import BackgroundServer
     from provisor.server import ServerConfig, create_app
     from provisor.store.sql import SqlStore
 
     store = SqlStore(url)
-    server = BackgroundServer(create_app(store, config or ServerConfig(access_log=False))).start()
+    server = BackgroundServer(create_app(store, config or ServerConfig(access_log=False)), **options).start()
     try:
         yield LiveServer(store, server)
     finally:

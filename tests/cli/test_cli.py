@@ -581,6 +581,7 @@ def test_serve_takes_its_options_from_the_environment_and_logs_json(tmp_path):
         "PROVISOR_PORT": str(port),
         "PROVISOR_LOG_FORMAT": "json",
         "PROVISOR_MAX_PAGE_SIZE": "7",
+        "PROVISOR_HEADER_TIMEOUT": "0.5",
     }
     server = subprocess.Popen(
         [*PROVISOR, "serve"],
@@ -593,6 +594,9 @@ def test_serve_takes_its_options_from_the_environment_and_logs_json(tmp_path):
         wait_ready(f"http://127.0.0.1:{port}/healthz")
         r = httpx.get(f"http://127.0.0.1:{port}/scim/v2/ServiceProviderConfig", headers=bearer(token))
         assert r.json()["filter"]["maxResults"] == 7  # PROVISOR_MAX_PAGE_SIZE
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:  # PROVISOR_HEADER_TIMEOUT
+            slow.sendall(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")  # half a head, then nothing
+            assert slow.recv(65536).startswith(b"HTTP/1.1 408 ")
     finally:
         server.terminate()
         _, err = server.communicate(timeout=20)

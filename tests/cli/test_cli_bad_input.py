@@ -87,6 +87,13 @@ def stored(db: str) -> list[tuple[Any, ...]]:
         ("--port", "99999"),
         ("--port", "65536"),
         ("--port", "-1"),
+        ("--header-timeout", "0"),
+        ("--header-timeout", "nan"),
+        ("--header-timeout", "3601"),
+        ("--body-timeout", "-1"),
+        ("--body-timeout", "0.05"),
+        ("--max-connections", "0"),
+        ("--max-connections", "1000001"),
     ],
 )
 def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str, value: str) -> None:
@@ -96,10 +103,43 @@ def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str,
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--max-page-size", "1"), ("--max-body-bytes", "1"), ("--port", "0"), ("--port", "65535")],
+    [
+        ("--max-page-size", "1"),
+        ("--max-body-bytes", "1"),
+        ("--port", "0"),
+        ("--port", "65535"),
+        ("--header-timeout", "0.1"),
+        ("--body-timeout", "3600"),
+        ("--max-connections", "1"),
+    ],
 )
 def test_serve_accepts_the_edges(db: str, option: str, value: str) -> None:
     assert isinstance(cli("serve", "--db", db, option, value).exception, ServerStarted)
+
+
+def test_serve_passes_its_timeouts_and_connections_on(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisor.cli import coalescing, common, serving
+
+    seen: dict[str, Any] = {}
+
+    def run_server(*args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        raise ServerStarted
+
+    monkeypatch.setattr(serving, "run_server", run_server)
+    assert isinstance(cli("serve", "--db", db).exception, ServerStarted)
+    # the CLI's defaults are the server's own (kept apart so that the CLI starts without uvicorn)
+    assert (seen["header_timeout"], seen["body_timeout"], seen["max_connections"]) == (
+        coalescing.HEADER_TIMEOUT,
+        coalescing.BODY_TIMEOUT,
+        serving.MAX_CONNECTIONS,
+    )
+    assert (common.HEADER_TIMEOUT, common.BODY_TIMEOUT, common.MAX_CONNECTIONS) == (10.0, 30.0, 1000)
+    monkeypatch.setenv("PROVISOR_HEADER_TIMEOUT", "2.5")
+    monkeypatch.setenv("PROVISOR_BODY_TIMEOUT", "7")
+    monkeypatch.setenv("PROVISOR_MAX_CONNECTIONS", "50")
+    assert isinstance(cli("serve", "--db", db).exception, ServerStarted)
+    assert (seen["header_timeout"], seen["body_timeout"], seen["max_connections"]) == (2.5, 7.0, 50)
 
 
 # -- 2. serve's runtime failures -----------------------------------------------------------------

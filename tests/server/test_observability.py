@@ -3,6 +3,7 @@ prometheus_client's own Counter and Histogram fed the same observations (the ora
 
 from __future__ import annotations
 
+import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -70,3 +71,37 @@ def test_route_labels_have_low_cardinality() -> None:
     assert route_label("/healthz", base) == "/healthz"
     assert route_label("/readyz", base) == "/readyz"
     assert route_label("/anything/else?x", base) == "other"
+
+
+def test_a_path_under_the_base_that_names_no_endpoint_is_other() -> None:
+    """Paths come from anyone, before authentication, and a label is a series kept for good:
+    only what the SCIM app routes gets a label of its own (audit: one series per unknown path)."""
+    base = "/scim/v2"
+    for path in ("/scim/v2/x" + "A" * 20_000, "/scim/v2/nope", "/scim/v2/nope/1", "/scim/v2/nope/.search"):
+        assert route_label(path, base) == "other", path
+    assert route_label("/scim/v2/Users/1/extra", base) == "other"
+    assert route_label("/scim/v2foo", base) == "other"
+    # routed in any case, labelled in one spelling
+    assert route_label("/scim/v2/users", base) == "Users"
+    assert route_label("/scim/v2/GROUPS/7", base) == "Groups/{id}"
+    assert route_label("/scim/v2/serviceproviderconfig", base) == "ServiceProviderConfig"
+    assert route_label("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", base) == "Schemas/{id}"
+    assert route_label("/scim/v2/Bulk", base) == "Bulk"
+    assert route_label("/scim/v2/.search", base) == ".search"
+
+
+def test_many_unknown_paths_keep_the_metrics_small(live) -> None:
+    def series() -> list[str]:
+        text = httpx.get(f"{live.root}/metrics").text
+        return [line for line in text.splitlines() if line.startswith("provisor_http_requests_total")]
+
+    with httpx.Client(base_url=live.base) as stranger:
+        stranger.get("/unknown-warmup")  # the one "other" series exists
+        series()  # and so does the scrape's own
+        before, size = series(), len(httpx.get(f"{live.root}/metrics").content)
+        for i in range(50):
+            assert stranger.get(f"/x{i}" + "A" * 2000).status_code in (401, 404)
+    after = series()
+    assert len(after) == len(before)  # the counts changed, the series did not
+    assert len(httpx.get(f"{live.root}/metrics").content) < size + 1000
+    assert not any("AAAA" in line for line in after)

@@ -146,3 +146,52 @@ def test_a_limit_set_on_a_running_server_applies_and_can_be_removed(live: LiveSe
         for _ in range(5):
             assert client.get("/ServiceProviderConfig").status_code == 200
         assert client.post("/Users", json={"schemas": [USER], "userName": "free@x.com"}).status_code == 201
+
+
+def _bulk(key: str, user_names: list[str]) -> dict[str, Any]:
+    ops = [
+        {"method": "POST", "path": "/Users", "bulkId": f"b{i}", "data": make_user(name)}
+        for i, name in enumerate(user_names)
+    ]
+    return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], key: ops}
+
+
+@pytest.mark.parametrize("key", ["operations", "OPERATIONS", "oPeRaTiOnS"])
+def test_a_bulk_pays_for_its_operations_whatever_the_case_of_their_name(live: LiveServer, key: str) -> None:
+    """The processor runs the operations under any spelling of ``Operations``, so the limit
+    charges them under any (audit: a lower-case key cost one token for 100 operations)."""
+    tenant_id, token = live.new_tenant({"rate_limit": 0.01, "rate_burst": 4})
+    with live.client(token) as client:
+        r = client.post("/Bulk", json=_bulk(key, [f"{key}{i}@x.com" for i in range(3)]))
+        assert r.status_code == 200 and len(r.json()["Operations"]) == 3
+        assert client.get("/ServiceProviderConfig").status_code == 200  # the 4th token
+        assert_scim_error(client.post("/Bulk", json=_bulk(key, [f"{key}-late@x.com"])), 429)
+    assert live.store.search(tenant_id, "User", Query(count=0)).total == 3
+
+
+def test_a_bulk_larger_than_the_burst_passes_on_a_full_bucket(live: LiveServer) -> None:
+    """A whole Bulk is charged once, as at most the burst: a full bucket admits it and is empty
+    after (audit: with burst 5, a Bulk of 6 was refused however long the tenant waited)."""
+    tenant_id, token = live.new_tenant({"rate_limit": 0.01, "rate_burst": 5})
+    with live.client(token) as client:
+        r = client.post("/Bulk", json=_bulk("Operations", [f"big{i}@x.com" for i in range(8)]))
+        assert r.status_code == 200, r.text
+        assert [op["status"] for op in r.json()["Operations"]] == ["201"] * 8
+        refused = client.get("/ServiceProviderConfig")
+        assert_scim_error(refused, 429)  # the bucket was emptied
+        assert int(refused.headers["retry-after"]) >= 1
+    assert live.store.search(tenant_id, "User", Query(count=0)).total == 8
+
+
+def test_a_refused_bulk_takes_nothing_and_a_bad_one_costs_one(live: LiveServer) -> None:
+    tenant_id, token = live.new_tenant({"rate_limit": 0.01, "rate_burst": 5})
+    with live.client(token) as client:
+        assert client.get("/ServiceProviderConfig").status_code == 200  # 4 tokens left
+        five = _bulk("Operations", [f"w{i}@x.com" for i in range(5)])
+        assert_scim_error(client.post("/Bulk", json=five), 429)
+        assert_scim_error(client.post("/Bulk", content=b"not json"), 400)  # one token: 3 left
+        assert_scim_error(client.post("/Bulk", json={"schemas": []}), 400)  # one more: 2 left
+        r = client.post("/Bulk", json=_bulk("Operations", ["v1@x.com", "v2@x.com"]))
+        assert r.status_code == 200, r.text  # the refusal took none of them
+        assert_scim_error(client.get("/ServiceProviderConfig"), 429)
+    assert live.store.search(tenant_id, "User", Query(count=0)).total == 2

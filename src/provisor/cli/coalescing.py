@@ -16,19 +16,35 @@ to pause and resume writing, and it still buffers what the socket does not take.
 The protocols also answer what uvicorn answers in plain text with a SCIM Error: bytes that are
 not HTTP/1.1 (400), and, on httptools, a request head (request line and headers) beyond
 :data:`MAX_HEAD_BYTES` (431), which httptools would otherwise hold in memory however large,
-before any authentication (h11 has its own limit, 16 KiB, and answers 400).
+before any authentication (h11 has its own limit, 16 KiB, and answers 400), and a request past
+uvicorn's ``limit_concurrency`` (503, with ``Retry-After``).
+
+On httptools, slow clients are timed out too (slowloris: uvicorn times out only an idle
+keep-alive connection, so a connection that sends half a request head, or a body a byte now and
+then, would otherwise be held for good, before any authentication). A request head must be
+complete within ``header_timeout`` seconds of its first byte (of the connection's opening, for
+its first request), and a body that is expected must not pause for ``body_timeout`` seconds;
+else the connection is answered 408 (when nothing was answered yet) and closed. The timeouts are
+attributes of the uvicorn config (``cli/serving.py``), :data:`HEADER_TIMEOUT` and
+:data:`BODY_TIMEOUT` by default. One timer a connection does it, armed when the connection opens
+and again only when a chunk leaves a head or body unfinished: a request that arrives in one
+chunk, as nearly all do, arms and cancels none after the connection's first.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from provisor.scim.errors import HeadersTooLarge, InvalidSyntax
+from provisor.scim.errors import HeadersTooLarge, InvalidSyntax, RequestTimeout, ServiceUnavailable
 from provisor.server.errors import error_body
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
 
 
 class CoalescingTransport:
@@ -98,6 +114,34 @@ _HEAD_TOO_LARGE = orjson.dumps(
 )
 
 
+#: Seconds a request head may take from its first byte (for a connection's first request, from
+#: the connection's opening) until it is complete.
+HEADER_TIMEOUT = 10.0
+
+#: Seconds a request body may pause (no bytes arrive while more are expected).
+BODY_TIMEOUT = 30.0
+
+_TIMED_OUT = orjson.dumps(
+    error_body(RequestTimeout("the request was not sent in time; send it again on a new connection"))
+)
+
+_OVER_CAPACITY = orjson.dumps(
+    error_body(ServiceUnavailable("the server is serving as many connections as it takes; retry shortly"))
+)
+
+
+async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    """uvicorn's answer past ``limit_concurrency`` (``service_unavailable``), as a SCIM Error."""
+    headers = [
+        (b"content-type", b"application/scim+json"),
+        (b"content-length", str(len(_OVER_CAPACITY)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY})
+
+
 def _send_scim_error(
     transport: asyncio.Transport,
     default_headers: list[tuple[bytes, bytes]],
@@ -133,23 +177,51 @@ except ImportError:  # httptools missing: uvicorn's own fallback is h11 too
 if HttpToolsProtocol is not None:
 
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools HTTP/1.1 protocol with coalesced writes and a bounded request head."""
+        """uvicorn's httptools HTTP/1.1 protocol with coalesced writes, a bounded request head,
+        and read timeouts (the module's docstring)."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
             self._head_done = False  # whether a head completed in the chunk being fed
             self._head_bytes = 0
+            self._head_begun = False  # a request's first byte came, its head is not complete
+            self._in_body = False  # a request's head is complete, its body is not
+            self._last_read = 0.0  # when the last chunk came, while _in_body
+            self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
+            self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
+            self._read_timer: asyncio.TimerHandle | None = self.loop.call_later(
+                self._header_timeout, self._read_timed_out
+            )
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_read_timer()
+            super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
             self._in_head = True
             self._head_bytes = 0
+            self._head_begun = True
             super().on_message_begin()
 
         def on_headers_complete(self) -> None:
             self._in_head = False
             self._head_done = True
+            self._head_begun = False
+            self._in_body = True  # until on_message_complete, in this chunk when there is none
+            if self._read_timer is not None:
+                self._cancel_read_timer()
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_body = False
+            if self._read_timer is not None:
+                self._cancel_read_timer()
+            super().on_message_complete()
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # past limit_concurrency uvicorn runs its plain-text service_unavailable instead of the app
+            super()._start_asgi_task(cycle, cast(Any, _over_capacity) if app is service_unavailable else app)
 
         def data_received(self, data: bytes) -> None:
             self._head_done = False
@@ -166,6 +238,54 @@ if HttpToolsProtocol is not None:
                         b"431 Request Header Fields Too Large",
                         _HEAD_TOO_LARGE,
                     )
+            if self._in_body:
+                self._last_read = self.loop.time()
+                if self._read_timer is None:
+                    self._read_timer = self.loop.call_later(self._body_timeout, self._read_timed_out)
+            elif self._head_begun and self._read_timer is None:
+                self._read_timer = self.loop.call_later(self._header_timeout, self._read_timed_out)
+
+        def _cancel_read_timer(self) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+                self._read_timer = None
+
+        def _read_timed_out(self) -> None:
+            """The read timer ran out: a head or a body too slow closes the connection; else
+            the timer runs on (a body read on since, a pause that is the server's own)."""
+            self._read_timer = None
+            if self.transport.is_closing():
+                return
+            cycle = self.cycle
+            if self._in_body:
+                now = self.loop.time()
+                if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+                    self._last_read = now  # the server is not reading, or has not asked yet
+                idle = now - self._last_read
+                if idle < self._body_timeout:
+                    self._read_timer = self.loop.call_later(self._body_timeout - idle, self._read_timed_out)
+                    return
+                answered = cycle is None or cycle.response_started
+                what = "request body"
+            else:
+                if cycle is not None and not cycle.response_complete:
+                    # the next (pipelined) request begun while this one is answered: its time
+                    # starts again, rather than the answer under way being cut off
+                    self._read_timer = self.loop.call_later(self._header_timeout, self._read_timed_out)
+                    return
+                answered = not self._head_begun  # nothing was sent at all: close, say nothing
+                what = "request head"
+            self.logger.debug("closing a connection from %s: its %s did not come in time", self.client, what)
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False
+                cycle.disconnected = True  # the app's receive() says so, its answer goes nowhere
+                cycle.message_event.set()
+            if answered:
+                self.transport.close()
+            else:
+                _send_scim_error(
+                    self.transport, self.server_state.default_headers, b"408 Request Timeout", _TIMED_OUT
+                )
 
         def send_400_response(self, msg: str) -> None:
             _send_scim_error(self.transport, self.server_state.default_headers)

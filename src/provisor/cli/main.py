@@ -15,10 +15,16 @@ from typing import Annotated
 import typer
 
 from provisor.cli.common import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
     LOG_FORMATS,
     LOG_LEVELS,
     MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_LIMIT,
     MAX_PAGE_SIZE,
+    MAX_READ_TIMEOUT,
+    MIN_READ_TIMEOUT,
     DbOption,
     check_range,
     db_url,
@@ -103,6 +109,27 @@ def serve(
             envvar="PROVISOR_DOCUMENTATION_URI",
         ),
     ] = None,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request's head may take from its first byte; a slower one is answered 408.",
+            envvar="PROVISOR_HEADER_TIMEOUT",
+        ),
+    ] = HEADER_TIMEOUT,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request body may pause; a longer pause is answered 408.",
+            envvar="PROVISOR_BODY_TIMEOUT",
+        ),
+    ] = BODY_TIMEOUT,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections served at once; requests past them are answered 503.",
+            envvar="PROVISOR_MAX_CONNECTIONS",
+        ),
+    ] = MAX_CONNECTIONS,
 ) -> None:
     """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2. Every option can also come from the
     environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
@@ -111,6 +138,9 @@ def serve(
     check_range("--port", port, 0, 65535)
     check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
     check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
+    check_range("--header-timeout", header_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
+    check_range("--body-timeout", body_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
+    check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if log_format.lower() not in LOG_FORMATS:
@@ -134,6 +164,9 @@ def serve(
             log_format=log_format.lower(),
             access_log=not no_access_log,
             documentation_uri=documentation_uri,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
         )
 
 

@@ -12,15 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from provisor.cli.coalescing import coalescing_protocol
+from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, coalescing_protocol
 from provisor.server import ServerConfig, create_app
 
 if TYPE_CHECKING:
     from provisor.store.sql import SqlStore
 
 
+#: The most connections a server keeps open at once (uvicorn's ``limit_concurrency``): a request
+#: on a connection past it, or while as many requests are under way, is answered 503 with
+#: ``Retry-After`` (``cli/coalescing.py``), and the connection closed.
+MAX_CONNECTIONS = 1000
+
+
 class _TlsConfig(uvicorn.Config):
-    """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused)."""
+    """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
+    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``)."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     def load(self) -> None:
         super().load()
@@ -65,8 +75,11 @@ def build_config(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     log_level: str = "info",
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> uvicorn.Config:
-    return _TlsConfig(
+    config = _TlsConfig(
         app,
         host=host,
         port=port,
@@ -79,7 +92,11 @@ def build_config(
         server_header=False,
         lifespan="auto",  # a ProvisorApp writes its access log's last lines at shutdown
         http=coalescing_protocol(),
+        limit_concurrency=max_connections,
     )
+    config.header_timeout = header_timeout
+    config.body_timeout = body_timeout
+    return config
 
 
 def run_server(
@@ -95,6 +112,9 @@ def run_server(
     access_log: bool,
     log_format: str = "text",
     documentation_uri: str | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level, log_format)
@@ -115,15 +135,28 @@ def run_server(
             store.engine.url.render_as_string(hide_password=True),
         )
     uvicorn.Server(
-        build_config(app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+        build_config(
+            app,
+            host=host,
+            port=port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            log_level=log_level,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+        )
     ).run()
 
 
 class BackgroundServer:
-    """A uvicorn server in a daemon thread (for the demo and tests)."""
+    """A uvicorn server in a daemon thread (for the demo and tests); ``options`` are
+    :func:`build_config`'s (timeouts, connections)."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        self.server = uvicorn.Server(build_config(app, host=host, port=port, log_level=log_level))
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", **options: Any
+    ) -> None:
+        self.server = uvicorn.Server(build_config(app, host=host, port=port, log_level=log_level, **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:

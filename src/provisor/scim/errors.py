@@ -186,6 +186,13 @@ class InsufficientStorage(ScimError):
     status = 507
 
 
+class RequestTimeout(ScimError):
+    """408 (RFC 9110 section 15.5.9): the client did not send its request in time (its head, or
+    the next part of its body); the server closes the connection."""
+
+    status = 408
+
+
 class HeadersTooLarge(ScimError):
     """431: the request line and headers are larger than the server accepts."""
 

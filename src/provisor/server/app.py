@@ -38,13 +38,13 @@ from provisor.scim.errors import (
 from provisor.scim.schema.model import ResourceType, SchemaRegistry, default_registry
 from provisor.server.access_log import AccessLog
 from provisor.server.auth import BEARER_HINT, Authenticator
-from provisor.server.bulk import BulkProcessor
+from provisor.server.bulk import BulkProcessor, operations
 from provisor.server.config import ServerConfig
 from provisor.server.discovery import resource_types, schemas, service_provider_config
 from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, response_media_type, send_response
 from provisor.server.networks import client_allowed
-from provisor.server.observability import Metrics, ObservabilityMiddleware
+from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMiddleware
 from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
@@ -86,6 +86,11 @@ class ScimApp:
         self.bulk = BulkProcessor(
             self.service, registry, max_operations=self.config.bulk_max_operations, logger=log.error
         )
+
+    def route_names(self) -> list[str]:
+        """The first path segments under the base that this app routes (its resource types'
+        endpoints and the RFC's other endpoints), as the request metrics label them."""
+        return [*(rt.endpoint.lstrip("/") for rt in self.registry.resource_types), *SCIM_ROUTES]
 
     def _check_schemas(self, now: float) -> None:
         """Adopt the store's schemas if extensions were declared or removed since it last looked."""
@@ -134,7 +139,7 @@ class ScimApp:
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
                 raise Forbidden("this tenant accepts requests only from its allowed networks")
             self.auth.accepted(token)  # its "last used" (token list) counts accepted requests only
-            if ctx.rate_limit is not None:
+            if ctx.rate_limit is not None and not _is_bulk(request):  # a Bulk pays in post_bulk
                 self.limiter.take(tenant.id, ctx.rate_limit)
             handler, args = self.route(request.method, request.route)
             outcome = await handler(request, ctx, args)
@@ -360,16 +365,29 @@ class ScimApp:
         return await self.writes.run(lambda: self.service.delete(ctx, rt, parts[1], condition))
 
     async def post_bulk(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
-        body = await self.json_body(request, self.config.bulk_max_payload_bytes)
-        operations = body.get("Operations") if isinstance(body, dict) else None
-        if ctx.rate_limit is not None and isinstance(operations, list) and len(operations) > 1:
-            self.limiter.take(ctx.id, ctx.rate_limit, len(operations) - 1)  # the request took one
+        limit = ctx.rate_limit
+        try:
+            body = await self.json_body(request, self.config.bulk_max_payload_bytes)
+        except Exception:
+            if limit is not None:  # a body that is no BulkRequest costs what any request costs
+                self.limiter.take(ctx.id, limit)
+            raise
+        if limit is not None:
+            # one charge for the whole request, a token per operation the processor will run
+            # (found as it finds them), at most the burst: a full bucket admits any Bulk
+            ops = operations(body) if isinstance(body, dict) else None
+            self.limiter.take(ctx.id, limit, len(ops) if isinstance(ops, list) else 1)
         base = self.base_url(request)
         response = await self.writes.run(lambda: self.bulk.run(ctx, body, base))
         # An operation answered 503 (the database busy, nothing stored) may be sent again: the
         # Bulk response says when, as a 503 of its own would (RFC 7231 section 7.1.3).
         busy = any(result.get("status") == "503" for result in response["Operations"])
         return Outcome(200, response, {"Retry-After": "1"} if busy else {})
+
+
+def _is_bulk(request: ScimRequest) -> bool:
+    """Whether ``route`` sends this request to ``post_bulk``: a POST to ``/Bulk``, in any case."""
+    return request.method == "POST" and request.route.strip("/").lower() == "bulk"
 
 
 def _precondition(request: ScimRequest) -> Precondition | None:
@@ -400,7 +418,9 @@ class ProvisorApp:
         self.metrics = metrics
         self.base = base_path
         self.access_log = access_log
-        self._observed = ObservabilityMiddleware(self._dispatch, metrics, base_path, access_log)
+        self._observed = ObservabilityMiddleware(
+            self._dispatch, metrics, base_path, access_log, routes=scim.route_names()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._observed(scope, receive, send)

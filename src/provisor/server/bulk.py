@@ -54,7 +54,7 @@ class BulkProcessor:
         schemas = body.get("schemas")
         if not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]:
             raise InvalidSyntax(f"schemas must contain {BULK_REQUEST}")
-        ops = next((v for k, v in body.items() if k.lower() == "operations"), None)
+        ops = operations(body)
         if not isinstance(ops, list) or not ops:
             raise InvalidSyntax("Operations must be a non-empty list")
         if len(ops) > self.max_operations:
@@ -209,6 +209,13 @@ class BulkProcessor:
         if id is None:
             return None
         return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
+
+
+def operations(body: dict[str, Any]) -> Any:
+    """The value of a BulkRequest's ``Operations``, its name in any case (RFC 7643 section 2.1:
+    attribute names are case-insensitive); None when there is none. What :meth:`BulkProcessor.run`
+    runs, and so what a rate limit charges for."""
+    return next((v for k, v in body.items() if k.lower() == "operations"), None)
 
 
 def _defined_later(ops: list[Any], bulk_id: str, done: dict[int, dict[str, Any]]) -> bool:

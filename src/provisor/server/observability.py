@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -96,34 +96,65 @@ class Metrics:
         self.tally.record(method, route, status, seconds)
 
 
-def route_label(path: str, base_path: str) -> str:
-    """A low-cardinality route name: ``/scim/v2/Users/abc`` -> ``Users/{id}``."""
+#: The first path segments under the SCIM base that the SCIM app routes besides its resource
+#: types' endpoints (RFC 7644 section 3.2), spelled as their labels show them.
+SCIM_ROUTES = ("ServiceProviderConfig", "ResourceTypes", "Schemas", "Bulk", ".search", "Me")
+
+
+def route_table(names: Iterable[str]) -> dict[str, str]:
+    """What :func:`route_label` looks a first segment up in: each of ``names`` and its lower case
+    (the SCIM app routes them in any case) -> the name."""
+    table: dict[str, str] = {}
+    for name in names:
+        table[name] = table[name.lower()] = name
+    return table
+
+
+_DEFAULT_ROUTES = route_table(("Users", "Groups", *SCIM_ROUTES))
+
+
+def route_label(path: str, base_path: str, routes: Mapping[str, str] = _DEFAULT_ROUTES) -> str:
+    """A low-cardinality route name: ``/scim/v2/Users/abc`` -> ``Users/{id}``.
+
+    ``routes`` (from :func:`route_table`) names the first segments under the base that are
+    endpoints; every other path is ``other``, as paths outside the base are. A label is a
+    series kept for the life of the process, and paths come from anyone, before authentication.
+    """
     if not path.startswith(base_path):
         return path if path in ("/healthz", "/readyz", "/metrics") else "other"
     rest = path[len(base_path) :]
     if len(rest) > 1 and rest.rfind("/") == 0:  # "/Users": one segment, what the split gives
-        return rest[1:]
+        head = rest[1:]
+        return routes.get(head) or routes.get(head.lower()) or "other"
     parts = [p for p in rest.split("/") if p]
     if not parts:
         return "root"
-    head = parts[0]
+    name = routes.get(parts[0]) or routes.get(parts[0].lower())
+    if name is None or len(parts) > 2:
+        return "other"
     if len(parts) == 1:
-        return head
+        return name
     if parts[1] == ".search":
-        return f"{head}/.search"
-    return f"{head}/{{id}}"
+        return f"{name}/.search"
+    return f"{name}/{{id}}"
 
 
 class ObservabilityMiddleware:
     """Counts and times every HTTP request, and logs it to ``access_log`` when there is one."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, base_path: str, access_log: AccessLog | None = None
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        base_path: str,
+        access_log: AccessLog | None = None,
+        routes: Iterable[str] = ("Users", "Groups", *SCIM_ROUTES),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.base_path = base_path
         self.access_log = access_log
+        self.routes = route_table(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +173,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = route_label(scope["path"], self.base_path)
+            route = route_label(scope["path"], self.base_path, self.routes)
             self.metrics.observe(scope["method"], route, str(status), elapsed)
             if self.access_log is not None:
                 state: dict[str, Any] = scope.get("state") or {}

@@ -1,0 +1,171 @@
+"""Slow clients (slowloris) against a real server on loopback (cli/coalescing.py): a request head
+that does not complete in time, and a body that pauses too long, are answered 408 and closed; a
+connection that sends nothing is closed; connections past the cap are answered 503. Requests
+that come in time, on a keep-alive connection idle for longer than the timeouts between them,
+are unaffected."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import LiveServer, serving
+
+HEAD_TIMEOUT = 0.6
+BODY_TIMEOUT = 0.6
+
+
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    db: Path = tmp_path_factory.mktemp("slow") / "provisor.db"
+    with serving(f"sqlite:///{db}", header_timeout=HEAD_TIMEOUT, body_timeout=BODY_TIMEOUT) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def token(slow: LiveServer) -> str:
+    return slow.new_tenant()[1]
+
+
+def _connect(server: LiveServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.server.port), timeout=10)
+
+
+def _read_until_closed(s: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status_and_error(raw: bytes) -> tuple[bytes, dict[str, str]]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert b"content-type: application/scim+json" in lines and b"connection: close" in lines, head
+    return head.split(b"\r\n")[0], json.loads(body)
+
+
+def test_half_a_request_head_is_answered_408_and_closed(slow: LiveServer) -> None:
+    with _connect(slow) as s:
+        start = time.monotonic()
+        s.sendall(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")  # no blank line: never complete
+        raw = _read_until_closed(s)
+        took = time.monotonic() - start
+    assert HEAD_TIMEOUT * 0.8 <= took < HEAD_TIMEOUT + 3, took
+    status, error = _status_and_error(raw)
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and error["status"] == "408"
+
+
+def test_a_head_that_trickles_in_is_timed_out_from_its_first_byte(slow: LiveServer) -> None:
+    """The head timeout bounds the whole head, not the pause between its bytes."""
+    with _connect(slow) as s:
+        start = time.monotonic()
+        s.sendall(b"GET /scim/v2/Users HTTP/1.1\r\n")
+        s.settimeout(0.1)
+        raw = b""
+        while time.monotonic() - start < HEAD_TIMEOUT + 3:
+            try:
+                s.sendall(b"X-A: b\r\n")
+                chunk = s.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            raw += chunk
+        took = time.monotonic() - start
+    assert took < HEAD_TIMEOUT + 3, "the trickling head kept the connection open"
+    assert raw.startswith(b"HTTP/1.1 408 "), raw[:80]
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(slow: LiveServer) -> None:
+    with _connect(slow) as s:
+        start = time.monotonic()
+        raw = _read_until_closed(s)
+        took = time.monotonic() - start
+    assert raw == b"" and took < HEAD_TIMEOUT + 3, took
+
+
+def _post_head(token: str, length: int) -> bytes:
+    return (
+        f"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/scim+json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_body_that_stops_coming_is_answered_408_and_closed(slow: LiveServer, token: str) -> None:
+    with _connect(slow) as s:
+        s.sendall(_post_head(token, 1000) + b'{"schemas": [')
+        start = time.monotonic()
+        raw = _read_until_closed(s)
+        took = time.monotonic() - start
+    assert BODY_TIMEOUT * 0.8 <= took < BODY_TIMEOUT + 3, took
+    status, error = _status_and_error(raw)
+    assert status == b"HTTP/1.1 408 Request Timeout" and error["status"] == "408"
+    found = slow.client(token).get("/Users").json()
+    assert found["totalResults"] == 0  # nothing half-sent was stored
+
+
+def test_a_body_that_keeps_coming_slowly_is_read(slow: LiveServer, token: str) -> None:
+    """The body timeout is a pause, not the whole body: bytes every sixth of it keep it going,
+    for longer than the timeout in all."""
+    body = json.dumps(
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "slowly@x.com"}
+    ).encode()
+    pieces = [body[i : i + 4] for i in range(0, len(body), 4)]
+    with _connect(slow) as s:
+        s.sendall(_post_head(token, len(body)))
+        start = time.monotonic()
+        for piece in pieces:
+            time.sleep(BODY_TIMEOUT / 6)
+            s.sendall(piece)
+        assert time.monotonic() - start > 2 * BODY_TIMEOUT
+        s.settimeout(10)
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
+
+
+def test_keep_alive_requests_are_unaffected(slow: LiveServer, token: str) -> None:
+    """Between requests a connection is idle, not slow: the head timer starts at a request's first
+    byte, and uvicorn's keep-alive timeout (5 s) governs the pause between requests."""
+    request = f"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    with _connect(slow) as s:
+        for _ in range(3):
+            s.sendall(request)
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+            time.sleep(HEAD_TIMEOUT * 2)  # longer than either timeout, shorter than keep-alive
+        s.sendall(request)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path / 'cap.db'}", max_connections=3) as server:
+        idle = [_connect(server), _connect(server)]
+        try:
+            time.sleep(0.5)  # the server has taken both
+            with _connect(server) as third:
+                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw = _read_until_closed(third)
+            status, error = _status_and_error(raw)
+            assert status == b"HTTP/1.1 503 Service Unavailable" and error["status"] == "503"
+            assert b"\r\nretry-after: 1\r\n" in raw.lower()
+        finally:
+            for s in idle:
+                s.close()
+        time.sleep(0.2)
+        with _connect(server) as again:
+            again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert _read_until_closed(again).startswith(b"HTTP/1.1 200 ")
