@@ -23,7 +23,7 @@ from urllib.parse import quote
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.server.bulk_cycles import CycleResolver
-from provisor.server.bulk_refs import REF, Unresolved, failure, substitute
+from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute
 from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService, precondition
@@ -91,7 +91,7 @@ class BulkProcessor:
         posts: dict[str, int] = {}  # bulkId -> index of the POST that defines it
         for i, op in enumerate(ops):
             bid = op.get("bulkId") if isinstance(op, dict) else None
-            if isinstance(bid, str) and str(op.get("method", "")).upper() == "POST":
+            if isinstance(bid, str) and method_of(op) == "POST":
                 posts[bid] = i
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
@@ -157,7 +157,7 @@ class BulkProcessor:
     def _one(self, ctx: TenantContext, op: Any, ids: dict[str, str], base_url: str) -> dict[str, Any]:
         if not isinstance(op, dict):
             return failure({}, InvalidSyntax("each operation must be a JSON object"))
-        method = str(op.get("method", "")).upper()
+        method = method_of(op) or ""
         bulk_id = op.get("bulkId")
         path = op.get("path")
         try:
@@ -227,7 +227,7 @@ class BulkProcessor:
         point at a resource that the operation did not address, which a client could mistake
         for one that exists.
         """
-        if not isinstance(op, dict) or str(op.get("method", "")).upper() == "POST":
+        if not isinstance(op, dict) or method_of(op) == "POST":
             return None
         path = op.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
