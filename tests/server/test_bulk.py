@@ -458,3 +458,29 @@ def test_bulk_circular_groups_roll_back_when_a_member_is_refused(live):
         refused = assert_scim_error(client.post("/Groups", json=direct), 400)
         assert ops[0]["response"]["scimType"] == refused["scimType"] == "invalidValue"
         assert client.get("/Groups").json()["totalResults"] == 0
+
+
+def test_bulk_reports_a_missing_or_non_string_method_without_inventing_one(client):
+    """An operation whose method is null, absent or not a string fails with 400 invalidSyntax and
+    its result carries no method (not "NONE", "" or "5": the request named none); a string is
+    reported upper-cased, as the operation is matched against the methods."""
+    path = "/Users/some-id"
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {"method": None, "path": path, "bulkId": "n"},
+            {"path": path, "bulkId": "absent"},
+            {"method": 5, "path": path},
+            {"method": ["POST"], "path": "/Users", "bulkId": "l"},
+            {"method": "get", "path": path},
+            "not an operation",
+        ),
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["Operations"]
+    assert [o["status"] for o in results] == ["400"] * 6
+    assert [o.get("method") for o in results] == [None, None, None, None, "GET", None]
+    assert ["method" in o for o in results] == [False, False, False, False, True, False]
+    assert [o.get("bulkId") for o in results] == ["n", "absent", None, "l", None, None]
+    for o in results:
+        assert o["response"]["scimType"] == "invalidSyntax"

@@ -4,12 +4,13 @@ and meta.version stay as they were. Adding and removing members keeps working in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import PATCH_OP, LiveServer, assert_scim_error, create_group, create_user
+from tests.conftest import GROUP, PATCH_OP, LiveServer, assert_scim_error, create_group, create_user
 
 
 def patch(*ops: dict[str, Any]) -> dict[str, Any]:
@@ -151,3 +152,55 @@ def test_adding_under_a_filter_that_names_another_member_is_refused(live: LiveSe
         op["path"] = f'members[value eq "{b}"]'
         ok(client.patch(url, json=patch(op)))
         assert [m["value"] for m in client.get(url).json()["members"]] == [b]
+
+
+NULL_MEMBERS = [
+    [{"value": None}],
+    [{"value": None, "display": "Nobody"}],
+    [{"value": None, "$ref": None, "type": "User"}],
+    [{"value": "{a}"}, {"value": None}],
+]
+
+
+@pytest.mark.parametrize("members", NULL_MEMBERS, ids=str)
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "add", "path": "members"},
+        {"op": "replace", "path": "members"},
+        {"op": "add"},
+    ],
+    ids=lambda op: f"{op['op']} {op.get('path', '(no path)')}",
+)
+def test_a_member_with_a_null_value_is_refused(
+    tenant_client: httpx.Client, op: dict[str, Any], members: list[dict[str, Any]]
+) -> None:
+    """A member is the id of a User or Group (RFC 7643 section 4.2): ``{"value": null}`` names
+    none, so the PATCH is refused with 400 invalidValue, not answered 204 doing nothing."""
+    a = create_user(tenant_client, f"nullmember-{uuid.uuid4().hex[:8]}@x.com")["id"]
+    gid = create_group(tenant_client, f"null-{uuid.uuid4().hex[:8]}")["id"]
+    value = [filled(m, a=a) for m in members]
+    operation = {**op, "value": value if "path" in op else {"members": value}}
+    before = tenant_client.get(f"/Groups/{gid}").json()
+    body = assert_scim_error(
+        tenant_client.patch(f"/Groups/{gid}", json=patch(operation)), 400, "invalidValue"
+    )
+    assert "members" in body["detail"] and "value" in body["detail"]
+    assert tenant_client.get(f"/Groups/{gid}").json() == before
+
+
+@pytest.mark.parametrize("members", NULL_MEMBERS, ids=str)
+def test_a_group_body_with_a_null_member_value_is_refused(
+    tenant_client: httpx.Client, members: list[dict[str, Any]]
+) -> None:
+    """POST and PUT: the same 400 invalidValue as PATCH, and nothing created or changed."""
+    a = create_user(tenant_client, f"nullbody-{uuid.uuid4().hex[:8]}@x.com")["id"]
+    name = f"nullbody-{uuid.uuid4().hex[:8]}"
+    body = {"schemas": [GROUP], "displayName": name, "members": [filled(m, a=a) for m in members]}
+    assert_scim_error(tenant_client.post("/Groups", json=body), 400, "invalidValue")
+    found = tenant_client.get("/Groups", params={"filter": f'displayName eq "{name}"'}).json()
+    assert found["totalResults"] == 0
+    gid = create_group(tenant_client, name, [a])["id"]
+    before = tenant_client.get(f"/Groups/{gid}").json()
+    assert_scim_error(tenant_client.put(f"/Groups/{gid}", json=body), 400, "invalidValue")
+    assert tenant_client.get(f"/Groups/{gid}").json() == before

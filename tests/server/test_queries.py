@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from tests.conftest import GROUP, assert_scim_error, create_group, create_user
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -260,3 +263,65 @@ def test_a_start_index_beyond_any_integer_the_database_holds_is_an_empty_page(cl
         client.get("/Users", params={"startIndex": "1" + "0" * 40, "count": 0}).json()["totalResults"]
         == total
     )
+
+
+@pytest.mark.parametrize("endpoint", ["/Users/.search", "/.search"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("count", 1.5),
+        ("count", 1.0),
+        ("count", True),
+        ("count", "5"),
+        ("count", ""),
+        ("count", [1]),
+        ("count", {"n": 1}),
+        ("startIndex", 2.5),
+        ("startIndex", False),
+        ("startIndex", "5"),
+        ("StartIndex", "1"),
+    ],
+)
+def test_a_search_body_takes_only_integers_as_start_index_and_count(
+    client: Any, endpoint: str, name: str, value: Any
+) -> None:
+    """RFC 7644 section 3.4.3: a SearchRequest's startIndex and count are JSON integers; a
+    fraction, a boolean or a string (even of digits: only the query string carries text) is
+    refused with 400 invalidValue, as ``count=1.5`` in a query string is."""
+    body = {"schemas": [SEARCH], "filter": 'userName sw "nobody"', name: value}
+    detail = assert_scim_error(client.post(endpoint, json=body), 400, "invalidValue")["detail"]
+    assert name in detail and "integer" in detail
+
+
+@pytest.mark.parametrize("endpoint", ["/Users/.search", "/.search"])
+def test_a_search_body_with_integer_or_null_paging_is_answered(client: Any, endpoint: str) -> None:
+    create_user(client, "intbody1@x.com")
+    create_user(client, "intbody2@x.com")
+    search = {"schemas": [SEARCH], "filter": 'userName sw "intbody"', "sortBy": "userName"}
+    if endpoint == "/.search":
+        del search["sortBy"]
+    r = client.post(endpoint, json={**search, "startIndex": 2, "count": 1})
+    assert r.status_code == 200, r.text
+    assert (r.json()["totalResults"], r.json()["startIndex"], r.json()["itemsPerPage"]) == (2, 2, 1)
+    r = client.post(endpoint, json={**search, "startIndex": None, "count": None})
+    assert r.status_code == 200, r.text
+    assert (r.json()["startIndex"], r.json()["itemsPerPage"]) == (1, 2)
+
+
+@pytest.mark.parametrize("value", ["1.5", "1.0", "true", "1_0", "\u0665", "0x5", "5e0"])
+def test_a_query_string_count_is_a_number_of_ascii_digits(client: Any, value: str) -> None:
+    """The query string's count and startIndex: an optional sign and ASCII digits, nothing else
+    Python's int() would also read (underscores, other scripts' digits)."""
+    for name in ("count", "startIndex"):
+        detail = assert_scim_error(client.get("/Users", params={name: value}), 400, "invalidValue")["detail"]
+        assert name in detail and "integer" in detail
+    assert client.get("/Users", params={"count": " 3 ", "startIndex": "+1"}).status_code == 200
+
+
+def test_a_search_body_count_with_a_cursor_is_an_integer_too(client: Any) -> None:
+    r = client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": "5"})
+    assert_scim_error(r, 400, "invalidCount")
+    r = client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": 1.5})
+    assert_scim_error(r, 400, "invalidCount")
+    r = client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": 5})
+    assert r.status_code == 200, r.text

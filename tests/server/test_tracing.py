@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.conftest import PATCH_OP, USER, LiveServer, assert_scim_error, create_user, make_user
+from tests.conftest import PATCH_OP, USER, LiveServer, assert_scim_error, create_user, make_user, serving
 
 from provisor.server.tenancy import MAX_TRACE, context_for
-from provisor.server.tracing import MAX_TRACED_BODY, REDACTED, traced_body
+from provisor.server.tracing import MAX_TRACED_BODY, REDACTED, traced, traced_body
 from provisor.store.base import Tenant
 
 
@@ -53,6 +53,74 @@ def body(value: Any) -> bytes:
             },
         ),
         ([{"password": ["p", "q"]}], [{"password": REDACTED}]),
+        # the fully-qualified key the server accepts as the password, and its dotted spelling (Q15)
+        ({f"{USER}:password": "p", "userName": "a"}, {f"{USER}:password": REDACTED, "userName": "a"}),
+        ({f"{USER}.Password": "p"}, {f"{USER}.Password": REDACTED}),
+        ({USER: {"password": "p"}}, {USER: {"password": REDACTED}}),
+        # a path-less PATCH value object naming it by its URN
+        (
+            {"Operations": [{"op": "replace", "value": {f"{USER}:password": "p", "active": True}}]},
+            {"Operations": [{"op": "replace", "value": {f"{USER}:password": REDACTED, "active": True}}]},
+        ),
+        # a PATCH path that starts with password, whatever follows it
+        (
+            {"Operations": [{"op": "replace", "path": "password[value pr]", "value": "p"}]},
+            {"Operations": [{"op": "replace", "path": "password[value pr]", "value": REDACTED}]},
+        ),
+        (
+            {"Operations": [{"op": "add", "path": f"{USER}.password", "value": ["p"]}]},
+            {"Operations": [{"op": "add", "path": f"{USER}.password", "value": REDACTED}]},
+        ),
+        # a filter inside a PATCH path that mentions it: the path and the value go
+        (
+            {"Operations": [{"op": "remove", "path": 'emails[password eq "p"]', "value": "q"}]},
+            {"Operations": [{"op": "remove", "path": REDACTED, "value": REDACTED}]},
+        ),
+        # Bulk operations' data, POST and PATCH
+        (
+            {
+                "Operations": [
+                    {"method": "POST", "bulkId": "1", "data": {f"{USER}:password": "p"}},
+                    {
+                        "method": "PATCH",
+                        "path": "/Users/x",
+                        "data": {
+                            "Operations": [
+                                {"op": "replace", "value": {f"{USER}:PASSWORD": "p"}},
+                                {"op": "replace", "path": "password[value pr]", "value": "q"},
+                            ]
+                        },
+                    },
+                ]
+            },
+            {
+                "Operations": [
+                    {"method": "POST", "bulkId": "1", "data": {f"{USER}:password": REDACTED}},
+                    {
+                        "method": "PATCH",
+                        "path": "/Users/x",
+                        "data": {
+                            "Operations": [
+                                {"op": "replace", "value": {f"{USER}:PASSWORD": REDACTED}},
+                                {"op": "replace", "path": "password[value pr]", "value": REDACTED},
+                            ]
+                        },
+                    },
+                ]
+            },
+        ),
+        # a SearchRequest's filter that mentions it
+        (
+            {"filter": 'userName sw "a" and password eq "p"', "count": 2},
+            {"filter": REDACTED, "count": 2},
+        ),
+        (
+            {"Filter": f'{USER}:PassWord eq "p"'},
+            {"Filter": REDACTED},
+        ),
+        ({"filter": 'userName eq "q"'}, {"filter": 'userName eq "q"'}),
+        # names that merely contain the word are not secrets
+        ({"passwordHint": "h", "x.passwords": "h"}, {"passwordHint": "h", "x.passwords": "h"}),
     ],
 )
 def test_passwords_never_reach_a_trace(sent: Any, kept: Any) -> None:
@@ -144,3 +212,114 @@ def test_a_running_server_starts_and_stops_tracing_with_the_setting(live: LiveSe
         time.sleep(0.3)
         assert client.get("/Users", params={"count": "2"}).status_code == 200
     assert [t.target for t in live.store.traces(tenant_id)] == ["/scim/v2/Users?count=1"]
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        (b"", "/scim/v2/Users"),
+        (b"count=2", "/scim/v2/Users?count=2"),
+        (b"filter=userName+eq+%22a%22", "/scim/v2/Users?filter=userName+eq+%22a%22"),
+        (b"filter=password+eq+%22p%22&count=2", "/scim/v2/Users?filter=%5Bredacted%5D&count=2"),
+        (b"count=1&Filter=%70assWord%20pr", "/scim/v2/Users?count=1&Filter=%5Bredacted%5D"),
+        (
+            b"filter=userName+eq+%22a%22+or+" + USER.encode() + b":password+eq+%22p%22",
+            "/scim/v2/Users?filter=%5Bredacted%5D",
+        ),
+    ],
+)
+def test_a_filter_that_mentions_a_password_never_reaches_a_trace(query: bytes, kept: str) -> None:
+    assert traced("/scim/v2/Users", query, None, None).target == kept
+
+
+def test_a_password_echoed_in_an_answer_never_reaches_a_trace() -> None:
+    sent = body({"userName": "a", f"{USER}:password": "Hunter2-echoed"})
+    answer = body({"detail": 'password "Hunter2-echoed" is not allowed', "status": "400"})
+    kept = traced("/scim/v2/Users", b"filter=password+eq+%22Hunter2-filter%22", sent, answer)
+    assert kept.response is not None and "Hunter2" not in kept.response
+    assert orjson.loads(kept.response) == {
+        "detail": f"password {REDACTED!r} is not allowed".replace("'", '"'),
+        "status": "400",
+    }
+    searched = traced(
+        "/scim/v2/Users", b"filter=password+eq+%22Hunter2-filter%22", None, body({"detail": "Hunter2-filter"})
+    )
+    assert searched.response is not None and "Hunter2" not in searched.response
+
+
+def test_every_spelling_of_a_password_is_redacted_in_a_live_trace(tmp_path: Any) -> None:
+    """Each way the server accepts (or refuses) a password, or a filter on one: the stored trace and
+    `provisor tenant trace` show none of them (/tmp/audit-adv repro_trace_leak.sh, report 5)."""
+    from typer.testing import CliRunner
+
+    from provisor.cli.main import app
+
+    db = f"sqlite:///{tmp_path / 'trace.db'}"
+    with serving(db) as live:
+        tenant_id, token = live.new_tenant({"trace": 50})
+        with live.client(token) as client:
+            urn_key = {"schemas": [USER], "userName": "urn@x.com", f"{USER}:password": "Hunter2-URN-KEY"}
+            made = client.post("/Users", json=urn_key)
+            assert made.status_code == 201, made.text
+            uid = made.json()["id"]
+            dotted = {"schemas": [USER], "userName": "dot@x.com", f"{USER}.password": "Hunter2-DOTTED"}
+            client.post("/Users", json=dotted)
+            pathless = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "value": {f"{USER}:password": "Hunter2-PATHLESS-URN"}}],
+            }
+            assert client.patch(f"/Users/{uid}", json=pathless).status_code == 200
+            value_path = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "password[value pr]", "value": "Hunter2-VALUEPATH"}],
+            }
+            client.patch(f"/Users/{uid}", json=value_path)
+            client.get("/Users", params={"filter": 'password eq "Hunter2-IN-FILTER"'})
+            client.get("/Users", params={"filter": f'{USER}:password eq "Hunter2-URN-FILTER"'})
+            search = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": 'password eq "Hunter2-SEARCH"',
+            }
+            client.post("/Users/.search", json=search)
+            client.post("/.search", json=search)
+            bulk = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {
+                        "method": "POST",
+                        "path": "/Users",
+                        "bulkId": "u",
+                        "data": {
+                            "schemas": [USER],
+                            "userName": "bulk@x.com",
+                            f"{USER}:password": "Hunter2-BULK",
+                        },
+                    },
+                    {
+                        "method": "PATCH",
+                        "path": f"/Users/{uid}",
+                        "data": {
+                            "schemas": [PATCH_OP],
+                            "Operations": [
+                                {"op": "replace", "value": {f"{USER}:password": "Hunter2-BULK-PATCH"}}
+                            ],
+                        },
+                    },
+                ],
+            }
+            assert client.post("/Bulk", json=bulk).status_code == 200
+            plain = {"schemas": [USER], "userName": "plain@x.com", "password": "Hunter2-PLAIN"}
+            assert client.post("/Users", json=plain).status_code == 201
+        traces = live.store.traces(tenant_id)
+        tenant_name = live.store.get_tenant(tenant_id).name
+    assert len(traces) == 10
+    for trace in traces:
+        for text in (trace.target, trace.request or "", trace.response or ""):
+            assert "Hunter2" not in text, text
+    assert sum(REDACTED in (t.request or "") for t in traces) == 8
+    assert sum("%5Bredacted%5D" in t.target for t in traces) == 2
+    for as_json, each in (([], "  -> "), (["--json"], '"target": ')):
+        shown = CliRunner().invoke(app, ["tenant", "trace", tenant_name, "--db", db, *as_json])
+        assert shown.exit_code == 0, shown.output
+        assert "Hunter2" not in shown.output and "redacted" in shown.output
+        assert shown.output.count(each) == 10

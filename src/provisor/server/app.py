@@ -49,7 +49,7 @@ from provisor.server.queries import Projection, build_list_request, parse_paths,
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import TenantContext, context_for
-from provisor.server.tracing import traced_body
+from provisor.server.tracing import traced
 from provisor.server.writes import WriteBatcher
 from provisor.store.base import Precondition, Tenant
 
@@ -161,17 +161,18 @@ class ScimApp:
         add = getattr(self.store, "add_trace", None)
         if add is None:
             return
-        query = request.scope.get("query_string", b"")
-        target = request.scope.get("path", "") + ("?" + query.decode("latin-1") if query else "")
         try:
+            kept = traced(
+                request.scope.get("path", ""), request.scope.get("query_string", b""), request.body, body
+            )
             add(
                 ctx.id,
                 time=datetime.now(UTC),
                 method=request.method,
-                target=target,
+                target=kept.target,
                 status=status,
-                request=traced_body(request.body),
-                response=traced_body(body),
+                request=kept.request,
+                response=kept.response,
                 keep=ctx.trace,
             )
         except Exception:  # the answer is out; a trace that could not be kept costs only itself

@@ -15,6 +15,7 @@ no version (RFC 7643 section 2.5), any other JSON value fails its operation with
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from urllib.parse import quote
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.server.bulk_cycles import CycleResolver
-from provisor.server.bulk_refs import REF, Unresolved, failure, substitute
+from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute
 from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService, precondition
@@ -72,57 +73,91 @@ class BulkProcessor:
                     raise InvalidValue(f"bulkId {bid!r} is used twice")
                 seen.add(bid)
 
+        return {"schemas": [BULK_RESPONSE], "Operations": self._settle(ctx, ops, fail_on, base_url)}
+
+    def _settle(self, ctx: TenantContext, ops: list[Any], fail_on: int | None, base_url: str) -> list[Any]:
+        """Run ``ops`` in passes, as if each pass tried every operation still waiting in order, and
+        return their results in request order.
+
+        An operation whose first unresolved reference is ``bulkId:X`` of a POST not yet run waits;
+        a pass that settles none of the waiting hands them to :class:`CycleResolver`. Trying an
+        operation again before X is settled could only find it waiting on X again (nothing is
+        done before its references are resolved), so each waits in ``waiters[X]`` and is tried
+        again only once X's POST has a result: in the same pass when that POST comes before it,
+        in the next one otherwise. The order of the operations run, and so every result, is the
+        passes', at a cost near-linear in the operations (a chain of N POSTs each naming the next
+        takes N passes, but each tries only the one operation it can settle).
+        """
+        posts: dict[str, int] = {}  # bulkId -> index of the POST that defines it
+        for i, op in enumerate(ops):
+            bid = op.get("bulkId") if isinstance(op, dict) else None
+            if isinstance(bid, str) and method_of(op) == "POST":
+                posts[bid] = i
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
-        pending = list(range(len(ops)))
+        waiters: dict[str, list[int]] = {}
+        pending = len(ops)
+        now = list(range(len(ops)))  # this pass's operations to try, a heap of indexes
+        later: list[int] = []  # the next pass's
         errors = 0
+
+        def settled(i: int, in_this_pass: bool = True) -> None:
+            """Operation ``i`` has its result: wake what waits on its bulkId, for this pass if it
+            comes after ``i`` (the pass has yet to reach it), else for the next."""
+            bid = ops[i].get("bulkId") if isinstance(ops[i], dict) else None
+            if isinstance(bid, str) and posts.get(bid) == i:
+                for j in waiters.pop(bid, ()):
+                    if j not in results:
+                        heapq.heappush(now if in_this_pass and j > i else later, j)
+
         while pending:
             progressed = False
-            waiting: list[int] = []
-            for i in pending:
+            while now:
                 if fail_on is not None and errors >= fail_on:
                     break
+                i = heapq.heappop(now)
                 try:
                     results[i] = self._one(ctx, ops[i], ids, base_url)
-                    progressed = True
                 except Unresolved as exc:
-                    if (
-                        exc.bulk_id in seen
-                        and exc.bulk_id not in ids
-                        and _defined_later(ops, exc.bulk_id, results)
-                    ):
-                        waiting.append(i)
+                    bid = exc.bulk_id
+                    if bid not in ids and bid in posts and posts[bid] not in results:
+                        waiters.setdefault(bid, []).append(i)
                         continue
                     results[i] = failure(
                         ops[i],
-                        Conflict(f"unresolved bulkId reference {exc.bulk_id!r}", scim_type="invalidValue"),
+                        Conflict(f"unresolved bulkId reference {bid!r}", scim_type="invalidValue"),
                         self._location(ops[i], ids, base_url),
                     )
-                    progressed = True
+                progressed = True
+                pending -= 1
                 if results[i]["status"][0] in "45":
                     errors += 1
+                settled(i)
             if fail_on is not None and errors >= fail_on:
                 break
             if not progressed:
+                waiting = sorted(j for bid in waiters for j in waiters[bid] if j not in results)
                 broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url)
-                if broken:
-                    errors += sum(1 for i in broken if results[i]["status"][0] in "45")
-                    pending = [i for i in waiting if i not in broken]
-                    continue
-                for i in waiting:
-                    results[i] = failure(
-                        ops[i],
-                        Conflict("circular bulkId references", scim_type="invalidValue"),
-                        self._location(ops[i], ids, base_url),
-                    )
-                break
-            pending = waiting
-        return {"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]}
+                if not broken:
+                    for i in waiting:
+                        results[i] = failure(
+                            ops[i],
+                            Conflict("circular bulkId references", scim_type="invalidValue"),
+                            self._location(ops[i], ids, base_url),
+                        )
+                    break
+                errors += sum(1 for i in broken if results[i]["status"][0] in "45")
+                pending -= len(broken)
+                for i in broken:
+                    settled(i, in_this_pass=False)
+            now, later = later, []
+            heapq.heapify(now)
+        return [results[i] for i in sorted(results)]
 
     def _one(self, ctx: TenantContext, op: Any, ids: dict[str, str], base_url: str) -> dict[str, Any]:
         if not isinstance(op, dict):
             return failure({}, InvalidSyntax("each operation must be a JSON object"))
-        method = str(op.get("method", "")).upper()
+        method = method_of(op) or ""
         bulk_id = op.get("bulkId")
         path = op.get("path")
         try:
@@ -192,7 +227,7 @@ class BulkProcessor:
         point at a resource that the operation did not address, which a client could mistake
         for one that exists.
         """
-        if not isinstance(op, dict) or str(op.get("method", "")).upper() == "POST":
+        if not isinstance(op, dict) or method_of(op) == "POST":
             return None
         path = op.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
@@ -209,20 +244,9 @@ class BulkProcessor:
         if id is None:
             return None
         return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
-
-
 def operations(body: dict[str, Any]) -> Any:
     """The value of a BulkRequest's ``Operations``, its name in any case (RFC 7643 section 2.1:
     attribute names are case-insensitive); None when there is none. What :meth:`BulkProcessor.run`
     runs, and so what a rate limit charges for."""
     return next((v for k, v in body.items() if k.lower() == "operations"), None)
 
-
-def _defined_later(ops: list[Any], bulk_id: str, done: dict[int, dict[str, Any]]) -> bool:
-    return any(
-        isinstance(op, dict)
-        and op.get("bulkId") == bulk_id
-        and str(op.get("method", "")).upper() == "POST"
-        and i not in done
-        for i, op in enumerate(ops)
-    )

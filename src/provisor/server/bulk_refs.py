@@ -47,8 +47,20 @@ def substitute(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
+def method_of(op: Any) -> str | None:
+    """The ``method`` of operation ``op``, upper-cased; None when it names none (absent, null, not
+    a string, or ``op`` no object)."""
+    method = op.get("method") if isinstance(op, dict) else None
+    return method.upper() if isinstance(method, str) else None
+
+
 def failure(op: Any, error: ScimError, location: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"method": str(op.get("method", "")).upper() if isinstance(op, dict) else ""}
+    """The result of operation ``op`` that failed with ``error``: its method as sent (none when it
+    named none: no method is made up for it), its bulkId, ``location``, and the error."""
+    result: dict[str, Any] = {}
+    method = method_of(op)
+    if method is not None:
+        result["method"] = method
     if isinstance(op, dict) and isinstance(op.get("bulkId"), str):
         result["bulkId"] = op["bulkId"]
     if location is not None:

@@ -27,6 +27,8 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 #: The largest ``startIndex`` honoured as given; larger ones mean the same: past every result.
 MAX_START_INDEX = 2**62
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]")
+#: An integer as query-string text: what ``count=`` and ``startIndex=`` may hold.
+_INTEGER_TEXT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +109,26 @@ def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[At
 
 
 def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = InvalidValue) -> int:
+    """``startIndex`` or ``count``: a JSON integer (a SearchRequest body, RFC 7644 section 3.4.3,
+    where :func:`search_params` lets no string through), or the query string's text of one: an
+    optional sign and ASCII digits, around them spaces (not the underscores or other scripts'
+    digits ``int`` would read too). Absent, ``null`` or an empty query value: ``default``."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        raise error(f"{name} must be an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise error(f"{name} must be an integer, not {value!r}") from None
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        try:
+            return int(value)
+        except ValueError:  # past Python's digit limit for int()
+            pass
+    raise error(f"{name} must be an integer, not {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """``value`` as a message names it, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."
 
 
 def build_list_request(
@@ -230,9 +244,17 @@ def search_params(body: Any) -> dict[str, Any]:
     ):
         raise InvalidSyntax(f"schemas must contain {SEARCH_REQUEST}")
     params: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for key, value in body.items():
         low = key.lower()
         if low in ("attributes", "excludedattributes") and not isinstance(value, list | str):
             raise InvalidValue(f"{key} must be a list of attribute names")
         params[low] = value
+        names[low] = key
+    for low in ("startindex", "count"):
+        value = params.get(low)
+        if value is not None and type(value) is not int:
+            # RFC 7644 3.4.3: JSON integers; not 1.5, true or "5" (text is the query string's form)
+            error = InvalidCount if low == "count" and "cursor" in params else InvalidValue
+            raise error(f"{names[low]} must be an integer, not {_shown(value)}")
     return params

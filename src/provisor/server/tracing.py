@@ -8,61 +8,176 @@ being built or debugged.
 
 What is kept: the method, the path with its query string, the status, and both bodies as JSON
 text, each cut at :data:`MAX_TRACED_BODY` characters. What never is: any header (the Secret Token
-travels in one), any ``password`` value (Okta can send one on create: its key anywhere in a
-body, or the ``value`` of a PATCH operation whose path names it, is replaced by
-:data:`REDACTED`), and a body that is not JSON (only its size is kept: the secrets in it could
-not be found to redact).
+travels in one), a body that is not JSON (only its size is kept: the secrets in it could not be
+found to redact), and any ``password`` value (RFC 7643 section 4.1.1; Okta can send one on
+create). A password is found by what a name resolves to, not by its spelling, at any depth of a
+body (so in a resource, a PATCH value object, and the ``data`` of each Bulk operation alike):
+
+- a key any of whose parts, split at ``:`` and ``.`` and without a value filter, is ``password``
+  in any case (``password``, ``urn:...:User:password``, ``urn:...:User.password``): its value;
+- the ``value`` of a PATCH operation whose ``path`` resolves to it the same way
+  (``password``, ``password[value pr]``, ``urn:...:User:password``);
+- a filter that mentions ``password`` anywhere (a ``filter`` query parameter, the ``filter`` of a
+  SearchRequest body, the value filter of a PATCH path): all of it, as its literals cannot be told
+  apart reliably in a filter the server may have refused;
+- and the strings so redacted from a request, wherever its answer repeats them (an error detail
+  quoting the value).
+
+A name that merely contains the word (``passwordHint``) is kept.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from provisor.server.http import unquote_query
+
 #: The most characters of each body a trace keeps.
 MAX_TRACED_BODY = 64 * 1024
 REDACTED = "[redacted]"
+#: :data:`REDACTED` as it is kept in a query string.
+_REDACTED_QUERY = "%5Bredacted%5D"
 #: Attribute names whose values never reach a trace (RFC 7643 section 4.1.1: ``password`` is
 #: writeOnly and returned never; no other attribute of the schemas is).
 SECRET_NAMES = frozenset({"password"})
+#: A redacted string shorter than this is not looked for in the answer (it would blank out
+#: ordinary words of it).
+_MIN_ECHOED = 4
+_VALUE_FILTER = re.compile(r"\[[^\]]*\]?")
+_NAME_PARTS = re.compile(r"[:.]")
+#: A filter's quoted literals, and the bare word after a comparison (Entra's unquoted values, Q11).
+_LITERALS = re.compile(
+    r'"((?:[^"\\]|\\.)*)"|\b(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+([^\s()\[\]"]+)', re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Traced:
+    """One exchange as a trace keeps it."""
+
+    target: str
+    request: str | None
+    response: str | None
+
+
+def traced(path: str, query: bytes, request: bytes | None, response: bytes | None) -> Traced:
+    """The request ``path`` with its raw ``query`` string, and both bodies, as a trace keeps them:
+    secrets redacted (the module's docstring says which), bodies cut at the limit."""
+    secrets: set[str] = set()
+    target = path + ("?" + _traced_query(query.decode("latin-1"), secrets) if query else "")
+    request_text = _traced(request, secrets)
+    echoed = sorted((s for s in secrets if len(s) >= _MIN_ECHOED), key=len, reverse=True)
+    return Traced(target, request_text, _traced(response, set(), echoed))
 
 
 def traced_body(raw: bytes | None) -> str | None:
     """``raw`` as a trace keeps it: None when empty, secrets redacted, cut at the limit."""
+    return _traced(raw, set())
+
+
+def _traced(raw: bytes | None, secrets: set[str], echoed: list[str] | None = None) -> str | None:
     if not raw:
         return None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return f"({len(raw)} bytes that are not JSON; not kept, as a secret in them could not be redacted)"
-    text = orjson.dumps(_redacted(data)).decode()
+    kept = _redacted(data, secrets)
+    if echoed:
+        kept = _scrubbed(kept, echoed)
+    text = orjson.dumps(kept).decode()
     if len(text) > MAX_TRACED_BODY:
         return f"{text[:MAX_TRACED_BODY]}… (cut: {len(text)} characters in all)"
     return text
 
 
-def _redacted(value: Any) -> Any:
+def names_a_secret(name: str) -> bool:
+    """Whether the attribute name or PATCH path ``name`` resolves to a secret attribute: any of its
+    parts (split at ``:`` and ``.``, value filters left out) is one, in any case."""
+    bare = _VALUE_FILTER.sub("", name.lower())
+    return any(part.strip() in SECRET_NAMES for part in _NAME_PARTS.split(bare))
+
+
+def mentions_a_secret(text: str) -> bool:
+    """Whether a filter (or any text) mentions a secret attribute anywhere."""
+    low = text.lower()
+    return any(name in low for name in SECRET_NAMES)
+
+
+def _redacted(value: Any, secrets: set[str]) -> Any:
     if isinstance(value, dict):
         out = {}
-        secret_path = _names_a_secret(value)
+        path = _patch_path(value)
+        secret_value = path is not None and names_a_secret(path)
+        secret_path = path is not None and mentions_a_secret("".join(_VALUE_FILTER.findall(path)))
         for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else key
-            if low in SECRET_NAMES or (secret_path and low == "value"):
+            low = key.lower()
+            if (
+                names_a_secret(low)
+                or ((secret_value or secret_path) and low == "value")
+                or (secret_path and low == "path")
+                or (low == "filter" and isinstance(item, str) and mentions_a_secret(item))
+            ):
                 out[key] = REDACTED
+                _collect(item, secrets)
             else:
-                out[key] = _redacted(item)
+                out[key] = _redacted(item, secrets)
         return out
     if isinstance(value, list):
-        return [_redacted(item) for item in value]
+        return [_redacted(item, secrets) for item in value]
     return value
 
 
-def _names_a_secret(operation: dict[str, Any]) -> bool:
-    """Whether ``operation`` is a PATCH operation whose path names a secret attribute
-    (``password``, ``urn:...:User:password``)."""
-    path = next((v for k, v in operation.items() if isinstance(k, str) and k.lower() == "path"), None)
-    if not isinstance(path, str):
-        return False
-    last = path.replace(":", ".").rsplit(".", 1)[-1].strip().lower()
-    return last in SECRET_NAMES
+def _patch_path(operation: dict[str, Any]) -> str | None:
+    """The ``path`` of what may be a PATCH operation (any case of the key), if a string."""
+    path = next((v for k, v in operation.items() if k.lower() == "path"), None)
+    return path if isinstance(path, str) else None
+
+
+def _collect(value: Any, secrets: set[str]) -> None:
+    """Remember the scalars of a redacted ``value`` (and a redacted filter's literals), to keep
+    them out of the answer too."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _collect(item, secrets)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, secrets)
+    elif isinstance(value, str):
+        secrets.add(value)
+        if mentions_a_secret(value):  # a filter: its literals may be quoted alone
+            for quoted, bare in _LITERALS.findall(value):
+                secrets.add(quoted or bare)
+    elif value is not None and not isinstance(value, bool):
+        secrets.add(str(value))
+
+
+def _traced_query(query: str, secrets: set[str]) -> str:
+    """The query string as received, with each ``filter`` that mentions a secret replaced."""
+    pairs = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        if eq and unquote_query(name).lower() == "filter":
+            text = unquote_query(value)
+            if mentions_a_secret(text):
+                _collect(text, secrets)
+                value = _REDACTED_QUERY
+        pairs.append(f"{name}{eq}{value}")
+    return "&".join(pairs)
+
+
+def _scrubbed(value: Any, echoed: list[str]) -> Any:
+    """An answer with each of the request's ``echoed`` secrets cut out of its strings."""
+    if isinstance(value, dict):
+        return {key: _scrubbed(item, echoed) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, echoed) for item in value]
+    if isinstance(value, str):
+        for secret in echoed:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+    return value

@@ -77,6 +77,7 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
         if is_roles:
             element = bodies.decode_role(element, compat)
         elif is_members:
+            _member_value_given(element, _at(where, i))
             element = bodies.member_display_name(bodies.drop_null_member_ref(element, compat), compat)
         if element is None:
             _nested_null(compat, _at(where, i))
@@ -385,6 +386,16 @@ def _nested_null(compat: CompatSettings, where: str) -> None:
     """Q12: a null inside a value is unassigned when tolerated; strict reading rejects it."""
     if not bodies.nested_nulls_ignored(compat):
         raise InvalidValue(f"{where} must not be null; omit it instead (RFC 7643 section 2.5)")
+
+
+def _member_value_given(element: Any, where: str) -> None:
+    """A group member whose ``value`` is ``null`` names no User or Group (RFC 7643 section 4.2:
+    ``value`` is required): refused even where nested nulls are unassigned (Q12), which would
+    otherwise leave an empty member, dropped in silence."""
+    if isinstance(element, Mapping) and any(
+        isinstance(k, str) and k.lower() == "value" and v is None for k, v in element.items()
+    ):
+        raise InvalidValue(f"{where}.value is required: the id of a User or Group, not null")
 
 
 def _member(element: Mapping[str, Any], where: str) -> dict[str, Any]:
