@@ -460,3 +460,32 @@ def test_a_database_password_never_reaches_a_message() -> None:
     result = cli("tenant", "list", "--db", url)
     assert_refused(result, 1, "cannot open the database", "provisor:***@127.0.0.1:1/provisor")
     assert "s3cret-pw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "scim.example.com",
+        "ftp://scim.example.com",
+        "https://",
+        "https://x.example.com/?a=1",
+        "https://x.example.com/#f",
+        "https://x.example.com:port",
+        "https://x.example.com/scim/v2",
+    ],
+)
+def test_a_public_url_that_is_not_the_servers_address_is_refused(db: str, url: str) -> None:
+    assert_refused(cli("serve", "--db", db, "--public-url", url), 2, "--public-url")
+
+
+def test_a_public_url_passes_on_to_the_server(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    given: dict[str, Any] = {}
+
+    def run_server(*args: Any, **kwargs: Any) -> None:
+        given.update(kwargs)
+        raise ServerStarted
+
+    monkeypatch.setattr(provisor.cli.serving, "run_server", run_server)
+    started = cli("serve", "--db", db, "--public-url", "https://scim.example.com/tenant-a/")
+    assert isinstance(started.exception, ServerStarted)
+    assert given["public_url"] == "https://scim.example.com/tenant-a/"

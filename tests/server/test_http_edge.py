@@ -298,3 +298,28 @@ def test_readyz_reads_the_store(live, tmp_path):
         assert r.json() == {"status": "unavailable", "detail": "the database cannot be read"}
         assert "secret" not in r.text
         assert httpx.get(f"{broken.root}/healthz").status_code == 200
+
+
+def test_a_public_url_is_the_address_in_every_location(tmp_path):
+    """serve --public-url: behind a proxy that does not pass on Host (or adds a path prefix),
+    meta.location, Location and $ref start with the public address whatever Host came."""
+    from tests.conftest import GROUP, serving
+
+    from provisor.server import ServerConfig
+
+    config = ServerConfig(access_log=False, public_url="https://scim.example.com/acme/")
+    with serving(f"sqlite:///{tmp_path / 'p.db'}", config) as live:
+        _, token = live.new_tenant()
+        with live.client(token) as c:
+            base = "https://scim.example.com/acme/scim/v2"
+            r = c.post(
+                "/Users", json={"schemas": [USER], "userName": "pub@x.com"}, headers={"Host": "10.0.0.5:8000"}
+            )
+            uid = r.json()["id"]
+            assert r.headers["location"] == f"{base}/Users/{uid}" == r.json()["meta"]["location"]
+            g = c.post("/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": uid}]})
+            assert g.json()["members"][0]["$ref"] == f"{base}/Users/{uid}"
+            assert c.get(f"/Users/{uid}").json()["groups"][0]["$ref"] == f"{base}/Groups/{g.json()['id']}"
+            listed = c.get("/Users", headers={"X-Forwarded-Host": "evil.example"}).json()
+            assert listed["Resources"][0]["meta"]["location"] == f"{base}/Users/{uid}"
+            assert c.get("/ResourceTypes/User").json()["meta"]["location"] == f"{base}/ResourceTypes/User"

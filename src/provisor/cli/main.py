@@ -109,6 +109,15 @@ def serve(
             envvar="PROVISOR_DOCUMENTATION_URI",
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The address clients reach this server at, behind a proxy that does not pass on "
+            "Host (https://scim.example.com[/prefix]): meta.location, Location and $ref start with it.",
+            envvar="PROVISOR_PUBLIC_URL",
+        ),
+    ] = None,
     header_timeout: Annotated[
         float,
         typer.Option(
@@ -151,6 +160,8 @@ def serve(
         check_tls(tls_cert, tls_key)
     if documentation_uri is not None and not documentation_uri.startswith(("https://", "http://")):
         fail(f"--documentation-uri must be an http(s) URL, not {documentation_uri!r}", 2)
+    if public_url is not None:
+        check_public_url(public_url)
     with open_store(db) as store:
         serving.run_server(
             store,
@@ -164,10 +175,32 @@ def serve(
             log_format=log_format.lower(),
             access_log=not no_access_log,
             documentation_uri=documentation_uri,
+            public_url=public_url,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
         )
+
+
+def check_public_url(url: str) -> None:
+    """Fail unless ``url`` is an absolute http(s) URL with a host and no query or fragment."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        fail(f"--public-url must be an http(s) URL such as https://scim.example.com, not {url!r}", 2)
+    if parts.path.rstrip("/").endswith("/scim/v2"):
+        fail(f"--public-url is the server's address without /scim/v2 (which is added), not {url!r}", 2)
 
 
 def check_tls(cert: str, key: str) -> None:

@@ -112,6 +112,7 @@ def run_server(
     access_log: bool,
     log_format: str = "text",
     documentation_uri: str | None = None,
+    public_url: str | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
@@ -123,6 +124,7 @@ def run_server(
         max_body_bytes=max_body_bytes,
         access_log=access_log,
         documentation_uri=documentation_uri,
+        public_url=public_url,
     )
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"

@@ -71,6 +71,9 @@ class ScimApp:
         self.service = ResourceService(store)
         self.writes = WriteBatcher(store, observe=metrics.write_batch.observe if metrics else None)
         self.auth = Authenticator(store, ttl=config.token_cache_seconds)
+        self._public_base = (
+            None if config.public_url is None else config.public_url.rstrip("/") + config.base_path
+        )
         self._contexts: dict[str, tuple[Tenant, TenantContext]] = {}
         self.limiter = RateLimiter()
         self.adopt(registry)
@@ -107,6 +110,8 @@ class ScimApp:
     # -- plumbing -------------------------------------------------------------------------------
 
     def base_url(self, request: ScimRequest) -> str:
+        if self._public_base is not None:
+            return self._public_base
         scope = request.scope
         host = request.headers.get("host") or "localhost"
         return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{self.config.base_path}"

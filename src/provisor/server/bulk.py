@@ -244,9 +244,10 @@ class BulkProcessor:
         if id is None:
             return None
         return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
+
+
 def operations(body: dict[str, Any]) -> Any:
     """The value of a BulkRequest's ``Operations``, its name in any case (RFC 7643 section 2.1:
     attribute names are case-insensitive); None when there is none. What :meth:`BulkProcessor.run`
     runs, and so what a rate limit charges for."""
     return next((v for k, v in body.items() if k.lower() == "operations"), None)
-

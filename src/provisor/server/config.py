@@ -23,3 +23,8 @@ class ServerConfig:
     #: ``documentationUri`` of /ServiceProviderConfig: where the app documents its SCIM endpoint
     #: for the admins who connect it (RFC 7643 section 5); left out when None.
     documentation_uri: str | None = None
+    #: The address clients reach the server at (``https://scim.example.com``, with a path prefix
+    #: a proxy adds, if any), when a proxy in front of it does not pass on the Host it was asked
+    #: for: ``meta.location``, ``Location`` and ``$ref`` start with it. None: the request's own
+    #: scheme (``X-Forwarded-Proto`` from a trusted proxy), Host and root path.
+    public_url: str | None = None
