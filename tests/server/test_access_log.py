@@ -120,6 +120,17 @@ def test_a_line_is_the_request_as_json_and_is_kept_until_flushed() -> None:
     assert len(sink.writes) == 1  # nothing kept, nothing written
 
 
+def test_a_long_path_is_cut_short() -> None:
+    from provisor.server.access_log import MAX_PATH
+
+    sink = Recorder()
+    log = _log(sink, flush_seconds=60)
+    in_loop(lambda: log.request("GET", "/scim/v2/" + "A" * 40_000, 401, 0.1, None, "10.0.0.7"))
+    log.flush()
+    (line,) = sink.lines()
+    assert line["path"] == ("/scim/v2/" + "A" * 40_000)[:MAX_PATH] + "..." and line["status"] == 401
+
+
 def test_a_full_buffer_is_written_at_once() -> None:
     sink = Recorder()
     log = _log(sink, batch_lines=3, flush_seconds=60)

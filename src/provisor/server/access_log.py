@@ -37,6 +37,10 @@ FLUSH_SECONDS = 0.5
 #: Write as soon as this many lines are kept.
 BATCH_LINES = 1000
 
+#: The longest path a line shows; a longer one (a stranger's 40 KB path, one line a request) is
+#: cut there and ends in "...", so no client decides how much the log grows by.
+MAX_PATH = 1024
+
 #: What a request keeps: (epoch seconds, method, path, status, ms, tenant, client).
 _Kept = tuple[float, str, str, int, float, "str | None", str]
 
@@ -132,7 +136,7 @@ class AccessLog:
                 {
                     "time": stamp(now),
                     "method": method,
-                    "path": path,
+                    "path": path if len(path) <= MAX_PATH else path[:MAX_PATH] + "...",
                     "status": status,
                     "ms": ms,
                     "tenant": tenant,
