@@ -253,10 +253,61 @@ def test_number_literals(literal: str, value: float) -> None:
     assert type(node.value) is type(value)
 
 
-@pytest.mark.parametrize("word", ["01", "1.", ".5", "+1", "1e", "0x10", "1e999", "1_000"])
+@pytest.mark.parametrize("word", ["01", "1.", ".5", "+1", "1e", "0x10", "1_000"])
 def test_not_json_numbers(word: str) -> None:
     with pytest.raises(InvalidFilter, match="must be quoted"):
         parse_filter(f"weight eq {word}", DEVICE_RT)
+
+
+INT64 = "-9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cores gt 9223372036854775808",
+        "cores eq -9223372036854775809",
+        "weight gt 99999999999999999999999",
+        "ports eq 18446744073709551615",
+        "parts[count lt -99999999999999999999]",
+    ],
+)
+@pytest.mark.parametrize("unquoted", [False, True])
+def test_integers_outside_signed_64_bits_are_refused_with_value_and_range(text: str, unquoted: bool) -> None:
+    """No store holds such an integer (SQLite's are signed 64-bit); comparing with one was a 500."""
+    literal = text.rstrip("]").rsplit(" ", 1)[1]
+    with pytest.raises(InvalidFilter) as exc:
+        parse_filter(text, DEVICE_RT, allow_unquoted=unquoted)
+    assert literal in exc.value.detail and INT64 in exc.value.detail
+    assert exc.value.position == text.index(literal)
+    with pytest.raises(InvalidPath, match=INT64):
+        parse_patch_path("parts[count eq 9223372036854775808].value", DEVICE_RT)
+
+
+def test_the_signed_64_bit_bounds_themselves_are_accepted() -> None:
+    assert parse_filter("cores ge -9223372036854775808 and cores le 9223372036854775807", DEVICE_RT) == And(
+        Compare(AttrPath(None, "cores"), CompareOp.GE, -(2**63)),
+        Compare(AttrPath(None, "cores"), CompareOp.LE, 2**63 - 1),
+    )
+    big = Compare(AttrPath(None, "weight"), CompareOp.GT, 1e300)
+    assert parse_filter("weight gt 1e300", DEVICE_RT) == big
+
+
+@pytest.mark.parametrize("word", ["1e999", "-1e999", "9" * 5000, "9" * 5000 + ".5", "1" + "0" * 400 + "e-1"])
+@pytest.mark.parametrize("attribute", ["weight", "cores"])
+def test_numbers_too_large_to_hold_are_refused_not_a_500(word: str, attribute: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        parse_filter(f"{attribute} eq {word}", DEVICE_RT)
+    assert "too large" in exc.value.detail and len(exc.value.detail) < 300
+    with pytest.raises(InvalidFilter, match="must be compared with a number|too large"):
+        parse_filter(f"{attribute} eq {word}", DEVICE_RT, allow_unquoted=True)
+
+
+def test_a_huge_number_against_a_string_attribute_is_its_text_when_unquoted() -> None:
+    word = "9" * 5000
+    assert parse_filter(f"userName eq {word}", USER_RT, allow_unquoted=True) == Compare(U, EQ, word)
+    with pytest.raises(InvalidFilter, match="too large"):
+        parse_filter(f"userName eq {word}", USER_RT)
 
 
 @pytest.mark.parametrize(

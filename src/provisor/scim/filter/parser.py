@@ -60,11 +60,19 @@ from provisor.scim.filter.lexer import (
     ScanError,
     Token,
     decode_string,
+    is_number,
     parse_datetime,
     parse_number,
     tokenize,
 )
-from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.scim.schema.model import (
+    INTEGER_RANGE,
+    MAX_INTEGER,
+    MIN_INTEGER,
+    Attribute,
+    AttributeType,
+    ResourceType,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -244,6 +252,19 @@ def _describe(tok: Token) -> str:
     if kind == STRING:
         return f"the string {text}"
     return f"'{text}'"
+
+
+def _shown(text: str) -> str:
+    """``text`` as a message quotes it: whole, or its start and its length when it is long."""
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _too_large(word: str) -> str:
+    """The message for a number no comparison can hold (past a float's range, or thousands of digits)."""
+    return (
+        f"the number {_shown(word)} is too large to compare: integers are {INTEGER_RANGE}, "
+        "decimals at most about 1.8e308"
+    )
 
 
 def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
@@ -481,6 +502,8 @@ class _Parser:
                     value = number
                 elif self.unquoted:
                     value = text
+                elif is_number(text):
+                    self.fail(_too_large(text), pos)
                 else:
                     self.fail(
                         f"the value '{text}' must be quoted (\"{text}\"), or be a number, true, false "
@@ -530,7 +553,16 @@ class _Parser:
             self.fail(f"'{op_text}' needs a quoted string value", pos)
         if t in _NUMERIC:
             if isinstance(value, bool) or not isinstance(value, int | float):
+                if raw is not None and is_number(raw):
+                    self.fail(_too_large(raw), pos)
                 self.fail(f"the {t.value} attribute '{path}' must be compared with a number", pos)
+            if type(value) is int and not MIN_INTEGER <= value <= MAX_INTEGER:
+                hint = "" if t is AttributeType.INTEGER else "; write a decimal this large with an exponent"
+                self.fail(
+                    f"the integer {_shown(str(value))} is outside the integers '{path}' can hold: "
+                    f"{INTEGER_RANGE}{hint}",
+                    pos,
+                )
             return value
         if t is AttributeType.BINARY and op in _ORDERING:
             self.fail(f"'{op_text}' is not defined for the binary attribute '{path}'", op_pos)
