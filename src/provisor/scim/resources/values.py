@@ -21,6 +21,9 @@ from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidValue
 from provisor.scim.schema.model import (
     ENTERPRISE_USER,
+    INTEGER_RANGE,
+    MAX_INTEGER,
+    MIN_INTEGER,
     Attribute,
     AttributeType,
     Mutability,
@@ -148,13 +151,12 @@ def _complex_table(attribute: Attribute) -> _ComplexTable:
 def _fast_type(sub: Attribute) -> type | None:
     """The type whose values :func:`_complex` may store as given for sub-attribute ``sub``: the
     values for which its general path (the checks before ``check_simple``, then ``check_simple``)
-    returns the value unchanged. None when ``sub`` is readOnly or complex (those branches decide)."""
+    returns the value unchanged. None when ``sub`` is readOnly or complex (those branches decide),
+    and for integers, which ``check_simple`` checks against the range the stores hold."""
     if sub.mutability is Mutability.READ_ONLY or sub.type is AttributeType.COMPLEX:
         return None
     if sub.type is AttributeType.BOOLEAN:
         return bool
-    if sub.type is AttributeType.INTEGER:
-        return int
     if (sub.type is _STRING or sub.type is _REFERENCE) and not sub.canonical_values:
         return str
     return None
@@ -328,11 +330,15 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
         return value
     if kind is AttributeType.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidValue(f"{where} must be an integer")
+            # The JSON reader gives a float for an integer past its range too: name the range.
+            raise InvalidValue(f"{where} must be an integer, {INTEGER_RANGE}")
+        _check_integer_range(value, where)
         return value
     if kind is AttributeType.DECIMAL:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidValue(f"{where} must be a decimal number")
+        if isinstance(value, int):
+            _check_integer_range(value, where, " (a decimal this large is written with an exponent)")
         return value
     if not isinstance(value, str):
         kind_note = "" if kind is AttributeType.STRING else f" ({kind.value})"
@@ -347,6 +353,13 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
     if attribute.canonical_values and value.lower() not in _lowered(attribute.canonical_values):
         raise InvalidValue(f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}")
     return value
+
+
+def _check_integer_range(value: int, where: str, hint: str = "") -> None:
+    """An integer the stores can hold: signed 64-bit, as filters compare (JSON parsers hand over up
+    to 2**64 - 1 as an integer, and no bound at all from Python)."""
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise InvalidValue(f"{where} is {value}, outside the integers Provisor holds: {INTEGER_RANGE}{hint}")
 
 
 #: The types whose string values get no format check in :func:`check_simple` (only canonicalValues).
