@@ -596,6 +596,45 @@ def test_a_whole_surrogate_pair_is_one_character():
     )
 
 
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password eq "Hunter2"',
+        'PASSWORD eq "Hunter2"',
+        "password pr",
+        'password sw "H"',
+        "password ne null",
+        f'{CORE_USER}:password eq "Hunter2"',
+        f'{CORE_USER}.password eq "Hunter2"',
+        'userName eq "a" or not (password pr)',
+    ],
+)
+def test_password_returned_never_cannot_be_filtered(text: str) -> None:
+    """RFC 7643 section 7 lets a provider allow ``returned: never`` attributes in filters; Provisor
+    keeps no password, so a filter on one could only select nothing: it is refused, in every spelling
+    (Q15's dotted URN too), also on the fast path of ``attr eq "value"`` and across resource types."""
+    for kw in (
+        {},
+        {"allow_unquoted": True, "dotted_urns": True},
+        {"dotted_urns": True, "unknown_absent": True},
+    ):
+        if ".password" in text and not kw.get("dotted_urns"):
+            continue
+        with pytest.raises(InvalidFilter) as exc:
+            parse_filter(text, USER_RT, **kw)
+        assert "'password' cannot be filtered" in exc.value.detail
+        assert exc.value.position == text.lower().index("urn" if "urn:" in text else "password")
+
+
+def test_password_is_still_a_patch_path_and_absent_from_groups() -> None:
+    assert parse_patch_path("password", USER_RT) == PatchPath(AttrPath(None, "password"))
+    never = Not(Present(AttrPath(None, "meta", "resourceType")))
+    assert parse_filter('password eq "x"', GROUP_RT, unknown_absent=True) == never
+
+
 def test_q15_a_dot_after_the_extension_urn_names_its_attribute_when_allowed():
     text = f'{ENTERPRISE_USER}.employeeNumber eq "701984"'
     want = Compare(AttrPath(ENTERPRISE_USER, "employeeNumber"), CompareOp.EQ, "701984")

@@ -27,6 +27,10 @@ evaluator and the SQL compiler only ever see what they agree on.
   (always true); ``members.$ref pr`` becomes ``members pr`` (inside ``members[...]``:
   ``value pr``), likewise for ``groups``. ``meta.version`` (the ETag, ``W/"<version>"``) compares
   like any caseExact string: the SQL store builds it from the stored version.
+* Attributes ``returned: never`` (a User's ``password``), whose values are never stored, are
+  refused in any spelling and with any operator, ``pr`` included.
+* Integers outside signed 64-bit (what the stores hold) are refused against ``integer`` and
+  ``decimal`` attributes, and so are numbers too large to hold at all.
 
 A chain of the same logical operator is folded into a balanced tree (``a and b and c`` is
 ``And(And(a, b), c)``; longer chains split in the middle), so the AST depth stays logarithmic in
@@ -72,6 +76,7 @@ from provisor.scim.schema.model import (
     Attribute,
     AttributeType,
     ResourceType,
+    Returned,
 )
 
 __all__ = [
@@ -113,6 +118,11 @@ _META_PRESENT = Present(AttrPath(None, "meta", "resourceType"))
 #: Always false and always true, in nodes the evaluator and the SQL compiler both decide.
 _NEVER: Filter = Not(_META_PRESENT)
 _ALWAYS: Filter = _META_PRESENT
+
+#: ``returned: never`` (RFC 7643 section 7): a User's ``password``, which Provisor checks and drops.
+#: RFC 7643 lets a service provider allow such attributes in filters ("MAY"); with nothing stored
+#: a filter on one could only ever select nothing, so it is refused instead.
+_NEVER_RETURNED = Returned.NEVER
 
 _CACHE_SIZE = 2048
 _cache: dict[tuple[str, str, bool, bool, bool], tuple[ResourceType, Filter]] = {}
@@ -189,7 +199,11 @@ def _simple_eq(text: str, rt: ResourceType) -> Compare | None:
     if found is None or found[0] is not None:
         return None
     attr = found[1]
-    if attr.multi_valued or attr.type not in (AttributeType.STRING, AttributeType.REFERENCE):
+    if (
+        attr.multi_valued
+        or attr.type not in (AttributeType.STRING, AttributeType.REFERENCE)
+        or attr.returned is _NEVER_RETURNED
+    ):
         return None
     return Compare(AttrPath(None, attr.name), CompareOp.EQ, m.group(2))
 
@@ -389,6 +403,13 @@ class _Parser:
             return self.absent_exp(op_pos)
         resolved = self.resolve(word, pos) if parent is None else self.resolve_sub(parent, word, pos)
         urn, top, sub = resolved
+        if top.returned is _NEVER_RETURNED or (sub is not None and sub.returned is _NEVER_RETURNED):
+            shown = top.name if sub is None else f"{top.name}.{sub.name}"
+            self.fail(
+                f"'{shown}' cannot be filtered: its value is never stored or returned (returned "
+                '"never", RFC 7643 section 7), so no filter on it could be answered',
+                pos,
+            )
         self.i += 1
         if is_value_path:
             return self.value_path(resolved, pos)
