@@ -590,6 +590,29 @@ def test_half_a_surrogate_pair_is_no_character(escape):
         parse_patch_path(f'emails[value eq "{escape}"].type', USER_RT)
 
 
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ('userName eq "a\\u0000b"', 12),
+        ('emails[value ew "\\u0000"]', 16),
+        ("userName eq a\x00b", 13),  # an unquoted value (Q11)
+        ('userName eq "a\x00b"', 14),  # raw, inside quotes (JSON refuses it too)
+        ("userName\x00 pr", 8),
+    ],
+)
+def test_a_nul_character_in_a_filter_is_refused(text: str, position: int) -> None:
+    """No stored value holds U+0000 (values refuse it), so a filter with one could only match
+    nothing: invalidFilter, at the literal, and invalidPath in a PATCH path."""
+    for kw in ({}, {"allow_unquoted": True}):
+        with pytest.raises(InvalidFilter) as err:
+            parse_filter(text, USER_RT, **kw)
+        assert err.value.position == position and "NUL" in err.value.detail
+    with pytest.raises(InvalidPath, match="NUL"):
+        parse_patch_path('emails[value eq "\\u0000"].type', USER_RT)
+    with pytest.raises(InvalidPath, match="NUL"):
+        parse_patch_path("nick\x00Name", USER_RT)
+
+
 def test_a_whole_surrogate_pair_is_one_character():
     assert parse_filter('userName eq "\\ud83d\\ude00"', USER_RT) == Compare(
         AttrPath(None, "userName"), CompareOp.EQ, "\U0001f600"

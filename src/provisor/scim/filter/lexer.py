@@ -86,6 +86,11 @@ def decode_string(token: str, position: int) -> str:
             f"invalid string literal {token}: a \\u escape is half a surrogate pair, not a character",
             position,
         )
+    if "\x00" in value:
+        raise ScanError(
+            f"invalid string literal {token}: \\u0000 (NUL) is in no stored value, so nothing could match",
+            position,
+        )
     return value
 
 

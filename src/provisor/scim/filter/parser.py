@@ -299,6 +299,9 @@ class _Parser:
             raise ScanError(
                 f"{mode} is too long ({len(text)} characters; the limit is {MAX_LENGTH})", MAX_LENGTH
             )
+        nul = text.find("\x00")
+        if nul >= 0:  # in a quoted literal JSON refuses it too; in a word it would be an unquoted value
+            raise ScanError(f"{mode} contains the NUL character (U+0000), which no value holds", nul)
         self.text = text
         self.rt = rt
         self.unquoted = unquoted
