@@ -703,3 +703,15 @@ def test_across_types_an_attribute_the_type_lacks_has_no_value(text: str, expect
 def test_across_types_what_is_not_a_filter_is_still_refused(text: str) -> None:
     with pytest.raises(InvalidFilter):
         parse_filter(text, GROUP_RT, unknown_absent=True)
+
+
+def test_across_types_a_q11_value_path_with_a_sub_attribute_has_no_value() -> None:
+    """``roles[primary eq "True"].value eq "User"`` (Q11) on Groups, which have no roles: the whole
+    expression is about an absent value; it was a 400 at '.value' (POST /.search, Entra G2)."""
+    text = 'roles[primary eq true].value eq "User" or displayName eq "x"'
+    want = Or(NEVER, Compare(AttrPath(None, "displayName"), CompareOp.EQ, "x"))
+    assert parse_filter(text, GROUP_RT, unknown_absent=True, allow_unquoted=True) == want
+    with pytest.raises(InvalidFilter, match="'.value'"):
+        parse_filter(text, GROUP_RT, unknown_absent=True)
+    with pytest.raises(InvalidFilter):
+        parse_filter("roles[primary pr].value eq", GROUP_RT, unknown_absent=True, allow_unquoted=True)

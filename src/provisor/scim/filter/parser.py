@@ -466,6 +466,9 @@ class _Parser:
             while self.toks[self.i][0] != END and self.toks[self.i][1] != "]":
                 self.i += 1
             self.close("]", op_pos)
+            nkind, ntext, npos = self.toks[self.i]
+            if self.mode == "filter" and self.unquoted and nkind == WORD and ntext.startswith("."):
+                self.absent_exp(npos)  # Q11: attr[...].sub op value, the condition of that value path
             return _NEVER
         if kind != WORD:
             self.fail(f"expected an operator, found {_describe(self.toks[self.i])}", op_pos)
