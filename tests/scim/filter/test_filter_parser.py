@@ -619,6 +619,53 @@ def test_a_whole_surrogate_pair_is_one_character():
     )
 
 
+ROLES = AttrPath(None, "roles")
+
+
+@pytest.mark.parametrize("spelled", ['"True"', '"true"', '"TRUE"'])
+def test_q2_a_quoted_true_or_false_compared_with_a_boolean_is_the_boolean(spelled: str) -> None:
+    """Entra matches on its app role as ``roles[primary eq "True"].value`` (entra-behaviour.md Q2, 3.3)."""
+    assert p(f"active eq {spelled}", string_booleans=True) == Compare(AttrPath(None, "active"), EQ, True)
+    assert p('active ne "False"', string_booleans=True) == Compare(
+        AttrPath(None, "active"), CompareOp.NE, False
+    )
+    want = ValuePath(
+        ROLES,
+        And(
+            Compare(AttrPath(None, "roles", "primary"), EQ, True),
+            Compare(AttrPath(None, "roles", "value"), EQ, "User"),
+        ),
+    )
+    text = f'roles[primary eq {spelled}].value eq "User"'
+    assert p(text, string_booleans=True, allow_unquoted=True) == want
+    assert p(f'roles[primary eq {spelled} and value eq "User"]', string_booleans=True) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['active eq "True"', 'active ne "false"', 'roles[primary eq "True"]', 'emails[primary eq "FALSE"]'],
+)
+def test_q2_off_a_quoted_boolean_stays_refused_and_says_what_would_take_it(text: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        p(text, allow_unquoted=True)
+    assert "must be compared with true or false" in exc.value.detail
+    assert "string_booleans" in exc.value.detail
+
+
+@pytest.mark.parametrize("text", ['active eq "yes"', 'active eq "1"', "active eq 1", 'active co "True"'])
+def test_q2_other_strings_and_operators_stay_refused(text: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        p(text, string_booleans=True)
+    assert "string_booleans" not in exc.value.detail
+
+
+def test_q2_is_part_of_the_cache_key() -> None:
+    assert p('active eq "True"', string_booleans=True) == Compare(AttrPath(None, "active"), EQ, True)
+    with pytest.raises(InvalidFilter):
+        p('active eq "True"')
+    assert p('userName eq "True"', string_booleans=True) == Compare(U, EQ, "True")  # a string stays one
+
+
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
@@ -708,7 +755,7 @@ def test_across_types_what_is_not_a_filter_is_still_refused(text: str) -> None:
 def test_across_types_a_q11_value_path_with_a_sub_attribute_has_no_value() -> None:
     """``roles[primary eq "True"].value eq "User"`` (Q11) on Groups, which have no roles: the whole
     expression is about an absent value; it was a 400 at '.value' (POST /.search, Entra G2)."""
-    text = 'roles[primary eq true].value eq "User" or displayName eq "x"'
+    text = 'roles[primary eq "True"].value eq "User" or displayName eq "x"'
     want = Or(NEVER, Compare(AttrPath(None, "displayName"), CompareOp.EQ, "x"))
     assert parse_filter(text, GROUP_RT, unknown_absent=True, allow_unquoted=True) == want
     with pytest.raises(InvalidFilter, match="'.value'"):

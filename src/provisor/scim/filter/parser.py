@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 from typing import NoReturn
 
+from provisor.scim.compat.filters import quoted_boolean
 from provisor.scim.errors import InvalidFilter, InvalidPath
 from provisor.scim.filter.ast import (
     And,
@@ -125,7 +126,7 @@ _ALWAYS: Filter = _META_PRESENT
 _NEVER_RETURNED = Returned.NEVER
 
 _CACHE_SIZE = 2048
-_cache: dict[tuple[str, str, bool, bool, bool], tuple[ResourceType, Filter]] = {}
+_cache: dict[tuple[str, str, bool, bool, bool, bool], tuple[ResourceType, Filter]] = {}
 
 #: ``schemas`` (RFC 7643 section 3): every resource has it, no schema lists it, and the RFC 7644
 #: section 3.4.2.2 examples filter on it (``schemas eq "urn:...:enterprise:2.0:User"``).
@@ -157,17 +158,20 @@ def parse_filter(
     allow_unquoted: bool = False,
     dotted_urns: bool = False,
     unknown_absent: bool = False,
+    string_booleans: bool = False,
 ) -> Filter:
     """Parse a ``filter`` (RFC 7644 section 3.4.2.2) into a canonical AST.
 
     ``allow_unquoted`` is the Entra quirk Q11 (``externalId eq jyoung``): a bare word that is not a
     number, ``true``, ``false`` or ``null`` is read as a string, and against a string attribute an
     unquoted number or boolean is read as its text. ``dotted_urns`` is Q15: ``urn:...:User.department``
-    names ``urn:...:User:department``. ``unknown_absent`` is for a search across resource types
-    (RFC 7644 section 3.4.2.1): an attribute ``rt`` does not have is read as one without a value
-    instead of failing. Raises :class:`InvalidFilter` with a position.
+    names ``urn:...:User:department``. ``string_booleans`` is Q2: a quoted ``"True"``/``"False"``
+    (any case) compared with a boolean attribute is that boolean (``active eq "True"``).
+    ``unknown_absent`` is for a search across resource types (RFC 7644 section 3.4.2.1): an
+    attribute ``rt`` does not have is read as one without a value instead of failing. Raises
+    :class:`InvalidFilter` with a position.
     """
-    key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent)
+    key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent, string_booleans)
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
@@ -176,6 +180,7 @@ def parse_filter(
         try:
             parser = _Parser(text, rt, allow_unquoted, "filter", dotted_urns)
             parser.absent = unknown_absent
+            parser.string_booleans = string_booleans
             result = parser.filter()
         except ScanError as exc:
             raise InvalidFilter(exc.detail, position=exc.position) from None
@@ -292,7 +297,18 @@ def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
 class _Parser:
     """One parse: a token list, a cursor and the nesting depth."""
 
-    __slots__ = ("absent", "depth", "dotted", "i", "mode", "rt", "text", "toks", "unquoted")
+    __slots__ = (
+        "absent",
+        "depth",
+        "dotted",
+        "i",
+        "mode",
+        "rt",
+        "string_booleans",
+        "text",
+        "toks",
+        "unquoted",
+    )
 
     def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str, dotted: bool = False) -> None:
         if len(text) > MAX_LENGTH:
@@ -311,6 +327,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.absent = False
+        self.string_booleans = False
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -562,9 +579,13 @@ class _Parser:
         if t is AttributeType.BOOLEAN:
             if op is not CompareOp.EQ and op is not CompareOp.NE:
                 self.fail(f"'{op_text}' is not defined for the boolean '{path}'; use eq or ne", op_pos)
-            if not isinstance(value, bool):
-                self.fail(f"the boolean attribute '{path}' must be compared with true or false", pos)
-            return value
+            if isinstance(value, bool):
+                return value
+            spelled = quoted_boolean(value) if isinstance(value, str) and raw is None else None
+            if spelled is not None and self.string_booleans:
+                return spelled  # Q2: "True" / "false", quoted
+            hint = "" if spelled is None else ' (or a quoted "True"/"False", with string_booleans on)'
+            self.fail(f"the boolean attribute '{path}' must be compared with true or false{hint}", pos)
         if op in _SUBSTRING:
             if t in _NO_SUBSTRING:
                 self.fail(
