@@ -414,6 +414,14 @@ def thing(**attrs: Any) -> dict[str, Any]:
         ({"count": 3.0}, False),
         ({"count": True}, False),
         ({"count": "3"}, False),
+        ({"count": 2**63 - 1}, True),
+        ({"count": -(2**63)}, True),
+        ({"count": 2**63}, False),  # orjson reads integers up to 2**64 - 1: this one was stored
+        ({"count": 2**64 - 1}, False),
+        ({"count": -(2**63) - 1}, False),
+        ({"ratio": 2**63 - 1}, True),
+        ({"ratio": 2**64 - 1}, False),
+        ({"ratio": 1.8446744073709552e19}, True),
         ({"ratio": 3}, True),
         ({"ratio": 0.25}, True),
         ({"ratio": False}, False),
@@ -433,6 +441,60 @@ def test_integer_decimal_datetime(attrs: dict[str, Any], ok: bool) -> None:
         assert parse_resource(THING, thing(**attrs), STRICT) == {"label": "t", **attrs}
     else:
         rejects(thing(**attrs), STRICT, next(iter(attrs)), THING)
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64 - 1])
+def test_integers_outside_signed_64_bits_name_the_attribute_and_the_range(value: int) -> None:
+    """No store holds them (audit: 2**63 .. 2**64-1 were stored, then no filter could compare them)."""
+    rng = "-9223372036854775808 to 9223372036854775807"
+    for attrs in ({"count": value}, {"ratio": value}):
+        with pytest.raises(InvalidValue) as info:
+            parse_resource(THING, thing(**attrs), LENIENT)
+        assert next(iter(attrs)) in info.value.detail and rng in info.value.detail
+    count = THING.attribute(None, "count")
+    assert count is not None
+    with pytest.raises(InvalidValue, match=rng):
+        validate_attribute_value(THING, None, count[1], value, LENIENT, where="count")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "named"),
+    [
+        ({"userName": "a\x00b"}, "userName"),  # the top-level fast path
+        ({"externalId": "\x00"}, "externalId"),
+        ({"name": {"givenName": "a\x00"}}, "name.givenName"),  # a complex value's fast path
+        ({"emails": [{"value": "a@x.org", "type": "work\x00"}]}, "emails[0].type"),  # canonical values
+        ({"x509Certificates": [{"value": "aGVs\x00"}]}, "x509Certificates[0].value"),  # binary
+        ({"profileUrl": "https://x.org/\x00"}, "profileUrl"),  # reference
+        ({ENTERPRISE_USER: {"department": "R\x00D"}}, f"{ENTERPRISE_USER}:department"),
+        ({f"{ENTERPRISE_USER}:employeeNumber": "7\x00"}, "employeeNumber"),
+        ({"password": "p\x00"}, "password"),
+    ],
+)
+@pytest.mark.parametrize("compat", [LENIENT, STRICT])
+def test_a_nul_character_in_a_string_value_is_refused_naming_it(
+    attrs: dict[str, Any], named: str, compat: CompatSettings
+) -> None:
+    """U+0000: JSON carries it, the database's text functions stop at it (audit: ew/co missed it)."""
+    body = user(**attrs)
+    if ENTERPRISE_USER in attrs:
+        body["schemas"] = [USER, ENTERPRISE_USER]
+    with pytest.raises(InvalidValue) as info:
+        parse_resource(USERS, body, compat)
+    assert named in info.value.detail and "NUL character (U+0000)" in info.value.detail
+
+
+def test_a_nul_character_is_refused_in_patch_values_and_members() -> None:
+    found = USERS.attribute(None, "nickName")
+    assert found is not None
+    with pytest.raises(InvalidValue, match="nickName must not contain the NUL"):
+        validate_attribute_value(USERS, None, found[1], "n\x00", LENIENT, where="nickName")
+    members = GROUPS.attribute(None, "members")
+    assert members is not None
+    with pytest.raises(InvalidValue, match=r"members\[0\]\.(value|display) must not contain the NUL"):
+        validate_attribute_value(GROUPS, None, members[1], [{"value": "id\x00"}], LENIENT, where="members")
+    # other control characters are text like any other (a formatted address holds newlines)
+    assert parse_resource(USERS, user(nickName="a\tb\n"), STRICT)["nickName"] == "a\tb\n"
 
 
 def test_required_sub_attribute_applies_when_parent_present() -> None:
@@ -985,7 +1047,10 @@ scim2 = pytest.importorskip("scim2_models")
 _word = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=12
 )
-_text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() == s and s != "")
+#: Any text a value may hold: no U+0000, which string values refuse (check_simple).
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20).filter(
+    lambda s: s.strip() == s and s != ""
+)
 
 
 def _multi(element: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[dict[str, Any]]]:

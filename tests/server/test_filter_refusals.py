@@ -153,3 +153,27 @@ def test_patch_value_paths_follow_the_same_rules(client: httpx.Client, world: Wo
     assert [m["value"] for m in client.get(f"/Groups/{outer['id']}").json()["members"]] == [
         world["team"]["id"]
     ]
+
+
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password eq "s3cret!"',
+        "password pr",
+        f'{USER_URN}:password eq "s3cret!"',
+        f'{USER_URN}.password co "s"',
+    ],
+)
+def test_filters_on_password_are_refused_not_answered_empty(client: httpx.Client, text: str) -> None:
+    """Audit finding: ``password`` (returned: never, never stored) was answered 200 with 0 results."""
+    create_user(client, "pw@x.com", password="s3cret!")
+    for params in ({"filter": text}, {"filter": text, "cursor": ""}):
+        body = assert_scim_error(client.get("/Users", params=params), 400, "invalidFilter")
+        assert "'password' cannot be filtered" in body["detail"], body
+    search = {"schemas": [SEARCH_SCHEMA], "filter": text}
+    assert_scim_error(client.post("/Users/.search", json=search), 400, "invalidFilter")
+    assert_scim_error(client.post("/.search", json=search), 400, "invalidFilter")
+    assert ids(client, "/Groups", "not (displayName pr)") == set()  # Groups unaffected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.conftest import USER, assert_scim_error, create_user
+from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user
 
 
 def count_users(client: httpx.Client) -> int:
@@ -323,3 +323,56 @@ def test_a_public_url_is_the_address_in_every_location(tmp_path):
             listed = c.get("/Users", headers={"X-Forwarded-Host": "evil.example"}).json()
             assert listed["Resources"][0]["meta"]["location"] == f"{base}/Users/{uid}"
             assert c.get("/ResourceTypes/User").json()["meta"]["location"] == f"{base}/ResourceTypes/User"
+
+
+NUL_BODIES = [
+    ({"userName": "nul\u0000alpha"}, "userName"),
+    ({"userName": "n", "name": {"givenName": "a\u0000"}}, "name.givenName"),
+    ({"userName": "n", "emails": [{"value": "a\u0000@x.com", "type": "work"}]}, "emails[0].value"),
+    ({"userName": "n", "nickName": "\u0000"}, "nickName"),
+    ({"userName": "n", "schemas": [USER, ENTERPRISE], ENTERPRISE: {"department": "R\u0000D"}}, "department"),
+]
+
+
+@pytest.mark.parametrize(("attrs", "named"), NUL_BODIES)
+def test_a_nul_character_in_a_string_value_is_refused_on_every_write(
+    client: httpx.Client, attrs: dict, named: str
+) -> None:
+    """Audit finding: U+0000 was stored (201), and then SQL ew/co filters missed the value."""
+    body = {"schemas": [USER], **attrs}
+    before = count_users(client)
+    detail = assert_scim_error(client.post("/Users", json=body), 400, "invalidValue")["detail"]
+    assert named in detail and "U+0000" in detail
+    assert count_users(client) == before
+    uid = create_user(client, "nul-target@x.com")["id"]
+    assert_scim_error(client.put(f"/Users/{uid}", json=body), 400, "invalidValue")
+    ops = [{"op": "replace", "value": {k: v for k, v in attrs.items() if k != "schemas"}}]
+    r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH_OP], "Operations": ops})
+    assert_scim_error(r, 400, "invalidValue")
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "POST", "path": "/Users", "bulkId": "n", "data": body}],
+    }
+    r = client.post("/Bulk", json=bulk)
+    assert r.status_code == 200 and r.json()["Operations"][0]["status"] == "400", r.text
+    assert client.get(f"/Users/{uid}").json()["userName"] == "nul-target@x.com"
+
+
+def test_a_nul_character_in_a_group_or_a_patch_path_value_is_refused(client: httpx.Client) -> None:
+    r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "G\u0000"})
+    assert "displayName" in assert_scim_error(r, 400, "invalidValue")["detail"]
+    uid = create_user(client, "nul-path@x.com", emails=[{"value": "w@x.com", "type": "work"}])["id"]
+    op = {"op": "replace", "path": 'emails[type eq "work"].value', "value": "w\u0000@x.com"}
+    r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH_OP], "Operations": [op]})
+    assert "emails" in assert_scim_error(r, 400, "invalidValue")["detail"]
+
+
+@pytest.mark.parametrize(
+    "text", ['userName eq "a\\u0000b"', 'userName ew "\\u0000"', "userName eq a\u0000b", "userName\u0000 pr"]
+)
+def test_a_nul_character_in_a_filter_is_a_400_not_an_empty_result(client: httpx.Client, text: str) -> None:
+    create_user(client, "a@x.com")
+    body = assert_scim_error(client.get("/Users", params={"filter": text}), 400, "invalidFilter")
+    assert "NUL" in body["detail"] and "\x00" not in body["detail"], body
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": text}
+    assert_scim_error(client.post("/Users/.search", json=search), 400, "invalidFilter")

@@ -325,3 +325,28 @@ def test_a_search_body_count_with_a_cursor_is_an_integer_too(client: Any) -> Non
     assert_scim_error(r, 400, "invalidCount")
     r = client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": 5})
     assert r.status_code == 200, r.text
+
+
+def test_q2_string_booleans_in_filters_follow_the_tenant_switch(live):
+    """entra-behaviour.md G2/Q2: Entra matches on ``roles[primary eq "True"].value`` and sends
+    ``active eq "True"``; a 400 there failed every match query of such a mapping."""
+    texts = ['roles[primary eq "True"].value eq "User"', 'userName eq "q2@x.com" and active eq "True"']
+    for switches, ok in (({}, True), ({"compat": {"string_booleans": False}}, False)):
+        _, token = live.new_tenant(switches)
+        with live.client(token) as c:
+            made = create_user(c, "q2@x.com", roles=[{"value": "User", "primary": True}, {"value": "Admin"}])
+            create_user(c, "other@x.com", active=False, roles=[{"value": "User"}])
+            for text in texts:
+                for r in (
+                    c.get("/Users", params={"filter": text}),
+                    c.post("/Users/.search", json={"schemas": [SEARCH], "filter": text}),
+                    c.post("/.search", json={"schemas": [SEARCH], "filter": text}),
+                ):
+                    if ok:
+                        assert r.status_code == 200, r.text
+                        assert [u["id"] for u in r.json()["Resources"]] == [made["id"]], text
+                    else:
+                        body = assert_scim_error(r, 400, "invalidFilter")
+                        assert "true or false" in body["detail"] and "string_booleans" in body["detail"]
+            found = c.get("/Users", params={"filter": 'active eq "false"'})
+            assert found.status_code == (200 if ok else 400)

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import event
 from tests.scim.filter.filter_strategies import DEVICE_RT
 
+from provisor.scim.errors import InvalidFilter
+from provisor.scim.filter.ast import Compare, CompareOp
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import ENTERPRISE_USER, ResourceType, SchemaRegistry, default_registry
 from provisor.store.base import Member, Query
@@ -479,5 +481,11 @@ def test_user_groups_filters(world: tuple[SqlStore, str, dict[str, str]]) -> Non
 def test_a_nul_in_a_substring_target_is_matched_literally(
     world: tuple[SqlStore, str, dict[str, str]], attr: str, op: str
 ) -> None:
-    """SQLite's LIKE stops reading its pattern at NUL; no stored value holds one, so nothing matches."""
-    assert found(world, f'{attr} {op} "\\u0000"') == set()
+    """SQLite's LIKE stops reading its pattern at NUL; no stored value holds one, so nothing matches.
+    The parser refuses such a literal (invalidFilter); a tree built without it still matches nothing."""
+    with pytest.raises(InvalidFilter, match="NUL"):
+        parse_filter(f'{attr} {op} "\\u0000"', USER_RT)
+    store, tenant, _ = world
+    path = parse_attr_path(attr, USER_RT)
+    page = store.search(tenant, "User", Query(filter=Compare(path, CompareOp(op), "\x00")))
+    assert page.resources == []

@@ -156,6 +156,7 @@ def build_list_request(
                 allow_unquoted=ctx.compat.on("unquoted_filter_values"),
                 dotted_urns=ctx.compat.on("extension_dot_names"),
                 unknown_absent=across_types,
+                string_booleans=ctx.compat.on("string_booleans"),
             )
     sort_by = None
     if p.get("sortby"):

@@ -113,7 +113,10 @@ def flatten(f: Filter) -> object:
 ORDER_OPS = [CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE]
 ALL_OPS = list(CompareOp)
 
-safe_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+#: Text a filter literal may hold: no lone surrogate, no U+0000 (the parser refuses both).
+safe_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12
+)
 datetimes = st.datetimes().map(lambda d: d.isoformat(timespec="seconds") + "Z")
 
 #: (path, type) of single-valued string attributes of User

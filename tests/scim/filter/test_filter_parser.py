@@ -253,10 +253,61 @@ def test_number_literals(literal: str, value: float) -> None:
     assert type(node.value) is type(value)
 
 
-@pytest.mark.parametrize("word", ["01", "1.", ".5", "+1", "1e", "0x10", "1e999", "1_000"])
+@pytest.mark.parametrize("word", ["01", "1.", ".5", "+1", "1e", "0x10", "1_000"])
 def test_not_json_numbers(word: str) -> None:
     with pytest.raises(InvalidFilter, match="must be quoted"):
         parse_filter(f"weight eq {word}", DEVICE_RT)
+
+
+INT64 = "-9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cores gt 9223372036854775808",
+        "cores eq -9223372036854775809",
+        "weight gt 99999999999999999999999",
+        "ports eq 18446744073709551615",
+        "parts[count lt -99999999999999999999]",
+    ],
+)
+@pytest.mark.parametrize("unquoted", [False, True])
+def test_integers_outside_signed_64_bits_are_refused_with_value_and_range(text: str, unquoted: bool) -> None:
+    """No store holds such an integer (SQLite's are signed 64-bit); comparing with one was a 500."""
+    literal = text.rstrip("]").rsplit(" ", 1)[1]
+    with pytest.raises(InvalidFilter) as exc:
+        parse_filter(text, DEVICE_RT, allow_unquoted=unquoted)
+    assert literal in exc.value.detail and INT64 in exc.value.detail
+    assert exc.value.position == text.index(literal)
+    with pytest.raises(InvalidPath, match=INT64):
+        parse_patch_path("parts[count eq 9223372036854775808].value", DEVICE_RT)
+
+
+def test_the_signed_64_bit_bounds_themselves_are_accepted() -> None:
+    assert parse_filter("cores ge -9223372036854775808 and cores le 9223372036854775807", DEVICE_RT) == And(
+        Compare(AttrPath(None, "cores"), CompareOp.GE, -(2**63)),
+        Compare(AttrPath(None, "cores"), CompareOp.LE, 2**63 - 1),
+    )
+    big = Compare(AttrPath(None, "weight"), CompareOp.GT, 1e300)
+    assert parse_filter("weight gt 1e300", DEVICE_RT) == big
+
+
+@pytest.mark.parametrize("word", ["1e999", "-1e999", "9" * 5000, "9" * 5000 + ".5", "1" + "0" * 400 + "e-1"])
+@pytest.mark.parametrize("attribute", ["weight", "cores"])
+def test_numbers_too_large_to_hold_are_refused_not_a_500(word: str, attribute: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        parse_filter(f"{attribute} eq {word}", DEVICE_RT)
+    assert "too large" in exc.value.detail and len(exc.value.detail) < 300
+    with pytest.raises(InvalidFilter, match="must be compared with a number|too large"):
+        parse_filter(f"{attribute} eq {word}", DEVICE_RT, allow_unquoted=True)
+
+
+def test_a_huge_number_against_a_string_attribute_is_its_text_when_unquoted() -> None:
+    word = "9" * 5000
+    assert parse_filter(f"userName eq {word}", USER_RT, allow_unquoted=True) == Compare(U, EQ, word)
+    with pytest.raises(InvalidFilter, match="too large"):
+        parse_filter(f"userName eq {word}", USER_RT)
 
 
 @pytest.mark.parametrize(
@@ -539,10 +590,119 @@ def test_half_a_surrogate_pair_is_no_character(escape):
         parse_patch_path(f'emails[value eq "{escape}"].type', USER_RT)
 
 
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ('userName eq "a\\u0000b"', 12),
+        ('emails[value ew "\\u0000"]', 16),
+        ("userName eq a\x00b", 13),  # an unquoted value (Q11)
+        ('userName eq "a\x00b"', 14),  # raw, inside quotes (JSON refuses it too)
+        ("userName\x00 pr", 8),
+    ],
+)
+def test_a_nul_character_in_a_filter_is_refused(text: str, position: int) -> None:
+    """No stored value holds U+0000 (values refuse it), so a filter with one could only match
+    nothing: invalidFilter, at the literal, and invalidPath in a PATCH path."""
+    for kw in ({}, {"allow_unquoted": True}):
+        with pytest.raises(InvalidFilter) as err:
+            parse_filter(text, USER_RT, **kw)
+        assert err.value.position == position and "NUL" in err.value.detail
+    with pytest.raises(InvalidPath, match="NUL"):
+        parse_patch_path('emails[value eq "\\u0000"].type', USER_RT)
+    with pytest.raises(InvalidPath, match="NUL"):
+        parse_patch_path("nick\x00Name", USER_RT)
+
+
 def test_a_whole_surrogate_pair_is_one_character():
     assert parse_filter('userName eq "\\ud83d\\ude00"', USER_RT) == Compare(
         AttrPath(None, "userName"), CompareOp.EQ, "\U0001f600"
     )
+
+
+ROLES = AttrPath(None, "roles")
+
+
+@pytest.mark.parametrize("spelled", ['"True"', '"true"', '"TRUE"'])
+def test_q2_a_quoted_true_or_false_compared_with_a_boolean_is_the_boolean(spelled: str) -> None:
+    """Entra matches on its app role as ``roles[primary eq "True"].value`` (entra-behaviour.md Q2, 3.3)."""
+    assert p(f"active eq {spelled}", string_booleans=True) == Compare(AttrPath(None, "active"), EQ, True)
+    assert p('active ne "False"', string_booleans=True) == Compare(
+        AttrPath(None, "active"), CompareOp.NE, False
+    )
+    want = ValuePath(
+        ROLES,
+        And(
+            Compare(AttrPath(None, "roles", "primary"), EQ, True),
+            Compare(AttrPath(None, "roles", "value"), EQ, "User"),
+        ),
+    )
+    text = f'roles[primary eq {spelled}].value eq "User"'
+    assert p(text, string_booleans=True, allow_unquoted=True) == want
+    assert p(f'roles[primary eq {spelled} and value eq "User"]', string_booleans=True) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['active eq "True"', 'active ne "false"', 'roles[primary eq "True"]', 'emails[primary eq "FALSE"]'],
+)
+def test_q2_off_a_quoted_boolean_stays_refused_and_says_what_would_take_it(text: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        p(text, allow_unquoted=True)
+    assert "must be compared with true or false" in exc.value.detail
+    assert "string_booleans" in exc.value.detail
+
+
+@pytest.mark.parametrize("text", ['active eq "yes"', 'active eq "1"', "active eq 1", 'active co "True"'])
+def test_q2_other_strings_and_operators_stay_refused(text: str) -> None:
+    with pytest.raises(InvalidFilter) as exc:
+        p(text, string_booleans=True)
+    assert "string_booleans" not in exc.value.detail
+
+
+def test_q2_is_part_of_the_cache_key() -> None:
+    assert p('active eq "True"', string_booleans=True) == Compare(AttrPath(None, "active"), EQ, True)
+    with pytest.raises(InvalidFilter):
+        p('active eq "True"')
+    assert p('userName eq "True"', string_booleans=True) == Compare(U, EQ, "True")  # a string stays one
+
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password eq "Hunter2"',
+        'PASSWORD eq "Hunter2"',
+        "password pr",
+        'password sw "H"',
+        "password ne null",
+        f'{CORE_USER}:password eq "Hunter2"',
+        f'{CORE_USER}.password eq "Hunter2"',
+        'userName eq "a" or not (password pr)',
+    ],
+)
+def test_password_returned_never_cannot_be_filtered(text: str) -> None:
+    """RFC 7643 section 7 lets a provider allow ``returned: never`` attributes in filters; Provisor
+    keeps no password, so a filter on one could only select nothing: it is refused, in every spelling
+    (Q15's dotted URN too), also on the fast path of ``attr eq "value"`` and across resource types."""
+    for kw in (
+        {},
+        {"allow_unquoted": True, "dotted_urns": True},
+        {"dotted_urns": True, "unknown_absent": True},
+    ):
+        if ".password" in text and not kw.get("dotted_urns"):
+            continue
+        with pytest.raises(InvalidFilter) as exc:
+            parse_filter(text, USER_RT, **kw)
+        assert "'password' cannot be filtered" in exc.value.detail
+        assert exc.value.position == text.lower().index("urn" if "urn:" in text else "password")
+
+
+def test_password_is_still_a_patch_path_and_absent_from_groups() -> None:
+    assert parse_patch_path("password", USER_RT) == PatchPath(AttrPath(None, "password"))
+    never = Not(Present(AttrPath(None, "meta", "resourceType")))
+    assert parse_filter('password eq "x"', GROUP_RT, unknown_absent=True) == never
 
 
 def test_q15_a_dot_after_the_extension_urn_names_its_attribute_when_allowed():
@@ -590,3 +750,15 @@ def test_across_types_an_attribute_the_type_lacks_has_no_value(text: str, expect
 def test_across_types_what_is_not_a_filter_is_still_refused(text: str) -> None:
     with pytest.raises(InvalidFilter):
         parse_filter(text, GROUP_RT, unknown_absent=True)
+
+
+def test_across_types_a_q11_value_path_with_a_sub_attribute_has_no_value() -> None:
+    """``roles[primary eq "True"].value eq "User"`` (Q11) on Groups, which have no roles: the whole
+    expression is about an absent value; it was a 400 at '.value' (POST /.search, Entra G2)."""
+    text = 'roles[primary eq "True"].value eq "User" or displayName eq "x"'
+    want = Or(NEVER, Compare(AttrPath(None, "displayName"), CompareOp.EQ, "x"))
+    assert parse_filter(text, GROUP_RT, unknown_absent=True, allow_unquoted=True) == want
+    with pytest.raises(InvalidFilter, match="'.value'"):
+        parse_filter(text, GROUP_RT, unknown_absent=True)
+    with pytest.raises(InvalidFilter):
+        parse_filter("roles[primary pr].value eq", GROUP_RT, unknown_absent=True, allow_unquoted=True)

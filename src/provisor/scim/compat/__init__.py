@@ -22,7 +22,12 @@ class Quirk:
 
 QUIRKS: tuple[Quirk, ...] = (
     Quirk("capitalised_ops", "Q1", "PATCH op names match case-insensitively (Add/Replace/Remove)."),
-    Quirk("string_booleans", "Q2/Q16", 'Boolean attributes accept the strings "True"/"False" in any case.'),
+    Quirk(
+        "string_booleans",
+        "Q2/Q16",
+        'Boolean attributes accept the strings "True"/"False" in any case, in bodies, PATCH paths and '
+        'filters (active eq "True", roles[primary eq "True"].value eq "User").',
+    ),
     Quirk(
         "remove_members_with_value",
         "Q3",

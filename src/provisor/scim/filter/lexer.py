@@ -86,6 +86,11 @@ def decode_string(token: str, position: int) -> str:
             f"invalid string literal {token}: a \\u escape is half a surrogate pair, not a character",
             position,
         )
+    if "\x00" in value:
+        raise ScanError(
+            f"invalid string literal {token}: \\u0000 (NUL) is in no stored value, so nothing could match",
+            position,
+        )
     return value
 
 
@@ -96,14 +101,23 @@ def is_text(value: str) -> bool:
 
 
 def parse_number(word: str) -> int | float | None:
-    """A JSON number (RFC 7159 section 6) as int (no fraction or exponent) or float; None if not one."""
+    """A JSON number (RFC 7159 section 6) as int (no fraction or exponent) or float; None if not
+    one, or one too large to hold (an exponent past a float's range, thousands of digits)."""
     m = _NUMBER.fullmatch(word)
     if m is None:
         return None
     if m.group(1) is None and m.group(2) is None:
-        return int(word)
+        try:
+            return int(word)
+        except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits)
+            return None
     value = float(word)
     return value if math.isfinite(value) else None
+
+
+def is_number(word: str) -> bool:
+    """Whether ``word`` is written as a JSON number, whether or not :func:`parse_number` can hold it."""
+    return _NUMBER.fullmatch(word) is not None
 
 
 def parse_datetime(text: str) -> datetime | None:

@@ -27,6 +27,10 @@ evaluator and the SQL compiler only ever see what they agree on.
   (always true); ``members.$ref pr`` becomes ``members pr`` (inside ``members[...]``:
   ``value pr``), likewise for ``groups``. ``meta.version`` (the ETag, ``W/"<version>"``) compares
   like any caseExact string: the SQL store builds it from the stored version.
+* Attributes ``returned: never`` (a User's ``password``), whose values are never stored, are
+  refused in any spelling and with any operator, ``pr`` included.
+* Integers outside signed 64-bit (what the stores hold) are refused against ``integer`` and
+  ``decimal`` attributes, and so are numbers too large to hold at all.
 
 A chain of the same logical operator is folded into a balanced tree (``a and b and c`` is
 ``And(And(a, b), c)``; longer chains split in the middle), so the AST depth stays logarithmic in
@@ -38,6 +42,7 @@ from __future__ import annotations
 import re
 from typing import NoReturn
 
+from provisor.scim.compat.filters import quoted_boolean
 from provisor.scim.errors import InvalidFilter, InvalidPath
 from provisor.scim.filter.ast import (
     And,
@@ -60,11 +65,20 @@ from provisor.scim.filter.lexer import (
     ScanError,
     Token,
     decode_string,
+    is_number,
     parse_datetime,
     parse_number,
     tokenize,
 )
-from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.scim.schema.model import (
+    INTEGER_RANGE,
+    MAX_INTEGER,
+    MIN_INTEGER,
+    Attribute,
+    AttributeType,
+    ResourceType,
+    Returned,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -106,8 +120,13 @@ _META_PRESENT = Present(AttrPath(None, "meta", "resourceType"))
 _NEVER: Filter = Not(_META_PRESENT)
 _ALWAYS: Filter = _META_PRESENT
 
+#: ``returned: never`` (RFC 7643 section 7): a User's ``password``, which Provisor checks and drops.
+#: RFC 7643 lets a service provider allow such attributes in filters ("MAY"); with nothing stored
+#: a filter on one could only ever select nothing, so it is refused instead.
+_NEVER_RETURNED = Returned.NEVER
+
 _CACHE_SIZE = 2048
-_cache: dict[tuple[str, str, bool, bool, bool], tuple[ResourceType, Filter]] = {}
+_cache: dict[tuple[str, str, bool, bool, bool, bool], tuple[ResourceType, Filter]] = {}
 
 #: ``schemas`` (RFC 7643 section 3): every resource has it, no schema lists it, and the RFC 7644
 #: section 3.4.2.2 examples filter on it (``schemas eq "urn:...:enterprise:2.0:User"``).
@@ -139,17 +158,20 @@ def parse_filter(
     allow_unquoted: bool = False,
     dotted_urns: bool = False,
     unknown_absent: bool = False,
+    string_booleans: bool = False,
 ) -> Filter:
     """Parse a ``filter`` (RFC 7644 section 3.4.2.2) into a canonical AST.
 
     ``allow_unquoted`` is the Entra quirk Q11 (``externalId eq jyoung``): a bare word that is not a
     number, ``true``, ``false`` or ``null`` is read as a string, and against a string attribute an
     unquoted number or boolean is read as its text. ``dotted_urns`` is Q15: ``urn:...:User.department``
-    names ``urn:...:User:department``. ``unknown_absent`` is for a search across resource types
-    (RFC 7644 section 3.4.2.1): an attribute ``rt`` does not have is read as one without a value
-    instead of failing. Raises :class:`InvalidFilter` with a position.
+    names ``urn:...:User:department``. ``string_booleans`` is Q2: a quoted ``"True"``/``"False"``
+    (any case) compared with a boolean attribute is that boolean (``active eq "True"``).
+    ``unknown_absent`` is for a search across resource types (RFC 7644 section 3.4.2.1): an
+    attribute ``rt`` does not have is read as one without a value instead of failing. Raises
+    :class:`InvalidFilter` with a position.
     """
-    key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent)
+    key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent, string_booleans)
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
@@ -158,6 +180,7 @@ def parse_filter(
         try:
             parser = _Parser(text, rt, allow_unquoted, "filter", dotted_urns)
             parser.absent = unknown_absent
+            parser.string_booleans = string_booleans
             result = parser.filter()
         except ScanError as exc:
             raise InvalidFilter(exc.detail, position=exc.position) from None
@@ -181,7 +204,11 @@ def _simple_eq(text: str, rt: ResourceType) -> Compare | None:
     if found is None or found[0] is not None:
         return None
     attr = found[1]
-    if attr.multi_valued or attr.type not in (AttributeType.STRING, AttributeType.REFERENCE):
+    if (
+        attr.multi_valued
+        or attr.type not in (AttributeType.STRING, AttributeType.REFERENCE)
+        or attr.returned is _NEVER_RETURNED
+    ):
         return None
     return Compare(AttrPath(None, attr.name), CompareOp.EQ, m.group(2))
 
@@ -246,6 +273,19 @@ def _describe(tok: Token) -> str:
     return f"'{text}'"
 
 
+def _shown(text: str) -> str:
+    """``text`` as a message quotes it: whole, or its start and its length when it is long."""
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _too_large(word: str) -> str:
+    """The message for a number no comparison can hold (past a float's range, or thousands of digits)."""
+    return (
+        f"the number {_shown(word)} is too large to compare: integers are {INTEGER_RANGE}, "
+        "decimals at most about 1.8e308"
+    )
+
+
 def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
     """Join ``terms`` with ``cls`` as a balanced, left-heavy tree (left-associative up to three terms)."""
     if len(terms) == 1:
@@ -257,13 +297,27 @@ def _fold(cls: type[And] | type[Or], terms: list[Filter]) -> Filter:
 class _Parser:
     """One parse: a token list, a cursor and the nesting depth."""
 
-    __slots__ = ("absent", "depth", "dotted", "i", "mode", "rt", "text", "toks", "unquoted")
+    __slots__ = (
+        "absent",
+        "depth",
+        "dotted",
+        "i",
+        "mode",
+        "rt",
+        "string_booleans",
+        "text",
+        "toks",
+        "unquoted",
+    )
 
     def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str, dotted: bool = False) -> None:
         if len(text) > MAX_LENGTH:
             raise ScanError(
                 f"{mode} is too long ({len(text)} characters; the limit is {MAX_LENGTH})", MAX_LENGTH
             )
+        nul = text.find("\x00")
+        if nul >= 0:  # in a quoted literal JSON refuses it too; in a word it would be an unquoted value
+            raise ScanError(f"{mode} contains the NUL character (U+0000), which no value holds", nul)
         self.text = text
         self.rt = rt
         self.unquoted = unquoted
@@ -273,6 +327,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.absent = False
+        self.string_booleans = False
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -368,6 +423,13 @@ class _Parser:
             return self.absent_exp(op_pos)
         resolved = self.resolve(word, pos) if parent is None else self.resolve_sub(parent, word, pos)
         urn, top, sub = resolved
+        if top.returned is _NEVER_RETURNED or (sub is not None and sub.returned is _NEVER_RETURNED):
+            shown = top.name if sub is None else f"{top.name}.{sub.name}"
+            self.fail(
+                f"'{shown}' cannot be filtered: its value is never stored or returned (returned "
+                '"never", RFC 7643 section 7), so no filter on it could be answered',
+                pos,
+            )
         self.i += 1
         if is_value_path:
             return self.value_path(resolved, pos)
@@ -421,6 +483,9 @@ class _Parser:
             while self.toks[self.i][0] != END and self.toks[self.i][1] != "]":
                 self.i += 1
             self.close("]", op_pos)
+            nkind, ntext, npos = self.toks[self.i]
+            if self.mode == "filter" and self.unquoted and nkind == WORD and ntext.startswith("."):
+                self.absent_exp(npos)  # Q11: attr[...].sub op value, the condition of that value path
             return _NEVER
         if kind != WORD:
             self.fail(f"expected an operator, found {_describe(self.toks[self.i])}", op_pos)
@@ -481,6 +546,8 @@ class _Parser:
                     value = number
                 elif self.unquoted:
                     value = text
+                elif is_number(text):
+                    self.fail(_too_large(text), pos)
                 else:
                     self.fail(
                         f"the value '{text}' must be quoted (\"{text}\"), or be a number, true, false "
@@ -512,9 +579,13 @@ class _Parser:
         if t is AttributeType.BOOLEAN:
             if op is not CompareOp.EQ and op is not CompareOp.NE:
                 self.fail(f"'{op_text}' is not defined for the boolean '{path}'; use eq or ne", op_pos)
-            if not isinstance(value, bool):
-                self.fail(f"the boolean attribute '{path}' must be compared with true or false", pos)
-            return value
+            if isinstance(value, bool):
+                return value
+            spelled = quoted_boolean(value) if isinstance(value, str) and raw is None else None
+            if spelled is not None and self.string_booleans:
+                return spelled  # Q2: "True" / "false", quoted
+            hint = "" if spelled is None else ' (or a quoted "True"/"False", with string_booleans on)'
+            self.fail(f"the boolean attribute '{path}' must be compared with true or false{hint}", pos)
         if op in _SUBSTRING:
             if t in _NO_SUBSTRING:
                 self.fail(
@@ -530,7 +601,16 @@ class _Parser:
             self.fail(f"'{op_text}' needs a quoted string value", pos)
         if t in _NUMERIC:
             if isinstance(value, bool) or not isinstance(value, int | float):
+                if raw is not None and is_number(raw):
+                    self.fail(_too_large(raw), pos)
                 self.fail(f"the {t.value} attribute '{path}' must be compared with a number", pos)
+            if type(value) is int and not MIN_INTEGER <= value <= MAX_INTEGER:
+                hint = "" if t is AttributeType.INTEGER else "; write a decimal this large with an exponent"
+                self.fail(
+                    f"the integer {_shown(str(value))} is outside the integers '{path}' can hold: "
+                    f"{INTEGER_RANGE}{hint}",
+                    pos,
+                )
             return value
         if t is AttributeType.BINARY and op in _ORDERING:
             self.fail(f"'{op_text}' is not defined for the binary attribute '{path}'", op_pos)

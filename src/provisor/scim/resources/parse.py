@@ -57,7 +57,9 @@ def parse_resource(
         if resolved is MISSING:
             resolved = remember(keys, key, _resolve_key(rt, key))
         if type(resolved) is TopLevel:  # the usual case, first; the kinds below exclude each other
-            if resolved.plain and type(value) is resolved.fast:  # what _store does for such a value
+            kind = type(value)
+            if resolved.plain and kind is resolved.fast and (kind is not str or "\x00" not in value):
+                # what _store does for such a value
                 if resolved.name in out:
                     raise InvalidValue(f"{resolved.where} is given twice")
                 out[resolved.name] = value
@@ -268,7 +270,12 @@ def _store(
         raise InvalidValue(f"{resolved.where} is given twice")  # where: name, or f"{ext_id}:{name}"
     # A value of the fast type is what validate_attribute_value returns for it (top_level_fast_type);
     # anything else goes through validate_attribute_value as compiled for the attribute.
-    normalised = value if type(value) is resolved.fast else resolved.check(value, compat)
+    # (a str holding U+0000 is refused by the check; see top_level_fast_type)
+    kind = type(value)
+    if kind is resolved.fast and (kind is not str or "\x00" not in value):
+        normalised = value
+    else:
+        normalised = resolved.check(value, compat)
     if normalised is not None:
         if ext_id is not None and resolved.ext_lower not in declared:
             _require_declared(ext_id, declared, compat)

@@ -21,6 +21,9 @@ from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidValue
 from provisor.scim.schema.model import (
     ENTERPRISE_USER,
+    INTEGER_RANGE,
+    MAX_INTEGER,
+    MIN_INTEGER,
     Attribute,
     AttributeType,
     Mutability,
@@ -149,13 +152,13 @@ def _complex_table(attribute: Attribute) -> _ComplexTable:
 def _fast_type(sub: Attribute) -> type | None:
     """The type whose values :func:`_complex` may store as given for sub-attribute ``sub``: the
     values for which its general path (the checks before ``check_simple``, then ``check_simple``)
-    returns the value unchanged. None when ``sub`` is readOnly or complex (those branches decide)."""
+    returns the value unchanged, but for a ``str`` holding U+0000, which callers test for. None
+    when ``sub`` is readOnly or complex (those branches decide), and for integers, which
+    ``check_simple`` checks against the range the stores hold."""
     if sub.mutability is Mutability.READ_ONLY or sub.type is AttributeType.COMPLEX:
         return None
     if sub.type is AttributeType.BOOLEAN:
         return bool
-    if sub.type is AttributeType.INTEGER:
-        return int
     if (sub.type is _STRING or sub.type is _REFERENCE) and not sub.canonical_values:
         return str
     return None
@@ -165,7 +168,7 @@ def top_level_fast_type(urn: str | None, attribute: Attribute) -> type | None:
     """The type whose values :func:`validate_attribute_value` returns unchanged for a top-level
     ``attribute`` of extension ``urn`` (None: no such fast path): a single-valued, simple, not
     writeOnly attribute that is not the enterprise manager (Q5), whose ``check_simple`` passes the
-    type through (see :func:`_fast_type`)."""
+    type through (see :func:`_fast_type`; a ``str`` only without U+0000, which callers test for)."""
     if (
         attribute.multi_valued
         or attribute.mutability is Mutability.WRITE_ONLY
@@ -289,7 +292,7 @@ def _complex(
         if name in out:
             raise InvalidValue(f"{_at(where, index)}.{name} is given twice")
         value_type = type(sub_value)
-        if value_type is fast or (
+        if (value_type is fast and (fast is not str or "\x00" not in sub_value)) or (
             canonical is not None and value_type is str and sub_value.lower() in canonical
         ):
             # The general path below returns such a value unchanged (see _fast_type, _fast_canonical).
@@ -318,8 +321,13 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
     """A singular, non-complex value of the attribute's data type (RFC 7643 sections 2.3.1-2.3.7)."""
     kind = attribute.type
     value_type = type(value)
-    if value_type is str and (kind is _STRING or kind is _REFERENCE) and not attribute.canonical_values:
-        return value  # fast path of the string branch below: no dateTime/binary/canonical check
+    if (
+        value_type is str
+        and (kind is _STRING or kind is _REFERENCE)
+        and not attribute.canonical_values
+        and "\x00" not in value
+    ):
+        return value  # fast path of the string branch below: no NUL, dateTime, binary or canonical check
     if value_type is bool and kind is AttributeType.BOOLEAN:
         return value  # fast path of the boolean branch: coerce_string_boolean leaves a bool alone
     if kind is AttributeType.BOOLEAN:
@@ -329,15 +337,24 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
         return value
     if kind is AttributeType.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidValue(f"{where} must be an integer")
+            # The JSON reader gives a float for an integer past its range too: name the range.
+            raise InvalidValue(f"{where} must be an integer, {INTEGER_RANGE}")
+        _check_integer_range(value, where)
         return value
     if kind is AttributeType.DECIMAL:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidValue(f"{where} must be a decimal number")
+        if isinstance(value, int):
+            _check_integer_range(value, where, " (a decimal this large is written with an exponent)")
         return value
     if not isinstance(value, str):
         kind_note = "" if kind is AttributeType.STRING else f" ({kind.value})"
         raise InvalidValue(f"{where} must be a string{kind_note}")
+    if "\x00" in value:
+        # JSON can carry it (\u0000), but the database's text functions stop at it, so a stored
+        # NUL makes filters (ew, co) miss the value; no client means one. Every fast path that
+        # stores a str as given (here, _complex, parse.parse_resource) tests for it too.
+        raise InvalidValue(f"{where} must not contain the NUL character (U+0000)")
     if kind is AttributeType.DATETIME:
         _check_datetime(value, where)
     elif kind is AttributeType.BINARY:
@@ -352,6 +369,13 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
     ):
         raise InvalidValue(f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}")
     return value
+
+
+def _check_integer_range(value: int, where: str, hint: str = "") -> None:
+    """An integer the stores can hold: signed 64-bit, as filters compare (JSON parsers hand over up
+    to 2**64 - 1 as an integer, and no bound at all from Python)."""
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise InvalidValue(f"{where} is {value}, outside the integers Provisor holds: {INTEGER_RANGE}{hint}")
 
 
 #: The types whose string values get no format check in :func:`check_simple` (only canonicalValues).

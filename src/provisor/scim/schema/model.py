@@ -16,6 +16,14 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
+#: The integers an ``integer`` or ``decimal`` attribute can hold and a filter can compare with.
+#: RFC 7643 section 2.3.4 sets no bound; Provisor's stores (SQLite's and PostgreSQL's integers)
+#: are signed 64-bit, so writes and filters both keep to that range.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+INTEGER_RANGE = f"{MIN_INTEGER} to {MAX_INTEGER} (signed 64-bit)"
+
+
 class AttributeType(enum.StrEnum):
     STRING = "string"
     BOOLEAN = "boolean"
