@@ -95,7 +95,8 @@ class Authenticator:
         bearer = bearer_token(authorization)
         if bearer is None:
             raise Unauthorized(BEARER_HINT)
-        digest = hash_token(bearer.token)
+        token, variant = bearer
+        digest = hash_token(token)
         now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
@@ -115,7 +116,7 @@ class Authenticator:
             raise Unauthorized("invalid Secret Token")
         if info.expires is not None and info.expires <= datetime.now(UTC):
             raise Unauthorized("the Secret Token has expired")
-        return info, tenant, bearer.variant
+        return info, tenant, variant
 
     def accepted(self, info: TokenInfo) -> None:
         """Record that a request with ``info`` was accepted, when due (at most once a minute)."""

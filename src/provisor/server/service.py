@@ -205,7 +205,7 @@ class ResourceService:
         projection: Projection | None = None,
     ) -> Outcome:
         data = parse_resource(rt, _object(body), ctx.compat, allowed_roles=ctx.allowed_roles)
-        if rt.name == "User":
+        if "active" not in data and rt.name == "User":  # nearly every client sends it
             data = bodies.default_active(data, None, ctx.compat)
         members = _members_of(data) if rt.name == "Group" else ()
         res = _skipping_unknown_members(
@@ -258,7 +258,7 @@ class ResourceService:
                 delta = (
                     MemberDelta(replace=_known(members, unknown)) if members is not None else MemberDelta()
                 )
-                if rt.name == "User":
+                if "active" not in data and rt.name == "User":
                     return Change(data=bodies.default_active(data, current.data, ctx.compat), members=delta)
                 return Change(data=data, members=delta)
 

@@ -12,27 +12,25 @@ reports that a variant was used).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 #: The public prefix of every Secret Token (``provisor.server.auth.TOKEN_PREFIX``).
 TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
 
 
-class BearerToken(NamedTuple):
-    """The token an ``Authorization`` header carries, and whether it came in a variant form."""
-
-    token: str
-    variant: bool
-
-
-def bearer_token(authorization: str) -> BearerToken | None:
-    """The token of ``Bearer <token>`` (the scheme in any case), of ``Bearer Bearer <token>``, or
-    of a bare ``pvs_...`` token; None for anything else (another scheme, no token)."""
-    parts = authorization.split()
-    if len(parts) == 2 and parts[0].lower() == "bearer":
-        return BearerToken(parts[1], False)
-    if len(parts) == 3 and parts[0].lower() == "bearer" and parts[1].lower() == "bearer":
-        return BearerToken(parts[2], True)
-    if len(parts) == 1 and parts[0].startswith(TOKEN_PREFIX):
-        return BearerToken(parts[0], True)
+def bearer_token(authorization: str) -> tuple[str, bool] | None:
+    """``(token, variant)``: the token of ``Bearer <token>`` (the scheme in any case; variant
+    False), of ``Bearer Bearer <token>`` or of a bare ``pvs_...`` token (variant True); None for
+    anything else (another scheme, no token, more words). A plain tuple: this runs for every
+    request."""
+    scheme, _, rest = authorization.strip().partition(" ")
+    token = rest.strip()
+    if scheme.lower() == "bearer":
+        if token and " " not in token:
+            return token, False
+        again, _, token = token.partition(" ")
+        token = token.strip()
+        if again.lower() == "bearer" and token and " " not in token:
+            return token, True
+        return None
+    if not rest and scheme.startswith(TOKEN_PREFIX):
+        return scheme, True
     return None
