@@ -80,6 +80,27 @@ def test_plain_json_content_type_is_accepted(client):
     assert r.status_code == 201
 
 
+def test_a_body_in_another_charset_or_compressed_is_refused_saying_why(client):
+    """JSON is UTF-8 (RFC 8259 section 8.1) and Provisor reads no Content-Encoding: either is a
+    400 naming what is not supported, instead of a misleading "not valid JSON"; nothing stored."""
+    import gzip
+    import json
+
+    before = count_users(client)
+    body = json.dumps({"schemas": [USER], "userName": "enc@x.com"}).encode()
+    for ctype in ("application/scim+json; charset=latin-1", 'application/json; charset="UTF-16"'):
+        detail = assert_scim_error(client.post("/Users", content=body, headers={"Content-Type": ctype}), 400)[
+            "detail"
+        ]
+        assert "charset" in detail and "UTF-8" in detail
+    for coding, data in (("gzip", gzip.compress(body)), ("br", body)):
+        r = client.post("/Users", content=data, headers={"Content-Encoding": coding})
+        assert coding in assert_scim_error(r, 400, "invalidSyntax")["detail"]
+    assert count_users(client) == before
+    ok = {"Content-Type": "application/scim+json; Charset=UTF-8", "Content-Encoding": "identity"}
+    assert client.post("/Users", content=body, headers=ok).status_code == 201
+
+
 def test_huge_body_is_413(client):
     before = count_users(client)
     big = {"schemas": [USER], "userName": "big@x.com", "displayName": "x" * (300 * 1024)}

@@ -176,9 +176,20 @@ class ScimRequest:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
         ctype = self.headers.get("content-type")
         if ctype is not None and ctype not in JSON_TYPES:  # a bare JSON type passes as it is
-            media = ctype.split(";")[0].strip().lower()
+            media, _, params = ctype.partition(";")
+            media = media.strip().lower()
             if media and media not in JSON_TYPES:
                 raise InvalidSyntax(f"Content-Type {media!r} is not supported; send application/scim+json")
+            charset = _charset(params)
+            if charset is not None and charset not in ("utf-8", "utf8"):
+                raise InvalidSyntax(
+                    f"charset {charset!r} is not supported: SCIM JSON is UTF-8 (RFC 8259 section 8.1)"
+                )
+        coding = self.headers.get("content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            raise InvalidSyntax(
+                f"Content-Encoding {coding.strip()!r} is not supported; send the body uncompressed"
+            )
         chunks: list[bytes] = []
         size = 0
         while True:  # what ``stream`` yields, read here without an async generator per request
@@ -200,6 +211,15 @@ class ScimRequest:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from None
+
+
+def _charset(params: str) -> str | None:
+    """The lower-cased ``charset`` parameter of a Content-Type's parameters, quotes removed."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 async def send_response(
