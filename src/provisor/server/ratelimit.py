@@ -3,8 +3,8 @@
 A tenant's ``rate_limit`` setting is the requests a second it may send on average, and
 ``rate_burst`` how many it may send at once after a quiet spell (one second's worth when not
 set). Every SCIM request the tenant's token authenticates takes one token from its bucket, a
-Bulk request one per operation, all at once and at most the burst (so a full bucket admits any
-Bulk, and empties); a bucket without enough answers 429 ``TooManyRequests`` with the whole
+Bulk request one per operation, all at once (a Bulk of more operations than the burst is
+admitted by a full bucket and leaves it in debt, which the tenant's next requests wait out); a bucket without enough answers 429 ``TooManyRequests`` with the whole
 seconds until enough tokens are back in ``Retry-After``, and takes none. A request is refused
 before it touches anything; a Bulk request after its body is read (its operations are counted
 there), a Bulk whose body is no BulkRequest costing one token.
@@ -54,11 +54,13 @@ class RateLimiter:
     def take(self, tenant_id: str, limit: RateLimit, cost: int = 1) -> None:
         """Take ``cost`` tokens from the tenant's bucket, or raise TooManyRequests and take none.
 
-        A cost above the burst is charged as the burst (a Bulk request larger than the burst
-        would otherwise never be taken): it waits for a full bucket and empties it.
+        A cost above the burst (a Bulk request of more operations than the burst, which would
+        otherwise never be taken) waits for a full bucket and is then charged in full: the bucket
+        goes into debt, and the tenant's next requests wait until it has refilled past it, so a
+        Bulk buys no more writes a second than single requests do.
         """
         now = self._clock()
-        cost = max(1, min(cost, limit.burst))
+        cost = max(1, cost)
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
             bucket = self._buckets[tenant_id] = _Bucket(float(limit.burst), now)
@@ -66,10 +68,11 @@ class RateLimiter:
             elapsed = max(0.0, now - bucket.stamp)
             bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.per_second)
             bucket.stamp = now
-        if bucket.tokens >= cost:
-            bucket.tokens -= cost
+        needed = min(cost, limit.burst)
+        if bucket.tokens >= needed:
+            bucket.tokens -= cost  # below zero for a cost above the burst: a debt later requests repay
             return
-        wait = math.ceil((cost - bucket.tokens) / limit.per_second)
+        wait = math.ceil((needed - bucket.tokens) / limit.per_second)
         raise TooManyRequests(
             f"this tenant may send {limit.per_second:g} requests a second (up to {limit.burst} at once); "
             f"retry in {wait} s",
