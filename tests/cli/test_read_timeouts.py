@@ -152,13 +152,19 @@ def test_keep_alive_requests_are_unaffected(slow: LiveServer, token: str) -> Non
 
 
 def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
+    """max_connections=3 serves three connections at once (the review: uvicorn counts the asking
+    connection too, so 3 served two, and 1 none), and answers a fourth 503."""
     with serving(f"sqlite:///{tmp_path / 'cap.db'}", max_connections=3) as server:
         idle = [_connect(server), _connect(server)]
         try:
             time.sleep(0.5)  # the server has taken both
-            with _connect(server) as third:
-                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                raw = _read_until_closed(third)
+            third = _connect(server)
+            idle.append(third)
+            third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert third.recv(65536).startswith(b"HTTP/1.1 200 ")
+            with _connect(server) as fourth:
+                fourth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw = _read_until_closed(fourth)
             status, error = _status_and_error(raw)
             assert status == b"HTTP/1.1 503 Service Unavailable" and error["status"] == "503"
             assert b"\r\nretry-after: 1\r\n" in raw.lower()

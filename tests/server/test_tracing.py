@@ -119,6 +119,11 @@ def body(value: Any) -> bytes:
             {"Filter": REDACTED},
         ),
         ({"filter": 'userName eq "q"'}, {"filter": 'userName eq "q"'}),
+        # a PATCH operation with two path keys: the parser takes the last, any one redacts
+        (
+            {"Operations": [{"op": "replace", "path": "displayName", "Path": "password", "value": "p"}]},
+            {"Operations": [{"op": "replace", "path": "displayName", "Path": "password", "value": REDACTED}]},
+        ),
         # names that merely contain the word are not secrets
         ({"passwordHint": "h", "x.passwords": "h"}, {"passwordHint": "h", "x.passwords": "h"}),
     ],

@@ -92,7 +92,8 @@ def build_config(
         server_header=False,
         lifespan="auto",  # a ProvisorApp writes its access log's last lines at shutdown
         http=coalescing_protocol(),
-        limit_concurrency=max_connections,
+        # uvicorn refuses a request when the open connections, its own counted, reach the limit
+        limit_concurrency=max_connections + 1,
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout

@@ -111,9 +111,9 @@ def mentions_a_secret(text: str) -> bool:
 def _redacted(value: Any, secrets: set[str]) -> Any:
     if isinstance(value, dict):
         out = {}
-        path = _patch_path(value)
-        secret_value = path is not None and names_a_secret(path)
-        secret_path = path is not None and mentions_a_secret("".join(_VALUE_FILTER.findall(path)))
+        paths = _patch_paths(value)
+        secret_value = any(names_a_secret(path) for path in paths)
+        secret_path = any(mentions_a_secret("".join(_VALUE_FILTER.findall(path))) for path in paths)
         for key, item in value.items():
             low = key.lower()
             if (
@@ -132,10 +132,10 @@ def _redacted(value: Any, secrets: set[str]) -> Any:
     return value
 
 
-def _patch_path(operation: dict[str, Any]) -> str | None:
-    """The ``path`` of what may be a PATCH operation (any case of the key), if a string."""
-    path = next((v for k, v in operation.items() if k.lower() == "path"), None)
-    return path if isinstance(path, str) else None
+def _patch_paths(operation: dict[str, Any]) -> list[str]:
+    """Every ``path`` of what may be a PATCH operation, the key in any case: the parser takes the
+    last of several (``path`` and ``Path``), so a secret named by any of them redacts the value."""
+    return [v for k, v in operation.items() if isinstance(v, str) and k.lower() == "path"]
 
 
 def _collect(value: Any, secrets: set[str]) -> None:
