@@ -4,10 +4,11 @@ A tenant's ``rate_limit`` setting is the requests a second it may send on averag
 ``rate_burst`` how many it may send at once after a quiet spell (one second's worth when not
 set). Every SCIM request the tenant's token authenticates takes one token from its bucket, a
 Bulk request one per operation, all at once (a Bulk of more operations than the burst is
-admitted by a full bucket and leaves it in debt, which the tenant's next requests wait out); a bucket without enough answers 429 ``TooManyRequests`` with the whole
-seconds until enough tokens are back in ``Retry-After``, and takes none. A request is refused
-before it touches anything; a Bulk request after its body is read (its operations are counted
-there), a Bulk whose body is no BulkRequest costing one token.
+admitted by a full bucket and leaves it in debt, which the tenant's next requests wait out); a
+bucket without enough answers 429 ``TooManyRequests`` with the whole seconds until enough tokens
+are back in ``Retry-After``, and takes none. A request is refused before it touches anything; a
+Bulk request after its body is read (its operations are counted there), a Bulk whose body is no
+BulkRequest costing one token.
 
 The buckets live in the server process (each worker has its own), are created on a tenant's first
 request and cost a few dozen bytes each.
