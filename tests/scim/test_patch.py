@@ -981,18 +981,23 @@ def test_a_patch_that_would_go_through_too_many_values_is_too_many_and_changes_n
     )
 
 
-def test_the_member_fallback_counts_its_work_too() -> None:
-    """The full-list member path (shapes a delta cannot express) counts the same way."""
-    from provisor.scim.patch.apply import MAX_PATCH_WORK
+def test_the_member_fallback_counts_its_work_against_a_budget_that_grows_with_the_group() -> None:
+    """The full-list member path (shapes a delta cannot express) goes through the whole list for
+    each operation: a few such operations pass on a group of any size (the review: two on a
+    27,000-member group were refused against the fixed budget), many do not."""
+    from provisor.scim.patch.apply import MEMBER_PASSES
 
-    current = [Member(f"u{i}", "User", None) for i in range(MAX_PATCH_WORK // 2)]
-    ops = parse_patch_request(
-        body(
-            *[{"op": "replace", "path": f'members[value eq "u{i}"].display', "value": "x"} for i in range(3)]
-        ),
-        GROUP,
-        D,
-    )
-    exc = error(apply_member_operations, current, ops, GROUP, D)
+    current = [Member(f"u{i}", "User", None) for i in range(27_000)]
+
+    def ops(n: int) -> Any:
+        paths = [f'members[value eq "u{i}" and type eq "User"].display' for i in range(n)]
+        return parse_patch_request(
+            body(*[{"op": "replace", "path": p, "value": "x"} for p in paths]), GROUP, D
+        )
+
+    assert apply_member_operations(current, ops(2), GROUP, D).replace is not None
+    assert apply_member_operations(current, ops(MEMBER_PASSES // 2 - 1), GROUP, D).replace is not None
+    exc = error(apply_member_operations, current, ops(MEMBER_PASSES), GROUP, D)
     assert exc.scim_type == "tooMany"
-    assert apply_member_operations(current, ops[:1], GROUP, D).replace is not None
+    small = [Member(f"u{i}", "User", None) for i in range(10)]
+    assert apply_member_operations(small, ops(10), GROUP, D).replace is not None

@@ -72,28 +72,36 @@ def apply_patch(
 #: The most values of multi-valued attributes one PATCH may go through (each operation filters,
 #: rewrites and validates the whole attribute it targets, so 1,000 operations on an attribute of
 #: 5,000 values is 5 million steps, tens of seconds of the server's one event loop). Entra's and
-#: Okta's PATCHes take a few hundred at most; a group's members are a relation and not counted.
+#: Okta's PATCHes take a few hundred at most. A group's members are a relation that member
+#: operations change in O(k), not counted, but for the shapes only the whole list can take
+#: (``apply_member_operations``), whose budget grows with the group (:data:`MEMBER_PASSES`).
 MAX_PATCH_WORK = 100_000
+
+#: How many passes over a group's whole member list one PATCH may make, however large the group
+#: (an operation on the list goes through it about twice: it filters, then rewrites it).
+MEMBER_PASSES = 8
 
 
 class PatchWork:
-    """What one PATCH has cost so far, in values gone through (:func:`apply_operation`)."""
+    """What one PATCH has cost so far, in values gone through (:func:`apply_operation`), against
+    ``limit`` (:data:`MAX_PATCH_WORK` unless the caller scales it)."""
 
-    __slots__ = ("operations", "values")
+    __slots__ = ("limit", "operations", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_PATCH_WORK) -> None:
+        self.limit = limit
         self.operations = 0
         self.values = 0
 
     def spend(self, values: int) -> None:
         """Count one more operation; 400 tooMany once a PATCH of two or more operations has gone
-        through more than :data:`MAX_PATCH_WORK` values (one operation is bounded by the size of
-        what it targets, and always runs)."""
+        through more than ``limit`` values (one operation is bounded by the size of what it
+        targets, and always runs)."""
         self.operations += 1
         self.values += values
-        if self.values > MAX_PATCH_WORK and self.operations > 1:
+        if self.values > self.limit and self.operations > 1:
             raise TooMany(
-                f"the operations go through more than {MAX_PATCH_WORK:,} values of multi-valued "
+                f"the operations go through more than {self.limit:,} values of multi-valued "
                 "attributes in all; send them in several requests, or replace the attribute whole"
             )
 

@@ -27,7 +27,13 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidSyntax, Mutability
 from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
-from provisor.scim.patch.apply import PatchWork, apply_operation, is_member_path
+from provisor.scim.patch.apply import (
+    MAX_PATCH_WORK,
+    MEMBER_PASSES,
+    PatchWork,
+    apply_operation,
+    is_member_path,
+)
 from provisor.scim.patch.request import (
     PatchOperation,
     expand_operation,
@@ -105,7 +111,7 @@ def apply_member_operations(
     added and removed members.
     """
     data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
-    work = PatchWork()
+    work = PatchWork(max(MAX_PATCH_WORK, MEMBER_PASSES * (len(current) + 1)))
     for index, op in enumerate(ops):
         with operation_context(index):
             for one in expand_operation(op, rt, compat):
