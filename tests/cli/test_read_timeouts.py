@@ -120,21 +120,79 @@ def test_a_body_that_stops_coming_is_answered_408_and_closed(slow: LiveServer, t
 
 def test_a_body_that_keeps_coming_slowly_is_read(slow: LiveServer, token: str) -> None:
     """The body timeout is a pause, not the whole body: bytes every sixth of it keep it going,
-    for longer than the timeout in all."""
+    for longer than the timeout in all (within the body's deadline, twice the timeout)."""
     body = json.dumps(
         {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "slowly@x.com"}
     ).encode()
-    pieces = [body[i : i + 4] for i in range(0, len(body), 4)]
+    size = -(-len(body) // 9)
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
     with _connect(slow) as s:
         s.sendall(_post_head(token, len(body)))
         start = time.monotonic()
         for piece in pieces:
             time.sleep(BODY_TIMEOUT / 6)
             s.sendall(piece)
-        assert time.monotonic() - start > 2 * BODY_TIMEOUT
+        assert time.monotonic() - start > 1.2 * BODY_TIMEOUT
         s.settimeout(10)
         answer = s.recv(65536)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
+
+
+def test_a_body_that_trickles_past_its_deadline_is_answered_408(slow: LiveServer, token: str) -> None:
+    """A byte every third of the timeout never pauses long enough, but the whole body has
+    BODY_DEADLINE_FACTOR timeouts from its first bytes (the review: a trickle held a
+    connection for good, and enough of them filled the connection cap)."""
+    from provisor.cli.coalescing import BODY_DEADLINE_FACTOR
+
+    with _connect(slow) as s:
+        s.sendall(_post_head(token, 1000) + b"{")
+        start = time.monotonic()
+        s.settimeout(0.05)
+        raw = b""
+        while time.monotonic() - start < 10 * BODY_TIMEOUT:
+            time.sleep(BODY_TIMEOUT / 3)
+            try:
+                s.sendall(b" ")
+                raw += s.recv(65536)
+            except (TimeoutError, BlockingIOError):
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if raw:
+                break
+        took = time.monotonic() - start
+    assert BODY_DEADLINE_FACTOR * BODY_TIMEOUT * 0.8 <= took < BODY_DEADLINE_FACTOR * BODY_TIMEOUT + 3, took
+    assert raw.startswith(b"HTTP/1.1 408 "), raw[:200]
+
+
+def test_a_body_trickled_after_an_early_answer_is_cut_at_its_deadline(slow: LiveServer) -> None:
+    """A 401 goes out before the body is read; the rest of the body is read within the body's
+    deadline like any other, not for as long as a byte comes now and then (the review: an
+    unauthenticated client held the connection for good, and enough of them filled the cap)."""
+    from provisor.cli.coalescing import BODY_DEADLINE_FACTOR
+
+    with _connect(slow) as s:
+        s.sendall(_post_head("pvs_not-a-real-token", 1_000_000) + b"{")
+        start = time.monotonic()
+        s.settimeout(0.05)
+        raw, closed = b"", False
+        while time.monotonic() - start < 10 * BODY_TIMEOUT:
+            time.sleep(BODY_TIMEOUT / 3)
+            try:
+                s.sendall(b" ")
+                chunk = s.recv(65536)
+            except (TimeoutError, BlockingIOError):
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            raw += chunk
+        took = time.monotonic() - start
+    assert raw.startswith(b"HTTP/1.1 401 "), raw[:200]
+    assert closed and took < BODY_DEADLINE_FACTOR * BODY_TIMEOUT + 3, took
 
 
 def test_keep_alive_requests_are_unaffected(slow: LiveServer, token: str) -> None:

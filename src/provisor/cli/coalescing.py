@@ -23,8 +23,12 @@ On httptools, slow clients are timed out too (slowloris: uvicorn times out only 
 keep-alive connection, so a connection that sends half a request head, or a body a byte now and
 then, would otherwise be held for good, before any authentication). A request head must be
 complete within ``header_timeout`` seconds of its first byte (of the connection's opening, for
-its first request), and a body that is expected must not pause for ``body_timeout`` seconds;
-else the connection is answered 408 (when nothing was answered yet) and closed. The timeouts are
+its first request), and a body that is expected must not pause for ``body_timeout`` seconds nor
+take more than :data:`BODY_DEADLINE_FACTOR` of them in all; else the connection is answered 408
+(when nothing was answered yet) and closed. That holds after an answer too: a request answered
+before its body came in full (a 401 before authentication) has the rest of its body read and
+dropped within the same time, as nginx's lingering close does, rather than closed at once, which
+would reset the connection and could lose the answer on its way to the client. The timeouts are
 attributes of the uvicorn config (``cli/serving.py``), :data:`HEADER_TIMEOUT` and
 :data:`BODY_TIMEOUT` by default. One timer a connection does it, armed when the connection opens
 and again only when a chunk leaves a head or body unfinished: a request that arrives in one
@@ -121,6 +125,11 @@ HEADER_TIMEOUT = 10.0
 #: Seconds a request body may pause (no bytes arrive while more are expected).
 BODY_TIMEOUT = 30.0
 
+#: A body must be complete within this many body timeouts of its first bytes (60 s by default:
+#: the 1 MiB largest body at 17 KiB a second), so a client sending a byte now and then, never
+#: pausing for a whole timeout, cannot hold the connection either.
+BODY_DEADLINE_FACTOR = 2
+
 _TIMED_OUT = orjson.dumps(
     error_body(RequestTimeout("the request was not sent in time; send it again on a new connection"))
 )
@@ -187,6 +196,7 @@ if HttpToolsProtocol is not None:
             self._head_begun = False  # a request's first byte came, its head is not complete
             self._in_body = False  # a request's head is complete, its body is not
             self._last_read = 0.0  # when the last chunk came, while _in_body
+            self._body_deadline = 0.0  # when the body must be complete, once its first bytes came
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
@@ -209,6 +219,7 @@ if HttpToolsProtocol is not None:
             self._head_done = True
             self._head_begun = False
             self._in_body = True  # until on_message_complete, in this chunk when there is none
+            self._body_deadline = 0.0  # set when the body's first bytes come
             if self._read_timer is not None:
                 self._cancel_read_timer()
             super().on_headers_complete()
@@ -240,6 +251,8 @@ if HttpToolsProtocol is not None:
                     )
             if self._in_body:
                 self._last_read = self.loop.time()
+                if self._body_deadline == 0.0:  # the request's first body bytes: its whole time
+                    self._body_deadline = self._last_read + BODY_DEADLINE_FACTOR * self._body_timeout
                 if self._read_timer is None:
                     self._read_timer = self.loop.call_later(self._body_timeout, self._read_timed_out)
             elif self._head_begun and self._read_timer is None:
@@ -261,9 +274,14 @@ if HttpToolsProtocol is not None:
                 now = self.loop.time()
                 if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
                     self._last_read = now  # the server is not reading, or has not asked yet
+                    if self._body_deadline:
+                        self._body_deadline = max(self._body_deadline, now + self._body_timeout)
                 idle = now - self._last_read
-                if idle < self._body_timeout:
-                    self._read_timer = self.loop.call_later(self._body_timeout - idle, self._read_timed_out)
+                left = self._body_timeout - idle
+                if self._body_deadline:
+                    left = min(left, self._body_deadline - now)  # a trickle that never pauses long
+                if left > 0:
+                    self._read_timer = self.loop.call_later(left, self._read_timed_out)
                     return
                 answered = cycle is None or cycle.response_started
                 what = "request body"
