@@ -81,6 +81,9 @@ def test_attributes_the_server_computes_cannot_be_sorted_on(client):
         body = assert_scim_error(client.get(endpoint, params={"sortBy": path}), 400, "invalidValue")
         assert "cannot be sorted on" in body["detail"], path
     assert client.get("/Users", params={"sortBy": "meta.lastModified"}).status_code == 200
+    for path in ("password", "urn:ietf:params:scim:schemas:core:2.0:User:password"):
+        body = assert_scim_error(client.get("/Users", params={"sortBy": path}), 400, "invalidValue")
+        assert "never stored" in body["detail"], path
 
 
 def test_attributes_and_excluded_attributes(client):

@@ -19,7 +19,7 @@ from provisor.scim.errors import (
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.resources.plans import plan_for
-from provisor.scim.schema.model import ResourceType
+from provisor.scim.schema.model import ResourceType, Returned
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
 
@@ -227,6 +227,8 @@ def _check_sortable(path: AttrPath, rt: ResourceType) -> None:
         attr.name in _UNSORTABLE or (attr.name == "meta" and path.sub in _UNSORTABLE_META)
     ):
         raise InvalidValue(f"sortBy: {path} is computed by the server and cannot be sorted on")
+    if attr.returned is Returned.NEVER:
+        raise InvalidValue(f"sortBy: {path} is never stored or returned (password), so nothing sorts on it")
     if path.sub is not None:
         sub = attr.sub(path.sub)
         if sub is None or sub.type == "complex":
