@@ -110,10 +110,12 @@ def route_table(names: Iterable[str]) -> dict[str, str]:
     return table
 
 
-_DEFAULT_ROUTES = route_table(("Users", "Groups", *SCIM_ROUTES))
+#: The routes of a server with the standard resource types (the SCIM app gives its own).
+DEFAULT_ROUTES = ("Users", "Groups", *SCIM_ROUTES)
+_DEFAULT_TABLE = route_table(DEFAULT_ROUTES)
 
 
-def route_label(path: str, base_path: str, routes: Mapping[str, str] = _DEFAULT_ROUTES) -> str:
+def route_label(path: str, base_path: str, routes: Mapping[str, str] = _DEFAULT_TABLE) -> str:
     """A low-cardinality route name: ``/scim/v2/Users/abc`` -> ``Users/{id}``.
 
     ``routes`` (from :func:`route_table`) names the first segments under the base that are
@@ -148,7 +150,7 @@ class ObservabilityMiddleware:
         metrics: Metrics,
         base_path: str,
         access_log: AccessLog | None = None,
-        routes: Iterable[str] = ("Users", "Groups", *SCIM_ROUTES),
+        routes: Iterable[str] = DEFAULT_ROUTES,
     ) -> None:
         self.app = app
         self.metrics = metrics
