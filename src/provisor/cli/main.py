@@ -39,6 +39,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # help texts are plain text: an address like ``https://host[/prefix]`` is not rich markup
+    rich_markup_mode=None,
 )
 
 
