@@ -274,12 +274,10 @@ def main() -> None:
         code = app(standalone_mode=False, prog_name="provisor")
     except _PARSER_ERROR as exc:
         exit_code: int = getattr(exc, "exit_code", 2)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `provisor`, `provisor tenant`: the help
-            from typer import rich_utils
-
-            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
-            sys.exit(exit_code)
         message: str = exc.format_message()  # type: ignore[attr-defined]
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `provisor`, `provisor tenant`: the help
+            typer.echo(message)
+            sys.exit(exit_code)
         if isinstance(exc, _USAGE_ERROR):
             ctx = getattr(exc, "ctx", None)
             message += f" (see {ctx.command_path if ctx is not None else 'provisor'} --help)"
