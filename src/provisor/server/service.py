@@ -90,15 +90,19 @@ def precondition(if_match: str | None, if_none_match: str | None = None) -> Prec
 
 
 def _entity_tags(header: str) -> frozenset[int]:
-    """The versions of ours a list of entity tags names."""
+    """The versions of ours a list of entity tags names. A tag names one only as Provisor writes
+    it: a quoted version in canonical digits (``"01"`` and ``""1""`` are other tags, RFC 7232
+    section 2.3: entity tags compare as strings), weak or not."""
     versions: set[int] = set()
     for part in header.split(","):
         tag = part.strip()
         if tag.startswith("W/"):
             tag = tag[2:]
-        tag = tag.strip('"')
-        if tag.isascii() and tag.isdigit() and len(tag) <= _MAX_VERSION_DIGITS:
-            versions.add(int(tag))
+        if len(tag) < 3 or tag[0] != '"' or tag[-1] != '"':
+            continue
+        digits = tag[1:-1]
+        if digits.isascii() and digits.isdigit() and digits[0] != "0" and len(digits) <= _MAX_VERSION_DIGITS:
+            versions.add(int(digits))
     return frozenset(versions)
 
 
