@@ -98,7 +98,8 @@ def test_if_match_on_a_read(client):
 )
 def test_entity_tags_that_are_not_ours_never_match(client, tag):
     """Tags Provisor never makes (non-ASCII digits, a version past 64 bits, signs, empty quotes,
-    leading zeros, doubled or missing quotes) fail If-Match with 412 and pass If-None-Match; none is ever a 500."""
+    leading zeros, doubled or missing quotes) fail If-Match with 412 and pass If-None-Match; none
+    is ever a 500."""
     u = create_user(client, f"tag{abs(hash(tag)) % 10**8}@x.com")
     url, tag = f"/Users/{u['id']}", tag.encode("latin-1")  # as a client sends ² or ¹: one byte
     body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "T"}]}
