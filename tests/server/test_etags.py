@@ -255,3 +255,26 @@ def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(live):
             r = client.patch(f"/Groups/{empty['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
             assert r.status_code == 200, r.text
             assert r.json()["meta"]["version"] == empty["meta"]["version"], op
+
+
+def test_a_same_members_replace_answered_204_keeps_the_groups_version(client):
+    """With ``group_patch_no_content`` on (the default, 204 without the group), a PATCH replacing
+    the members with the ones the group has keeps its version too; other members move it."""
+    a = create_user(client, "keep1@x.com")["id"]
+    b = create_user(client, "keep2@x.com")["id"]
+    g = create_group(client, "Kept", [a, b])
+    url = f"/Groups/{g['id']}"
+    for op in (
+        {"op": "replace", "path": "members", "value": [{"value": b}, {"value": a}]},
+        {"op": "replace", "value": {"members": [{"value": a}, {"value": b}]}},
+    ):
+        r = client.patch(url, json={"schemas": [PATCH_OP], "Operations": [op]})
+        assert r.status_code == 204, r.text
+        assert r.headers["etag"] == g["meta"]["version"], op
+        after = client.get(url).json()
+        assert after["meta"]["version"] == g["meta"]["version"], op
+        assert after["meta"]["lastModified"] == g["meta"]["lastModified"]
+    op = {"op": "replace", "path": "members", "value": [{"value": a}]}
+    r = client.patch(url, json={"schemas": [PATCH_OP], "Operations": [op]})
+    assert r.status_code == 204 and r.headers["etag"] != g["meta"]["version"]
+    assert [m["value"] for m in client.get(url).json()["members"]] == [a]

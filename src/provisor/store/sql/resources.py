@@ -387,7 +387,12 @@ class SqlResources:
             # keys in another order (a PATCH replacing an element with its own values) changes nothing
             before = data if text == row[2] else loads(row[2])
             same = before == data
-            if same and (delta.empty or _same_members(current.members, delta, found)):
+            loaded = current.members
+            if same and group and delta.replace is not None and loaded is None:
+                # a whole-list replace of members that were not read (a PATCH answered 204): read
+                # them, so a replace with the same members keeps the version as a PUT's does
+                loaded = tuple(self._members.load_members(tx, [pk])[pk])
+            if same and (delta.empty or _same_members(loaded, delta, found)):
                 return current  # nothing changed: keep the version (and ETag)
             applied = False
             if same and delta.replace is None:
