@@ -169,13 +169,17 @@ def test_wrong_values_are_refused_and_nothing_is_stored(c: httpx.Client, live_ex
         assert_scim_error(patch(strict, sid, unknown), 400, "invalidPath")
 
 
-@pytest.mark.parametrize("certs", [[{}], [{"type": "iso"}], [{"value": None}], [{"value": "c1"}, {}]], ids=str)
+@pytest.mark.parametrize(
+    "certs", [[{}], [{"type": "iso"}], [{"value": None}], [{"value": "c1"}, {}]], ids=str
+)
 def test_an_element_without_a_required_sub_attribute_is_refused(c: httpx.Client, certs: list[Any]) -> None:
     """``certs.value`` is required (RFC 7643 section 7): an element without it, even an empty
     ``{}`` or one whose value is null (Q12 makes the null unassigned), is 400 invalidValue on POST,
     PUT and PATCH, and nothing stored changes; before, ``{}`` was left out and a PUT emptied
     ``certs`` with a 200."""
-    assert_scim_error(c.post("/Users", json=entra_user("certs@contoso.com", certs=certs)), 400, "invalidValue")
+    assert_scim_error(
+        c.post("/Users", json=entra_user("certs@contoso.com", certs=certs)), 400, "invalidValue"
+    )
     assert c.get("/Users", params={"filter": 'userName eq "certs@contoso.com"'}).json()["totalResults"] == 0
     created = c.post("/Users", json=entra_user("certs@contoso.com", certs=[{"value": "c0"}]))
     assert created.status_code == 201, created.text
