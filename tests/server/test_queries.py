@@ -303,6 +303,14 @@ def test_start_index_and_count_past_64_bits_are_400_everywhere(
     assert name in detail and "outside the integers Provisor holds" in detail and "64-bit" in detail
 
 
+def test_a_start_index_of_more_digits_than_python_reads_is_the_same_400(client: Any) -> None:
+    """Past Python's digit limit for int() (4300 digits) the text is still a number far outside
+    the range: the same 400 invalidValue, not a 500 or "must be an integer"."""
+    for name in ("startIndex", "count"):
+        r = client.get("/Users", params={name: "9" * 5000})
+        assert "outside the integers Provisor holds" in assert_scim_error(r, 400, "invalidValue")["detail"]
+
+
 def test_a_count_past_64_bits_with_a_cursor_is_invalid_count(client: Any) -> None:
     for r in (
         client.get("/Users", params={"cursor": "", "count": str(2**63)}),

@@ -128,11 +128,12 @@ def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = In
         return _check_range(name, value, error)
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
         try:
-            return _check_range(name, int(value), error)
-        except ValueError:  # past Python's digit limit for int()
+            number = int(value)
+        except ValueError:  # past Python's digit limit for int(): far outside the range
             raise error(
                 f"{name} is {_shown(value.strip())}, outside the integers Provisor holds: {INTEGER_RANGE}"
-            )
+            ) from None
+        return _check_range(name, number, error)
     raise error(f"{name} must be an integer, not {_shown(value)}")
 
 
