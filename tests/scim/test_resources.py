@@ -503,6 +503,14 @@ def test_required_sub_attribute_applies_when_parent_present() -> None:
     assert "badge" not in parse_resource(THING, thing(badge={}), STRICT)
 
 
+def test_an_empty_element_is_unassigned_only_where_no_sub_attribute_is_required() -> None:
+    """RFC 7643 section 8.7.1 marks no sub-attribute of emails ``required``, so ``[{}]`` there is
+    an unassigned element and ``{"type": "work"}`` a valid one; an element of an attribute with a
+    required sub-attribute must carry it (the custom ``certs`` in tests/server/test_custom_extensions.py)."""
+    data = parse_resource(USERS, user(emails=[{}], phoneNumbers=[{"type": "work"}]), STRICT)
+    assert "emails" not in data and data["phoneNumbers"] == [{"type": "work"}]
+
+
 # --- nulls and empties (RFC 7643 section 2.5; Q12) -------------------------------------------------
 
 
@@ -718,6 +726,8 @@ def test_null_member_ref_q4() -> None:
     ("member", "message"),
     [
         ({"display": "x"}, "value is required"),
+        ({}, r"members\[0\]\.value is required"),
+        ({"$ref": None}, r"members\[0\]\.value is required"),
         ({"value": ""}, "value is required"),
         ({"value": 5}, "value must be a string"),
         ({"value": "u1", "type": "Device"}, "must be one of User, Group"),

@@ -36,6 +36,15 @@ CUSTOM = {
         {"name": "secretCode", "type": "string", "caseExact": True},
         {"name": "ratio", "type": "decimal"},
         {"name": "nums", "type": "integer", "multiValued": True},
+        {
+            "name": "certs",
+            "type": "complex",
+            "multiValued": True,
+            "subAttributes": [
+                {"name": "value", "type": "string", "required": True},
+                {"name": "type", "type": "string"},
+            ],
+        },
     ],
 }
 TEAM_EXT = {"id": TEAM, "attributes": [{"name": "costCenter", "type": "string", "required": True}]}
@@ -83,6 +92,7 @@ def test_discovery_advertises_the_declared_extensions(c: httpx.Client) -> None:
         "secretCode",
         "ratio",
         "nums",
+        "certs",
     ]
     assert schema["attributes"][3]["subAttributes"][0] == {
         "name": "number",
@@ -157,6 +167,35 @@ def test_wrong_values_are_refused_and_nothing_is_stored(c: httpx.Client, live_ex
         body["schemas"].append(URN)
         sid = strict.post("/Users", json=body).json()["id"]
         assert_scim_error(patch(strict, sid, unknown), 400, "invalidPath")
+
+
+@pytest.mark.parametrize(
+    "certs", [[{}], [{"type": "iso"}], [{"value": None}], [{"value": "c1"}, {}]], ids=str
+)
+def test_an_element_without_a_required_sub_attribute_is_refused(c: httpx.Client, certs: list[Any]) -> None:
+    """``certs.value`` is required (RFC 7643 section 7): an element without it, even an empty
+    ``{}`` or one whose value is null (Q12 makes the null unassigned), is 400 invalidValue on POST,
+    PUT and PATCH, and nothing stored changes; before, ``{}`` was left out and a PUT emptied
+    ``certs`` with a 200."""
+    assert_scim_error(
+        c.post("/Users", json=entra_user("certs@contoso.com", certs=certs)), 400, "invalidValue"
+    )
+    assert c.get("/Users", params={"filter": 'userName eq "certs@contoso.com"'}).json()["totalResults"] == 0
+    created = c.post("/Users", json=entra_user("certs@contoso.com", certs=[{"value": "c0"}]))
+    assert created.status_code == 201, created.text
+    uid = created.json()["id"]
+    before = c.get(f"/Users/{uid}").json()
+    body = assert_scim_error(
+        c.put(f"/Users/{uid}", json=entra_user("certs@contoso.com", certs=certs)), 400, "invalidValue"
+    )
+    assert "certs[" in body["detail"] and "value is required" in body["detail"]
+    for op in (
+        {"op": "add", "path": f"{URN}:certs", "value": certs},
+        {"op": "replace", "path": f"{URN}:certs", "value": certs},
+        {"op": "replace", "value": {f"{URN}:certs": certs}},
+    ):
+        assert_scim_error(patch(c, uid, op), 400, "invalidValue")
+    assert c.get(f"/Users/{uid}").json() == before
 
 
 def test_filters_sorting_and_projection_on_custom_attributes(c: httpx.Client) -> None:

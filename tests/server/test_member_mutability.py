@@ -204,3 +204,61 @@ def test_a_group_body_with_a_null_member_value_is_refused(
     before = tenant_client.get(f"/Groups/{gid}").json()
     assert_scim_error(tenant_client.put(f"/Groups/{gid}", json=body), 400, "invalidValue")
     assert tenant_client.get(f"/Groups/{gid}").json() == before
+
+
+VALUELESS_MEMBERS = [
+    [{}],
+    [{"$ref": None}],
+    [{"display": "Nobody", "type": "User"}],
+    [{"value": "{a}"}, {}],
+]
+
+
+@pytest.mark.parametrize("members", VALUELESS_MEMBERS, ids=str)
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "add", "path": "members"},
+        {"op": "replace", "path": "members"},
+        {"op": "replace"},
+        {"op": "remove", "path": "members"},
+    ],
+    ids=lambda op: f"{op['op']} {op.get('path', '(no path)')}",
+)
+def test_a_member_without_a_value_is_refused(
+    live: LiveServer, op: dict[str, Any], members: list[dict[str, Any]]
+) -> None:
+    """A member object with no ``value`` at all (``{}``, Entra's ``{"$ref": null}`` alone) names no
+    User or Group: 400 invalidValue naming ``members[i].value``, and the group keeps its members.
+    Before, ``{}`` was left out in silence: ``replace`` emptied the group with a 204. A ``remove``
+    with such a value (Q3, the default tenant's reading) is refused the same way, not read as
+    "remove nothing" or "remove all"."""
+    _, token = live.new_tenant(None)
+    with live.client(token) as c:
+        a = create_user(c, f"novalue-{uuid.uuid4().hex[:8]}@x.com")["id"]
+        gid = create_group(c, f"novalue-{uuid.uuid4().hex[:8]}", [a])["id"]
+        value = [filled(m, a=a) for m in members]
+        operation = {**op, "value": value if "path" in op else {"members": value}}
+        before = c.get(f"/Groups/{gid}").json()
+        body = assert_scim_error(c.patch(f"/Groups/{gid}", json=patch(operation)), 400, "invalidValue")
+        assert "members[" in body["detail"] and ".value is required" in body["detail"]
+        assert c.get(f"/Groups/{gid}").json() == before
+
+
+@pytest.mark.parametrize("members", VALUELESS_MEMBERS, ids=str)
+def test_a_group_body_with_a_member_without_a_value_is_refused(
+    tenant_client: httpx.Client, members: list[dict[str, Any]]
+) -> None:
+    """POST and PUT, default and strict tenants: 400 invalidValue, nothing created, and a PUT
+    with ``members: [{}]`` no longer empties the group."""
+    a = create_user(tenant_client, f"novalue-{uuid.uuid4().hex[:8]}@x.com")["id"]
+    name = f"novalue-{uuid.uuid4().hex[:8]}"
+    body = {"schemas": [GROUP], "displayName": name, "members": [filled(m, a=a) for m in members]}
+    detail = assert_scim_error(tenant_client.post("/Groups", json=body), 400, "invalidValue")["detail"]
+    assert "members[" in detail and ".value is required" in detail
+    found = tenant_client.get("/Groups", params={"filter": f'displayName eq "{name}"'}).json()
+    assert found["totalResults"] == 0
+    gid = create_group(tenant_client, name, [a])["id"]
+    before = tenant_client.get(f"/Groups/{gid}").json()
+    assert_scim_error(tenant_client.put(f"/Groups/{gid}", json=body), 400, "invalidValue")
+    assert tenant_client.get(f"/Groups/{gid}").json() == before

@@ -251,21 +251,72 @@ def test_attributes_id_lists_exactly_what_the_projection_keeps(client):
     assert all(set(r) == {"schemas", "id"} for r in searched["Resources"])
 
 
-def test_a_start_index_beyond_any_integer_the_database_holds_is_an_empty_page(client):
+LARGEST = 2**63 - 1
+
+
+def _page_of(client: Any, endpoint: str, where: str, **paging: int) -> Any:
+    """A page of ``endpoint`` (``/Users``, ``/Groups``) asked ``where``: ``query`` (the query
+    string), ``search`` (its ``.search``) or ``root`` (``/.search``, across resource types)."""
+    if where == "query":
+        return client.get(endpoint, params={k: str(v) for k, v in paging.items()})
+    url = "/.search" if where == "root" else f"{endpoint}/.search"
+    return client.post(url, json={"schemas": [SEARCH], **paging})
+
+
+@pytest.mark.parametrize("where", ["query", "search", "root"])
+@pytest.mark.parametrize("endpoint", ["/Users", "/Groups"])
+def test_a_start_index_past_every_result_is_an_empty_page_that_echoes_it(
+    client: Any, endpoint: str, where: str
+) -> None:
+    """RFC 7644 section 3.4.2.4: a startIndex past the results gives an empty page, and the
+    response's startIndex is the index asked, up to the largest signed 64-bit integer (the store
+    is asked for at most 2**62, which means the same to it; the response used to say 2**62)."""
     create_user(client, "huge.index@x.com")
-    for start in ("9223372036854775807", "9223372036854775809", "1" + "0" * 40):
-        for endpoint in ("/Users", "/Groups"):
-            r = client.get(endpoint, params={"startIndex": start, "count": 5})
-            assert r.status_code == 200, r.text
-            body = r.json()
-            assert body["Resources"] == [] and body["itemsPerPage"] == 0
-    r = client.get("/Users", params={"startIndex": "9223372036854775809", "attributes": "id"})
-    assert r.status_code == 200 and r.json()["Resources"] == []
-    total = client.get("/Users", params={"count": 0}).json()["totalResults"]
-    assert (
-        client.get("/Users", params={"startIndex": "1" + "0" * 40, "count": 0}).json()["totalResults"]
-        == total
-    )
+    create_group(client, "huge index")
+    total = _page_of(client, endpoint, where, count=0).json()["totalResults"]
+    for start in (total + 1, 2**62, 2**62 + 1, LARGEST):
+        r = _page_of(client, endpoint, where, startIndex=start, count=5)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["startIndex"], body["itemsPerPage"], body["Resources"]) == (start, 0, [])
+        assert body["totalResults"] == total
+    r = client.get(endpoint, params={"startIndex": str(LARGEST), "attributes": "id"})
+    assert r.status_code == 200 and r.json()["startIndex"] == LARGEST and r.json()["Resources"] == []
+    # below 1 reads as 1 (RFC 7644 section 3.4.2.4), a negative count as 0
+    assert _page_of(client, endpoint, where, startIndex=-(2**63)).json()["startIndex"] == 1
+    assert _page_of(client, endpoint, where, count=-(2**63)).json()["itemsPerPage"] == 0
+
+
+@pytest.mark.parametrize("where", ["query", "search", "root"])
+@pytest.mark.parametrize("endpoint", ["/Users", "/Groups"])
+@pytest.mark.parametrize("name", ["startIndex", "count"])
+@pytest.mark.parametrize("value", [2**63, 2**64, 10**30, -(2**63) - 1, -(10**30)])
+def test_start_index_and_count_past_64_bits_are_400_everywhere(
+    client: Any, endpoint: str, where: str, name: str, value: int
+) -> None:
+    """An integer no store could address (past signed 64 bits) is 400 invalidValue naming the
+    range, in the query string and in a SearchRequest body alike. Before, the query string
+    answered 200 with startIndex capped at 2**62, and a body 400 "must be an integer, not 1e+30"
+    (the JSON reader gives such numbers as floats), or 200 when it fitted in 64 unsigned bits."""
+    r = _page_of(client, endpoint, where, **{name: value})
+    detail = assert_scim_error(r, 400, "invalidValue")["detail"]
+    assert name in detail and "outside the integers Provisor holds" in detail and "64-bit" in detail
+
+
+def test_a_start_index_of_more_digits_than_python_reads_is_the_same_400(client: Any) -> None:
+    """Past Python's digit limit for int() (4300 digits) the text is still a number far outside
+    the range: the same 400 invalidValue, not a 500 or "must be an integer"."""
+    for name in ("startIndex", "count"):
+        r = client.get("/Users", params={name: "9" * 5000})
+        assert "outside the integers Provisor holds" in assert_scim_error(r, 400, "invalidValue")["detail"]
+
+
+def test_a_count_past_64_bits_with_a_cursor_is_invalid_count(client: Any) -> None:
+    for r in (
+        client.get("/Users", params={"cursor": "", "count": str(2**63)}),
+        client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": 10**30}),
+    ):
+        assert "outside the integers" in assert_scim_error(r, 400, "invalidCount")["detail"]
 
 
 @pytest.mark.parametrize("endpoint", ["/Users/.search", "/.search"])

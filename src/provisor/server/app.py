@@ -293,14 +293,14 @@ class ScimApp:
                     "cursor paging is not supported on a search across resource types; use startIndex",
                     "invalidValue",
                 )
-            start = req.query.start_index if start is None else start
+            start = req.start_index  # the same for every type: the one asked, echoed
             count = req.query.count
             page = self.service.store.search(
                 ctx.id,
                 rt.name,
                 replace(req.query, start_index=1, count=0, with_members=False, with_groups=False),
             )
-            skip = max(0, start - 1 - total)
+            skip = max(0, req.query.start_index - 1 - total)  # the store's (capped) index
             take = max(0, count - len(resources))
             if take and skip < page.total:
                 part = self.service.store.search(

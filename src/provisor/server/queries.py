@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,13 +20,15 @@ from provisor.scim.errors import (
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.resources.plans import plan_for
-from provisor.scim.schema.model import ResourceType, Returned
+from provisor.scim.schema.model import INTEGER_RANGE, MAX_INTEGER, MIN_INTEGER, ResourceType, Returned
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-#: The largest ``startIndex`` honoured as given; larger ones mean the same: past every result.
+#: The largest ``startIndex`` a store is asked for; larger ones mean the same to it, past every
+#: result (the response still echoes the one asked, up to 2**63 - 1; beyond, see :func:`_int_param`).
 MAX_START_INDEX = 2**62
+_TWO_TO_63 = float(2**63)
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]")
 #: An integer as query-string text: what ``count=`` and ``startIndex=`` may hold.
 _INTEGER_TEXT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
@@ -74,6 +77,9 @@ class ListRequest:
     projection: Projection
     #: Cursor-based pagination (RFC 9865): where the page starts, ``None`` for index paging.
     cursor: Cursor | None = None
+    #: The response's ``startIndex``: the one asked, 1 for less (RFC 7644 section 3.4.2.4). The
+    #: query's is capped at :data:`MAX_START_INDEX`, which means the same to a store.
+    start_index: int = 1
 
 
 def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[AttrPath, ...] | None:
@@ -112,17 +118,38 @@ def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = In
     """``startIndex`` or ``count``: a JSON integer (a SearchRequest body, RFC 7644 section 3.4.3,
     where :func:`search_params` lets no string through), or the query string's text of one: an
     optional sign and ASCII digits, around them spaces (not the underscores or other scripts'
-    digits ``int`` would read too). Absent, ``null`` or an empty query value: ``default``."""
+    digits ``int`` would read too). Absent, ``null`` or an empty query value: ``default``.
+
+    The integer must be one Provisor holds, signed 64-bit, as everywhere else (attribute values,
+    filter literals): see :func:`_check_range`."""
     if value is None or value == "":
         return default
     if type(value) is int:
-        return value
+        return _check_range(name, value, error)
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
         try:
-            return int(value)
-        except ValueError:  # past Python's digit limit for int()
-            pass
+            number = int(value)
+        except ValueError:  # past Python's digit limit for int(): far outside the range
+            raise error(
+                f"{name} is {_shown(value.strip())}, outside the integers Provisor holds: {INTEGER_RANGE}"
+            ) from None
+        return _check_range(name, number, error)
     raise error(f"{name} must be an integer, not {_shown(value)}")
+
+
+def _check_range(name: str, value: int, error: type[BadRequest]) -> int:
+    """``value`` when it is a signed 64-bit integer; else 400 (``error``) naming the range.
+
+    RFC 7644 section 3.4.2.4 bounds neither parameter, and reads a startIndex below 1 as 1 and a
+    negative count as 0: inside the range Provisor does so, and answers a startIndex past every
+    result with an empty page that echoes it as asked. An index past 2**63 - 1 addresses no
+    result in any store (a database's row offset is a signed 64-bit integer), and could not be
+    echoed as asked either: a SearchRequest body's JSON reader hands such a number over as a
+    float, and the JSON writer writes no integer past 64 bits. So it is refused, in the query
+    string and in a body alike, as an integer attribute value past that range is."""
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise error(f"{name} is {_shown(value)}, outside the integers Provisor holds: {INTEGER_RANGE}")
+    return value
 
 
 def _shown(value: Any) -> str:
@@ -182,10 +209,12 @@ def build_list_request(
             raise InvalidCursor("cursor must be a string")
         digest = query_digest(rt.name, filter_, sort_by, descending)
         cursor = decode_cursor(text, digest, sorted_query=sort_by is not None) if text else Cursor(digest)
-        start = 1
+        start = asked = 1
     else:
-        # Past 2**62 no page can hold anything, and the database's 64-bit integers would overflow.
-        start = min(max(1, _int_param("startIndex", p.get("startindex"), 1)), MAX_START_INDEX)
+        asked = max(1, _int_param("startIndex", p.get("startindex"), 1))
+        # Past 2**62 no page can hold anything, and the database's 64-bit offset arithmetic would
+        # overflow: the store gets the cap, the response the index asked.
+        start = min(asked, MAX_START_INDEX)
         count = _int_param("count", p.get("count"), default_count)
     count = min(max(count, 0), ctx.max_page_size)
     projection = Projection(
@@ -200,7 +229,7 @@ def build_list_request(
         with_members=projection.wants_members(),
         with_groups=projection.wants_groups(),
     )
-    return ListRequest(query=query, projection=projection, cursor=cursor)
+    return ListRequest(query=query, projection=projection, cursor=cursor, start_index=asked)
 
 
 def _cursor_count(value: Any, default: int) -> int:
@@ -237,6 +266,13 @@ def _check_sortable(path: AttrPath, rt: ResourceType) -> None:
         raise InvalidValue(f"sortBy: {path} is complex and cannot be sorted on")
 
 
+def _past_64_bits(value: Any) -> bool:
+    """Whether ``value`` is a float standing for a whole number outside the signed 64-bit range:
+    the JSON reader gives an integer it cannot hold (below -2**63, or 2**64 and above) and
+    ``1e30`` as such a float, rounded (-2**63 - 1 arrives as -2**63.0: hence ``>=``)."""
+    return type(value) is float and math.isfinite(value) and abs(value) >= _TWO_TO_63
+
+
 def search_params(body: Any) -> dict[str, Any]:
     """A SearchRequest body (RFC 7644 section 3.4.3) as list parameters."""
     if not isinstance(body, dict):
@@ -259,5 +295,9 @@ def search_params(body: Any) -> dict[str, Any]:
         if value is not None and type(value) is not int:
             # RFC 7644 3.4.3: JSON integers; not 1.5, true or "5" (text is the query string's form)
             error = InvalidCount if low == "count" and "cursor" in params else InvalidValue
+            if _past_64_bits(value):  # what the JSON reader gives for an integer past its range
+                raise error(
+                    f"{names[low]} is {value!r}, outside the integers Provisor holds: {INTEGER_RANGE}"
+                )
             raise error(f"{names[low]} must be an integer, not {_shown(value)}")
     return params

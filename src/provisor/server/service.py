@@ -342,7 +342,7 @@ class ResourceService:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
         total, _, resources = self._page(ctx, rt, request, request.query, base_url)
-        return Outcome(200, list_response(total, request.query.start_index, resources))
+        return Outcome(200, list_response(total, request.start_index, resources))
 
     def _page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str

@@ -309,7 +309,11 @@ def _complex(
         if isinstance(sub_value, list | tuple):
             raise InvalidValue(f"{here} must be a single value, not a list")
         out[name] = check_simple(sub, sub_value, compat, here)
-    if not out:
+    if not out and (index is None or not table.required):
+        # An empty object is unassigned (RFC 7643 section 2.5), as a single value or as an element
+        # whose sub-attributes are all optional (emails: [{}]). An element of an attribute with a
+        # required sub-attribute falls through: [{}] there lacks it, and leaving it out in silence
+        # would let a PUT clear the attribute with a success status.
         return None
     for sub in table.required:
         if sub.name not in out:
@@ -413,12 +417,18 @@ def _nested_null(compat: CompatSettings, where: str) -> None:
 
 
 def _member_value_given(element: Any, where: str) -> None:
-    """A group member whose ``value`` is ``null`` names no User or Group (RFC 7643 section 4.2:
-    ``value`` is required): refused even where nested nulls are unassigned (Q12), which would
-    otherwise leave an empty member, dropped in silence."""
-    if isinstance(element, Mapping) and any(
-        isinstance(k, str) and k.lower() == "value" and v is None for k, v in element.items()
-    ):
+    """A group member names a User or Group by its ``value`` (RFC 7643 section 4.2): an element
+    without one (``{}``, ``{"display": "x"}``, Entra's ``{"$ref": null}`` alone) or with ``null``
+    is refused, even where nested nulls are unassigned (Q12). Otherwise such an element is an
+    empty member, left out in silence: a PUT or a PATCH replace with ``[{}]`` would empty the group
+    with a success status. RFC 7643 section 8.7.1 marks no member sub-attribute ``required``; what
+    makes ``value`` necessary is that a member is an id, and no IdP sends a member without one."""
+    if not isinstance(element, Mapping):
+        return  # null is unassigned (Q12); other non-objects fail the complex check with their own message
+    given = [v for k, v in element.items() if isinstance(k, str) and k.lower() == "value"]
+    if not given:
+        raise InvalidValue(f"{where}.value is required: the id of a User or Group (RFC 7643 section 4.2)")
+    if any(v is None for v in given):
         raise InvalidValue(f"{where}.value is required: the id of a User or Group, not null")
 
 
