@@ -14,7 +14,7 @@ from provisor.scim.schema.model import default_registry
 from provisor.store.base import Change, GroupRef, Member, MemberDelta, Query
 from provisor.store.sql import SqlStore
 from provisor.store.sql.resources import PageReader
-from provisor.store.sql.rows import Ancestry, group_items
+from provisor.store.sql.rows import Ancestry, DirectGroups, direct_groups, group_items
 
 USER_RT = default_registry().resource_type("User")
 assert USER_RT is not None
@@ -100,6 +100,10 @@ def test_group_items_decoding() -> None:
     assert group_items(None) == [] and group_items("[]") == [] and group_items([]) == []
     assert group_items('[[9,"b","B",1],[2,"a",null,0]]') == [[2, "a", None, 0], [9, "b", "B", 1]]
     assert group_items([[9, "b", "B", 0], [2, "a", "A", 1]]) == [[2, "a", "A", 1], [9, "b", "B", 0]]
+    # none nested: the groups themselves; one nested: the items, to walk up from
+    assert direct_groups('[[9,"b","B",0],[2,"a",null,0]]') == (GroupRef("a", None), GroupRef("b", "B"))
+    assert direct_groups('[[9,"b","B",1],[2,"a",null,0]]') == [[2, "a", None, 0], [9, "b", "B", 1]]
+    assert direct_groups(None) == ()
 
 
 def test_ancestry_rows_become_each_members_groups() -> None:
@@ -216,8 +220,8 @@ def test_rows_past_the_budget_are_never_fetched() -> None:
             fetched.append(pk)
             yield (pk, f"u{pk}", "{}", 0, 0, 1, f'[[{pk + 100},"g","G",0],[{pk + 200},"h",null,0]]')
 
-    def expand(direct: list[list[list[object]]]) -> list[tuple[GroupRef, ...]]:
-        return [tuple(GroupRef(str(i[1]), None) for i in items) for items in direct]
+    def expand(direct: list[DirectGroups]) -> list[tuple[GroupRef, ...]]:
+        return [d if isinstance(d, tuple) else () for d in direct]
 
     reader = PageReader(expand, 4)
     reader.read(rows())

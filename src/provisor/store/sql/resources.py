@@ -46,7 +46,7 @@ from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Runner, Transaction
-from provisor.store.sql.rows import Ancestry, derived, email_rows, group_items, stored
+from provisor.store.sql.rows import Ancestry, DirectGroups, derived, direct_groups, email_rows, stored
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
@@ -131,13 +131,13 @@ class PageReader:
 
     def __init__(
         self,
-        expand: Callable[[list[list[list[Any]]]], list[tuple[GroupRef, ...]]],
+        expand: Callable[[list[DirectGroups]], list[tuple[GroupRef, ...]]],
         budget: int | None,
     ) -> None:
         self._expand = expand
         self._budget = budget
         self._rows: list[Any] = []
-        self._direct: list[list[list[Any]]] = []
+        self._direct: list[DirectGroups] = []
         self._more = False
         #: each kept row's groups, once :meth:`finish` ran
         self.groups: list[tuple[GroupRef, ...]] = []
@@ -146,10 +146,10 @@ class PageReader:
         budget, spent = self._budget, 0
         found = iter(rows)
         for row in found:
-            items = group_items(row[6])
+            direct = direct_groups(row[6])
             self._rows.append(row)
-            self._direct.append(items)
-            spent += len(items)
+            self._direct.append(direct)
+            spent += len(direct)
             if budget is not None and spent >= budget:
                 self._more = next(found, None) is not None
                 return
@@ -281,30 +281,27 @@ class SqlResources:
     def _groups(self, runner: Runner, rows: Sequence[Any]) -> list[tuple[GroupRef, ...]]:
         """The groups of each User row read with the ``groups`` column, in order (see
         :meth:`_member_groups`)."""
-        return self._member_groups(runner, [group_items(r[6]) for r in rows], None)
+        return self._member_groups(runner, [direct_groups(r[6]) for r in rows], None)
 
     def _member_groups(
-        self, runner: Runner, direct: Sequence[list[list[Any]]], budget: int | None
+        self, runner: Runner, direct: Sequence[DirectGroups], budget: int | None
     ) -> list[tuple[GroupRef, ...]]:
-        """The groups of each member whose direct groups are ``direct`` (``rows.group_items``), in
+        """The groups of each member whose direct groups are ``direct`` (``rows.direct_groups``), in
         order: its direct groups, and for one in a group that is itself in a group, the groups
         above too, found with one recursive query for the groups of all such members
         (``lookups.ancestry``).
 
         ``budget``: the groups of the members listed so far reaching it, the list ends there (at
         least one member is listed); the caller drops the members left out."""
-        starts = sorted({item[0] for items in direct for item in items if item[3]})
+        starts = sorted({item[0] for d in direct if isinstance(d, list) for item in d if item[3]})
         found: list[Any] = []
         for statement, params in self._lookups.ancestry.parts({}, starts):
             found.extend(runner.rows(statement, params))
-        ancestry = Ancestry(found) if starts else None
+        ancestry = Ancestry(found)
         out: list[tuple[GroupRef, ...]] = []
         spent = 0
-        for items in direct:  # a plain loop: this runs for every User read that shows groups
-            if ancestry is None:
-                refs = tuple(GroupRef(item[1], item[2]) for item in items)
-            else:
-                refs = ancestry.member_groups(items)
+        for groups in direct:  # a plain loop: this runs for every User read that shows groups
+            refs = groups if isinstance(groups, tuple) else ancestry.member_groups(groups)
             out.append(refs)
             spent += len(refs)
             if budget is not None and spent >= budget:

@@ -60,6 +60,22 @@ def group_items(value: Any) -> list[list[Any]]:
     return items
 
 
+#: A member's direct groups as read (:func:`direct_groups`): its groups already, or the decoded
+#: column to walk up from (:meth:`Ancestry.member_groups`).
+DirectGroups = tuple[GroupRef, ...] | list[list[Any]]
+
+
+def direct_groups(value: Any) -> DirectGroups:
+    """The ``groups`` column as the member's groups when none of its groups is itself in a group
+    (the usual case, final here: the decoded column is dropped at once), else as the decoded
+    column (:func:`group_items`), whose nested groups :class:`Ancestry` walks up from."""
+    items = group_items(value)
+    for item in items:
+        if item[3]:
+            return items
+    return tuple(GroupRef(item[1], item[2]) for item in items)
+
+
 class Ancestry:
     """The memberships of groups in groups above some groups (rows of ``lookups.ancestry``:
     group pk, the group it is a member of: pk, id, displayName), to walk each member's way up.
