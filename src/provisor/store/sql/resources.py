@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
@@ -114,6 +115,10 @@ class Writes:
         )
 
 
+#: Rows fetched at a time by a listing whose reader may stop early (:class:`PageReader`).
+_FETCH = 16
+
+
 class PageReader:
     """The rows of a page of Users read with the ``groups`` column, within a budget of group
     references (``Query.group_budget``): one GET of a thousand Users each in a thousand groups
@@ -122,7 +127,8 @@ class PageReader:
 
     :meth:`read` takes the rows as the database computes them, counting each User's direct
     groups; once they reach the budget it reads no further row but one, to know whether the page
-    was cut short (a short last page is not). :meth:`finish` then finds the groups of the Users
+    was cut short (a short last page is not); a listing fetches them a few at a time, so the
+    database may have computed the rest of that fetch. :meth:`finish` then finds the groups of the Users
     read, direct and indirect (``expand``), and ends the page at the User whose groups reach the
     budget. At least one User is always kept, whole: a page is never cut inside a User.
     """
@@ -269,7 +275,7 @@ class SqlResources:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             hit = rows[0]
             if statement is lookups.get_groups:
-                return stored(hit, rt.name, None, self._groups(self.connections, rows)[0])
+                return stored(hit, rt.name, None, self._groups(self.connections, hit))
             return stored(hit, rt.name)
         with self.connections.read() as tx:
             row = tx.first(self._lookups.get, params)
@@ -278,10 +284,12 @@ class SqlResources:
             found = self._members.load_members(tx, [row[0]])
         return stored(row, rt.name, tuple(found[row[0]]))
 
-    def _groups(self, runner: Runner, rows: Sequence[Any]) -> list[tuple[GroupRef, ...]]:
-        """The groups of each User row read with the ``groups`` column, in order (see
-        :meth:`_member_groups`)."""
-        return self._member_groups(runner, [direct_groups(r[6]) for r in rows], None)
+    def _groups(self, runner: Runner, row: Any) -> tuple[GroupRef, ...]:
+        """The groups of a User row read with the ``groups`` column (see :meth:`_member_groups`)."""
+        direct = direct_groups(row[6])
+        if isinstance(direct, tuple):  # none nested: what a read by id mostly finds
+            return direct
+        return self._member_groups(runner, [direct], None)[0]
 
     def _member_groups(
         self, runner: Runner, direct: Sequence[DirectGroups], budget: int | None
@@ -293,14 +301,19 @@ class SqlResources:
 
         ``budget``: the groups of the members listed so far reaching it, the list ends there (at
         least one member is listed); the caller drops the members left out."""
-        starts = sorted({item[0] for d in direct if isinstance(d, list) for item in d if item[3]})
+        nested = [d for d in direct if isinstance(d, list)]
+        if not nested:  # the usual page: the groups as read, and the reader kept them in budget
+            out = [d for d in direct if isinstance(d, tuple)]
+            if budget is None or sum(map(len, out)) < budget:
+                return out
+        starts = sorted({item[0] for items in nested for item in items if item[3]})
         found: list[Any] = []
         for statement, params in self._lookups.ancestry.parts({}, starts):
             found.extend(runner.rows(statement, params))
         ancestry = Ancestry(found)
-        out: list[tuple[GroupRef, ...]] = []
+        out = []
         spent = 0
-        for groups in direct:  # a plain loop: this runs for every User read that shows groups
+        for groups in direct:  # walked up to the budget, not past it
             refs = groups if isinstance(groups, tuple) else ancestry.member_groups(groups)
             out.append(refs)
             spent += len(refs)
@@ -409,7 +422,8 @@ class SqlResources:
             else:
                 result = conn.execute(page, scope)
                 try:
-                    reader.read(result)
+                    # a few rows a fetch: SQLAlchemy's machinery costs per fetch, not per row
+                    reader.read(chain.from_iterable(result.partitions(_FETCH)))
                 finally:
                     result.close()  # the rows the reader left are never computed
                 rows, cut = reader.finish()
@@ -457,7 +471,7 @@ class SqlResources:
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
-            groups = self._groups(tx, [row])[0] if read is self._lookups.get_groups else None
+            groups = self._groups(tx, row) if read is self._lookups.get_groups else None
             current = stored(row, rt.name, members, groups)
             # the email rows the table holds, taken before an updater could touch the document
             emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []

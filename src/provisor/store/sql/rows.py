@@ -70,10 +70,12 @@ def direct_groups(value: Any) -> DirectGroups:
     (the usual case, final here: the decoded column is dropped at once), else as the decoded
     column (:func:`group_items`), whose nested groups :class:`Ancestry` walks up from."""
     items = group_items(value)
-    for item in items:
+    refs = []
+    for item in items:  # a plain loop: this runs for every User read that shows groups
         if item[3]:
             return items
-    return tuple(GroupRef(item[1], item[2]) for item in items)
+        refs.append(GroupRef(item[1], item[2]))
+    return tuple(refs)
 
 
 class Ancestry:
