@@ -233,3 +233,21 @@ def test_rows_past_the_budget_are_never_fetched() -> None:
     reader = PageReader(expand, 18)
     reader.read(rows())
     assert reader.finish()[1] is False and fetched == list(range(1, 10))
+
+
+def test_nested_groups_are_walked_up_to_the_budget_only(
+    sql_store: SqlStore, tenant_id: str, crowd: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Users 0 and 1 are read (one direct group each reaches 2 only at user 1), but user 0's
+    walk up (Inner, then Outer) reaches the budget: user 1 is never walked."""
+    walked: list[object] = []
+    original = Ancestry.member_groups
+
+    def counting(self: Ancestry, items: list[list[object]]) -> tuple[GroupRef, ...]:
+        walked.append(items)
+        return original(self, items)
+
+    monkeypatch.setattr(Ancestry, "member_groups", counting)
+    page = sql_store.search(tenant_id, "User", Query(count=9, group_budget=2))
+    assert [r.id for r in page.resources] == crowd[:1] and page.cut and page.total == 9
+    assert len(walked) == 1
