@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +45,7 @@ from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, response_media_type, send_response
 from provisor.server.networks import client_allowed
 from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMiddleware
-from provisor.server.queries import Projection, build_list_request, parse_paths, search_params
+from provisor.server.queries import ListRequest, Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import TenantContext, context_for
@@ -263,15 +263,29 @@ class ScimApp:
 
     # -- resources ------------------------------------------------------------------------------
 
+    def _list_request(
+        self, params: Mapping[str, Any], rt: ResourceType, ctx: TenantContext, *, across_types: bool = False
+    ) -> ListRequest:
+        """The list or search of ``params`` (query string or SearchRequest body), with the server's
+        page size and budget of group references (``config.PAGE_GROUP_REFS``)."""
+        return build_list_request(
+            params,
+            rt,
+            ctx,
+            default_page_size=self.config.default_page_size,
+            across_types=across_types,
+            group_budget=self.config.page_group_refs,
+        )
+
     async def list_resources(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)
-        req = build_list_request(request.query, rt, ctx, default_page_size=self.config.default_page_size)
+        req = self._list_request(request.query, rt, ctx)
         return self.service.search(ctx, rt, req, self.base_url(request))
 
     async def search_resources(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)
         params = search_params(await self.json_body(request))
-        req = build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+        req = self._list_request(params, rt, ctx)
         return self.service.search(ctx, rt, req, self.base_url(request))
 
     async def post_root_search(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
@@ -280,12 +294,11 @@ class ScimApp:
         start = None
         total = 0
         resources: list[Body] = []
+        cut = False
         base = self.base_url(request)
         self._check_filter_somewhere(params, ctx)
         for rt in self.registry.resource_types:
-            req = build_list_request(
-                params, rt, ctx, default_page_size=self.config.default_page_size, across_types=True
-            )
+            req = self._list_request(params, rt, ctx, across_types=True)
             if req.query.sort_by is not None:
                 raise BadRequest("sortBy is not supported on a search across resource types", "invalidValue")
             if req.cursor is not None:
@@ -301,7 +314,7 @@ class ScimApp:
                 replace(req.query, start_index=1, count=0, with_members=False, with_groups=False),
             )
             skip = max(0, req.query.start_index - 1 - total)  # the store's (capped) index
-            take = max(0, count - len(resources))
+            take = 0 if cut else max(0, count - len(resources))
             if take and skip < page.total:
                 part = self.service.store.search(
                     ctx.id,
@@ -309,6 +322,9 @@ class ScimApp:
                     replace(req.query, start_index=skip + 1, count=take),
                 )
                 resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
+                # a page cut short by its Users' groups ends there: the next page (startIndex +
+                # itemsPerPage) starts with the next User, not with the resources of a later type
+                cut = part.cut
             total += page.total
         return Outcome(200, list_response(total, start or 1, resources))
 
@@ -318,7 +334,7 @@ class ScimApp:
         first: InvalidFilter | None = None
         for rt in self.registry.resource_types:
             try:
-                build_list_request(params, rt, ctx, default_page_size=self.config.default_page_size)
+                self._list_request(params, rt, ctx)
                 return
             except InvalidFilter as exc:
                 first = first or exc

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The most group references (values of Users' ``groups``, RFC 7643 section 4.1.2) one page of a
+#: list or search carries: a page whose Users are in more groups together ends at the User that
+#: reaches it, with ``itemsPerPage`` below ``count`` (RFC 7644 section 3.4.2.4 lets a service
+#: provider return fewer results than asked for) and ``totalResults`` exact. A page of 1,000
+#: Users each in 1,000 groups would otherwise be a million references: ~160 MB of JSON and
+#: several times that in the server's memory, from one request. 100,000 is 100 such Users, a
+#: full page of 1,000 Users in up to 100 groups each.
+PAGE_GROUP_REFS = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
@@ -13,6 +22,8 @@ class ServerConfig:
     max_body_bytes: int = 1_048_576
     default_page_size: int = 100
     max_page_size: int = 1000
+    #: See :data:`PAGE_GROUP_REFS`.
+    page_group_refs: int = PAGE_GROUP_REFS
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
     token_cache_seconds: float = 1.0

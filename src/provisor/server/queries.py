@@ -165,11 +165,14 @@ def build_list_request(
     *,
     default_page_size: int,
     across_types: bool = False,
+    group_budget: int | None = None,
 ) -> ListRequest:
     """Validate list/search parameters. ``params`` keys are matched case-insensitively.
 
     ``across_types``: the request searches several resource types (``POST /.search``), so a filter
-    naming an attribute ``rt`` does not have reads it as without a value (RFC 7644 3.4.2.1)."""
+    naming an attribute ``rt`` does not have reads it as without a value (RFC 7644 3.4.2.1).
+    ``group_budget``: the most group references a page of Users carries (``Query.group_budget``,
+    ``config.PAGE_GROUP_REFS``)."""
     p = {k.lower(): v for k, v in params.items()}
     filter_text = p.get("filter")
     filter_ = None
@@ -228,6 +231,7 @@ def build_list_request(
         count=count,
         with_members=projection.wants_members(),
         with_groups=projection.wants_groups(),
+        group_budget=group_budget,
     )
     return ListRequest(query=query, projection=projection, cursor=cursor, start_index=asked)
 

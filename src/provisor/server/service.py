@@ -341,36 +341,41 @@ class ResourceService:
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
-        total, _, resources = self._page(ctx, rt, request, request.query, base_url)
+        total, _, resources, _ = self._page(ctx, rt, request, request.query, base_url)
         return Outcome(200, list_response(total, request.start_index, resources))
 
     def _page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
-    ) -> tuple[int, list[str], list[Body]]:
-        """(totalResults, the ids, the representations) of one page of ``query``."""
+    ) -> tuple[int, list[str], list[Body], bool]:
+        """(totalResults, the ids, the representations, whether the page was cut short by its
+        Users' groups: ``Page.cut``) of one page of ``query``."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
             listing = self.store.search_ids(ctx.id, rt.name, query)
             core = rt.schema.id
-            return listing.total, listing.ids, [{"schemas": [core], "id": id} for id in listing.ids]
+            ids = listing.ids
+            return listing.total, ids, [{"schemas": [core], "id": id} for id in ids], False
         page = self.store.search(ctx.id, rt.name, query)
         found = page.resources
         return (
             page.total,
             [r.id for r in found],
             [self.render(rt, r, base_url, request.projection) for r in found],
+            page.cut,
         )
 
     def _cursor_page(
         self, ctx: TenantContext, rt: ResourceType, request: ListRequest, cursor: Cursor, base_url: str
     ) -> Outcome:
         """A page of cursor-based pagination (RFC 9865; ``provisor.scim.cursor``): one more
-        resource than ``count`` is read to know whether a next page exists."""
+        resource than ``count`` is read to know whether a next page exists. A page cut short by
+        its Users' groups (``Page.cut``) has a next page too, which starts after its last
+        resource."""
         query, count = request.query, request.query.count
         if query.sort_by is not None:  # the client's order, paged by position
             offset = cursor.offset or 0
             page = replace(query, start_index=offset + 1, count=count + 1)
-            total, ids, resources = self._page(ctx, rt, request, page, base_url)
-            following = Cursor(cursor.digest, offset=offset + count)
+            total, ids, resources, cut = self._page(ctx, rt, request, page, base_url)
+            following = Cursor(cursor.digest, offset=offset + min(len(ids), count))
         else:  # by id, after the last one returned
             keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
             page = replace(
@@ -382,11 +387,12 @@ class ResourceService:
                 count=count + 1,
                 with_total=cursor.after is None,  # after a key, the query's own total is read below
             )
-            total, ids, resources = self._page(ctx, rt, request, page, base_url)
+            total, ids, resources, cut = self._page(ctx, rt, request, page, base_url)
             if cursor.after is not None:  # the page's total counts only what follows the cursor
                 total = self._page(ctx, rt, request, replace(query, count=0), base_url)[0]
-            following = Cursor(cursor.digest, after=ids[count - 1] if len(ids) > count else "")
-        next_cursor = encode_cursor(following) if len(ids) > count else None
+            following = Cursor(cursor.digest, after=ids[:count][-1] if ids else "")
+        more = len(ids) > count or cut
+        next_cursor = encode_cursor(following) if more else None
         return Outcome(200, list_response(total, None, resources[:count], next_cursor=next_cursor))
 
 

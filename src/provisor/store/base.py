@@ -297,12 +297,19 @@ class Query:
     #: Count every match for ``total``; without it ``total`` is only a lower bound (the rows
     #: before and on the page), for a caller that counts otherwise (a cursor page after a key).
     with_total: bool = True
+    #: The most group references the Users of the page may carry together (their ``groups``,
+    #: when ``with_groups``): the page ends at the User whose groups reach it, and is ``cut``
+    #: when resources that match follow. At least one User is returned, whole. None: no limit.
+    group_budget: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     total: int
     resources: list[StoredResource]
+    #: Fewer resources than the query's ``count`` because its ``group_budget`` was reached, and
+    #: more follow: the next page starts after the last resource returned.
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ Each User read has a twin that also returns the User's ``groups`` (:func:`groups
 correlated scalar subquery on ``memberships(member_pk)``, so loading them costs an index probe in
 the same statement, not a round trip. With each group it tells whether that group is itself a
 member of a group: only then is the User in groups *indirectly* (RFC 7643 section 4.1.2), and
-only then is :attr:`Lookups.closure` run to find them. A tenant without nested groups pays one
-more index probe per group of the User, not a recursive query.
+only then is :attr:`Lookups.ancestry` run to find the groups above those. A tenant without nested
+groups pays one more index probe per group of the User, not a recursive query.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ _UP = M.alias("up")
 
 def groups_column(dialect: SqlDialect) -> ColumnElement[object]:
     """The groups the row's resource is a direct member of, as one JSON array of
-    ``[group pk, group id, group displayName, nested]`` (unordered; ``rows.group_refs`` decodes and
+    ``[group pk, group id, group displayName, nested]`` (unordered; ``rows.group_items`` decodes and
     orders it). ``nested`` (0 or 1) tells whether the group is itself a member of a group: only
     then is the resource in groups indirectly too, and only then does the store run
-    :func:`closure` for it. The test is one probe of the by-member index per group, read from
+    :func:`ancestry` for it. The test is one probe of the by-member index per group, read from
     the index alone (``SELECT 1``); a recursive query for every User read would cost more than
     the whole rest of the statement.
 
@@ -61,22 +61,24 @@ def groups_column(dialect: SqlDialect) -> ColumnElement[object]:
     )
 
 
-def closure(names: list[str]) -> Any:
-    """Every group the resources of the primary keys ``names`` belong to, directly or through
-    nested groups: rows of ``(member pk, group pk, group id, group displayName, direct)``,
-    ``direct`` 1 for a direct membership. UNION (not UNION ALL) ends the walk on a cycle of groups;
-    a group reached both ways gives one row of each."""
-    seed = select(
-        M.c.member_pk.label("member"), M.c.group_pk.label("grp"), literal_column("1").label("direct")
-    ).where(M.c.member_pk.in_(in_list(names)))
+def ancestry(names: list[str]) -> Any:
+    """Every membership of a group in a group, above the groups of the primary keys ``names``
+    (theirs, their groups', and so on up): rows of ``(member group pk, group pk, group id, group
+    displayName)``, one per membership. UNION (not UNION ALL) visits each group once, which ends
+    the walk on a cycle of groups.
+
+    The walk is over groups, not members: the Users of a page that share groups share their
+    ancestors, and each User's way up is walked in memory (``rows.Ancestry``). A closure per
+    User, one row per User and group it reaches, grew with Users times groups (a million rows
+    for a page of a thousand Users in a group nested in 999 others; here, 999)."""
+    seed = select(R.c.pk.label("grp")).where(R.c.pk.in_(in_list(names)))
     up = seed.cte("up", recursive=True)
     step = M.alias("step")
-    up = up.union(
-        select(up.c.member, step.c.group_pk, literal_column("0")).where(step.c.member_pk == up.c.grp)
-    )
+    up = up.union(select(step.c.group_pk).where(step.c.member_pk == up.c.grp))
+    edge = M.alias("edge")
     group = R.alias("anc")
-    return select(up.c.member, group.c.pk, group.c.id, group.c.display_name, up.c.direct).select_from(
-        up.join(group, group.c.pk == up.c.grp)
+    return select(edge.c.member_pk, group.c.pk, group.c.id, group.c.display_name).select_from(
+        up.join(edge, edge.c.member_pk == up.c.grp).join(group, group.c.pk == edge.c.group_pk)
     )
 
 
@@ -133,8 +135,8 @@ class Lookups:
         self.get = Prepared(engine, select(*COLUMNS).where(*SCOPE, _BY_ID))
         #: ``get`` plus the ``groups`` column (Users).
         self.get_groups = Prepared(engine, select(*COLUMNS, groups).where(*SCOPE, _BY_ID))
-        #: the direct and indirect groups of Users in a nested group (:func:`closure`)
-        self.closure = PreparedIn(engine, "u", closure)
+        #: the groups above groups that are themselves in a group (:func:`ancestry`)
+        self.ancestry = PreparedIn(engine, "g", ancestry)
         self.by: dict[str, Lookup] = {}
 
         def lookup(cond: Any) -> Lookup:

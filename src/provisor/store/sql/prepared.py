@@ -215,6 +215,29 @@ class Connections:
         self.release(conn)
         return rows
 
+    def scan(
+        self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
+    ) -> None:
+        """:meth:`rows` for a reader that may stop early: ``read`` is given the rows as the cursor
+        fetches them, and those it leaves are never computed (SQLite computes a row when it is
+        fetched). The connection is released when ``read`` returns."""
+        conn = self.acquire()
+        try:
+            cursor = conn[1].cursor()
+            try:
+                cursor.execute(statement.sql, statement.args(params))
+                read(iter(cursor.fetchone, None))
+                if self.observers:
+                    self._notify(statement.sql, cursor.rowcount)
+            finally:
+                cursor.close()
+            if not self._sqlite:
+                conn[1].commit()  # end the implicit transaction other drivers open
+        except BaseException:
+            conn[0].close()  # the pool resets it
+            raise
+        self.release(conn)
+
     def write_now(self, statement: Prepared, params: Mapping[str, Any]) -> int:
         """Run one write statement in its own transaction without waiting for the write lock: on
         SQLite with a busy timeout of 0 for this statement only, so :class:`StoreBusy` comes at

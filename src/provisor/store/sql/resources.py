@@ -8,14 +8,16 @@ DBAPI's IntegrityError is translated to UniquenessViolation.
 
 A User's ``groups`` (RFC 7643 section 4.1.2) are read in the same statement as the User, when
 asked for (``lookups.groups_column``), and, for a User in a group that is itself in a group, with
-one recursive query more (``lookups.closure``: the groups it is in indirectly); they are derived,
-never stored, and a membership change does not change the User's version.
+one recursive query more (``lookups.ancestry``: the groups above its groups, for a whole page at
+once); they are derived, never stored, and a membership change does not change the User's version.
+A page of Users ends early when their groups reach the query's ``group_budget`` (:class:`PageReader`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
@@ -45,7 +47,7 @@ from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Runner, Transaction
-from provisor.store.sql.rows import closure_groups, derived, email_rows, group_refs, stored
+from provisor.store.sql.rows import Ancestry, DirectGroups, derived, direct_groups, email_rows, stored
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
@@ -111,6 +113,60 @@ class Writes:
                 removed=bindparam("gone"),
             )
         )
+
+
+#: Rows fetched at a time by a listing whose reader may stop early (:class:`PageReader`).
+_FETCH = 16
+
+
+class PageReader:
+    """The rows of a page of Users read with the ``groups`` column, within a budget of group
+    references (``Query.group_budget``): one GET of a thousand Users each in a thousand groups
+    would otherwise render a million references, some 160 MB of JSON and several times that in
+    memory, from one request.
+
+    :meth:`read` takes the rows as the database computes them, counting each User's direct
+    groups; once they reach the budget it reads no further row but one, to know whether the page
+    was cut short (a short last page is not); a listing fetches them a few at a time, so the
+    database may have computed the rest of that fetch. :meth:`finish` then finds the groups of the Users
+    read, direct and indirect (``expand``), and ends the page at the User whose groups reach the
+    budget. At least one User is always kept, whole: a page is never cut inside a User.
+    """
+
+    __slots__ = ("_budget", "_direct", "_expand", "_more", "_rows", "groups")
+
+    def __init__(
+        self,
+        expand: Callable[[list[DirectGroups]], list[tuple[GroupRef, ...]]],
+        budget: int | None,
+    ) -> None:
+        self._expand = expand
+        self._budget = budget
+        self._rows: list[Any] = []
+        self._direct: list[DirectGroups] = []
+        self._more = False
+        #: each kept row's groups, once :meth:`finish` ran
+        self.groups: list[tuple[GroupRef, ...]] = []
+
+    def read(self, rows: Iterable[Any]) -> None:
+        budget, spent = self._budget, 0
+        found = iter(rows)
+        for row in found:
+            direct = direct_groups(row[6])
+            self._rows.append(row)
+            self._direct.append(direct)
+            spent += len(direct)
+            if budget is not None and spent >= budget:
+                self._more = next(found, None) is not None
+                return
+
+    def finish(self) -> tuple[list[Any], bool]:
+        """(the rows kept, whether rows that matched were left out)."""
+        self.groups = self._expand(self._direct)
+        rows, more = self._rows, self._more
+        if len(self.groups) < len(rows):
+            rows, more = rows[: len(self.groups)], True
+        return rows, more
 
 
 class SqlResources:
@@ -219,7 +275,7 @@ class SqlResources:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             hit = rows[0]
             if statement is lookups.get_groups:
-                return stored(hit, rt.name, None, self._groups(self.connections, rows)[0])
+                return stored(hit, rt.name, None, self._groups(self.connections, hit))
             return stored(hit, rt.name)
         with self.connections.read() as tx:
             row = tx.first(self._lookups.get, params)
@@ -228,24 +284,47 @@ class SqlResources:
             found = self._members.load_members(tx, [row[0]])
         return stored(row, rt.name, tuple(found[row[0]]))
 
-    def _groups(self, runner: Runner, rows: Sequence[Any]) -> list[tuple[GroupRef, ...]]:
-        """The groups of each User row read with the ``groups`` column, in order: its direct
-        groups, and for a User in a group that is itself in a group, its direct and indirect
-        ones, found with one recursive query for all such rows of the page (``lookups.closure``)."""
-        out: list[tuple[GroupRef, ...]] = []
-        nested: list[int] = []
-        for r in rows:  # a plain loop: this runs for every User read that shows groups
-            refs, deeper = group_refs(r[6])
+    def _groups(self, runner: Runner, row: Any) -> tuple[GroupRef, ...]:
+        """The groups of a User row read with the ``groups`` column (see :meth:`_member_groups`)."""
+        direct = direct_groups(row[6])
+        if isinstance(direct, tuple):  # none nested: what a read by id mostly finds
+            return direct
+        return self._member_groups(runner, [direct], None)[0]
+
+    def _member_groups(
+        self, runner: Runner, direct: Sequence[DirectGroups], budget: int | None
+    ) -> list[tuple[GroupRef, ...]]:
+        """The groups of each member whose direct groups are ``direct`` (``rows.direct_groups``), in
+        order: its direct groups, and for one in a group that is itself in a group, the groups
+        above too, found with one recursive query for the groups of all such members
+        (``lookups.ancestry``).
+
+        ``budget``: the groups of the members listed so far reaching it, the list ends there (at
+        least one member is listed); the caller drops the members left out."""
+        nested = [d for d in direct if isinstance(d, list)]
+        if not nested:  # the usual page: the groups as read, and the reader kept them in budget
+            out = [d for d in direct if isinstance(d, tuple)]
+            if budget is None or sum(map(len, out)) < budget:
+                return out
+        starts = sorted({item[0] for items in nested for item in items if item[3]})
+        found: list[Any] = []
+        for statement, params in self._lookups.ancestry.parts({}, starts):
+            found.extend(runner.rows(statement, params))
+        ancestry = Ancestry(found)
+        out = []
+        spent = 0
+        for groups in direct:  # walked up to the budget, not past it
+            refs = groups if isinstance(groups, tuple) else ancestry.member_groups(groups)
             out.append(refs)
-            if deeper:
-                nested.append(r[0])
-        if nested:
-            found: list[Any] = []
-            for statement, params in self._lookups.closure.parts({}, nested):
-                found.extend(runner.rows(statement, params))
-            every = closure_groups(found)
-            out = [every.get(r[0], refs) for r, refs in zip(rows, out, strict=True)]
+            spent += len(refs)
+            if budget is not None and spent >= budget:
+                break
         return out
+
+    def _user_page(self, runner: Runner, budget: int | None) -> PageReader:
+        """A reader of User rows with the ``groups`` column (:class:`PageReader`) whose groups
+        are found with ``runner``."""
+        return PageReader(lambda direct: self._member_groups(runner, direct, budget), budget)
 
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page:
         """Filter, sort and page (RFC 7644 section 3.4.2); ``total`` counts every match.
@@ -261,28 +340,32 @@ class SqlResources:
         if fast is not None:
             lookup, params = fast
             params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
-            page_statement = lookup.page_groups if groups else lookup.page
-            rows: list[Any] = self.connections.rows(page_statement, params) if count else []
-            total = _total(offset, count, rows)
+            rows: list[Any] = []
+            cut = False
+            reader: PageReader | None = None
+            if groups and count:
+                # the groups are found on another connection than the page's, once it is released
+                reader = self._user_page(self.connections, query.group_budget)
+                self.connections.scan(lookup.page_groups, params, reader.read)
+                rows, cut = reader.finish()
+            elif count:
+                rows = self.connections.rows(lookup.page, params)
+            total = None if cut else _total(offset, count, rows)
             if total is None:
                 total = self.connections.rows(lookup.count, params)[0][0]
             loaded: dict[int, list[Member]] = {}
             if query.with_members and rt.name == "Group" and rows:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
-            if groups and rows:
-                return _page(total, rows, rt.name, loaded, self._groups(self.connections, rows))
-            return _page(total, rows, rt.name, loaded)
+            return _page(total, rows, rt.name, loaded, reader.groups if reader else None, cut)
         columns = self._lookups.columns_groups if groups else COLUMNS
-        every: list[tuple[GroupRef, ...]] | None = None
         with self._read.connect() as conn:
-            total, rows = self._listing(conn, tenant_id, rt, query, columns)
+            reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
+            total, rows, cut = self._listing(conn, tenant_id, rt, query, columns, reader)
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
-            if groups and rows:
-                every = self._groups(OnConnection(conn), rows)
-        return _page(total, rows, rt.name, loaded, every)
+        return _page(total, rows, rt.name, loaded, reader.groups if reader else None, cut)
 
     def count_resources(self, tenant_id: str) -> dict[str, int]:
         """How many resources of each type the tenant holds, from the counts kept with every
@@ -296,16 +379,23 @@ class SqlResources:
         read or decoded, which is what listing every id of a large tenant costs otherwise."""
         rt = self._rt(resource_type)
         with self._read.connect() as conn:
-            total, rows = self._listing(conn, tenant_id, rt, query, (R.c.pk, R.c.id))
+            total, rows, _ = self._listing(conn, tenant_id, rt, query, (R.c.pk, R.c.id))
         return IdPage(total, [r[1] for r in rows])
 
     def _listing(
-        self, conn: Connection, tenant_id: str, rt: ResourceType, query: Query, columns: Sequence[Any]
-    ) -> tuple[int, list[Any]]:
-        """(totalResults, the page's rows of ``columns``, the first of which is ``pk``) for a
-        filter compiled to SQL, sorted and paged. An unfiltered, unsorted listing takes its total
-        from the kept count, not a COUNT, and reads a deep page after the key where the previous
-        page ended when nothing was deleted since (``paging``)."""
+        self,
+        conn: Connection,
+        tenant_id: str,
+        rt: ResourceType,
+        query: Query,
+        columns: Sequence[Any],
+        reader: PageReader | None = None,
+    ) -> tuple[int, list[Any], bool]:
+        """(totalResults, the page's rows of ``columns``, the first of which is ``pk``, whether
+        ``reader`` cut the page short) for a filter compiled to SQL, sorted and paged. An
+        unfiltered, unsorted listing takes its total from the kept count, not a COUNT, and reads
+        a deep page after the key where the previous page ended when nothing was deleted since
+        (``paging``): the page as returned, so a page cut short is followed from where it ends."""
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
         scope = {"tenant": tenant_id, "rt": rt.name}
@@ -315,6 +405,7 @@ class SqlResources:
         keyed = query.filter is None and query.sort_by is None and self._dialect.name == "sqlite"
         held = self._held(conn, tenant_id, rt.name) if keyed else None
         rows: list[Any] = []
+        cut = False
         if count:
             page = select(*columns).where(*where).limit(count)
             after = None
@@ -325,10 +416,20 @@ class SqlResources:
                 page = page.offset(offset)
             else:
                 page = page.where(R.c.pk > after).order_by(R.c.pk)
-            rows = list(conn.execute(page, scope).all())
+            cut = False
+            if reader is None:
+                rows = list(conn.execute(page, scope).all())
+            else:
+                result = conn.execute(page, scope)
+                try:
+                    # a few rows a fetch: SQLAlchemy's machinery costs per fetch, not per row
+                    reader.read(chain.from_iterable(result.partitions(_FETCH)))
+                finally:
+                    result.close()  # the rows the reader left are never computed
+                rows, cut = reader.finish()
             if held is not None and rows:
                 self._cursors.note(tenant_id, rt.name, offset + len(rows), rows[-1][0], held[1])
-        total = _total(offset, count, rows)
+        total = None if cut else _total(offset, count, rows)
         if total is None and not query.with_total:
             total = offset + len(rows)
         if total is None:
@@ -338,7 +439,7 @@ class SqlResources:
                 total = conn.execute(select(func.count()).select_from(R).where(*where), scope).scalar_one()
             else:
                 total = self._held(conn, tenant_id, rt.name)[0]
-        return total, rows
+        return total, rows, cut
 
     # -- update --------------------------------------------------------------------------------
 
@@ -370,7 +471,7 @@ class SqlResources:
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
-            groups = self._groups(tx, [row])[0] if read is self._lookups.get_groups else None
+            groups = self._groups(tx, row) if read is self._lookups.get_groups else None
             current = stored(row, rt.name, members, groups)
             # the email rows the table holds, taken before an updater could touch the document
             emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []
@@ -528,11 +629,13 @@ def _page(
     resource_type: str,
     loaded: dict[int, list[Member]],
     groups: list[tuple[GroupRef, ...]] | None = None,
+    cut: bool = False,
 ) -> Page:
     if loaded:
         return Page(total, [stored(r, resource_type, tuple(loaded[r[0]])) for r in rows])
     if groups is not None:
-        return Page(total, [stored(r, resource_type, None, groups[i]) for i, r in enumerate(rows)])
+        found = [stored(r, resource_type, None, groups[i]) for i, r in enumerate(rows)]
+        return Page(total, found, cut)
     return Page(total, [stored(r, resource_type) for r in rows])
 
 

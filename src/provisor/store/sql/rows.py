@@ -47,35 +47,74 @@ def email_rows(resource_type: str, data: dict[str, Any]) -> list[tuple[str | Non
     return [(_text(e.get("value")), _text(e.get("type"))) for e in items if isinstance(e, dict)]
 
 
-def group_refs(value: Any) -> tuple[tuple[GroupRef, ...], bool]:
+def group_items(value: Any) -> list[list[Any]]:
     """The ``groups`` column (``lookups.groups_column``): JSON text or a decoded list of
-    ``[pk, id, displayName, nested]``, NULL or ``[]`` for none, as the direct groups ordered by
-    group pk (creation order), and whether any of them is itself in a group (``nested``): then
-    the resource is in groups indirectly too (:func:`closure_groups`)."""
+    ``[pk, id, displayName, nested]``, NULL or ``[]`` for none, as that list ordered by group pk
+    (creation order). ``nested`` (0 or 1) tells whether the group is itself in a group: then the
+    resource is in groups indirectly too (:class:`Ancestry`)."""
     if value is None or value == "[]":
-        return (), False
-    items = loads(value) if isinstance(value, str | bytes) else value
+        return []
+    items: list[list[Any]] = loads(value) if isinstance(value, str | bytes) else value
     if len(items) > 1:
         items.sort()  # by pk: pks are unique, so the later elements are never compared
-    nested = False
+    return items
+
+
+#: A member's direct groups as read (:func:`direct_groups`): its groups already, or the decoded
+#: column to walk up from (:meth:`Ancestry.member_groups`).
+DirectGroups = tuple[GroupRef, ...] | list[list[Any]]
+
+
+def direct_groups(value: Any) -> DirectGroups:
+    """The ``groups`` column as the member's groups when none of its groups is itself in a group
+    (the usual case, final here: the decoded column is dropped at once), else as the decoded
+    column (:func:`group_items`), whose nested groups :class:`Ancestry` walks up from."""
+    items = group_items(value)
     refs = []
-    for item in items:
-        refs.append(GroupRef(item[1], item[2]))
+    for item in items:  # a plain loop: this runs for every User read that shows groups
         if item[3]:
-            nested = True
-    return tuple(refs), nested
+            return items
+        refs.append(GroupRef(item[1], item[2]))
+    return tuple(refs)
 
 
-def closure_groups(rows: Iterable[Any]) -> dict[int, tuple[GroupRef, ...]]:
-    """Rows of ``lookups.closure`` (member pk, group pk, group id, displayName, direct) as each
-    member's groups: one entry per group, ``direct`` when the member is in it directly (whatever
-    other ways lead there) and ``indirect`` otherwise, ordered by group pk as direct ones are."""
-    found: dict[int, dict[int, GroupRef]] = {}
-    for member, group_pk, group_id, display, direct in rows:
-        groups = found.setdefault(member, {})
-        if direct or group_pk not in groups:
-            groups[group_pk] = GroupRef(group_id, display, "direct" if direct else "indirect")
-    return {member: tuple(g for _, g in sorted(groups.items())) for member, groups in found.items()}
+class Ancestry:
+    """The memberships of groups in groups above some groups (rows of ``lookups.ancestry``:
+    group pk, the group it is a member of: pk, id, displayName), to walk each member's way up.
+
+    Held once per read, not once per member: the members of a page share their groups' ancestors,
+    so the rows are as many as the groups above them (a thousand Users in a group nested in 999
+    others are 999 rows here, where a closure per member was a million), and each group reached
+    only indirectly is one shared :class:`GroupRef`.
+    """
+
+    __slots__ = ("_above", "_refs")
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        self._above: dict[int, list[int]] = {}
+        self._refs: dict[int, GroupRef] = {}
+        for member, group_pk, group_id, display in rows:
+            self._above.setdefault(member, []).append(group_pk)
+            if group_pk not in self._refs:
+                self._refs[group_pk] = GroupRef(group_id, display, "indirect")
+
+    def member_groups(self, items: list[list[Any]]) -> tuple[GroupRef, ...]:
+        """A member's groups from its direct ones (:func:`group_items`): one entry per group,
+        ``direct`` when it is in it directly (whatever other ways lead there) and ``indirect``
+        otherwise, ordered by group pk as direct ones are. A cycle of groups is walked once."""
+        seen = {item[0] for item in items}
+        stack = [item[0] for item in items if item[3]]
+        above = self._above
+        while stack:
+            for group_pk in above.get(stack.pop(), ()):
+                if group_pk not in seen:
+                    seen.add(group_pk)
+                    stack.append(group_pk)
+        if len(seen) == len(items):
+            return tuple(GroupRef(item[1], item[2]) for item in items)
+        direct = {item[0]: GroupRef(item[1], item[2]) for item in items}
+        refs = self._refs
+        return tuple(direct.get(pk) or refs[pk] for pk in sorted(seen))
 
 
 def stored(
@@ -86,7 +125,7 @@ def stored(
 ) -> StoredResource:
     """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version) as a
     StoredResource: ``data`` is the canonical document's JSON text, handed over undecoded.
-    ``groups``: a User's groups when they were read (``group_refs``, ``closure_groups``)."""
+    ``groups``: a User's groups when they were read (``group_items``, ``Ancestry``)."""
     return StoredResource(
         row[1],
         resource_type,
