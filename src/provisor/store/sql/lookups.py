@@ -89,6 +89,8 @@ _KEYED = {
     "userName": (R.c.user_name_key, True),
     "displayName": (R.c.display_name_key, True),
 }
+#: The keyed lookups at most one resource of a tenant and type matches (the database's unique indexes).
+_UNIQUE = frozenset({"id", "userName"})
 _EMAIL = R.c.pk.in_(
     select(E.c.resource_pk).where(E.c.value_key == bindparam("v"), E.c.type_key == bindparam("t"))
 )
@@ -116,6 +118,8 @@ class Lookup:
     page: Prepared
     page_groups: Prepared
     count: Prepared
+    #: At most one row matches (``id``, ``userName``: unique in a tenant).
+    single: bool = False
 
 
 class Lookups:
@@ -139,15 +143,16 @@ class Lookups:
         self.ancestry = PreparedIn(engine, "g", ancestry)
         self.by: dict[str, Lookup] = {}
 
-        def lookup(cond: Any) -> Lookup:
+        def lookup(cond: Any, single: bool = False) -> Lookup:
             return Lookup(
                 Prepared(engine, _page(cond)),
                 Prepared(engine, _page(cond, groups)),
                 Prepared(engine, _count(cond)),
+                single,
             )
 
         for name, (column, _) in _KEYED.items():
-            self.by[name] = lookup(column == bindparam("v"))
+            self.by[name] = lookup(column == bindparam("v"), single=name in _UNIQUE)
         self.by["email"] = lookup(_EMAIL)
         self.by["anyEmail"] = lookup(_ANY_EMAIL)
 

@@ -342,12 +342,17 @@ class SqlResources:
             params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
             rows: list[Any] = []
             cut = False
-            reader: PageReader | None = None
-            if groups and count:
+            every: list[tuple[GroupRef, ...]] | None = None
+            if groups and count and lookup.single:
+                # at most one User (Entra's match query): it is never cut, so no reader is needed
+                rows = self.connections.rows(lookup.page_groups, params)
+                every = [self._groups(self.connections, row) for row in rows]
+            elif groups and count:
                 # the groups are found on another connection than the page's, once it is released
-                reader = self._user_page(self.connections, query.group_budget)
-                self.connections.scan(lookup.page_groups, params, reader.read)
-                rows, cut = reader.finish()
+                paged = self._user_page(self.connections, query.group_budget)
+                self.connections.scan(lookup.page_groups, params, paged.read)
+                rows, cut = paged.finish()
+                every = paged.groups
             elif count:
                 rows = self.connections.rows(lookup.page, params)
             total = None if cut else _total(offset, count, rows)
@@ -357,7 +362,7 @@ class SqlResources:
             if query.with_members and rt.name == "Group" and rows:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
-            return _page(total, rows, rt.name, loaded, reader.groups if reader else None, cut)
+            return _page(total, rows, rt.name, loaded, every, cut)
         columns = self._lookups.columns_groups if groups else COLUMNS
         with self._read.connect() as conn:
             reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
