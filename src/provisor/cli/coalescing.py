@@ -189,6 +189,10 @@ if HttpToolsProtocol is not None:
         """uvicorn's httptools HTTP/1.1 protocol with coalesced writes, a bounded request head,
         and read timeouts (the module's docstring)."""
 
+        #: When the TCP connection opened, on the event loop's clock, when that was before
+        #: ``connection_made`` (set by ``cli/tls.py`` before a TLS handshake).
+        opened_at: float | None = None
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
             self._head_done = False  # whether a head completed in the chunk being fed
@@ -200,8 +204,13 @@ if HttpToolsProtocol is not None:
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
-            self._read_timer: asyncio.TimerHandle | None = self.loop.call_later(
-                self._header_timeout, self._read_timed_out
+            # the first head's time runs from the connection's opening: over TLS that was before
+            # the handshake, and the TLS protocol says when (cli/tls.py)
+            opened = self.opened_at
+            if opened is None:
+                opened = self.loop.time()
+            self._read_timer: asyncio.TimerHandle | None = self.loop.call_at(
+                opened + self._header_timeout, self._read_timed_out
             )
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import ssl
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 
 from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, coalescing_protocol
+from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
 
 if TYPE_CHECKING:
@@ -27,15 +30,25 @@ MAX_CONNECTIONS = 1000
 
 class _TlsConfig(uvicorn.Config):
     """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
-    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``)."""
+    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``).
+
+    With TLS, the context is taken from uvicorn, which would hand it to the event loop, and
+    Provisor's protocol terminates TLS instead (``cli/tls.py``): the handshake must be done
+    within the header timeout, and at most ``max_tls_handshakes`` may be under way at once."""
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    max_tls_handshakes: int = MAX_CONNECTIONS
 
     def load(self) -> None:
         super().load()
         if self.ssl is not None:
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            handshakes = TlsHandshakes(self.ssl, self.max_tls_handshakes, self.header_timeout)
+            self.http_protocol_class = cast(
+                "type[asyncio.Protocol]", functools.partial(handshakes.protocol, self.http_protocol_class)
+            )
+            self.ssl = None  # uvicorn passes it to loop.create_server: the TLS is the protocol's
 
 
 class JsonFormatter(logging.Formatter):
@@ -97,6 +110,7 @@ def build_config(
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
+    config.max_tls_handshakes = max_connections
     return config
 
 
