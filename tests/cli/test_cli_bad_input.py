@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -489,3 +490,27 @@ def test_a_public_url_passes_on_to_the_server(db: str, monkeypatch: pytest.Monke
     started = cli("serve", "--db", db, "--public-url", "https://scim.example.com/tenant-a/")
     assert isinstance(started.exception, ServerStarted)
     assert given["public_url"] == "https://scim.example.com/tenant-a/"
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--once"]])
+def test_without_httptools_serve_and_demo_refuse_to_start(
+    tmp_path: Path, db: str, command: list[str]
+) -> None:
+    """Without httptools uvicorn would serve on h11, which has none of the slow-client timeouts
+    (cli/coalescing.py): one line saying what is missing, and no server."""
+    shadow = tmp_path / "shadow" / "httptools"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("httptools is not installed here")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), *sys.path])}
+    p = subprocess.run(
+        [*PROVISOR, *command, "--db", db, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("provisor: ") and "httptools" in lines[0], p.stderr
+    assert not (tmp_path / "cli.db").exists()  # nothing opened, nothing created

@@ -144,6 +144,7 @@ def serve(
     environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
     from provisor.cli import serving
 
+    require_http_protocol()
     check_range("--port", port, 0, 65535)
     check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
     check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
@@ -180,6 +181,16 @@ def serve(
             body_timeout=body_timeout,
             max_connections=max_connections,
         )
+
+
+def require_http_protocol() -> None:
+    """Fail unless the HTTP protocol the server runs on can be loaded (``cli/coalescing.py``)."""
+    from provisor.cli.coalescing import HttpToolsMissing, coalescing_protocol
+
+    try:
+        coalescing_protocol()
+    except HttpToolsMissing as exc:
+        fail(str(exc))
 
 
 def check_public_url(url: str) -> None:
@@ -230,6 +241,7 @@ def demo(
     """Start a server with a demo tenant and show a user and a group going in and coming back."""
     from provisor.cli.demo import run_demo
 
+    require_http_protocol()
     check_range("--port", port, 0, 65535)
     run_demo(
         db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
