@@ -21,7 +21,9 @@ serve unprotected.
 The protocol also answers what uvicorn answers in plain text with a SCIM Error: bytes that are
 not HTTP/1.1 (400), a request head (request line and headers) beyond :data:`MAX_HEAD_BYTES`
 (431), which httptools would otherwise hold in memory however large, before any authentication,
-and a request past uvicorn's ``limit_concurrency`` (503, with ``Retry-After``).
+and a request past uvicorn's ``limit_concurrency`` (503, with ``Retry-After``), or on a
+connection past the config's ``max_connections_per_client`` from its client's address (the same
+503; off unless configured: behind a reverse proxy every connection has the proxy's address).
 
 Slow clients are timed out too (slowloris: uvicorn times out only an idle
 keep-alive connection, so a connection that sends half a request head, or a body a byte now and
@@ -197,6 +199,9 @@ if HttpToolsProtocol is not None:
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
+            self._counted_as: str | None = None
+            if getattr(self.config, "max_connections_per_client", 0):
+                self._count_client()
             # the first head's time runs from the connection's opening: over TLS that was before
             # the handshake, and the TLS protocol says when (cli/tls.py)
             opened = self.opened_at
@@ -208,7 +213,29 @@ if HttpToolsProtocol is not None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_read_timer()
+            if self._counted_as is not None:
+                counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
+                left = counts[self._counted_as] - 1
+                if left:
+                    counts[self._counted_as] = left
+                else:
+                    del counts[self._counted_as]
+                self._counted_as = None
             super().connection_lost(exc)
+
+        def _count_client(self) -> None:
+            """Count the connection under its client's address; past the config's
+            ``max_connections_per_client`` its requests are answered as past ``limit_concurrency``
+            (503, with ``Retry-After``): the connection's app is that answer, so a request pays
+            nothing for the count."""
+            if self.client is None:  # not an IP socket: no address to count under
+                return
+            host = self.client[0]
+            counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
+            counts[host] = held = counts.get(host, 0) + 1
+            self._counted_as = host
+            if held > self.config.max_connections_per_client:  # type: ignore[attr-defined]
+                self.app = _over_capacity
 
         def on_message_begin(self) -> None:
             self._in_head = True

@@ -139,6 +139,15 @@ def serve(
             envvar="PROVISOR_MAX_CONNECTIONS",
         ),
     ] = MAX_CONNECTIONS,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            help="Connections served at once from one client address, past which its requests are "
+            "answered 503; 0 (the default) for no such cap. Behind a reverse proxy every connection "
+            "comes from the proxy's address: leave it 0 there.",
+            envvar="PROVISOR_MAX_CONNECTIONS_PER_CLIENT",
+        ),
+    ] = 0,
 ) -> None:
     """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2. Every option can also come from the
     environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
@@ -151,6 +160,7 @@ def serve(
     check_range("--header-timeout", header_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
     check_range("--body-timeout", body_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
+    check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if log_format.lower() not in LOG_FORMATS:
@@ -180,6 +190,7 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
         )
 
 

@@ -39,9 +39,14 @@ class _TlsConfig(uvicorn.Config):
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     max_tls_handshakes: int = MAX_CONNECTIONS
+    #: Connections served at once from one client address (0: no such cap), and how many each
+    #: address holds (the HTTP protocol counts them, ``cli/coalescing.py``).
+    max_connections_per_client: int = 0
+    connections_per_client: dict[str, int]
 
     def load(self) -> None:
         super().load()
+        self.connections_per_client = {}
         if self.ssl is not None:
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
             handshakes = TlsHandshakes(self.ssl, self.max_tls_handshakes, self.header_timeout)
@@ -91,6 +96,7 @@ def build_config(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = 0,
 ) -> uvicorn.Config:
     config = _TlsConfig(
         app,
@@ -111,6 +117,7 @@ def build_config(
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
     config.max_tls_handshakes = max_connections
+    config.max_connections_per_client = max_connections_per_client
     return config
 
 
@@ -131,6 +138,7 @@ def run_server(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = 0,
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level, log_format)
@@ -162,6 +170,7 @@ def run_server(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
         )
     ).run()
 
