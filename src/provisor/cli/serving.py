@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import resource
 import ssl
 import threading
 import time
@@ -26,6 +27,30 @@ if TYPE_CHECKING:
 #: on a connection past it, or while as many requests are under way, is answered 503 with
 #: ``Retry-After`` (``cli/coalescing.py``), and the connection closed.
 MAX_CONNECTIONS = 1000
+
+
+#: File descriptors a server needs besides its connections' (the database, logs, the event loop).
+FILE_MARGIN = 64
+
+
+def raise_file_limit(needed: int, log: logging.Logger) -> None:
+    """Raise the process's soft file limit to ``needed`` when it is lower and the hard limit
+    allows (the soft limit is often 1024, below what 1000 connections and as many TLS handshakes
+    hold: ``cli/tls.py``), and warn when the hard limit does not. Run out of file descriptors,
+    the event loop drops every new connection without a word."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning(
+            "the process may open %d files, fewer than the %d that --max-connections asks for: "
+            "raise its limit (ulimit -n, LimitNOFILE= in a systemd unit) or lower --max-connections",
+            target,
+            needed,
+        )
 
 
 class _TlsConfig(uvicorn.Config):
@@ -159,6 +184,7 @@ def run_server(
             "Secret Token) with: provisor tenant create NAME --db %s",
             store.engine.url.render_as_string(hide_password=True),
         )
+    raise_file_limit(max_connections * (2 if tls_cert else 1) + FILE_MARGIN, log)
     uvicorn.Server(
         build_config(
             app,
