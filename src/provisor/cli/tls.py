@@ -112,6 +112,7 @@ class TlsProtocol(SSLProtocol):
             ssl_handshake_timeout=handshakes.timeout,  # type: ignore[arg-type]
         )
         self.served = served
+        self._clock = loop
         self._http = app_protocol
         self._handshakes = handshakes
         self._tcp: asyncio.BaseTransport | None = None
@@ -121,14 +122,14 @@ class TlsProtocol(SSLProtocol):
         return self._tcp is not None and self._http not in self.served
 
     def drop(self) -> None:
-        """Close the connection at once (a reset: it never spoke, or not TLS)."""
+        """Close the connection at once, with a reset: no answer can reach it before its handshake."""
         if self._tcp is not None:
             self._tcp.abort()  # type: ignore[attr-defined]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._tcp = transport
         # the HTTP protocol's first head timeout runs from now, not from the handshake's end
-        self._http.opened_at = self._loop.time()  # type: ignore[attr-defined]
+        self._http.opened_at = self._clock.time()  # type: ignore[attr-defined]
         self._handshakes.opened(self)
         super().connection_made(transport)
 
