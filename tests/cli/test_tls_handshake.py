@@ -239,3 +239,39 @@ def test_serve_raises_its_soft_file_limit_to_what_its_connections_need() -> None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert (p.returncode, p.stdout.strip(), p.stderr) == (0, "2064", "")
+
+
+def test_the_tls_protocol_is_the_event_loops_own_and_asyncios_times_out_too(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """uvloop's compiled TLS protocol on uvloop (the loop uvicorn picks), asyncio's on asyncio's
+    loop, where a silent connection is closed in the header timeout as well."""
+    import asyncio
+
+    import uvloop
+
+    from provisor.cli.serving import BackgroundServer
+    from provisor.cli.tls import TlsProtocol, tls_protocol_class
+    from provisor.server import ServerConfig, create_app
+    from provisor.store.sql import SqlStore
+
+    uv, plain = uvloop.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert "uvloop" in tls_protocol_class(uv).__mro__[2].__module__
+        assert tls_protocol_class(plain) is TlsProtocol
+    finally:
+        uv.close()
+        plain.close()
+    cert, key = certificate
+    store = SqlStore(f"sqlite:///{tmp_path / 'provisor.db'}")
+    app = create_app(store, ServerConfig(access_log=False))
+    server = BackgroundServer(app, tls_cert=str(cert), tls_key=str(key), header_timeout=TIMEOUT)
+    server.server.config.loop = "asyncio"
+    server.start()
+    try:
+        with _connect(server.port) as s:
+            took = _seconds_until_closed(s)
+        assert TIMEOUT * 0.8 <= took < TIMEOUT + 3, took
+    finally:
+        server.stop()
+        store.close()
