@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -94,6 +95,8 @@ def stored(db: str) -> list[tuple[Any, ...]]:
         ("--body-timeout", "0.05"),
         ("--max-connections", "0"),
         ("--max-connections", "1000001"),
+        ("--max-connections-per-client", "-1"),
+        ("--max-connections-per-client", "1000001"),
     ],
 )
 def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str, value: str) -> None:
@@ -111,6 +114,8 @@ def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str,
         ("--header-timeout", "0.1"),
         ("--body-timeout", "3600"),
         ("--max-connections", "1"),
+        ("--max-connections-per-client", "0"),
+        ("--max-connections-per-client", "1"),
     ],
 )
 def test_serve_accepts_the_edges(db: str, option: str, value: str) -> None:
@@ -135,11 +140,14 @@ def test_serve_passes_its_timeouts_and_connections_on(db: str, monkeypatch: pyte
         serving.MAX_CONNECTIONS,
     )
     assert (common.HEADER_TIMEOUT, common.BODY_TIMEOUT, common.MAX_CONNECTIONS) == (10.0, 30.0, 1000)
+    assert seen["max_connections_per_client"] == 0  # off: behind a proxy every client is the proxy
     monkeypatch.setenv("PROVISOR_HEADER_TIMEOUT", "2.5")
     monkeypatch.setenv("PROVISOR_BODY_TIMEOUT", "7")
     monkeypatch.setenv("PROVISOR_MAX_CONNECTIONS", "50")
+    monkeypatch.setenv("PROVISOR_MAX_CONNECTIONS_PER_CLIENT", "4")
     assert isinstance(cli("serve", "--db", db).exception, ServerStarted)
     assert (seen["header_timeout"], seen["body_timeout"], seen["max_connections"]) == (2.5, 7.0, 50)
+    assert seen["max_connections_per_client"] == 4
 
 
 # -- 2. serve's runtime failures -----------------------------------------------------------------
@@ -489,3 +497,27 @@ def test_a_public_url_passes_on_to_the_server(db: str, monkeypatch: pytest.Monke
     started = cli("serve", "--db", db, "--public-url", "https://scim.example.com/tenant-a/")
     assert isinstance(started.exception, ServerStarted)
     assert given["public_url"] == "https://scim.example.com/tenant-a/"
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--once"]])
+def test_without_httptools_serve_and_demo_refuse_to_start(
+    tmp_path: Path, db: str, command: list[str]
+) -> None:
+    """Without httptools uvicorn would serve on h11, which has none of the slow-client timeouts
+    (cli/coalescing.py): one line saying what is missing, and no server."""
+    shadow = tmp_path / "shadow" / "httptools"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("httptools is not installed here")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), *sys.path])}
+    p = subprocess.run(
+        [*PROVISOR, *command, "--db", db, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("provisor: ") and "httptools" in lines[0], p.stderr
+    assert not (tmp_path / "cli.db").exists()  # nothing opened, nothing created

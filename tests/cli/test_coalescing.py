@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from provisor.cli.coalescing import (
     MAX_HEAD_BYTES,
-    CoalescingH11Protocol,
     CoalescingHttpToolsProtocol,
     CoalescingTransport,
+    HttpToolsMissing,
     coalescing_protocol,
 )
-from provisor.cli.serving import BackgroundServer
 
 
 class FakeTransport:
@@ -154,26 +152,6 @@ def test_a_large_response_arrives_whole(port, tenant) -> None:
     assert body.startswith(b'{"schemas"') and body.endswith(b"}")
 
 
-async def _never_called(scope: dict, receive: object, send: object) -> None:
-    raise AssertionError("a request that is not HTTP reaches no app")
-
-
-@pytest.fixture(params=["httptools", "h11"])
-def any_protocol_port(request: pytest.FixtureRequest, live) -> Iterator[int]:
-    """The live server (httptools), or a server of its own on the pure-Python h11 protocol."""
-    if request.param == "httptools":
-        assert live.server.server.config.http is CoalescingHttpToolsProtocol
-        yield live.server.port
-        return
-    server = BackgroundServer(_never_called)
-    server.server.config.http = CoalescingH11Protocol
-    server.start()
-    try:
-        yield server.port
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize(
     "payload",
     [
@@ -182,10 +160,8 @@ def any_protocol_port(request: pytest.FixtureRequest, live) -> Iterator[int]:
     ],
     ids=["garbage", "bad-header"],
 )
-def test_what_is_not_http_gets_a_scim_error_and_the_connection_closes(
-    any_protocol_port: int, payload: bytes
-) -> None:
-    _assert_scim_400(_exchange(any_protocol_port, payload))
+def test_what_is_not_http_gets_a_scim_error_and_the_connection_closes(port: int, payload: bytes) -> None:
+    _assert_scim_400(_exchange(port, payload))
 
 
 def test_a_request_line_beyond_the_parsers_limit_gets_a_scim_error(port: int) -> None:
@@ -247,3 +223,13 @@ def test_a_large_body_and_pipelined_requests_are_not_a_large_head(port: int) -> 
     raw = _exchange(port, one + one + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     statuses = [head.split(b"\r\n")[0] for head, _ in _responses(raw)]
     assert statuses == [b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 200 OK"]
+
+
+def test_without_httptools_there_is_no_protocol_to_serve_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn would fall back to h11, which has none of the read timeouts: refused instead."""
+    import provisor.cli.coalescing
+
+    assert coalescing_protocol() is CoalescingHttpToolsProtocol
+    monkeypatch.setattr(provisor.cli.coalescing, "HttpToolsProtocol", None)
+    with pytest.raises(HttpToolsMissing, match="httptools"):
+        coalescing_protocol()

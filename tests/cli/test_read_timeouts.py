@@ -233,3 +233,41 @@ def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
         with _connect(server) as again:
             again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert _read_until_closed(again).startswith(b"HTTP/1.1 200 ")
+
+
+def _connect_from(server: LiveServer, address: str) -> socket.socket:
+    """A connection from another loopback address (all of 127/8 is this machine's)."""
+    port = server.server.port
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(address, 0))
+
+
+def _served(s: socket.socket) -> bool:
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    return s.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+def test_connections_past_the_per_client_cap_are_answered_503_and_other_clients_served(
+    tmp_path: Path,
+) -> None:
+    """max_connections_per_client=2: a client address's third connection is answered 503 with
+    Retry-After while its two are held, and another address is served all the while."""
+    with serving(f"sqlite:///{tmp_path / 'client-cap.db'}", max_connections_per_client=2) as server:
+        held = [_connect_from(server, "127.0.0.1"), _connect_from(server, "127.0.0.1")]
+        try:
+            assert all(_served(s) for s in held)
+            with _connect_from(server, "127.0.0.1") as third:
+                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw = _read_until_closed(third)
+            status, error = _status_and_error(raw)
+            assert status == b"HTTP/1.1 503 Service Unavailable" and error["status"] == "503"
+            assert b"\r\nretry-after: 1\r\n" in raw.lower()
+            other = [_connect_from(server, "127.0.0.2"), _connect_from(server, "127.0.0.2")]
+            held += other
+            assert all(_served(s) for s in other)
+            held.pop(0).close()  # the first client leaves one: its next connection is served
+            time.sleep(0.2)
+            with _connect_from(server, "127.0.0.1") as again:
+                assert _served(again)
+        finally:
+            for s in held:
+                s.close()

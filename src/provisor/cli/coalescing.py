@@ -13,13 +13,19 @@ goes out in the same loop iteration it was produced in, in order, and ``close`` 
 kept before closing. Flow control is untouched: the real transport still tells the protocol
 to pause and resume writing, and it still buffers what the socket does not take.
 
-The protocols also answer what uvicorn answers in plain text with a SCIM Error: bytes that are
-not HTTP/1.1 (400), and, on httptools, a request head (request line and headers) beyond
-:data:`MAX_HEAD_BYTES` (431), which httptools would otherwise hold in memory however large,
-before any authentication (h11 has its own limit, 16 KiB, and answers 400), and a request past
-uvicorn's ``limit_concurrency`` (503, with ``Retry-After``).
+The protocol is uvicorn's httptools one, the only one ``provisor serve`` runs on: uvicorn's
+other, h11, has none of what follows, so without httptools (a dependency, which an install
+without dependencies can leave out) :func:`coalescing_protocol` refuses to serve rather than
+serve unprotected.
 
-On httptools, slow clients are timed out too (slowloris: uvicorn times out only an idle
+The protocol also answers what uvicorn answers in plain text with a SCIM Error: bytes that are
+not HTTP/1.1 (400), a request head (request line and headers) beyond :data:`MAX_HEAD_BYTES`
+(431), which httptools would otherwise hold in memory however large, before any authentication,
+and a request past uvicorn's ``limit_concurrency`` (503, with ``Retry-After``), or on a
+connection past the config's ``max_connections_per_client`` from its client's address (the same
+503; off unless configured: behind a reverse proxy every connection has the proxy's address).
+
+Slow clients are timed out too (slowloris: uvicorn times out only an idle
 keep-alive connection, so a connection that sends half a request head, or a body a byte now and
 then, would otherwise be held for good, before any authentication). A request head must be
 complete within ``header_timeout`` seconds of its first byte (of the connection's opening, for
@@ -42,7 +48,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from provisor.scim.errors import HeadersTooLarge, InvalidSyntax, RequestTimeout, ServiceUnavailable
 from provisor.server.errors import error_body
@@ -168,19 +173,9 @@ def _send_scim_error(
     transport.close()
 
 
-class CoalescingH11Protocol(H11Protocol):
-    """uvicorn's pure-Python HTTP/1.1 protocol with coalesced writes."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_coalescing(transport))
-
-    def send_400_response(self, msg: str) -> None:
-        _send_scim_error(self.transport, self.server_state.default_headers)
-
-
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-except ImportError:  # httptools missing: uvicorn's own fallback is h11 too
+except ImportError:  # httptools missing: coalescing_protocol says so
     HttpToolsProtocol = None  # type: ignore[assignment, misc]
 
 if HttpToolsProtocol is not None:
@@ -188,6 +183,10 @@ if HttpToolsProtocol is not None:
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools HTTP/1.1 protocol with coalesced writes, a bounded request head,
         and read timeouts (the module's docstring)."""
+
+        #: When the TCP connection opened, on the event loop's clock, when that was before
+        #: ``connection_made`` (set by ``cli/tls.py`` before a TLS handshake).
+        opened_at: float | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
@@ -200,13 +199,43 @@ if HttpToolsProtocol is not None:
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
-            self._read_timer: asyncio.TimerHandle | None = self.loop.call_later(
-                self._header_timeout, self._read_timed_out
+            self._counted_as: str | None = None
+            if getattr(self.config, "max_connections_per_client", 0):
+                self._count_client()
+            # the first head's time runs from the connection's opening: over TLS that was before
+            # the handshake, and the TLS protocol says when (cli/tls.py)
+            opened = self.opened_at
+            if opened is None:
+                opened = self.loop.time()
+            self._read_timer: asyncio.TimerHandle | None = self.loop.call_at(
+                opened + self._header_timeout, self._read_timed_out
             )
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_read_timer()
+            if self._counted_as is not None:
+                counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
+                left = counts[self._counted_as] - 1
+                if left:
+                    counts[self._counted_as] = left
+                else:
+                    del counts[self._counted_as]
+                self._counted_as = None
             super().connection_lost(exc)
+
+        def _count_client(self) -> None:
+            """Count the connection under its client's address; past the config's
+            ``max_connections_per_client`` its requests are answered as past ``limit_concurrency``
+            (503, with ``Retry-After``): the connection's app is that answer, so a request pays
+            nothing for the count."""
+            if self.client is None:  # not an IP socket: no address to count under
+                return
+            host = self.client[0]
+            counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
+            counts[host] = held = counts.get(host, 0) + 1
+            self._counted_as = host
+            if held > self.config.max_connections_per_client:  # type: ignore[attr-defined]
+                self.app = _over_capacity
 
         def on_message_begin(self) -> None:
             self._in_head = True
@@ -309,8 +338,17 @@ if HttpToolsProtocol is not None:
             _send_scim_error(self.transport, self.server_state.default_headers)
 
 
+class HttpToolsMissing(RuntimeError):
+    """httptools cannot be imported, and with it the protocol that protects the server."""
+
+
 def coalescing_protocol() -> type[asyncio.Protocol]:
-    """The fastest HTTP/1.1 protocol uvicorn has here (httptools when installed), coalescing."""
+    """The HTTP/1.1 protocol ``provisor serve`` runs on: httptools', coalescing, timing out slow
+    clients; :class:`HttpToolsMissing` without httptools (uvicorn would fall back to h11)."""
     if HttpToolsProtocol is None:
-        return CoalescingH11Protocol
+        raise HttpToolsMissing(
+            "serving needs the httptools package (a dependency of provisor, missing here): without "
+            "it uvicorn would fall back to its h11 protocol, which does not time out slow clients; "
+            "install it (pip install httptools)"
+        )
     return CoalescingHttpToolsProtocol

@@ -141,17 +141,28 @@ def serve(
             envvar="PROVISOR_MAX_CONNECTIONS",
         ),
     ] = MAX_CONNECTIONS,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            help="Connections served at once from one client address, past which its requests are "
+            "answered 503; 0 (the default) for no such cap. Behind a reverse proxy every connection "
+            "comes from the proxy's address: leave it 0 there.",
+            envvar="PROVISOR_MAX_CONNECTIONS_PER_CLIENT",
+        ),
+    ] = 0,
 ) -> None:
     """Serve SCIM 2.0 at http(s)://HOST:PORT/scim/v2. Every option can also come from the
     environment (PROVISOR_PORT, PROVISOR_LOG_FORMAT, ...: see each option's env var)."""
     from provisor.cli import serving
 
+    require_http_protocol()
     check_range("--port", port, 0, 65535)
     check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
     check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
     check_range("--header-timeout", header_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
     check_range("--body-timeout", body_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
+    check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if log_format.lower() not in LOG_FORMATS:
@@ -181,7 +192,18 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
         )
+
+
+def require_http_protocol() -> None:
+    """Fail unless the HTTP protocol the server runs on can be loaded (``cli/coalescing.py``)."""
+    from provisor.cli.coalescing import HttpToolsMissing, coalescing_protocol
+
+    try:
+        coalescing_protocol()
+    except HttpToolsMissing as exc:
+        fail(str(exc))
 
 
 def check_public_url(url: str) -> None:
@@ -232,6 +254,7 @@ def demo(
     """Start a server with a demo tenant and show a user and a group going in and coming back."""
     from provisor.cli.demo import run_demo
 
+    require_http_protocol()
     check_range("--port", port, 0, 65535)
     run_demo(
         db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",

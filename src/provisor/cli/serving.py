@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import resource
 import ssl
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 
 from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, coalescing_protocol
+from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
 
 if TYPE_CHECKING:
@@ -25,17 +29,56 @@ if TYPE_CHECKING:
 MAX_CONNECTIONS = 1000
 
 
+#: File descriptors a server needs besides its connections' (the database, logs, the event loop).
+FILE_MARGIN = 64
+
+
+def raise_file_limit(needed: int, log: logging.Logger) -> None:
+    """Raise the process's soft file limit to ``needed`` when it is lower and the hard limit
+    allows (the soft limit is often 1024, below what 1000 connections and as many TLS handshakes
+    hold: ``cli/tls.py``), and warn when the hard limit does not. Run out of file descriptors,
+    the event loop drops every new connection without a word."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning(
+            "the process may open %d files, fewer than the %d that --max-connections asks for: "
+            "raise its limit (ulimit -n, LimitNOFILE= in a systemd unit) or lower --max-connections",
+            target,
+            needed,
+        )
+
+
 class _TlsConfig(uvicorn.Config):
     """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
-    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``)."""
+    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``).
+
+    With TLS, the context is taken from uvicorn, which would hand it to the event loop, and
+    Provisor's protocol terminates TLS instead (``cli/tls.py``): the handshake must be done
+    within the header timeout, and at most ``max_tls_handshakes`` may be under way at once."""
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    max_tls_handshakes: int = MAX_CONNECTIONS
+    #: Connections served at once from one client address (0: no such cap), and how many each
+    #: address holds (the HTTP protocol counts them, ``cli/coalescing.py``).
+    max_connections_per_client: int = 0
+    connections_per_client: dict[str, int]
 
     def load(self) -> None:
         super().load()
+        self.connections_per_client = {}
         if self.ssl is not None:
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            handshakes = TlsHandshakes(self.ssl, self.max_tls_handshakes, self.header_timeout)
+            self.http_protocol_class = cast(
+                "type[asyncio.Protocol]", functools.partial(handshakes.protocol, self.http_protocol_class)
+            )
+            self.ssl = None  # uvicorn passes it to loop.create_server: the TLS is the protocol's
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,6 +121,7 @@ def build_config(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = 0,
 ) -> uvicorn.Config:
     config = _TlsConfig(
         app,
@@ -97,6 +141,8 @@ def build_config(
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
+    config.max_tls_handshakes = max_connections
+    config.max_connections_per_client = max_connections_per_client
     return config
 
 
@@ -117,6 +163,7 @@ def run_server(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = 0,
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level, log_format)
@@ -137,6 +184,7 @@ def run_server(
             "Secret Token) with: provisor tenant create NAME --db %s",
             store.engine.url.render_as_string(hide_password=True),
         )
+    raise_file_limit(max_connections * (2 if tls_cert else 1) + FILE_MARGIN, log)
     uvicorn.Server(
         build_config(
             app,
@@ -148,6 +196,7 @@ def run_server(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
         )
     ).run()
 
