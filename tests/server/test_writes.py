@@ -174,3 +174,25 @@ def test_writes_that_waited_the_busy_timeout_fail_busy_and_never_run(store):
     assert second.data["userName"] == "second"
     assert runs == ["second"]
     assert [r.data["userName"] for r in store.search(tenant, "User", Query()).resources] == ["second"]
+
+
+def test_an_eager_write_runs_at_once_when_the_lock_is_free_and_waits_off_the_loop_when_not(store):
+    """``run_eagerly`` (a request's trace): in the same turn of the loop, without a flush, when
+    the lock is free; while another writer holds it, queued like any write, then run once."""
+    tenant = store.create_tenant("t").id
+    sizes: list[int] = []
+    batcher = WriteBatcher(store, observe=sizes.append)
+    other = sqlite3.connect(store.engine.url.database, isolation_level=None)
+
+    async def main():
+        now = await batcher.run_eagerly(lambda: store.create(tenant, "User", {"userName": "now"}))
+        assert sizes == []  # no flush: run in place
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.2, other.execute, "ROLLBACK")
+        later = await batcher.run_eagerly(lambda: store.create(tenant, "User", {"userName": "later"}))
+        return now, later
+
+    now, later = asyncio.run(main())
+    other.close()
+    assert (now.data["userName"], later.data["userName"]) == ("now", "later")
+    assert sizes == [1]

@@ -164,9 +164,9 @@ class ScimApp:
     async def _trace(self, ctx: TenantContext, request: ScimRequest, status: int, body: bytes | None) -> None:
         """Keep this request of a tenant with tracing on (``server/tracing.py``), once answered.
 
-        The trace is a write like any other: it goes through the write batcher, so it never waits
-        on the event loop for another writer's lock (a read of a traced tenant would stop every
-        request otherwise), and shares the commit of the writes beside it."""
+        The trace is written at once when the database's write lock is free; otherwise it waits
+        in the write batcher like any write, never on the event loop (a read of a traced tenant
+        would stop every request while another process holds the lock)."""
         add = getattr(self.store, "add_trace", None)
         if add is None:
             return
@@ -175,7 +175,7 @@ class ScimApp:
                 request.scope.get("path", ""), request.scope.get("query_string", b""), request.body, body
             )
             when = datetime.now(UTC)
-            await self.writes.run(
+            await self.writes.run_eagerly(
                 lambda: add(
                     ctx.id,
                     time=when,

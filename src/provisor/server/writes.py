@@ -19,6 +19,8 @@ lock is held, so none can run twice. An operation alone runs its own write trans
 that transaction being the lock's (no savepoint); an operation that writes several times (a Bulk
 request: ``several_writes``) runs inside ``store.batch()`` even alone, each write a savepoint of
 the lock's transaction. A store without ``try_write_lock`` takes its locks as its writes begin.
+A request's trace (:meth:`run_eagerly`) is written at once when the lock is free, as before, and
+otherwise waits here like any write.
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ class WriteBatcher:
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
+
+    async def run_eagerly(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` at once, in this turn of the loop, when no write is waiting and the
+        lock is free (a request's trace, written right after its answer as before); otherwise as
+        :meth:`run` does, never waiting on the loop."""
+        if not self._pending:
+            lock = self._lock()
+            if lock is not None:
+                with lock:
+                    return operation()
+        return await self.run(operation)
 
     def _flush(self) -> None:
         try:
