@@ -94,7 +94,7 @@ class WriteBatcher:
 
     def _flush(self) -> None:
         try:
-            lock = self._lock()
+            lock = _NO_LOCK if self._try_lock is None else self._try_lock()
         except Exception as exc:  # the database cannot begin a write at all: say so to this batch
             _fail(self._take(), exc)
             return
@@ -106,8 +106,16 @@ class WriteBatcher:
         if self._observe is not None:
             self._observe(len(jobs))
         with lock:
-            if len(jobs) == 1 and not jobs[0][2]:
-                _run_alone(jobs[0])
+            if len(jobs) == 1 and not jobs[0][2]:  # alone: its own transaction, no savepoint
+                operation, future, *_ = jobs[0]
+                try:
+                    result = operation()
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
             else:
                 self._run_together(jobs)
 
@@ -159,19 +167,6 @@ class WriteBatcher:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-
-def _run_alone(job: _Job) -> None:
-    """One write alone: its own transaction (the lock's), no savepoint needed."""
-    operation, future, *_ = job
-    try:
-        result = operation()
-    except Exception as exc:
-        if not future.done():
-            future.set_exception(exc)
-    else:
-        if not future.done():
-            future.set_result(result)
 
 
 def _fail(jobs: list[_Job], exc: Exception) -> None:

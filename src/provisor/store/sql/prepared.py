@@ -291,7 +291,7 @@ class Connections:
         self.release(conn)
         return changed
 
-    def write(self) -> Transaction | Savepoint | Joined:
+    def write(self) -> Transaction | Savepoint:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite): ``with conns.write() as tx: ...``.
 
         Inside :meth:`batch` it is a savepoint of the batch's transaction instead; inside a
@@ -301,9 +301,9 @@ class Connections:
         if outer is not None:
             return Savepoint(outer)
         held: Transaction | None = getattr(self._batch, "held", None)
-        if held is not None:
+        if held is not None:  # begun already: its ``with`` block enters it without beginning
             self._batch.held = None
-            return Joined(held)
+            return held
         return Transaction(self, "BEGIN IMMEDIATE" if self._sqlite else None)
 
     def try_write_lock(self) -> WriteLock | None:
@@ -368,18 +368,6 @@ class Connections:
         """A read transaction: several statements, one snapshot."""
         return Transaction(self, "BEGIN" if self._sqlite else None)
 
-    def _hold(self, tx: Transaction) -> None:
-        if getattr(self._batch, "held", None) is not None or getattr(self._batch, "tx", None) is not None:
-            raise RuntimeError("a write lock inside another write lock or batch of the same thread")
-        self._batch.held = tx
-
-    def _unhold(self, tx: Transaction) -> bool:
-        """Stop offering ``tx`` to this thread's writes; whether none took it."""
-        if getattr(self._batch, "held", None) is tx:
-            self._batch.held = None
-            return True
-        return False
-
     def _notify(self, sql: str, rowcount: int) -> None:
         for observer in self.observers:
             observer(sql, rowcount)
@@ -405,35 +393,19 @@ class WriteLock:
         self._tx = tx
 
     def __enter__(self) -> None:
-        try:
-            self._conns._hold(self._tx)
-        except BaseException:
+        local = self._conns._batch
+        if getattr(local, "held", None) is not None or getattr(local, "tx", None) is not None:
             self._tx.end_unused()
-            raise
+            raise RuntimeError("a write lock inside another write lock or batch of the same thread")
+        local.held = self._tx
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._conns._unhold(self._tx):
+        local = self._conns._batch
+        if local.held is self._tx:  # no write took it: let the lock go
+            local.held = None
             self._tx.end_unused()
-
-
-class Joined:
-    """A write that joins the transaction of a :class:`WriteLock`: that transaction, ended (committed,
-    or rolled back on an exception) as the write's own would be."""
-
-    __slots__ = ("_tx",)
-
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
-    def __enter__(self) -> Transaction:
-        return self._tx
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._tx.__exit__(kind, exc, tb)
 
 
 class Transaction:
@@ -443,7 +415,7 @@ class Transaction:
     of 16 creates updates a tenant's resource count once instead of 16 times.
     """
 
-    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "_release", "broken", "deferred")
+    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "_nowait", "broken", "deferred")
 
     def __init__(self, conns: Connections, begin: str | None, *, nowait: bool = False) -> None:
         """``nowait``: the transaction runs on one of the no-wait connections of
@@ -452,7 +424,7 @@ class Transaction:
         self._begin = begin
         self._conn: tuple[PoolProxiedConnection, DBAPIConnection] | None = None
         self._cursor: DBAPICursor | None = None
-        self._release = conns._release_nowait if nowait else conns.release
+        self._nowait = nowait
         #: Deferred additions by key, summed; a savepoint that rolls back restores its copy.
         self.deferred: dict[Hashable, tuple[int, ...]] = {}
         self._apply: dict[Hashable, Apply] = {}
@@ -481,6 +453,8 @@ class Transaction:
         self._conn, self._cursor = conn, cursor
 
     def __enter__(self) -> Transaction:
+        if self._cursor is not None:  # begun by try_write_lock and joined (``Connections.write``)
+            return self
         conn = self._conns.acquire()
         try:
             cursor = conn[1].cursor()
@@ -535,6 +509,12 @@ class Transaction:
             conn[0].invalidate()  # unknown state: never reuse it
         else:
             self._release(conn)
+
+    def _release(self, conn: tuple[PoolProxiedConnection, DBAPIConnection]) -> None:
+        if self._nowait:
+            self._conns._release_nowait(conn)
+        else:
+            self._conns.release(conn)
 
     def end_unused(self) -> None:
         """Roll back a transaction begun for writes that never came (``WriteLock``)."""
