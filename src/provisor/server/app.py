@@ -153,16 +153,20 @@ class ScimApp:
             media = response_media_type(request.headers.get("accept"))
             await send_response(send, status, body, headers, media)
             if ctx is not None and ctx.trace:
-                self._trace(ctx, request, status, body)
+                await self._trace(ctx, request, status, body)
             return
         answer = None if outcome.body is None else orjson.dumps(outcome.body)
         media = response_media_type(request.headers.get("accept"))
         await send_response(send, outcome.status, answer, outcome.headers, media)
         if ctx.trace:
-            self._trace(ctx, request, outcome.status, answer)
+            await self._trace(ctx, request, outcome.status, answer)
 
-    def _trace(self, ctx: TenantContext, request: ScimRequest, status: int, body: bytes | None) -> None:
-        """Keep this request of a tenant with tracing on (``server/tracing.py``), once answered."""
+    async def _trace(self, ctx: TenantContext, request: ScimRequest, status: int, body: bytes | None) -> None:
+        """Keep this request of a tenant with tracing on (``server/tracing.py``), once answered.
+
+        The trace is written at once when the database's write lock is free; otherwise it waits
+        in the write batcher like any write, never on the event loop (a read of a traced tenant
+        would stop every request while another process holds the lock)."""
         add = getattr(self.store, "add_trace", None)
         if add is None:
             return
@@ -170,15 +174,18 @@ class ScimApp:
             kept = traced(
                 request.scope.get("path", ""), request.scope.get("query_string", b""), request.body, body
             )
-            add(
-                ctx.id,
-                time=datetime.now(UTC),
-                method=request.method,
-                target=kept.target,
-                status=status,
-                request=kept.request,
-                response=kept.response,
-                keep=ctx.trace,
+            when = datetime.now(UTC)
+            await self.writes.run_eagerly(
+                lambda: add(
+                    ctx.id,
+                    time=when,
+                    method=request.method,
+                    target=kept.target,
+                    status=status,
+                    request=kept.request,
+                    response=kept.response,
+                    keep=ctx.trace,
+                )
             )
         except Exception:  # the answer is out; a trace that could not be kept costs only itself
             log.warning("could not keep a request trace of tenant %s", ctx.id, exc_info=True)
@@ -400,7 +407,7 @@ class ScimApp:
             ops = operations(body) if isinstance(body, dict) else None
             self.limiter.take(ctx.id, limit, len(ops) if isinstance(ops, list) else 1)
         base = self.base_url(request)
-        response = await self.writes.run(lambda: self.bulk.run(ctx, body, base))
+        response = await self.writes.run(lambda: self.bulk.run(ctx, body, base), several_writes=True)
         # An operation answered 503 (the database busy, nothing stored) may be sent again: the
         # Bulk response says when, as a 503 of its own would (RFC 7231 section 7.1.3).
         busy = any(result.get("status") == "503" for result in response["Operations"])

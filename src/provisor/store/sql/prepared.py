@@ -12,7 +12,9 @@ filters, tenants, migrations) goes through SQLAlchemy as usual.
 Only plain scalar parameters are allowed: no expanding IN lists (:class:`PreparedIn` compiles one
 statement per list size instead) and no types with bind processors. Writes run in
 :meth:`Connections.write`: ``BEGIN IMMEDIATE`` ... ``COMMIT`` on SQLite (the driver's implicit
-transaction elsewhere), ROLLBACK on any exception, which then propagates unchanged.
+transaction elsewhere), ROLLBACK on any exception, which then propagates unchanged. A caller that
+must not wait for SQLite's write lock (the server's event loop) takes it first with
+:meth:`Connections.try_write_lock`, which answers at once, and lets its next write join it.
 
 ``Connections.observers`` is a diagnostics hook: each callable is given ``(sql, rowcount)`` after
 every statement run here (tests count statements and rows with it).
@@ -34,7 +36,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
-from provisor.store.sql.engine import store_error
+from provisor.store.sql.engine import is_locked, store_error
 
 Row = tuple[Any, ...]
 Observer = Callable[[str, int], None]
@@ -163,7 +165,12 @@ class Connections:
         self._queue = pool if isinstance(pool, QueuePool) else None
         self._keep = min(keep, pool.size()) if isinstance(pool, QueuePool) else keep
         self._closed = False
-        self._batch = threading.local()  # the open group-commit transaction of this thread, if any
+        #: this thread's open group-commit transaction (``tx``) and write lock to join (``held``)
+        self._batch = threading.local()
+        #: SQLite connections of :meth:`try_write_lock`, set never to wait for the lock; with the
+        #: statement that gives one back the engine's busy timeout
+        self._nowait: list[tuple[PoolProxiedConnection, DBAPIConnection]] = []
+        self._restore_wait: str | None = None
 
     # -- checkout ------------------------------------------------------------------------------
 
@@ -192,6 +199,46 @@ class Connections:
         self._closed = True
         while self._idle:
             self._idle.pop()[0].close()
+        while self._nowait:
+            self._release_nowait(self._nowait.pop())
+
+    def _acquire_nowait(self) -> tuple[PoolProxiedConnection, DBAPIConnection]:
+        """A connection whose busy timeout is 0: a ``BEGIN IMMEDIATE`` on it fails at once when
+        another connection holds the write lock, instead of waiting in SQLite's busy handler."""
+        try:
+            return self._nowait.pop()
+        except IndexError:
+            pass
+        conn = self.acquire()
+        try:
+            cursor = conn[1].cursor()
+            try:
+                if self._restore_wait is None:
+                    wait = int(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
+                    self._restore_wait = f"PRAGMA busy_timeout={wait:d}"
+                cursor.execute("PRAGMA busy_timeout=0")
+            finally:
+                cursor.close()
+        except BaseException:
+            conn[0].close()  # still waits as configured: nothing was changed on it
+            raise
+        return conn
+
+    def _release_nowait(self, conn: tuple[PoolProxiedConnection, DBAPIConnection]) -> None:
+        """Keep a no-wait connection for the next :meth:`try_write_lock`, or give it back its busy
+        timeout and return it to the pool (never a connection that would not wait, to others)."""
+        if not self._closed and len(self._nowait) < _KEEP_NOWAIT:
+            self._nowait.append(conn)
+            return
+        try:
+            assert self._restore_wait is not None
+            cursor = conn[1].cursor()
+            cursor.execute(self._restore_wait)
+            cursor.close()
+        except Exception:
+            conn[0].invalidate()
+        else:
+            conn[0].close()
 
     # -- statements ----------------------------------------------------------------------------
 
@@ -270,12 +317,55 @@ class Connections:
     def write(self) -> Transaction | Savepoint:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite): ``with conns.write() as tx: ...``.
 
-        Inside :meth:`batch` it is a savepoint of the batch's transaction instead.
+        Inside :meth:`batch` it is a savepoint of the batch's transaction instead; inside a
+        :class:`WriteLock`, the first write (or batch) is that lock's transaction.
         """
         outer: Transaction | None = getattr(self._batch, "tx", None)
         if outer is not None:
             return Savepoint(outer)
+        held: Transaction | None = getattr(self._batch, "held", None)
+        if held is not None:  # begun already: its ``with`` block enters it without beginning
+            self._batch.held = None
+            return held
         return Transaction(self, "BEGIN IMMEDIATE" if self._sqlite else None)
+
+    def try_write_lock(self) -> WriteLock | None:
+        """The database's write lock taken now, or None at once when another connection holds it.
+
+        ``with lock: ...``: the first write transaction (or :meth:`batch`) this thread begins in the
+        block is the lock's transaction, begun already; a lock no write took is let go at the end
+        of the block. This is for a caller that must not wait inside SQLite's busy handler (the
+        server's event loop, which answers reads meanwhile): it tries again later itself, and only
+        then runs the writes, so a retry never repeats one.
+
+        On a SQLite file the ``BEGIN IMMEDIATE`` runs on a connection kept with a busy timeout of
+        0 (setting it back and forth on a shared connection would cost two statements a write).
+        Once that statement has the lock, nothing else in the transaction waits for one (in WAL
+        mode a commit needs no other lock; a checkpoint after it never waits). Elsewhere (an
+        in-memory database, one connection; other databases, which lock rows, not the database)
+        the transaction begins as any write's does.
+        """
+        if not (self._sqlite and self._queue is not None):
+            tx = Transaction(self, "BEGIN IMMEDIATE" if self._sqlite else None)
+            tx.__enter__()
+            return WriteLock(self, tx)
+        conn = self._acquire_nowait()
+        cursor = conn[1].cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            cursor.close()
+            if is_locked(exc):
+                self._release_nowait(conn)
+                return None
+            conn[0].invalidate()  # unknown state, and no wait configured: never reuse it
+            translated = store_error(exc)
+            if translated is not None:
+                raise translated from exc
+            raise
+        tx = Transaction(self, None, nowait=True)
+        tx.adopt(conn, cursor)
+        return WriteLock(self, tx)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -306,8 +396,39 @@ class Connections:
             observer(sql, rowcount)
 
 
+#: No-wait connections kept for :meth:`Connections.try_write_lock` (one thread, the event loop's,
+#: takes the lock at a time; a second is kept for the odd overlap).
+_KEEP_NOWAIT = 2
+
 #: What a deferred addition does at commit: ``apply(tx, key, totals)``.
 Apply = Callable[["Transaction", Hashable, tuple[int, ...]], None]
+
+
+class WriteLock:
+    """The write lock :meth:`Connections.try_write_lock` took: its transaction, begun, for the
+    first write of this thread inside ``with lock:`` to join; rolled back (the lock let go) at the
+    end of the block if no write took it."""
+
+    __slots__ = ("_conns", "_tx")
+
+    def __init__(self, conns: Connections, tx: Transaction) -> None:
+        self._conns = conns
+        self._tx = tx
+
+    def __enter__(self) -> None:
+        local = self._conns._batch
+        if getattr(local, "held", None) is not None or getattr(local, "tx", None) is not None:
+            self._tx.end_unused()
+            raise RuntimeError("a write lock inside another write lock or batch of the same thread")
+        local.held = self._tx
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        local = self._conns._batch
+        if local.held is self._tx:  # no write took it: let the lock go
+            local.held = None
+            self._tx.end_unused()
 
 
 class Transaction:
@@ -317,13 +438,16 @@ class Transaction:
     of 16 creates updates a tenant's resource count once instead of 16 times.
     """
 
-    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "broken", "deferred")
+    __slots__ = ("_apply", "_begin", "_conn", "_conns", "_cursor", "_nowait", "broken", "deferred")
 
-    def __init__(self, conns: Connections, begin: str | None) -> None:
+    def __init__(self, conns: Connections, begin: str | None, *, nowait: bool = False) -> None:
+        """``nowait``: the transaction runs on one of the no-wait connections of
+        ``try_write_lock`` (:meth:`adopt`), which goes back among those."""
         self._conns = conns
         self._begin = begin
         self._conn: tuple[PoolProxiedConnection, DBAPIConnection] | None = None
         self._cursor: DBAPICursor | None = None
+        self._nowait = nowait
         #: Deferred additions by key, summed; a savepoint that rolls back restores its copy.
         self.deferred: dict[Hashable, tuple[int, ...]] = {}
         self._apply: dict[Hashable, Apply] = {}
@@ -347,7 +471,13 @@ class Transaction:
         for key, totals in deferred.items():
             self._apply[key](self, key, totals)
 
+    def adopt(self, conn: tuple[PoolProxiedConnection, DBAPIConnection], cursor: DBAPICursor) -> None:
+        """Take over a connection whose transaction is begun already, in place of ``with``."""
+        self._conn, self._cursor = conn, cursor
+
     def __enter__(self) -> Transaction:
+        if self._cursor is not None:  # begun by try_write_lock and joined (``Connections.write``)
+            return self
         conn = self._conns.acquire()
         try:
             cursor = conn[1].cursor()
@@ -385,7 +515,7 @@ class Transaction:
                     raise translated from exc
                 raise
             cursor.close()
-            self._conns.release(conn)
+            self._release(conn)
         else:
             self._conn = self._cursor = None
             self._abort(conn, cursor)
@@ -401,7 +531,20 @@ class Transaction:
         except Exception:
             conn[0].invalidate()  # unknown state: never reuse it
         else:
+            self._release(conn)
+
+    def _release(self, conn: tuple[PoolProxiedConnection, DBAPIConnection]) -> None:
+        if self._nowait:
+            self._conns._release_nowait(conn)
+        else:
             self._conns.release(conn)
+
+    def end_unused(self) -> None:
+        """Roll back a transaction begun for writes that never came (``WriteLock``)."""
+        conn, cursor = self._conn, self._cursor
+        assert conn is not None and cursor is not None
+        self._conn = self._cursor = None
+        self._abort(conn, cursor)
 
     def active(self) -> bool:
         """Whether the database still has this transaction open (SQLite may end it on its own

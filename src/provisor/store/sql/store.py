@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.store.sql import migrate
 from provisor.store.sql.dialect import dialect_for
-from provisor.store.sql.engine import create_store_engine, txn
+from provisor.store.sql.engine import BUSY_TIMEOUT_MS, create_store_engine, txn
 from provisor.store.sql.extensions import SqlSchemaExtensions, store_registry
 from provisor.store.sql.lookups import Lookups
 from provisor.store.sql.memberships import Statements
@@ -50,7 +50,10 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         engine_options: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
-        self.engine: Engine = create_store_engine(url, **(engine_options or {}))
+        options = engine_options or {}
+        self.engine: Engine = create_store_engine(url, **options)
+        #: Seconds a write waits for another writer's lock before StoreBusy (the busy timeout).
+        self.busy_timeout: float = options.get("busy_timeout_ms", BUSY_TIMEOUT_MS) / 1000
         try:
             migrate.upgrade(self.engine)
         except BaseException:
@@ -86,6 +89,13 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
     def batch(self) -> AbstractContextManager[None]:
         """Group commit for the writes this thread makes inside the block (see ``Connections.batch``)."""
         return self.connections.batch()
+
+    def try_write_lock(self) -> AbstractContextManager[None] | None:
+        """The database's write lock taken without waiting, or None while another writer holds it:
+        ``with lock: store.create(...)`` (the first write or ``batch()`` of this thread in the
+        block joins it; see ``Connections.try_write_lock``). For a caller that must not block
+        (the server's event loop) and tries again later itself, up to ``busy_timeout``."""
+        return self.connections.try_write_lock()
 
     def close(self) -> None:
         """Close every pooled connection; the store must not be used afterwards."""
