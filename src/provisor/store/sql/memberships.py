@@ -3,6 +3,16 @@
 Member values are resource ids; they are resolved to primary keys with the tenant in the WHERE
 clause, so a group can only ever contain Users and Groups of its own tenant. The statements are
 prepared once per store (:class:`Statements`) and run in the caller's transaction.
+
+A membership shows in two representations besides the group's own members: in each User's
+``groups`` (RFC 7643 section 4.1.2, direct and, through nested groups, indirect) and in the
+``members[].display`` of a group (the member's name unless the client sent one). A weak ETag
+changes on every significant change of the representation (RFC 7232 section 2.1), and
+``meta.version`` is the ETag (RFC 7643 section 3.1), so the statements here also give the Users
+whose ``groups`` a change alters, and the groups showing a renamed member, a new version and
+lastModified (:meth:`Statements.touch_users`, :meth:`Statements.touch_containers`), set-based in
+the write's own transaction: a change of k memberships costs O(k) and the Users below the k
+members when they are groups, never O(group size).
 """
 
 from __future__ import annotations
@@ -10,13 +20,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Update,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.sql.elements import BindParameter
 
 from provisor.store.base import Member, MemberDelta, SelfMember, UnknownMember
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import member_display
 from provisor.store.sql.prepared import Prepared, PreparedIn, Runner, Transaction, in_list
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import nested_membership
 from provisor.store.sql.tables import resources as R
 
 #: (primary key, resource type, display) of each member value that exists in the tenant.
@@ -24,6 +51,40 @@ Resolved = dict[str, tuple[int, str, str | None]]
 
 _MEMBER_TYPES = R.c.resource_type.in_([literal("User"), literal("Group")])
 _member = R.alias("member")
+_seed = R.alias("seed")
+_NOW: BindParameter[int] = bindparam("now")
+#: what a change a resource did not make itself writes: a new version, and lastModified ``now``
+#: unless the row's is later (a clock stepped back never moves lastModified backwards)
+TOUCHED: dict[str, ColumnElement[Any]] = {
+    "version": R.c.version + 1,
+    "last_modified": case((R.c.last_modified > _NOW, R.c.last_modified), else_=_NOW),
+}
+
+
+def _in_group(pk: ColumnElement[Any]) -> Any:
+    """Whether the resource of ``pk`` is a direct member of the group ``:group`` (one key probe)."""
+    return exists(select(literal_column("1")).where(M.c.group_pk == bindparam("group"), M.c.member_pk == pk))
+
+
+def touch_users_at_or_below(seed: Select[Any]) -> Update:
+    """Touch (``TOUCHED``) the Users among the resources of ``seed`` (a SELECT of primary keys,
+    named ``pk``)
+    and every User below the Groups among them: in them, or in a group nested in them, at any
+    depth. Those are the Users whose ``groups`` change when the seed resources join or leave a
+    group, or when a seed group is renamed or deleted.
+
+    The walk follows nested memberships only (``ix_memberships_nested``) and UNION ends it on a
+    cycle; the Users are then found as the members of the groups reached. A seed User costs two
+    index probes that find nothing; a seed Group costs its subtree, whose Users all change.
+    """
+    down = seed.cte("down", recursive=True)
+    step = M.alias("step")
+    down = down.union(
+        select(step.c.member_pk).where(step.c.group_pk == down.c.pk, nested_membership(step.c.member_type))
+    )
+    below = select(M.c.member_pk).where(M.c.group_pk.in_(select(down.c.pk)))
+    user = R.c.resource_type == literal_column("'User'")
+    return update(R).where(R.c.pk.in_(union(select(down.c.pk), below)), user).values(TOUCHED)
 
 
 class Statements:
@@ -59,6 +120,48 @@ class Statements:
                 .where(M.c.group_pk.in_(in_list(groups)))
                 .order_by(M.c.group_pk, M.c.member_pk)
             ),
+        )
+        self.members = Prepared(
+            engine, select(M.c.member_pk, M.c.member_type).where(M.c.group_pk == bindparam("group"))
+        )
+        listed = _seed.c.pk
+        #: the resources of the listed pks (and what is below them), whatever their memberships
+        self.touch_listed = PreparedIn(
+            engine, "p", lambda pks: touch_users_at_or_below(select(listed).where(listed.in_(in_list(pks))))
+        )
+        #: the resources of the listed pks that are not members of ``:group`` yet (run before
+        #: adding them: one that is a member already is left as it is, and so are its Users)
+        self.touch_joining = PreparedIn(
+            engine,
+            "p",
+            lambda pks: touch_users_at_or_below(
+                select(listed).where(listed.in_(in_list(pks)), ~_in_group(listed))
+            ),
+        )
+        #: the members of ``:group`` among the listed ids (run before removing them)
+        self.touch_leaving = PreparedIn(
+            engine,
+            "id",
+            lambda ids: touch_users_at_or_below(
+                select(M.c.member_pk.label("pk")).where(
+                    M.c.group_pk == bindparam("group"),
+                    M.c.member_pk.in_(select(R.c.pk).where(tenant, _MEMBER_TYPES, R.c.id.in_(in_list(ids)))),
+                )
+            ),
+        )
+        #: the groups that show ``:member`` under its own name (no display sent for it): a
+        #: rename of the member changes their ``members[].display``
+        self.touch_containers = Prepared(
+            engine,
+            update(R)
+            .where(
+                R.c.pk.in_(
+                    select(M.c.group_pk)
+                    .where(M.c.member_pk == bindparam("member"), M.c.display.is_(None))
+                    .scalar_subquery()
+                )
+            )
+            .values(TOUCHED),
         )
 
     def resolve_ids(self, tx: Runner, tenant_id: str, values: Iterable[str]) -> Resolved:
@@ -103,6 +206,8 @@ class Statements:
         group_pk: int,
         delta: MemberDelta,
         found: Resolved | None = None,
+        *,
+        now: int,
     ) -> int:
         """Apply a delta in O(k): ``replace`` (clear, then add), then ``remove``, then ``add``.
 
@@ -110,6 +215,10 @@ class Statements:
         :meth:`require_delta` gave, when the caller has it already); removing a value that is not a
         member is not an error. Returns how many membership rows an add/remove delta changed (0:
         none, the group is as it was); -1 for a replace, or when the driver cannot tell.
+
+        Each member that joins or leaves is touched (new version, lastModified ``now``), with the
+        Users below it when it is a group: their ``groups`` change. One already in (or not in)
+        the group is left as it is. A replace reads the group's members to know which changed.
         """
         if found is None:
             found = self.require_delta(tx, tenant_id, delta)
@@ -117,15 +226,43 @@ class Statements:
         if itself is not None:
             raise SelfMember(itself)
         changed = 0
+        group = {"group": group_pk}
         if delta.replace is not None:
-            tx.execute(self.clear, {"group": group_pk})
+            before = {row[0] for row in tx.rows(self.members, group)}
+            tx.execute(self.clear, group)
             self.add(tx, group_pk, delta.replace, found)
+            after = {found[m.value][0] for m in delta.replace}
+            self.touch(tx, sorted(before ^ after), now)
             changed = -1
         if delta.remove:
             values = list(dict.fromkeys(delta.remove))
-            for statement, params in self.remove.parts({"group": group_pk, "tenant": tenant_id}, values):
+            scope = {**group, "tenant": tenant_id}
+            for statement, params in self.touch_leaving.parts({**scope, "now": now}, values):
+                tx.execute(statement, params)
+            for statement, params in self.remove.parts(scope, values):
                 changed = _plus(changed, tx.execute(statement, params).rowcount)
+        if delta.add:
+            joining = list(dict.fromkeys(found[m.value][0] for m in delta.add))
+            for statement, params in self.touch_joining.parts({**group, "now": now}, joining):
+                tx.execute(statement, params)
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
+
+    def touch(self, tx: Transaction, pks: Sequence[int], now: int) -> None:
+        """Touch the Users among the resources of ``pks`` and the Users below the Groups among
+        them (:func:`touch_users_at_or_below`): their ``groups`` changed."""
+        for statement, params in self.touch_listed.parts({"now": now}, pks):
+            tx.execute(statement, params)
+
+    def touch_renamed(self, tx: Transaction, pk: int, now: int, *, shown: bool, group_name: bool) -> None:
+        """After a rename of the resource of ``pk``: ``shown``, the name a group shows for it
+        (``member_display``) changed: touch the groups it is directly in that show that name;
+        ``group_name``, it is a Group whose displayName changed: touch every User in it, directly
+        or through nested groups (their ``groups[].display``). The first costs O(groups it is
+        in), the second O(the group's subtree): all of those representations changed."""
+        if shown:
+            tx.execute(self.touch_containers, {"member": pk, "now": now})
+        if group_name:
+            self.touch(tx, [pk], now)
 
     def load_members(self, tx: Runner, group_pks: Sequence[int]) -> dict[int, list[Member]]:
         """The members of each group, ordered by when each member resource was created."""

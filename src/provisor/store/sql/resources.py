@@ -95,7 +95,7 @@ class Writes:
             .where(
                 R.c.pk.in_(select(M.c.group_pk).where(M.c.member_pk == bindparam("rpk")).scalar_subquery())
             )
-            .values(version=R.c.version + 1, last_modified=bindparam("now"))
+            .values(memberships.TOUCHED)
         )
         self.delete_memberships = prepare(
             delete(M).where((M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk")))
@@ -236,6 +236,7 @@ class SqlResources:
             self._write_emails(tx, pk, rt.name, data)
             if members:
                 self._members.add(tx, pk, members, found)
+                self._members.touch(tx, list(dict.fromkeys(v[0] for v in found.values())), now)
             self._count(tx, tenant_id, rt.name, 1)
         created = from_micros(now)  # lastModified too: one (immutable) datetime for both
         return StoredResource(
@@ -489,6 +490,7 @@ class SqlResources:
             text = dumps(data)
             delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
+            clock = to_micros(self._clock())
             # the stored document, decoded only when the text differs: the same document with its
             # keys in another order (a PATCH replacing an element with its own values) changes nothing
             before = data if text == row[2] else loads(row[2])
@@ -504,21 +506,29 @@ class SqlResources:
             if same and delta.replace is None:
                 # members alone: a PATCH adding present members or removing absent ones keeps
                 # the version too; anything else goes on to the new version below
-                if self._members.apply(tx, tenant_id, pk, delta, found) == 0:
+                if self._members.apply(tx, tenant_id, pk, delta, found, now=clock) == 0:
                     return current
                 applied = True
             key = derived(rt.name, data)
-            if group and key["display_name_key"] != derived(rt.name, before)["display_name_key"]:
+            old = derived(rt.name, before)
+            if group and key["display_name_key"] != old["display_name_key"]:
                 self._check_group_name(tx, tenant_id, rt.name, key["display_name_key"], data)
-            now = max(to_micros(self._clock()), last_modified)
+            now = max(clock, last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
                 tx.execute(w.update, {**values, **key})
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
             self._write_emails(tx, pk, rt.name, data, before=emails_before)
+            self._members.touch_renamed(
+                tx,
+                pk,
+                clock,
+                shown=_shown(key) != _shown(old),
+                group_name=group and key["display_name"] != old["display_name"],
+            )
             if not delta.empty and not applied:
-                self._members.apply(tx, tenant_id, pk, delta, found)
+                self._members.apply(tx, tenant_id, pk, delta, found, now=clock)
             if with_members and group:
                 members = tuple(self._members.load_members(tx, [pk])[pk])
         return StoredResource(
@@ -585,7 +595,10 @@ class SqlResources:
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", row[5])
             params = {"rpk": row[0]}
-            tx.execute(w.touch_groups, {**params, "now": to_micros(self._clock())})
+            now = to_micros(self._clock())
+            tx.execute(w.touch_groups, {**params, "now": now})
+            if rt.name == "Group":  # its Users, direct and indirect, lose it from their groups
+                self._members.touch(tx, [row[0]], now)
             tx.execute(w.delete_memberships, params)
             tx.execute(w.delete_emails, params)
             tx.execute(w.delete, params)
@@ -607,6 +620,13 @@ class SqlResources:
         (no COUNT over the tenant), read in the listing's own snapshot."""
         rows = OnConnection(conn).rows(self._lookups.held, {"tenant": tenant_id, "rt": resource_type})
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def _shown(key: dict[str, Any]) -> str | None:
+    """The name a group shows for a member with these ``derived`` columns when no display was
+    sent for it (``filters.member_display``: its displayName, else its userName)."""
+    shown: str | None = key["display_name"]
+    return shown if shown is not None else key["user_name"]
 
 
 def _same_members(
