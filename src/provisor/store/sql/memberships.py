@@ -17,7 +17,7 @@ members when they are groups, never O(group size).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +33,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    union,
     update,
 )
 from sqlalchemy.sql.elements import BindParameter
@@ -61,30 +60,66 @@ TOUCHED: dict[str, ColumnElement[Any]] = {
 }
 
 
-def _in_group(pk: ColumnElement[Any]) -> Any:
+def _in_group(pk: ColumnElement[Any]) -> ColumnElement[bool]:
     """Whether the resource of ``pk`` is a direct member of the group ``:group`` (one key probe)."""
     return exists(select(literal_column("1")).where(M.c.group_pk == bindparam("group"), M.c.member_pk == pk))
 
 
-def touch_users_at_or_below(seed: Select[Any]) -> Update:
-    """Touch (``TOUCHED``) the Users among the resources of ``seed`` (a SELECT of primary keys,
-    named ``pk``)
-    and every User below the Groups among them: in them, or in a group nested in them, at any
-    depth. Those are the Users whose ``groups`` change when the seed resources join or leave a
-    group, or when a seed group is renamed or deleted.
+def _not_in_group(pk: ColumnElement[Any]) -> ColumnElement[bool]:
+    return ~_in_group(pk)
+
+
+#: the condition on the listed resources a :class:`Touches` touches: any, the ones not in
+#: ``:group`` yet (run before adding them: one in it already is left as it is, and so are its
+#: Users), the ones in it (run before removing them)
+Condition = Callable[[ColumnElement[Any]], ColumnElement[bool]] | None
+_USER = R.c.resource_type == literal_column("'User'")
+
+
+def _users_below(groups: Select[Any]) -> Update:
+    """Touch (``TOUCHED``) every User in the groups of ``groups`` (a SELECT of primary keys named
+    ``pk``) or in a group nested in them at any depth: the Users whose ``groups`` change when
+    those groups join or leave a group, are renamed or deleted.
 
     The walk follows nested memberships only (``ix_memberships_nested``) and UNION ends it on a
-    cycle; the Users are then found as the members of the groups reached. A seed User costs two
-    index probes that find nothing; a seed Group costs its subtree, whose Users all change.
+    cycle; the Users are then found as the members of the groups reached, so the cost is the
+    subtree's, every User of which changes.
     """
-    down = seed.cte("down", recursive=True)
+    down = groups.cte("down", recursive=True)
     step = M.alias("step")
     down = down.union(
         select(step.c.member_pk).where(step.c.group_pk == down.c.pk, nested_membership(step.c.member_type))
     )
-    below = select(M.c.member_pk).where(M.c.group_pk.in_(select(down.c.pk)))
-    user = R.c.resource_type == literal_column("'User'")
-    return update(R).where(R.c.pk.in_(union(select(down.c.pk), below)), user).values(TOUCHED)
+    members = select(M.c.member_pk).where(M.c.group_pk.in_(select(down.c.pk)))
+    return update(R).where(R.c.pk.in_(members), _USER).values(TOUCHED)
+
+
+class Touches:
+    """Touch the resources of a list of primary keys whose membership changed, meeting a
+    :data:`Condition`: the Users among them (a plain UPDATE, the usual case) and the Users below
+    the Groups among them (:func:`_users_below`, a recursive query, run only when there are)."""
+
+    def __init__(self, engine: Engine, condition: Condition) -> None:
+        def listed(pk: ColumnElement[Any], names: list[str]) -> list[ColumnElement[bool]]:
+            return [pk.in_(in_list(names)), *([condition(pk)] if condition is not None else [])]
+
+        self.users = PreparedIn(
+            engine, "p", lambda names: update(R).where(*listed(R.c.pk, names), _USER).values(TOUCHED)
+        )
+        self.below = PreparedIn(
+            engine,
+            "p",
+            lambda names: _users_below(select(_seed.c.pk).where(*listed(_seed.c.pk, names))),
+        )
+
+    def run(self, tx: Transaction, resolved: Iterable[tuple[int, str]], params: dict[str, Any]) -> None:
+        """Touch the resources of ``resolved`` (primary key, resource type), each listed once."""
+        users: list[int] = []
+        groups: list[int] = []
+        for pk, type_ in dict(resolved).items():
+            (users if type_ == "User" else groups).append(pk)
+        for statement, values in [*self.users.parts(params, users), *self.below.parts(params, groups)]:
+            tx.execute(statement, values)
 
 
 class Statements:
@@ -124,31 +159,11 @@ class Statements:
         self.members = Prepared(
             engine, select(M.c.member_pk, M.c.member_type).where(M.c.group_pk == bindparam("group"))
         )
-        listed = _seed.c.pk
-        #: the resources of the listed pks (and what is below them), whatever their memberships
-        self.touch_listed = PreparedIn(
-            engine, "p", lambda pks: touch_users_at_or_below(select(listed).where(listed.in_(in_list(pks))))
-        )
-        #: the resources of the listed pks that are not members of ``:group`` yet (run before
-        #: adding them: one that is a member already is left as it is, and so are its Users)
-        self.touch_joining = PreparedIn(
-            engine,
-            "p",
-            lambda pks: touch_users_at_or_below(
-                select(listed).where(listed.in_(in_list(pks)), ~_in_group(listed))
-            ),
-        )
-        #: the members of ``:group`` among the listed ids (run before removing them)
-        self.touch_leaving = PreparedIn(
-            engine,
-            "id",
-            lambda ids: touch_users_at_or_below(
-                select(M.c.member_pk.label("pk")).where(
-                    M.c.group_pk == bindparam("group"),
-                    M.c.member_pk.in_(select(R.c.pk).where(tenant, _MEMBER_TYPES, R.c.id.in_(in_list(ids)))),
-                )
-            ),
-        )
+        #: the listed resources, whatever their memberships (a group's new members, a renamed
+        #: or deleted group), the ones joining ``:group`` and the ones leaving it
+        self.touch_listed = Touches(engine, None)
+        self.touch_joining = Touches(engine, _not_in_group)
+        self.touch_leaving = Touches(engine, _in_group)
         #: the groups that show ``:member`` under its own name (no display sent for it): a
         #: rename of the member changes their ``members[].display``
         self.touch_containers = Prepared(
@@ -228,30 +243,31 @@ class Statements:
         changed = 0
         group = {"group": group_pk}
         if delta.replace is not None:
-            before = {row[0] for row in tx.rows(self.members, group)}
+            before: dict[int, str] = dict(tx.rows(self.members, group))
             tx.execute(self.clear, group)
             self.add(tx, group_pk, delta.replace, found)
-            after = {found[m.value][0] for m in delta.replace}
-            self.touch(tx, sorted(before ^ after), now)
+            after = {pk: type_ for pk, type_, _ in (found[m.value] for m in delta.replace)}
+            flipped = before.keys() ^ after.keys()
+            self.touch(tx, [(pk, before.get(pk) or after[pk]) for pk in sorted(flipped)], now)
             changed = -1
         if delta.remove:
             values = list(dict.fromkeys(delta.remove))
             scope = {**group, "tenant": tenant_id}
-            for statement, params in self.touch_leaving.parts({**scope, "now": now}, values):
-                tx.execute(statement, params)
+            leaving = self.resolve_ids(tx, tenant_id, values)
+            self.touch_leaving.run(
+                tx, [(pk, type_) for pk, type_, _ in leaving.values()], {**group, "now": now}
+            )
             for statement, params in self.remove.parts(scope, values):
                 changed = _plus(changed, tx.execute(statement, params).rowcount)
         if delta.add:
-            joining = list(dict.fromkeys(found[m.value][0] for m in delta.add))
-            for statement, params in self.touch_joining.parts({**group, "now": now}, joining):
-                tx.execute(statement, params)
+            joining = [found[m.value][:2] for m in delta.add]
+            self.touch_joining.run(tx, joining, {**group, "now": now})
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
 
-    def touch(self, tx: Transaction, pks: Sequence[int], now: int) -> None:
-        """Touch the Users among the resources of ``pks`` and the Users below the Groups among
-        them (:func:`touch_users_at_or_below`): their ``groups`` changed."""
-        for statement, params in self.touch_listed.parts({"now": now}, pks):
-            tx.execute(statement, params)
+    def touch(self, tx: Transaction, resolved: Iterable[tuple[int, str]], now: int) -> None:
+        """Touch the resources of ``resolved`` (primary key, resource type): the Users among them
+        and the Users below the Groups among them (:class:`Touches`): their ``groups`` changed."""
+        self.touch_listed.run(tx, resolved, {"now": now})
 
     def touch_renamed(self, tx: Transaction, pk: int, now: int, *, shown: bool, group_name: bool) -> None:
         """After a rename of the resource of ``pk``: ``shown``, the name a group shows for it
@@ -262,7 +278,7 @@ class Statements:
         if shown:
             tx.execute(self.touch_containers, {"member": pk, "now": now})
         if group_name:
-            self.touch(tx, [pk], now)
+            self.touch(tx, [(pk, "Group")], now)
 
     def load_members(self, tx: Runner, group_pks: Sequence[int]) -> dict[int, list[Member]]:
         """The members of each group, ordered by when each member resource was created."""

@@ -236,7 +236,7 @@ class SqlResources:
             self._write_emails(tx, pk, rt.name, data)
             if members:
                 self._members.add(tx, pk, members, found)
-                self._members.touch(tx, list(dict.fromkeys(v[0] for v in found.values())), now)
+                self._members.touch(tx, [(pk, type_) for pk, type_, _ in found.values()], now)
             self._count(tx, tenant_id, rt.name, 1)
         created = from_micros(now)  # lastModified too: one (immutable) datetime for both
         return StoredResource(
@@ -598,7 +598,7 @@ class SqlResources:
             now = to_micros(self._clock())
             tx.execute(w.touch_groups, {**params, "now": now})
             if rt.name == "Group":  # its Users, direct and indirect, lose it from their groups
-                self._members.touch(tx, [row[0]], now)
+                self._members.touch(tx, [(row[0], "Group")], now)
             tx.execute(w.delete_memberships, params)
             tx.execute(w.delete_emails, params)
             tx.execute(w.delete, params)
