@@ -9,8 +9,11 @@ DBAPI's IntegrityError is translated to UniquenessViolation.
 A User's ``groups`` (RFC 7643 section 4.1.2) are read in the same statement as the User, when
 asked for (``lookups.groups_column``), and, for a User in a group that is itself in a group, with
 one recursive query more (``lookups.ancestry``: the groups above its groups, for a whole page at
-once); they are derived, never stored, and a membership change does not change the User's version.
-A page of Users ends early when their groups reach the query's ``group_budget`` (:class:`PageReader`).
+once); they are derived, never stored. A page of Users ends early when their groups reach the
+query's ``group_budget`` (:class:`PageReader`). Their changes, and a member's rename a group shows,
+give the resources whose representation they change a new version and lastModified in the write's
+own transaction (``memberships.Touches``, ``Statements.touch_renamed``; store/base.py says which
+and at what cost).
 """
 
 from __future__ import annotations
@@ -584,7 +587,8 @@ class SqlResources:
     ) -> None:
         """Delete a resource, its email rows and every membership it is part of (RFC 7644 section 3.6).
 
-        Groups that lose it as a member get a new version and lastModified.
+        Groups that lose it as a member get a new version and lastModified, and so does every
+        User in a deleted group, directly or through nesting (it leaves their ``groups``).
         """
         rt = self._rt(resource_type)
         w = self._writes
