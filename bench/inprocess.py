@@ -15,7 +15,11 @@
 Workloads: ``get_filter`` (``userName eq``, a random user), ``get_id`` (a random user by id),
 ``post`` (create a User), ``patch_user`` (replace a random user's ``displayName``, 16 at a time),
 ``page`` (the next page of 100 full Users, in order, as an Okta import
-reads them), ``count`` (``count=0``: totalResults alone).
+reads them), ``count`` (``count=0``: totalResults alone), ``member_add`` (Entra's PATCH adding one
+member to the largest group, 16 at a time; each request adds the next user not in it, so a
+store serves as many requests as it has such users: build it with --ungrouped, e.g.
+``--users 110000 --groups 1 --ungrouped 10000`` for a group of 100,000 and 10,000 to add, and
+run it on a copy of a saved store, as it adds them for good).
 
 To compare with another commit, run the same command with that commit's sources first on the
 path; each run builds its own store, so each version migrates and writes in its own format:
@@ -41,11 +45,14 @@ from urllib.parse import quote
 import orjson
 from run import user_body
 
-WORKLOADS = ("get_filter", "get_id", "post", "patch_user", "page", "count")
+WORKLOADS = ("get_filter", "get_id", "post", "patch_user", "page", "count", "member_add")
+#: the workloads that write, sent 16 at a time (one group commit, as 16 connections give)
+WRITES = ("post", "patch_user", "member_add")
 
 
-def build_store(url: str, users: int, groups: int) -> None:
-    """``users`` Users and ``groups`` groups of one tenant, written through the store (batched)."""
+def build_store(url: str, users: int, groups: int, ungrouped: int = 0) -> None:
+    """``users`` Users and ``groups`` groups of one tenant, written through the store (batched);
+    the last ``ungrouped`` users are in no group."""
     from provisor.scim.compat import CompatSettings
     from provisor.scim.resources import parse_resource
     from provisor.scim.schema.model import default_registry
@@ -64,8 +71,9 @@ def build_store(url: str, users: int, groups: int) -> None:
                 for i in range(start, min(users, start + 1000)):
                     data = parse_resource(rt, user_body(f"ip{i:07d}", i), compat)
                     ids.append(store.create(tenant, "User", data).id)
+        grouped = ids[: len(ids) - ungrouped]
         for g in range(groups):
-            members = [Member(value=id, type="User") for id in ids[g::groups]]
+            members = [Member(value=id, type="User") for id in grouped[g::groups]]
             store.create(tenant, "Group", {"displayName": f"Group {g}"}, members)
     finally:
         store.close()
@@ -76,6 +84,9 @@ def main() -> int:
     ap.add_argument("--workload", choices=WORKLOADS, default="get_filter")
     ap.add_argument("--users", type=int, default=100_000, help="users of a fresh store (default 100,000)")
     ap.add_argument("--groups", type=int, default=100, help="groups of a fresh store (default 100)")
+    ap.add_argument(
+        "--ungrouped", type=int, default=0, help="of --users, how many are in no group (for member_add)"
+    )
     ap.add_argument("--db", help="an existing Provisor SQLite file instead of a fresh store")
     ap.add_argument("--save", help="build the fresh store at this path and keep it (for later --db runs)")
     ap.add_argument("--rounds", type=int, default=5)
@@ -98,7 +109,7 @@ def main() -> int:
                 ap.error(f"--save: {args.save} exists already")
             url = f"sqlite:///{args.save or f'{tmp}/bench.db'}"
             started = time.perf_counter()
-            build_store(url, args.users, args.groups)
+            build_store(url, args.users, args.groups, args.ungrouped)
             print(f"built {args.users} users, {args.groups} groups in {time.perf_counter() - started:.1f} s")
         rounds = asyncio.run(measure(url, args.workload, args.rounds, args.requests, args.access_log))
     import provisor
@@ -127,6 +138,7 @@ async def measure(url: str, workload: str, rounds: int, requests: int, access_lo
                 (tenant.id,),
             ).all()
         users = [(str(r[0]), str(r[1])) for r in rows]
+        joining = _joining(store, tenant.id) if workload == "member_add" else None
         headers = [
             (b"host", b"127.0.0.1:8000"),
             (b"authorization", f"Bearer {token}".encode()),
@@ -134,12 +146,12 @@ async def measure(url: str, workload: str, rounds: int, requests: int, access_lo
         ]
         sent: list[dict[str, Any]] = []
         call = _caller(app, headers, sent)
-        request = _workload(workload, users, call)
+        request = _workload(workload, users, call, joining)
         for _ in range(200):  # warm up
             await request()
         _check(sent)
         out = []
-        batch = 16 if workload in ("post", "patch_user") else 1
+        batch = 16 if workload in WRITES else 1
         for _ in range(rounds):
             sent.clear()
             started = time.perf_counter()
@@ -184,7 +196,25 @@ def _caller(app: Any, headers: list[tuple[bytes, bytes]], sent: list[dict[str, A
     return call
 
 
-def _workload(name: str, users: list[tuple[str, str]], call: Call) -> Callable[[], Awaitable[None]]:
+def _joining(store: Any, tenant_id: str) -> tuple[str, list[str]]:
+    """(the id of the tenant's largest group, the ids of the users not in it), for member_add."""
+    with store.engine.connect() as conn:
+        group = conn.exec_driver_sql(
+            "SELECT pk, id FROM resources WHERE tenant_id = ? AND resource_type = 'Group' ORDER BY "
+            "(SELECT count(*) FROM memberships WHERE group_pk = resources.pk) DESC LIMIT 1",
+            (tenant_id,),
+        ).one()
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM resources WHERE tenant_id = ? AND resource_type = 'User' AND pk NOT IN "
+            "(SELECT member_pk FROM memberships WHERE group_pk = ?) ORDER BY pk",
+            (tenant_id, group[0]),
+        ).all()
+    return str(group[1]), [str(r[0]) for r in rows]
+
+
+def _workload(
+    name: str, users: list[tuple[str, str]], call: Call, joining: tuple[str, list[str]] | None = None
+) -> Callable[[], Awaitable[None]]:
     base = "/scim/v2/Users"
     made = iter(range(10**9))
     pages = iter(range(10**9))
@@ -215,6 +245,17 @@ def _workload(name: str, users: list[tuple[str, str]], call: Call) -> Callable[[
     async def count() -> None:
         await call("GET", base, b"count=0", b"")
 
+    group, newcomers = joining or ("", [])
+    left = iter(newcomers)
+
+    async def member_add() -> None:
+        member = next(left, None)
+        if member is None:
+            raise SystemExit(f"member_add: all {len(newcomers)} users not in the group were added")
+        op = {"op": "add", "path": "members", "value": [{"value": member}]}
+        patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]}
+        await call("PATCH", f"/scim/v2/Groups/{group}", b"", orjson.dumps(patch))
+
     return {
         "get_filter": get_filter,
         "get_id": get_id,
@@ -222,13 +263,14 @@ def _workload(name: str, users: list[tuple[str, str]], call: Call) -> Callable[[
         "patch_user": patch_user,
         "page": page,
         "count": count,
+        "member_add": member_add,
     }[name]
 
 
 def _check(sent: list[dict[str, Any]]) -> None:
     """Every response of the round was a success (a benchmark of errors measures nothing)."""
     statuses = {m["status"] for m in sent if m["type"] == "http.response.start"}
-    if not statuses or not statuses <= {200, 201}:
+    if not statuses or not statuses <= {200, 201, 204}:
         bodies = [m.get("body", b"")[:300] for m in sent if m["type"] == "http.response.body"]
         raise SystemExit(f"unexpected statuses {sorted(statuses)}: {bodies[-1:]!r}")
 

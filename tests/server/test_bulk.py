@@ -386,17 +386,22 @@ def test_bulk_resolves_circular_group_member_references(live, client):
             "bulkId": "qwerty2",
             "location": b_url,
             "status": "201",
-            "version": b["meta"]["version"],
+            "version": ops[1]["version"],
         },
         {
             "method": "POST",
             "status": "201",
             "bulkId": "c",
             "location": c_url,
-            "version": c["meta"]["version"],
+            "version": ops[2]["version"],
         },
         {"method": "PATCH", "status": "204", "location": a_url, "version": a["meta"]["version"]},
     ]
+    # B and C show A's displayName (members[].display): its rename, after they were created, gave
+    # each a version more than its POST answered
+    for op, group in ((ops[1], b), (ops[2], c)):
+        assert int(group["meta"]["version"][3:-1]) == int(op["version"][3:-1]) + 1
+        assert [m["display"] for m in group["members"] if m["value"] == a_id] == ["Group A2"]
     assert a["displayName"] == "Group A2" and b["displayName"] == "Group B"
     assert [m["value"] for m in a["members"]] == [b_id]
     assert sorted(m["value"] for m in b["members"]) == sorted([a_id, user["id"]])

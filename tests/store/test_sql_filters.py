@@ -152,7 +152,8 @@ CASES = [
     ('schemas eq "urn:ietf:params:scim:schemas:core:2.0:User"', EVERYONE),
     ('meta.resourceType eq "user"', EVERYONE),
     # meta timestamps are instants: created one minute apart from T0 + 3 min
-    ('meta.lastModified gt "2024-01-01T00:03:30Z"', {"percent", "trap", "backslash", "charlie"}),
+    # alice joined Sales after 00:03:30: her groups changed, and with them her lastModified
+    ('meta.lastModified gt "2024-01-01T00:03:30Z"', {"alice", "percent", "trap", "backslash", "charlie"}),
     ('meta.created le "2024-01-01T01:04:00+01:00"', {"alice", "percent"}),
     ('meta.created eq "2024-01-01T00:03:00Z"', {"alice"}),
     # logic

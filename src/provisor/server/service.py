@@ -6,10 +6,17 @@ Each operation takes parsed input, calls the protocol core and the store, and re
 A User's ``groups`` (RFC 7643 section 4.1.2) is derived by the store from group membership and
 rendered here: each group the User is in, ``{value, $ref, display, type}``, ``type`` "direct", or
 "indirect" for a group it is in only through nested groups. It is
-loaded only when the response will show it (``Projection.wants_groups``), is read-only (input is
-ignored by ``parse_resource``, a PATCH targeting it is a ``mutability`` error), and changing a
-group's members does not change its members' ``meta.version``: the User's ETag covers its own
-attributes only.
+loaded only when the response will show it (``Projection.wants_groups``) and is read-only (input is
+ignored by ``parse_resource``, a PATCH targeting it is a ``mutability`` error).
+
+``meta.version`` is the ETag (RFC 7643 section 3.1) and, as a weak validator, changes with every
+significant change of the representation (RFC 7232 section 2.1), derived attributes included: the
+store gives a User a new version and lastModified when its ``groups`` change (it joins or leaves a
+group; a group it is in, directly or through nesting, is renamed, deleted, nested or un-nested),
+and a Group when a member's name it shows in ``members[].display`` changes (store/base.py). So
+If-None-Match never answers 304 with a stale ``groups`` or member display, and a ``meta.lastModified
+ge`` read (the SCIM source's watermark) sees those resources again. Renaming or deleting a group
+therefore costs O(its members and nested subtree): every one of their representations changes.
 """
 
 from __future__ import annotations

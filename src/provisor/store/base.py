@@ -7,9 +7,17 @@ so that adding or removing k members costs O(k) whatever the group's size.
 
 A User's ``groups`` (RFC 7643 section 4.1.2) is derived from that relation when read, never stored:
 the groups the User is a member of, ``direct`` ones and ``indirect`` ones (reached only through
-groups that are members of groups; a cycle of groups is walked once). Membership changes do not
-change the User's ``version``: RFC 7643 makes ``groups`` read-only and derived, and bumping every
-member's version on a group change would make a PATCH to a large group cost O(group size).
+groups that are members of groups; a cycle of groups is walked once).
+
+``version`` and ``lastModified`` move with every change of the representation, derived attributes
+included (a weak ETag changes on every significant change, RFC 7232 section 2.1; ``meta.version``
+is the ETag, RFC 7643 section 3.1): a User's when its ``groups`` change (it joins or leaves a
+group; a group it is in, directly or through nesting, is renamed, deleted, or joins or leaves a
+group), a Group's when the display it shows for a member changes (the member is renamed and no
+display was sent for it). The store moves them in the transaction of the write that causes the
+change, in O(what changed): adding k members touches those k (and the Users below the ones that
+are groups), never the rest of the group; renaming or deleting a group touches every User in it,
+all of whose ``groups`` change.
 """
 
 from __future__ import annotations

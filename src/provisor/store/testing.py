@@ -347,26 +347,87 @@ class ResourceStoreContract:
             bare = store.search(tenant, "User", Query(filter=q.filter, sort_by=q.sort_by, with_groups=False))
             assert all(r.groups is None for r in bare.resources)
         # update: loaded on request only, never changed by it
+        version = store.get(tenant, "User", a.id).version
         same = store.update(tenant, "User", a.id, set_data(title="x"), with_groups=True)
-        assert same.groups == expected and same.version == 2
+        assert same.groups == expected and same.version == version + 1
         assert store.update(tenant, "User", a.id, set_data(title="y")).groups is None
 
-    def test_user_groups_follow_membership_changes_without_a_new_version(
+    def test_a_change_of_a_users_groups_gives_it_a_new_version(self, store: FullStore, tenant: str) -> None:
+        """``groups`` is part of a User's representation, so its version and lastModified move
+        whenever they change (RFC 7232 section 2.1): it joins or leaves a group, a group it is
+        in, directly or not, is renamed or deleted or nested in another. A write that leaves its
+        groups as they were keeps its version, and other Users keep theirs."""
+        a = store.create(tenant, "User", user("a"))
+        other = store.create(tenant, "User", user("other"))
+        seen = [store.get(tenant, "User", a.id)]
+
+        def moved(by: int) -> None:
+            now = store.get(tenant, "User", a.id)
+            assert now.version == seen[-1].version + by, (now.version, seen[-1].version)
+            assert (now.last_modified > seen[-1].last_modified) == (by > 0)
+            seen.append(now)
+
+        g = store.create(tenant, "Group", {"displayName": "Sales"})
+        moved(0)
+        h = store.create(tenant, "Group", {"displayName": "Ops"}, [Member(a.id)])
+        moved(1)
+        store.update(tenant, "Group", g.id, members_delta(add=(Member(a.id),)))
+        moved(1)
+        store.update(tenant, "Group", g.id, members_delta(add=(Member(a.id),)))  # in it already
+        moved(0)
+        assert seen[-1].groups == (GroupRef(g.id, "Sales"), GroupRef(h.id, "Ops"))
+        store.update(tenant, "Group", g.id, set_data(displayName="Sales EMEA"))
+        moved(1)
+        store.update(tenant, "Group", g.id, set_data(description="same name"))
+        moved(0)
+        store.update(tenant, "Group", h.id, members_delta(remove=(a.id,)))
+        moved(1)
+        store.update(tenant, "Group", h.id, members_delta(remove=(a.id,)))  # not in it
+        moved(0)
+        top = store.create(tenant, "Group", {"displayName": "Top"}, [Member(g.id)])
+        moved(1)  # now in Top too, indirectly
+        assert seen[-1].groups == (GroupRef(g.id, "Sales EMEA"), GroupRef(top.id, "Top", "indirect"))
+        store.update(tenant, "Group", top.id, set_data(displayName="Top EU"))
+        moved(1)
+        store.update(tenant, "Group", top.id, members_delta(remove=(g.id,)))
+        moved(1)
+        store.update(tenant, "Group", top.id, members_delta(replace=(Member(g.id),)))
+        moved(1)
+        store.delete(tenant, "Group", top.id)
+        moved(1)
+        store.delete(tenant, "Group", g.id)
+        moved(1)
+        assert store.get(tenant, "User", a.id).groups == ()
+        assert store.get(tenant, "User", other.id).version == 1
+
+    def test_a_members_rename_gives_the_groups_showing_it_a_new_version(
         self, store: FullStore, tenant: str
     ) -> None:
+        """A group shows each member's displayName (else userName) unless the client sent a
+        display for it: a rename that changes what it shows moves the group's version and
+        lastModified; groups showing a sent display, and other groups, keep theirs."""
         a = store.create(tenant, "User", user("a"))
-        g = store.create(tenant, "Group", {"displayName": "Sales"})
-        h = store.create(tenant, "Group", {"displayName": "Ops"}, [Member(a.id)])
-        store.update(tenant, "Group", g.id, members_delta(add=(Member(a.id),)))
-        got = store.get(tenant, "User", a.id)
-        assert got.groups == (GroupRef(g.id, "Sales"), GroupRef(h.id, "Ops")) and got.version == 1
-        store.update(tenant, "Group", g.id, set_data(displayName="Sales EMEA"))
-        assert store.get(tenant, "User", a.id).groups == (GroupRef(g.id, "Sales EMEA"), GroupRef(h.id, "Ops"))
-        store.update(tenant, "Group", h.id, members_delta(remove=(a.id,)))
-        assert store.get(tenant, "User", a.id).groups == (GroupRef(g.id, "Sales EMEA"),)
-        store.delete(tenant, "Group", g.id)
-        after = store.get(tenant, "User", a.id)
-        assert after.groups == () and after.version == 1
+        b = store.create(tenant, "User", user("b"))
+        named = store.create(tenant, "Group", {"displayName": "Named"}, [Member(a.id)])
+        sent = store.create(tenant, "Group", {"displayName": "Sent"}, [Member(a.id, display="Ann")])
+        unrelated = store.create(tenant, "Group", {"displayName": "Other"}, [Member(b.id)])
+        outer = store.create(tenant, "Group", {"displayName": "Outer"}, [Member(named.id)])
+
+        def version(g: StoredResource) -> int:
+            return store.get(tenant, "Group", g.id).version
+
+        store.update(tenant, "User", a.id, set_data(userName="a2"))  # shown: no displayName
+        assert (version(named), version(sent), version(unrelated)) == (2, 1, 1)
+        store.update(tenant, "User", a.id, set_data(displayName="Ann"))
+        assert (version(named), version(sent), version(unrelated)) == (3, 1, 1)
+        store.update(tenant, "User", a.id, set_data(userName="a3"))  # not shown: displayName is
+        store.update(tenant, "User", a.id, set_data(title="x"))
+        assert (version(named), version(sent), version(unrelated)) == (3, 1, 1)
+        members = store.get(tenant, "Group", named.id).members or ()
+        assert [m.display for m in members] == ["Ann"]
+        store.update(tenant, "Group", named.id, set_data(displayName="Named 2"))
+        assert (version(named), version(outer)) == (4, 2)
+        assert [m.display for m in store.get(tenant, "Group", outer.id).members or ()] == ["Named 2"]
 
     def test_filter_users_by_groups(self, store: FullStore, tenant: str, other: str) -> None:
         a = store.create(tenant, "User", user("a"))

@@ -335,6 +335,8 @@ def test_a_change_made_while_a_page_is_being_read_is_not_missed(live: LiveServer
 
 
 def test_group_membership_change_is_a_group_change(live: LiveServer, small: Any) -> None:
+    """The group is read again with its members; on Provisor the User who left is too (its
+    ``groups`` changed, and with them its version and lastModified), and no other object."""
     token, c, users = small
     source = ScimSource(live.base, token)
     full = source.read_all()
@@ -349,8 +351,11 @@ def test_group_membership_change_is_a_group_change(live: LiveServer, small: Any)
     )
     assert r.status_code in (200, 204), r.text
     got = list(source.read_changes(full.final_watermark()).objects)
-    assert [(o.kind, o.anchor) for o in got] == [(ObjectKind.GROUP, group["id"])]
-    assert set(got[0].attributes["members"]) == {users[1]["id"], users[2]["id"]}
+    assert [(o.kind, o.anchor) for o in got] == [
+        (ObjectKind.USER, users[0]["id"]),
+        (ObjectKind.GROUP, group["id"]),
+    ]
+    assert set(got[1].attributes["members"]) == {users[1]["id"], users[2]["id"]}
 
 
 def test_the_settled_watermark_needs_a_finished_read(live: LiveServer, small: Any) -> None:

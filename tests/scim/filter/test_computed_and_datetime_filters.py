@@ -285,13 +285,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('computed') / 'c.db'}", clock=lambda: next(times))
     tenant = store.create_tenant("t").id
     users = [store.create(tenant, "User", {"userName": f"u{i}", "title": "t0"}) for i in range(8)]
-    for i, u in enumerate(users):  # versions 1 to 6, 11, 12: "W/\"11\"" sorts before "W/\"5\""
-        for n in range(i + (4 if i > 5 else 0)):
-            store.update(tenant, "User", u.id, lambda r, n=n: Change({**r.data, "title": f"t{n + 1}"}))
+    # joining a group moves a User's version: u3 and u4 go to 3 (Sales, then Nested through it),
+    # u5 to 2; updates then bring every User to its version: 1 to 6, 11, 12 ("W/\"11\"" sorts
+    # before "W/\"5\"")
     sales = store.create(
-        tenant, "Group", {"displayName": "Sales"}, [Member(users[0].id), Member(users[1].id)]
+        tenant, "Group", {"displayName": "Sales"}, [Member(users[3].id), Member(users[4].id)]
     )
-    store.create(tenant, "Group", {"displayName": "Nested"}, [Member(sales.id), Member(users[2].id)])
+    store.create(tenant, "Group", {"displayName": "Nested"}, [Member(sales.id), Member(users[5].id)])
+    for i, (u, version) in enumerate(zip(users, (1, 2, 3, 4, 5, 6, 11, 12), strict=True)):
+        for n in range(version - store.get(tenant, "User", u.id).version):
+            store.update(tenant, "User", u.id, lambda r, n=n: Change({**r.data, "title": f"t{n + 1}"}))
+        assert store.get(tenant, "User", u.id).version == version, i
     store.create(tenant, "Group", {"displayName": "Empty"})
     docs = {
         rt.name: [render(rt, r) for r in store.search(tenant, rt.name, Query(count=1000)).resources]
@@ -333,11 +337,15 @@ def test_always_present_meta_matches_every_resource(world: World, rt: ResourceTy
 
 def test_ref_presence_is_member_presence(world: World) -> None:
     in_a_group = agreed(world, USER_RT, parse_filter("groups.$ref pr", USER_RT))
-    assert names(world, USER_RT, in_a_group) == {"u0", "u1", "u2"}
+    assert names(world, USER_RT, in_a_group) == {"u3", "u4", "u5"}
     assert agreed(world, USER_RT, parse_filter("groups pr", USER_RT)) == in_a_group
     assert agreed(world, USER_RT, parse_filter("groups[$ref pr]", USER_RT)) == in_a_group
     assert names(world, USER_RT, agreed(world, USER_RT, parse_filter("not (groups.$ref pr)", USER_RT))) == {
-        f"u{i}" for i in range(3, 8)
+        "u0",
+        "u1",
+        "u2",
+        "u6",
+        "u7",
     }
     with_members = agreed(world, GROUP_RT, parse_filter("members.$ref pr", GROUP_RT))
     assert names(world, GROUP_RT, with_members) == {"Sales", "Nested"}

@@ -3,20 +3,46 @@
 Member values are resource ids; they are resolved to primary keys with the tenant in the WHERE
 clause, so a group can only ever contain Users and Groups of its own tenant. The statements are
 prepared once per store (:class:`Statements`) and run in the caller's transaction.
+
+A membership shows in two representations besides the group's own members: in each User's
+``groups`` (RFC 7643 section 4.1.2, direct and, through nested groups, indirect) and in the
+``members[].display`` of a group (the member's name unless the client sent one). A weak ETag
+changes on every significant change of the representation (RFC 7232 section 2.1), and
+``meta.version`` is the ETag (RFC 7643 section 3.1), so the statements here also give the Users
+whose ``groups`` a change alters, and the groups showing a renamed member, a new version and
+lastModified (:meth:`Statements.touch_users`, :meth:`Statements.touch_containers`), set-based in
+the write's own transaction: a change of k memberships costs O(k) and the Users below the k
+members when they are groups, never O(group size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Update,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import BindParameter
 
 from provisor.store.base import Member, MemberDelta, SelfMember, UnknownMember
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import member_display
 from provisor.store.sql.prepared import Prepared, PreparedIn, Runner, Transaction, in_list
 from provisor.store.sql.tables import memberships as M
+from provisor.store.sql.tables import nested_membership
 from provisor.store.sql.tables import resources as R
 
 #: (primary key, resource type, display) of each member value that exists in the tenant.
@@ -24,6 +50,76 @@ Resolved = dict[str, tuple[int, str, str | None]]
 
 _MEMBER_TYPES = R.c.resource_type.in_([literal("User"), literal("Group")])
 _member = R.alias("member")
+_seed = R.alias("seed")
+_NOW: BindParameter[int] = bindparam("now")
+#: what a change a resource did not make itself writes: a new version, and lastModified ``now``
+#: unless the row's is later (a clock stepped back never moves lastModified backwards)
+TOUCHED: dict[str, ColumnElement[Any]] = {
+    "version": R.c.version + 1,
+    "last_modified": case((R.c.last_modified > _NOW, R.c.last_modified), else_=_NOW),
+}
+
+
+def _in_group(pk: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether the resource of ``pk`` is a direct member of the group ``:group`` (one key probe)."""
+    return exists(select(literal_column("1")).where(M.c.group_pk == bindparam("group"), M.c.member_pk == pk))
+
+
+def _not_in_group(pk: ColumnElement[Any]) -> ColumnElement[bool]:
+    return ~_in_group(pk)
+
+
+#: the condition on the listed resources a :class:`Touches` touches: any, the ones not in
+#: ``:group`` yet (run before adding them: one in it already is left as it is, and so are its
+#: Users), the ones in it (run before removing them)
+Condition = Callable[[ColumnElement[Any]], ColumnElement[bool]] | None
+_USER = R.c.resource_type == literal_column("'User'")
+
+
+def _users_below(groups: Select[Any]) -> Update:
+    """Touch (``TOUCHED``) every User in the groups of ``groups`` (a SELECT of primary keys named
+    ``pk``) or in a group nested in them at any depth: the Users whose ``groups`` change when
+    those groups join or leave a group, are renamed or deleted.
+
+    The walk follows nested memberships only (``ix_memberships_nested``) and UNION ends it on a
+    cycle; the Users are then found as the members of the groups reached, so the cost is the
+    subtree's, every User of which changes.
+    """
+    down = groups.cte("down", recursive=True)
+    step = M.alias("step")
+    down = down.union(
+        select(step.c.member_pk).where(step.c.group_pk == down.c.pk, nested_membership(step.c.member_type))
+    )
+    members = select(M.c.member_pk).where(M.c.group_pk.in_(select(down.c.pk)))
+    return update(R).where(R.c.pk.in_(members), _USER).values(TOUCHED)
+
+
+class Touches:
+    """Touch the resources of a list of primary keys whose membership changed, meeting a
+    :data:`Condition`: the Users among them (a plain UPDATE, the usual case) and the Users below
+    the Groups among them (:func:`_users_below`, a recursive query, run only when there are)."""
+
+    def __init__(self, engine: Engine, condition: Condition) -> None:
+        def listed(pk: ColumnElement[Any], names: list[str]) -> list[ColumnElement[bool]]:
+            return [pk.in_(in_list(names)), *([condition(pk)] if condition is not None else [])]
+
+        self.users = PreparedIn(
+            engine, "p", lambda names: update(R).where(*listed(R.c.pk, names), _USER).values(TOUCHED)
+        )
+        self.below = PreparedIn(
+            engine,
+            "p",
+            lambda names: _users_below(select(_seed.c.pk).where(*listed(_seed.c.pk, names))),
+        )
+
+    def run(self, tx: Transaction, resolved: Iterable[tuple[int, str]], params: dict[str, Any]) -> None:
+        """Touch the resources of ``resolved`` (primary key, resource type), each listed once."""
+        users: list[int] = []
+        groups: list[int] = []
+        for pk, type_ in dict(resolved).items():
+            (users if type_ == "User" else groups).append(pk)
+        for statement, values in [*self.users.parts(params, users), *self.below.parts(params, groups)]:
+            tx.execute(statement, values)
 
 
 class Statements:
@@ -59,6 +155,28 @@ class Statements:
                 .where(M.c.group_pk.in_(in_list(groups)))
                 .order_by(M.c.group_pk, M.c.member_pk)
             ),
+        )
+        self.members = Prepared(
+            engine, select(M.c.member_pk, M.c.member_type).where(M.c.group_pk == bindparam("group"))
+        )
+        #: the listed resources, whatever their memberships (a group's new members, a renamed
+        #: or deleted group), the ones joining ``:group`` and the ones leaving it
+        self.touch_listed = Touches(engine, None)
+        self.touch_joining = Touches(engine, _not_in_group)
+        self.touch_leaving = Touches(engine, _in_group)
+        #: the groups that show ``:member`` under its own name (no display sent for it): a
+        #: rename of the member changes their ``members[].display``
+        self.touch_containers = Prepared(
+            engine,
+            update(R)
+            .where(
+                R.c.pk.in_(
+                    select(M.c.group_pk)
+                    .where(M.c.member_pk == bindparam("member"), M.c.display.is_(None))
+                    .scalar_subquery()
+                )
+            )
+            .values(TOUCHED),
         )
 
     def resolve_ids(self, tx: Runner, tenant_id: str, values: Iterable[str]) -> Resolved:
@@ -103,6 +221,8 @@ class Statements:
         group_pk: int,
         delta: MemberDelta,
         found: Resolved | None = None,
+        *,
+        now: int,
     ) -> int:
         """Apply a delta in O(k): ``replace`` (clear, then add), then ``remove``, then ``add``.
 
@@ -110,6 +230,10 @@ class Statements:
         :meth:`require_delta` gave, when the caller has it already); removing a value that is not a
         member is not an error. Returns how many membership rows an add/remove delta changed (0:
         none, the group is as it was); -1 for a replace, or when the driver cannot tell.
+
+        Each member that joins or leaves is touched (new version, lastModified ``now``), with the
+        Users below it when it is a group: their ``groups`` change. One already in (or not in)
+        the group is left as it is. A replace reads the group's members to know which changed.
         """
         if found is None:
             found = self.require_delta(tx, tenant_id, delta)
@@ -117,15 +241,44 @@ class Statements:
         if itself is not None:
             raise SelfMember(itself)
         changed = 0
+        group = {"group": group_pk}
         if delta.replace is not None:
-            tx.execute(self.clear, {"group": group_pk})
+            before: dict[int, str] = dict(tx.rows(self.members, group))
+            tx.execute(self.clear, group)
             self.add(tx, group_pk, delta.replace, found)
+            after = {pk: type_ for pk, type_, _ in (found[m.value] for m in delta.replace)}
+            flipped = before.keys() ^ after.keys()
+            self.touch(tx, [(pk, before.get(pk) or after[pk]) for pk in sorted(flipped)], now)
             changed = -1
         if delta.remove:
             values = list(dict.fromkeys(delta.remove))
-            for statement, params in self.remove.parts({"group": group_pk, "tenant": tenant_id}, values):
+            scope = {**group, "tenant": tenant_id}
+            leaving = self.resolve_ids(tx, tenant_id, values)
+            self.touch_leaving.run(
+                tx, [(pk, type_) for pk, type_, _ in leaving.values()], {**group, "now": now}
+            )
+            for statement, params in self.remove.parts(scope, values):
                 changed = _plus(changed, tx.execute(statement, params).rowcount)
+        if delta.add:
+            joining = [found[m.value][:2] for m in delta.add]
+            self.touch_joining.run(tx, joining, {**group, "now": now})
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
+
+    def touch(self, tx: Transaction, resolved: Iterable[tuple[int, str]], now: int) -> None:
+        """Touch the resources of ``resolved`` (primary key, resource type): the Users among them
+        and the Users below the Groups among them (:class:`Touches`): their ``groups`` changed."""
+        self.touch_listed.run(tx, resolved, {"now": now})
+
+    def touch_renamed(self, tx: Transaction, pk: int, now: int, *, shown: bool, group_name: bool) -> None:
+        """After a rename of the resource of ``pk``: ``shown``, the name a group shows for it
+        (``member_display``) changed: touch the groups it is directly in that show that name;
+        ``group_name``, it is a Group whose displayName changed: touch every User in it, directly
+        or through nested groups (their ``groups[].display``). The first costs O(groups it is
+        in), the second O(the group's subtree): all of those representations changed."""
+        if shown:
+            tx.execute(self.touch_containers, {"member": pk, "now": now})
+        if group_name:
+            self.touch(tx, [(pk, "Group")], now)
 
     def load_members(self, tx: Runner, group_pks: Sequence[int]) -> dict[int, list[Member]]:
         """The members of each group, ordered by when each member resource was created."""

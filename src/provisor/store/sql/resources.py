@@ -9,8 +9,11 @@ DBAPI's IntegrityError is translated to UniquenessViolation.
 A User's ``groups`` (RFC 7643 section 4.1.2) are read in the same statement as the User, when
 asked for (``lookups.groups_column``), and, for a User in a group that is itself in a group, with
 one recursive query more (``lookups.ancestry``: the groups above its groups, for a whole page at
-once); they are derived, never stored, and a membership change does not change the User's version.
-A page of Users ends early when their groups reach the query's ``group_budget`` (:class:`PageReader`).
+once); they are derived, never stored. A page of Users ends early when their groups reach the
+query's ``group_budget`` (:class:`PageReader`). Their changes, and a member's rename a group shows,
+give the resources whose representation they change a new version and lastModified in the write's
+own transaction (``memberships.Touches``, ``Statements.touch_renamed``; store/base.py says which
+and at what cost).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class Writes:
             .where(
                 R.c.pk.in_(select(M.c.group_pk).where(M.c.member_pk == bindparam("rpk")).scalar_subquery())
             )
-            .values(version=R.c.version + 1, last_modified=bindparam("now"))
+            .values(memberships.TOUCHED)
         )
         self.delete_memberships = prepare(
             delete(M).where((M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk")))
@@ -236,6 +239,7 @@ class SqlResources:
             self._write_emails(tx, pk, rt.name, data)
             if members:
                 self._members.add(tx, pk, members, found)
+                self._members.touch(tx, [(pk, type_) for pk, type_, _ in found.values()], now)
             self._count(tx, tenant_id, rt.name, 1)
         created = from_micros(now)  # lastModified too: one (immutable) datetime for both
         return StoredResource(
@@ -489,6 +493,7 @@ class SqlResources:
             text = dumps(data)
             delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
+            clock = to_micros(self._clock())
             # the stored document, decoded only when the text differs: the same document with its
             # keys in another order (a PATCH replacing an element with its own values) changes nothing
             before = data if text == row[2] else loads(row[2])
@@ -504,21 +509,29 @@ class SqlResources:
             if same and delta.replace is None:
                 # members alone: a PATCH adding present members or removing absent ones keeps
                 # the version too; anything else goes on to the new version below
-                if self._members.apply(tx, tenant_id, pk, delta, found) == 0:
+                if self._members.apply(tx, tenant_id, pk, delta, found, now=clock) == 0:
                     return current
                 applied = True
             key = derived(rt.name, data)
-            if group and key["display_name_key"] != derived(rt.name, before)["display_name_key"]:
+            old = derived(rt.name, before)
+            if group and key["display_name_key"] != old["display_name_key"]:
                 self._check_group_name(tx, tenant_id, rt.name, key["display_name_key"], data)
-            now = max(to_micros(self._clock()), last_modified)
+            now = max(clock, last_modified)
             values = {"_pk": pk, "data": text, "last_modified": now, "version": version + 1}
             try:
                 tx.execute(w.update, {**values, **key})
             except self.connections.IntegrityError as exc:
                 _integrity(exc, data)
             self._write_emails(tx, pk, rt.name, data, before=emails_before)
+            self._members.touch_renamed(
+                tx,
+                pk,
+                clock,
+                shown=_shown(key) != _shown(old),
+                group_name=group and key["display_name"] != old["display_name"],
+            )
             if not delta.empty and not applied:
-                self._members.apply(tx, tenant_id, pk, delta, found)
+                self._members.apply(tx, tenant_id, pk, delta, found, now=clock)
             if with_members and group:
                 members = tuple(self._members.load_members(tx, [pk])[pk])
         return StoredResource(
@@ -574,7 +587,8 @@ class SqlResources:
     ) -> None:
         """Delete a resource, its email rows and every membership it is part of (RFC 7644 section 3.6).
 
-        Groups that lose it as a member get a new version and lastModified.
+        Groups that lose it as a member get a new version and lastModified, and so does every
+        User in a deleted group, directly or through nesting (it leaves their ``groups``).
         """
         rt = self._rt(resource_type)
         w = self._writes
@@ -585,7 +599,10 @@ class SqlResources:
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", row[5])
             params = {"rpk": row[0]}
-            tx.execute(w.touch_groups, {**params, "now": to_micros(self._clock())})
+            now = to_micros(self._clock())
+            tx.execute(w.touch_groups, {**params, "now": now})
+            if rt.name == "Group":  # its Users, direct and indirect, lose it from their groups
+                self._members.touch(tx, [(row[0], "Group")], now)
             tx.execute(w.delete_memberships, params)
             tx.execute(w.delete_emails, params)
             tx.execute(w.delete, params)
@@ -607,6 +624,13 @@ class SqlResources:
         (no COUNT over the tenant), read in the listing's own snapshot."""
         rows = OnConnection(conn).rows(self._lookups.held, {"tenant": tenant_id, "rt": resource_type})
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+def _shown(key: dict[str, Any]) -> str | None:
+    """The name a group shows for a member with these ``derived`` columns when no display was
+    sent for it (``filters.member_display``: its displayName, else its userName)."""
+    shown: str | None = key["display_name"]
+    return shown if shown is not None else key["user_name"]
 
 
 def _same_members(
