@@ -27,7 +27,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import add, itemgetter
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam
 from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
@@ -40,6 +40,13 @@ from provisor.store.sql.engine import is_locked, store_error
 
 Row = tuple[Any, ...]
 Observer = Callable[[str, int], None]
+
+
+_T = TypeVar("_T")
+
+
+def _every_row(cursor: Any) -> list[Row]:
+    return list(cursor.fetchall())
 
 
 class Prepared:
@@ -244,23 +251,7 @@ class Connections:
 
     def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
         """Run one read in the database's own autocommit transaction (one statement, one snapshot)."""
-        conn = self.acquire()
-        try:
-            cursor = conn[1].cursor()
-            try:
-                cursor.execute(statement.sql, statement.args(params))
-                rows: list[Row] = list(cursor.fetchall())
-                if self.observers:
-                    self._notify(statement.sql, cursor.rowcount)
-            finally:
-                cursor.close()
-            if not self._sqlite:
-                conn[1].commit()  # end the implicit transaction other drivers open
-        except BaseException:
-            conn[0].close()  # the pool resets it
-            raise
-        self.release(conn)
-        return rows
+        return self._read(statement, params, _every_row)
 
     def scan(
         self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
@@ -268,12 +259,16 @@ class Connections:
         """:meth:`rows` for a reader that may stop early: ``read`` is given the rows as the cursor
         fetches them, and those it leaves are never computed (SQLite computes a row when it is
         fetched). The connection is released when ``read`` returns."""
+        self._read(statement, params, lambda cursor: read(iter(cursor.fetchone, None)))
+
+    def _read(self, statement: Prepared, params: Mapping[str, Any], fetch: Callable[[Any], _T]) -> _T:
+        """Run one read and ``fetch`` what it needs of the cursor, on a connection of its own."""
         conn = self.acquire()
         try:
             cursor = conn[1].cursor()
             try:
                 cursor.execute(statement.sql, statement.args(params))
-                read(iter(cursor.fetchone, None))
+                found = fetch(cursor)
                 if self.observers:
                     self._notify(statement.sql, cursor.rowcount)
             finally:
@@ -284,6 +279,7 @@ class Connections:
             conn[0].close()  # the pool resets it
             raise
         self.release(conn)
+        return found
 
     def write_now(self, statement: Prepared, params: Mapping[str, Any]) -> int:
         """Run one write statement in its own transaction without waiting for the write lock: on
