@@ -134,15 +134,11 @@ class Statements:
                 R.c.id, R.c.pk, R.c.resource_type, func.coalesce(R.c.display_name, R.c.user_name)
             ).where(tenant, _MEMBER_TYPES, R.c.id.in_(in_list(ids))),
         )
+        #: the memberships in ``:group`` of members already resolved (:meth:`resolve_ids`)
         self.remove = PreparedIn(
             engine,
-            "id",
-            lambda ids: delete(M).where(
-                M.c.group_pk == bindparam("group"),
-                M.c.member_pk.in_(
-                    select(R.c.pk).where(tenant, _MEMBER_TYPES, R.c.id.in_(in_list(ids))).scalar_subquery()
-                ),
-            ),
+            "p",
+            lambda pks: delete(M).where(M.c.group_pk == bindparam("group"), M.c.member_pk.in_(in_list(pks))),
         )
         self.clear = Prepared(engine, delete(M).where(M.c.group_pk == bindparam("group")))
         self.insert = Prepared(engine, dialect.insert_ignore(M))
@@ -251,13 +247,9 @@ class Statements:
             self.touch(tx, [(pk, before.get(pk) or after[pk]) for pk in sorted(flipped)], now)
             changed = -1
         if delta.remove:
-            values = list(dict.fromkeys(delta.remove))
-            scope = {**group, "tenant": tenant_id}
-            leaving = self.resolve_ids(tx, tenant_id, values)
-            self.touch_leaving.run(
-                tx, [(pk, type_) for pk, type_, _ in leaving.values()], {**group, "now": now}
-            )
-            for statement, params in self.remove.parts(scope, values):
+            leaving = [(pk, type_) for pk, type_, _ in self.resolve_ids(tx, tenant_id, delta.remove).values()]
+            self.touch_leaving.run(tx, leaving, {**group, "now": now})
+            for statement, params in self.remove.parts(group, [pk for pk, _ in leaving]):
                 changed = _plus(changed, tx.execute(statement, params).rowcount)
         if delta.add:
             joining = [found[m.value][:2] for m in delta.add]
