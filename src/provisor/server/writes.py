@@ -94,7 +94,7 @@ class WriteBatcher:
 
     def _flush(self) -> None:
         try:
-            lock = _NO_LOCK if self._try_lock is None else self._try_lock()
+            lock = self._lock()
         except Exception as exc:  # the database cannot begin a write at all: say so to this batch
             _fail(self._take(), exc)
             return
