@@ -7,6 +7,7 @@ failure, 2 for a usage error.
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,7 +83,7 @@ def open_store(url: str | None) -> Iterator[Any]:
     with one line on stderr and exit status 1."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from provisor.store.base import StoreError
+    from provisor.store.base import StoreError, TenantDeleting
     from provisor.store.sql import SqlStore
 
     try:
@@ -91,6 +92,8 @@ def open_store(url: str | None) -> Iterator[Any]:
         fail(f"cannot open the database {shown_url(db_url(url))!r}: {database_problem(exc)}")
     try:
         yield store
+    except TenantDeleting as exc:
+        fail(f"{exc}; to finish a deletion that was stopped: provisor tenant delete {shlex.quote(exc.name)}")
     except StoreError as exc:
         fail(str(exc))
     except (SQLAlchemyError, sqlite3.Error) as exc:

@@ -8,6 +8,7 @@ same database: a running server follows a change within a second (its token and 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,9 @@ from provisor.cli.common import (
     open_store,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
+
+#: A long deletion says how far it is this often (on standard error).
+DELETE_PROGRESS_SECONDS = 2.0
 
 tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
 token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
@@ -163,12 +167,14 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
                         "name": t.name,
                         "created": t.created.isoformat(),
                         "settings": dict(t.settings),
+                        "deleting": t.deleting.isoformat() if t.deleting else None,
                     }
                 )
             )
         return
     for t in tenants:
-        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}")
+        deleting = f"\tbeing deleted since {t.deleting.isoformat()}" if t.deleting else ""
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}{deleting}")
 
 
 @tenant_app.command("show")
@@ -210,6 +216,7 @@ def tenant_show(
             "rate_limit": {"per_second": rate.per_second, "burst": rate.burst} if rate else None,
             "trace": ctx.trace or None,
             "allowed_networks": [str(n) for n in ctx.networks] if ctx.networks is not None else None,
+            "deleting": tenant.deleting.isoformat() if tenant.deleting else None,
         }
         typer.echo(json.dumps(record))
         return
@@ -234,6 +241,10 @@ def tenant_show(
         ),
         ("networks", _networks_text(ctx.networks)),
     ]
+    if tenant.deleting:
+        since = tenant.deleting.isoformat(timespec="seconds")
+        finish = f"provisor tenant delete {shlex.quote(tenant.name)}"
+        lines.append(("deleting", f"since {since}; to finish: {finish}"))
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
 
@@ -252,11 +263,35 @@ def tenant_delete(
     db: DbOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Delete a tenant with all its users, groups and tokens."""
+    """Delete a tenant with all its users, groups and tokens.
+
+    Its tokens stop working at once; the rest goes in short steps, so that servers on the same
+    database keep writing for the other tenants meanwhile. A deletion that was stopped (Ctrl-C, a
+    crash) leaves the tenant marked as being deleted: run this again to finish it."""
+    from provisor.store.base import DeletionProgress
+
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
         fail("not deleted")
-    with open_store(db) as store:
-        store.delete_tenant(name)
+    shown = time.monotonic()
+
+    def progress(step: DeletionProgress) -> None:
+        nonlocal shown
+        if (now := time.monotonic()) - shown >= DELETE_PROGRESS_SECONDS:
+            shown = now
+            typer.echo(
+                f"deleting tenant {step.tenant.name}: {step.deleted:,} of {step.total:,} users and groups",
+                err=True,
+            )
+
+    try:
+        with open_store(db) as store:
+            store.delete_tenant(name, progress=progress)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted: tenant {name} is partly deleted and accepts no token; "
+            f"run 'provisor tenant delete {shlex.quote(name)}' again to finish",
+            130,
+        )
     typer.echo(f"Deleted tenant {name}.")
 
 

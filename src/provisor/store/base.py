@@ -132,6 +132,15 @@ class TenantNotFound(StoreError):
     """No tenant with that name."""
 
 
+class TenantDeleting(StoreError):
+    """The tenant is being deleted (``Tenant.deleting``): it takes no new token or setting, and its
+    name stays taken until the deletion is finished (``delete_tenant`` again)."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 class InvalidTenantName(StoreError):
     """A tenant name that is blank, too long, holds a control character or looks like a tenant id."""
 
@@ -332,6 +341,18 @@ class Tenant:
     name: str
     settings: Mapping[str, Any]
     created: datetime
+    #: when its deletion began, while it is being deleted (``TenantStore.delete_tenant``)
+    deleting: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionProgress:
+    """How far a tenant's deletion is: the resources deleted so far of those it held when this
+    run of the deletion began."""
+
+    tenant: Tenant
+    deleted: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +456,14 @@ class TenantStore(Protocol):
 
     def list_tenants(self) -> list[Tenant]: ...
 
-    def delete_tenant(self, name_or_id: str) -> None: ...
+    def delete_tenant(
+        self, name_or_id: str, *, progress: Callable[[DeletionProgress], None] | None = None
+    ) -> None:
+        """Delete a tenant and everything in it. Its tokens go first, so no server accepts them
+        a second later; the rest may go in steps that let other writers in between. A deletion
+        that was interrupted leaves the tenant marked (``Tenant.deleting``); calling this again
+        finishes it. ``progress`` hears after each step."""
+        ...
 
     def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant: ...
 

@@ -1,6 +1,7 @@
 """The SQL schema as SQLAlchemy Core tables (what queries use; the migrations create it).
 
-    tenants      id, name (unique), settings (JSON text), created
+    tenants      id, name (unique), settings (JSON text), created, deleting (while it is
+                 being deleted: when that began)
     tokens       id, tenant_id -> tenants (cascade), hash (sha256, unique), prefix, label,
                  created, expires, revoked, last_used
     resources    pk, tenant_id -> tenants (cascade), resource_type, id, data (JSON text),
@@ -50,6 +51,7 @@ tenants = Table(
     Column("name", String(200), nullable=False),
     Column("settings", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("deleting", BigInteger, nullable=True),
     Index("ux_tenants_name", "name", unique=True),
 )
 

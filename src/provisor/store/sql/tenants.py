@@ -12,25 +12,23 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
 from provisor.store.base import (
+    DeletionProgress,
     StoreError,
     Tenant,
+    TenantDeleting,
     TenantExists,
     TenantNotFound,
     TokenInfo,
     TokenNotFound,
     check_tenant_name,
 )
+from provisor.store.sql import tenant_deletion
 from provisor.store.sql.prepared import Connections, Prepared
-from provisor.store.sql.tables import emails as E
-from provisor.store.sql.tables import memberships as M
-from provisor.store.sql.tables import request_traces as TR
-from provisor.store.sql.tables import resource_counts as COUNTS
-from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import tenants as T
 from provisor.store.sql.tables import tokens as K
 from provisor.store.sql.values import dumps, from_micros, loads, opt_from_micros, to_micros
@@ -51,16 +49,31 @@ _TOKEN_COLUMNS = (
 _BY_HASH = (
     select(*_TOKEN_COLUMNS, K.c.hash, T.c.name, T.c.settings, T.c.created.label("tenant_created"))
     .join_from(K, T, T.c.id == K.c.tenant_id)
-    .where(K.c.hash == bindparam("hash"))
+    .where(K.c.hash == bindparam("hash"), T.c.deleting.is_(None))
 )
 _TOKEN = select(*_TOKEN_COLUMNS).where(K.c.id == bindparam("id"))
 #: A token's last use (``touch_token``; prepared by the store as ``_touch_token``).
 TOUCH_TOKEN = update(K).where(K.c.id == bindparam("token")).values(last_used=bindparam("when"))
-_TENANT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == bindparam("tenant")).scalar_subquery()
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(id=row.id, name=row.name, settings=loads(row.settings), created=from_micros(row.created))
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        settings=loads(row.settings),
+        created=from_micros(row.created),
+        deleting=opt_from_micros(row.deleting),
+    )
+
+
+def _find(conn: Connection, key: str) -> Tenant | None:
+    row = conn.execute(_TENANT, {"key": key}).first()
+    return None if row is None else _tenant(row)
+
+
+def _not_deleting(tenant: Tenant) -> None:
+    if tenant.deleting is not None:
+        raise TenantDeleting(f"tenant {tenant.name!r} is being deleted", tenant.name)
 
 
 def _token(row: Any) -> TokenInfo:
@@ -96,60 +109,62 @@ class SqlTenants:
             with self._write.begin() as conn:
                 conn.execute(insert(T), row)
         except IntegrityError as exc:
+            with self._single.connect() as conn:
+                taken = _find(conn, name)
+            if taken is not None and taken.deleting is not None:
+                message = f"tenant {name!r} is being deleted; its name is taken until then"
+                raise TenantDeleting(message, name) from exc
             raise TenantExists(f"tenant {name!r} already exists") from exc
         return Tenant(tenant.id, name, tenant.settings, from_micros(created))
 
     def get_tenant(self, name_or_id: str) -> Tenant:
-        """A tenant by name or id; TenantNotFound otherwise."""
+        """A tenant by name or id (also one being deleted: ``Tenant.deleting``); TenantNotFound otherwise."""
         with self._single.connect() as conn:
-            row = conn.execute(_TENANT, {"key": name_or_id}).first()
-        if row is None:
+            tenant = _find(conn, name_or_id)
+        if tenant is None:
             raise TenantNotFound(f"no tenant {name_or_id!r}")
-        return _tenant(row)
+        return tenant
 
     def list_tenants(self) -> list[Tenant]:
         with self._single.connect() as conn:
             return [_tenant(r) for r in conn.execute(select(T).order_by(T.c.name))]
 
-    def delete_tenant(self, name_or_id: str) -> None:
-        """Delete a tenant with its tokens, resources, email rows, memberships and request traces."""
-        with self._write.begin() as conn:
-            row = conn.execute(_TENANT, {"key": name_or_id}).first()
-            if row is None:
-                raise TenantNotFound(f"no tenant {name_or_id!r}")
-            params = {"tenant": row.id}
-            conn.execute(delete(M).where(M.c.group_pk.in_(_TENANT_RESOURCES)), params)
-            conn.execute(delete(M).where(M.c.member_pk.in_(_TENANT_RESOURCES)), params)
-            conn.execute(delete(E).where(E.c.resource_pk.in_(_TENANT_RESOURCES)), params)
-            conn.execute(delete(R).where(R.c.tenant_id == row.id))
-            conn.execute(delete(COUNTS).where(COUNTS.c.tenant_id == row.id))
-            conn.execute(delete(K).where(K.c.tenant_id == row.id))
-            conn.execute(delete(TR).where(TR.c.tenant_id == row.id))
-            conn.execute(delete(T).where(T.c.id == row.id))
+    def delete_tenant(
+        self, name_or_id: str, *, progress: Callable[[DeletionProgress], None] | None = None
+    ) -> None:
+        """Delete a tenant with its tokens, resources, email rows, memberships and request traces,
+        in short transactions (``tenant_deletion``)."""
+        tenant_deletion.delete_tenant(
+            self._write, name_or_id, find=_find, now=to_micros(self._clock()), progress=progress
+        )
 
     def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
-        """Merge ``settings`` into the tenant's (top-level keys replace; a None value removes a key)."""
+        """Merge ``settings`` into the tenant's (top-level keys replace; a None value removes a key);
+        TenantNotFound, or TenantDeleting for a tenant being deleted."""
         with self._write.begin() as conn:
-            row = conn.execute(_TENANT, {"key": name_or_id}).first()
-            if row is None:
+            tenant = _find(conn, name_or_id)
+            if tenant is None:
                 raise TenantNotFound(f"no tenant {name_or_id!r}")
-            merged = {**loads(row.settings), **settings}
+            _not_deleting(tenant)
+            merged = {**tenant.settings, **settings}
             merged = {k: v for k, v in merged.items() if v is not None}
-            conn.execute(update(T).where(T.c.id == row.id).values(settings=dumps(merged)))
-        return Tenant(row.id, row.name, merged, from_micros(row.created))
+            conn.execute(update(T).where(T.c.id == tenant.id).values(settings=dumps(merged)))
+        return replace(tenant, settings=merged)
 
     # -- tokens --------------------------------------------------------------------------------
 
     def add_token(
         self, tenant_id: str, token_hash: bytes, prefix: str, label: str, expires: datetime | None
     ) -> TokenInfo:
-        """Record a token's hash for a tenant (given by id or name); TenantNotFound otherwise."""
+        """Record a token's hash for a tenant (given by id or name); TenantNotFound, or
+        TenantDeleting for a tenant being deleted."""
         created = to_micros(self._clock())
         with self._write.begin() as conn:
-            tenant = conn.execute(_TENANT, {"key": tenant_id}).first()
+            tenant = _find(conn, tenant_id)
             if tenant is None:
                 raise TenantNotFound(f"no tenant {tenant_id!r}")
-            row = {
+            _not_deleting(tenant)
+            row: dict[str, Any] = {
                 "id": uuid4().hex,
                 "tenant_id": tenant.id,
                 "hash": bytes(token_hash),

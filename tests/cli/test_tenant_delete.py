@@ -1,0 +1,82 @@
+"""`provisor tenant delete` in steps: stopped with Ctrl-C it says how to finish and leaves the tenant
+marked; the other commands show the mark and refuse what a tenant being deleted cannot take; a
+second run finishes it, and the name is free again."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tests.cli.test_cli import PROVISOR, assert_one_line_error, last_line, run
+
+from provisor.store.sql import SqlStore
+
+USERS = 4_000
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def fill(db: str, name: str, users: int) -> None:
+    """A tenant ``name`` with ``users`` Users (each with an email), made through the store."""
+    store = SqlStore(db)
+    try:
+        tenant = store.create_tenant(name).id
+        with store.batch():
+            for i in range(users):
+                store.create(tenant, "User", {"userName": f"u{i}", "emails": [{"value": f"u{i}@x"}]})
+    finally:
+        store.close()
+
+
+def deleting(path: str, name: str) -> bool:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT deleting FROM tenants WHERE name = ?", (name,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def test_ctrl_c_leaves_a_marked_tenant_that_the_commands_show_and_a_second_delete_finishes(db: str) -> None:
+    path = db.removeprefix("sqlite:///")
+    fill(db, "gone", USERS)
+    fill(db, "kept", 1)
+    proc = subprocess.Popen(
+        [*PROVISOR, "tenant", "delete", "gone", "--yes", "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not deleting(path, "gone"):  # its first step marks it; Ctrl-C comes in a later one
+        assert proc.poll() is None and time.monotonic() < deadline, "the deletion never began"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "Deleted" not in out
+    assert "interrupted: tenant gone is partly deleted and accepts no token" in err
+    assert "provisor tenant delete gone" in err
+
+    listed = run("tenant", "list", db=db).stdout.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["gone", "kept"]
+    assert "\tbeing deleted since " in listed[0] and "being deleted" not in listed[1]
+    shown = run("tenant", "show", "gone", db=db).stdout
+    assert "deleting:   since " in shown and "to finish: provisor tenant delete gone" in shown
+    assert "tokens:     0 active of 0" in shown
+    p = run("token", "create", "gone", db=db, check=False)  # tenant set and create refuse alike
+    assert_one_line_error(p)
+    assert p.returncode == 1 and "tenant 'gone' is being deleted" in p.stderr, p.stderr
+    assert "to finish a deletion that was stopped: provisor tenant delete gone" in p.stderr
+
+    assert "Deleted tenant gone." in run("tenant", "delete", "gone", "--yes", db=db).stdout
+    assert [line.split("\t")[0] for line in run("tenant", "list", db=db).stdout.splitlines()] == ["kept"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 1  # kept's user
+        assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 1
+    assert last_line(run("tenant", "create", "gone", db=db)).startswith("pvs_")  # the name is free again
