@@ -1,7 +1,7 @@
 """Deleting a tenant in short steps, so that the other tenants' writes go on meanwhile.
 
 One transaction for the whole tenant held the database's write lock as long as it took: ~4 s for
-100,000 Users in 100 groups on this project's machine, about 40 s for a million. Every server on
+100,000 Users in 100 groups on this project's machine, growing with the tenant. Every server on
 the database waited that long for any write of any tenant, and past its busy timeout (5 s)
 answered 503. So a deletion now goes in steps:
 
