@@ -39,6 +39,13 @@ attributes of the uvicorn config (``cli/serving.py``), :data:`HEADER_TIMEOUT` an
 :data:`BODY_TIMEOUT` by default. One timer a connection does it, armed when the connection opens
 and again only when a chunk leaves a head or body unfinished: a request that arrives in one
 chunk, as nearly all do, arms and cancels none after the connection's first.
+
+A connection that has not sent a complete request head yet is a newcomer (``cli/newcomers.py``):
+past ``--max-connections`` of them the oldest is dropped, so connections that stay silent cannot
+run the process out of file descriptors, and uvicorn's ``limit_concurrency`` does not count them,
+so neither can they take the served connections' places. Over TLS the TLS protocol is the
+newcomer, from the TCP connection's opening (``cli/tls.py``); the HTTP protocol settles it when
+its first head is complete.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
 
+from provisor.cli.newcomers import Newcomer, Newcomers
 from provisor.scim.errors import HeadersTooLarge, InvalidSyntax, RequestTimeout, ServiceUnavailable
 from provisor.server.errors import error_body
 
@@ -187,6 +195,9 @@ if HttpToolsProtocol is not None:
         #: When the TCP connection opened, on the event loop's clock, when that was before
         #: ``connection_made`` (set by ``cli/tls.py`` before a TLS handshake).
         opened_at: float | None = None
+        #: What the server's newcomers hold for this connection until its first request head is
+        #: complete: the TLS protocol (set by ``cli/tls.py``), else this protocol.
+        newcomer: Newcomer | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
@@ -199,6 +210,15 @@ if HttpToolsProtocol is not None:
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
             super().connection_made(_coalescing(transport))
+            newcomers: Newcomers | None = getattr(self.config, "newcomers", None)
+            self._newcomers = newcomers
+            self._limit: int | None = None  # uvicorn's limit_concurrency, newcomers not counted
+            if newcomers is not None:
+                if self.newcomer is None:
+                    self.newcomer = self
+                    newcomers.arrived(self)
+                newcomers.counted += 1
+                self._limit = self.limit_concurrency
             self._counted_as: str | None = None
             if getattr(self.config, "max_connections_per_client", 0):
                 self._count_client()
@@ -213,6 +233,8 @@ if HttpToolsProtocol is not None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_read_timer()
+            if self.newcomer is not None:
+                self._settle()
             if self._counted_as is not None:
                 counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
                 left = counts[self._counted_as] - 1
@@ -243,7 +265,26 @@ if HttpToolsProtocol is not None:
             self._head_begun = True
             super().on_message_begin()
 
+        def drop(self) -> None:
+            """Close the connection at once: a newcomer past the cap, with no request to answer."""
+            self.transport.abort()
+
+        def _settle(self) -> None:
+            """The connection is no newcomer any more (its first head came, or it closed)."""
+            newcomers = self._newcomers
+            if newcomers is not None and self.newcomer is not None:
+                newcomers.settled(self.newcomer)
+                newcomers.counted -= 1
+            self.newcomer = None
+
         def on_headers_complete(self) -> None:
+            if self.newcomer is not None:  # the connection's first request: no newcomer any more
+                self._settle()
+            newcomers = self._newcomers
+            if newcomers is not None and self._limit is not None:
+                # uvicorn's 503 counts its connections, newcomers among them: they are capped
+                # apart (cli/newcomers.py), so its limit is raised by as many
+                self.limit_concurrency = self._limit + newcomers.counted
             self._in_head = False
             self._head_done = True
             self._head_begun = False
