@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 
-from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, coalescing_protocol
+from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, WRITE_TIMEOUT, coalescing_protocol
 from provisor.cli.newcomers import Newcomers
 from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
@@ -57,7 +57,7 @@ def raise_file_limit(needed: int, log: logging.Logger) -> None:
 
 class _TlsConfig(uvicorn.Config):
     """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
-    the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``), and
+    the read and write timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``), and
     the cap of connections that have not sent a request yet (``cli/newcomers.py``).
 
     With TLS, the context is taken from uvicorn, which would hand it to the event loop, and
@@ -66,6 +66,7 @@ class _TlsConfig(uvicorn.Config):
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    write_timeout: float = WRITE_TIMEOUT
     #: Connections that have not sent a complete request head yet, held at once (past it the
     #: oldest is dropped), and those of this server (the protocols join and leave them).
     max_newcomers: int = MAX_CONNECTIONS
@@ -127,6 +128,7 @@ def build_config(
     log_level: str = "info",
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
 ) -> uvicorn.Config:
@@ -148,6 +150,7 @@ def build_config(
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
+    config.write_timeout = write_timeout
     config.max_newcomers = max_connections
     config.max_connections_per_client = max_connections_per_client
     return config
@@ -169,6 +172,7 @@ def run_server(
     public_url: str | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
 ) -> None:
@@ -203,6 +207,7 @@ def run_server(
             log_level=log_level,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            write_timeout=write_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
         )
