@@ -93,6 +93,10 @@ def stored(db: str) -> list[tuple[Any, ...]]:
         ("--header-timeout", "3601"),
         ("--body-timeout", "-1"),
         ("--body-timeout", "0.05"),
+        ("--write-timeout", "0"),
+        ("--write-timeout", "-1"),
+        ("--write-timeout", "nan"),
+        ("--write-timeout", "3601"),
         ("--max-connections", "0"),
         ("--max-connections", "1000001"),
         ("--max-connections-per-client", "-1"),
@@ -113,6 +117,8 @@ def test_serve_refuses_limits_out_of_range(db: str, tmp_path: Path, option: str,
         ("--port", "65535"),
         ("--header-timeout", "0.1"),
         ("--body-timeout", "3600"),
+        ("--write-timeout", "0.1"),
+        ("--write-timeout", "3600"),
         ("--max-connections", "1"),
         ("--max-connections-per-client", "0"),
         ("--max-connections-per-client", "1"),
@@ -140,14 +146,17 @@ def test_serve_passes_its_timeouts_and_connections_on(db: str, monkeypatch: pyte
         serving.MAX_CONNECTIONS,
     )
     assert (common.HEADER_TIMEOUT, common.BODY_TIMEOUT, common.MAX_CONNECTIONS) == (10.0, 30.0, 1000)
+    assert seen["write_timeout"] == coalescing.WRITE_TIMEOUT == common.WRITE_TIMEOUT == 30.0
     assert seen["max_connections_per_client"] == 0  # off: behind a proxy every client is the proxy
     monkeypatch.setenv("PROVISOR_HEADER_TIMEOUT", "2.5")
     monkeypatch.setenv("PROVISOR_BODY_TIMEOUT", "7")
+    monkeypatch.setenv("PROVISOR_WRITE_TIMEOUT", "12.5")
     monkeypatch.setenv("PROVISOR_MAX_CONNECTIONS", "50")
     monkeypatch.setenv("PROVISOR_MAX_CONNECTIONS_PER_CLIENT", "4")
     assert isinstance(cli("serve", "--db", db).exception, ServerStarted)
     assert (seen["header_timeout"], seen["body_timeout"], seen["max_connections"]) == (2.5, 7.0, 50)
     assert seen["max_connections_per_client"] == 4
+    assert seen["write_timeout"] == 12.5
 
 
 # -- 2. serve's runtime failures -----------------------------------------------------------------

@@ -23,6 +23,8 @@ class FakeTransport:
         self.writes: list[bytes] = []
         self.closed = False
         self.aborted = False
+        self.unsent = 0  # bytes the socket would not take
+        self.high_water: int | None = None
 
     def write(self, data: bytes) -> None:
         assert not self.closed, "written after close"
@@ -36,6 +38,12 @@ class FakeTransport:
 
     def abort(self) -> None:
         self.aborted = self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.high_water = high
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
@@ -77,6 +85,21 @@ def test_close_sends_what_is_kept_first_and_abort_drops_it() -> None:
     closing, aborting = asyncio.run(main())
     assert closing.writes == [b"last words"] and closing.closed
     assert aborting.writes == [] and aborting.aborted
+    assert closing.high_water is None  # the socket took everything: flow control untouched
+
+
+def test_a_close_with_bytes_the_socket_did_not_take_pauses_the_protocol_until_they_leave() -> None:
+    """A high-water mark of 0: the protocol is paused, and so its write timeout runs, until the
+    last byte has left (else a client reading nothing holds a closing connection for good)."""
+
+    async def main() -> FakeTransport:
+        fake = FakeTransport()
+        fake.unsent = 10
+        _wrap(fake).close()
+        return fake
+
+    fake = asyncio.run(main())
+    assert fake.closed and fake.high_water == 0
 
 
 def test_everything_else_is_the_real_transports() -> None:

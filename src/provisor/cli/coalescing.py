@@ -39,6 +39,25 @@ attributes of the uvicorn config (``cli/serving.py``), :data:`HEADER_TIMEOUT` an
 :data:`BODY_TIMEOUT` by default. One timer a connection does it, armed when the connection opens
 and again only when a chunk leaves a head or body unfinished: a request that arrives in one
 chunk, as nearly all do, arms and cancels none after the connection's first.
+
+Clients that do not read their answers are timed out as well. uvicorn stops writing when the
+transport holds more than its high-water mark (64 KiB) that the socket did not take, and the app's
+next ``send`` waits for it to drain, without a limit; a transport's ``close`` waits the same way for
+what it holds. So a client that sends requests and reads none of the answers would hold the
+connection, and the answers in memory (a page of 1,000 Users can be megabytes), for good. While writing
+is paused, and while a close waits on bytes (:meth:`CoalescingTransport.close` lowers the
+transport's high-water mark to 0, so that it pauses too), a second timer looks at the bytes left
+every :data:`WRITE_CHECKS`-th of ``write_timeout``; when none of them left for ``write_timeout``
+seconds, the connection is aborted, and the app's pending ``send`` returns as after a client's
+disconnect (uvicorn's ``connection_lost`` releases it). Any progress restarts the time: a client
+that reads slowly is not cut off. Nothing of it runs while the socket takes every write.
+
+A connection that has not sent a complete request head yet is a newcomer (``cli/newcomers.py``):
+past ``--max-connections`` of them the oldest is dropped, so connections that stay silent cannot
+run the process out of file descriptors, and uvicorn's ``limit_concurrency`` does not count them,
+so neither can they take the served connections' places. Over TLS the TLS protocol is the
+newcomer, from the TCP connection's opening (``cli/tls.py``); the HTTP protocol settles it when
+its first head is complete.
 """
 
 from __future__ import annotations
@@ -49,6 +68,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
 
+from provisor.cli.newcomers import Newcomer, Newcomers
 from provisor.scim.errors import HeadersTooLarge, InvalidSyntax, RequestTimeout, ServiceUnavailable
 from provisor.server.errors import error_body
 
@@ -91,7 +111,12 @@ class CoalescingTransport:
 
     def close(self) -> None:
         self.flush()
-        self.transport.close()
+        transport = self.transport
+        if not transport.is_closing() and transport.get_write_buffer_size():
+            # bytes the socket did not take: the protocol is paused until the last has left, so
+            # that the write timeout bounds the close as it bounds a pause
+            transport.set_write_buffer_limits(high=0)
+        transport.close()
 
     def abort(self) -> None:
         self._pending = []
@@ -134,6 +159,17 @@ BODY_TIMEOUT = 30.0
 #: the 1 MiB largest body at 17 KiB a second), so a client sending a byte now and then, never
 #: pausing for a whole timeout, cannot hold the connection either.
 BODY_DEADLINE_FACTOR = 2
+
+#: Seconds writing to a connection may stay stalled (paused, or closing, with none of the bytes
+#: kept leaving) before it is aborted. As long as a body may pause (BODY_TIMEOUT): no client that
+#: reads its answers stalls that long (Entra reads each as it comes). Half nginx's send_timeout
+#: (60 s), as a stalled connection here holds its answers in the process's memory.
+WRITE_TIMEOUT = 30.0
+
+#: How often in a write timeout a stalled connection's bytes left are looked at: progress seen
+#: within a quarter of the timeout at worst, so a connection is cut 1 to 1.25 timeouts after its
+#: last progress.
+WRITE_CHECKS = 4
 
 _TIMED_OUT = orjson.dumps(
     error_body(RequestTimeout("the request was not sent in time; send it again on a new connection"))
@@ -182,11 +218,14 @@ if HttpToolsProtocol is not None:
 
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools HTTP/1.1 protocol with coalesced writes, a bounded request head,
-        and read timeouts (the module's docstring)."""
+        read and write timeouts, and newcomers capped (the module's docstring)."""
 
         #: When the TCP connection opened, on the event loop's clock, when that was before
         #: ``connection_made`` (set by ``cli/tls.py`` before a TLS handshake).
         opened_at: float | None = None
+        #: What the server's newcomers hold for this connection until its first request head is
+        #: complete: the TLS protocol (set by ``cli/tls.py``), else this protocol.
+        newcomer: Newcomer | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
@@ -198,7 +237,20 @@ if HttpToolsProtocol is not None:
             self._body_deadline = 0.0  # when the body must be complete, once its first bytes came
             self._header_timeout: float = getattr(self.config, "header_timeout", HEADER_TIMEOUT)
             self._body_timeout: float = getattr(self.config, "body_timeout", BODY_TIMEOUT)
+            self._write_timeout: float = getattr(self.config, "write_timeout", WRITE_TIMEOUT)
+            self._write_timer: asyncio.TimerHandle | None = None
+            self._write_left = 0  # bytes the transport held when last looked at, while stalled
+            self._write_moved = 0.0  # when some of them last left
             super().connection_made(_coalescing(transport))
+            newcomers: Newcomers | None = getattr(self.config, "newcomers", None)
+            self._newcomers = newcomers
+            self._limit: int | None = None  # uvicorn's limit_concurrency, newcomers not counted
+            if newcomers is not None:
+                if self.newcomer is None:
+                    self.newcomer = self
+                    newcomers.arrived(self)
+                newcomers.counted += 1
+                self._limit = self.limit_concurrency
             self._counted_as: str | None = None
             if getattr(self.config, "max_connections_per_client", 0):
                 self._count_client()
@@ -213,6 +265,11 @@ if HttpToolsProtocol is not None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_read_timer()
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
+            if self.newcomer is not None:
+                self._settle()
             if self._counted_as is not None:
                 counts: dict[str, int] = self.config.connections_per_client  # type: ignore[attr-defined]
                 left = counts[self._counted_as] - 1
@@ -243,7 +300,26 @@ if HttpToolsProtocol is not None:
             self._head_begun = True
             super().on_message_begin()
 
+        def drop(self) -> None:
+            """Close the connection at once: a newcomer past the cap, with no request to answer."""
+            self.transport.abort()
+
+        def _settle(self) -> None:
+            """The connection is no newcomer any more (its first head came, or it closed)."""
+            newcomers = self._newcomers
+            if newcomers is not None and self.newcomer is not None:
+                newcomers.settled(self.newcomer)
+                newcomers.counted -= 1
+            self.newcomer = None
+
         def on_headers_complete(self) -> None:
+            if self.newcomer is not None:  # the connection's first request: no newcomer any more
+                self._settle()
+            newcomers = self._newcomers
+            if newcomers is not None and self._limit is not None:
+                # uvicorn's 503 counts its connections, newcomers among them: they are capped
+                # apart (cli/newcomers.py), so its limit is raised by as many
+                self.limit_concurrency = self._limit + newcomers.counted
             self._in_head = False
             self._head_done = True
             self._head_begun = False
@@ -333,6 +409,45 @@ if HttpToolsProtocol is not None:
                 _send_scim_error(
                     self.transport, self.server_state.default_headers, b"408 Request Timeout", _TIMED_OUT
                 )
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._write_timer is None:
+                self._write_left = self.transport.get_write_buffer_size()
+                self._write_moved = self.loop.time()
+                self._write_timer = self.loop.call_later(
+                    self._write_timeout / WRITE_CHECKS, self._write_timed_out
+                )
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
+
+        def _write_timed_out(self) -> None:
+            """The write timer ran out: abort the connection if none of the bytes it holds left
+            for the write timeout, else look again (a client that reads slowly)."""
+            self._write_timer = None
+            now = self.loop.time()
+            left = self.transport.get_write_buffer_size()
+            if left < self._write_left:
+                self._write_moved = now
+            self._write_left = left
+            if not left:  # all gone, the resume is on its way
+                return
+            wait = self._write_moved + self._write_timeout - now
+            if wait > 0:
+                self._write_timer = self.loop.call_later(
+                    min(wait, self._write_timeout / WRITE_CHECKS), self._write_timed_out
+                )
+                return
+            self.logger.debug(
+                "closing a connection from %s: it read none of its answers for %s s",
+                self.client,
+                self._write_timeout,
+            )
+            self.transport.abort()  # connection_lost releases a send waiting to write, as a disconnect
 
         def send_400_response(self, msg: str) -> None:
             _send_scim_error(self.transport, self.server_state.default_headers)

@@ -26,11 +26,12 @@ MAX_EXPIRES_IN_DAYS = 36_500
 MIN_RATE_LIMIT, MAX_RATE_LIMIT = 0.01, 1_000_000
 #: The most requests a tenant's trace may keep (``provisor.server.tenancy.MAX_TRACE``).
 MAX_TRACE = 1000
-#: ``serve``'s read timeouts (seconds) and their bounds, and the connections it serves at once and
-#: their bound (``provisor.cli.coalescing.HEADER_TIMEOUT``, ``BODY_TIMEOUT``,
-#: ``provisor.cli.serving.MAX_CONNECTIONS``: kept here so that the CLI starts without uvicorn).
-HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 30.0
-MIN_READ_TIMEOUT, MAX_READ_TIMEOUT = 0.1, 3600.0
+#: ``serve``'s read and write timeouts (seconds) and their bounds, and the connections it serves at
+#: once and their bound (``provisor.cli.coalescing.HEADER_TIMEOUT``, ``BODY_TIMEOUT``,
+#: ``WRITE_TIMEOUT``, ``provisor.cli.serving.MAX_CONNECTIONS``: kept here so that the CLI starts
+#: without uvicorn).
+HEADER_TIMEOUT, BODY_TIMEOUT, WRITE_TIMEOUT = 10.0, 30.0, 30.0
+MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 3600.0
 MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT = 1000, 1_000_000
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")

@@ -23,8 +23,9 @@ from provisor.cli.common import (
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_LIMIT,
     MAX_PAGE_SIZE,
-    MAX_READ_TIMEOUT,
-    MIN_READ_TIMEOUT,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
+    WRITE_TIMEOUT,
     DbOption,
     check_range,
     db_url,
@@ -134,10 +135,19 @@ def serve(
             envvar="PROVISOR_BODY_TIMEOUT",
         ),
     ] = BODY_TIMEOUT,
+    write_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds writing an answer may stall (the client reads none of it) before the "
+            "connection is closed; a client that reads, however slowly, is not cut off.",
+            envvar="PROVISOR_WRITE_TIMEOUT",
+        ),
+    ] = WRITE_TIMEOUT,
     max_connections: Annotated[
         int,
         typer.Option(
-            help="Connections served at once; requests past them are answered 503.",
+            help="Connections served at once; requests past them are answered 503. Also the most "
+            "connections held that have not sent a request yet: past it the oldest is closed.",
             envvar="PROVISOR_MAX_CONNECTIONS",
         ),
     ] = MAX_CONNECTIONS,
@@ -159,8 +169,9 @@ def serve(
     check_range("--port", port, 0, 65535)
     check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
     check_range("--max-body-bytes", max_body_bytes, 1, MAX_BODY_BYTES)
-    check_range("--header-timeout", header_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
-    check_range("--body-timeout", body_timeout, MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
+    check_range("--header-timeout", header_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
+    check_range("--body-timeout", body_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
+    check_range("--write-timeout", write_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
     check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
     if log_level.lower() not in LOG_LEVELS:
@@ -191,6 +202,7 @@ def serve(
             public_url=public_url,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            write_timeout=write_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
         )

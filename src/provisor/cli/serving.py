@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 
-from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, coalescing_protocol
+from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, WRITE_TIMEOUT, coalescing_protocol
+from provisor.cli.newcomers import Newcomers
 from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 #: The most connections a server keeps open at once (uvicorn's ``limit_concurrency``): a request
 #: on a connection past it, or while as many requests are under way, is answered 503 with
-#: ``Retry-After`` (``cli/coalescing.py``), and the connection closed.
+#: ``Retry-After`` (``cli/coalescing.py``), and the connection closed. Also the most connections
+#: held that have not sent a request yet (``cli/newcomers.py``).
 MAX_CONNECTIONS = 1000
 
 
@@ -35,9 +37,9 @@ FILE_MARGIN = 64
 
 def raise_file_limit(needed: int, log: logging.Logger) -> None:
     """Raise the process's soft file limit to ``needed`` when it is lower and the hard limit
-    allows (the soft limit is often 1024, below what 1000 connections and as many TLS handshakes
-    hold: ``cli/tls.py``), and warn when the hard limit does not. Run out of file descriptors,
-    the event loop drops every new connection without a word."""
+    allows (the soft limit is often 1024, below what 1000 connections served and as many
+    newcomers hold: ``cli/newcomers.py``), and warn when the hard limit does not. Run out of
+    file descriptors, the event loop drops every new connection without a word."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -55,15 +57,20 @@ def raise_file_limit(needed: int, log: logging.Logger) -> None:
 
 class _TlsConfig(uvicorn.Config):
     """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
-    and the read timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``).
+    the read and write timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``), and
+    the cap of connections that have not sent a request yet (``cli/newcomers.py``).
 
     With TLS, the context is taken from uvicorn, which would hand it to the event loop, and
     Provisor's protocol terminates TLS instead (``cli/tls.py``): the handshake must be done
-    within the header timeout, and at most ``max_tls_handshakes`` may be under way at once."""
+    within the header timeout, and a connection in its handshake is a newcomer."""
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
-    max_tls_handshakes: int = MAX_CONNECTIONS
+    write_timeout: float = WRITE_TIMEOUT
+    #: Connections that have not sent a complete request head yet, held at once (past it the
+    #: oldest is dropped), and those of this server (the protocols join and leave them).
+    max_newcomers: int = MAX_CONNECTIONS
+    newcomers: Newcomers
     #: Connections served at once from one client address (0: no such cap), and how many each
     #: address holds (the HTTP protocol counts them, ``cli/coalescing.py``).
     max_connections_per_client: int = 0
@@ -72,9 +79,10 @@ class _TlsConfig(uvicorn.Config):
     def load(self) -> None:
         super().load()
         self.connections_per_client = {}
+        self.newcomers = Newcomers(self.max_newcomers)
         if self.ssl is not None:
             self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-            handshakes = TlsHandshakes(self.ssl, self.max_tls_handshakes, self.header_timeout)
+            handshakes = TlsHandshakes(self.ssl, self.newcomers, self.header_timeout)
             self.http_protocol_class = cast(
                 "type[asyncio.Protocol]", functools.partial(handshakes.protocol, self.http_protocol_class)
             )
@@ -120,6 +128,7 @@ def build_config(
     log_level: str = "info",
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
 ) -> uvicorn.Config:
@@ -141,7 +150,8 @@ def build_config(
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
-    config.max_tls_handshakes = max_connections
+    config.write_timeout = write_timeout
+    config.max_newcomers = max_connections
     config.max_connections_per_client = max_connections_per_client
     return config
 
@@ -162,6 +172,7 @@ def run_server(
     public_url: str | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
 ) -> None:
@@ -184,7 +195,8 @@ def run_server(
             "Secret Token) with: provisor tenant create NAME --db %s",
             store.engine.url.render_as_string(hide_password=True),
         )
-    raise_file_limit(max_connections * (2 if tls_cert else 1) + FILE_MARGIN, log)
+    # the connections served, and as many newcomers (cli/newcomers.py), over TLS or not
+    raise_file_limit(2 * max_connections + FILE_MARGIN, log)
     uvicorn.Server(
         build_config(
             app,
@@ -195,6 +207,7 @@ def run_server(
             log_level=log_level,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            write_timeout=write_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
         )

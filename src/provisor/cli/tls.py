@@ -22,14 +22,12 @@ patched event loop. The protocol is
   (:meth:`TlsProtocol.connection_made` tells the HTTP protocol when that was). A handshake is a
   round trip or two; a client that needs more than the head's time for it is not one to wait for,
   and one timeout less to configure;
-* at most :attr:`TlsHandshakes.limit` connections in their handshake at once (``--max-connections``):
-  a connection past it drops the oldest still in its handshake (a reset), rather than being
-  refused itself, so a client that completes its handshake in the usual milliseconds is served
-  while silent connections are held; to keep it out, connections would have to come faster than
-  the cap in each of its handshakes. Capped apart from the connections served, so a server full
-  of served connections still answers a newcomer 503 with ``Retry-After`` after its handshake,
-  as it does over plain HTTP. The file descriptors the server holds are then at most about twice
-  ``--max-connections``, plus those past the served cap waiting to be answered 503.
+* a newcomer (``cli/newcomers.py``) from the TCP connection's opening, its handshake included,
+  until its first request head is complete: past ``--max-connections`` newcomers the oldest is
+  dropped (a reset), so a client that completes its handshake and sends its request in the usual
+  milliseconds is served while silent connections are held. Capped apart from the connections
+  served, so a server full of served connections still answers a newcomer 503 with
+  ``Retry-After`` after its handshake, as it does over plain HTTP.
 
 asyncio's TLS protocol keeps its own default (30 s) for the close (the last answer's flush and
 the ``close_notify`` exchange): a connection closing is still one of uvicorn's, and so counted
@@ -43,65 +41,36 @@ import ssl
 from asyncio.sslproto import SSLProtocol
 from typing import Any, cast
 
+from provisor.cli.newcomers import Newcomers
+
 
 class TlsHandshakes:
-    """The TLS connections of one server, and how many of them may be in their handshake at once.
+    """What the TLS connections of one server share: the context, the handshake's timeout, and
+    the server's newcomers, which a connection joins at its TCP opening."""
 
-    A connection is open from its TCP opening to its closing; it is in its handshake until uvicorn
-    counts it among its connections (``served``: ``server_state.connections``, which its HTTP
-    protocol joins when the handshake is done and leaves when the connection closes), so the
-    connections in their handshake are the open ones less uvicorn's. ``pending`` holds the open
-    connections oldest first, those whose handshake is done dropped as they come to its front.
-    """
+    __slots__ = ("context", "newcomers", "timeout")
 
-    __slots__ = ("context", "limit", "open", "pending", "timeout")
-
-    def __init__(self, context: ssl.SSLContext, limit: int, timeout: float) -> None:
+    def __init__(self, context: ssl.SSLContext, newcomers: Newcomers, timeout: float) -> None:
         self.context = context
-        self.limit = limit
+        self.newcomers = newcomers
         self.timeout = timeout
-        self.open = 0
-        self.pending: dict[_Counted, None] = {}
 
     def protocol(self, http_protocol_class: Any, **kwargs: Any) -> asyncio.BaseProtocol:
         """The protocol for a new connection: uvicorn's arguments make the HTTP protocol, which
         :class:`TlsProtocol` wraps (``_loop`` is uvicorn's, None but in tests)."""
         app_protocol = http_protocol_class(**kwargs)
         loop = kwargs.get("_loop") or asyncio.get_running_loop()
-        protocol = tls_protocol_class(loop)(loop, app_protocol, self, kwargs["server_state"].connections)
+        protocol = tls_protocol_class(loop)(loop, app_protocol, self)
         return cast(asyncio.BaseProtocol, protocol)
-
-    def opened(self, protocol: _Counted) -> None:
-        """A connection opened: past the cap, the oldest still in its handshake is dropped."""
-        self.open += 1
-        self.pending[protocol] = None
-        if self.open - len(protocol.served) > self.limit:
-            self._drop_oldest()
-
-    def closed(self, protocol: _Counted) -> None:
-        self.open -= 1
-        self.pending.pop(protocol, None)
-
-    def _drop_oldest(self) -> None:
-        pending = self.pending
-        while pending:
-            oldest = next(iter(pending))
-            del pending[oldest]  # done with its handshake, or dropped now: not to be looked at again
-            if oldest.in_handshake:
-                oldest.drop()
-                return
 
 
 class _Counted:
     """What Provisor adds to a TLS protocol (asyncio's or uvloop's, :func:`tls_protocol_class`):
-    counted in its server's :class:`TlsHandshakes`, and the HTTP protocol told when it opened."""
+    a newcomer of its server from its TCP opening (the HTTP protocol says when it is no longer
+    one), and the HTTP protocol told when it opened."""
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        app_protocol: asyncio.BaseProtocol,
-        handshakes: TlsHandshakes,
-        served: set[Any],
+        self, loop: asyncio.AbstractEventLoop, app_protocol: asyncio.BaseProtocol, handshakes: TlsHandshakes
     ) -> None:
         # SSLProtocol takes no waiter (no one waits for the handshake: the HTTP protocol's
         # connection_made says it is done) and any positive number of seconds
@@ -113,31 +82,28 @@ class _Counted:
             server_side=True,
             ssl_handshake_timeout=handshakes.timeout,
         )
-        self.served = served
         self._clock = loop
         self._http = app_protocol
-        self._handshakes = handshakes
+        self._newcomers = handshakes.newcomers
         self._tcp: asyncio.BaseTransport | None = None
 
-    @property
-    def in_handshake(self) -> bool:
-        return self._tcp is not None and self._http not in self.served
-
     def drop(self) -> None:
-        """Close the connection at once, with a reset: no answer can reach it before its handshake."""
+        """Close the connection at once, with a reset: it has sent no request to answer."""
         if self._tcp is not None:
             self._tcp.abort()  # type: ignore[attr-defined]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._tcp = transport
-        # the HTTP protocol's first head timeout runs from now, not from the handshake's end
+        # the HTTP protocol's first head timeout runs from now, not from the handshake's end, and
+        # its first head settles this newcomer
         self._http.opened_at = self._clock.time()  # type: ignore[attr-defined]
-        self._handshakes.opened(self)
+        self._http.newcomer = self  # type: ignore[attr-defined]
+        self._newcomers.arrived(self)
         super().connection_made(transport)  # type: ignore[misc]
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._tcp = None
-        self._handshakes.closed(self)
+        self._newcomers.settled(self)
         super().connection_lost(exc)  # type: ignore[misc]
 
 
