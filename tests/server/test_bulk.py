@@ -489,3 +489,50 @@ def test_bulk_reports_a_missing_or_non_string_method_without_inventing_one(clien
     assert [o.get("bulkId") for o in results] == ["n", "absent", None, "l", None, None]
     for o in results:
         assert o["response"]["scimType"] == "invalidSyntax"
+
+
+def test_bulk_member_names_in_any_case(live, client):
+    """RFC 7643 section 2.1: attribute names are case-insensitive, a BulkRequest's and its
+    operations' too. A ``Version`` that no longer matches fails its operation (it was read as
+    absent, and the write went through) and ``FAILONERRORS`` stops the request there (it was
+    ignored, and the next operation ran)."""
+    user = create_user(client, "v@x.com", displayName="V")
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Changed"}],
+    }
+    r = client.post(
+        "/Bulk",
+        json={
+            "Schemas": [BULK],
+            "FAILONERRORS": 1,
+            "operations": [
+                {"METHOD": "PATCH", "Path": f"/Users/{user['id']}", "Version": 'W/"999"', "DATA": patch},
+                {"method": "POST", "path": "/Users", "BulkId": "n", "data": make_user("n@x.com")},
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    url = f"{live.base}/Users/{user['id']}"
+    assert [_without_response(o) for o in ops] == [{"method": "PATCH", "location": url, "status": "412"}]
+    assert client.get(f"/Users/{user['id']}").json() == user
+    assert client.get("/Users", params={"filter": 'userName eq "n@x.com"'}).json()["totalResults"] == 0
+
+    r = client.post(
+        "/Bulk",
+        json={
+            "SCHEMAS": [BULK],
+            "Operations": [
+                {"Method": "POST", "PATH": "/Users", "bulkid": "m", "Data": make_user("m@x.com")},
+                {"method": "PATCH", "path": "/Users/bulkId:m", "VERSION": 'W/"1"', "data": patch},
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    assert [(o["method"], o.get("bulkId"), o["status"]) for o in ops] == [
+        ("POST", "m", "201"),
+        ("PATCH", None, "200"),
+    ]
+    assert client.get(ops[1]["location"][len(live.base) :]).json()["displayName"] == "Changed"

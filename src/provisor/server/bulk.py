@@ -10,7 +10,8 @@ response, except in the event of a POST failure"), the URL of the resource the o
 addressed, in the form of ``meta.location``; see :meth:`BulkProcessor._location` for the paths
 that address no resource. A ``version`` is the resource's ETag, a string; ``null`` is the same as
 no version (RFC 7643 section 2.5), any other JSON value fails its operation with 400
-``invalidSyntax`` like every other malformed operation member.
+``invalidSyntax`` like every other malformed operation member. Member names, of the request and
+of its operations, are matched in any case (RFC 7643 section 2.1), as those of a PatchOp are.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class BulkProcessor:
     def run(self, ctx: TenantContext, body: Any, base_url: str) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InvalidSyntax("a BulkRequest must be a JSON object")
-        schemas = body.get("schemas")
+        schemas = member(body, "schemas")
         if not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]:
             raise InvalidSyntax(f"schemas must contain {BULK_REQUEST}")
         ops = operations(body)
@@ -62,9 +63,10 @@ class BulkProcessor:
             raise PayloadTooLarge(
                 f"{len(ops)} operations exceed maxOperations {self.max_operations}", scim_type="tooMany"
             )
-        fail_on = body.get("failOnErrors")
+        fail_on = member(body, "failOnErrors")
         if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
             raise InvalidValue("failOnErrors must be a positive integer")
+        ops = [spelled_out(op) for op in ops]
         seen: set[str] = set()
         for op in ops:
             bid = op.get("bulkId") if isinstance(op, dict) else None
@@ -247,7 +249,31 @@ class BulkProcessor:
 
 
 def operations(body: dict[str, Any]) -> Any:
-    """The value of a BulkRequest's ``Operations``, its name in any case (RFC 7643 section 2.1:
-    attribute names are case-insensitive); None when there is none. What :meth:`BulkProcessor.run`
-    runs, and so what a rate limit charges for."""
-    return next((v for k, v in body.items() if k.lower() == "operations"), None)
+    """The value of a BulkRequest's ``Operations``; None when there is none. What
+    :meth:`BulkProcessor.run` runs, and so what a rate limit charges for."""
+    return member(body, "Operations")
+
+
+def member(message: dict[str, Any], name: str) -> Any:
+    """The value of member ``name`` of a BulkRequest or of one of its operations, its name in any
+    case (RFC 7643 section 2.1: attribute names are case-insensitive); None when there is none.
+    Of a name sent twice in two cases, the first counts."""
+    low = name.lower()
+    return next((v for k, v in message.items() if k.lower() == low), None)
+
+
+#: The members of a Bulk operation (RFC 7644 section 3.7), by their names in lower case.
+_OPERATION_MEMBERS = {name.lower(): name for name in ("method", "bulkId", "version", "path", "data")}
+
+
+def spelled_out(op: Any) -> Any:
+    """Operation ``op`` with its members named as RFC 7644 spells them, whatever their case (a
+    ``Version`` read as absent would make a conditional write unconditional). Of a name sent twice
+    in two cases, the first counts, as in :func:`member`; other members are kept as sent, and what
+    is no object is left for its result to refuse."""
+    if not isinstance(op, dict):
+        return op
+    out: dict[str, Any] = {}
+    for key, value in op.items():
+        out.setdefault(_OPERATION_MEMBERS.get(str(key).lower(), str(key)), value)
+    return out
