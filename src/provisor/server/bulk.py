@@ -1,9 +1,10 @@
 """/Bulk (RFC 7644 section 3.7): many operations in one request, with bulkId references.
 
 Operations run in order, each in its own transaction (RFC 7644 does not make a bulk request
-atomic). An operation whose data or path names ``bulkId:X`` of a later POST waits until X is
-created; references that can never resolve (unknown, or circular in a way ``bulk_cycles`` cannot
-resolve) fail with 409. ``failOnErrors`` stops processing once that many operations have failed.
+atomic). An operation whose data or path names ``bulkId:X`` of a later POST (a value, or a
+string in a PATCH path's filter) waits until X is created; references that can never resolve
+(unknown, or circular in a way ``bulk_cycles`` cannot resolve) fail with 409. ``failOnErrors``
+stops processing once that many operations have failed.
 
 Every result but a failed POST carries ``location`` (RFC 7644 section 3.7: "REQUIRED in a
 response, except in the event of a POST failure"), the URL of the resource the operation
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.server.bulk_cycles import CycleResolver
-from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute
+from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute, substitute_in_paths
 from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService, precondition
@@ -189,6 +190,7 @@ class BulkProcessor:
                 if method == "PUT":
                     outcome = self.service.replace(ctx, rt, parts[1], data, base_url, None, condition)
                 elif method == "PATCH":
+                    data = substitute_in_paths(data, ids)
                     outcome = self.service.patch(ctx, rt, parts[1], data, base_url, None, condition)
                 else:
                     outcome = self.service.delete(ctx, rt, parts[1], condition)

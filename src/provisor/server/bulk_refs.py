@@ -3,9 +3,11 @@ operation that failed."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from provisor.scim.errors import ScimError
+from provisor.scim.filter.lexer import STRING, ScanError, decode_string, tokenize
 from provisor.server.errors import error_body
 
 #: How an operation names the resource a POST of the same request creates: ``bulkId:<its bulkId>``.
@@ -45,6 +47,52 @@ def substitute(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: substitute(v, ids) for k, v in value.items()}
     return value
+
+
+def substitute_in_paths(data: Any, ids: dict[str, str]) -> Any:
+    """PATCH ``data`` with every ``"bulkId:X"`` string literal in its operations' paths replaced
+    by X's created id, as :func:`substitute` replaces values (Unresolved if none). RFC 7644
+    section 3.7.2 has the string replaced, and Entra's member remove names the member in the
+    path's filter, ``members[value eq "bulkId:X"]``: left as it was, that filter matches no member
+    and the remove answers success having removed nothing. Anything that is no PatchOp is left
+    for the PATCH to refuse."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key, ops in data.items():
+        if str(key).lower() == "operations" and isinstance(ops, list):
+            out[key] = [_with_path(op, ids) for op in ops]
+    return out
+
+
+def _with_path(op: Any, ids: dict[str, str]) -> Any:
+    if not isinstance(op, dict):
+        return op
+    return {k: _in_filter(v, ids) if str(k).lower() == "path" else v for k, v in op.items()}
+
+
+def _in_filter(path: Any, ids: dict[str, str]) -> Any:
+    """``path`` with each string literal that is a bulkId reference replaced by the id's literal;
+    a path that does not scan is left for the PATCH parser to report."""
+    if not isinstance(path, str) or REF not in path:
+        return path
+    try:
+        tokens = tokenize(path)
+    except ScanError:
+        return path
+    parts: list[str] = []
+    done = 0
+    for kind, text, at in tokens:
+        if kind != STRING:
+            continue
+        try:
+            value = decode_string(text, at)
+        except ScanError:
+            continue
+        if value.startswith(REF):
+            parts += [path[done:at], json.dumps(substitute(value, ids))]
+            done = at + len(text)
+    return "".join([*parts, path[done:]])
 
 
 def method_of(op: Any) -> str | None:
