@@ -111,6 +111,31 @@ def test_bulk_circular_and_unknown_references(client):
     assert client.get("/Users").json()["totalResults"] == 0
 
 
+def test_bulk_fail_on_errors_counts_each_unresolvable_circular_reference(live, client):
+    """Operations whose references stay circular fail at once, but failOnErrors still allows only
+    so many errors: failOnErrors 1 reports the first of them, not every one (RFC 7644 section
+    3.7.3: the response holds the error and the results before it). The User created before
+    the cycle was given up on stays."""
+
+    def managed_by(name: str, ref: str) -> dict:
+        return {"schemas": [USER, ENTERPRISE], "userName": name, ENTERPRISE: {"manager": {"value": ref}}}
+
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": managed_by("x@x.com", "bulkId:y")},
+            {"method": "POST", "path": "/Users", "bulkId": "y", "data": managed_by("y@x.com", "bulkId:x")},
+            {"method": "POST", "path": "/Users", "bulkId": "z", "data": make_user("z@x.com")},
+            failOnErrors=1,
+        ),
+    )
+    assert r.status_code == 200, r.text
+    ops = r.json()["Operations"]
+    assert [(o["bulkId"], o["status"]) for o in ops] == [("x", "409"), ("z", "201")]
+    assert ops[0]["response"]["scimType"] == "invalidValue"
+    assert [u["userName"] for u in client.get("/Users").json()["Resources"]] == ["z@x.com"]
+
+
 def test_bulk_limits_are_advertised_and_enforced(client):
     spc = client.get("/ServiceProviderConfig").json()["bulk"]
     assert spc["supported"] is True

@@ -110,7 +110,7 @@ def reference_run(proc: BulkProcessor, ctx: TenantContext, ops: list[Any], fail_
                 errors += sum(1 for i in broken if results[i]["status"][0] in "45")
                 pending = [i for i in waiting if i not in broken]
                 continue
-            for i in waiting:
+            for i in waiting if fail_on is None else waiting[: fail_on - errors]:
                 results[i] = failure(
                     ops[i],
                     Conflict("circular bulkId references", scim_type="invalidValue"),

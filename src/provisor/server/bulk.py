@@ -83,7 +83,8 @@ class BulkProcessor:
         return their results in request order.
 
         An operation whose first unresolved reference is ``bulkId:X`` of a POST not yet run waits;
-        a pass that settles none of the waiting hands them to :class:`CycleResolver`. Trying an
+        a pass that settles none of the waiting hands them to :class:`CycleResolver`, and those it
+        cannot settle fail, in request order, as many as ``failOnErrors`` still allows. Trying an
         operation again before X is settled could only find it waiting on X again (nothing is
         done before its references are resolved), so each waits in ``waiters[X]`` and is tried
         again only once X's POST has a result: in the same pass when that POST comes before it,
@@ -142,7 +143,8 @@ class BulkProcessor:
                 waiting = sorted(j for bid in waiters for j in waiters[bid] if j not in results)
                 broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url)
                 if not broken:
-                    for i in waiting:
+                    # each fails: as many as failOnErrors still allows, in request order
+                    for i in waiting if fail_on is None else waiting[: fail_on - errors]:
                         results[i] = failure(
                             ops[i],
                             Conflict("circular bulkId references", scim_type="invalidValue"),
