@@ -105,7 +105,8 @@ def reference_run(proc: BulkProcessor, ctx: TenantContext, ops: list[Any], fail_
         if fail_on is not None and errors >= fail_on:
             break
         if not progressed:
-            broken = proc._cycles.resolve(ctx, ops, waiting, ids, results, BASE)
+            allowed = None if fail_on is None else fail_on - errors
+            broken = proc._cycles.resolve(ctx, ops, waiting, ids, results, BASE, allowed)
             if broken:
                 errors += sum(1 for i in broken if results[i]["status"][0] in "45")
                 pending = [i for i in waiting if i not in broken]

@@ -141,7 +141,8 @@ class BulkProcessor:
                 break
             if not progressed:
                 waiting = sorted(j for bid in waiters for j in waiters[bid] if j not in results)
-                broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url)
+                allowed = None if fail_on is None else fail_on - errors
+                broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url, allowed)
                 if not broken:
                     # each fails: as many as failOnErrors still allows, in request order
                     for i in waiting if fail_on is None else waiting[: fail_on - errors]:

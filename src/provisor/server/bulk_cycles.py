@@ -51,6 +51,7 @@ class CycleResolver:
         ids: dict[str, str],
         results: dict[int, dict[str, Any]],
         base_url: str,
+        allowed: int | None = None,
     ) -> list[int]:
         """Resolve circular bulkId references (RFC 7644 section 3.7.1) when nothing else can
         proceed; returns the operations it settled (a result each), none if it found no cycle.
@@ -63,8 +64,12 @@ class CycleResolver:
         A POST whose creation or member PATCH fails reports that error, and every other Group
         of the set that would miss it as a member is deleted again and reports 409, so no
         operation leaves a Group without the members it asked for. Any other cycle (a User's
-        manager, a reference in a path or outside ``members``) still fails with 409. The set is
-        processed as one step: ``failOnErrors`` is checked after it.
+        manager, a reference in a path or outside ``members``) still fails with 409.
+
+        Each set of Groups joined by such references is processed as one step, the sets in the
+        request order of their first POST; ``allowed`` is how many more errors ``failOnErrors``
+        accepts (None: no limit), and once a set has made that many, the sets after it are left
+        waiting, unsettled, as the operations after the limit are.
         """
         plans = {i: plan for i in waiting if (plan := self._deferrable(ops[i], ids)) is not None}
         while True:
@@ -76,6 +81,26 @@ class CycleResolver:
             if len(kept) == len(plans):
                 break
             plans = kept
+        settled: list[int] = []
+        for joined in _joined_sets(ops, plans):
+            self._settle_set(ctx, ops, joined, ids, results, base_url)
+            settled += joined
+            if allowed is not None:
+                allowed -= sum(1 for i in joined if results[i]["status"][0] in "45")
+                if allowed <= 0:
+                    break
+        return settled
+
+    def _settle_set(
+        self,
+        ctx: TenantContext,
+        ops: list[Any],
+        plans: dict[int, _Deferred],
+        ids: dict[str, str],
+        results: dict[int, dict[str, Any]],
+        base_url: str,
+    ) -> None:
+        """Create the Groups of ``plans`` (one set of :meth:`resolve`), then add their members."""
         standing: dict[int, str] = {}
         for i, plan in plans.items():
             try:
@@ -108,7 +133,6 @@ class CycleResolver:
                 self._roll_back(ctx, ops, plans, standing, ids, results)
                 continue
             results[i]["version"] = outcome.headers["ETag"]
-        return list(plans)
 
     def _deferrable(self, op: Any, ids: dict[str, str]) -> _Deferred | None:
         """``op`` split for :meth:`_break_cycles` when it is a Group POST whose only unresolved
@@ -169,3 +193,27 @@ class CycleResolver:
             self.service.delete(ctx, rt, id)
         except Exception as exc:
             self._log("bulk could not delete a group it created for a circular reference", exc_info=exc)
+
+
+def _joined_sets(ops: list[Any], plans: dict[int, _Deferred]) -> list[dict[int, _Deferred]]:
+    """``plans`` split into the sets joined by member references (either way), in the request
+    order of each set's first POST."""
+    index = {ops[i]["bulkId"]: i for i in plans}
+    linked: dict[int, set[int]] = {i: set() for i in plans}
+    for i, plan in plans.items():
+        for ref in plan.waits:  # each names a plan: ``resolve`` keeps no other
+            linked[i].add(index[ref])
+            linked[index[ref]].add(i)
+    sets: list[dict[int, _Deferred]] = []
+    seen: set[int] = set()
+    for first in sorted(plans):
+        if first in seen:
+            continue
+        found, todo = {first}, [first]
+        while todo:
+            for j in linked[todo.pop()] - found:
+                found.add(j)
+                todo.append(j)
+        seen |= found
+        sets.append({i: plans[i] for i in sorted(found)})
+    return sets
