@@ -226,6 +226,21 @@ class ResourceStoreContract:
         )
         assert [m.value for m in replaced.members or ()] == [a.id]
 
+    def test_a_created_groups_members_are_in_the_order_a_read_gives(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """The create's answer is the representation of version 1: its members come as a GET of
+        that version shows them (by when each member was created), whatever order they were sent
+        in (found by tests/server/test_stateful_model.py: Okta's create sent them newest first)."""
+        a = store.create(tenant, "User", user("first"))
+        b = store.create(tenant, "User", user("second"))
+        sub = store.create(tenant, "Group", {"displayName": "Sub"})
+        sent = (Member(sub.id), Member(b.id), Member(a.id), Member(b.id))
+        g = store.create(tenant, "Group", {"displayName": "Sales"}, sent)
+        got = store.get(tenant, "Group", g.id).members
+        assert [m.value for m in got or ()] == [a.id, b.id, sub.id]
+        assert g.members == got
+
     def test_unknown_members_are_refused_and_nothing_is_stored(
         self, store: FullStore, tenant: str, other: str
     ) -> None:

@@ -288,10 +288,12 @@ def _plus(total: int, rows: int) -> int:
 
 def as_members(members: Sequence[Member], found: Resolved) -> tuple[Member, ...]:
     """Members as the store reports them: real type, the display sent (else the member's own),
-    first occurrence only."""
+    first occurrence only, in the order :meth:`Statements.load_members` reads them (by when each
+    member was created), so that a create answers with the members a GET of the same version
+    shows, not in the order the client sent them."""
     out: dict[str, Member] = {}
     for m in members:
         if m.value not in out:
             _, type_, display = found[m.value]
             out[m.value] = Member(m.value, type_, m.display if m.display is not None else display)
-    return tuple(out.values())
+    return tuple(sorted(out.values(), key=lambda m: found[m.value][0]))
