@@ -444,6 +444,26 @@ class ResourceStoreContract:
         assert (version(named), version(outer)) == (4, 2)
         assert [m.display for m in store.get(tenant, "Group", outer.id).members or ()] == ["Named 2"]
 
+    def test_a_replace_that_shows_the_same_members_keeps_the_displays_sent(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """A replace with the members a group has, each shown as it was, keeps the version; the
+        displays it sent are stored all the same, as any replace's are: one sent equal to the
+        member's name stays after the member's rename, one no longer sent follows the name
+        (found by tests/server/test_stateful_model.py: a PUT of the Group as read froze no
+        display, a PUT that also renamed it froze them all)."""
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        g = store.create(tenant, "Group", {"displayName": "G"}, [Member(a.id), Member(b.id, display="Bee")])
+        same = members_delta(replace=(Member(a.id, display="a"), Member(b.id)))  # what is shown...
+        store.update(tenant, "User", b.id, set_data(displayName="Bee"))
+        assert store.update(tenant, "Group", g.id, same).version == 1  # ...is what was shown
+        store.update(tenant, "User", a.id, set_data(displayName="Ann"))
+        store.update(tenant, "User", b.id, set_data(displayName="Bob"))
+        got = store.get(tenant, "Group", g.id)
+        assert [m.display for m in got.members or ()] == ["a", "Bob"]
+        assert got.version == 2  # b's rename showed; a's did not
+
     def test_filter_users_by_groups(self, store: FullStore, tenant: str, other: str) -> None:
         a = store.create(tenant, "User", user("a"))
         b = store.create(tenant, "User", user("b"))

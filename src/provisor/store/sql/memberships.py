@@ -155,6 +155,16 @@ class Statements:
         self.members = Prepared(
             engine, select(M.c.member_pk, M.c.member_type).where(M.c.group_pk == bindparam("group"))
         )
+        #: the display sent for each member of ``:group``, as stored (NULL: none was sent)
+        self.sent_displays = Prepared(
+            engine, select(M.c.member_pk, M.c.display).where(M.c.group_pk == bindparam("group"))
+        )
+        self.set_display = Prepared(
+            engine,
+            update(M)
+            .where(M.c.group_pk == bindparam("group"), M.c.member_pk == bindparam("member"))
+            .values(display=bindparam("sent")),
+        )
         #: the listed resources, whatever their memberships (a group's new members, a renamed
         #: or deleted group), the ones joining ``:group`` and the ones leaving it
         self.touch_listed = Touches(engine, None)
@@ -255,6 +265,23 @@ class Statements:
             joining = [found[m.value][:2] for m in delta.add]
             self.touch_joining.run(tx, joining, {**group, "now": now})
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
+
+    def keep_displays(
+        self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved
+    ) -> None:
+        """After a replace with the members the group has, each shown as it was (no new version):
+        store the display sent for each (NULL for none), as a replace that changes something
+        does. The group shows a member's own name unless a display was sent for it, so a display
+        sent equal to that name must still outlast the member's rename, and one no longer sent
+        must follow it; else what a PUT leaves depends on whether anything else in it changed."""
+        sent: dict[int, str | None] = {}
+        for m in members:
+            sent.setdefault(found[m.value][0], m.display)  # the first occurrence, as as_members
+        group = {"group": group_pk}
+        stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, group))
+        changed = [{**group, "member": pk, "sent": d} for pk, d in sent.items() if stored.get(pk) != d]
+        if changed:
+            tx.many(self.set_display, changed)
 
     def touch(self, tx: Transaction, resolved: Iterable[tuple[int, str]], now: int) -> None:
         """Touch the resources of ``resolved`` (primary key, resource type): the Users among them
