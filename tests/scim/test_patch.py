@@ -748,7 +748,7 @@ def test_apply_member_operations_general_fallback() -> None:
         body({"op": "replace", "path": 'members[value eq "u1"].display', "value": "Anna"}), GROUP, D
     )
     assert apply_member_operations(current, ops, GROUP, D) == MemberDelta(
-        replace=(Member("u1", "User", "Anna"), current[1], current[2])
+        replace=(Member("u1", "User", "Anna"), current[1], current[2]), shown=True
     )
 
 

@@ -464,6 +464,32 @@ class ResourceStoreContract:
         assert [m.display for m in got.members or ()] == ["a", "Bob"]
         assert got.version == 2  # b's rename showed; a's did not
 
+    def test_a_replace_computed_from_the_members_shown_keeps_the_displays_stored(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """A replace computed from the members as shown (``shown``: a PATCH of one member's
+        display, through the full list) stores the display that changed; the others show what
+        they showed and keep what is stored for them: a display sent, or none, so that they
+        follow their member's name still (before, every name shown became a display sent)."""
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        c = store.create(tenant, "User", user("c"))
+        g = store.create(
+            tenant, "Group", {"displayName": "G"}, [Member(a.id), Member(b.id), Member(c.id, display="Cee")]
+        )
+        shown = (Member(a.id, "User", "Ann"), Member(b.id, "User", "b"), Member(c.id, "User", "Cee"))
+        assert store.update(tenant, "Group", g.id, members_delta(replace=shown, shown=True)).version == 2
+        for member, name in ((a, "A2"), (b, "Bob"), (c, "Carl")):
+            store.update(tenant, "User", member.id, set_data(displayName=name))
+        got = store.get(tenant, "Group", g.id)
+        assert [m.display for m in got.members or ()] == ["Ann", "Bob", "Cee"]
+        assert got.version == 3  # b's rename showed, and only b's
+        # the same list sent by a client (a PUT) makes each display shown a display sent
+        same = tuple(Member(m.value, m.type, m.display) for m in got.members or ())
+        assert store.update(tenant, "Group", g.id, members_delta(replace=same)).version == 3
+        store.update(tenant, "User", b.id, set_data(displayName="Robert"))
+        assert [m.display for m in store.get(tenant, "Group", g.id).members or ()] == ["Ann", "Bob", "Cee"]
+
     def test_filter_users_by_groups(self, store: FullStore, tenant: str, other: str) -> None:
         a = store.create(tenant, "User", user("a"))
         b = store.create(tenant, "User", user("b"))

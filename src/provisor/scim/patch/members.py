@@ -59,6 +59,12 @@ class MemberDelta:
     """Changes to a group's members, field for field ``provisor.store.base.MemberDelta``: ``replace``
     (when not None) sets the whole list; ``add`` and ``remove`` (member ids) are disjoint.
 
+    ``shown`` says where the displays of ``replace`` come from: False, the client sent them (a
+    PUT, a replace of the list), and each is stored as sent; True, :func:`apply_member_operations`
+    computed the list from the members as shown, and a member that shows what it showed keeps
+    the display stored for it, sent or none (a group shows a member's own name unless a display
+    was sent for it, so the name shown is no display sent).
+
     The protocol core must not import the store (architecture.md), so the server converts this
     structurally identical value into the store's type at the seam.
     """
@@ -66,6 +72,7 @@ class MemberDelta:
     add: tuple[Member, ...] = ()
     remove: tuple[str, ...] = ()
     replace: tuple[Member, ...] | None = None
+    shown: bool = False
 
     @property
     def empty(self) -> bool:
@@ -123,7 +130,7 @@ def apply_member_operations(
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
     now = {m.value: m for m in after}
     if any(now[v] != m for v, m in before.items() if v in now):
-        return MemberDelta(replace=tuple(now.values()))
+        return MemberDelta(replace=tuple(now.values()), shown=True)
     return MemberDelta(
         add=tuple(m for v, m in now.items() if v not in before),
         remove=tuple(v for v in before if v not in now),

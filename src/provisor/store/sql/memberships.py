@@ -250,8 +250,11 @@ class Statements:
         group = {"group": group_pk}
         if delta.replace is not None:
             before: dict[int, str] = dict(tx.rows(self.members, group))
+            members = (
+                self._stored_displays(tx, group_pk, delta.replace, found) if delta.shown else delta.replace
+            )
             tx.execute(self.clear, group)
-            self.add(tx, group_pk, delta.replace, found)
+            self.add(tx, group_pk, members, found)
             after = {pk: type_ for pk, type_, _ in (found[m.value] for m in delta.replace)}
             flipped = before.keys() ^ after.keys()
             self.touch(tx, [(pk, before.get(pk) or after[pk]) for pk in sorted(flipped)], now)
@@ -265,6 +268,21 @@ class Statements:
             joining = [found[m.value][:2] for m in delta.add]
             self.touch_joining.run(tx, joining, {**group, "now": now})
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
+
+    def _stored_displays(
+        self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved
+    ) -> list[Member]:
+        """``members`` as shown (``MemberDelta.shown``), each that shows what it showed with the
+        display stored for it (None: none sent, the member's own name is shown), so that a
+        change of one member's display does not make the names shown for the others sent."""
+        stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, {"group": group_pk}))
+        out = []
+        for m in members:
+            pk, _, own = found[m.value]
+            if pk in stored and m.display == (stored[pk] if stored[pk] is not None else own):
+                m = Member(m.value, m.type, stored[pk])
+            out.append(m)
+        return out
 
     def keep_displays(
         self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved
