@@ -694,9 +694,37 @@ def test_delta_is_net_and_order_independent() -> None:
         {"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
         {"op": "remove", "path": 'members[value eq "u1"]'},
         {"op": "remove", "path": 'members[value eq "u3"]'},
-        {"op": "add", "path": "members", "value": [{"value": "u3"}, {"value": "u2"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u4"}, {"value": "u2"}]},
     )
-    assert delta == MemberDelta(add=(Member("u2"), Member("u3")), remove=("u1",))
+    assert delta == MemberDelta(add=(Member("u2"), Member("u4")), remove=("u1", "u3"))
+
+
+def test_a_member_removed_and_added_back_needs_the_full_list() -> None:
+    """RFC 7644 section 3.5.2: operations apply in order, so a member removed and then added
+    back is the element added, with its display (or none): a delta's add leaves a member in the
+    group as it is, so only the full list can tell what changed (found by
+    tests/server/test_stateful_model.py: the display sent with the add was dropped)."""
+    ops = (
+        {"op": "remove", "path": "members", "value": [{"value": "u1"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u1", "display": "Ann"}]},
+    )
+    _, delta, full = split(*ops)
+    assert full and delta.empty
+    current = [Member("u1", "User", "ann@x.com"), Member("u2", "User", "Bob")]
+    parsed = parse_patch_request(body(*ops), GROUP, D)
+    assert apply_member_operations(current, parsed, GROUP, D) == MemberDelta(
+        replace=(current[1], Member("u1", None, "Ann")), shown=True
+    )
+    # one that shows what it showed is the list as shown: the store finds nothing changed
+    same = (
+        {"op": "remove", "path": 'members[value eq "u2"]'},
+        {"op": "add", "path": "members", "value": [{"value": "u2", "display": "Bob"}]},
+    )
+    delta = apply_member_operations(current, parse_patch_request(body(*same), GROUP, D), GROUP, D)
+    assert delta.shown and [(m.value, m.display) for m in delta.replace or ()] == [
+        ("u1", "ann@x.com"),
+        ("u2", "Bob"),
+    ]
 
 
 def test_replace_and_remove_all_fold_into_replace() -> None:

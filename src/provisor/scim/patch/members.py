@@ -228,6 +228,10 @@ def _fold(
         return False
     members = _members(rt, attribute, value, compat)
     if op.op == "add":
+        if builder.replace is None and any(m.value in builder.remove for m in members):
+            # a member removed by an earlier operation comes back as this element, its display
+            # included: the delta cannot say so (its add leaves a member in the group as it is)
+            return False
         builder.add_members(members)
     else:
         builder.replace_all(members)
