@@ -713,15 +713,15 @@ def test_a_member_removed_and_added_back_needs_the_full_list() -> None:
     current = [Member("u1", "User", "ann@x.com"), Member("u2", "User", "Bob")]
     parsed = parse_patch_request(body(*ops), GROUP, D)
     assert apply_member_operations(current, parsed, GROUP, D) == MemberDelta(
-        replace=(current[1], Member("u1", None, "Ann")), shown=True
+        replace=(current[1], Member("u1", None, "Ann")), shown=frozenset({"u2"})
     )
-    # one that shows what it showed is the list as shown: the store finds nothing changed
+    # one added back as it was shown: the store keeps the version, and "Bob" is a display sent now
     same = (
         {"op": "remove", "path": 'members[value eq "u2"]'},
         {"op": "add", "path": "members", "value": [{"value": "u2", "display": "Bob"}]},
     )
     delta = apply_member_operations(current, parse_patch_request(body(*same), GROUP, D), GROUP, D)
-    assert delta.shown and [(m.value, m.display) for m in delta.replace or ()] == [
+    assert delta.shown == {"u1"} and [(m.value, m.display) for m in delta.replace or ()] == [
         ("u1", "ann@x.com"),
         ("u2", "Bob"),
     ]
@@ -776,7 +776,7 @@ def test_apply_member_operations_general_fallback() -> None:
         body({"op": "replace", "path": 'members[value eq "u1"].display', "value": "Anna"}), GROUP, D
     )
     assert apply_member_operations(current, ops, GROUP, D) == MemberDelta(
-        replace=(Member("u1", "User", "Anna"), current[1], current[2]), shown=True
+        replace=(Member("u1", "User", "Anna"), current[1], current[2]), shown=frozenset({"u2", "g1"})
     )
 
 

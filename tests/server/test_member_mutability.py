@@ -292,3 +292,23 @@ def test_a_member_removed_and_added_back_in_one_patch_is_the_member_added(
     )
     got = c.get(f"/Groups/{gid}").json()
     assert [(m["value"], m["display"]) for m in got["members"]] == [(a["id"], "A"), (b["id"], b["userName"])]
+
+
+def test_a_member_added_back_with_the_name_shown_keeps_it_as_sent(tenant_client: httpx.Client) -> None:
+    """A display sent is stored as sent even when it is the name the group showed: after the
+    member's rename the group still shows it, as it would after a PUT sending it."""
+    c = tenant_client
+    a = create_user(c, f"a-{uuid.uuid4().hex[:6]}@x.com")
+    b = create_user(c, f"b-{uuid.uuid4().hex[:6]}@x.com")
+    gid = create_group(c, f"G {uuid.uuid4()}", [a["id"], b["id"]])["id"]
+    readd = {"op": "add", "path": "members", "value": [{"value": a["id"], "display": a["userName"]}]}
+    ok(
+        c.patch(
+            f"/Groups/{gid}", json=patch({"op": "remove", "path": f'members[value eq "{a["id"]}"]'}, readd)
+        )
+    )
+    for u in (a, b):
+        rename = {"op": "replace", "path": "displayName", "value": "Renamed"}
+        assert c.patch(f"/Users/{u['id']}", json=patch(rename)).status_code == 200
+    got = c.get(f"/Groups/{gid}").json()
+    assert [m["display"] for m in got["members"]] == [a["userName"], "Renamed"]

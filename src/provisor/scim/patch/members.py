@@ -59,11 +59,11 @@ class MemberDelta:
     """Changes to a group's members, field for field ``provisor.store.base.MemberDelta``: ``replace``
     (when not None) sets the whole list; ``add`` and ``remove`` (member ids) are disjoint.
 
-    ``shown`` says where the displays of ``replace`` come from: False, the client sent them (a
-    PUT, a replace of the list), and each is stored as sent; True, :func:`apply_member_operations`
-    computed the list from the members as shown, and a member that shows what it showed keeps
-    the display stored for it, sent or none (a group shows a member's own name unless a display
-    was sent for it, so the name shown is no display sent).
+    ``shown`` names the members of ``replace`` whose display is not one the client sent but the
+    one the group showed: :func:`apply_member_operations` computes the list from the members as
+    shown, and one that no operation wrote keeps the display stored for it, sent or none (a group
+    shows a member's own name unless a display was sent for it). Every other display of
+    ``replace`` is stored as sent (a PUT, a replace of the list: ``shown`` empty).
 
     The protocol core must not import the store (architecture.md), so the server converts this
     structurally identical value into the store's type at the seam.
@@ -72,7 +72,7 @@ class MemberDelta:
     add: tuple[Member, ...] = ()
     remove: tuple[str, ...] = ()
     replace: tuple[Member, ...] | None = None
-    shown: bool = False
+    shown: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -130,11 +130,31 @@ def apply_member_operations(
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
     now = {m.value: m for m in after}
     if any(now[v] != m for v, m in before.items() if v in now):
-        return MemberDelta(replace=tuple(now.values()), shown=True)
+        written = _written(rt, ops, compat)
+        shown = frozenset(v for v in before if v in now and v not in written)
+        return MemberDelta(replace=tuple(now.values()), shown=shown)
     return MemberDelta(
         add=tuple(m for v, m in now.items() if v not in before),
         remove=tuple(v for v in before if v not in now),
     )
+
+
+def _written(rt: ResourceType, ops: Sequence[PatchOperation], compat: CompatSettings) -> set[str]:
+    """The members whose elements an add or replace of ``ops`` writes: those in its value, or the
+    ones its ``members[value eq ...]`` filter names; a display they end with is one sent."""
+    out: set[str] = set()
+    for op in ops:
+        for one in expand_operation(op, rt, compat):
+            if one.op == "remove" or one.path is None or not is_member_path(rt, one.path):
+                continue
+            if one.path.filter is not None:
+                out.update(_eq_values(one.path.filter) or ())
+            elif one.path.path.sub is None:
+                elements = one.value if isinstance(one.value, list) else [one.value]
+                out.update(
+                    e["value"] for e in elements if isinstance(e, Mapping) and isinstance(e.get("value"), str)
+                )
+    return out
 
 
 def _refuse_reference_write(op: PatchOperation) -> None:

@@ -251,7 +251,9 @@ class Statements:
         if delta.replace is not None:
             before: dict[int, str] = dict(tx.rows(self.members, group))
             members = (
-                self._stored_displays(tx, group_pk, delta.replace, found) if delta.shown else delta.replace
+                self._stored_displays(tx, group_pk, delta.replace, found, delta.shown)
+                if delta.shown
+                else delta.replace
             )
             tx.execute(self.clear, group)
             self.add(tx, group_pk, members, found)
@@ -270,22 +272,36 @@ class Statements:
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
 
     def _stored_displays(
-        self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved
+        self,
+        tx: Transaction,
+        group_pk: int,
+        members: Sequence[Member],
+        found: Resolved,
+        shown: frozenset[str],
     ) -> list[Member]:
-        """``members`` as shown (``MemberDelta.shown``), each that shows what it showed with the
-        display stored for it (None: none sent, the member's own name is shown), so that a
+        """``members``, each of ``shown`` (``MemberDelta.shown``) that shows what it showed with
+        the display stored for it (None: none sent, the member's own name is shown), so that a
         change of one member's display does not make the names shown for the others sent."""
         stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, {"group": group_pk}))
         out = []
         for m in members:
             pk, _, own = found[m.value]
-            if pk in stored and m.display == (stored[pk] if stored[pk] is not None else own):
+            if (
+                m.value in shown
+                and pk in stored
+                and m.display == (stored[pk] if stored[pk] is not None else own)
+            ):
                 m = Member(m.value, m.type, stored[pk])
             out.append(m)
         return out
 
     def keep_displays(
-        self, tx: Transaction, group_pk: int, members: Sequence[Member], found: Resolved
+        self,
+        tx: Transaction,
+        group_pk: int,
+        members: Sequence[Member],
+        found: Resolved,
+        shown: frozenset[str] = frozenset(),
     ) -> None:
         """After a replace with the members the group has, each shown as it was (no new version):
         store the display sent for each (NULL for none), as a replace that changes something
@@ -294,7 +310,8 @@ class Statements:
         must follow it; else what a PUT leaves depends on whether anything else in it changed."""
         sent: dict[int, str | None] = {}
         for m in members:
-            sent.setdefault(found[m.value][0], m.display)  # the first occurrence, as as_members
+            if m.value not in shown:  # (``MemberDelta.shown``: no display the client sent)
+                sent.setdefault(found[m.value][0], m.display)  # the first occurrence, as as_members
         group = {"group": group_pk}
         stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, group))
         changed = [{**group, "member": pk, "sent": d} for pk, d in sent.items() if stored.get(pk) != d]
