@@ -727,6 +727,23 @@ def test_a_member_removed_and_added_back_needs_the_full_list() -> None:
     ]
 
 
+def test_an_add_of_a_member_in_the_group_leaves_it_as_it_is_in_the_full_list_too() -> None:
+    """Re-adding a member changes nothing (docs/user-guide.md), whichever way the PATCH goes: the
+    full member list, which a remove and add of another member needs, keeps the member's display
+    as a delta does (found by tests/server/test_stateful_model.py: the later element won)."""
+    ops = (
+        {"op": "remove", "path": "members", "value": [{"value": "u2"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u1", "display": "Other"}, {"value": "u2"}]},
+    )
+    _, delta, full = split(*ops)
+    assert full
+    current = [Member("u1", "User", "Ann"), Member("u2", "User", "Bob")]
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert [(m.value, m.display) for m in got.replace or ()] == [("u1", "Ann"), ("u2", None)]
+    _, delta, full = split(ops[1])  # the same add alone, as a delta
+    assert not full and delta.add == (Member("u1", None, "Other"), Member("u2"))  # the store keeps u1
+
+
 def test_replace_and_remove_all_fold_into_replace() -> None:
     _, delta, _ = split(
         {"op": "remove", "path": "members"}, {"op": "add", "path": "members", "value": [{"value": "u1"}]}

@@ -128,7 +128,9 @@ def apply_member_operations(
                     work.spend(apply_operation(rt, data, one, compat))
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
-    now = {m.value: m for m in after}
+    now: dict[str, Member] = {}
+    for m in after:  # an add of a member in the group already leaves it as it is, as a delta's does
+        now.setdefault(m.value, m)
     if any(now[v] != m for v, m in before.items() if v in now):
         written = _written(rt, ops, compat)
         shown = frozenset(v for v in before if v in now and v not in written)
