@@ -744,6 +744,22 @@ def test_an_add_of_a_member_in_the_group_leaves_it_as_it_is_in_the_full_list_too
     assert not full and delta.add == (Member("u1", None, "Other"), Member("u2"))  # the store keeps u1
 
 
+def test_the_full_list_names_the_members_no_operation_wrote() -> None:
+    """``shown``: the members whose display is the name shown, not one sent. A display set to the
+    name shown is one sent all the same; a member an add names but the group has is not written."""
+    current = [Member("u1", "User", "Ann"), Member("u2", "User", "Bob"), Member("u3", "User", "Cy")]
+    ops = (
+        {"op": "replace", "path": 'members[value eq "u1"].display', "value": "Ann"},
+        {"op": "add", "path": "members", "value": [{"value": "u2"}, {"value": "u4"}]},
+    )
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert got.replace is not None and [m.value for m in got.replace] == ["u1", "u2", "u3", "u4"]
+    assert got.shown == {"u2", "u3"}
+    ops = ({"op": "replace", "path": 'members[type eq "User" and display sw "B"].display', "value": "B."},)
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert got.shown == {"u1", "u3"}
+
+
 def test_replace_and_remove_all_fold_into_replace() -> None:
     _, delta, _ = split(
         {"op": "remove", "path": "members"}, {"op": "add", "path": "members", "value": [{"value": "u1"}]}

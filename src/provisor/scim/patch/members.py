@@ -27,6 +27,7 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidSyntax, Mutability
 from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
+from provisor.scim.filter.evaluate import matches_element
 from provisor.scim.patch.apply import (
     MAX_PATCH_WORK,
     MEMBER_PASSES,
@@ -114,49 +115,54 @@ def apply_member_operations(
 
     The general fallback for shapes a delta cannot express (RFC 7644 section 3.5.2 semantics, as
     for any multi-valued attribute). Operations on other attributes are skipped. When an existing
-    member's ``type`` or ``display`` changed the delta is a full ``replace``; otherwise it is the
-    added and removed members.
+    member's ``type`` or ``display`` changed, or an operation wrote an existing member's element
+    (whose display is then one sent, even if it is the name shown), the delta is a full
+    ``replace`` naming the members no operation wrote (``shown``); otherwise it is the added and
+    removed members.
     """
     data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
     work = PatchWork(max(MAX_PATCH_WORK, MEMBER_PASSES * (len(current) + 1)))
+    written: set[str] = set()
     for index, op in enumerate(ops):
         with operation_context(index):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
                     _refuse_reference_write(one)
+                    written |= _writes(rt, one, data.get("members") or [])
                     work.spend(apply_operation(rt, data, one, compat))
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
     now: dict[str, Member] = {}
     for m in after:  # an add of a member in the group already leaves it as it is, as a delta's does
         now.setdefault(m.value, m)
-    if any(now[v] != m for v, m in before.items() if v in now):
-        written = _written(rt, ops, compat)
-        shown = frozenset(v for v in before if v in now and v not in written)
-        return MemberDelta(replace=tuple(now.values()), shown=shown)
+    kept = [v for v in before if v in now]
+    if any(now[v] != before[v] or v in written for v in kept):
+        return MemberDelta(replace=tuple(now.values()), shown=frozenset(v for v in kept if v not in written))
     return MemberDelta(
         add=tuple(m for v, m in now.items() if v not in before),
         remove=tuple(v for v in before if v not in now),
     )
 
 
-def _written(rt: ResourceType, ops: Sequence[PatchOperation], compat: CompatSettings) -> set[str]:
-    """The members whose elements an add or replace of ``ops`` writes: those in its value, or the
-    ones its ``members[value eq ...]`` filter names; a display they end with is one sent."""
-    out: set[str] = set()
-    for op in ops:
-        for one in expand_operation(op, rt, compat):
-            if one.op == "remove" or one.path is None or not is_member_path(rt, one.path):
-                continue
-            if one.path.filter is not None:
-                out.update(_eq_values(one.path.filter) or ())
-            elif one.path.path.sub is None:
-                elements = one.value if isinstance(one.value, list) else [one.value]
-                out.update(
-                    e["value"] for e in elements if isinstance(e, Mapping) and isinstance(e.get("value"), str)
-                )
-    return out
+def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set[str]:
+    """The members whose elements ``op`` writes, applied to ``members``: the ones its filter
+    matches (or, matching none, names with ``value eq``: the element it creates), every member
+    for a sub-attribute path, the elements of a replace of the list, and those of an add that are
+    not in the group yet (one that is stays as it is)."""
+    elements = [e for e in members if isinstance(e, Mapping) and isinstance(e.get("value"), str)]
+    assert op.path is not None
+    if op.op == "remove":
+        return set()
+    if op.path.filter is not None:
+        f = op.path.filter
+        matched = {e["value"] for e in elements if matches_element(f, e, rt)}
+        return matched or set(_eq_values(f) or ())
+    if op.path.path.sub is not None:
+        return {e["value"] for e in elements}
+    sent = op.value if isinstance(op.value, list) else [op.value]
+    values = {e["value"] for e in sent if isinstance(e, Mapping) and isinstance(e.get("value"), str)}
+    return values if op.op == "replace" else values - {e["value"] for e in elements}
 
 
 def _refuse_reference_write(op: PatchOperation) -> None:
