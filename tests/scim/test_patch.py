@@ -694,9 +694,70 @@ def test_delta_is_net_and_order_independent() -> None:
         {"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
         {"op": "remove", "path": 'members[value eq "u1"]'},
         {"op": "remove", "path": 'members[value eq "u3"]'},
-        {"op": "add", "path": "members", "value": [{"value": "u3"}, {"value": "u2"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u4"}, {"value": "u2"}]},
     )
-    assert delta == MemberDelta(add=(Member("u2"), Member("u3")), remove=("u1",))
+    assert delta == MemberDelta(add=(Member("u2"), Member("u4")), remove=("u1", "u3"))
+
+
+def test_a_member_removed_and_added_back_needs_the_full_list() -> None:
+    """RFC 7644 section 3.5.2: operations apply in order, so a member removed and then added
+    back is the element added, with its display (or none): a delta's add leaves a member in the
+    group as it is, so only the full list can tell what changed (found by
+    tests/server/test_stateful_model.py: the display sent with the add was dropped)."""
+    ops = (
+        {"op": "remove", "path": "members", "value": [{"value": "u1"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u1", "display": "Ann"}]},
+    )
+    _, delta, full = split(*ops)
+    assert full and delta.empty
+    current = [Member("u1", "User", "ann@x.com"), Member("u2", "User", "Bob")]
+    parsed = parse_patch_request(body(*ops), GROUP, D)
+    assert apply_member_operations(current, parsed, GROUP, D) == MemberDelta(
+        replace=(current[1], Member("u1", None, "Ann")), shown=frozenset({"u2"})
+    )
+    # one added back as it was shown: the store keeps the version, and "Bob" is a display sent now
+    same = (
+        {"op": "remove", "path": 'members[value eq "u2"]'},
+        {"op": "add", "path": "members", "value": [{"value": "u2", "display": "Bob"}]},
+    )
+    delta = apply_member_operations(current, parse_patch_request(body(*same), GROUP, D), GROUP, D)
+    assert delta.shown == {"u1"} and [(m.value, m.display) for m in delta.replace or ()] == [
+        ("u1", "ann@x.com"),
+        ("u2", "Bob"),
+    ]
+
+
+def test_an_add_of_a_member_in_the_group_leaves_it_as_it_is_in_the_full_list_too() -> None:
+    """Re-adding a member changes nothing (docs/user-guide.md), whichever way the PATCH goes: the
+    full member list, which a remove and add of another member needs, keeps the member's display
+    as a delta does (found by tests/server/test_stateful_model.py: the later element won)."""
+    ops = (
+        {"op": "remove", "path": "members", "value": [{"value": "u2"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u1", "display": "Other"}, {"value": "u2"}]},
+    )
+    _, delta, full = split(*ops)
+    assert full
+    current = [Member("u1", "User", "Ann"), Member("u2", "User", "Bob")]
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert [(m.value, m.display) for m in got.replace or ()] == [("u1", "Ann"), ("u2", None)]
+    _, delta, full = split(ops[1])  # the same add alone, as a delta
+    assert not full and delta.add == (Member("u1", None, "Other"), Member("u2"))  # the store keeps u1
+
+
+def test_the_full_list_names_the_members_no_operation_wrote() -> None:
+    """``shown``: the members whose display is the name shown, not one sent. A display set to the
+    name shown is one sent all the same; a member an add names but the group has is not written."""
+    current = [Member("u1", "User", "Ann"), Member("u2", "User", "Bob"), Member("u3", "User", "Cy")]
+    ops = (
+        {"op": "replace", "path": 'members[value eq "u1"].display', "value": "Ann"},
+        {"op": "add", "path": "members", "value": [{"value": "u2"}, {"value": "u4"}]},
+    )
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert got.replace is not None and [m.value for m in got.replace] == ["u1", "u2", "u3", "u4"]
+    assert got.shown == {"u2", "u3"}
+    ops = ({"op": "replace", "path": 'members[type eq "User" and display sw "B"].display', "value": "B."},)
+    got = apply_member_operations(current, parse_patch_request(body(*ops), GROUP, D), GROUP, D)
+    assert got.shown == {"u1", "u3"}
 
 
 def test_replace_and_remove_all_fold_into_replace() -> None:
@@ -748,7 +809,7 @@ def test_apply_member_operations_general_fallback() -> None:
         body({"op": "replace", "path": 'members[value eq "u1"].display', "value": "Anna"}), GROUP, D
     )
     assert apply_member_operations(current, ops, GROUP, D) == MemberDelta(
-        replace=(Member("u1", "User", "Anna"), current[1], current[2])
+        replace=(Member("u1", "User", "Anna"), current[1], current[2]), shown=frozenset({"u2", "g1"})
     )
 
 

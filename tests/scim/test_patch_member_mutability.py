@@ -124,11 +124,11 @@ def test_display_is_read_write(compat: CompatSettings) -> None:
     delta = members_after(
         CURRENT, {"op": "replace", "path": 'members[value eq "u1"].display', "value": "Anna"}, compat=compat
     )
-    assert delta == MemberDelta(replace=(Member("u1", "User", "Anna"), CURRENT[1]))
+    assert delta == MemberDelta(replace=(Member("u1", "User", "Anna"), CURRENT[1]), shown=frozenset({"g1"}))
     delta = members_after(
         CURRENT, {"op": "add", "path": 'members[value eq "g1"]', "value": {"display": "Root"}}, compat=compat
     )
-    assert delta == MemberDelta(replace=(CURRENT[0], Member("g1", "Group", "Root")))
+    assert delta == MemberDelta(replace=(CURRENT[0], Member("g1", "Group", "Root")), shown=frozenset({"u1"}))
 
 
 @BOTH
@@ -136,7 +136,7 @@ def test_repeating_the_immutable_values_of_a_member_is_no_change(compat: CompatS
     same = {"value": "u1", "type": "user", "display": "A"}
     op = {"op": "add", "path": 'members[value eq "u1"]', "value": same}
     assert members_after(CURRENT, op, compat=compat) == MemberDelta(
-        replace=(Member("u1", "User", "A"), CURRENT[1])
+        replace=(Member("u1", "User", "A"), CURRENT[1]), shown=frozenset({"g1"})
     )
 
 

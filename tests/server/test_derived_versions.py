@@ -240,3 +240,39 @@ def test_a_users_own_no_op_writes_and_reads_keep_every_version(client: httpx.Cli
     send(client, "PUT", f"/Users/{u['id']}", body)
     send(client, "PATCH", f"/Users/{u['id']}", rename("Kim"))
     held.kept(f"/Users/{u['id']}", f"/Groups/{group}")
+
+
+def test_setting_one_members_display_leaves_the_others_following_their_names(
+    client: httpx.Client, held: Held
+) -> None:
+    """A PATCH of one member's display goes through the group's full member list; the other
+    members still show their own names, sent by no client, so a rename still moves them and the
+    group's version (found by tests/server/test_stateful_model.py: they were stored as sent)."""
+    ann = create_user(client, "ann@contoso.com")["id"]
+    bob = create_user(client, "bob@contoso.com")["id"]
+    group = create_group(client, "Team", [ann, bob])["id"]
+    op = {"op": "replace", "path": f'members[value eq "{ann}"].display', "value": "Ann (lead)"}
+    send(client, "PATCH", f"/Groups/{group}", patch(op))
+    assert displays(client.get(f"/Groups/{group}").json()) == ["Ann (lead)", "bob@contoso.com"]
+    held.hold(f"/Groups/{group}")
+    send(client, "PATCH", f"/Users/{bob}", rename("Bob"))
+    assert displays(held.changed(f"/Groups/{group}")) == ["Ann (lead)", "Bob"]
+    send(client, "PATCH", f"/Users/{ann}", rename("Ann"))
+    held.kept(f"/Groups/{group}")
+
+
+def test_a_display_set_to_the_name_shown_is_a_display_sent(client: httpx.Client, held: Held) -> None:
+    """Setting a member's display to the name the group shows changes nothing shown (the group
+    keeps its version), but the display is one sent: the member's rename no longer shows."""
+    ann = create_user(client, "ann@contoso.com")["id"]
+    bob = create_user(client, "bob@contoso.com")["id"]
+    group = create_group(client, "Team", [ann, bob])["id"]
+    held.hold(f"/Groups/{group}")
+    op = {"op": "replace", "path": f'members[value eq "{ann}"].display', "value": "ann@contoso.com"}
+    again = {"op": "add", "path": "members", "value": [{"value": bob}]}
+    send(client, "PATCH", f"/Groups/{group}", patch(op, again))
+    held.kept(f"/Groups/{group}")
+    send(client, "PATCH", f"/Users/{ann}", rename("Ann"))
+    held.kept(f"/Groups/{group}")
+    send(client, "PATCH", f"/Users/{bob}", rename("Bob"))  # bob was only added again: not sent
+    assert displays(held.changed(f"/Groups/{group}")) == ["ann@contoso.com", "Bob"]

@@ -262,3 +262,53 @@ def test_a_group_body_with_a_member_without_a_value_is_refused(
     before = tenant_client.get(f"/Groups/{gid}").json()
     assert_scim_error(tenant_client.put(f"/Groups/{gid}", json=body), 400, "invalidValue")
     assert tenant_client.get(f"/Groups/{gid}").json() == before
+
+
+def test_a_member_removed_and_added_back_in_one_patch_is_the_member_added(
+    tenant_client: httpx.Client,
+) -> None:
+    """The operations apply in order (RFC 7644 section 3.5.2): a member removed and then added
+    back with a display shows that display, and one added back without a display shows its own
+    name again (found by tests/server/test_stateful_model.py: both kept the membership as it was)."""
+    c = tenant_client
+    a = create_user(c, f"a-{uuid.uuid4().hex[:6]}@x.com")
+    b = create_user(c, f"b-{uuid.uuid4().hex[:6]}@x.com")
+    members = [{"value": a["id"]}, {"value": b["id"], "display": "B"}]
+    gid = c.post("/Groups", json={"schemas": [GROUP], "displayName": f"G {uuid.uuid4()}", "members": members})
+    gid = gid.json()["id"]
+    ok(
+        c.patch(
+            f"/Groups/{gid}",
+            json=patch(
+                {"op": "remove", "path": f'members[value eq "{a["id"]}"]'},
+                {"op": "remove", "path": f'members[value eq "{b["id"]}"]'},
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [{"value": a["id"], "display": "A"}, {"value": b["id"]}],
+                },
+            ),
+        )
+    )
+    got = c.get(f"/Groups/{gid}").json()
+    assert [(m["value"], m["display"]) for m in got["members"]] == [(a["id"], "A"), (b["id"], b["userName"])]
+
+
+def test_a_member_added_back_with_the_name_shown_keeps_it_as_sent(tenant_client: httpx.Client) -> None:
+    """A display sent is stored as sent even when it is the name the group showed: after the
+    member's rename the group still shows it, as it would after a PUT sending it."""
+    c = tenant_client
+    a = create_user(c, f"a-{uuid.uuid4().hex[:6]}@x.com")
+    b = create_user(c, f"b-{uuid.uuid4().hex[:6]}@x.com")
+    gid = create_group(c, f"G {uuid.uuid4()}", [a["id"], b["id"]])["id"]
+    readd = {"op": "add", "path": "members", "value": [{"value": a["id"], "display": a["userName"]}]}
+    ok(
+        c.patch(
+            f"/Groups/{gid}", json=patch({"op": "remove", "path": f'members[value eq "{a["id"]}"]'}, readd)
+        )
+    )
+    for u in (a, b):
+        rename = {"op": "replace", "path": "displayName", "value": "Renamed"}
+        assert c.patch(f"/Users/{u['id']}", json=patch(rename)).status_code == 200
+    got = c.get(f"/Groups/{gid}").json()
+    assert [m["display"] for m in got["members"]] == [a["userName"], "Renamed"]

@@ -138,7 +138,9 @@ def _known_delta(delta: MemberDelta, unknown: frozenset[str]) -> MemberDelta:
     if not unknown:
         return delta
     replace_ = None if delta.replace is None else _known(delta.replace, unknown)
-    return MemberDelta(add=_known(delta.add, unknown), remove=delta.remove, replace=replace_)
+    return MemberDelta(
+        add=_known(delta.add, unknown), remove=delta.remove, replace=replace_, shown=delta.shown
+    )
 
 
 def _members_of(data: dict[str, Any]) -> tuple[Member, ...]:

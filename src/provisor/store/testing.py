@@ -226,6 +226,21 @@ class ResourceStoreContract:
         )
         assert [m.value for m in replaced.members or ()] == [a.id]
 
+    def test_a_created_groups_members_are_in_the_order_a_read_gives(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """The create's answer is the representation of version 1: its members come as a GET of
+        that version shows them (by when each member was created), whatever order they were sent
+        in (found by tests/server/test_stateful_model.py: Okta's create sent them newest first)."""
+        a = store.create(tenant, "User", user("first"))
+        b = store.create(tenant, "User", user("second"))
+        sub = store.create(tenant, "Group", {"displayName": "Sub"})
+        sent = (Member(sub.id), Member(b.id), Member(a.id), Member(b.id))
+        g = store.create(tenant, "Group", {"displayName": "Sales"}, sent)
+        got = store.get(tenant, "Group", g.id).members
+        assert [m.value for m in got or ()] == [a.id, b.id, sub.id]
+        assert g.members == got
+
     def test_unknown_members_are_refused_and_nothing_is_stored(
         self, store: FullStore, tenant: str, other: str
     ) -> None:
@@ -428,6 +443,57 @@ class ResourceStoreContract:
         store.update(tenant, "Group", named.id, set_data(displayName="Named 2"))
         assert (version(named), version(outer)) == (4, 2)
         assert [m.display for m in store.get(tenant, "Group", outer.id).members or ()] == ["Named 2"]
+
+    def test_a_replace_that_shows_the_same_members_keeps_the_displays_sent(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """A replace with the members a group has, each shown as it was, keeps the version; the
+        displays it sent are stored all the same, as any replace's are: one sent equal to the
+        member's name stays after the member's rename, one no longer sent follows the name
+        (found by tests/server/test_stateful_model.py: a PUT of the Group as read froze no
+        display, a PUT that also renamed it froze them all)."""
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        g = store.create(tenant, "Group", {"displayName": "G"}, [Member(a.id), Member(b.id, display="Bee")])
+        same = members_delta(replace=(Member(a.id, display="a"), Member(b.id)))  # what is shown...
+        store.update(tenant, "User", b.id, set_data(displayName="Bee"))
+        assert store.update(tenant, "Group", g.id, same).version == 1  # ...is what was shown
+        store.update(tenant, "User", a.id, set_data(displayName="Ann"))
+        store.update(tenant, "User", b.id, set_data(displayName="Bob"))
+        got = store.get(tenant, "Group", g.id)
+        assert [m.display for m in got.members or ()] == ["a", "Bob"]
+        assert got.version == 2  # b's rename showed; a's did not
+
+    def test_a_replace_computed_from_the_members_shown_keeps_the_displays_stored(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """A replace computed from the members as shown (``shown``: a PATCH of one member's
+        display, through the full list) stores the display that changed; the others show what
+        they showed and keep what is stored for them: a display sent, or none, so that they
+        follow their member's name still (before, every name shown became a display sent)."""
+        a = store.create(tenant, "User", user("a"))
+        b = store.create(tenant, "User", user("b"))
+        c = store.create(tenant, "User", user("c"))
+        g = store.create(
+            tenant, "Group", {"displayName": "G"}, [Member(a.id), Member(b.id), Member(c.id, display="Cee")]
+        )
+        shown = (Member(a.id, "User", "Ann"), Member(b.id, "User", "b"), Member(c.id, "User", "Cee"))
+        assert (
+            store.update(
+                tenant, "Group", g.id, members_delta(replace=shown, shown=frozenset({b.id, c.id}))
+            ).version
+            == 2
+        )
+        for member, name in ((a, "A2"), (b, "Bob"), (c, "Carl")):
+            store.update(tenant, "User", member.id, set_data(displayName=name))
+        got = store.get(tenant, "Group", g.id)
+        assert [m.display for m in got.members or ()] == ["Ann", "Bob", "Cee"]
+        assert got.version == 3  # b's rename showed, and only b's
+        # the same list sent by a client (a PUT) makes each display shown a display sent
+        same = tuple(Member(m.value, m.type, m.display) for m in got.members or ())
+        assert store.update(tenant, "Group", g.id, members_delta(replace=same)).version == 3
+        store.update(tenant, "User", b.id, set_data(displayName="Robert"))
+        assert [m.display for m in store.get(tenant, "Group", g.id).members or ()] == ["Ann", "Bob", "Cee"]
 
     def test_filter_users_by_groups(self, store: FullStore, tenant: str, other: str) -> None:
         a = store.create(tenant, "User", user("a"))

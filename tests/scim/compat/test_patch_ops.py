@@ -146,6 +146,37 @@ def test_q5_manager_values_on(value: Any) -> None:
     assert result[E]["manager"]["value"] == "m1"
 
 
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        ({"op": "Replace", "path": f"{E}:manager", "value": "m2"}, {"value": "m2"}),
+        ({"op": "add", "path": "manager", "value": "m2"}, {"value": "m2"}),
+        ({"op": "replace", "value": {f"{E}:manager": "m2"}}, {"value": "m2"}),
+        ({"op": "Add", "path": "manager", "value": [{"value": "m2"}]}, {"value": "m2"}),
+        (
+            {"op": "Add", "path": "manager", "value": [{"$ref": "https://x/Users/m2", "value": "m2"}]},
+            {"$ref": "https://x/Users/m2", "value": "m2"},
+        ),
+        # the RFC's object form merges (RFC 7644 section 3.5.2.3): the client names sub-attributes
+        (
+            {"op": "replace", "path": f"{E}:manager", "value": {"value": "m2"}},
+            {"$ref": "https://x/Users/m1", "value": "m2"},
+        ),
+    ],
+)
+def test_q5_manager_shorthands_replace_the_whole_manager(op: dict[str, Any], expected: Any) -> None:
+    """A bare id or the old docs' array names the whole manager: a new one keeps no ``$ref`` of
+    the manager before, which named another User than ``value`` does (found by
+    tests/server/test_stateful_model.py: Entra's documented array, then its observed bare id)."""
+    data = {"userName": "a", E: {"manager": {"$ref": "https://x/Users/m1", "value": "m1"}, "department": "D"}}
+    result = run(data, op, ON)
+    assert result[E] == {"manager": expected, "department": "D"}
+    manager = USER.extension(E).attribute("manager")  # type: ignore[union-attr]
+    assert q.names_whole_manager(E, manager, "m2", only("manager_bare_string"))
+    assert not q.names_whole_manager(E, manager, {"value": "m2"}, only("manager_bare_string"))
+    assert not q.names_whole_manager(E, manager, "m2", OFF)
+
+
 def test_q5_off() -> None:
     manager = USER.extension(E).attribute("manager")  # type: ignore[union-attr]
     assert q.normalise_value(USER, E, manager, "m1", OFF, whole=True) == "m1"

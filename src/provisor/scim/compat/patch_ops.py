@@ -7,7 +7,8 @@ reading rejects, each gated by its switch in :class:`~provisor.scim.compat.Compa
 | ``string_booleans``         | Q2    | :func:`unquote_boolean_literals`, :func:`normalise_value` |
 | ``remove_members_with_value``| Q3   | :func:`remove_value_allowed`                           |
 | ``null_member_ref``         | Q4    | :func:`normalise_value` (via ``bodies``)               |
-| ``manager_bare_string``     | Q5    | :func:`bare_extension_path`, :func:`normalise_value`   |
+| ``manager_bare_string``     | Q5    | :func:`bare_extension_path`, :func:`normalise_value`,  |
+|                             |       | :func:`names_whole_manager`                            |
 | ``pathless_dotted_keys``    | Q6    | :func:`expand_pathless_value`                          |
 | ``extension_dot_names``     | Q15   | :func:`colon_after_urn`                                |
 | ``roles_json_strings``      | Q8    | :func:`normalise_value` (via ``bodies``)               |
@@ -251,6 +252,24 @@ def normalise_value(
                 out[key] = bodies.coerce_string_boolean(item, compat)
         return out
     return value
+
+
+def names_whole_manager(urn: str | None, attribute: Attribute, raw: Any, compat: CompatSettings) -> bool:
+    """Q5 (``manager_bare_string``): does ``raw``, written to ``attribute``, name the whole manager?
+
+    Entra's shorthands, a bare id and the old docs' ``[{"$ref": ..., "value": id}]``, say who the
+    manager is, as the switch promises ("stored as {value}"): they replace the manager whole. Merged
+    like the RFC's object form (RFC 7644 section 3.5.2.3: sub-attributes not given are kept), a
+    new bare id would keep the ``$ref`` of the manager before, so that ``value`` and ``$ref`` name
+    two different Users. The object form still merges.
+    """
+    return (
+        compat.on("manager_bare_string")
+        and urn is not None
+        and urn.lower() == ENTERPRISE_USER.lower()
+        and attribute.name == "manager"
+        and isinstance(raw, str | list | tuple)
+    )
 
 
 def element_from_filter(f: Filter) -> dict[str, Any] | None:

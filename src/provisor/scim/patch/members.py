@@ -27,6 +27,7 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidSyntax, Mutability
 from provisor.scim.filter.ast import Compare, CompareOp, Filter, Or
+from provisor.scim.filter.evaluate import matches_element
 from provisor.scim.patch.apply import (
     MAX_PATCH_WORK,
     MEMBER_PASSES,
@@ -59,6 +60,12 @@ class MemberDelta:
     """Changes to a group's members, field for field ``provisor.store.base.MemberDelta``: ``replace``
     (when not None) sets the whole list; ``add`` and ``remove`` (member ids) are disjoint.
 
+    ``shown`` names the members of ``replace`` whose display is not one the client sent but the
+    one the group showed: :func:`apply_member_operations` computes the list from the members as
+    shown, and one that no operation wrote keeps the display stored for it, sent or none (a group
+    shows a member's own name unless a display was sent for it). Every other display of
+    ``replace`` is stored as sent (a PUT, a replace of the list: ``shown`` empty).
+
     The protocol core must not import the store (architecture.md), so the server converts this
     structurally identical value into the store's type at the seam.
     """
@@ -66,6 +73,7 @@ class MemberDelta:
     add: tuple[Member, ...] = ()
     remove: tuple[str, ...] = ()
     replace: tuple[Member, ...] | None = None
+    shown: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -107,27 +115,54 @@ def apply_member_operations(
 
     The general fallback for shapes a delta cannot express (RFC 7644 section 3.5.2 semantics, as
     for any multi-valued attribute). Operations on other attributes are skipped. When an existing
-    member's ``type`` or ``display`` changed the delta is a full ``replace``; otherwise it is the
-    added and removed members.
+    member's ``type`` or ``display`` changed, or an operation wrote an existing member's element
+    (whose display is then one sent, even if it is the name shown), the delta is a full
+    ``replace`` naming the members no operation wrote (``shown``); otherwise it is the added and
+    removed members.
     """
     data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
     work = PatchWork(max(MAX_PATCH_WORK, MEMBER_PASSES * (len(current) + 1)))
+    written: set[str] = set()
     for index, op in enumerate(ops):
         with operation_context(index):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
                     _refuse_reference_write(one)
+                    written |= _writes(rt, one, data.get("members") or [])
                     work.spend(apply_operation(rt, data, one, compat))
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
-    now = {m.value: m for m in after}
-    if any(now[v] != m for v, m in before.items() if v in now):
-        return MemberDelta(replace=tuple(now.values()))
+    now: dict[str, Member] = {}
+    for m in after:  # an add of a member in the group already leaves it as it is, as a delta's does
+        now.setdefault(m.value, m)
+    kept = [v for v in before if v in now]
+    if any(now[v] != before[v] or v in written for v in kept):
+        return MemberDelta(replace=tuple(now.values()), shown=frozenset(v for v in kept if v not in written))
     return MemberDelta(
         add=tuple(m for v, m in now.items() if v not in before),
         remove=tuple(v for v in before if v not in now),
     )
+
+
+def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set[str]:
+    """The members whose elements ``op`` writes, applied to ``members``: the ones its filter
+    matches (or, matching none, names with ``value eq``: the element it creates), every member
+    for a sub-attribute path, the elements of a replace of the list, and those of an add that are
+    not in the group yet (one that is stays as it is)."""
+    elements = [e for e in members if isinstance(e, Mapping) and isinstance(e.get("value"), str)]
+    assert op.path is not None
+    if op.op == "remove":
+        return set()
+    if op.path.filter is not None:
+        f = op.path.filter
+        matched = {e["value"] for e in elements if matches_element(f, e, rt)}
+        return matched or set(_eq_values(f) or ())
+    if op.path.path.sub is not None:
+        return {e["value"] for e in elements}
+    sent = op.value if isinstance(op.value, list) else [op.value]
+    values = {e["value"] for e in sent if isinstance(e, Mapping) and isinstance(e.get("value"), str)}
+    return values if op.op == "replace" else values - {e["value"] for e in elements}
 
 
 def _refuse_reference_write(op: PatchOperation) -> None:
@@ -221,6 +256,10 @@ def _fold(
         return False
     members = _members(rt, attribute, value, compat)
     if op.op == "add":
+        if builder.replace is None and any(m.value in builder.remove for m in members):
+            # a member removed by an earlier operation comes back as this element, its display
+            # included: the delta cannot say so (its add leaves a member in the group as it is)
+            return False
         builder.add_members(members)
     else:
         builder.replace_all(members)

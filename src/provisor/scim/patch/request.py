@@ -135,7 +135,22 @@ def _parse_operation(raw: Any, rt: ResourceType, compat: CompatSettings) -> list
     path = resolve_path(path_text, rt, compat)
     if path is None:
         return []
-    return [PatchOperation(op, path, normalise_operation_value(rt, path, value, compat))]
+    return _write_operations(op, path, value, rt, compat)
+
+
+def _write_operations(
+    op: OpName, path: PatchPath, value: Any, rt: ResourceType, compat: CompatSettings
+) -> list[PatchOperation]:
+    """The operation with its value normalised; a Q5 manager shorthand (a bare id, the old docs'
+    array) as a remove of the manager before the write, since it names the whole manager
+    (:func:`provisor.scim.compat.patch_ops.names_whole_manager`) and must not merge into the one
+    before it."""
+    normalised = normalise_operation_value(rt, path, value, compat)
+    if op != "remove" and normalised is not None and path.filter is None:
+        urn, attribute, sub = target_attribute(rt, path)
+        if sub is None and quirks.names_whole_manager(urn, attribute, value, compat):
+            return [PatchOperation("remove", path, None), PatchOperation(op, path, normalised)]
+    return [PatchOperation(op, path, normalised)]
 
 
 def _schema_operation(
@@ -166,7 +181,7 @@ def expand_pathless(op: OpName, value: Any, rt: ResourceType, compat: CompatSett
     for text, item in quirks.expand_pathless_value(value, rt, compat):
         path = resolve_path(text, rt, compat)
         if path is not None:
-            out.append(PatchOperation(op, path, normalise_operation_value(rt, path, item, compat)))
+            out.extend(_write_operations(op, path, item, rt, compat))
     return out
 
 

@@ -155,6 +155,16 @@ class Statements:
         self.members = Prepared(
             engine, select(M.c.member_pk, M.c.member_type).where(M.c.group_pk == bindparam("group"))
         )
+        #: the display sent for each member of ``:group``, as stored (NULL: none was sent)
+        self.sent_displays = Prepared(
+            engine, select(M.c.member_pk, M.c.display).where(M.c.group_pk == bindparam("group"))
+        )
+        self.set_display = Prepared(
+            engine,
+            update(M)
+            .where(M.c.group_pk == bindparam("group"), M.c.member_pk == bindparam("member"))
+            .values(display=bindparam("sent")),
+        )
         #: the listed resources, whatever their memberships (a group's new members, a renamed
         #: or deleted group), the ones joining ``:group`` and the ones leaving it
         self.touch_listed = Touches(engine, None)
@@ -240,8 +250,13 @@ class Statements:
         group = {"group": group_pk}
         if delta.replace is not None:
             before: dict[int, str] = dict(tx.rows(self.members, group))
+            members = (
+                self._stored_displays(tx, group_pk, delta.replace, found, delta.shown)
+                if delta.shown
+                else delta.replace
+            )
             tx.execute(self.clear, group)
-            self.add(tx, group_pk, delta.replace, found)
+            self.add(tx, group_pk, members, found)
             after = {pk: type_ for pk, type_, _ in (found[m.value] for m in delta.replace)}
             flipped = before.keys() ^ after.keys()
             self.touch(tx, [(pk, before.get(pk) or after[pk]) for pk in sorted(flipped)], now)
@@ -255,6 +270,53 @@ class Statements:
             joining = [found[m.value][:2] for m in delta.add]
             self.touch_joining.run(tx, joining, {**group, "now": now})
         return _plus(changed, self.add(tx, group_pk, delta.add, found))
+
+    def _stored_displays(
+        self,
+        tx: Transaction,
+        group_pk: int,
+        members: Sequence[Member],
+        found: Resolved,
+        shown: frozenset[str],
+    ) -> list[Member]:
+        """``members``, each of ``shown`` (``MemberDelta.shown``) that shows what it showed with
+        the display stored for it (None: none sent, the member's own name is shown), so that a
+        change of one member's display does not make the names shown for the others sent."""
+        stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, {"group": group_pk}))
+        out = []
+        for m in members:
+            pk, _, own = found[m.value]
+            if (
+                m.value in shown
+                and pk in stored
+                and m.display == (stored[pk] if stored[pk] is not None else own)
+            ):
+                m = Member(m.value, m.type, stored[pk])
+            out.append(m)
+        return out
+
+    def keep_displays(
+        self,
+        tx: Transaction,
+        group_pk: int,
+        members: Sequence[Member],
+        found: Resolved,
+        shown: frozenset[str] = frozenset(),
+    ) -> None:
+        """After a replace with the members the group has, each shown as it was (no new version):
+        store the display sent for each (NULL for none), as a replace that changes something
+        does. The group shows a member's own name unless a display was sent for it, so a display
+        sent equal to that name must still outlast the member's rename, and one no longer sent
+        must follow it; else what a PUT leaves depends on whether anything else in it changed."""
+        sent: dict[int, str | None] = {}
+        for m in members:
+            if m.value not in shown:  # (``MemberDelta.shown``: no display the client sent)
+                sent.setdefault(found[m.value][0], m.display)  # the first occurrence, as as_members
+        group = {"group": group_pk}
+        stored: dict[int, str | None] = dict(tx.rows(self.sent_displays, group))
+        changed = [{**group, "member": pk, "sent": d} for pk, d in sent.items() if stored.get(pk) != d]
+        if changed:
+            tx.many(self.set_display, changed)
 
     def touch(self, tx: Transaction, resolved: Iterable[tuple[int, str]], now: int) -> None:
         """Touch the resources of ``resolved`` (primary key, resource type): the Users among them
@@ -288,10 +350,12 @@ def _plus(total: int, rows: int) -> int:
 
 def as_members(members: Sequence[Member], found: Resolved) -> tuple[Member, ...]:
     """Members as the store reports them: real type, the display sent (else the member's own),
-    first occurrence only."""
+    first occurrence only, in the order :meth:`Statements.load_members` reads them (by when each
+    member was created), so that a create answers with the members a GET of the same version
+    shows, not in the order the client sent them."""
     out: dict[str, Member] = {}
     for m in members:
         if m.value not in out:
             _, type_, display = found[m.value]
             out[m.value] = Member(m.value, type_, m.display if m.display is not None else display)
-    return tuple(out.values())
+    return tuple(sorted(out.values(), key=lambda m: found[m.value][0]))

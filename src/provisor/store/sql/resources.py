@@ -504,7 +504,9 @@ class SqlResources:
                 # them, so a replace with the same members keeps the version as a PUT's does
                 loaded = tuple(self._members.load_members(tx, [pk])[pk])
             if same and (delta.empty or _same_members(loaded, delta, found)):
-                return current  # nothing changed: keep the version (and ETag)
+                if delta.replace:
+                    self._members.keep_displays(tx, pk, delta.replace, found, delta.shown)
+                return current  # nothing shown changed: keep the version (and ETag)
             applied = False
             if same and delta.replace is None:
                 # members alone: a PATCH adding present members or removing absent ones keeps
