@@ -13,8 +13,9 @@ answered 503. So a deletion now goes in steps:
    :data:`BATCH` at a time with their emails. Between two of them the lock is free for
    :data:`PAUSE_SECONDS`, longer than a server's write batcher waits between two tries of a
    held lock (``server/writes.py``, 50 ms), so a waiting write gets in.
-3. The last transaction deletes what a server may still have written in the first second (the
-   cascades of the row's foreign keys would, too), its request traces and counts, and the row.
+3. The last transaction, the one in which no resource is left, deletes its request traces and
+   counts, and the row. Resources a server wrote between two steps (its token cache honours a
+   token up to a second after it is deleted) are found by the next step, as any other.
 
 Each step is whole or not at all. A deletion stopped anywhere (a crash, Ctrl-C) leaves a marked
 tenant whose remaining rows are consistent; running the deletion again goes on from there.
@@ -56,7 +57,6 @@ _RANGE_END = (
     select(M.c.member_pk).where(M.c.group_pk == _GROUP).order_by(M.c.member_pk).limit(1).offset(BATCH - 1)
 )
 _NEXT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == _TENANT).limit(BATCH)
-_TENANT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == _TENANT).scalar_subquery()
 
 
 class _Steps:
@@ -156,12 +156,10 @@ def delete_tenant(
             steps.conn.execute(delete(R).where(R.c.pk.in_(_PKS)), chunk)
             deleted += len(pks)
             steps.tick()
-        # what a server wrote in the second its token cache still honoured a token, and the rest
+        # The loop above ends in this transaction, which holds the write lock: no resource of the
+        # tenant is left, those a server wrote between two steps included (its token cache honours
+        # a token up to a second after it is deleted), and none can come before the commit.
         conn = steps.conn
-        conn.execute(delete(M).where(M.c.group_pk.in_(_TENANT_RESOURCES)), params)
-        conn.execute(delete(M).where(M.c.member_pk.in_(_TENANT_RESOURCES)), params)
-        conn.execute(delete(E).where(E.c.resource_pk.in_(_TENANT_RESOURCES)), params)
-        deleted += conn.execute(delete(R).where(R.c.tenant_id == tenant_id)).rowcount
         conn.execute(delete(COUNTS).where(COUNTS.c.tenant_id == tenant_id))
         conn.execute(delete(K).where(K.c.tenant_id == tenant_id))
         conn.execute(delete(TR).where(TR.c.tenant_id == tenant_id))
