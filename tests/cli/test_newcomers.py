@@ -6,17 +6,13 @@ descriptors is not run out of them by silent connections."""
 
 from __future__ import annotations
 
-import os
-import resource
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.cli.sockets import connect, serving_with_few_files, silent_connections, still_open
 from tests.conftest import LiveServer, serving
 
 CAP = 4  # --max-connections, and so the newcomers held at once
@@ -31,10 +27,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         yield live
 
 
-def _connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
-
-
 def _closed_soon(s: socket.socket, limit: float = 5) -> bool:
     """Whether the server closes ``s`` within ``limit`` seconds (it sends nothing before a request)."""
     s.settimeout(limit)
@@ -44,18 +36,6 @@ def _closed_soon(s: socket.socket, limit: float = 5) -> bool:
         return True
     except TimeoutError:
         return False
-
-
-def _still_open(s: socket.socket) -> bool:
-    s.setblocking(False)
-    try:
-        return s.recv(1) != b""
-    except BlockingIOError:
-        return True
-    except ConnectionResetError:
-        return False
-    finally:
-        s.settimeout(10)
 
 
 def _status(s: socket.socket, request: bytes = HEALTHZ) -> bytes:
@@ -69,22 +49,22 @@ def test_past_the_cap_the_oldest_silent_connection_is_dropped_and_clients_are_se
     port = server.server.port
     _, token = server.new_tenant()
     users = f"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
-    silent = [_connect(port) for _ in range(CAP)]
+    silent = [connect(port) for _ in range(CAP)]
     time.sleep(0.2)  # all accepted, in this order
-    newer = [_connect(port) for _ in range(2)]
+    newer = [connect(port) for _ in range(2)]
     clients: list[socket.socket] = []
     try:
         # the two oldest are dropped at once, long before the header timeout
         assert _closed_soon(silent[0]) and _closed_soon(silent[1])
-        assert all(_still_open(s) for s in silent[2:] + newer)
+        assert all(still_open(s) for s in silent[2:] + newer)
         # a client that sends its request is served, its arrival dropping the next oldest
-        clients.append(_connect(port))
+        clients.append(connect(port))
         assert _status(clients[-1]) == b"HTTP/1.1 200 OK"
         assert _closed_soon(silent[2])
         # served, it is no newcomer any more: the next client finds room and drops none
-        clients.append(_connect(port))
+        clients.append(connect(port))
         assert _status(clients[-1], users) == b"HTTP/1.1 200 OK"
-        assert all(_still_open(s) for s in [silent[3], *newer, *clients])
+        assert all(still_open(s) for s in [silent[3], *newer, *clients])
     finally:
         for s in silent + newer + clients:
             s.close()
@@ -95,23 +75,19 @@ def test_connections_that_sent_a_request_are_not_dropped_nor_crowded_out(server:
     them, and takes none of their places (each is answered 200, not 503). They are still capped
     apart: with CAP of them held, a newcomer's request is answered 503."""
     port = server.server.port
-    served = [_connect(port) for _ in range(CAP)]
+    served = [connect(port) for _ in range(CAP)]
     silent: list[socket.socket] = []
     try:
         assert all(_status(s) == b"HTTP/1.1 200 OK" for s in served)  # kept alive
-        silent = [_connect(port) for _ in range(3 * CAP)]
+        silent = [connect(port) for _ in range(3 * CAP)]
         assert all(_closed_soon(s) for s in silent[: 2 * CAP])  # the oldest 2 * CAP dropped
-        assert all(_still_open(s) for s in served)
+        assert all(still_open(s) for s in served)
         assert all(_status(s) == b"HTTP/1.1 200 OK" for s in served)
-        with _connect(port) as newcomer:
+        with connect(port) as newcomer:
             assert _status(newcomer) == b"HTTP/1.1 503 Service Unavailable"
     finally:
         for s in served + silent:
             s.close()
-
-
-def _low_file_limit() -> None:  # in the server's process, before it runs: soft and hard
-    resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
 
 
 def test_silent_connections_do_not_run_the_server_out_of_file_descriptors(tmp_path: Path) -> None:
@@ -119,37 +95,13 @@ def test_silent_connections_do_not_run_the_server_out_of_file_descriptors(tmp_pa
     say a word: it holds no more of them than --max-connections, and /healthz is answered. It warns
     that 160 is fewer than it may need (50 served, 50 newcomers, and a margin)."""
     db = f"sqlite:///{tmp_path / 'provisor.db'}"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "provisor.cli.main", "serve", "--db", db, "--port", str(port)]
-    command += ["--max-connections", "50"]
-    server = subprocess.Popen(
-        command,
-        preexec_fn=_low_file_limit,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    silent: list[socket.socket] = []
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-                time.sleep(0.1)
-        silent = [_connect(port) for _ in range(200)]
+    with (
+        serving_with_few_files(db, "--max-connections", "50") as server,
+        silent_connections(server.port, 200) as silent,
+    ):
         time.sleep(0.5)  # accepted, each (past the 50th) dropping an older one
-        assert sum(_still_open(s) for s in silent) <= 60
-        with _connect(port) as s:
+        assert sum(still_open(s) for s in silent) <= 60
+        with connect(server.port) as s:
             assert _status(s) == b"HTTP/1.1 200 OK"
-    finally:
-        for s in silent:
-            s.close()
-        server.terminate()
-        _, err = server.communicate(timeout=20)
+    err = server.stderr
     assert b"may open 160 files, fewer than the 164 that --max-connections asks for" in err, err

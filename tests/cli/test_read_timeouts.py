@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.cli.sockets import read_until_closed
 from tests.conftest import LiveServer, serving
 
 HEAD_TIMEOUT = 0.6
@@ -35,19 +36,6 @@ def _connect(server: LiveServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.server.port), timeout=10)
 
 
-def _read_until_closed(s: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _status_and_error(raw: bytes) -> tuple[bytes, dict[str, str]]:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.lower().split(b"\r\n")
@@ -59,7 +47,7 @@ def test_half_a_request_head_is_answered_408_and_closed(slow: LiveServer) -> Non
     with _connect(slow) as s:
         start = time.monotonic()
         s.sendall(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")  # no blank line: never complete
-        raw = _read_until_closed(s)
+        raw = read_until_closed(s)
         took = time.monotonic() - start
     assert HEAD_TIMEOUT * 0.8 <= took < HEAD_TIMEOUT + 3, took
     status, error = _status_and_error(raw)
@@ -93,7 +81,7 @@ def test_a_head_that_trickles_in_is_timed_out_from_its_first_byte(slow: LiveServ
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(slow: LiveServer) -> None:
     with _connect(slow) as s:
         start = time.monotonic()
-        raw = _read_until_closed(s)
+        raw = read_until_closed(s)
         took = time.monotonic() - start
     assert raw == b"" and took < HEAD_TIMEOUT + 3, took
 
@@ -109,7 +97,7 @@ def test_a_body_that_stops_coming_is_answered_408_and_closed(slow: LiveServer, t
     with _connect(slow) as s:
         s.sendall(_post_head(token, 1000) + b'{"schemas": [')
         start = time.monotonic()
-        raw = _read_until_closed(s)
+        raw = read_until_closed(s)
         took = time.monotonic() - start
     assert BODY_TIMEOUT * 0.8 <= took < BODY_TIMEOUT + 3, took
     status, error = _status_and_error(raw)
@@ -223,7 +211,7 @@ def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
             assert third.recv(65536).startswith(b"HTTP/1.1 200 ")
             with _connect(server) as fourth:
                 fourth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                raw = _read_until_closed(fourth)
+                raw = read_until_closed(fourth)
             status, error = _status_and_error(raw)
             assert status == b"HTTP/1.1 503 Service Unavailable" and error["status"] == "503"
             assert b"\r\nretry-after: 1\r\n" in raw.lower()
@@ -233,7 +221,7 @@ def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
         time.sleep(0.2)
         with _connect(server) as again:
             again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert _read_until_closed(again).startswith(b"HTTP/1.1 200 ")
+            assert read_until_closed(again).startswith(b"HTTP/1.1 200 ")
 
 
 def _connect_from(server: LiveServer, address: str) -> socket.socket:
@@ -258,7 +246,7 @@ def test_connections_past_the_per_client_cap_are_answered_503_and_other_clients_
             assert all(_served(s) for s in held)
             with _connect_from(server, "127.0.0.1") as third:
                 third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                raw = _read_until_closed(third)
+                raw = read_until_closed(third)
             status, error = _status_and_error(raw)
             assert status == b"HTTP/1.1 503 Service Unavailable" and error["status"] == "503"
             assert b"\r\nretry-after: 1\r\n" in raw.lower()

@@ -4,6 +4,7 @@ second run finishes it, and the name is free again."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from tests.cli.test_cli import PROVISOR, assert_one_line_error, last_line, run
 
-from provisor.store.sql import SqlStore
+from provisor.store.base import DeletionProgress, Member
+from provisor.store.sql import SqlStore, tenant_deletion
 
 USERS = 4_000
 
@@ -33,6 +35,32 @@ def fill(db: str, name: str, users: int) -> None:
                 store.create(tenant, "User", {"userName": f"u{i}", "emails": [{"value": f"u{i}@x"}]})
     finally:
         store.close()
+
+
+def partly_deleted(db: str, name: str) -> dict[str, int]:
+    """Stop the deletion of tenant ``name`` after its first step that deleted resources (each
+    statement a step), as Ctrl-C would; what it still holds of each type."""
+
+    def stop_once_some_are_deleted(step: DeletionProgress) -> None:
+        if step.deleted:
+            raise KeyboardInterrupt
+
+    store = SqlStore(db)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tenant_deletion, "STEP_SECONDS", 0.0)
+            patch.setattr(tenant_deletion, "PAUSE_SECONDS", 0.0)
+            with pytest.raises(KeyboardInterrupt):
+                store.delete_tenant(name, progress=stop_once_some_are_deleted)
+    finally:
+        store.close()
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        left = conn.execute(
+            "SELECT resource_type, count(*) FROM resources JOIN tenants ON tenants.id = tenant_id"
+            " WHERE name = ? GROUP BY resource_type",
+            (name,),
+        ).fetchall()
+    return dict(left)
 
 
 def deleting(path: str, name: str) -> bool:
@@ -80,3 +108,24 @@ def test_ctrl_c_leaves_a_marked_tenant_that_the_commands_show_and_a_second_delet
         assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 1  # kept's user
         assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 1
     assert last_line(run("tenant", "create", "gone", db=db)).startswith("pvs_")  # the name is free again
+
+
+def test_show_counts_what_a_tenant_being_deleted_still_holds(db: str) -> None:
+    """Not the counts from before the deletion, which go only at its end."""
+    fill(db, "gone", USERS)
+    store = SqlStore(db)
+    try:
+        tenant = store.get_tenant("gone").id
+        member = store.create(tenant, "User", {"userName": "member"})
+        store.create(tenant, "Group", {"displayName": "g"}, [Member(member.id)])
+    finally:
+        store.close()
+    left = partly_deleted(db, "gone")
+    users, groups = left.get("User", 0), left.get("Group", 0)
+    assert 0 < users + groups < USERS + 2  # some, not all, deleted
+
+    shown = run("tenant", "show", "gone", db=db).stdout.splitlines()
+    assert f"users:      {users}" in shown and f"groups:     {groups}" in shown, shown
+    record = json.loads(run("tenant", "show", "gone", "--json", db=db).stdout)
+    assert (record["users"], record["groups"]) == (users, groups)
+    assert record["deleting"] is not None

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.cli.sockets import connect, serving_with_few_files, silent_connections, still_open
 from tests.conftest import LiveServer, serving
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
@@ -60,10 +60,6 @@ def context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate[0]))
 
 
-def _connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
-
-
 def _seconds_until_closed(s: socket.socket, limit: float = 10) -> float:
     """How long, from now, until the server closes ``s`` (reading nothing but the close)."""
     start = time.monotonic()
@@ -75,19 +71,9 @@ def _seconds_until_closed(s: socket.socket, limit: float = 10) -> float:
     return time.monotonic() - start
 
 
-def _still_open(s: socket.socket) -> bool:
-    s.setblocking(False)
-    try:
-        return s.recv(1) != b""  # data: open (the server sends nothing before a ClientHello)
-    except BlockingIOError:
-        return True
-    except ConnectionResetError:
-        return False
-
-
 def _get(port: int, context: ssl.SSLContext, path: str = "/healthz") -> tuple[bytes, bytes]:
     """A request over TLS on a new connection: the status line and the rest of the answer."""
-    with _connect(port) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+    with connect(port) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         answer = b""
         while chunk := s.recv(65536):
@@ -99,13 +85,13 @@ def _get(port: int, context: ssl.SSLContext, path: str = "/healthz") -> tuple[by
 def test_a_connection_that_never_sends_a_client_hello_is_closed_in_the_header_timeout(
     tls: LiveServer,
 ) -> None:
-    with _connect(tls.server.port) as s:
+    with connect(tls.server.port) as s:
         took = _seconds_until_closed(s)
     assert TIMEOUT * 0.8 <= took < TIMEOUT + 3, took
 
 
 def test_half_a_client_hello_is_closed_in_the_header_timeout(tls: LiveServer) -> None:
-    with _connect(tls.server.port) as s:
+    with connect(tls.server.port) as s:
         s.sendall(HALF_A_CLIENT_HELLO)
         took = _seconds_until_closed(s)
     assert TIMEOUT * 0.8 <= took < TIMEOUT + 3, took
@@ -116,7 +102,7 @@ def test_the_handshake_and_the_first_head_share_the_header_timeout(
 ) -> None:
     """A slow handshake leaves the first request head only what is left of the header timeout:
     the connection is answered 408 within the timeout of its opening, not of its handshake's end."""
-    with _connect(tls.server.port) as raw:
+    with connect(tls.server.port) as raw:
         opened = time.monotonic()
         time.sleep(TIMEOUT * 0.75)
         with context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
@@ -134,18 +120,18 @@ def test_past_the_cap_the_oldest_handshake_is_dropped_and_a_client_is_served(
     tls: LiveServer, context: ssl.SSLContext
 ) -> None:
     port = tls.server.port
-    silent = [_connect(port) for _ in range(CAP)]
+    silent = [connect(port) for _ in range(CAP)]
     time.sleep(0.2)  # all accepted
-    newer = [_connect(port) for _ in range(2)]
+    newer = [connect(port) for _ in range(2)]
     try:
         # the two oldest are dropped at once, well before their handshake's timeout
         assert _seconds_until_closed(silent[0]) < TIMEOUT / 2
         assert _seconds_until_closed(silent[1]) < TIMEOUT / 2
-        assert all(_still_open(s) for s in silent[2:] + newer)
+        assert all(still_open(s) for s in silent[2:] + newer)
         # a client that does its handshake is served, dropping the next oldest silent one
         assert _get(port, context)[0] == b"HTTP/1.1 200 OK"
-        assert not _still_open(silent[2])
-        assert all(_still_open(s) for s in silent[3:] + newer)
+        assert not still_open(silent[2])
+        assert all(still_open(s) for s in silent[3:] + newer)
     finally:
         for s in silent + newer:
             s.close()
@@ -159,11 +145,11 @@ def test_a_server_full_of_served_connections_answers_503_over_tls_while_handshak
     port = tls.server.port
     served = []
     for _ in range(CAP):
-        s = context.wrap_socket(_connect(port), server_hostname="127.0.0.1")
+        s = context.wrap_socket(connect(port), server_hostname="127.0.0.1")
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # kept alive
         assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
         served.append(s)
-    silent = [_connect(port) for _ in range(CAP + 1)]
+    silent = [connect(port) for _ in range(CAP + 1)]
     try:
         time.sleep(0.2)
         assert _seconds_until_closed(silent[0]) < TIMEOUT / 2  # the handshake cap, reached
@@ -176,10 +162,6 @@ def test_a_server_full_of_served_connections_answers_503_over_tls_while_handshak
             s.close()
 
 
-def _low_file_limit() -> None:  # in the server's process, before it runs: soft and hard
-    resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
-
-
 def test_silent_connections_do_not_run_the_server_out_of_file_descriptors(
     tmp_path: Path, certificate: tuple[Path, Path], context: ssl.SSLContext
 ) -> None:
@@ -187,39 +169,16 @@ def test_silent_connections_do_not_run_the_server_out_of_file_descriptors(
     it holds no more of them than it may have in their handshake, and /healthz is answered. It
     warns that 160 is fewer than it may need (50 served, 50 in their handshake, and a margin)."""
     db = f"sqlite:///{tmp_path / 'provisor.db'}"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cert, key = certificate
-    command = [sys.executable, "-m", "provisor.cli.main", "serve", "--db", db, "--port", str(port)]
-    command += ["--tls-cert", str(cert), "--tls-key", str(key), "--max-connections", "50"]
-    server = subprocess.Popen(
-        command,
-        preexec_fn=_low_file_limit,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    silent: list[socket.socket] = []
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"https://127.0.0.1:{port}/healthz", verify=context, timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-                time.sleep(0.1)
-        silent = [_connect(port) for _ in range(200)]
+    options = ["--tls-cert", str(cert), "--tls-key", str(key), "--max-connections", "50"]
+    with (
+        serving_with_few_files(db, *options, context=context) as server,
+        silent_connections(server.port, 200) as silent,
+    ):
         time.sleep(0.5)  # accepted, each (past the 50th) dropping an older one
-        assert sum(_still_open(s) for s in silent) <= 60
-        assert _get(port, context)[0] == b"HTTP/1.1 200 OK"
-    finally:
-        for s in silent:
-            s.close()
-        server.terminate()
-        _, err = server.communicate(timeout=20)
+        assert sum(still_open(s) for s in silent) <= 60
+        assert _get(server.port, context)[0] == b"HTTP/1.1 200 OK"
+    err = server.stderr
     assert b"may open 160 files, fewer than the 164 that --max-connections asks for" in err, err
 
 
@@ -269,7 +228,7 @@ def test_the_tls_protocol_is_the_event_loops_own_and_asyncios_times_out_too(
     server.server.config.loop = "asyncio"
     server.start()
     try:
-        with _connect(server.port) as s:
+        with connect(server.port) as s:
             took = _seconds_until_closed(s)
         assert TIMEOUT * 0.8 <= took < TIMEOUT + 3, took
     finally:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.cli.sockets import read_until_closed
 from tests.conftest import LiveServer, make_user, serving
 
 WRITE_TIMEOUT = 1.0
@@ -65,19 +66,6 @@ def _reader(server: LiveServer, receive_buffer: int) -> socket.socket:
     return s
 
 
-def _read_until_closed(s: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = s.recv(1 << 20)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _wait_for(done: Callable[[], bool], limit: float = 20) -> bool:
     deadline = time.monotonic() + limit
     while not done():
@@ -98,7 +86,7 @@ def _lengths(raw: bytes) -> tuple[int, int]:
 def _healthz(server: LiveServer) -> bytes:
     with socket.create_connection(("127.0.0.1", server.server.port), timeout=10) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        return _read_until_closed(s).partition(b"\r\n")[0]
+        return read_until_closed(s).partition(b"\r\n")[0]
 
 
 @pytest.mark.parametrize("close", [False, True], ids=["pipelined", "connection-close"])
@@ -119,7 +107,7 @@ def test_a_client_that_reads_none_of_its_answers_is_closed_after_the_write_timeo
         # the server lets go of the connection, and of the app's task, with the client still there
         assert _wait_for(lambda: not state.connections and not state.tasks)
         s.settimeout(30)
-        raw = _read_until_closed(s)  # what the socket had taken, then the end
+        raw = read_until_closed(s)  # what the socket had taken, then the end
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.count(b"HTTP/1.1 ") == 1
     length, came = _lengths(raw)
     assert came < length  # the answer was cut, and no second one (nor a 500) begun

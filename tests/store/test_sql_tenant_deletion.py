@@ -186,3 +186,23 @@ def test_what_a_server_writes_while_the_deletion_runs_is_deleted_too(store: SqlS
 def test_unknown_tenant(store: SqlStore) -> None:
     with pytest.raises(TenantNotFound):
         store.delete_tenant("nobody")
+
+
+def test_a_tenant_being_deleted_counts_the_resources_it_still_holds(store: SqlStore) -> None:
+    """Its kept counts go only in the deletion's last step: until then the rows are counted."""
+    gone = fill(store, "gone", BIG)
+    kept = fill(store, "kept", 3)
+
+    def stop_once_some_are_deleted(step: DeletionProgress) -> None:
+        if step.deleted:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.delete_tenant("gone", progress=stop_once_some_are_deleted)
+
+    by_type = select(resources.c.resource_type, func.count()).group_by(resources.c.resource_type)
+    with store.engine.connect() as conn:
+        left = {kind: n for kind, n in conn.execute(by_type.where(resources.c.tenant_id == gone))}
+    assert 0 < sum(left.values()) < BIG + 2
+    assert store.count_resources(gone) == left
+    assert store.count_resources(kept) == {"User": 3, "Group": 2}

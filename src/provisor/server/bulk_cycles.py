@@ -67,9 +67,9 @@ class CycleResolver:
         manager, a reference in a path or outside ``members``) still fails with 409.
 
         Each set of Groups joined by such references is processed as one step, the sets in the
-        request order of their first POST; ``allowed`` is how many more errors ``failOnErrors``
-        accepts (None: no limit), and once a set has made that many, the sets after it are left
-        waiting, unsettled, as the operations after the limit are.
+        request order of their first POST. ``allowed`` is how many more errors ``failOnErrors``
+        accepts (None: no limit); a set stops at it as /Bulk does (:meth:`_settle_set`), and the
+        sets after it are left waiting, unsettled, as the operations after the limit are.
         """
         plans = {i: plan for i in waiting if (plan := self._deferrable(ops[i], ids)) is not None}
         while True:
@@ -83,12 +83,13 @@ class CycleResolver:
             plans = kept
         settled: list[int] = []
         for joined in _joined_sets(ops, plans):
-            self._settle_set(ctx, ops, joined, ids, results, base_url)
-            settled += joined
+            errors = _Errors(results, allowed)
+            self._settle_set(ctx, ops, joined, ids, errors, base_url)
+            settled += [i for i in joined if i in results]
+            if errors.full:
+                break
             if allowed is not None:
-                allowed -= sum(1 for i in joined if results[i]["status"][0] in "45")
-                if allowed <= 0:
-                    break
+                allowed -= errors.count
         return settled
 
     def _settle_set(
@@ -97,16 +98,36 @@ class CycleResolver:
         ops: list[Any],
         plans: dict[int, _Deferred],
         ids: dict[str, str],
-        results: dict[int, dict[str, Any]],
+        errors: _Errors,
         base_url: str,
     ) -> None:
-        """Create the Groups of ``plans`` (one set of :meth:`resolve`), then add their members."""
+        """Create the Groups of ``plans`` (one set of :meth:`resolve`) in request order, then add
+        their members; a result each, but within the errors failOnErrors allows.
+
+        A POST that names a member whose POST already failed fails with 409 before it creates
+        anything, as it would run after that POST. Once the limit is reached no more of the set
+        is created, as /Bulk runs no more operations (RFC 7644 section 3.7.3): those POSTs are
+        not run and have no result. A Group created before that is still completed, or deleted
+        again when it would miss a member whose POST failed or was not run; deleted past the
+        limit, it has no result either, as nothing of it is left (an operation a client may
+        send again, like those not run).
+        """
+        results = errors.results
         standing: dict[int, str] = {}
+        failed: set[str] = set()  # the bulkIds of the POSTs that failed, or were not run
         for i, plan in plans.items():
+            if errors.full:
+                failed.add(ops[i]["bulkId"])
+                continue
+            if missing := plan.waits & failed:
+                failed.add(ops[i]["bulkId"])
+                errors.fail(i, _partner_failed(ops[i], missing))
+                continue
             try:
                 outcome = self.service.create(ctx, plan.rt, plan.data, base_url, Projection())
             except Exception as exc:
-                results[i] = failure(ops[i], self._scim_error(exc))
+                failed.add(ops[i]["bulkId"])
+                errors.fail(i, failure(ops[i], self._scim_error(exc)))
                 continue
             assert outcome.id is not None
             standing[i] = ids[ops[i]["bulkId"]] = outcome.id
@@ -116,7 +137,7 @@ class CycleResolver:
                 "location": outcome.headers["Location"],
                 "status": str(outcome.status),
             }
-        self._roll_back(ctx, ops, plans, standing, ids, results)
+        self._roll_back(ctx, ops, plans, standing, failed, ids, errors)
         for i in list(standing):
             if i not in standing:
                 continue
@@ -129,8 +150,9 @@ class CycleResolver:
             except Exception as exc:
                 self._delete(ctx, plan.rt, standing.pop(i))
                 del ids[ops[i]["bulkId"]]
-                results[i] = failure(ops[i], self._scim_error(exc))
-                self._roll_back(ctx, ops, plans, standing, ids, results)
+                failed.add(ops[i]["bulkId"])
+                errors.fail(i, failure(ops[i], self._scim_error(exc)))
+                self._roll_back(ctx, ops, plans, standing, failed, ids, errors)
                 continue
             results[i]["version"] = outcome.headers["ETag"]
 
@@ -169,30 +191,53 @@ class CycleResolver:
         ops: list[Any],
         plans: dict[int, _Deferred],
         standing: dict[int, str],
+        failed: set[str],
         ids: dict[str, str],
-        results: dict[int, dict[str, Any]],
+        errors: _Errors,
     ) -> None:
-        """Delete again every created Group of ``plans`` that would miss a member whose POST
-        failed, until none would; each reports 409 naming the members it could not have."""
-        failed = {ops[i]["bulkId"] for i in plans if i not in standing}
+        """Delete again every created Group of ``plans`` that would miss a member whose POST is in
+        ``failed``, until none would; each fails with 409 naming the members it could not have."""
         while lost := {i: plans[i].waits & failed for i in standing if plans[i].waits & failed}:
             for i, refs in lost.items():
                 self._delete(ctx, plans[i].rt, standing.pop(i))
                 del ids[ops[i]["bulkId"]]
                 failed.add(ops[i]["bulkId"])
-                names = ", ".join(repr(r) for r in sorted(refs))
-                results[i] = failure(
-                    ops[i],
-                    Conflict(
-                        f"unresolved bulkId reference {names}: that POST failed", scim_type="invalidValue"
-                    ),
-                )
+                errors.fail(i, _partner_failed(ops[i], refs))
 
     def _delete(self, ctx: TenantContext, rt: ResourceType, id: str) -> None:
         try:
             self.service.delete(ctx, rt, id)
         except Exception as exc:
             self._log("bulk could not delete a group it created for a circular reference", exc_info=exc)
+
+
+class _Errors:
+    """The results of one set of :meth:`CycleResolver.resolve`, and its failures, which it
+    reports while failOnErrors allows (``allowed`` more; None: no limit)."""
+
+    def __init__(self, results: dict[int, dict[str, Any]], allowed: int | None) -> None:
+        self.results = results
+        self.allowed = allowed
+        self.count = 0
+
+    @property
+    def full(self) -> bool:
+        """Whether the limit is reached: the set runs nothing more, and reports no more errors."""
+        return self.allowed is not None and self.count >= self.allowed
+
+    def fail(self, i: int, result: dict[str, Any]) -> None:
+        """Operation ``i`` failed with ``result``; past the limit it has no result, its 201 gone too."""
+        if self.full:
+            self.results.pop(i, None)
+        else:
+            self.results[i] = result
+            self.count += 1
+
+
+def _partner_failed(op: Any, refs: set[str] | frozenset[str]) -> dict[str, Any]:
+    names = ", ".join(repr(r) for r in sorted(refs))
+    error = Conflict(f"unresolved bulkId reference {names}: that POST failed", scim_type="invalidValue")
+    return failure(op, error)
 
 
 def _joined_sets(ops: list[Any], plans: dict[int, _Deferred]) -> list[dict[int, _Deferred]]:

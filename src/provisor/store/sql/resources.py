@@ -56,6 +56,7 @@ from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resource_counts as C
 from provisor.store.sql.tables import resources as R
+from provisor.store.sql.tables import tenants as T
 from provisor.store.sql.values import dumps, from_micros, loads, to_micros
 
 #: Every column of ``resources`` but the primary key, in insert order.
@@ -378,10 +379,24 @@ class SqlResources:
 
     def count_resources(self, tenant_id: str) -> dict[str, int]:
         """How many resources of each type the tenant holds, from the counts kept with every
-        create and delete (no COUNT over the tenant); types it never held are absent."""
+        create and delete (no COUNT over the tenant); types it never held are absent. A tenant
+        being deleted has its rows counted instead: its deletion removes resources in steps and
+        the kept counts only at the end (``tenant_deletion``), so they say what it held before."""
+        kept = (
+            select(C.c.resource_type, C.c.n, T.c.deleting)
+            .select_from(T.outerjoin(C, C.c.tenant_id == T.c.id))
+            .where(T.c.id == tenant_id)
+        )
         with self._read.connect() as conn:
-            rows = conn.execute(select(C.c.resource_type, C.c.n).where(C.c.tenant_id == tenant_id)).all()
-        return {resource_type: int(n) for resource_type, n in rows}
+            rows = conn.execute(kept).all()
+            if rows and rows[0].deleting is not None:
+                counted = (
+                    select(R.c.resource_type, func.count())
+                    .where(R.c.tenant_id == tenant_id)
+                    .group_by(R.c.resource_type)
+                )
+                return {resource_type: int(n) for resource_type, n in conn.execute(counted)}
+        return {resource_type: int(n) for resource_type, n, _ in rows if resource_type is not None}
 
     def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
         """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is

@@ -64,17 +64,8 @@ class _Steps:
     work runs on :attr:`conn`, and calls :meth:`tick` after each statement. ``after_step`` runs
     between two steps, while no transaction is open."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        pause: Callable[[float], None],
-        clock: Callable[[], float],
-        after_step: Callable[[], None],
-    ) -> None:
+    def __init__(self, engine: Engine, *, after_step: Callable[[], None]) -> None:
         self._engine = engine
-        self._pause = pause
-        self._clock = clock
         self._after_step = after_step
         self._txn: AbstractContextManager[Connection] | None = None
         self._begin()
@@ -82,14 +73,14 @@ class _Steps:
     def _begin(self) -> None:
         self._txn = self._engine.begin()
         self.conn: Connection = self._txn.__enter__()
-        self._started = self._clock()
+        self._started = time.monotonic()
 
     def tick(self) -> None:
         """Commit and pause when this step has held the lock long enough."""
-        if self._clock() - self._started >= STEP_SECONDS:
+        if time.monotonic() - self._started >= STEP_SECONDS:
             self.close()
             self._after_step()
-            self._pause(PAUSE_SECONDS)
+            time.sleep(PAUSE_SECONDS)
             self._begin()
 
     def close(
@@ -111,8 +102,6 @@ def delete_tenant(
     find: Callable[[Connection, str], Tenant | None],
     now: int,
     progress: Callable[[DeletionProgress], None] | None = None,
-    pause: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Tenant:
     """Delete the tenant ``key`` (a name or an id; ``find`` reads its row) in steps, as the module
     says; ``now`` (microseconds) is the mark of a deletion that begins here. Returns the tenant as
@@ -135,7 +124,7 @@ def delete_tenant(
             progress(DeletionProgress(tenant, deleted, total))
 
     params = {"tenant": tenant_id}
-    steps = _Steps(engine, pause=pause, clock=clock, after_step=report)
+    steps = _Steps(engine, after_step=report)
     try:
         groups = [pk for (pk,) in steps.conn.execute(_GROUPS, params)]
         for group in groups:
