@@ -375,7 +375,7 @@ def test_once_a_removal_begins_the_server_speaks_as_if_the_extension_were_gone(
     from provisor.store.sql.tables import resources
 
     monkeypatch.setattr(extension_purge, "SETTLE_SECONDS", 0.0)
-    monkeypatch.setattr(extension_purge, "BATCH", 1)  # a key a step
+    monkeypatch.setattr(extension_purge, "KEYS", 1)  # a key a step
     monkeypatch.setattr(steps, "STEP_SECONDS", 0.0)
     monkeypatch.setattr(steps, "PAUSE_SECONDS", 0.0)
     live, url = following
