@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +266,31 @@ def test_an_update_between_steps_drops_the_values_and_the_purge_leaves_it(url: s
     assert now.version == last.version + 1 == written[0].version  # the update's, not the purge's
     assert now.data == {**{k: v for k, v in last.data.items() if k != URN}, "displayName": "renamed"}
     assert holders(store) == 0
+
+
+def test_a_purge_finished_beside_it_and_the_urn_declared_anew_keeps_the_new_declaration(
+    store: SqlStore,
+) -> None:
+    def finish_and_declare_again(step: PurgeProgress) -> None:
+        if not store.schema_removals():
+            return  # the second time: done already
+        store.remove_schema_extension(URN, purge=True)  # another run, to the end
+        store.add_schema_extension(custom())
+
+    store.remove_schema_extension(URN, purge=True, progress=finish_and_declare_again)
+
+    assert [e.urn for e in store.schema_extensions()] == [TEAM, URN] and store.schema_removals() == {}
+
+
+def test_last_modified_does_not_go_back_with_a_clock_set_back(store: SqlStore) -> None:
+    tenant = store.get_tenant("contoso").id
+    holder = store.search(tenant, "User", Query(count=1)).resources[0]
+    assert URN in holder.data
+    earlier = holder.last_modified - timedelta(hours=1)
+    store._clock = lambda: earlier  # type: ignore[method-assign]
+
+    store.remove_schema_extension(URN, purge=True)
+
+    now = store.get(tenant, "User", holder.id)
+    assert URN not in now.data and now.version == holder.version + 1
+    assert now.last_modified == holder.last_modified

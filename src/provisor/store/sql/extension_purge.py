@@ -53,7 +53,10 @@ KEYS = BATCH // 4
 _RT: BindParameter[str] = bindparam("rt")
 #: the resources of the type in a range of keys, each with its document when it may hold values
 _RANGE = select(
-    R.c.pk, R.c.version, case((R.c.data.like(bindparam("needle"), escape="\\"), R.c.data), else_=None)
+    R.c.pk,
+    R.c.version,
+    R.c.last_modified,
+    case((R.c.data.like(bindparam("needle"), escape="\\"), R.c.data), else_=None),
 ).where(R.c.pk > bindparam("after"), R.c.pk <= bindparam("upto"), R.c.resource_type == _RT)
 #: a document without the values (unless a write changed it since it was read: then, made by a
 #: store whose registry no longer has the extension, it holds none)
@@ -128,19 +131,22 @@ def purge_extension(
             rewrites = []
             stamp = now()
             keys = {**params, "after": after, "upto": after + KEYS}
-            for pk, version, text in steps.conn.execute(_RANGE, keys):
+            for pk, version, last_modified, text in steps.conn.execute(_RANGE, keys):
                 checked += 1
                 rewritten = None if text is None else without(text, found.urn)
                 if rewritten is not None:
+                    # lastModified never goes back, as in an update (a clock set back)
+                    when = max(stamp, last_modified)
                     rewrites.append(
-                        {"key": pk, "was": version, "v": version + 1, "d": rewritten, "now": stamp}
+                        {"key": pk, "was": version, "v": version + 1, "d": rewritten, "now": when}
                     )
             if rewrites:
                 steps.conn.execute(_REWRITE, rewrites)
                 purged += len(rewrites)
             after += KEYS
             steps.tick()
-        steps.conn.execute(delete(X).where(X.c.urn_key == found.urn_key))
+        # (a purge run beside this one may have finished it, and the URN been declared anew since)
+        steps.conn.execute(delete(X).where(X.c.urn_key == found.urn_key, X.c.removing == mark))
     except BaseException as exc:
         steps.close(type(exc), exc, exc.__traceback__)
         raise
