@@ -131,7 +131,7 @@ class SqlSchemaExtensions:
 
     def schema_extensions(self) -> list[SchemaExtension]:
         """The declared extensions as stored now, those being removed too (a store's registry holds
-        those of its opening, but for those)."""
+        the ones of its opening, or of its last ``reload_schemas``, but none being removed)."""
         return read_declarations(self._single).extensions
 
     def schema_removals(self) -> dict[str, datetime]:
