@@ -28,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -74,6 +76,32 @@ class Writers:
                     self.records.append((started, time.monotonic() - started, status))
 
 
+@contextmanager
+def serving(db: str) -> Iterator[str]:
+    """``provisor serve`` on ``db`` (no access log) until the block ends; yields its SCIM base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [*PROVISOR, "serve", "--db", db, "--port", str(port), "--no-access-log"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server never answered")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/scim/v2"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def summary(records: list[tuple[float, float, int]]) -> str:
     if not records:
         return "no writes"
@@ -110,24 +138,7 @@ def main() -> int:
             [*PROVISOR, "tenant", "create", "other", "--db", db], capture_output=True, text=True, check=True
         )
         token = made.stdout.strip().splitlines()[-1]
-        port = free_port()
-        server = subprocess.Popen(
-            [*PROVISOR, "serve", "--db", db, "--port", str(port), "--no-access-log"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}/scim/v2"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server never answered")
-                time.sleep(0.1)
+        with serving(db) as base:
             writers = Writers(base, token, args.writers)
             writers.start()
             time.sleep(args.before)
@@ -141,9 +152,6 @@ def main() -> int:
             ended = time.monotonic()
             time.sleep(args.after)
             writers.stop()
-        finally:
-            server.terminate()
-            server.wait(30)
     import provisor
 
     before = [r for r in writers.records if r[0] + r[1] < began]

@@ -15,7 +15,7 @@ import pytest
 from tests.cli.test_cli import PROVISOR, assert_one_line_error, last_line, run
 
 from provisor.store.base import DeletionProgress, Member
-from provisor.store.sql import SqlStore, tenant_deletion
+from provisor.store.sql import SqlStore, steps
 
 USERS = 4_000
 
@@ -48,8 +48,8 @@ def partly_deleted(db: str, name: str) -> dict[str, int]:
     store = SqlStore(db)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tenant_deletion, "STEP_SECONDS", 0.0)
-            patch.setattr(tenant_deletion, "PAUSE_SECONDS", 0.0)
+            patch.setattr(steps, "STEP_SECONDS", 0.0)
+            patch.setattr(steps, "PAUSE_SECONDS", 0.0)
             with pytest.raises(KeyboardInterrupt):
                 store.delete_tenant(name, progress=stop_once_some_are_deleted)
     finally:

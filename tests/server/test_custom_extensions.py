@@ -3,6 +3,7 @@ filtered, sorted and advertised, on a real server on loopback (entra-behaviour.m
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -356,6 +357,100 @@ def test_a_running_server_follows_declarations_and_removals(following: tuple[Liv
             assert URN not in user and user["schemas"] == [USER]
             gone = c.get("/Users", params={"filter": f'{URN}:costCode eq "cc-7"'})
             assert_scim_error(gone, 400, "invalidFilter")
+    finally:
+        cli.close()
+
+
+NEVER = "urn:example:scim:Never:2.0:User"  # an extension no one declared
+
+
+def test_once_a_removal_begins_the_server_speaks_as_if_the_extension_were_gone(
+    following: tuple[LiveServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purge stopped after its first step: the declaration is marked and most documents still
+    hold values. Once the server has looked, discovery leaves the extension out, no read shows its
+    values, and a write naming it is answered as one naming an extension never declared: refused
+    on a strict tenant, its values dropped by default (``unknown_attributes_ignored``, 1.3)."""
+    from provisor.store.sql import SqlStore, extension_purge, steps
+    from provisor.store.sql.tables import resources
+
+    monkeypatch.setattr(extension_purge, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(extension_purge, "KEYS", 1)  # a key a step
+    monkeypatch.setattr(steps, "STEP_SECONDS", 0.0)
+    monkeypatch.setattr(steps, "PAUSE_SECONDS", 0.0)
+    live, url = following
+    _, token = live.new_tenant()
+    _, strict_token = live.new_tenant({"strict": True})
+    cli = SqlStore(url)
+
+    def stored_holders() -> int:
+        with cli.engine.connect() as conn:
+            rows = conn.execute(resources.select().where(resources.c.data.like(f'%"{URN}":%'))).all()
+        return len(rows)
+
+    def stop(step: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        cli.add_schema_extension(parse_extension(CUSTOM, default_registry(), "User"))
+        with live.client(token) as c, live.client(strict_token) as strict:
+            _eventually(lambda: c.get(f"/Schemas/{URN}").status_code == 200)
+            ids = [
+                c.post("/Users", json=entra_user(f"u{i}@contoso.com", costCode=f"CC-{i}")).json()["id"]
+                for i in range(3)
+            ]
+            strict_body = {"schemas": [USER, URN], "userName": "s@contoso.com", URN: {"costCode": "S"}}
+            made = strict.post("/Users", json=strict_body)
+            assert made.status_code == 201 and made.json()[URN] == {"costCode": "S"}
+            sid = made.json()["id"]
+
+            with pytest.raises(KeyboardInterrupt):
+                cli.remove_schema_extension(URN, purge=True, progress=stop)
+            assert stored_holders() == 3  # the first User's went in the first step
+            _eventually(lambda: c.get(f"/Schemas/{URN}").status_code == 404)
+
+            # discovery
+            assert URN not in [x["id"] for x in c.get("/Schemas").json()["Resources"]]
+            extensions = c.get("/ResourceTypes/User").json()["schemaExtensions"]
+            assert URN not in [x["schema"] for x in extensions]
+            # reads: by id, in a list, projected, and a filter naming it
+            for uid in ids:
+                user = c.get(f"/Users/{uid}").json()
+                assert URN not in user and user["schemas"] == [USER]
+            assert URN not in json.dumps(c.get("/Users").json())
+            assert URN not in json.dumps(c.get("/Users", params={"excludedAttributes": "emails"}).json())
+            user = strict.get(f"/Users/{sid}").json()
+            assert URN not in user and user["schemas"] == [USER]
+            gone = c.get("/Users", params={"filter": f'{URN}:costCode eq "CC-1"'})
+            never = c.get("/Users", params={"filter": f'{NEVER}:costCode eq "CC-1"'})
+            assert_scim_error(gone, 400, "invalidFilter")
+            assert_scim_error(never, 400, "invalidFilter")
+
+            # writes on a strict tenant: refused as for an extension never declared
+            def as_never(method: str, path: str, body: dict[str, Any]) -> None:
+                text = json.dumps(body)
+                answer = strict.request(method, path, json=json.loads(text))
+                expected = strict.request(method, path, json=json.loads(text.replace(URN, NEVER)))
+                assert answer.status_code == expected.status_code == 400, answer.text
+                assert answer.json()["scimType"] == expected.json()["scimType"]
+
+            as_never("POST", "/Users", {**strict_body, "userName": "s2@contoso.com"})
+            as_never("PUT", f"/Users/{sid}", strict_body)
+            replace = {"op": "replace", "path": f"{URN}:costCode", "value": "T"}
+            as_never("PATCH", f"/Users/{sid}", {"schemas": [PATCH_OP], "Operations": [replace]})
+            # writes on a default tenant: its values dropped, as Entra's unknown attributes are
+            late = c.post("/Users", json=entra_user("late@contoso.com", costCode="L"))
+            assert late.status_code == 201 and URN not in late.json()
+            assert patch(c, ids[2], replace).status_code == 200
+            renamed = patch(c, ids[1], {"op": "replace", "path": "displayName", "value": "One"})
+            assert renamed.status_code == 200 and URN not in renamed.json()
+            # a User written loses its stored values with the write, whatever the write changed:
+            # only the strict tenant's User holds some now
+            assert stored_holders() == 1
+
+            assert cli.remove_schema_extension(URN, purge=True) == 1  # finished
+            assert stored_holders() == 0
+            assert strict.get(f"/Users/{sid}").json()["meta"]["version"] != made.json()["meta"]["version"]
     finally:
         cli.close()
 

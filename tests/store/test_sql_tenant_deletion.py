@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from provisor.store.base import DeletionProgress, Member, TenantDeleting, TenantNotFound
-from provisor.store.sql import SqlStore, tenant_deletion
+from provisor.store.sql import SqlStore, steps
 from provisor.store.sql.tables import emails, memberships, request_traces, resource_counts, resources, tokens
 
-BIG = 2 * tenant_deletion.BATCH + 500  # members of the big group: three ranges of keys
+BIG = 2 * steps.BATCH + 500  # members of the big group: three ranges of keys
 
 
 def digest(token: str) -> bytes:
@@ -27,8 +27,8 @@ def digest(token: str) -> bytes:
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqlStore]:
     # every statement its own step, and no pause: the steps are what is tested, not their timing
-    monkeypatch.setattr(tenant_deletion, "STEP_SECONDS", 0.0)
-    monkeypatch.setattr(tenant_deletion, "PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(steps, "STEP_SECONDS", 0.0)
+    monkeypatch.setattr(steps, "PAUSE_SECONDS", 0.0)
     s = SqlStore(f"sqlite:///{tmp_path / 'p.db'}")
     yield s
     s.close()
@@ -95,10 +95,10 @@ def test_the_write_lock_is_free_between_steps_and_a_big_group_goes_in_ranges(sto
     path = store.engine.url.database
     assert path is not None
     members_seen: list[int] = []
-    steps: list[DeletionProgress] = []
+    heard: list[DeletionProgress] = []
 
     def between(step: DeletionProgress) -> None:
-        steps.append(step)
+        heard.append(step)
         # another process takes the write lock at once, without waiting: the step let it go
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
@@ -117,11 +117,11 @@ def test_the_write_lock_is_free_between_steps_and_a_big_group_goes_in_ranges(sto
         store.get_tenant("gone")
     # the big group's members went a range at a time, never more than BATCH in one step
     drops = [a - b for a, b in zip(members_seen, members_seen[1:], strict=False)]
-    assert max(drops) <= tenant_deletion.BATCH and len(members_seen) >= 3
+    assert max(drops) <= steps.BATCH and len(members_seen) >= 3
     # progress counts the tenant's resources (BIG users, 2 groups) up to all of them
     total = BIG + 2
-    assert {s.total for s in steps} == {total} and steps[-1].deleted == total
-    assert [s.deleted for s in steps] == sorted(s.deleted for s in steps)
+    assert {s.total for s in heard} == {total} and heard[-1].deleted == total
+    assert [s.deleted for s in heard] == sorted(s.deleted for s in heard)
 
 
 def test_a_stopped_deletion_leaves_a_marked_consistent_tenant_that_a_second_run_finishes(

@@ -5,7 +5,9 @@ the database, and reaches a running ``provisor serve`` within seconds (``schema_
 """
 
 import json
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,13 @@ import typer
 from provisor.cli.common import DbOption, fail, open_store
 
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
+#: A long purge says how far it is this often (on standard error).
+PURGE_PROGRESS_SECONDS = 2.0
+
+
+def finish_command(urn: str) -> str:
+    """The command that finishes a removal that was stopped."""
+    return f"provisor schema remove {shlex.quote(urn)} --purge"
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +46,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Declare an extension schema (its URN is printed alone on the last line)."""
         from provisor.scim.schema.extensions import InvalidSchemaDefinition, parse_extension
+        from provisor.store.base import SchemaExtensionRemoving
 
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
@@ -53,7 +63,10 @@ def register(app: typer.Typer) -> None:
                 extension = parse_extension(definition, store.registry, resource_type, required=required)
             except InvalidSchemaDefinition as exc:
                 fail(f"{file}: {exc.detail}")
-            store.add_schema_extension(extension)
+            try:
+                store.add_schema_extension(extension)
+            except SchemaExtensionRemoving as exc:
+                fail(f"{exc}; to finish its removal: {finish_command(exc.urn)}")
         names = ", ".join(a.name for a in extension.schema.attributes)
         kind = "required" if extension.required else "optional"
         typer.echo(f"Declared the {kind} extension of {extension.resource_type}: {names}.")
@@ -62,13 +75,18 @@ def register(app: typer.Typer) -> None:
 
     @schema_app.command("list")
     def schema_list(db: DbOption = None) -> None:
-        """List the declared extension schemas: URN, resource type, required or optional, attributes."""
+        """List the declared extension schemas: URN, resource type, required or optional, attributes,
+        and for one whose removal was stopped, since when it is being removed."""
         with open_store(db) as store:
             extensions = store.schema_extensions()
+            removals = store.schema_removals()
         for ext in extensions:
             names = ",".join(a.name for a in ext.schema.attributes)
+            since = removals.get(ext.urn)
+            removing = f"\tbeing removed since {since.isoformat()}" if since else ""
             typer.echo(
                 f"{ext.urn}\t{ext.resource_type}\t{'required' if ext.required else 'optional'}\t{names}"
+                + removing
             )
 
     @schema_app.command("show")
@@ -95,16 +113,41 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Remove a declared extension schema (refused while stored resources hold its values)."""
-        from provisor.store.base import SchemaExtensionInUse
+        """Remove a declared extension schema (refused while stored resources hold its values).
 
-        with open_store(db) as store:
-            try:
-                purged = store.remove_schema_extension(urn, purge=purge)
-            except SchemaExtensionInUse as exc:
-                fail(
-                    f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge to remove "
-                    "those values with the schema (each such resource gets a new version)"
+        With --purge, running servers stop showing and taking its values within seconds, and the
+        values go in short steps, so that the servers keep writing meanwhile. A purge that was
+        stopped (Ctrl-C, a crash) leaves the schema marked as being removed: run this again to
+        finish it."""
+        from provisor.store.base import PurgeProgress, SchemaExtensionInUse
+
+        shown = time.monotonic()
+
+        def progress(step: PurgeProgress) -> None:
+            nonlocal shown
+            if (now := time.monotonic()) - shown >= PURGE_PROGRESS_SECONDS:
+                shown = now
+                typer.echo(
+                    f"removing {step.urn}: {step.checked:,} of {step.total:,} resources checked, "
+                    f"{step.purged:,} rewritten",
+                    err=True,
                 )
+
+        try:
+            with open_store(db) as store:
+                try:
+                    purged = store.remove_schema_extension(urn, purge=purge, progress=progress)
+                except SchemaExtensionInUse as exc:
+                    fail(
+                        f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge to "
+                        "remove those values with the schema (each such resource gets a new version)"
+                    )
+        except KeyboardInterrupt:
+            fail(
+                f"interrupted: {urn} is partly removed (servers neither show nor take its values); "
+                f"to finish: {finish_command(urn)}",
+                130,
+            )
         typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
-        typer.echo(f"Note: {APPLIED}.")
+        if not purge:  # a purge waited for them
+            typer.echo(f"Note: {APPLIED}.")

@@ -195,6 +195,16 @@ class SchemaExtensionInUse(StoreError):
         self.holders = holders
 
 
+class SchemaExtensionRemoving(StoreError):
+    """The extension schema's removal began and was not finished (its declaration is marked): it is
+    in no registry, and its URN cannot be declared again until ``remove_schema_extension`` with
+    ``purge`` finishes the removal."""
+
+    def __init__(self, urn: str) -> None:
+        super().__init__(f"the extension schema {urn} is being removed")
+        self.urn = urn
+
+
 class GroupRef(NamedTuple):
     """One group a User is a member of (RFC 7643 section 4.1.2 ``groups``): its id and displayName.
 
@@ -353,6 +363,17 @@ class DeletionProgress:
     tenant: Tenant
     deleted: int
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeProgress:
+    """How far the purge of an extension's values is: the resources of its type checked so far of
+    those stored when this run of the purge began, and how many of them held values of it."""
+
+    urn: str
+    checked: int
+    total: int
+    purged: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,70 +1,85 @@
 """Declared extension schemas in SQL: the ``schema_extensions`` table behind ``provisor schema``.
 
-The store reads them into its registry when it opens (:func:`load_extensions`), and again when
+The store reads them into its registry when it opens (:func:`read_declarations`), and again when
 :meth:`SqlSchemaExtensions.reload_schemas` finds the declarations changed, which a running server
-asks every few seconds (``ServerConfig.schema_check_seconds``). Removing an
-extension whose values are stored either fails (:class:`SchemaExtensionInUse`) or, with
-``purge``, rewrites each such document without them in the same transaction, as an update: a new
-``version`` and ``lastModified``, so that a client holding the old ETag sees the change.
+asks every few seconds (``ServerConfig.schema_check_seconds``). Removing an extension whose values
+are stored either fails (:class:`SchemaExtensionInUse`) or, with ``purge``, rewrites each such
+document without them (``extension_purge``). A declaration whose removal began is in no registry,
+and reads leave its values out of the documents that still hold them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from provisor.scim.resources import document
 from provisor.scim.schema.extensions import InvalidSchemaDefinition, SchemaExtension, extend, parse_extension
 from provisor.scim.schema.model import SchemaRegistry, default_registry
-from provisor.store.base import SchemaExtensionExists, SchemaExtensionInUse, SchemaExtensionNotFound
-from provisor.store.sql.dialect import like_escape
+from provisor.store.base import (
+    PurgeProgress,
+    SchemaExtensionExists,
+    SchemaExtensionInUse,
+    SchemaExtensionNotFound,
+    SchemaExtensionRemoving,
+)
+from provisor.store.sql.extension_purge import holder_params, purge_extension, type_name
+from provisor.store.sql.rows import Withdrawn, withdrawn_key
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import schema_extensions as X
-from provisor.store.sql.values import dumps, loads, to_micros
+from provisor.store.sql.values import dumps, from_micros, loads, to_micros
 
 log = logging.getLogger("provisor.store")
 
 _ALL = select(X).order_by(X.c.created, X.c.urn_key)
-_FINGERPRINT = select(X.c.urn_key, X.c.created).order_by(X.c.created, X.c.urn_key)
+_FINGERPRINT = select(X.c.urn_key, X.c.created, X.c.removing).order_by(X.c.created, X.c.urn_key)
 
-#: What identifies the declarations at one moment: each URN with when it was declared.
-Fingerprint = tuple[tuple[str, int], ...]
-_HOLDERS = select(R.c.pk, R.c.data, R.c.version).where(
+#: What identifies the declarations at one moment: each URN with when it was declared and when its
+#: removal began (None while it is not being removed).
+Fingerprint = tuple[tuple[str, int, int | None], ...]
+_HOLDERS = select(R.c.data).where(
     R.c.resource_type == bindparam("rt"), R.c.data.like(bindparam("needle"), escape="\\")
 )
 
 
-def load_extensions(conn: Connection) -> list[SchemaExtension]:
-    """Every declared extension, in the order they were added (see :func:`_load`)."""
-    return _load(conn)[1]
+@dataclass(frozen=True, slots=True)
+class Declarations:
+    """The declared extension schemas, from one read of the table."""
+
+    #: the default schemas with every declaration that can be read and is not being removed
+    registry: SchemaRegistry
+    #: every declaration that can be read, in the order added (those being removed too)
+    extensions: list[SchemaExtension]
+    #: URN -> when its removal began, for the declarations being removed
+    removals: dict[str, datetime]
+    #: resource type -> the extensions being removed, whose values reads leave out
+    withdrawn: dict[str, Withdrawn]
+    fingerprint: Fingerprint
 
 
-def store_registry(engine: Engine) -> tuple[SchemaRegistry, Fingerprint]:
-    """The default schemas with every declared extension, and the fingerprint of those declarations:
-    what a store opened on ``engine`` speaks."""
-    with engine.connect() as conn:
-        registry, _, fingerprint = _load(conn)
-    return registry, fingerprint
+def read_declarations(engine: Engine) -> Declarations:
+    """The declarations as a store opened on ``engine`` reads them.
 
-
-def _load(
-    conn: Connection, without: str | None = None
-) -> tuple[SchemaRegistry, list[SchemaExtension], Fingerprint]:
-    """The registry of the declarations (but the one whose ``urn_key`` is ``without``), the
-    extensions in it, and the fingerprint of every declaration, from one read. Each is checked again
-    as ``schema add`` checks it; one that no longer passes (a hand-edited row, say) is left out with
-    a warning, so that the server still starts and ``provisor schema remove`` can take it away."""
+    Each is checked again as ``schema add`` checks it; one that no longer passes (a hand-edited
+    row, say) is left out with a warning, so that the server still starts and ``provisor schema
+    remove`` can take it away."""
     registry = default_registry()
-    out: list[SchemaExtension] = []
-    seen: list[tuple[str, int]] = []
-    for row in conn.execute(_ALL):
-        seen.append((row.urn_key, row.created))
-        if row.urn_key == without:
-            continue
+    extensions: list[SchemaExtension] = []
+    removals: dict[str, datetime] = {}
+    withdrawn: dict[str, Withdrawn] = {}
+    seen: list[tuple[str, int, int | None]] = []
+    with engine.connect() as conn:
+        rows = conn.execute(_ALL).all()
+    for row in rows:
+        seen.append((row.urn_key, row.created, row.removing))
+        if row.removing is not None:
+            removals[row.urn] = from_micros(row.removing)
+            rt = type_name(row.resource_type)
+            withdrawn[rt] = (*withdrawn.get(rt, ()), (row.urn, withdrawn_key(row.urn)))
         try:
             found = parse_extension(
                 loads(row.definition), registry, row.resource_type, required=bool(row.required)
@@ -78,13 +93,14 @@ def _load(
                 row.urn,
             )
             continue
-        registry = extend(registry, [found])
-        out.append(found)
-    return registry, out, tuple(seen)
+        extensions.append(found)
+        if row.removing is None:
+            registry = extend(registry, [found])
+    return Declarations(registry, extensions, removals, withdrawn, tuple(seen))
 
 
 def _fingerprint(conn: Connection) -> Fingerprint:
-    return tuple((row.urn_key, row.created) for row in conn.execute(_FINGERPRINT))
+    return tuple((row.urn_key, row.created, row.removing) for row in conn.execute(_FINGERPRINT))
 
 
 class SqlSchemaExtensions:
@@ -94,6 +110,7 @@ class SqlSchemaExtensions:
     _single: Engine
     _clock: Callable[[], datetime]
     _registry: SchemaRegistry
+    _withdrawn: dict[str, Withdrawn]
     #: The declarations ``_registry`` was built from; None when the store was given its registry.
     _schemas_seen: Fingerprint | None
 
@@ -107,17 +124,23 @@ class SqlSchemaExtensions:
         with self._single.connect() as conn:
             if _fingerprint(conn) == self._schemas_seen:
                 return None
-        registry, self._schemas_seen = store_registry(self._single)
-        self._registry = registry
-        return registry
+        declared = read_declarations(self._single)
+        self._registry, self._withdrawn = declared.registry, declared.withdrawn
+        self._schemas_seen = declared.fingerprint
+        return declared.registry
 
     def schema_extensions(self) -> list[SchemaExtension]:
-        """The declared extensions as stored now (a store's registry holds those of its opening)."""
-        with self._single.connect() as conn:
-            return load_extensions(conn)
+        """The declared extensions as stored now, those being removed too (a store's registry holds
+        the ones of its opening, or of its last ``reload_schemas``, but none being removed)."""
+        return read_declarations(self._single).extensions
+
+    def schema_removals(self) -> dict[str, datetime]:
+        """When the removal of each declared extension being removed began, by URN."""
+        return read_declarations(self._single).removals
 
     def add_schema_extension(self, extension: SchemaExtension) -> None:
-        """Declare ``extension`` (checked by ``parse_extension``); SchemaExtensionExists if its URN is."""
+        """Declare ``extension`` (checked by ``parse_extension``); SchemaExtensionExists if its URN
+        is, SchemaExtensionRemoving if its removal began and was not finished."""
         row = {
             "urn_key": extension.urn.lower(),
             "urn": extension.urn,
@@ -130,36 +153,35 @@ class SqlSchemaExtensions:
             with self._write.begin() as conn:
                 conn.execute(insert(X), row)
         except IntegrityError as exc:
+            with self._single.connect() as conn:
+                taken = conn.execute(
+                    select(X.c.urn, X.c.removing).where(X.c.urn_key == row["urn_key"])
+                ).first()
+            if taken is not None and taken.removing is not None:
+                raise SchemaExtensionRemoving(taken.urn) from exc
             raise SchemaExtensionExists(f"the extension schema {extension.urn} is declared already") from exc
 
-    def remove_schema_extension(self, urn: str, *, purge: bool = False) -> int:
-        """Remove the extension ``urn`` (any case); returns how many stored resources held values of it.
+    def remove_schema_extension(
+        self, urn: str, *, purge: bool = False, progress: Callable[[PurgeProgress], None] | None = None
+    ) -> int:
+        """Remove the extension ``urn`` (any case); returns how many stored resources lost values of it.
 
-        Without ``purge`` those resources must be none (SchemaExtensionInUse otherwise); with it, each
-        loses those values as an update does (new version, lastModified now).
+        Without ``purge`` those resources must be none (SchemaExtensionInUse otherwise), and the
+        declaration goes in one transaction. With it, each loses those values as an update does
+        (new version, lastModified now), in steps that let other writers in between
+        (``extension_purge``; ``progress`` hears after each). A purge that was interrupted leaves
+        the declaration marked (``schema_removals``); purging again finishes it.
         """
+        if purge:
+            return purge_extension(self._write, urn, now=lambda: to_micros(self._clock()), progress=progress)
         with self._write.begin() as conn:
             found = conn.execute(select(X).where(X.c.urn_key == urn.lower())).first()
             if found is None:
                 raise SchemaExtensionNotFound(f"no extension schema {urn} is declared")
-            rt = _load(conn, without=found.urn_key)[0].resource_type(found.resource_type)
-            needle = '%"' + like_escape(found.urn) + '":%'
-            changed = []
-            # (no such resource type, in a hand-edited row: no resource of it holds anything)
-            if rt is not None:
-                for row in conn.execute(_HOLDERS, {"rt": rt.name, "needle": needle}):
-                    data = loads(row.data)
-                    if found.urn in data:  # LIKE only narrows: the key must be the URN as stored
-                        changed.append({"key": row.pk, "d": dumps(document(rt, data)), "v": row.version + 1})
-            if changed and not purge:
-                raise SchemaExtensionInUse(found.urn, len(changed))
-            if changed:
-                now = to_micros(self._clock())
-                conn.execute(
-                    update(R)
-                    .where(R.c.pk == bindparam("key"))
-                    .values(data=bindparam("d"), version=bindparam("v"), last_modified=now),
-                    changed,
-                )
+            rows = conn.execute(_HOLDERS, holder_params(found.urn, found.resource_type))
+            # LIKE only narrows: the key must be the URN as stored
+            holders = sum(1 for (text,) in rows if found.urn in loads(text))
+            if holders:
+                raise SchemaExtensionInUse(found.urn, holders)
             conn.execute(delete(X).where(X.c.urn_key == found.urn_key))
-        return len(changed)
+        return 0

@@ -50,7 +50,15 @@ from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
 from provisor.store.sql.paging import PageCursors
 from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Runner, Transaction
-from provisor.store.sql.rows import Ancestry, DirectGroups, derived, direct_groups, email_rows, stored
+from provisor.store.sql.rows import (
+    Ancestry,
+    DirectGroups,
+    Withdrawn,
+    derived,
+    direct_groups,
+    email_rows,
+    stored,
+)
 from provisor.store.sql.sorting import order_by
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
@@ -185,6 +193,8 @@ class SqlResources:
     _read: Engine
     _dialect: SqlDialect
     _registry: SchemaRegistry
+    #: resource type -> the extensions being removed whose values reads leave out (``rows.stored``)
+    _withdrawn: dict[str, Withdrawn]
     _clock: Callable[[], datetime]
 
     @property
@@ -272,6 +282,7 @@ class SqlResources:
         """
         rt = self._rt(resource_type)
         params = {"tenant": tenant_id, "rt": rt.name, "id": id}
+        withdrawn = self._withdrawn.get(rt.name, ())
         if not (with_members and rt.name == "Group"):
             lookups = self._lookups
             statement = lookups.get_groups if with_groups and rt.name == "User" else lookups.get
@@ -280,14 +291,14 @@ class SqlResources:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             hit = rows[0]
             if statement is lookups.get_groups:
-                return stored(hit, rt.name, None, self._groups(self.connections, hit))
-            return stored(hit, rt.name)
+                return stored(hit, rt.name, None, self._groups(self.connections, hit), withdrawn)
+            return stored(hit, rt.name, withdrawn=withdrawn)
         with self.connections.read() as tx:
             row = tx.first(self._lookups.get, params)
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             found = self._members.load_members(tx, [row[0]])
-        return stored(row, rt.name, tuple(found[row[0]]))
+        return stored(row, rt.name, tuple(found[row[0]]), withdrawn=withdrawn)
 
     def _groups(self, runner: Runner, row: Any) -> tuple[GroupRef, ...]:
         """The groups of a User row read with the ``groups`` column (see :meth:`_member_groups`)."""
@@ -367,7 +378,7 @@ class SqlResources:
             if query.with_members and rt.name == "Group" and rows:
                 with self.connections.read() as tx:
                     loaded = self._members.load_members(tx, [r[0] for r in rows])
-            return _page(total, rows, rt.name, loaded, every, cut)
+            return _page(total, rows, rt.name, loaded, every, cut, self._withdrawn.get(rt.name, ()))
         columns = self._lookups.columns_groups if groups else COLUMNS
         with self._read.connect() as conn:
             reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
@@ -375,7 +386,8 @@ class SqlResources:
             loaded = {}
             if query.with_members and rt.name == "Group" and rows:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
-        return _page(total, rows, rt.name, loaded, reader.groups if reader else None, cut)
+        groups_read = reader.groups if reader else None
+        return _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
 
     def count_resources(self, tenant_id: str) -> dict[str, int]:
         """How many resources of each type the tenant holds, from the counts kept with every
@@ -496,7 +508,7 @@ class SqlResources:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             groups = self._groups(tx, row) if read is self._lookups.get_groups else None
-            current = stored(row, rt.name, members, groups)
+            current = stored(row, rt.name, members, groups, self._withdrawn.get(rt.name, ()))
             # the email rows the table holds, taken before an updater could touch the document
             emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []
             change = updater(current)  # any exception rolls the transaction back and propagates
@@ -676,13 +688,14 @@ def _page(
     loaded: dict[int, list[Member]],
     groups: list[tuple[GroupRef, ...]] | None = None,
     cut: bool = False,
+    withdrawn: Withdrawn = (),
 ) -> Page:
     if loaded:
-        return Page(total, [stored(r, resource_type, tuple(loaded[r[0]])) for r in rows])
+        return Page(total, [stored(r, resource_type, tuple(loaded[r[0]]), None, withdrawn) for r in rows])
     if groups is not None:
-        found = [stored(r, resource_type, None, groups[i]) for i, r in enumerate(rows)]
+        found = [stored(r, resource_type, None, groups[i], withdrawn) for i, r in enumerate(rows)]
         return Page(total, found, cut)
-    return Page(total, [stored(r, resource_type) for r in rows])
+    return Page(total, [stored(r, resource_type, withdrawn=withdrawn) for r in rows])
 
 
 def _id_taken(exc: Exception) -> bool:

@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from provisor.store.base import GroupRef, Member, StoredResource
-from provisor.store.sql.values import fold, from_micros, loads
+from provisor.store.sql.values import dumps, fold, from_micros, loads
+
+#: The extensions of a resource type whose removal began (``extension_purge``), whose values stored
+#: documents may hold until the purge reaches them: each URN, and the URN as a key in JSON text
+#: (``"<URN>":``; a quote inside a JSON string is escaped, so that text is always a key).
+Withdrawn = tuple[tuple[str, str], ...]
 
 
 def _text(value: Any) -> str | None:
@@ -117,23 +122,42 @@ class Ancestry:
         return tuple(direct.get(pk) or refs[pk] for pk in sorted(seen))
 
 
+def withdrawn_key(urn: str) -> str:
+    """``urn`` as a key in a document's JSON text (see :data:`Withdrawn`)."""
+    return dumps(urn) + ":"
+
+
 def stored(
     row: Any,
     resource_type: str,
     members: tuple[Member, ...] | None = None,
     groups: tuple[GroupRef, ...] | None = None,
+    withdrawn: Withdrawn = (),
 ) -> StoredResource:
     """A row of ``lookups.COLUMNS`` (pk, id, data, created, last_modified, version) as a
     StoredResource: ``data`` is the canonical document's JSON text, handed over undecoded.
-    ``groups``: a User's groups when they were read (``group_items``, ``Ancestry``)."""
+    ``groups``: a User's groups when they were read (``group_items``, ``Ancestry``).
+
+    A document holding values of an extension being removed (``withdrawn``) is handed over
+    without them, as it will be stored once the purge reaches it: no read shows them meanwhile
+    (``render_json`` splices the text it gets) and an update starts from what a read shows."""
+    text = row[2]
+    data = None  # decoded from the document's text when first asked for
+    for _, key in withdrawn:  # none, but while a removal runs
+        if key in text:
+            data = loads(text)
+            for urn, _ in withdrawn:
+                data.pop(urn, None)
+            text = dumps(data)
+            break
     return StoredResource(
         row[1],
         resource_type,
-        None,  # decoded from the document's text when first asked for
+        data,
         from_micros(row[3]),
         from_micros(row[4]),
         row[5],
         members,
         groups,
-        document_json=row[2],
+        document_json=text,
     )

@@ -13,7 +13,7 @@ from provisor.scim.schema.model import SchemaRegistry
 from provisor.store.sql import migrate
 from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import BUSY_TIMEOUT_MS, create_store_engine, txn
-from provisor.store.sql.extensions import SqlSchemaExtensions, store_registry
+from provisor.store.sql.extensions import SqlSchemaExtensions, read_declarations
 from provisor.store.sql.lookups import Lookups
 from provisor.store.sql.memberships import Statements
 from provisor.store.sql.paging import PageCursors
@@ -72,9 +72,11 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
         self.connections = Connections(self.engine)
         if registry is None:
-            self._registry, self._schemas_seen = store_registry(self._single)
+            declared = read_declarations(self._single)
+            self._registry, self._withdrawn = declared.registry, declared.withdrawn
+            self._schemas_seen = declared.fingerprint
         else:
-            self._registry, self._schemas_seen = registry, None
+            self._registry, self._withdrawn, self._schemas_seen = registry, {}, None
         self._clock = clock if clock is not None else _utc_now
 
     def ping(self) -> None:

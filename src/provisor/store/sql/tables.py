@@ -10,7 +10,7 @@
     emails       resource_pk -> resources (cascade), value_key, type_key
     memberships  (group_pk, member_pk) -> resources (cascade), member_type, display
     schema_extensions  urn_key (lower-cased URN), urn, resource_type, required, definition
-                 (JSON text), created
+                 (JSON text), created, removing (while its values are being purged: when that began)
     request_traces  seq, tenant_id -> tenants (cascade), time, method, target, status, request,
                  response (the requests of tenants with tracing on, ``provisor tenant trace``)
 
@@ -159,6 +159,7 @@ Index(
 #: The extension schemas this deployment declares (``provisor schema add``), for every tenant: the
 #: store adds them to its registry when it opens (``provisor.scim.schema.extensions``).
 #: ``definition`` is the schema as ``/Schemas`` shows it; they are listed in the order added (``created``).
+#: One whose ``removing`` is set is in no registry: its values are being purged (``extension_purge``).
 schema_extensions = Table(
     "schema_extensions",
     metadata,
@@ -168,6 +169,7 @@ schema_extensions = Table(
     Column("required", Integer, nullable=False),
     Column("definition", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
+    Column("removing", BigInteger, nullable=True),
 )
 
 #: The latest requests of each tenant with tracing on (setting ``trace``: how many are kept), with

@@ -8,11 +8,10 @@ answered 503. So a deletion now goes in steps:
 1. One transaction marks the tenant (``tenants.deleting``) and deletes its tokens: from then on
    no server accepts them (a server's token cache forgets within a second), ``token create`` and
    ``tenant set`` refuse the tenant, and its name stays taken.
-2. Transactions of about :data:`STEP_SECONDS` each delete its memberships, a group's members a
+2. Transactions of about 50 ms each (``steps``) delete its memberships, a group's members a
    range of keys at a time (a group of 100,000 does not go in one statement), then its resources
-   :data:`BATCH` at a time with their emails. Between two of them the lock is free for
-   :data:`PAUSE_SECONDS`, longer than a server's write batcher waits between two tries of a
-   held lock (``server/writes.py``, 50 ms), so a waiting write gets in.
+   ``steps.BATCH`` at a time with their emails. Between two of them the lock is free for long
+   enough that a waiting write gets in.
 3. The last transaction, the one in which no resource is left, deletes its request traces and
    counts, and the row. Resources a server wrote between two steps (its token cache honours a
    token up to a second after it is deleted) are found by the next step, as any other.
@@ -23,15 +22,13 @@ tenant whose remaining rows are consistent; running the deletion again goes on f
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from types import TracebackType
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from provisor.store.base import DeletionProgress, Tenant, TenantNotFound
+from provisor.store.sql.steps import BATCH, Steps
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import request_traces as TR
@@ -39,13 +36,6 @@ from provisor.store.sql.tables import resource_counts as COUNTS
 from provisor.store.sql.tables import resources as R
 from provisor.store.sql.tables import tenants as T
 from provisor.store.sql.tables import tokens as K
-
-#: How long one step may hold the write lock before it commits (the last statement may overrun it).
-STEP_SECONDS = 0.05
-#: How long the lock is left free after a step: past ``server.writes.LONGEST_PAUSE`` (50 ms).
-PAUSE_SECONDS = 0.06
-#: Rows a statement deletes at most: a few milliseconds of work, so a step ends near its time.
-BATCH = 1000
 
 _TENANT: BindParameter[str] = bindparam("tenant")
 _GROUP: BindParameter[int] = bindparam("group")
@@ -57,42 +47,6 @@ _RANGE_END = (
     select(M.c.member_pk).where(M.c.group_pk == _GROUP).order_by(M.c.member_pk).limit(1).offset(BATCH - 1)
 )
 _NEXT_RESOURCES = select(R.c.pk).where(R.c.tenant_id == _TENANT).limit(BATCH)
-
-
-class _Steps:
-    """Write transactions of about :data:`STEP_SECONDS` each, with :data:`PAUSE_SECONDS` between:
-    work runs on :attr:`conn`, and calls :meth:`tick` after each statement. ``after_step`` runs
-    between two steps, while no transaction is open."""
-
-    def __init__(self, engine: Engine, *, after_step: Callable[[], None]) -> None:
-        self._engine = engine
-        self._after_step = after_step
-        self._txn: AbstractContextManager[Connection] | None = None
-        self._begin()
-
-    def _begin(self) -> None:
-        self._txn = self._engine.begin()
-        self.conn: Connection = self._txn.__enter__()
-        self._started = time.monotonic()
-
-    def tick(self) -> None:
-        """Commit and pause when this step has held the lock long enough."""
-        if time.monotonic() - self._started >= STEP_SECONDS:
-            self.close()
-            self._after_step()
-            time.sleep(PAUSE_SECONDS)
-            self._begin()
-
-    def close(
-        self,
-        kind: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        """Commit the step under way, or roll it back when ``exc`` ends the deletion."""
-        txn, self._txn = self._txn, None
-        if txn is not None:
-            txn.__exit__(kind, exc, tb)
 
 
 def delete_tenant(
@@ -124,7 +78,7 @@ def delete_tenant(
             progress(DeletionProgress(tenant, deleted, total))
 
     params = {"tenant": tenant_id}
-    steps = _Steps(engine, after_step=report)
+    steps = Steps(engine, after_step=report)
     try:
         groups = [pk for (pk,) in steps.conn.execute(_GROUPS, params)]
         for group in groups:
@@ -161,4 +115,4 @@ def delete_tenant(
     return tenant
 
 
-__all__ = ["BATCH", "PAUSE_SECONDS", "STEP_SECONDS", "delete_tenant"]
+__all__ = ["delete_tenant"]
