@@ -93,19 +93,23 @@ def population(
         if rng.random() < 0.7:
             doc["externalId"] = rng.choice(["E-1", "e-1", "E-2", "", "x"])
         groups.append(store.create(tenant, "Group", doc, members if name != "empty" else ()).id)
-    # a cycle (alice <-> BØB), a renamed member (the display it shows moves) and a modified group
+    # a cycle (alice <-> BØB), the Group without a name in one, a renamed member (the display it shows moves) and a modified group
     store.update(
         tenant, "Group", groups[0], lambda cur: Change(cur.data, MemberDelta(add=(Member(groups[1]),)))
     )
     store.update(
         tenant, "Group", groups[1], lambda cur: Change(cur.data, MemberDelta(add=(Member(groups[0]),)))
     )
+    store.update(
+        tenant, "Group", groups[7], lambda cur: Change(cur.data, MemberDelta(add=(Member(groups[8]),)))
+    )
     store.update(tenant, "User", users[0], lambda cur: Change({**cur.data, "displayName": "Renamed"}))
     store.update(tenant, "Group", groups[5], lambda cur: Change({**cur.data, "externalId": "E-1"}))
     found = store.search(tenant, "Group", Query(count=1000)).resources
     docs = [rendered(GROUP_RT, g) for g in found]
     assert any(d.get("members") for d in docs) and any(not d.get("members") for d in docs)
-    assert {m["type"] for d in docs for m in d.get("members", ())} == {"User", "Group"}
+    shown = [m for d in docs for m in d.get("members", ())]
+    assert {m["type"] for m in shown} == {"User", "Group"} and any("display" not in m for m in shown)
     yield store, tenant, docs, users + groups
     store.close()
 
