@@ -129,8 +129,9 @@ DATETIMES = [
     "2024-02-29T12:00:00",  # no offset: UTC
     "0001-01-01T00:00:00Z",
     "9999-12-31T23:59:59Z",
+    "2023-12-31T24:00:00Z",  # the next day's midnight: the first value's instant again
 ]
-#: What a filter may compare with besides: lower-case separators, 24:00:00 (the next day's midnight).
+#: What a filter may compare with besides: lower-case separators, digits past microseconds.
 LITERAL_DATETIMES = [
     *DATETIMES,
     "2024-01-01t00:00:00z",
