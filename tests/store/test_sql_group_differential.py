@@ -93,7 +93,8 @@ def population(
         if rng.random() < 0.7:
             doc["externalId"] = rng.choice(["E-1", "e-1", "E-2", "", "x"])
         groups.append(store.create(tenant, "Group", doc, members if name != "empty" else ()).id)
-    # a cycle (alice <-> BØB), the Group without a name in one, a renamed member (the display it shows moves) and a modified group
+    # a cycle (alice <-> BØB), the Group without a name in another, a renamed member (the
+    # display it shows moves) and a modified group
     store.update(
         tenant, "Group", groups[0], lambda cur: Change(cur.data, MemberDelta(add=(Member(groups[1]),)))
     )
