@@ -432,6 +432,17 @@ def thing(**attrs: Any) -> dict[str, Any]:
         ({"seen": "2008-01-23T04:56:22"}, True),
         ({"seen": "2008-01-23"}, False),
         ({"seen": "2008-13-23T04:56:22Z"}, False),
+        # what filters and sortBy cannot read as an instant is refused, or it would compare with
+        # nothing and sort as if absent; xsd's 24:00:00 is the next day's midnight, and is read so
+        ({"seen": "-2024-99-99T99:99:99Z"}, False),
+        ({"seen": "-0001-01-01T00:00:00Z"}, False),
+        ({"seen": "10000-01-01T00:00:00Z"}, False),
+        ({"seen": "0000-01-01T00:00:00Z"}, False),
+        ({"seen": "2008-01-23T04:56:22+24:00"}, False),
+        ({"seen": "9999-12-31T24:00:00Z"}, False),
+        ({"seen": "2008-01-23T24:00:00Z"}, True),
+        ({"seen": "0001-01-01T00:00:00+14:00"}, True),
+        ({"seen": "2008-01-23t04:56:22z"}, False),  # xsd spells them upper-case
         ({"seen": "yesterday"}, False),
         ({"seen": 1200000000}, False),
     ],

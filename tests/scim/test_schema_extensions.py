@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from provisor.scim.compat import CompatSettings
+from provisor.scim.filter.evaluate import matches
+from provisor.scim.filter.parser import parse_filter
 from provisor.scim.resources import document, parse_resource
 from provisor.scim.schema import ENTERPRISE_USER, USER, AttributeType, Mutability, Returned, default_registry
 from provisor.scim.schema.extensions import InvalidSchemaDefinition, extend, parse_extension
@@ -191,6 +193,31 @@ def test_a_reference_names_its_types_and_a_sub_attribute_may_be_ref() -> None:
         "User",
     )
     assert ext.schema.attributes[0].sub("$REF") is not None
+
+
+def test_a_binary_attribute_is_case_exact() -> None:
+    """RFC 7643 section 2.3.6: "A binary value is case exact". ``QUJD`` and ``qujd`` are other bytes
+    (b"ABC" and three bytes above 0x7f), so no filter may take one for the other, whatever the definition
+    says (a declaration stored before this rule says caseExact false, and loads as case exact)."""
+    attributes = [
+        {"name": "photo", "type": "binary"},
+        {"name": "key", "type": "binary", "caseExact": False},
+        {"name": "cert", "type": "complex", "subAttributes": [{"name": "value", "type": "binary"}]},
+        {"name": "label", "type": "string"},
+    ]
+    ext = parse_extension(definition(attributes=attributes), default_registry(), "User")
+    by_name = {a.name: a for a in ext.schema.attributes}
+    assert by_name["photo"].case_exact and by_name["key"].case_exact
+    assert by_name["cert"].sub("value").case_exact  # type: ignore[union-attr]
+    assert not by_name["label"].case_exact
+    assert ext.schema.to_json()["attributes"][0]["caseExact"] is True  # as /Schemas shows it
+    users = extend(default_registry(), [ext]).resource_type("User")
+    assert users is not None
+    stored = {URN: {"photo": "qujd", "key": "qujd", "cert": {"value": "qujd"}, "label": "qujd"}}
+    for attr in ("photo", "key", "cert.value"):
+        assert not matches(parse_filter(f'{URN}:{attr} eq "QUJD"', users), stored, users), attr
+        assert matches(parse_filter(f'{URN}:{attr} eq "qujd"', users), stored, users), attr
+    assert matches(parse_filter(f'{URN}:label eq "QUJD"', users), stored, users)
 
 
 def test_an_unknown_resource_type_is_named() -> None:

@@ -114,6 +114,19 @@ def test_datetime_comparisons_still_answer(client: httpx.Client, world: World) -
     assert world["a"]["id"] in ids(client, "/Users", f'meta.created eq "{created}"')
 
 
+def test_a_datetime_past_year_9999_is_refused_not_a_server_error(client: httpx.Client, world: World) -> None:
+    """``9999-12-31T24:00:00Z`` is year 10000's first instant (xsd:dateTime allows 24:00:00): 400,
+    as any dateTime Provisor cannot hold; one an hour earlier in UTC still answers."""
+    for text in (
+        'meta.created gt "9999-12-31T24:00:00Z"',
+        'meta.lastModified le "9999-12-31T24:00:00-05:00"',
+    ):
+        body = assert_scim_error(client.get("/Users", params={"filter": text}), 400, "invalidFilter")
+        assert "is not a dateTime" in body["detail"]
+    every = {world[k]["id"] for k in "abc"}
+    assert ids(client, "/Users", 'meta.created lt "9999-12-31T24:00:00+01:00"') == every
+
+
 def test_search_endpoint_refuses_too(client: httpx.Client, world: World) -> None:
     body = {"schemas": [SEARCH_SCHEMA], "filter": 'meta.lastModified sw "2026"'}
     assert_scim_error(client.post("/Users/.search", json=body), 400, "invalidFilter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from provisor.scim.filter.ast import (
     Present,
     ValuePath,
 )
+from provisor.scim.filter.lexer import parse_datetime
 from provisor.scim.filter.parser import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -434,6 +436,20 @@ def test_datetime_literals_accepted() -> None:
         assert p(f'meta.created ge "{value}"') == Compare(
             AttrPath(None, "meta", "created"), CompareOp.GE, value
         )
+
+
+def test_midnight_at_the_end_of_year_9999() -> None:
+    """``24:00:00`` is the next day's midnight (xsd:dateTime): after 9999-12-31 that is year 10000,
+    which no datetime holds, unless the offset brings it back into 9999 in UTC. Not a crash."""
+    assert parse_datetime("9999-12-31T24:00:00+01:00") == datetime(9999, 12, 31, 23, tzinfo=UTC)
+    assert parse_datetime("2024-02-28T24:00:00Z") == datetime(2024, 2, 29, tzinfo=UTC)
+    for value in ("9999-12-31T24:00:00Z", "9999-12-31T24:00:00-01:00"):
+        assert parse_datetime(value) is None
+        with pytest.raises(InvalidFilter, match="is not a dateTime"):
+            p(f'meta.created gt "{value}"')
+    assert p('meta.created lt "9999-12-31T24:00:00+01:00"') == Compare(
+        AttrPath(None, "meta", "created"), CompareOp.LT, "9999-12-31T24:00:00+01:00"
+    )
 
 
 def test_substring_ops_on_datetime_are_refused() -> None:

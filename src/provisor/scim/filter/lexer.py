@@ -124,7 +124,8 @@ def parse_datetime(text: str) -> datetime | None:
     """An ``xsd:dateTime`` (RFC 7643 section 2.3.5) as an aware datetime; a naive value is taken as UTC.
 
     Any number of fractional digits is accepted (Entra sends seven: ``2015-10-10T14:38:21.8617979-07:00``);
-    digits past microseconds are truncated. Returns None when ``text`` is not a dateTime.
+    digits past microseconds are truncated. Returns None when ``text`` is not a dateTime, or is
+    one past year 9999 even in UTC (``9999-12-31T24:00:00Z``), which no datetime holds.
     """
     m = _DATETIME.fullmatch(text)
     if m is None:
@@ -143,11 +144,14 @@ def parse_datetime(text: str) -> datetime | None:
     try:
         if hour == "24" and minute == "00" and second == "00" and micro == 0:  # xsd allows 24:00:00
             base = datetime(int(year), int(month), int(day), tzinfo=tzinfo)
-            return base + timedelta(days=1)
+            try:
+                return base + timedelta(days=1)
+            except OverflowError:  # the next day is in year 10000 there, perhaps not in UTC
+                return base.astimezone(UTC) + timedelta(days=1)
         return datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tzinfo
         )
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -14,11 +14,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidValue
+from provisor.scim.filter.lexer import parse_datetime
 from provisor.scim.schema.model import (
     ENTERPRISE_USER,
     INTEGER_RANGE,
@@ -30,8 +30,9 @@ from provisor.scim.schema.model import (
     ResourceType,
 )
 
-#: xsd:dateTime (RFC 7643 section 2.3.5): date, "T", time, optional fraction and offset.
-_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
+#: xsd:dateTime (RFC 7643 section 2.3.5): date, "T", time, optional fraction and offset; the
+#: years filters and sortBy can compare (0001 to 9999, ``parse_datetime``).
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
 _ENTERPRISE_USER_LOWER = ENTERPRISE_USER.lower()
 #: What a JSON array is here, for ``isinstance`` (``list | tuple`` written in place builds a new
@@ -399,15 +400,15 @@ def _lowered(canonical_values: tuple[str, ...]) -> frozenset[str]:
 
 
 def _check_datetime(value: str, where: str) -> None:
-    """xsd:dateTime (RFC 7643 section 2.3.5), e.g. ``2008-01-23T04:56:22Z``; stored as given."""
-    ok = _DATETIME.match(value) is not None
-    if ok and not value.startswith("-"):
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            ok = False
-    if not ok:
-        raise InvalidValue(f"{where} must be an xsd:dateTime such as 2008-01-23T04:56:22Z, not {value!r}")
+    """xsd:dateTime (RFC 7643 section 2.3.5), e.g. ``2008-01-23T04:56:22Z``; stored as given.
+
+    Only a value filters and ``sortBy`` read as an instant (``parse_datetime``, as the evaluator
+    and the store do) is taken: one they could not read would match no ``gt``/``lt`` and sort as
+    if absent. So month 13, ``-2024-99-99T99:99:99Z`` and years past 9999 or before 0001 are
+    refused, and ``24:00:00`` (the next day's midnight, xsd) is taken."""
+    if _DATETIME.match(value) is None or parse_datetime(value) is None:
+        example = "2008-01-23T04:56:22Z (years 0001 to 9999)"
+        raise InvalidValue(f"{where} must be an xsd:dateTime such as {example}, not {value!r}")
 
 
 def _nested_null(compat: CompatSettings, where: str) -> None:

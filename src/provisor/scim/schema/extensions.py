@@ -13,7 +13,8 @@ strictly, so that what discovery later advertises is what the server does: unkno
 outside the ATTRNAME grammar (section 2.1), nested complex attributes (section 2.3.8), uniqueness
 the store does not enforce, readOnly attributes nothing could ever set, and writeOnly or
 never-returned ones the store would drop are refused, each with the JSON path of the offending
-member. :func:`extend` adds parsed extensions to a registry.
+member. A binary attribute is case exact whatever its ``caseExact`` says (RFC 7643 section 2.3.6).
+:func:`extend` adds parsed extensions to a registry.
 """
 
 from __future__ import annotations
@@ -173,6 +174,11 @@ def _attribute(item: Any, where: str, *, nested: bool) -> dict[str, Any]:
         if not isinstance(flag, bool):
             raise InvalidSchemaDefinition(f"{here}.{key}: true or false, not {flag!r}")
         out[key] = flag
+    if out["type"] == AttributeType.BINARY:
+        # RFC 7643 section 2.3.6: "A binary value is case exact": base64 that differs in case is
+        # other bytes. caseExact false (the default) would have filters and sortBy fold it, and
+        # declarations stored before this rule load with it too.
+        out["caseExact"] = True
     out["mutability"] = _choice(item, "mutability", Mutability, here, default=Mutability.READ_WRITE)
     out["returned"] = _choice(item, "returned", Returned, here, default=Returned.DEFAULT)
     out["uniqueness"] = _choice(item, "uniqueness", Uniqueness, here, default=Uniqueness.NONE)
