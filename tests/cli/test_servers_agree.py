@@ -6,17 +6,21 @@ and with a plain model of the tenant.
 What is held, after every step:
 
 - both servers list the same Users and Groups, in the same order, with the same representation and
-  ETag (the base URL aside), the same ``totalResults`` on every page, and what the model says;
+  ETag (the base URL aside), the same ``totalResults`` on every page (and cursor pages may come
+  from either), and what the model says; the counts ``tenant show`` prints are the model's;
 - a write through one server is visible on the other at once, as its answer showed it;
-- an ETag read from one server is honoured by the other (If-Match, If-None-Match), a stale one is
-  refused with 412; ``userName`` and a Group's ``displayName`` are unique across both;
-- a version never goes back, and a representation never changes under the same version;
+- an ETag read from one server is honoured by the other (If-Match, If-None-Match, a Bulk
+  operation's ``version``), a stale one is refused with 412; ``userName`` and a Group's
+  ``displayName`` are unique across both;
+- a version never goes back, and shows one representation, whichever server answers: also to a
+  reader beside the sequence, and while one server writes a Group the other reads (``contend``);
 - what the admin changes takes effect on both within the bound docs/user-guide.md gives: a revoked
-  token, a deleted tenant's token and the tenant's settings (page size, allowed roles,
-  compatibility switches) within a second (the token cache); extension schemas declared or removed
-  within 2 s. Inside its bound a server may answer either way; after it, only the new way.
+  token, a deleted tenant's token and the tenant's settings (page size, allowed roles, allowed
+  networks, compatibility switches, tracing) within a second (the token cache); extension schemas
+  declared or removed within 2 s. Inside its bound a server may answer either way; after it, only
+  the new way. No trace is kept once tracing is turned off.
 
-About 20 s for the default 250 steps; PROVISOR_COHERENCE_STEPS=3000 runs longer, and
+About 25 s for the default 200 steps; PROVISOR_COHERENCE_STEPS=3000 runs longer, and
 PROVISOR_COHERENCE_SEED replays one sequence (timing still varies).
 """
 
@@ -26,6 +30,7 @@ import json
 import os
 import random
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -120,6 +125,24 @@ def server_process(db: str, log: Path) -> Iterator[str]:
             proc.wait(timeout=20)
 
 
+class Versions:
+    """Every representation seen, by id and version, from both threads: a version shows one
+    representation, whichever server answers and whatever is written meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int], Any] = {}
+        self.conflicts: list[str] = []
+
+    def add(self, rid: str, rep: dict[str, Any], where: str) -> None:
+        version = int(rep["meta"]["version"][3:-1])
+        body = {k: v for k, v in rep.items() if k != "meta"}
+        with self._lock:
+            held = self._seen.setdefault((rid, version), body)
+            if held != body:
+                self.conflicts.append(f"{rid} version {version} ({where}):\n{held}\n{body}")
+
+
 class Coherence:
     """The servers, the admin's store, the model and the steps."""
 
@@ -136,6 +159,7 @@ class Coherence:
         self.groups: dict[str, GroupModel] = {}
         self.versions: dict[str, tuple[int, Any]] = {}  # id -> (version, representation sans meta)
         self.etags: dict[str, list[str]] = {}  # id -> every ETag seen, oldest first
+        self.everything = Versions()
         self.revoked: list[tuple[str, float]] = []  # (token, refused by both from then on)
         self.page = Window(None)
         self.roles = Window(None)
@@ -257,6 +281,7 @@ class Coherence:
             if version == held[0]:
                 assert body == held[1], f"{rid}: the representation changed under {tag}: {held[1]} -> {body}"
         self.versions[rid] = (version, body)
+        self.everything.add(rid, rep, "the sequence")
         tags = self.etags.setdefault(rid, [])
         if not tags or tags[-1] != tag:
             tags.append(tag)
@@ -875,40 +900,107 @@ class Coherence:
         assert left == 0, left
         self.new_tenant()
 
+    def contend(self, i: int) -> None:
+        """Writes to one Group through the other server while server ``i`` reads it as Entra and
+        Okta find it (``displayName eq``, members and all): every answer shows a state the Group
+        was in, its members those of its version. A User goes in and out of it, and ends as it was."""
+        outside = [u for u in sorted(self.users) if not any(u in g.members for g in self.groups.values())]
+        if not self.groups or not outside:
+            return
+        gid = self.rng.choice(sorted(self.groups))
+        uid = self.rng.choice(outside)
+        name = self.groups[gid].name
+        statuses: list[int] = []
+
+        def toggle() -> None:
+            with httpx.Client(base_url=self.bases[1 - i], timeout=30) as c:
+                headers = {"Authorization": f"Bearer {self.token}", "Content-Type": SCIM}
+                for op in [
+                    {"op": "add", "path": "members", "value": [{"value": uid}]},
+                    {"op": "remove", "path": f'members[value eq "{uid}"]'},
+                ] * 8:
+                    statuses.append(
+                        c.patch(f"/Groups/{gid}", json=patch_body(op), headers=headers).status_code
+                    )
+
+        writer = threading.Thread(target=toggle)
+        writer.start()
+        try:
+            while writer.is_alive():
+                r = self.send(i, "GET", "/Groups", params={"filter": f'displayName eq "{name}"'})
+                assert r.status_code == 200, r.text
+                for rep in self.rep(i, r)["Resources"]:
+                    self.everything.add(rep["id"], rep, f"contend: displayName eq on server {i}")
+        finally:
+            writer.join(timeout=60)
+        assert set(statuses) <= {200, 204}, statuses
+
+    def read_along(self, stop: threading.Event, rng: random.Random) -> None:
+        """Beside the sequence, until ``stop``: Entra's and Okta's match lookups and reads by id on
+        either server, each representation held to :class:`Versions`. A read that takes several
+        statements (a Group's members, the groups above nested groups) must show one state."""
+        found: list[tuple[str, str]] = []
+        clients = [httpx.Client(base_url=b, timeout=30, headers={"Accept": SCIM}) for b in self.bases]
+        try:
+            while not stop.is_set():
+                i = rng.randint(0, 1)
+                roll = rng.random()
+                if roll < 0.4:
+                    name = rng.choice(GROUP_NAMES)
+                    path, params = "/Groups", {"filter": f'displayName eq "{name}"'}
+                elif roll < 0.8 or not found:
+                    name = rng.choice(USER_NAMES)
+                    path, params = "/Users", {"filter": f'userName eq "{name}"'}
+                else:
+                    kind, rid = rng.choice(found)
+                    path, params = f"/{kind}/{rid}", {}
+                r = clients[i].get(path, params=params, headers={"Authorization": f"Bearer {self.token}"})
+                if r.status_code == 500:
+                    self.everything.conflicts.append(f"500 on {path}: {r.text}")
+                if r.status_code != 200:  # a token revoked meanwhile, a resource deleted
+                    continue
+                body = json.loads(r.text.replace(self.bases[i], "BASE"))
+                for rep in body.get("Resources", [body]):
+                    self.everything.add(rep["id"], rep, f"read along: {path} {params} on server {i}")
+                    found.append((path.split("/")[1], rep["id"]))
+                del found[:-50]
+        finally:
+            for c in clients:
+                c.close()
+
     # ---- the run -----------------------------------------------------------------------------
 
     def step(self) -> None:
         i = self.rng.randint(0, 1)
-        steps: list[tuple[float, Callable[[], None]]] = [
-            (8, lambda: self.create_user(i)),
-            (2, lambda: self.create_user_with_role(i)),
-            (8, lambda: self.patch_user(i)),
-            (2, lambda: self.patch_active_as_text(i)),
-            (4, lambda: self.put_user(i)),
-            (4, lambda: self.delete(i, "Users")),
-            (5, lambda: self.create_group(i)),
-            (7, lambda: self.patch_group(i)),
-            (3, lambda: self.put_group(i)),
-            (3, lambda: self.delete(i, "Groups")),
-            (3, lambda: self.find_by_user_name(i)),
-            (2, lambda: self.search(i)),
-            (3, lambda: self.bulk(i)),
-            (1.2, lambda: self.rotate_token(self.rng.random() < 0.25)),
-            (2.5, lambda: self.set_setting(self.rng.random() < 0.25)),
-            (1.2, lambda: self.toggle_schema(self.rng.random() < 0.25)),
-            (0.3, lambda: self.delete_tenant(self.rng.random() < 0.25)),
-            (0.1, lambda: self.fence(self.rng.random() < 0.25)),
-        ]
-        weights = [w for w, _ in steps]
-        chosen = self.rng.choices(range(len(steps)), weights)[0]
-        names = (
-            "create_user create_user_with_role patch_user patch_active_as_text put_user delete_user "
-            "create_group patch_group put_group delete_group find_by_user_name search bulk rotate_token "
-            "set_setting toggle_schema delete_tenant fence"
-        ).split()
-        self.note(f"{names[chosen]} on server {i}")
-        steps[chosen][1]()
+        cli = self.rng.random() < 0.25  # an admin action through the CLI, else the store API
+        steps: dict[str, tuple[float, Callable[[], None]]] = {
+            "create_user": (8, lambda: self.create_user(i)),
+            "create_user_with_role": (2, lambda: self.create_user_with_role(i)),
+            "patch_user": (8, lambda: self.patch_user(i)),
+            "patch_active_as_text": (2, lambda: self.patch_active_as_text(i)),
+            "put_user": (4, lambda: self.put_user(i)),
+            "delete_user": (4, lambda: self.delete(i, "Users")),
+            "create_group": (5, lambda: self.create_group(i)),
+            "patch_group": (7, lambda: self.patch_group(i)),
+            "put_group": (3, lambda: self.put_group(i)),
+            "delete_group": (3, lambda: self.delete(i, "Groups")),
+            "find_by_user_name": (3, lambda: self.find_by_user_name(i)),
+            "search": (2, lambda: self.search(i)),
+            "bulk": (3, lambda: self.bulk(i)),
+            "contend": (1, lambda: self.contend(i)),
+            "rotate_token": (1.2, lambda: self.rotate_token(cli)),
+            "set_setting": (2.5, lambda: self.set_setting(cli)),
+            "toggle_schema": (1.2, lambda: self.toggle_schema(cli)),
+            "delete_tenant": (0.3, lambda: self.delete_tenant(cli)),
+            "fence": (0.1, lambda: self.fence(cli)),
+        }
+        name = self.rng.choices(list(steps), [w for w, _ in steps.values()])[0]
+        self.note(f"{name} on server {i}")
+        steps[name][1]()
         self.agree()
+        assert not self.everything.conflicts, "a version showed two representations:\n" + "\n".join(
+            self.everything.conflicts[:3]
+        )
 
 
 def test_two_servers_on_one_database_agree_with_each_other_and_the_model(tmp_path: Path) -> None:
@@ -924,6 +1016,9 @@ def test_two_servers_on_one_database_agree_with_each_other_and_the_model(tmp_pat
             server_process(db, tmp_path / "b.log") as b,
         ):
             model = Coherence(random.Random(seed), db, [a, b], store, tmp_path)
+            stop = threading.Event()
+            reader = threading.Thread(target=model.read_along, args=(stop, random.Random(seed + 1)))
+            reader.start()
             try:
                 for _ in range(steps):
                     model.step()
@@ -931,6 +1026,8 @@ def test_two_servers_on_one_database_agree_with_each_other_and_the_model(tmp_pat
                 tail = "\n".join(model.log[-25:])
                 raise AssertionError(f"seed {seed}; the last steps:\n{tail}\n{exc}") from exc
             finally:
+                stop.set()
+                reader.join(timeout=60)
                 model.close()
     finally:
         store.close()
