@@ -219,6 +219,32 @@ def test_a_running_server_starts_and_stops_tracing_with_the_setting(live: LiveSe
     assert [t.target for t in live.store.traces(tenant_id)] == ["/scim/v2/Users?count=1"]
 
 
+def test_no_trace_is_kept_after_tracing_is_turned_off_by_a_server_with_older_settings(tmp_path: Any) -> None:
+    """`tenant set --no-trace` turns the setting off and deletes the traces; a running server reads
+    a tenant's settings with its token, up to its token cache's time earlier, and every trace it
+    kept in that time stayed for good (found by tests/cli/test_servers_agree.py)."""
+    from provisor.server import ServerConfig
+
+    config = ServerConfig(access_log=False, token_cache_seconds=3600)  # its settings surely stale
+    with serving(f"sqlite:///{tmp_path / 'trace.db'}", config) as live:
+        tenant_id, token = live.new_tenant({"trace": 5})
+        with live.client(token) as client:
+            assert client.get("/Users").status_code == 200
+            assert len(live.store.traces(tenant_id)) == 1
+            live.store.update_settings(tenant_id, {"trace": None})  # what `tenant set --no-trace` does
+            live.store.delete_traces(tenant_id)
+            assert client.get("/Users", params={"count": "1"}).status_code == 200
+            # the same connection's next request is read once the last one's trace is written
+            assert client.get("/Users", params={"count": "2"}).status_code == 200
+        assert live.store.traces(tenant_id) == []
+        # turned on again, the server (settings still cached, tracing on) keeps traces as before
+        live.store.update_settings(tenant_id, {"trace": 5})
+        with live.client(token) as client:
+            assert client.get("/Users", params={"count": "3"}).status_code == 200
+            assert client.get("/Users", params={"count": "4"}).status_code == 200
+        assert "/scim/v2/Users?count=3" in [t.target for t in live.store.traces(tenant_id)]
+
+
 @pytest.mark.parametrize(
     ("query", "kept"),
     [

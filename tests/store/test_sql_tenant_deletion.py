@@ -37,7 +37,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqlStore]
 def fill(store: SqlStore, name: str, users: int) -> str:
     """A tenant with ``users`` Users (each with an email), one group of them all, a group holding
     that group, a token and a request trace."""
-    tenant = store.create_tenant(name).id
+    tenant = store.create_tenant(name, {"trace": 9}).id
     store.add_token(tenant, digest(name), "p", "l", None)
     with store.batch():
         ids = [
@@ -92,6 +92,7 @@ def test_the_write_lock_is_free_between_steps_and_a_big_group_goes_in_ranges(sto
     gone = fill(store, "gone", BIG)
     kept = fill(store, "kept", 3)
     before = rows(store, kept)
+    assert before["traces"] == 1
     path = store.engine.url.database
     assert path is not None
     members_seen: list[int] = []

@@ -24,8 +24,8 @@ def add(store: SqlStore, tenant: str, n: int, keep: int) -> None:
 
 
 def test_only_the_newest_traces_are_kept_per_tenant(sql_store: SqlStore) -> None:
-    a = sql_store.create_tenant("a").id
-    b = sql_store.create_tenant("b").id
+    a = sql_store.create_tenant("a", {"trace": 3}).id
+    b = sql_store.create_tenant("b", {"trace": 10}).id
     for n in range(6):
         add(sql_store, a, n, keep=3)
         add(sql_store, b, n, keep=10)
@@ -43,8 +43,8 @@ def test_only_the_newest_traces_are_kept_per_tenant(sql_store: SqlStore) -> None
 
 
 def test_traces_go_with_their_tenant_or_on_request(sql_store: SqlStore) -> None:
-    a = sql_store.create_tenant("a").id
-    b = sql_store.create_tenant("b").id
+    a = sql_store.create_tenant("a", {"trace": 3}).id
+    b = sql_store.create_tenant("b", {"trace": 10}).id
     for n in range(3):
         add(sql_store, a, n, keep=10)
         add(sql_store, b, n, keep=10)
@@ -53,3 +53,20 @@ def test_traces_go_with_their_tenant_or_on_request(sql_store: SqlStore) -> None:
     sql_store.delete_tenant("b")
     with sql_store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM request_traces").scalar() == 0
+
+
+def test_a_trace_is_kept_only_while_the_stored_settings_trace(sql_store: SqlStore) -> None:
+    """A server passes the settings it read with the token, up to a second old: after `tenant set
+    --no-trace` (the setting off, the traces deleted) nothing it sends is kept."""
+    a = sql_store.create_tenant("a", {"trace": 5}).id
+    add(sql_store, a, 0, keep=5)
+    sql_store.update_settings(a, {"trace": None})
+    sql_store.delete_traces(a)
+    add(sql_store, a, 1, keep=5)
+    assert sql_store.traces(a) == []
+    for setting in (0, True, "5"):  # not tracing either (as the server reads them)
+        sql_store.update_settings(a, {"trace": setting})
+        add(sql_store, a, 2, keep=5)
+        assert sql_store.traces(a) == []
+    sql_store.delete_tenant("a")
+    add(sql_store, a, 3, keep=5)  # a tenant deleted meanwhile: nothing, and no error

@@ -265,8 +265,9 @@ def tenant_delete(
 ) -> None:
     """Delete a tenant with all its users, groups and tokens.
 
-    Its tokens stop working at once; the rest goes in short steps, so that servers on the same
-    database keep writing for the other tenants meanwhile. A deletion that was stopped (Ctrl-C, a
+    Its tokens stop working within a second (a running server's token cache); the rest goes in
+    short steps, so that servers on the same database keep writing for the other tenants
+    meanwhile. A deletion that was stopped (Ctrl-C, a
     crash) leaves the tenant marked as being deleted: run this again to finish it."""
     from provisor.store.base import DeletionProgress
 

@@ -136,6 +136,47 @@ class Runner(Protocol):
     def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]: ...
 
 
+class Scanner(Runner, Protocol):
+    """A :class:`Runner` that also hands a reader the rows as they are fetched (``scan``)."""
+
+    def scan(
+        self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
+    ) -> None: ...
+
+
+class NeedsSnapshot(Exception):
+    """A read on :class:`OneStatement` came to a second statement: read again in one transaction."""
+
+
+class OneStatement:
+    """Runs a read that mostly takes one statement (Entra's match, a read by id) in the database's
+    own autocommit snapshot, without BEGIN and COMMIT; a second statement raises
+    :class:`NeedsSnapshot`, and the caller reads again in a read transaction (``Connections.read``).
+    Two autocommit statements may see two states of the database, another process writing
+    between them: a version with the members or groups of another."""
+
+    __slots__ = ("_conns", "_used")
+
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._used = False
+
+    def _first(self) -> None:
+        if self._used:
+            raise NeedsSnapshot
+        self._used = True
+
+    def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        self._first()
+        return self._conns.rows(statement, params)
+
+    def scan(
+        self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
+    ) -> None:
+        self._first()
+        self._conns.scan(statement, params, read)
+
+
 class OnConnection:
     """Prepared statements on a SQLAlchemy ``Connection``, inside the transaction it is in."""
 
@@ -573,6 +614,13 @@ class Transaction:
 
     def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
         return list(self.execute(statement, params).fetchall())
+
+    def scan(
+        self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
+    ) -> None:
+        """:meth:`Connections.scan` inside this transaction (the next statement drops the rest)."""
+        cursor = self.execute(statement, params)
+        read(iter(cursor.fetchone, None))
 
     def scalar(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
         """The first column of the one row the statement returns (``INSERT ... RETURNING``)."""

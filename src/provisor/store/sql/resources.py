@@ -47,9 +47,18 @@ from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
 from provisor.store.sql.filters import compile_filter
 from provisor.store.sql.ids import new_id
-from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookups
+from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookup, Lookups
 from provisor.store.sql.paging import PageCursors
-from provisor.store.sql.prepared import Connections, OnConnection, Prepared, Runner, Transaction
+from provisor.store.sql.prepared import (
+    Connections,
+    NeedsSnapshot,
+    OnConnection,
+    OneStatement,
+    Prepared,
+    Runner,
+    Scanner,
+    Transaction,
+)
 from provisor.store.sql.rows import (
     Ancestry,
     DirectGroups,
@@ -286,19 +295,30 @@ class SqlResources:
         if not (with_members and rt.name == "Group"):
             lookups = self._lookups
             statement = lookups.get_groups if with_groups and rt.name == "User" else lookups.get
-            rows = self.connections.rows(statement, params)
-            if not rows:
-                raise ResourceNotFound(f"{rt.name} {id} not found")
-            hit = rows[0]
-            if statement is lookups.get_groups:
-                return stored(hit, rt.name, None, self._groups(self.connections, hit), withdrawn)
-            return stored(hit, rt.name, withdrawn=withdrawn)
+            try:
+                return self._read_one(OneStatement(self.connections), rt.name, id, statement, params)
+            except NeedsSnapshot:  # a User in nested groups: the groups above are another statement
+                with self.connections.read() as tx:
+                    return self._read_one(tx, rt.name, id, statement, params)
         with self.connections.read() as tx:
             row = tx.first(self._lookups.get, params)
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             found = self._members.load_members(tx, [row[0]])
         return stored(row, rt.name, tuple(found[row[0]]), withdrawn=withdrawn)
+
+    def _read_one(
+        self, runner: Runner, resource_type: str, id: str, statement: Prepared, params: dict[str, Any]
+    ) -> StoredResource:
+        """The resource ``statement`` reads by id, with its groups when it reads them."""
+        rows = runner.rows(statement, params)
+        if not rows:
+            raise ResourceNotFound(f"{resource_type} {id} not found")
+        hit = rows[0]
+        withdrawn = self._withdrawn.get(resource_type, ())
+        if statement is self._lookups.get_groups:
+            return stored(hit, resource_type, None, self._groups(runner, hit), withdrawn)
+        return stored(hit, resource_type, withdrawn=withdrawn)
 
     def _groups(self, runner: Runner, row: Any) -> tuple[GroupRef, ...]:
         """The groups of a User row read with the ``groups`` column (see :meth:`_member_groups`)."""
@@ -345,8 +365,9 @@ class SqlResources:
     def search(self, tenant_id: str, resource_type: str, query: Query) -> Page:
         """Filter, sort and page (RFC 7644 section 3.4.2); ``total`` counts every match.
 
-        Entra's match lookups (``userName eq`` etc., unsorted) run as prepared statements in
-        autocommit mode; everything else is compiled from the filter and read in one snapshot.
+        Entra's match lookups (``userName eq`` etc., unsorted) run as prepared statements, in
+        autocommit mode when one statement answers; everything else is compiled from the filter.
+        Every answer is read in one snapshot.
         """
         rt = self._rt(resource_type)
         offset = max(query.start_index, 1) - 1
@@ -356,29 +377,16 @@ class SqlResources:
         if fast is not None:
             lookup, params = fast
             params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
-            rows: list[Any] = []
-            cut = False
-            every: list[tuple[GroupRef, ...]] | None = None
-            if groups and count and lookup.single:
-                # at most one User (Entra's match query): it is never cut, so no reader is needed
-                rows = self.connections.rows(lookup.page_groups, params)
-                every = [self._groups(self.connections, row) for row in rows]
-            elif groups and count:
-                # the groups are found on another connection than the page's, once it is released
-                paged = self._user_page(self.connections, query.group_budget)
-                self.connections.scan(lookup.page_groups, params, paged.read)
-                rows, cut = paged.finish()
-                every = paged.groups
-            elif count:
-                rows = self.connections.rows(lookup.page, params)
-            total = None if cut else _total(offset, count, rows)
-            if total is None:
-                total = self.connections.rows(lookup.count, params)[0][0]
-            loaded: dict[int, list[Member]] = {}
-            if query.with_members and rt.name == "Group" and rows:
-                with self.connections.read() as tx:
-                    loaded = self._members.load_members(tx, [r[0] for r in rows])
-            return _page(total, rows, rt.name, loaded, every, cut, self._withdrawn.get(rt.name, ()))
+            if not (query.with_members and rt.name == "Group"):
+                try:
+                    return self._matched(OneStatement(self.connections), rt.name, lookup, params, query)
+                except NeedsSnapshot:
+                    pass
+            # more than one statement (the members of groups, the groups above nested groups, a
+            # count of a full page): one snapshot, so that another process's write between them
+            # never shows a version with the members or groups of another
+            with self.connections.read() as tx:
+                return self._matched(tx, rt.name, lookup, params, query)
         columns = self._lookups.columns_groups if groups else COLUMNS
         with self._read.connect() as conn:
             reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
@@ -388,6 +396,37 @@ class SqlResources:
                 loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
         groups_read = reader.groups if reader else None
         return _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
+
+    def _matched(
+        self, runner: Scanner, resource_type: str, lookup: Lookup, params: dict[str, Any], query: Query
+    ) -> Page:
+        """A page of an indexed lookup (``Lookups.match``), read with ``runner``. Entra's match
+        (``userName eq``, ``externalId eq``, a group's ``displayName eq`` without its members) is
+        one statement; a page that needs more reads them all with ``runner`` too."""
+        offset, count = params["off"], params["lim"]
+        groups = query.with_groups and resource_type == "User"
+        rows: list[Any] = []
+        cut = False
+        every: list[tuple[GroupRef, ...]] | None = None
+        if groups and count and lookup.single:
+            # at most one User (Entra's match query): it is never cut, so no reader is needed
+            rows = runner.rows(lookup.page_groups, params)
+            every = [self._groups(runner, row) for row in rows]
+        elif groups and count:
+            # the groups are found once the page's rows are read (the statement is done with)
+            paged = self._user_page(runner, query.group_budget)
+            runner.scan(lookup.page_groups, params, paged.read)
+            rows, cut = paged.finish()
+            every = paged.groups
+        elif count:
+            rows = runner.rows(lookup.page, params)
+        total = None if cut else _total(offset, count, rows)
+        if total is None:
+            total = runner.rows(lookup.count, params)[0][0]
+        loaded: dict[int, list[Member]] = {}
+        if query.with_members and resource_type == "Group" and rows:
+            loaded = self._members.load_members(runner, [r[0] for r in rows])
+        return _page(total, rows, resource_type, loaded, every, cut, self._withdrawn.get(resource_type, ()))
 
     def count_resources(self, tenant_id: str) -> dict[str, int]:
         """How many resources of each type the tenant holds, from the counts kept with every

@@ -2,7 +2,10 @@
 
 The server adds one row per traced request (:meth:`SqlTraces.add_trace`) and, in the same
 transaction, drops the tenant's rows beyond the number it keeps, so a tenant never holds more than
-its ``trace`` setting however long tracing stays on.
+its ``trace`` setting however long tracing stays on. The row is added only while the tenant's
+stored settings still turn tracing on: a server applies the settings it read with the request's
+token, up to a second old (its token cache), and a trace it kept after ``tenant set --no-trace``
+deleted the traces would stay for good.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from sqlalchemy import Engine, bindparam, delete, insert, select
 from provisor.store.base import Trace
 from provisor.store.sql.prepared import Connections, Prepared
 from provisor.store.sql.tables import request_traces as TR
-from provisor.store.sql.values import from_micros, to_micros
+from provisor.store.sql.tables import tenants as T
+from provisor.store.sql.values import from_micros, loads, to_micros
 
 _COLUMNS = ("tenant_id", "time", "method", "target", "status", "request", "response")
 
@@ -37,6 +41,16 @@ class TraceStatements:
         self.prune = Prepared(
             engine, delete(TR).where(TR.c.tenant_id == bindparam("tenant"), TR.c.seq < oldest_kept)
         )
+        #: the tenant's settings as stored now (``trace`` may have been turned off since the
+        #: server read them)
+        self.settings = Prepared(engine, select(T.c.settings).where(T.c.id == bindparam("tenant")))
+
+
+def _tracing(settings: object) -> bool:
+    """Whether stored tenant settings keep traces: ``trace`` a positive integer (the server's
+    ``tenancy`` reads the setting in full; this is only whether it was turned off since)."""
+    keep = settings.get("trace") if isinstance(settings, dict) else None
+    return isinstance(keep, int) and not isinstance(keep, bool) and keep > 0
 
 
 class SqlTraces:
@@ -60,7 +74,8 @@ class SqlTraces:
         response: str | None,
         keep: int,
     ) -> None:
-        """Record one request of ``tenant_id`` and keep only its ``keep`` newest."""
+        """Record one request of ``tenant_id`` and keep only its ``keep`` newest; nothing when the
+        tenant's stored settings no longer turn tracing on, or the tenant is gone."""
         sql = self._trace_sql
         if sql is None:
             sql = self._trace_sql = TraceStatements(self.engine)
@@ -74,6 +89,9 @@ class SqlTraces:
             "response": response,
         }
         with self.connections.write() as tx:
+            found = tx.first(sql.settings, {"tenant": tenant_id})
+            if found is None or not _tracing(loads(found[0])):
+                return
             tx.execute(sql.insert, row)
             tx.execute(sql.prune, {"tenant": tenant_id, "skip": max(keep, 1) - 1})
 
