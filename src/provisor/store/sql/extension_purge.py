@@ -121,8 +121,7 @@ def purge_extension(
         if progress is not None:
             progress(PurgeProgress(found.urn, checked, total, purged))
 
-    steps = Steps(engine, pause=pause, clock=clock, after_step=report)
-    try:
+    with Steps(engine, pause=pause, clock=clock, after_step=report) as steps:
         total = int(steps.conn.execute(_TOTAL, params).scalar_one())
         # a resource made after this holds no values: every server has dropped the extension
         last = steps.conn.execute(_LAST).scalar() or 0
@@ -147,10 +146,6 @@ def purge_extension(
             steps.tick()
         # (a purge run beside this one may have finished it, and the URN been declared anew since)
         steps.conn.execute(delete(X).where(X.c.urn_key == found.urn_key, X.c.removing == mark))
-    except BaseException as exc:
-        steps.close(type(exc), exc, exc.__traceback__)
-        raise
-    steps.close()
     report()
     return purged
 

@@ -27,9 +27,9 @@ BATCH = 1000
 
 
 class Steps:
-    """Write transactions of about :data:`STEP_SECONDS` each, with :data:`PAUSE_SECONDS` between:
-    work runs on :attr:`conn`, and calls :meth:`tick` after each statement. ``after_step`` runs
-    between two steps, while no transaction is open."""
+    """Write transactions of about :data:`STEP_SECONDS` each, with :data:`PAUSE_SECONDS` between,
+    as a context manager: work runs on :attr:`conn`, and calls :meth:`tick` after each statement.
+    ``after_step`` runs between two steps, while no transaction is open."""
 
     def __init__(
         self,
@@ -45,6 +45,15 @@ class Steps:
         self._after_step = after_step
         self._txn: AbstractContextManager[Connection] | None = None
         self._begin()
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Commit the last step, or roll back the one under way when ``exc`` ends the work."""
+        self.close(kind, exc, tb)
 
     def _begin(self) -> None:
         self._txn = self._engine.begin()

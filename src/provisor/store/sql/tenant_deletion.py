@@ -78,8 +78,7 @@ def delete_tenant(
             progress(DeletionProgress(tenant, deleted, total))
 
     params = {"tenant": tenant_id}
-    steps = Steps(engine, after_step=report)
-    try:
+    with Steps(engine, after_step=report) as steps:
         groups = [pk for (pk,) in steps.conn.execute(_GROUPS, params)]
         for group in groups:
             while True:
@@ -107,10 +106,6 @@ def delete_tenant(
         conn.execute(delete(K).where(K.c.tenant_id == tenant_id))
         conn.execute(delete(TR).where(TR.c.tenant_id == tenant_id))
         conn.execute(delete(T).where(T.c.id == tenant_id))
-    except BaseException as exc:
-        steps.close(type(exc), exc, exc.__traceback__)
-        raise
-    steps.close()
     report()
     return tenant
 
