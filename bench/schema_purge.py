@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tenant_delete import PROVISOR, Writers, serving, summary
+from tenant_delete import PROVISOR, beside_writers, report
 
 URN = "urn:example:scim:schemas:extension:Bench:2.0:User"
 DEFINITION = {"id": URN, "attributes": [{"name": "costCode", "type": "string"}]}
@@ -74,36 +72,15 @@ def main() -> int:
             build_store(f"sqlite:///{path}", args.users, args.groups)
         db = f"sqlite:///{path}"
         holders = declare(db, path, args.every)
-        made = subprocess.run(
-            [*PROVISOR, "tenant", "create", "other", "--db", db], capture_output=True, text=True, check=True
+        began, ended, writers = beside_writers(
+            db, ["schema", "remove", URN, "--purge"], args.writers, args.before, args.after
         )
-        token = made.stdout.strip().splitlines()[-1]
-        with serving(db) as base:
-            writers = Writers(base, token, args.writers)
-            writers.start()
-            time.sleep(args.before)
-            began = time.monotonic()
-            subprocess.run(
-                [*PROVISOR, "schema", "remove", URN, "--purge", "--db", db],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            ended = time.monotonic()
-            time.sleep(args.after)
-            writers.stop()
         with sqlite3.connect(path) as conn:
             left = conn.execute(
                 "SELECT count(*) FROM resources WHERE data LIKE ?", (f'%"{URN}":%',)
             ).fetchone()[0]
-    import provisor
-
-    before = [r for r in writers.records if r[0] + r[1] < began]
-    during = [r for r in writers.records if r[0] < ended and r[0] + r[1] >= began]
-    print(f"provisor from {Path(provisor.__file__).parent}; {os.cpu_count()} CPUs")
-    print(f"schema remove --purge of {holders:,} users' values: {ended - began:.2f} s ({left} left)")
-    print(f"writes of another tenant before it: {summary(before)}")
-    print(f"writes of another tenant during it: {summary(during)}")
+    headline = f"schema remove --purge of {holders:,} users' values: {ended - began:.2f} s ({left} left)"
+    report(headline, began, ended, writers)
     return 0
 
 

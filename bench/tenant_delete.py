@@ -115,6 +115,47 @@ def summary(records: list[tuple[float, float, int]]) -> str:
     )
 
 
+def beside_writers(
+    db: str, command: list[str], writers: int, before: float, after: float
+) -> tuple[float, float, Writers]:
+    """Serve ``db`` with a second tenant, ``other``, and run ``command`` (a ``provisor`` command's
+    arguments) in another process while ``writers`` threads POST Users to ``other``: ``before``
+    seconds alone, then during the command, then ``after`` seconds more. Returns when the command
+    began and ended (``time.monotonic``) and the writers with their records."""
+    made = subprocess.run(
+        [*PROVISOR, "tenant", "create", "other", "--db", db], capture_output=True, text=True, check=True
+    )
+    token = made.stdout.strip().splitlines()[-1]
+    with serving(db) as base:
+        posting = Writers(base, token, writers)
+        posting.start()
+        time.sleep(before)
+        began = time.monotonic()
+        subprocess.run(
+            [*PROVISOR, *command, "--db", db],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        ended = time.monotonic()
+        time.sleep(after)
+        posting.stop()
+    return began, ended, posting
+
+
+def report(headline: str, began: float, ended: float, writers: Writers) -> None:
+    """Print ``headline`` (what ran, and how long it took) and the other tenant's writes before
+    and during it."""
+    import provisor
+
+    before = [r for r in writers.records if r[0] + r[1] < began]
+    during = [r for r in writers.records if r[0] < ended and r[0] + r[1] >= began]
+    print(f"provisor from {Path(provisor.__file__).parent}; {os.cpu_count()} CPUs")
+    print(headline)
+    print(f"writes of another tenant before it: {summary(before)}")
+    print(f"writes of another tenant during it: {summary(during)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=100_000)
@@ -134,32 +175,15 @@ def main() -> int:
 
             build_store(f"sqlite:///{path}", args.users, args.groups)
         db = f"sqlite:///{path}"
-        made = subprocess.run(
-            [*PROVISOR, "tenant", "create", "other", "--db", db], capture_output=True, text=True, check=True
+        began, ended, writers = beside_writers(
+            db, ["tenant", "delete", "bench", "--yes"], args.writers, args.before, args.after
         )
-        token = made.stdout.strip().splitlines()[-1]
-        with serving(db) as base:
-            writers = Writers(base, token, args.writers)
-            writers.start()
-            time.sleep(args.before)
-            began = time.monotonic()
-            subprocess.run(
-                [*PROVISOR, "tenant", "delete", "bench", "--yes", "--db", db],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            ended = time.monotonic()
-            time.sleep(args.after)
-            writers.stop()
-    import provisor
-
-    before = [r for r in writers.records if r[0] + r[1] < began]
-    during = [r for r in writers.records if r[0] < ended and r[0] + r[1] >= began]
-    print(f"provisor from {Path(provisor.__file__).parent}; {os.cpu_count()} CPUs")
-    print(f"tenant delete of {args.users:,} users in {args.groups} groups: {ended - began:.2f} s")
-    print(f"writes of another tenant before it: {summary(before)}")
-    print(f"writes of another tenant during it: {summary(during)}")
+    report(
+        f"tenant delete of {args.users:,} users in {args.groups} groups: {ended - began:.2f} s",
+        began,
+        ended,
+        writers,
+    )
     return 0
 
 
