@@ -466,6 +466,14 @@ def test_allowed_networks_are_set_normalised_and_removed(db: str) -> None:
     assert "networks:   any" in cli("tenant", "show", "x", "--db", db).stdout
 
 
+def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
+    before = stored(db)
+    refused = cli("tenant", "set", "x", "--db", db, "--any-role", "--allowed-role", "Admin")
+    assert_refused(refused, 2, "--any-role", "--allowed-role")
+    assert stored(db) == before
+
+
 def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
     assert_refused(cli("serve", "--db", db, "--documentation-uri", "docs/scim"), 2, "--documentation-uri")
     started = cli("serve", "--db", db, "--documentation-uri", "https://docs.example.com/scim")
