@@ -349,9 +349,8 @@ def tenant_set(
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:
-        if "compat" in settings:
-            current = store.get_tenant(name).settings.get("compat") or {}
-            settings["compat"] = {**current, **settings["compat"]}
+        # the store merges --compat into the stored switches in its write transaction: two admins
+        # changing different switches at once both keep theirs
         tenant = store.update_settings(name, settings)
         if no_trace:
             store.delete_traces(tenant.id)
