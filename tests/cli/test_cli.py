@@ -421,6 +421,25 @@ def test_tenant_create_options_are_stored_and_enforced(db):
     assert "--max-page-size" in p.stderr
 
 
+def test_tenant_set_any_role_lifts_the_allowed_roles(db):
+    token = last_line(run("tenant", "create", "acme", "--allowed-role", "User,Reader", db=db))
+    admin = {"schemas": [USER_SCHEMA], "userName": "boss@x.com", "roles": [{"value": "Admin"}]}
+    with serving(db) as base:
+        r = httpx.post(f"{base}/Users", headers=bearer(token), json=admin)
+        assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", r.text
+        shown = run("tenant", "set", "acme", "--any-role", db=db).stdout
+        assert json.loads(shown) == {}  # the restriction is gone from the stored settings
+        assert "roles:      any" in run("tenant", "show", "acme", db=db).stdout
+        # the running server follows within its tenant cache's second; generous for a busy box
+        deadline = time.monotonic() + 30
+        while (r := httpx.post(f"{base}/Users", headers=bearer(token), json=admin)).status_code == 400:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.1)
+        assert r.status_code == 201 and r.json()["roles"] == [{"value": "Admin"}], r.text
+    # again on a tenant without the restriction: nothing to remove, nothing changes
+    assert json.loads(run("tenant", "set", "acme", "--any-role", db=db).stdout) == {}
+
+
 def test_provisor_db_alone_chooses_the_database(tmp_path):
     path = tmp_path / "from-env.db"
     work = tmp_path / "cwd"  # where the default sqlite:///provisor.db would land

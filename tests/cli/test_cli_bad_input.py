@@ -466,6 +466,27 @@ def test_allowed_networks_are_set_normalised_and_removed(db: str) -> None:
     assert "networks:   any" in cli("tenant", "show", "x", "--db", db).stdout
 
 
+def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--compat", "string_booleans=off").exit_code == 0
+    changed = cli("tenant", "set", "x", "--db", db, "--compat", "free_type_labels=off")
+    assert changed.exit_code == 0, changed.stderr
+    assert json.loads(changed.stdout)["compat"] == {"string_booleans": False, "free_type_labels": False}
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # not a mapping of switches: the server reads it as none set
+        conn.execute("UPDATE tenants SET settings = ?", (json.dumps({"compat": "entra"}),))
+    changed = cli("tenant", "set", "x", "--db", db, "--compat", "active_by_default=off")
+    assert changed.exit_code == 0, changed.stderr
+    assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
+
+
+def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
+    before = stored(db)
+    refused = cli("tenant", "set", "x", "--db", db, "--any-role", "--allowed-role", "Admin")
+    assert_refused(refused, 2, "--any-role", "--allowed-role")
+    assert stored(db) == before
+
+
 def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
     assert_refused(cli("serve", "--db", db, "--documentation-uri", "docs/scim"), 2, "--documentation-uri")
     started = cli("serve", "--db", db, "--documentation-uri", "https://docs.example.com/scim")

@@ -79,6 +79,26 @@ def test_a_tokens_use_is_recorded_at_most_once_a_minute(store: CountingStore) ->
     assert store.waits == [False, False]  # a request never waits for the write lock to record it
 
 
+def test_the_use_record_forgets_tokens_no_longer_sent(store: CountingStore) -> None:
+    """Each accepted token has an entry saying when its use is next written; one past due is the
+    same as none, so those of tokens no longer sent (revoked, replaced) go once a minute."""
+    tenant = store.create_tenant("acme")
+    tokens = [issue_token(store, tenant.id)[0] for _ in range(5)]
+    clock = Clock()
+    auth = Authenticator(store, clock=clock)
+    for token in tokens:
+        authenticate(auth, f"Bearer {token}")
+    assert len(auth._use_due) == 5 and store.touches == 5
+    clock.now += USE_RECORD_SECONDS
+    authenticate(auth, f"Bearer {tokens[0]}")  # due: written, and the others' entries go
+    assert len(auth._use_due) == 1 and store.touches == 6
+    authenticate(auth, f"Bearer {tokens[1]}")  # an entry gone is due at once, as before
+    assert len(auth._use_due) == 2 and store.touches == 7
+    clock.now += 1
+    authenticate(auth, f"Bearer {tokens[1]}")  # and then a minute away again
+    assert store.touches == 7
+
+
 def test_refused_tokens_record_nothing(store: CountingStore) -> None:
     tenant = store.create_tenant("acme")
     token, info = issue_token(store, tenant.id)

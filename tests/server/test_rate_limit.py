@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import USER, LiveServer, assert_scim_error, create_user, make_user
 
 from provisor.scim.errors import TooManyRequests
-from provisor.server.ratelimit import RateLimit, RateLimiter
+from provisor.server.ratelimit import SWEEP_SECONDS, RateLimit, RateLimiter
 from provisor.server.tenancy import context_for
 from provisor.store.base import Query, Tenant
 
@@ -76,6 +76,31 @@ def test_a_cost_above_the_burst_waits_for_a_full_bucket_and_leaves_a_debt() -> N
     with pytest.raises(TooManyRequests) as refused:
         limiter.take("t", limit, cost=100)  # the next large one waits for a full bucket again
     assert refused.value.retry_after == 8
+
+
+def test_buckets_that_have_refilled_are_dropped_and_a_dropped_one_starts_full() -> None:
+    """A bucket full again is the same as none: those of tenants gone quiet, deleted or no longer
+    limited go at the next sweep; one still refilling (a debt, a recent request) stays."""
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    quick, slow = RateLimit(per_second=10.0, burst=10), RateLimit(per_second=0.01, burst=2)
+    for i in range(100):
+        limiter.take(f"gone-{i}", quick, cost=10)  # emptied; full again a second later
+    limiter.take("slow", slow, cost=2)  # full again after 200 s
+    assert len(limiter) == 101
+    clock.now += SWEEP_SECONDS
+    limiter.take("busy", quick)
+    assert len(limiter) == 2  # "slow" is refilling still, "busy" just took
+    with pytest.raises(TooManyRequests):
+        limiter.take("slow", slow)  # kept: its emptiness is remembered
+    limiter.take("brief", quick, cost=10)  # full again a second later
+    clock.now += SWEEP_SECONDS - 1
+    limiter.take("busy", quick)
+    assert len(limiter) == 3  # the sweep is at most once a SWEEP_SECONDS: none since
+    clock.now += 200
+    limiter.take("busy", quick)
+    assert len(limiter) == 1  # "slow" and "brief" refilled meanwhile
+    limiter.take("gone-0", quick, cost=10)  # a dropped bucket comes back full
 
 
 def _tenant(settings: dict[str, Any]) -> Tenant:

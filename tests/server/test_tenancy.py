@@ -19,7 +19,7 @@ from tests.conftest import (
 
 from provisor.scim.compat import QUIRK_NAMES
 from provisor.server.auth import hash_token, issue_token
-from provisor.server.tenancy import context_for
+from provisor.server.tenancy import CONTEXT_KEEP_SECONDS, TenantContexts, context_for
 from provisor.store.base import Tenant
 
 ADSCIM = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -448,3 +448,25 @@ def test_bulk_of_tenant_a_cannot_touch_tenant_b(live):
         assert b.get(path).json() == ub
         assert b.get(f"/Groups/{gb['id']}").json() == gb
         assert a.get("/Users").json()["totalResults"] == 0
+
+
+def test_tenant_contexts_are_compiled_once_a_tenant_object_and_forgotten_later() -> None:
+    """The server's compiled tenant settings: one entry a tenant, reused while the authenticator
+    hands out the same Tenant; every CONTEXT_KEEP_SECONDS at most all go, so deleted or quiet
+    tenants leave nothing behind."""
+    now = [100.0]
+    contexts = TenantContexts(1000, clock=lambda: now[0])
+    created = datetime.now(UTC)
+    tenants = [Tenant(f"{i:032x}", f"t{i}", {"max_page_size": 5}, created) for i in range(50)]
+    first = [contexts.of(t) for t in tenants]
+    assert len(contexts) == 50 and first[0].max_page_size == 5
+    assert contexts.of(tenants[0]) is first[0]  # the same Tenant: the same context
+    refreshed = Tenant(tenants[0].id, "t0", {"max_page_size": 7}, created)  # the token cache's next read
+    assert contexts.of(refreshed).max_page_size == 7 and len(contexts) == 50
+    now[0] += CONTEXT_KEEP_SECONDS
+    assert contexts.of(refreshed).max_page_size == 7  # a hit: nothing is swept on the hot path
+    assert len(contexts) == 50
+    again = Tenant(tenants[1].id, "t1", {"max_page_size": 5}, created)
+    assert contexts.of(again) is not first[1]  # a miss past the keep time: all others go
+    assert len(contexts) == 1 and contexts.of(again).max_page_size == 5
+    assert contexts.of(tenants[2]).max_page_size == 5 and len(contexts) == 2

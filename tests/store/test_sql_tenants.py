@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +24,7 @@ from provisor.store.base import (
     UnknownMember,
 )
 from provisor.store.sql import SqlStore
+from provisor.store.sql import tenants as tenants_sql
 from provisor.store.sql.tables import emails, memberships, resources, tenants, tokens
 
 
@@ -119,6 +122,55 @@ def test_settings_merge_and_remove(sql_store: SqlStore) -> None:
     assert dict(sql_store.update_settings("t", {"b": None, "c": 3}).settings) == {"a": 1, "c": 3}
     with pytest.raises(TenantNotFound):
         sql_store.update_settings("nope", {})
+
+
+def test_a_mapping_setting_merges_into_the_stored_one(sql_store: SqlStore) -> None:
+    sql_store.create_tenant("t", {"compat": {"a": False, "b": False}, "odd": "not a mapping"})
+    changed = sql_store.update_settings("t", {"compat": {"b": True, "a": None}, "odd": {"x": 1}})
+    assert dict(changed.settings) == {"compat": {"b": True}, "odd": {"x": 1}}
+    assert dict(sql_store.get_tenant("t").settings) == dict(changed.settings)
+    sql_store.update_settings("t", {"compat": None})
+    assert dict(sql_store.get_tenant("t").settings) == {"odd": {"x": 1}}
+
+
+def test_concurrent_changes_of_different_switches_both_survive(
+    sql_store: SqlStore, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two admins at once (`tenant set --compat A=off` and `--compat B=off`): the second change
+    runs while the first has read the settings and not yet written them; neither is lost."""
+    sql_store.create_tenant("t", {"compat": {"string_booleans": False}})
+    other = SqlStore(db_url)
+    failures: list[Exception] = []
+
+    def second_change() -> None:
+        try:
+            other.update_settings("t", {"compat": {"free_type_labels": False}})
+        except Exception as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    second = threading.Thread(target=second_change)
+    real_find = tenants_sql._find
+
+    def find_then_let_the_other_in(conn: Any, key: str) -> Any:
+        found = real_find(conn, key)
+        if second.ident is None and threading.current_thread() is not second:
+            second.start()
+            # it waits for the write lock the first change holds, or (reading outside it) finishes
+            second.join(timeout=2)
+        return found
+
+    monkeypatch.setattr(tenants_sql, "_find", find_then_let_the_other_in)
+    try:
+        sql_store.update_settings("t", {"compat": {"active_by_default": False}})
+        second.join(timeout=60)
+        assert not second.is_alive() and not failures, failures
+    finally:
+        other.close()
+    assert dict(sql_store.get_tenant("t").settings["compat"]) == {
+        "string_booleans": False,
+        "active_by_default": False,
+        "free_type_labels": False,
+    }
 
 
 @pytest.mark.parametrize(

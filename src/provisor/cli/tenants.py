@@ -303,6 +303,9 @@ def tenant_set(
     allowed_roles: Annotated[
         list[str] | None, typer.Option("--allowed-role", help="Only accept these roles.")
     ] = None,
+    any_role: Annotated[
+        bool, typer.Option("--any-role", help="Accept any role again (remove --allowed-role).")
+    ] = False,
     max_page_size: PageSizeOption = None,
     strict: Annotated[
         bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
@@ -327,6 +330,10 @@ def tenant_set(
     settings = tenant_settings(
         allowed_roles, max_page_size, strict, compat, rate_limit, rate_burst, trace, networks
     )
+    if any_role:
+        if allowed_roles:
+            fail("--any-role cannot go with --allowed-role", 2)
+        settings["allowed_roles"] = None
     if any_network:
         if networks:
             fail("--any-network cannot go with --allow-network", 2)
@@ -342,9 +349,8 @@ def tenant_set(
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:
-        if "compat" in settings:
-            current = store.get_tenant(name).settings.get("compat") or {}
-            settings["compat"] = {**current, **settings["compat"]}
+        # the store merges --compat into the stored switches in its write transaction: two admins
+        # changing different switches at once both keep theirs
         tenant = store.update_settings(name, settings)
         if no_trace:
             store.delete_traces(tenant.id)

@@ -48,10 +48,10 @@ from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMid
 from provisor.server.queries import ListRequest, Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
-from provisor.server.tenancy import TenantContext, context_for
+from provisor.server.tenancy import TenantContext, TenantContexts
 from provisor.server.tracing import traced
 from provisor.server.writes import WriteBatcher
-from provisor.store.base import Precondition, Tenant
+from provisor.store.base import Precondition
 
 log = logging.getLogger("provisor.server")
 
@@ -74,7 +74,7 @@ class ScimApp:
         self._public_base = (
             None if config.public_url is None else config.public_url.rstrip("/") + config.base_path
         )
-        self._contexts: dict[str, tuple[Tenant, TenantContext]] = {}
+        self.contexts = TenantContexts(config.max_page_size)
         self.limiter = RateLimiter()
         self.adopt(registry)
         # A store that follows declared extension schemas is asked every schema_check_seconds.
@@ -116,14 +116,6 @@ class ScimApp:
         host = request.headers.get("host") or "localhost"
         return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{self.config.base_path}"
 
-    def context(self, tenant: Tenant) -> TenantContext:
-        cached = self._contexts.get(tenant.id)
-        if cached is not None and cached[0] is tenant:
-            return cached[1]
-        ctx = context_for(tenant, self.config.max_page_size)
-        self._contexts[tenant.id] = (tenant, ctx)
-        return ctx
-
     async def json_body(self, request: ScimRequest, limit: int | None = None) -> Any:
         return await request.json(limit or self.config.max_body_bytes)
 
@@ -138,7 +130,7 @@ class ScimApp:
             scope.setdefault("state", {})["tenant_id"] = tenant.id
             if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
                 self._check_schemas(now)
-            ctx = self.context(tenant)
+            ctx = self.contexts.of(tenant)
             if variant and not ctx.compat.on("bearer_scheme_variants"):
                 raise Unauthorized(BEARER_HINT)
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):

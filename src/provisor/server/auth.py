@@ -80,8 +80,10 @@ class Authenticator:
         self._clock = clock
         self._cache: OrderedDict[bytes, tuple[float, TokenInfo, Tenant]] = OrderedDict()
         self._record_use = record_use
-        #: token id -> when its use is next written (clock time)
+        #: token id -> when its use is next written (clock time); an entry past due is the same
+        #: as none, so those go every USE_RECORD_SECONDS (tokens revoked or no longer sent)
         self._use_due: dict[str, float] = {}
+        self._use_sweep_due = clock() + USE_RECORD_SECONDS
 
     def identify(self, authorization: str | None) -> tuple[TokenInfo, Tenant, bool]:
         """The token and tenant of an ``Authorization: Bearer`` header, and whether the header
@@ -130,6 +132,9 @@ class Authenticator:
         """Write that ``info`` was used, without waiting for a database another writer holds (a
         read must not wait on it); a failure is logged and the request goes on: the next write
         is tried a minute later."""
+        if now >= self._use_sweep_due:  # at most once a minute, off the requests between writes
+            self._use_due = {k: due for k, due in self._use_due.items() if due > now}
+            self._use_sweep_due = now + USE_RECORD_SECONDS
         self._use_due[info.id] = now + USE_RECORD_SECONDS
         try:
             self._store.touch_token(info.id, datetime.now(UTC), wait=False)

@@ -11,7 +11,8 @@ Bulk request after its body is read (its operations are counted there), a Bulk w
 BulkRequest costing one token.
 
 The buckets live in the server process (each worker has its own), are created on a tenant's first
-request and cost a few dozen bytes each.
+request and cost a few dozen bytes each. A bucket that has refilled is the same as none, so every
+:data:`SWEEP_SECONDS` those go: a tenant deleted, no longer limited or gone quiet leaves nothing.
 
 Entra (entra-behaviour.md 4.3) paces only its gallery apps; against a custom app it sends what it
 sends, retries a 429 later and may quarantine a job whose requests fail too often, and Microsoft
@@ -37,12 +38,21 @@ class RateLimit:
     burst: int
 
 
-class _Bucket:
-    __slots__ = ("stamp", "tokens")
+#: How often the buckets that have refilled are dropped.
+SWEEP_SECONDS = 60.0
 
-    def __init__(self, tokens: float, stamp: float) -> None:
+
+class _Bucket:
+    __slots__ = ("limit", "stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float, limit: RateLimit) -> None:
         self.tokens = tokens
         self.stamp = stamp
+        #: the limit it was last taken under: when it is full again (``RateLimiter._sweep``)
+        self.limit = limit
+
+    def full_at(self) -> float:
+        return self.stamp + (self.limit.burst - self.tokens) / self.limit.per_second
 
 
 class RateLimiter:
@@ -51,6 +61,10 @@ class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+        self._sweep_due = clock() + SWEEP_SECONDS
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def take(self, tenant_id: str, limit: RateLimit, cost: int = 1) -> None:
         """Take ``cost`` tokens from the tenant's bucket, or raise TooManyRequests and take none.
@@ -61,14 +75,17 @@ class RateLimiter:
         Bulk buys no more writes a second than single requests do.
         """
         now = self._clock()
+        if now >= self._sweep_due:
+            self._sweep(now)
         cost = max(1, cost)
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
-            bucket = self._buckets[tenant_id] = _Bucket(float(limit.burst), now)
+            bucket = self._buckets[tenant_id] = _Bucket(float(limit.burst), now, limit)
         else:
             elapsed = max(0.0, now - bucket.stamp)
             bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.per_second)
             bucket.stamp = now
+            bucket.limit = limit
         needed = min(cost, limit.burst)
         if bucket.tokens >= needed:
             bucket.tokens -= cost  # below zero for a cost above the burst: a debt later requests repay
@@ -79,3 +96,8 @@ class RateLimiter:
             f"retry in {wait} s",
             retry_after=max(1, wait),
         )
+
+    def _sweep(self, now: float) -> None:
+        """Drop the buckets that are full by now: a tenant's next request starts a full one."""
+        self._buckets = {t: b for t, b in self._buckets.items() if b.full_at() > now}
+        self._sweep_due = now + SWEEP_SECONDS

@@ -486,7 +486,11 @@ class TenantStore(Protocol):
         finishes it. ``progress`` hears after each step."""
         ...
 
-    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant: ...
+    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
+        """Merge ``settings`` into the tenant's, atomically: a key replaces the stored value,
+        except that a mapping merges into a stored mapping (one ``compat`` switch changes, the
+        others stay); a None value removes a key."""
+        ...
 
     def add_token(
         self, tenant_id: str, token_hash: bytes, prefix: str, label: str, expires: datetime | None

@@ -89,6 +89,19 @@ def _token(row: Any) -> TokenInfo:
     )
 
 
+def merge_settings(stored: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """``change`` applied to ``stored``: a key replaces the stored value, except that a mapping
+    merges into a stored mapping (``{"compat": {"x": False}}`` changes one switch, keeping the
+    others); a None value, at either level, removes the key."""
+    merged = dict(stored)
+    for key, value in change.items():
+        held = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(held, Mapping):
+            value = {k: v for k, v in {**held, **value}.items() if v is not None}
+        merged[key] = value
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 class SqlTenants:
     """Create, find, configure and delete tenants; add, find, list and revoke their tokens."""
 
@@ -139,15 +152,15 @@ class SqlTenants:
         )
 
     def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
-        """Merge ``settings`` into the tenant's (top-level keys replace; a None value removes a key);
-        TenantNotFound, or TenantDeleting for a tenant being deleted."""
+        """Merge ``settings`` into the tenant's (see ``merge_settings``) in one write transaction,
+        so that two admins changing different settings, or different switches of ``compat``, at
+        once both keep their change; TenantNotFound, or TenantDeleting for a tenant being deleted."""
         with self._write.begin() as conn:
             tenant = _find(conn, name_or_id)
             if tenant is None:
                 raise TenantNotFound(f"no tenant {name_or_id!r}")
             _not_deleting(tenant)
-            merged = {**tenant.settings, **settings}
-            merged = {k: v for k, v in merged.items() if v is not None}
+            merged = merge_settings(tenant.settings, settings)
             conn.execute(update(T).where(T.c.id == tenant.id).values(settings=dumps(merged)))
         return replace(tenant, settings=merged)
 
