@@ -487,6 +487,24 @@ def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
     assert stored(db) == before
 
 
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_an_allowed_role_that_names_no_role_is_refused_and_nothing_changes(db: str, value: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
+    before = stored(db)
+    assert_refused(
+        cli("tenant", "set", "x", "--db", db, "--allowed-role", value), 2, "--allowed-role", "--any-role"
+    )
+    assert_refused(cli("tenant", "create", "y", "--db", db, "--allowed-role", value), 2, "--allowed-role")
+    assert stored(db) == before
+
+
+def test_allowed_roles_are_trimmed_and_listed_once(db: str) -> None:
+    made = cli("tenant", "create", "x", "--db", db, "--allowed-role", "User, Project Manager,User")
+    assert made.exit_code == 0, made.stderr
+    shown = cli("tenant", "show", "x", "--db", db, "--json")
+    assert json.loads(shown.stdout)["allowed_roles"] == ["User", "Project Manager"]
+
+
 def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
     assert_refused(cli("serve", "--db", db, "--documentation-uri", "docs/scim"), 2, "--documentation-uri")
     started = cli("serve", "--db", db, "--documentation-uri", "https://docs.example.com/scim")

@@ -101,7 +101,10 @@ def tenant_settings(
         check_range("--rate-burst", rate_burst, 1, MAX_RATE_LIMIT)
         settings["rate_burst"] = rate_burst
     if allowed_roles:
-        settings["allowed_roles"] = [r for item in allowed_roles for r in item.split(",") if r]
+        roles = [r.strip() for item in allowed_roles for r in item.split(",")]
+        if not any(roles):  # "" or ",": an empty list would mean any role, not none
+            fail("--allowed-role needs a role name (e.g. User); --any-role lifts the restriction", 2)
+        settings["allowed_roles"] = list(dict.fromkeys(r for r in roles if r))
     if max_page_size is not None:
         check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)
         settings["max_page_size"] = max_page_size
