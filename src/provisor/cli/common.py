@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import shlex
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -44,6 +45,25 @@ DbOption = Annotated[
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"provisor: {message}", err=True)
     raise typer.Exit(code)
+
+
+#: How often a long command (a tenant's deletion, an extension's purge) says how far it is.
+PROGRESS_SECONDS = 2.0
+_Step = TypeVar("_Step")
+
+
+def progress_on_stderr(describe: Callable[[_Step], str]) -> Callable[[_Step], None]:
+    """A store's ``progress`` callback that prints ``describe(step)`` on standard error, at most
+    every :data:`PROGRESS_SECONDS` (none for a command that ends sooner)."""
+    shown = time.monotonic()
+
+    def progress(step: _Step) -> None:
+        nonlocal shown
+        if (now := time.monotonic()) - shown >= PROGRESS_SECONDS:
+            shown = now
+            typer.echo(describe(step), err=True)
+
+    return progress
 
 
 def check_range(option: str, value: float, low: float, high: float) -> None:

@@ -7,17 +7,14 @@ the database, and reaches a running ``provisor serve`` within seconds (``schema_
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from provisor.cli.common import DbOption, fail, open_store
+from provisor.cli.common import DbOption, fail, open_store, progress_on_stderr
 
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
-#: A long purge says how far it is this often (on standard error).
-PURGE_PROGRESS_SECONDS = 2.0
 
 
 def finish_command(urn: str) -> str:
@@ -121,17 +118,13 @@ def register(app: typer.Typer) -> None:
         finish it."""
         from provisor.store.base import PurgeProgress, SchemaExtensionInUse
 
-        shown = time.monotonic()
+        def described(step: PurgeProgress) -> str:
+            return (
+                f"removing {step.urn}: {step.checked:,} of {step.total:,} resources checked, "
+                f"{step.purged:,} rewritten"
+            )
 
-        def progress(step: PurgeProgress) -> None:
-            nonlocal shown
-            if (now := time.monotonic()) - shown >= PURGE_PROGRESS_SECONDS:
-                shown = now
-                typer.echo(
-                    f"removing {step.urn}: {step.checked:,} of {step.total:,} resources checked, "
-                    f"{step.purged:,} rewritten",
-                    err=True,
-                )
+        progress = progress_on_stderr(described)
 
         try:
             with open_store(db) as store:

@@ -26,11 +26,9 @@ from provisor.cli.common import (
     check_range,
     fail,
     open_store,
+    progress_on_stderr,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
-
-#: A long deletion says how far it is this often (on standard error).
-DELETE_PROGRESS_SECONDS = 2.0
 
 tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
 token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
@@ -270,22 +268,17 @@ def tenant_delete(
 
     Its tokens stop working within a second (a running server's token cache); the rest goes in
     short steps, so that servers on the same database keep writing for the other tenants
-    meanwhile. A deletion that was stopped (Ctrl-C, a
-    crash) leaves the tenant marked as being deleted: run this again to finish it."""
+    meanwhile. A deletion that was stopped (Ctrl-C, a crash) leaves the tenant marked as being
+    deleted: run this again to finish it."""
     from provisor.store.base import DeletionProgress
 
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
         fail("not deleted")
-    shown = time.monotonic()
 
-    def progress(step: DeletionProgress) -> None:
-        nonlocal shown
-        if (now := time.monotonic()) - shown >= DELETE_PROGRESS_SECONDS:
-            shown = now
-            typer.echo(
-                f"deleting tenant {step.tenant.name}: {step.deleted:,} of {step.total:,} users and groups",
-                err=True,
-            )
+    def described(step: DeletionProgress) -> str:
+        return f"deleting tenant {step.tenant.name}: {step.deleted:,} of {step.total:,} users and groups"
+
+    progress = progress_on_stderr(described)
 
     try:
         with open_store(db) as store:

@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import BindParameter
 from provisor.scim.schema.model import default_registry
 from provisor.store.base import PurgeProgress, SchemaExtensionNotFound
 from provisor.store.sql.dialect import like_escape
+from provisor.store.sql.rows import withdrawn_key
 from provisor.store.sql.steps import BATCH, Steps
 from provisor.store.sql.tables import resource_counts as COUNTS
 from provisor.store.sql.tables import resources as R
@@ -79,7 +80,7 @@ def holder_params(urn: str, resource_type: str) -> dict[str, str]:
     """The resource type and the LIKE pattern of documents that may hold values of ``urn``: the URN
     as a JSON key. LIKE only narrows (it ignores case, and the text may be inside a value): whether
     the document holds the key is checked on the decoded document."""
-    return {"rt": type_name(resource_type), "needle": '%"' + like_escape(urn) + '":%'}
+    return {"rt": type_name(resource_type), "needle": "%" + like_escape(withdrawn_key(urn)) + "%"}
 
 
 def without(text: str, urn: str) -> str | None:

@@ -291,7 +291,6 @@ class SqlResources:
         """
         rt = self._rt(resource_type)
         params = {"tenant": tenant_id, "rt": rt.name, "id": id}
-        withdrawn = self._withdrawn.get(rt.name, ())
         if not (with_members and rt.name == "Group"):
             lookups = self._lookups
             statement = lookups.get_groups if with_groups and rt.name == "User" else lookups.get
@@ -305,7 +304,7 @@ class SqlResources:
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             found = self._members.load_members(tx, [row[0]])
-        return stored(row, rt.name, tuple(found[row[0]]), withdrawn=withdrawn)
+        return stored(row, rt.name, tuple(found[row[0]]), withdrawn=self._withdrawn.get(rt.name, ()))
 
     def _read_one(
         self, runner: Runner, resource_type: str, id: str, statement: Prepared, params: dict[str, Any]
