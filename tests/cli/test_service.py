@@ -176,6 +176,10 @@ def test_cycles_on_the_interval_pause_resume_and_sigint(live, tmp_path, services
             proc=run.proc,
         )
         (update,) = state.logs("svc", LogQuery(anchor=users[0]["id"], action="Update"))
+        # the app has the change before the cycle that made it records its end
+        wait_until(
+            lambda: update.cycle in {c.id for c in finished(state, "svc")}, "the cycle's end", proc=run.proc
+        )
         by_id = {c.id: c for c in state.cycles("svc", limit=100)}
         assert by_id[update.cycle].kind is CycleKind.INCREMENTAL
         assert by_id[update.cycle].result == "Succeeded"

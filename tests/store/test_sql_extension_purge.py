@@ -153,6 +153,7 @@ def test_the_write_lock_is_free_between_steps_and_holders_are_rewritten_as_updat
 def test_a_stopped_purge_leaves_a_marked_declaration_whose_values_no_read_shows(
     url: str, store: SqlStore
 ) -> None:
+    before = everything(store)
     calls = 0
 
     def stop_at_the_second(step: PurgeProgress) -> None:
@@ -186,8 +187,20 @@ def test_a_stopped_purge_leaves_a_marked_declaration_whose_values_no_read_shows(
             later.remove_schema_extension(URN)
         assert list(later.schema_removals()) == [URN]
 
+        # once marked, a holder is shown as the next version, last modified when the removal began
+        began = later.schema_removals()[URN]
+        for id, was in before.items():
+            now = shown[id]
+            if URN in was.data:  # (the first step's, rewritten, too)
+                assert (now.version, now.last_modified) == (was.version + 1, max(was.last_modified, began))
+                assert now.data == {k: v for k, v in was.data.items() if k != URN}
+            else:
+                assert now == was
+
         assert later.remove_schema_extension(URN, purge=True) > 0  # the second run finishes it
         assert holders(later) == 0 and later.schema_removals() == {}
+        # the purge gave each holder the version and date it was shown with: nothing shown changed
+        assert everything(later) == shown
         assert [e.urn for e in later.schema_extensions()] == [TEAM]
         later.add_schema_extension(custom())  # a new declaration: nothing stored shows again
         again = SqlStore(url)
@@ -263,7 +276,8 @@ def test_an_update_between_steps_drops_the_values_and_the_purge_leaves_it(url: s
         follower.close()
 
     now = store.get(tenant, "User", last.id)
-    assert now.version == last.version + 1 == written[0].version  # the update's, not the purge's
+    # the update's, one past the version reads showed without the values; the purge's walk left it
+    assert now.version == last.version + 2 == written[0].version
     assert now.data == {**{k: v for k, v in last.data.items() if k != URN}, "displayName": "renamed"}
     assert holders(store) == 0
 

@@ -13,9 +13,10 @@ purge now goes in steps:
 2. It waits until :data:`SETTLE_SECONDS` have passed since the mark: by then no server stores
    values of it any more, so the walk that follows misses none. The walk reads the resources of
    its type by key, :data:`KEYS` keys a statement, in transactions of about 50 ms with the write
-   lock free between them (``steps``). A resource holding values of it loses them as an
-   update does: a new ``version`` and ``lastModified``, so that a client holding the old ETag sees
-   the change.
+   lock free between them (``steps``). A resource holding values of it loses them, and gets
+   the ``version`` and ``lastModified`` reads have shown it with since the mark (``rows.shown_as``:
+   the next version, last modified when the removal began or later): a client holding the ETag of
+   the document with the values saw the change at the mark, and the rewrite changes nothing shown.
 3. The last transaction deletes the declaration.
 
 Each step is whole or not at all. A purge stopped anywhere (a crash, Ctrl-C) leaves the
@@ -102,7 +103,7 @@ def purge_extension(
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Remove the extension ``urn`` (any case) and its values from every stored resource, in steps,
-    as the module says; ``now`` gives the time (microseconds) of the mark and of each rewrite.
+    as the module says; ``now`` gives the time (microseconds) of the mark.
     Returns how many resources this run rewrote; SchemaExtensionNotFound when none is declared."""
     with engine.begin() as conn:
         found = conn.execute(select(X).where(X.c.urn_key == urn.lower())).first()
@@ -129,14 +130,12 @@ def purge_extension(
         after = 0
         while after < last:
             rewrites = []
-            stamp = now()
             keys = {**params, "after": after, "upto": after + KEYS}
             for pk, version, last_modified, text in steps.conn.execute(_RANGE, keys):
                 checked += 1
                 rewritten = None if text is None else without(text, found.urn)
-                if rewritten is not None:
-                    # lastModified never goes back, as in an update (a clock set back)
-                    when = max(stamp, last_modified)
+                if rewritten is not None:  # as reads have shown it since the mark (shown_as)
+                    when = max(mark, last_modified)
                     rewrites.append(
                         {"key": pk, "was": version, "v": version + 1, "d": rewritten, "now": when}
                     )

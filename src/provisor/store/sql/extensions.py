@@ -79,7 +79,7 @@ def read_declarations(engine: Engine) -> Declarations:
         if row.removing is not None:
             removals[row.urn] = from_micros(row.removing)
             rt = type_name(row.resource_type)
-            withdrawn[rt] = (*withdrawn.get(rt, ()), (row.urn, withdrawn_key(row.urn)))
+            withdrawn[rt] = (*withdrawn.get(rt, ()), (row.urn, withdrawn_key(row.urn), row.removing))
         try:
             found = parse_extension(
                 loads(row.definition), registry, row.resource_type, required=bool(row.required)

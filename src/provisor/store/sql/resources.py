@@ -66,6 +66,7 @@ from provisor.store.sql.rows import (
     derived,
     direct_groups,
     email_rows,
+    shown_as,
     stored,
 )
 from provisor.store.sql.sorting import order_by
@@ -541,12 +542,14 @@ class SqlResources:
             row = tx.first(read, {"tenant": tenant_id, "rt": rt.name, "id": id})
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
-            pk, version, last_modified = row[0], row[5], row[4]
+            pk, withdrawn = row[0], self._withdrawn.get(rt.name, ())
+            # the version and date shown, which a document holding withdrawn values is not stored with
+            version, last_modified = shown_as(row, withdrawn) or (row[5], row[4])
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
             groups = self._groups(tx, row) if read is self._lookups.get_groups else None
-            current = stored(row, rt.name, members, groups, self._withdrawn.get(rt.name, ()))
+            current = stored(row, rt.name, members, groups, withdrawn)
             # the email rows the table holds, taken before an updater could touch the document
             emails_before = email_rows(rt.name, current.data) if rt.name == "User" else []
             change = updater(current)  # any exception rolls the transaction back and propagates
@@ -559,9 +562,10 @@ class SqlResources:
             delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
             clock = to_micros(self._clock())
-            # the stored document, decoded only when the text differs: the same document with its
+            # the document shown, decoded only when the text differs: the same document with its
             # keys in another order (a PATCH replacing an element with its own values) changes nothing
-            before = data if text == row[2] else loads(row[2])
+            shown = current.document_json or row[2]  # (stored() always hands the text over)
+            before = data if text == shown else loads(shown)
             same = before == data
             loaded = current.members
             if same and group and delta.replace is not None and loaded is None:
@@ -664,7 +668,8 @@ class SqlResources:
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             if precondition is not None:
-                precondition.check(f"{rt.name} {id}", row[5])
+                shown = shown_as(row, self._withdrawn.get(rt.name, ()))
+                precondition.check(f"{rt.name} {id}", shown[0] if shown else row[5])
             params = {"rpk": row[0]}
             now = to_micros(self._clock())
             tx.execute(w.touch_groups, {**params, "now": now})

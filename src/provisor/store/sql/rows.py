@@ -9,9 +9,10 @@ from provisor.store.base import GroupRef, Member, StoredResource
 from provisor.store.sql.values import dumps, fold, from_micros, loads
 
 #: The extensions of a resource type whose removal began (``extension_purge``), whose values stored
-#: documents may hold until the purge reaches them: each URN, and the URN as a key in JSON text
-#: (``"<URN>":``; a quote inside a JSON string is escaped, so that text is always a key).
-Withdrawn = tuple[tuple[str, str], ...]
+#: documents may hold until the purge reaches them: each URN, the URN as a key in JSON text
+#: (``"<URN>":``; a quote inside a JSON string is escaped, so that text is always a key), and when
+#: its removal began (microseconds).
+Withdrawn = tuple[tuple[str, str, int], ...]
 
 
 def _text(value: Any) -> str | None:
@@ -127,6 +128,23 @@ def withdrawn_key(urn: str) -> str:
     return dumps(urn) + ":"
 
 
+def shown_as(row: Any, withdrawn: Withdrawn = ()) -> tuple[int, int] | None:
+    """The version and lastModified (microseconds) a row of ``lookups.COLUMNS`` is shown with when
+    its document holds values of an extension being removed (``withdrawn``); None when it holds
+    none (it is shown as stored).
+
+    Leaving the values out changes the representation, so it is shown as the next version, last
+    modified when the removal began (or later): the version and date the purge gives the document
+    when it takes the values out (``extension_purge``), which changes nothing shown. A client
+    holding the ETag of the document with the values sees the change at once; a write to the
+    document meanwhile starts from that next version."""
+    text = row[2]
+    since = [mark for _, key, mark in withdrawn if key in text]
+    if not since:
+        return None
+    return row[5] + 1, max(row[4], *since)
+
+
 def stored(
     row: Any,
     resource_type: str,
@@ -139,24 +157,26 @@ def stored(
     ``groups``: a User's groups when they were read (``group_items``, ``Ancestry``).
 
     A document holding values of an extension being removed (``withdrawn``) is handed over
-    without them, as it will be stored once the purge reaches it: no read shows them meanwhile
-    (``render_json`` splices the text it gets) and an update starts from what a read shows."""
-    text = row[2]
+    without them, as it will be stored once the purge reaches it, with the version and date it
+    will then have (:func:`shown_as`): no read shows them meanwhile (``render_json`` splices the
+    text it gets) and an update starts from what a read shows."""
+    text, version, last_modified = row[2], row[5], row[4]
     data = None  # decoded from the document's text when first asked for
-    for _, key in withdrawn:  # none, but while a removal runs
-        if key in text:
+    if withdrawn:  # none, but while a removal runs
+        shown = shown_as(row, withdrawn)
+        if shown is not None:
+            version, last_modified = shown
             data = loads(text)
-            for urn, _ in withdrawn:
+            for urn, _, _ in withdrawn:
                 data.pop(urn, None)
             text = dumps(data)
-            break
     return StoredResource(
         row[1],
         resource_type,
         data,
         from_micros(row[3]),
-        from_micros(row[4]),
-        row[5],
+        from_micros(last_modified),
+        version,
         members,
         groups,
         document_json=text,
