@@ -282,18 +282,37 @@ def test_an_update_between_steps_drops_the_values_and_the_purge_leaves_it(url: s
     assert holders(store) == 0
 
 
-def test_a_purge_finished_beside_it_and_the_urn_declared_anew_keeps_the_new_declaration(
-    store: SqlStore,
+def test_a_purge_finished_beside_it_and_the_urn_declared_anew_keeps_the_new_declaration_and_values(
+    url: str, store: SqlStore
 ) -> None:
+    """A run that another run finished while it walked, and whose URN was declared anew and given
+    values since, stops at its next step: it leaves the new values, on resources it has not
+    reached yet too, and the new declaration."""
+    tenant = store.get_tenant("fabrikam").id  # whose Users come after contoso's: not reached
+    last = store.search(tenant, "User", Query(count=1, start_index=USERS)).resources[0]
+    heard: list[PurgeProgress] = []
+
     def finish_and_declare_again(step: PurgeProgress) -> None:
-        if not store.schema_removals():
-            return  # the second time: done already
+        heard.append(step)
+        if len(heard) > 1:
+            return
         store.remove_schema_extension(URN, purge=True)  # another run, to the end
         store.add_schema_extension(custom())
+        anew = SqlStore(url)  # a server that reads the new declaration
+        try:
+            anew.update(tenant, "User", last.id, lambda r: Change({**r.data, URN: {"costCode": "new"}}))
+        finally:
+            anew.close()
 
     store.remove_schema_extension(URN, purge=True, progress=finish_and_declare_again)
 
     assert [e.urn for e in store.schema_extensions()] == [TEAM, URN] and store.schema_removals() == {}
+    assert holders(store) == 1 and heard[-1].checked < 2 * USERS  # it stopped at its next step
+    reader = SqlStore(url)
+    try:
+        assert reader.get(tenant, "User", last.id).data[URN] == {"costCode": "new"}
+    finally:
+        reader.close()
 
 
 def test_last_modified_does_not_go_back_with_a_clock_set_back(store: SqlStore) -> None:

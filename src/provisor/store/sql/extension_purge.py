@@ -21,7 +21,9 @@ purge now goes in steps:
 
 Each step is whole or not at all. A purge stopped anywhere (a crash, Ctrl-C) leaves the
 declaration marked and every resource with or without its values; running the purge again goes
-on (it walks every key again: the resources already rewritten have nothing left to find).
+on (it walks every key again: the resources already rewritten have nothing left to find). Two runs
+at once share the work; one that finds, at the start of a step, that the other finished (the mark is
+gone) stops there, so that values of a declaration of the URN made since stay.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from provisor.scim.schema.model import default_registry
@@ -67,6 +69,8 @@ _REWRITE = (
     .where(R.c.pk == bindparam("key"), R.c.version == bindparam("was"))
     .values(data=bindparam("d"), version=bindparam("v"), last_modified=bindparam("now"))
 )
+#: the declaration as this run marked it (gone once another run finished the purge)
+_MARKED = select(X.c.urn_key).where(X.c.urn_key == bindparam("key"), X.c.removing == bindparam("mark"))
 _TOTAL = select(func.coalesce(func.sum(COUNTS.c.n), 0)).where(COUNTS.c.resource_type == _RT)
 _LAST = select(func.max(R.c.pk))
 
@@ -91,6 +95,10 @@ def without(text: str, urn: str) -> str | None:
     if data.pop(urn, None) is None:
         return None
     return dumps(data)
+
+
+class _FinishedBeside(Exception):
+    """Another run of the purge finished it while this one was walking."""
 
 
 def purge_extension(
@@ -123,29 +131,38 @@ def purge_extension(
         if progress is not None:
             progress(PurgeProgress(found.urn, checked, total, purged))
 
-    with Steps(engine, pause=pause, clock=clock, after_step=report) as steps:
-        total = int(steps.conn.execute(_TOTAL, params).scalar_one())
-        # a resource made after this holds no values: every server has dropped the extension
-        last = steps.conn.execute(_LAST).scalar() or 0
-        after = 0
-        while after < last:
-            rewrites = []
-            keys = {**params, "after": after, "upto": after + KEYS}
-            for pk, version, last_modified, text in steps.conn.execute(_RANGE, keys):
-                checked += 1
-                rewritten = None if text is None else without(text, found.urn)
-                if rewritten is not None:  # as reads have shown it since the mark (shown_as)
-                    when = max(mark, last_modified)
-                    rewrites.append(
-                        {"key": pk, "was": version, "v": version + 1, "d": rewritten, "now": when}
-                    )
-            if rewrites:
-                steps.conn.execute(_REWRITE, rewrites)
-                purged += len(rewrites)
-            after += KEYS
-            steps.tick()
-        # (a purge run beside this one may have finished it, and the URN been declared anew since)
-        steps.conn.execute(delete(X).where(X.c.urn_key == found.urn_key, X.c.removing == mark))
+    def still_marked(conn: Connection) -> None:
+        # values stored once another run has finished the purge belong to a declaration of the
+        # URN made since, if any: this run leaves them (each step looks, in its transaction)
+        if conn.execute(_MARKED, {"key": found.urn_key, "mark": mark}).first() is None:
+            raise _FinishedBeside
+
+    try:
+        with Steps(engine, pause=pause, clock=clock, after_step=report, begin_step=still_marked) as steps:
+            total = int(steps.conn.execute(_TOTAL, params).scalar_one())
+            # a resource made after this holds no values: every server has dropped the extension
+            last = steps.conn.execute(_LAST).scalar() or 0
+            after = 0
+            while after < last:
+                rewrites = []
+                keys = {**params, "after": after, "upto": after + KEYS}
+                for pk, version, last_modified, text in steps.conn.execute(_RANGE, keys):
+                    checked += 1
+                    rewritten = None if text is None else without(text, found.urn)
+                    if rewritten is not None:  # as reads have shown it since the mark (shown_as)
+                        when = max(mark, last_modified)
+                        rewrites.append(
+                            {"key": pk, "was": version, "v": version + 1, "d": rewritten, "now": when}
+                        )
+                if rewrites:
+                    steps.conn.execute(_REWRITE, rewrites)
+                    purged += len(rewrites)
+                after += KEYS
+                steps.tick()
+            # only the declaration this run marked (as the step's look found it)
+            steps.conn.execute(delete(X).where(X.c.urn_key == found.urn_key, X.c.removing == mark))
+    except _FinishedBeside:
+        pass  # what is stored now is not this run's to change
     report()
     return purged
 

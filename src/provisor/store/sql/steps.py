@@ -29,13 +29,16 @@ BATCH = 1000
 class Steps:
     """Write transactions of about :data:`STEP_SECONDS` each, with :data:`PAUSE_SECONDS` between,
     as a context manager: work runs on :attr:`conn`, and calls :meth:`tick` after each statement.
-    ``after_step`` runs between two steps, while no transaction is open."""
+    ``after_step`` runs between two steps, while no transaction is open; ``begin_step`` at the start
+    of each, in its transaction (to look again at what another writer may have changed meanwhile:
+    what it raises ends the work, the step rolled back)."""
 
     def __init__(
         self,
         engine: Engine,
         *,
         after_step: Callable[[], None],
+        begin_step: Callable[[Connection], None] | None = None,
         pause: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -43,6 +46,7 @@ class Steps:
         self._pause = pause
         self._clock = clock
         self._after_step = after_step
+        self._begin_step = begin_step
         self._txn: AbstractContextManager[Connection] | None = None
         self._begin()
 
@@ -59,6 +63,12 @@ class Steps:
         self._txn = self._engine.begin()
         self.conn: Connection = self._txn.__enter__()
         self._started = self._clock()
+        if self._begin_step is not None:
+            try:
+                self._begin_step(self.conn)
+            except BaseException as exc:
+                self.close(type(exc), exc, exc.__traceback__)
+                raise
 
     def tick(self) -> None:
         """Commit and pause when this step has held the lock long enough."""
