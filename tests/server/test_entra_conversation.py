@@ -257,6 +257,23 @@ def test_manager_shapes(client):
     assert "manager" not in client.get(f"/Users/{u['id']}").json().get(ENTERPRISE, {})
 
 
+def test_deleting_a_manager_takes_it_off_its_reports(client):
+    """A reference to a deleted User is no manager: its reports lose it, with a new version, since
+    Entra may clear a manager with no operation (1.4); their other attributes stay."""
+    boss = client.post("/Users", json=entra_user("boss@contoso.com")).json()
+    made = client.post("/Users", json=entra_user("rep@contoso.com", manager=boss["id"])).json()
+    assert made[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+    assert client.delete(f"/Users/{boss['id']}").status_code == 204
+
+    r = client.get(f"/Users/{made['id']}", headers={"If-None-Match": made["meta"]["version"]})
+    assert r.status_code == 200, r.text
+    assert r.json()[ENTERPRISE] == {"department": "Sales"}
+    assert r.headers["etag"] != made["meta"]["version"]
+    found = client.get("/Users", params={"filter": f'manager.value eq "{boss["id"]}"'}).json()
+    assert found["totalResults"] == 0
+
+
 def test_roles_as_json_encoded_strings(client):
     """Q8: SingleAppRoleAssignment sends the role object as a JSON string inside value."""
     u = create_user(client, "r@contoso.com")

@@ -707,7 +707,8 @@ class TenantModel(RuleBasedStateMachine):
     @precondition(lambda self: self.users)
     @rule(data=st.data())
     def delete_user(self, data: st.DataObject) -> None:
-        """A hard delete (1.5): the User leaves every group it was in."""
+        """A hard delete (1.5): the User leaves every group it was in, and every User it managed
+        loses its manager (a new version)."""
         uid = self.pick_user(data)
         current = self.reps[uid]["meta"]["version"] if uid in self.reps else None
         if current is not None and data.draw(st.booleans(), label="If-Match"):
@@ -718,6 +719,9 @@ class TenantModel(RuleBasedStateMachine):
         del self.users[uid]
         for g in self.groups.values():
             g.members.pop(uid, None)
+        for u in self.users.values():
+            if u.manager is not None and u.manager.get("value") == uid:
+                u.manager = None
         self.forget(uid)
 
     @rule(data=st.data())

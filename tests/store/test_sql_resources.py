@@ -401,3 +401,69 @@ def test_count_resources_reads_the_kept_counts_of_one_tenant(sql_store: SqlStore
     sql_store.delete(tenant_id, "User", made[1].id)
     assert sql_store.count_resources(tenant_id) == {"User": 3, "Group": 1}
     assert sql_store.count_resources(other) == {"User": 1}
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_deleting_a_user_takes_it_off_the_users_it_manages(sql_store: SqlStore, tenant_id: str) -> None:
+    """Each report loses its ``manager`` (and an extension left empty), with a new version and
+    lastModified; Users managed by another, and the same id in another tenant, keep theirs."""
+    boss = sql_store.create(tenant_id, "User", {"userName": "boss"})
+    other = sql_store.create(tenant_id, "User", {"userName": "other"})
+    managed = {"value": boss.id, "displayName": "Boss"}
+    both = sql_store.create(
+        tenant_id, "User", {"userName": "r1", ENTERPRISE: {"department": "S", "manager": managed}}
+    )
+    only = sql_store.create(
+        tenant_id, "User", {"userName": "r2", ENTERPRISE: {"manager": {"value": boss.id}}}
+    )
+    elsewhere = sql_store.create(
+        tenant_id, "User", {"userName": "r3", ENTERPRISE: {"manager": {"value": other.id}}}
+    )
+    self_managed = sql_store.update(
+        tenant_id, "User", boss.id, lambda r: Change({**r.data, ENTERPRISE: {"manager": {"value": boss.id}}})
+    )
+    foreign_tenant = sql_store.create_tenant(f"t-{uuid4().hex[:8]}").id
+    foreign = sql_store.create(
+        foreign_tenant, "User", {"userName": "r1", ENTERPRISE: {"manager": {"value": boss.id}}}
+    )
+
+    sql_store.delete(tenant_id, "User", self_managed.id)
+
+    now_both = sql_store.get(tenant_id, "User", both.id)
+    assert now_both.data == {"userName": "r1", ENTERPRISE: {"department": "S"}}
+    assert now_both.version == both.version + 1 and now_both.last_modified >= both.last_modified
+    now_only = sql_store.get(tenant_id, "User", only.id)
+    assert now_only.data == {"userName": "r2"} and now_only.version == only.version + 1
+    assert _stored_text(sql_store, only.id) == '{"userName":"r2"}'  # canonical: no empty extension
+    assert sql_store.get(tenant_id, "User", elsewhere.id) == elsewhere
+    assert sql_store.get(foreign_tenant, "User", foreign.id) == foreign
+    with sql_store.engine.connect() as conn:
+        keys = dict(conn.execute(select(resources.c.id, resources.c.manager_key)).all())
+    assert keys[both.id] is None and keys[only.id] is None and keys[elsewhere.id] == other.id
+
+
+def test_the_manager_migration_reads_each_users_manager(db_url: str) -> None:
+    """Documents stored before the manager column: the migration fills it, so that deleting a
+    manager stored then takes it off its reports."""
+    report = {"userName": "r", ENTERPRISE: {"department": "S", "manager": {"value": "m1"}}}
+    _stored_at(
+        db_url,
+        "0010",
+        [
+            ("User", "m1", '{"userName":"m"}'),
+            ("User", "r1", dumps(report)),
+            ("User", "r2", dumps({"userName": "s", ENTERPRISE: {"manager": "m1"}})),  # not a reference
+            ("Group", "g1", dumps({"displayName": "g", "manager": {"value": "m1"}})),
+        ],
+    )
+    store = SqlStore(db_url)  # migrates to head
+    try:
+        with store.engine.connect() as conn:
+            keys = dict(conn.execute(select(resources.c.id, resources.c.manager_key)).all())
+        assert keys == {"m1": None, "r1": "m1", "r2": None, "g1": None}
+        store.delete("t1", "User", "m1")
+        assert store.get("t1", "User", "r1").data == {"userName": "r", ENTERPRISE: {"department": "S"}}
+    finally:
+        store.close()

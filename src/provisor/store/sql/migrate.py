@@ -45,7 +45,7 @@ class Chain:
         return cfg
 
 
-STORE = Chain("migrations", "0010")
+STORE = Chain("migrations", "0011")
 ENGINE_STATE = Chain("engine_migrations", "e0003", "engine_state_version", 7644)
 
 

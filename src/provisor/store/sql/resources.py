@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from provisor.scim.resources import document
-from provisor.scim.schema.model import ResourceType, SchemaRegistry
+from provisor.scim.schema.model import ENTERPRISE_USER, ResourceType, SchemaRegistry
 from provisor.store import base
 from provisor.store.base import (
     Change,
@@ -87,6 +87,7 @@ _UPDATED = (
     "external_id",
     "display_name",
     "display_name_key",
+    "manager_key",
     "last_modified",
     "version",
 )
@@ -123,6 +124,12 @@ class Writes:
             delete(M).where((M.c.group_pk == bindparam("rpk")) | (M.c.member_pk == bindparam("rpk")))
         )
         self.delete = prepare(delete(R).where(R.c.pk == bindparam("rpk")))
+        #: the Users whose manager is the User ``manager`` (``ix_resources_manager``)
+        self.reports = prepare(
+            select(*COLUMNS).where(
+                R.c.tenant_id == bindparam("tenant"), R.c.manager_key == bindparam("manager")
+            )
+        )
         scope = (C.c.tenant_id == bindparam("tenant"), C.c.resource_type == bindparam("rt"))
         self.count_add = prepare(
             update(C).where(*scope).values(n=C.c.n + bindparam("d"), removed=C.c.removed + bindparam("gone"))
@@ -675,10 +682,30 @@ class SqlResources:
             tx.execute(w.touch_groups, {**params, "now": now})
             if rt.name == "Group":  # its Users, direct and indirect, lose it from their groups
                 self._members.touch(tx, [(row[0], "Group")], now)
+            else:
+                self._unmanage(tx, tenant_id, row, now)
             tx.execute(w.delete_memberships, params)
             tx.execute(w.delete_emails, params)
             tx.execute(w.delete, params)
             self._count(tx, tenant_id, rt.name, -1)
+
+    def _unmanage(self, tx: Transaction, tenant_id: str, manager: Any, now: int) -> None:
+        """Take the User ``manager`` (a row being deleted) off the Users it manages: each loses its
+        ``manager``, as a PATCH removing it would (a new version and lastModified). A reference to
+        nothing is no manager, and Entra may send no operation to clear one (entra-behaviour.md 1.4)."""
+        withdrawn = self._withdrawn.get("User", ())
+        rt = self._rt("User")
+        for row in tx.rows(self._writes.reports, {"tenant": tenant_id, "manager": manager[1]}):
+            if row[0] == manager[0]:
+                continue  # its own manager: it goes too
+            version, last_modified = shown_as(row, withdrawn) or (row[5], row[4])
+            data = dict(stored(row, "User", withdrawn=withdrawn).data)
+            enterprise = {k: v for k, v in data.pop(ENTERPRISE_USER).items() if k != "manager"}
+            if enterprise:
+                data[ENTERPRISE_USER] = enterprise
+            data = document(rt, data)
+            values = {"_pk": row[0], "data": dumps(data), "last_modified": max(now, last_modified)}
+            tx.execute(self._writes.update, {**values, "version": version + 1, **derived("User", data)})
 
     def _count(self, tx: Transaction, tenant_id: str, resource_type: str, d: int) -> None:
         """Keep ``resource_counts`` in the write's own transaction (writes are serialised): the

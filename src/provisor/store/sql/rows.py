@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from provisor.scim.schema.model import ENTERPRISE_USER
 from provisor.store.base import GroupRef, Member, StoredResource
 from provisor.store.sql.values import dumps, fold, from_micros, loads
 
@@ -34,12 +35,18 @@ def derived(resource_type: str, data: dict[str, Any]) -> dict[str, Any]:
     external_id = data.get("externalId")
     display_name = data.get("displayName")
     display_name = display_name if isinstance(display_name, str) else None
+    manager = None
+    if resource_type == "User":
+        enterprise = data.get(ENTERPRISE_USER)
+        manager = enterprise.get("manager") if isinstance(enterprise, dict) else None
+        manager = manager.get("value") if isinstance(manager, dict) else None
     return {
         "user_name": user_name,
         "user_name_key": fold(user_name) if user_name is not None else None,
         "external_id": external_id if isinstance(external_id, str) else None,
         "display_name": display_name,
         "display_name_key": fold(display_name) if display_name is not None else None,
+        "manager_key": manager if isinstance(manager, str) else None,
     }
 
 

@@ -84,6 +84,8 @@ resources = Table(
     Column("external_id", Text, nullable=True),
     Column("display_name", Text, nullable=True),
     Column("display_name_key", Text, nullable=True),
+    #: a User's manager's id (enterprise extension): the Users a deletion takes it off
+    Column("manager_key", Text, nullable=True),
     Column("created", BigInteger, nullable=False),
     Column("last_modified", BigInteger, nullable=False),
     Column("version", Integer, nullable=False),
@@ -104,6 +106,13 @@ resources = Table(
     Index("ix_resources_display_name", "tenant_id", "resource_type", "display_name_key"),
     Index("ix_resources_last_modified", "tenant_id", "resource_type", "last_modified"),
     Index("ix_resources_scope", "tenant_id", "resource_type", "pk"),
+    Index(
+        "ix_resources_manager",
+        "tenant_id",
+        "manager_key",
+        sqlite_where=text("manager_key IS NOT NULL"),
+        postgresql_where=text("manager_key IS NOT NULL"),
+    ),
 )
 
 #: How many resources of each type a tenant holds, kept by the store in the transaction of every
