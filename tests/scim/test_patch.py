@@ -813,6 +813,73 @@ def test_apply_member_operations_general_fallback() -> None:
     )
 
 
+def test_each_operation_sees_the_members_added_before_it_as_shown() -> None:
+    """RFC 7644 section 3.5.2: operations apply in order, each to the group the ones before it
+    left, as shown. A member an earlier operation added has the type of what its value names
+    (whatever was sent) and its own name; the lookup is asked once, about the values operations
+    add, never about the group's members (a large group costs no more lookups)."""
+    current = [Member(f"u{i}", "User", f"U{i}") for i in range(300)] + [Member("g1", "Group", "Admins")]
+    known = {"n1": Member("n1", "User", "New"), "n2": Member("n2", "Group", "Nested")}
+    asked: list[list[str]] = []
+
+    def lookup(values: Any) -> dict[str, Member]:
+        asked.append(sorted(values))
+        return {v: known[v] for v in values if v in known}
+
+    ops = parse_patch_request(
+        body(
+            {"op": "add", "path": "members", "value": [{"value": "n1"}, {"value": "n2", "type": "User"}]},
+            {"op": "add", "path": "members", "value": [{"value": "nope"}, {"value": "u7", "display": "x"}]},
+            {"op": "remove", "path": 'members[type eq "Group"]'},
+            {"op": "replace", "path": 'members[display eq "New"].display', "value": "Newbie"},
+        ),
+        GROUP,
+        D,
+    )
+    got = apply_member_operations(current, ops, GROUP, D, lookup=lookup)
+    assert got == MemberDelta(add=(Member("n1", "User", "Newbie"), Member("nope")), remove=("g1",))
+    assert asked == [["n1", "n2"], ["nope"]]
+    # without a lookup (no store) the members are as sent: the added Group is no Group to a filter
+    assert apply_member_operations(current, ops[:1] + ops[2:3], GROUP, D).add == (
+        Member("n1"),
+        Member("n2", "User"),
+    )
+
+
+def test_a_name_filled_in_for_a_filter_is_not_stored_as_sent() -> None:
+    """A member added without a display shows its own name, which a later filter sees; the
+    delta leaves it out (none was sent), so the group goes on following the member's renames.
+    A display an operation writes is one sent, even the member's own name."""
+    known = {"n1": Member("n1", "User", "New"), "n2": Member("n2", "User", "Two")}
+
+    def lookup(values: Any) -> dict[str, Member]:
+        return {v: known[v] for v in values if v in known}
+
+    current = [Member("u1", "User", "Ann")]
+    ops = parse_patch_request(
+        body(
+            {"op": "add", "path": "members", "value": [{"value": "n1"}, {"value": "n2"}]},
+            {"op": "remove", "path": 'members[display eq "Ann" or display eq "Two"]'},
+        ),
+        GROUP,
+        D,
+    )
+    assert apply_member_operations(current, ops, GROUP, D, lookup=lookup) == MemberDelta(
+        add=(Member("n1", "User"),), remove=("u1",)
+    )
+    ops = parse_patch_request(
+        body(
+            {"op": "add", "path": "members", "value": [{"value": "n1"}]},
+            {"op": "replace", "path": 'members[type eq "User"].display', "value": "New"},
+        ),
+        GROUP,
+        D,
+    )
+    assert apply_member_operations(current, ops, GROUP, D, lookup=lookup) == MemberDelta(
+        replace=(Member("u1", "User", "New"), Member("n1", "User", "New"))
+    )
+
+
 @pytest.mark.parametrize(
     "value",
     [[{"display": "no value"}], [{"value": ""}], [{"value": 5}], [{"value": "u1", "type": "Device"}], "u1"],

@@ -43,6 +43,7 @@ from provisor.store.base import (
     GroupRef,
     Member,
     MemberDelta,
+    MemberLookup,
     Precondition,
     Query,
     ResourceStore,
@@ -314,10 +315,16 @@ class ResourceService:
                     rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles
                 )
                 if needs_members:
-                    computed = scim_patch.apply_member_operations(
-                        current.members or (), all_ops, rt, ctx.compat
-                    )
-                    return Change(data, _known_delta(computed, unknown))
+                    members = current.members or ()
+
+                    def computed(lookup: MemberLookup) -> MemberDelta:
+                        # each operation sees the members it adds with the type they are shown with
+                        full = scim_patch.apply_member_operations(
+                            members, all_ops, rt, ctx.compat, lookup=lookup
+                        )
+                        return _known_delta(full, unknown)
+
+                    return Change(data, computed)
                 return Change(data, _known_delta(delta, unknown))
 
             return self.store.update(

@@ -37,6 +37,7 @@ from provisor.scim.filter.ast import AttrPath, Filter
 # Membership values are protocol data; the store keeps them in their own relation.
 from provisor.scim.patch.members import Member as Member
 from provisor.scim.patch.members import MemberDelta as MemberDelta
+from provisor.scim.patch.members import MemberLookup as MemberLookup
 
 
 class StoreError(Exception):
@@ -301,12 +302,19 @@ class StoredResource:
         )
 
 
+#: A membership delta that depends on what member values name (a PATCH whose later operation
+#: filters on the ``type`` of a member an earlier one added): the store calls it in the write's
+#: transaction with a :data:`MemberLookup` over the tenant's Users and Groups.
+DeltaFromLookup = Callable[[MemberLookup], MemberDelta]
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What an update callback returns: the new attribute dict and any membership delta."""
+    """What an update callback returns: the new attribute dict and any membership delta (or the
+    function that makes it, given what member values name)."""
 
     data: dict[str, Any]
-    members: MemberDelta = field(default_factory=MemberDelta)
+    members: MemberDelta | DeltaFromLookup = field(default_factory=MemberDelta)
 
 
 @dataclass(frozen=True, slots=True)

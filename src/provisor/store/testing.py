@@ -258,6 +258,35 @@ class ResourceStoreContract:
         got = store.get(tenant, "Group", g.id)
         assert got.members == () and got.version == 1
 
+    def test_a_delta_from_a_lookup_sees_what_member_values_name_in_the_write(
+        self, store: FullStore, tenant: str, other: str
+    ) -> None:
+        """``Change.members`` as a function (``DeltaFromLookup``): called in the write's own
+        transaction with a lookup giving each id of a User or Group of the tenant its type and own
+        name, leaving out values that name nothing (another tenant's ids too); what it returns is
+        stored as a delta is. Inside a batch it sees the batch's earlier writes."""
+        a = store.create(tenant, "User", user("a", displayName="Ann"))
+        sub = store.create(tenant, "Group", {"displayName": "Sub"})
+        foreign = store.create(other, "User", user("f"))
+        g = store.create(tenant, "Group", {"displayName": "G"})
+        asked: list[dict[str, Member]] = []
+        with store.batch():
+            b = store.create(tenant, "User", user("b"))
+
+            def delta(lookup: Any) -> MemberDelta:
+                asked.append(dict(lookup([a.id, sub.id, "nope", foreign.id, b.id])))
+                return MemberDelta(add=tuple(asked[-1].values()))
+
+            done = store.update(tenant, "Group", g.id, lambda cur: Change(cur.data, delta), with_members=True)
+        assert asked == [
+            {
+                a.id: Member(a.id, "User", "Ann"),
+                sub.id: Member(sub.id, "Group", "Sub"),
+                b.id: Member(b.id, "User", "b"),
+            }
+        ]
+        assert done.version == 2 and [m.value for m in done.members or ()] == [a.id, sub.id, b.id]
+
     def test_deleting_a_member_removes_it_from_groups(self, store: FullStore, tenant: str) -> None:
         a = store.create(tenant, "User", user("a"))
         b = store.create(tenant, "User", user("b"))

@@ -8,7 +8,13 @@ Entra ID and Okta dialects are tolerated through the switches of
 from __future__ import annotations
 
 from provisor.scim.patch.apply import apply_patch
-from provisor.scim.patch.members import Member, MemberDelta, apply_member_operations, split_member_operations
+from provisor.scim.patch.members import (
+    Member,
+    MemberDelta,
+    MemberLookup,
+    apply_member_operations,
+    split_member_operations,
+)
 from provisor.scim.patch.request import MAX_OPERATIONS, PATCH_OP_URN, PatchOperation, parse_patch_request
 
 __all__ = [
@@ -16,6 +22,7 @@ __all__ = [
     "PATCH_OP_URN",
     "Member",
     "MemberDelta",
+    "MemberLookup",
     "PatchOperation",
     "apply_member_operations",
     "apply_patch",

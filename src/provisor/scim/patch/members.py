@@ -15,13 +15,17 @@ never a list in the resource dict, so a PATCH adding one member to a group of 10
 Anything else (``members[display co "x"]``, ``members[type eq "User"]``, sub-attribute paths)
 needs the current list: :func:`apply_member_operations` is the general fallback. There a member's
 ``value``, ``type`` and ``$ref`` (``immutable`` in the Group schema) cannot be changed: a swap is a
-remove plus an add (RFC 7644 section 3.5.2, ``mutability``); ``display`` (readWrite) can.
+remove plus an add (RFC 7644 section 3.5.2, ``mutability``); ``display`` (readWrite) can. Each
+operation there sees the members as the group would show them after the ones before it: a member
+an earlier operation added has the ``type`` and the name it will be shown with
+(:data:`MemberLookup`), so ``add members [...]`` then ``remove members[type eq "User"]`` removes
+it as it removes a member stored before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
@@ -53,6 +57,13 @@ class Member:
     value: str
     type: str | None = None
     display: str | None = None
+
+
+#: What member values name, read where the resources are (the store, in the write's transaction):
+#: for each value that is the id of a User or Group, the member it is shown as when no display was
+#: sent for it (its ``type``, "User" or "Group", and its own name as ``display``, None without
+#: one); a value that names no resource is left out.
+MemberLookup = Callable[[Collection[str]], Mapping[str, Member]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +120,12 @@ def split_member_operations(
 
 
 def apply_member_operations(
-    current: Sequence[StoredMember], ops: Sequence[PatchOperation], rt: ResourceType, compat: CompatSettings
+    current: Sequence[StoredMember],
+    ops: Sequence[PatchOperation],
+    rt: ResourceType,
+    compat: CompatSettings,
+    *,
+    lookup: MemberLookup | None = None,
 ) -> MemberDelta:
     """Apply the ``members`` operations of ``ops`` to ``current`` and return the change as a delta.
 
@@ -119,30 +135,145 @@ def apply_member_operations(
     (whose display is then one sent, even if it is the name shown), the delta is a full
     ``replace`` naming the members no operation wrote (``shown``); otherwise it is the added and
     removed members.
+
+    Operations apply one after another to the members as shown (``current`` is what the group
+    shows: each member's type, and its display sent or else its own name). So after each, a member
+    that is in the group already is listed once (an add leaves it as it is) and, given ``lookup``,
+    each member an operation wrote without them gets the ``type`` it will be stored and shown with
+    (the type of the resource its value names, whatever was sent) and, without a display, its own
+    name, which the delta leaves out (none sent, so the group keeps showing the member's name).
+    Without ``lookup`` (a caller with no store) members keep what was sent. A value that names no
+    resource gets neither, and the store refuses it if it is still added at the end.
     """
     data: dict[str, Any] = {"members": [_as_dict(m) for m in current]} if current else {}
     work = PatchWork(max(MAX_PATCH_WORK, MEMBER_PASSES * (len(current) + 1)))
     written: set[str] = set()
+    shown = _AsShown(current, lookup)
     for index, op in enumerate(ops):
         with operation_context(index):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):
                     _refuse_reference_write(one)
-                    written |= _writes(rt, one, data.get("members") or [])
+                    wrote = _writes(rt, one, data.get("members") or [])
+                    written |= wrote
                     work.spend(apply_operation(rt, data, one, compat))
+                    shown.settle(data, wrote)
     after = [_as_member(e) for e in data.get("members", [])]
     before = {m.value: Member(m.value, m.type, m.display) for m in current}
     now: dict[str, Member] = {}
     for m in after:  # an add of a member in the group already leaves it as it is, as a delta's does
         now.setdefault(m.value, m)
     kept = [v for v in before if v in now]
-    if any(now[v] != before[v] or v in written for v in kept):
-        return MemberDelta(replace=tuple(now.values()), shown=frozenset(v for v in kept if v not in written))
+    named = shown.named
+    sent = {v: replace(m, display=None) if v in named else m for v, m in now.items()}
+    if any(now[v] != before[v] or v in written or v in named for v in kept):
+        unwritten = frozenset(v for v in kept if v not in written and v not in named)
+        return MemberDelta(replace=tuple(sent.values()), shown=unwritten)
     return MemberDelta(
-        add=tuple(m for v, m in now.items() if v not in before),
+        add=tuple(m for v, m in sent.items() if v not in before),
         remove=tuple(v for v in before if v not in now),
     )
+
+
+class _AsShown:
+    """Keeps the member list of :func:`apply_member_operations` as the group would show it after
+    each operation (RFC 7644 section 3.5.2: operations apply in order, each to the resource the
+    ones before it left), so a later valuePath filter on ``type`` or ``display`` finds a member
+    an earlier operation added as it finds one stored before.
+
+    ``named`` holds the members whose display is their own name filled in here (none was sent):
+    the delta leaves it out, so the group goes on showing the member's name if it changes.
+    """
+
+    __slots__ = ("_found", "_lookup", "_types", "named")
+
+    def __init__(self, current: Sequence[StoredMember], lookup: MemberLookup | None) -> None:
+        self._lookup = lookup
+        #: the type each member of the group has (what it is stored with, by what it names)
+        self._types = {m.value: m.type for m in current if m.type is not None}
+        self._found: dict[str, Member | None] = {}
+        self.named: dict[str, str] = {}
+
+    def settle(self, data: dict[str, Any], wrote: set[str]) -> None:
+        """After an operation that wrote the elements of ``wrote``: one element a value (the
+        first: an add of a member in the group already leaves it as it is), each with the type
+        of what its value names and, lacking a display, that resource's own name."""
+        elements = data.get("members")
+        if not elements:
+            return
+        for written in wrote:  # a display an operation wrote is one sent, even the name shown
+            self.named.pop(written, None)
+        seen: set[str] = set()
+        out: list[Any] = []
+        unsettled: list[str] = []
+        for element in elements:
+            value = element.get("value") if isinstance(element, Mapping) else None
+            if not isinstance(value, str):
+                out.append(element)
+                continue
+            if value in seen:
+                continue
+            seen.add(value)
+            if self._lookup is not None:
+                element = self._typed(element, value)
+                if (
+                    _sub(element, "type") is None
+                    or _sub(element, "display") is None
+                    or (value in wrote and value not in self._types)
+                ):
+                    unsettled.append(value)
+            out.append(element)
+        if unsettled:
+            self._resolve(unsettled)
+            wanted = set(unsettled)
+            out = [
+                self._settled(e) if isinstance(e, Mapping) and e.get("value") in wanted else e for e in out
+            ]
+        data["members"] = out
+
+    def _typed(self, element: Mapping[str, Any], value: str) -> Mapping[str, Any]:
+        """A member of the group keeps its type (set once, RFC 7643 section 2.2), whatever an
+        element written for it says: it is stored and shown with the type of what it names."""
+        known = self._types.get(value)
+        if known is None or _sub(element, "type") == known:
+            return element
+        return _set_sub(element, "type", known)
+
+    def _resolve(self, values: list[str]) -> None:
+        missing = [v for v in values if v not in self._found]
+        if not missing:
+            return
+        assert self._lookup is not None
+        found = self._lookup(missing)
+        for value in missing:
+            self._found[value] = found.get(value)
+
+    def _settled(self, element: Mapping[str, Any]) -> Mapping[str, Any]:
+        value = element["value"]
+        found = self._found.get(value)
+        if found is None:  # names no resource: the store refuses it if it is still added
+            return element
+        out = _set_sub(element, "type", found.type) if found.type is not None else dict(element)
+        if _sub(out, "display") is None and found.display is not None:
+            out = _set_sub(out, "display", found.display)
+            self.named[value] = found.display
+        return out
+
+
+def _sub(element: Mapping[str, Any], name: str) -> Any:
+    """Sub-attribute ``name`` of ``element``, in any case (None when absent)."""
+    for key, item in element.items():
+        if isinstance(key, str) and key.lower() == name:
+            return item
+    return None
+
+
+def _set_sub(element: Mapping[str, Any], name: str, value: Any) -> dict[str, Any]:
+    """``element`` with sub-attribute ``name`` set under that name, replacing any spelling of it."""
+    out = {k: v for k, v in element.items() if not (isinstance(k, str) and k.lower() == name)}
+    out[name] = value
+    return out
 
 
 def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set[str]:

@@ -193,6 +193,12 @@ class Statements:
                 found[id_] = (pk, type_, display)
         return found
 
+    def lookup(self, tx: Runner, tenant_id: str, values: Iterable[str]) -> dict[str, Member]:
+        """What member values name (``MemberLookup``): the member each id of a User or Group of
+        the tenant is shown as with no display sent (its type, its own name); O(values)."""
+        found = self.resolve_ids(tx, tenant_id, values)
+        return {value: Member(value, type_, display) for value, (_, type_, display) in found.items()}
+
     def require(self, tx: Runner, tenant_id: str, members: Sequence[Member]) -> Resolved:
         """:meth:`resolve_ids`, raising UnknownMember naming every value that is not in the tenant."""
         found = self.resolve_ids(tx, tenant_id, (m.value for m in members))

@@ -562,11 +562,13 @@ class SqlResources:
             change = updater(current)  # any exception rolls the transaction back and propagates
             if not isinstance(change, Change):
                 raise TypeError(f"the updater returned {type(change).__name__}, not Change")
-            if not change.members.empty and not group:
+            delta = change.members
+            if not isinstance(delta, MemberDelta):  # read in this transaction: what a later write sees
+                delta = delta(lambda values: self._members.lookup(tx, tenant_id, values))
+            if not delta.empty and not group:
                 raise ValueError(f"a {rt.name} has no members")
             data = document(rt, change.data)
             text = dumps(data)
-            delta = change.members
             found = self._members.require_delta(tx, tenant_id, delta) if not delta.empty else {}
             clock = to_micros(self._clock())
             # the document shown, decoded only when the text differs: the same document with its
