@@ -296,8 +296,11 @@ class ScimApp:
         cut = False
         base = self.base_url(request)
         self._check_filter_somewhere(params, ctx)
-        for rt in self.registry.resource_types:
-            req = self._list_request(params, rt, ctx, across_types=True)
+        requests = [
+            (rt, self._list_request(params, rt, ctx, across_types=True))
+            for rt in self.registry.resource_types
+        ]
+        for _, req in requests:
             if req.query.sort_by is not None:
                 raise BadRequest("sortBy is not supported on a search across resource types", "invalidValue")
             if req.cursor is not None:
@@ -305,26 +308,25 @@ class ScimApp:
                     "cursor paging is not supported on a search across resource types; use startIndex",
                     "invalidValue",
                 )
-            start = req.start_index  # the same for every type: the one asked, echoed
-            count = req.query.count
-            page = self.service.store.search(
-                ctx.id,
-                rt.name,
-                replace(req.query, start_index=1, count=0, with_members=False, with_groups=False),
-            )
-            skip = max(0, req.query.start_index - 1 - total)  # the store's (capped) index
-            take = 0 if cut else max(0, count - len(resources))
-            if take and skip < page.total:
-                part = self.service.store.search(
+        # every count and page in one snapshot: totalResults counts what the page was read from
+        with self.service.store.snapshot() as reads:
+            for rt, req in requests:
+                start = req.start_index  # the same for every type: the one asked, echoed
+                count = req.query.count
+                page = reads.search(
                     ctx.id,
                     rt.name,
-                    replace(req.query, start_index=skip + 1, count=take),
+                    replace(req.query, start_index=1, count=0, with_members=False, with_groups=False),
                 )
-                resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
-                # a page cut short by its Users' groups ends there: the next page (startIndex +
-                # itemsPerPage) starts with the next User, not with the resources of a later type
-                cut = part.cut
-            total += page.total
+                skip = max(0, req.query.start_index - 1 - total)  # the store's (capped) index
+                take = 0 if cut else max(0, count - len(resources))
+                if take and skip < page.total:
+                    part = reads.search(ctx.id, rt.name, replace(req.query, start_index=skip + 1, count=take))
+                    resources.extend(self.service.render(rt, r, base, req.projection) for r in part.resources)
+                    # a page cut short by its Users' groups ends there: the next page (startIndex +
+                    # itemsPerPage) starts with the next User, not with the resources of a later type
+                    cut = part.cut
+                total += page.total
         return Outcome(200, list_response(total, start or 1, resources))
 
     def _check_filter_somewhere(self, params: dict[str, Any], ctx: TenantContext) -> None:

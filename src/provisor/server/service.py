@@ -46,6 +46,7 @@ from provisor.store.base import (
     MemberLookup,
     Precondition,
     Query,
+    Reads,
     ResourceStore,
     StoredResource,
     UnknownMember,
@@ -357,20 +358,27 @@ class ResourceService:
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
-        total, _, resources, _ = self._page(ctx, rt, request, request.query, base_url)
+        total, _, resources, _ = self._page(self.store, ctx, rt, request, request.query, base_url)
         return Outcome(200, list_response(total, request.start_index, resources))
 
     def _page(
-        self, ctx: TenantContext, rt: ResourceType, request: ListRequest, query: Query, base_url: str
+        self,
+        reads: Reads,
+        ctx: TenantContext,
+        rt: ResourceType,
+        request: ListRequest,
+        query: Query,
+        base_url: str,
     ) -> tuple[int, list[str], list[Body], bool]:
         """(totalResults, the ids, the representations, whether the page was cut short by its
-        Users' groups: ``Page.cut``) of one page of ``query``."""
+        Users' groups: ``Page.cut``) of one page of ``query``, read with ``reads`` (the store, or
+        a snapshot of it)."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
-            listing = self.store.search_ids(ctx.id, rt.name, query)
+            listing = reads.search_ids(ctx.id, rt.name, query)
             core = rt.schema.id
             ids = listing.ids
             return listing.total, ids, [{"schemas": [core], "id": id} for id in ids], False
-        page = self.store.search(ctx.id, rt.name, query)
+        page = reads.search(ctx.id, rt.name, query)
         found = page.resources
         return (
             page.total,
@@ -390,7 +398,7 @@ class ResourceService:
         if query.sort_by is not None:  # the client's order, paged by position
             offset = cursor.offset or 0
             page = replace(query, start_index=offset + 1, count=count + 1)
-            total, ids, resources, cut = self._page(ctx, rt, request, page, base_url)
+            total, ids, resources, cut = self._page(self.store, ctx, rt, request, page, base_url)
             following = Cursor(cursor.digest, offset=offset + min(len(ids), count))
         else:  # by id, after the last one returned
             keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
@@ -403,9 +411,12 @@ class ResourceService:
                 count=count + 1,
                 with_total=cursor.after is None,  # after a key, the query's own total is read below
             )
-            total, ids, resources, cut = self._page(ctx, rt, request, page, base_url)
-            if cursor.after is not None:  # the page's total counts only what follows the cursor
-                total = self._page(ctx, rt, request, replace(query, count=0), base_url)[0]
+            # after a key the page's own total counts only what follows it: the query's is read
+            # too, in the page's snapshot, so totalResults counts what the page was read from
+            with self.store.snapshot() as reads:
+                total, ids, resources, cut = self._page(reads, ctx, rt, request, page, base_url)
+                if cursor.after is not None:
+                    total = self._page(reads, ctx, rt, request, replace(query, count=0), base_url)[0]
             following = Cursor(cursor.digest, after=ids[:count][-1] if ids else "")
         more = len(ids) > count or cut
         next_cursor = encode_cursor(following) if more else None

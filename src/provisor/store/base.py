@@ -421,6 +421,14 @@ class TokenInfo:
 Updater = Callable[[StoredResource], Change]
 
 
+class Reads(Protocol):
+    """The searches of a :meth:`ResourceStore.snapshot`: as the store's, all in one state."""
+
+    def search(self, tenant_id: str, resource_type: str, query: Query) -> Page: ...
+
+    def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage: ...
+
+
 class ResourceStore(Protocol):
     """Users and Groups of one or many tenants. Every method is scoped by ``tenant_id``."""
 
@@ -464,6 +472,13 @@ class ResourceStore(Protocol):
         have a Group's members loaded only when ``with_members`` is true, a User's groups only when
         ``with_groups`` is true.
         """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Reads]:
+        """``with store.snapshot() as reads:`` searches that all see the database in one state,
+        whatever is written meanwhile: for an answer that takes several (a search across resource
+        types, a cursor page and the total of its query), so its ``totalResults`` counts what its
+        pages were read from. Each of the store's own methods reads one state already."""
         ...
 
     def delete(

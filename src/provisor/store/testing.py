@@ -24,6 +24,7 @@ from provisor.scim.schema.model import ResourceType, default_registry
 from provisor.store.base import (
     Change,
     GroupRef,
+    IdPage,
     Member,
     MemberDelta,
     Precondition,
@@ -297,6 +298,25 @@ class ResourceStoreContract:
         assert got.version == 2 and got.last_modified >= g.last_modified
 
     # -- search ----------------------------------------------------------------------------------
+
+    def test_a_snapshot_reads_one_state_whatever_is_written_meanwhile(
+        self, store: FullStore, tenant: str
+    ) -> None:
+        """``snapshot``: every search in the block sees the state of the first, so an answer made
+        of several (a total and a page) counts what it shows; after it, the writes are there."""
+        a = store.create(tenant, "User", user("a", externalId="e"))
+        b = store.create(tenant, "User", user("b", externalId="e"))
+        with store.snapshot() as reads:
+            counted = reads.search(tenant, "User", Query(count=0)).total
+            store.delete(tenant, "User", a.id)
+            store.create(tenant, "User", user("c", externalId="e"))
+            page = reads.search(tenant, "User", user_query('externalId eq "e"'))
+            ids = reads.search_ids(tenant, "User", Query(start_index=2, count=1))
+            named = reads.search(tenant, "User", user_query('userName eq "a"')).resources
+        assert counted == 2 and page.total == 2 and [r.id for r in page.resources] == [a.id, b.id]
+        assert ids == IdPage(2, [b.id]) and [r.id for r in named] == [a.id]
+        after = store.search(tenant, "User", user_query('externalId eq "e"'))
+        assert after.total == 2 and a.id not in {r.id for r in after.resources}
 
     def test_search_filters_and_pages(self, store: FullStore, tenant: str, other: str) -> None:
         for i in range(7):

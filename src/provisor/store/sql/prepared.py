@@ -188,6 +188,16 @@ class OnConnection:
     def rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
         return [tuple(r) for r in self.conn.exec_driver_sql(statement.sql, statement.args(params))]
 
+    def scan(
+        self, statement: Prepared, params: Mapping[str, Any], read: Callable[[Iterator[Row]], None]
+    ) -> None:
+        """:meth:`Connections.scan` on this connection: the rows ``read`` leaves are never fetched."""
+        result = self.conn.exec_driver_sql(statement.sql, statement.args(params))
+        try:
+            read(tuple(r) for r in result)
+        finally:
+            result.close()
+
 
 class Connections:
     """DBAPI connections checked out of ``engine``'s pool, kept for reuse by every thread.

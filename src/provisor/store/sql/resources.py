@@ -19,6 +19,7 @@ and at what cost).
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import chain
 from typing import Any, NoReturn
@@ -377,13 +378,9 @@ class SqlResources:
         Every answer is read in one snapshot.
         """
         rt = self._rt(resource_type)
-        offset = max(query.start_index, 1) - 1
-        count = max(query.count, 0)
-        groups = query.with_groups and rt.name == "User"
-        fast = self._lookups.match(query.filter, rt) if query.filter and query.sort_by is None else None
+        fast = self._fast(tenant_id, rt, query)
         if fast is not None:
             lookup, params = fast
-            params.update(tenant=tenant_id, rt=rt.name, lim=count, off=offset)
             if not (query.with_members and rt.name == "Group"):
                 try:
                     return self._matched(OneStatement(self.connections), rt.name, lookup, params, query)
@@ -394,13 +391,37 @@ class SqlResources:
             # never shows a version with the members or groups of another
             with self.connections.read() as tx:
                 return self._matched(tx, rt.name, lookup, params, query)
-        columns = self._lookups.columns_groups if groups else COLUMNS
         with self._read.connect() as conn:
-            reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
-            total, rows, cut = self._listing(conn, tenant_id, rt, query, columns, reader)
-            loaded = {}
-            if query.with_members and rt.name == "Group" and rows:
-                loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
+            return self._compiled(conn, tenant_id, rt, query)
+
+    def snapshot(self) -> AbstractContextManager[base.Reads]:
+        """Reads that see one state of the database, for an answer that takes several (see
+        ``base.ResourceStore.snapshot``): a read transaction on one connection, which SQLite's
+        WAL lets writers go on beside, rolled back at the end."""
+        return _Snapshot(self)
+
+    def _fast(self, tenant_id: str, rt: ResourceType, query: Query) -> tuple[Lookup, dict[str, Any]] | None:
+        """The indexed lookup (``Lookups.match``) that answers ``query``, with its parameters."""
+        if not query.filter or query.sort_by is not None:
+            return None
+        fast = self._lookups.match(query.filter, rt)
+        if fast is None:
+            return None
+        lookup, params = fast
+        params.update(
+            tenant=tenant_id, rt=rt.name, lim=max(query.count, 0), off=max(query.start_index, 1) - 1
+        )
+        return lookup, params
+
+    def _compiled(self, conn: Connection, tenant_id: str, rt: ResourceType, query: Query) -> Page:
+        """A page of ``query`` compiled to SQL, read on ``conn`` (in its transaction)."""
+        groups = query.with_groups and rt.name == "User"
+        columns = self._lookups.columns_groups if groups else COLUMNS
+        reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
+        total, rows, cut = self._listing(conn, tenant_id, rt, query, columns, reader)
+        loaded = {}
+        if query.with_members and rt.name == "Group" and rows:
+            loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
         groups_read = reader.groups if reader else None
         return _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
 
@@ -459,9 +480,11 @@ class SqlResources:
     def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
         """``search`` selecting the ``id`` column alone (``attributes=id`` listings): no document is
         read or decoded, which is what listing every id of a large tenant costs otherwise."""
-        rt = self._rt(resource_type)
         with self._read.connect() as conn:
-            total, rows, _ = self._listing(conn, tenant_id, rt, query, (R.c.pk, R.c.id))
+            return self._ids(conn, tenant_id, resource_type, query)
+
+    def _ids(self, conn: Connection, tenant_id: str, resource_type: str, query: Query) -> IdPage:
+        total, rows, _ = self._listing(conn, tenant_id, self._rt(resource_type), query, (R.c.pk, R.c.id))
         return IdPage(total, [r[1] for r in rows])
 
     def _listing(
@@ -725,6 +748,40 @@ class SqlResources:
         (no COUNT over the tenant), read in the listing's own snapshot."""
         rows = OnConnection(conn).rows(self._lookups.held, {"tenant": tenant_id, "rt": resource_type})
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+class _Snapshot:
+    """``SqlResources.snapshot``: ``search`` and ``search_ids`` on one connection in one read
+    transaction, begun with the first of them (SQLite's snapshot is taken at the first read)."""
+
+    def __init__(self, resources: SqlResources) -> None:
+        self._resources = resources
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> _Snapshot:
+        self._conn = self._resources._read.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()  # rolls the read transaction back
+
+    def _on(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("a snapshot is read inside its with block")
+        return self._conn
+
+    def search(self, tenant_id: str, resource_type: str, query: Query) -> Page:
+        resources, conn = self._resources, self._on()
+        rt = resources._rt(resource_type)
+        fast = resources._fast(tenant_id, rt, query)
+        if fast is not None:
+            return resources._matched(OnConnection(conn), rt.name, fast[0], fast[1], query)
+        return resources._compiled(conn, tenant_id, rt, query)
+
+    def search_ids(self, tenant_id: str, resource_type: str, query: Query) -> IdPage:
+        return self._resources._ids(self._on(), tenant_id, resource_type, query)
 
 
 def _shown(key: dict[str, Any]) -> str | None:
