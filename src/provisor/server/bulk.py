@@ -11,8 +11,11 @@ response, except in the event of a POST failure"), the URL of the resource the o
 addressed, in the form of ``meta.location``; see :meth:`BulkProcessor._location` for the paths
 that address no resource. A ``version`` is the resource's ETag, a string; ``null`` is the same as
 no version (RFC 7643 section 2.5), any other JSON value fails its operation with 400
-``invalidSyntax`` like every other malformed operation member. Member names, of the request and
-of its operations, are matched in any case (RFC 7643 section 2.1), as those of a PatchOp are.
+``invalidSyntax`` like every other malformed operation member. A ``path`` is read as a request's
+(``bulk_paths``): one malformed (400 ``invalidPath``), naming no resource (404) or not taking the
+operation's method (405) fails that operation before anything is done. Member names, of the
+request and of its operations, are matched in any case (RFC 7643 section 2.1), as those of a
+PatchOp are.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from urllib.parse import quote
 
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from provisor.scim.schema.model import SchemaRegistry
+from provisor.server import bulk_paths
 from provisor.server.bulk_cycles import CycleResolver
 from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute, substitute_in_paths
 from provisor.server.errors import to_scim_error
@@ -175,28 +179,19 @@ class BulkProcessor:
             if version is not None and not isinstance(version, str):
                 raise InvalidSyntax('version must be a string, the resource\'s ETag such as W/"3"')
             condition = precondition(version)  # the operation's If-Match (RFC 7644 section 3.7)
-            if not isinstance(path, str) or not path.startswith("/"):
-                raise InvalidSyntax("path must be a resource path such as /Users or /Users/{id}")
-            parts = [substitute(p, ids) for p in path.strip("/").split("/")]
-            rt = self.registry.by_endpoint(parts[0])
-            if rt is None:
-                raise InvalidValue(f"unknown resource endpoint {parts[0]!r}")
+            where = bulk_paths.target(self.registry, method, path)  # 400, 404 or 405: nothing done
+            rt, id = where.rt, None if where.id is None else substitute(where.id, ids)
             data = substitute(op.get("data"), ids)
             outcome: Outcome
-            if method == "POST":
-                if len(parts) != 1:
-                    raise InvalidSyntax("POST takes a resource endpoint path such as /Users")
+            if id is None:
                 outcome = self.service.create(ctx, rt, data, base_url, Projection())
+            elif method == "PUT":
+                outcome = self.service.replace(ctx, rt, id, data, base_url, None, condition)
+            elif method == "PATCH":
+                data = substitute_in_paths(data, ids)
+                outcome = self.service.patch(ctx, rt, id, data, base_url, None, condition)
             else:
-                if len(parts) != 2:
-                    raise InvalidSyntax(f"{method} takes a path with an id, such as /Users/{{id}}")
-                if method == "PUT":
-                    outcome = self.service.replace(ctx, rt, parts[1], data, base_url, None, condition)
-                elif method == "PATCH":
-                    data = substitute_in_paths(data, ids)
-                    outcome = self.service.patch(ctx, rt, parts[1], data, base_url, None, condition)
-                else:
-                    outcome = self.service.delete(ctx, rt, parts[1], condition)
+                outcome = self.service.delete(ctx, rt, id, condition)
         except Unresolved:
             raise
         except Exception as exc:
@@ -228,29 +223,24 @@ class BulkProcessor:
 
         None, and the result goes without ``location``, when there is no resource to point at:
         for a POST (a failed POST has none, RFC 7644 section 3.7; a created one reports the
-        created resource's), and when the path names no single resource of a known type (not a
-        string, no resource type, a missing id, extra segments) or names ``bulkId:X`` for an X
+        created resource's), and when the path names no single resource of a known type (any
+        path ``bulk_paths`` refuses, or one without an id) or names ``bulkId:X`` for an X
         that was never created. RFC 7644 requires ``location`` there too, but any URL would
         point at a resource that the operation did not address, which a client could mistake
         for one that exists.
         """
         if not isinstance(op, dict) or method_of(op) == "POST":
             return None
-        path = op.get("path")
-        if not isinstance(path, str) or not path.startswith("/"):
+        try:
+            where = bulk_paths.addressed(self.registry, op.get("path"))
+        except ScimError:
             return None
-        parts = path.strip("/").split("/")
-        if len(parts) != 2 or not parts[1]:
-            return None
-        rt = self.registry.by_endpoint(parts[0])
-        if rt is None:
-            return None
-        id: str | None = parts[1]
-        if parts[1].startswith(REF):
-            id = ids.get(parts[1][len(REF) :])
+        id = where.id
+        if id is not None and id.startswith(REF):
+            id = ids.get(id[len(REF) :])
         if id is None:
             return None
-        return f"{base_url}{rt.endpoint}/{quote(id, safe='')}"
+        return f"{base_url}{where.rt.endpoint}/{quote(id, safe='')}"
 
 
 def operations(body: dict[str, Any]) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from provisor.scim.errors import Conflict, ScimError
 from provisor.scim.schema.model import ResourceType, SchemaRegistry
+from provisor.server import bulk_paths
 from provisor.server.bulk_refs import REF, failure, references, substitute
 from provisor.server.queries import Projection
 from provisor.server.service import ResourceService
@@ -164,7 +165,11 @@ class CycleResolver:
         path, data = op.get("path"), op.get("data")
         if not isinstance(op.get("bulkId"), str) or not isinstance(path, str) or not isinstance(data, dict):
             return None
-        rt = self.registry.by_endpoint(path.strip("/")) if path.startswith("/") else None
+        try:
+            where = bulk_paths.addressed(self.registry, path)
+        except ScimError:
+            return None  # its result is the path's error (``BulkProcessor._one``)
+        rt = where.rt if where.id is None else None
         key = next((k for k in data if k.lower() == "members"), None)
         if rt is None or rt.name != "Group" or key is None or not isinstance(data[key], list):
             return None
