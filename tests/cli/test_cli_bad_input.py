@@ -521,6 +521,25 @@ def test_a_database_password_never_reaches_a_message() -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "postgresql://provisor@127.0.0.1:1/provisor",
+        "postgresql+psycopg://127.0.0.1:1/provisor",
+        "mysql://provisor@127.0.0.1:1/provisor",
+        "mssql+pyodbc://127.0.0.1:1/provisor",
+    ],
+)
+def test_a_database_the_store_does_not_run_on_is_refused_before_connecting(url: str) -> None:
+    """Not "No module named 'psycopg'": with the driver there, the tables would have been made in
+    the database before the store found that it cannot query it."""
+    kind = url.split(":")[0].split("+")[0]
+    for command in (["tenant", "list"], ["serve"]):
+        result = cli(*command, "--db", url)
+        assert_refused(result, 1, "cannot open the database", "SQLite", f"{kind} databases are not supported")
+        assert "No module named" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "scim.example.com",
         "ftp://scim.example.com",
         "https://",
