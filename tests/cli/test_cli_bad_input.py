@@ -588,3 +588,55 @@ def test_without_httptools_serve_and_demo_refuse_to_start(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("provisor: ") and "httptools" in lines[0], p.stderr
     assert not (tmp_path / "cli.db").exists()  # nothing opened, nothing created
+
+
+# -- 7. databases that are not this Provisor's ----------------------------------------------------
+
+
+def schema_of(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Path:
+    """Another application's SQLite file (one of its tables is named like one of Provisor's)."""
+    path = tmp_path / "other-app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        conn.execute("CREATE TABLE tokens (id TEXT)")
+    return path
+
+
+def test_another_applications_database_is_refused_and_left_alone(foreign: Path) -> None:
+    before = schema_of(foreign)
+    for command in (["tenant", "list"], ["tenant", "create", "acme"], ["serve"]):
+        result = cli(*command, "--db", f"sqlite:///{foreign}")
+        assert_refused(result, 1, "not a Provisor database", "invoices, tokens", "a database of its own")
+    assert schema_of(foreign) == before
+
+
+def test_a_jobs_state_in_another_applications_database_is_refused_and_left_alone(
+    foreign: Path, tmp_path: Path
+) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: j\nsource: {type: scim, url: 'http://127.0.0.1:9/scim/v2', token: t}\n"
+        "target: {url: 'http://127.0.0.1:9/scim/v2', token: t}\ntemplate: scim-default\n"
+        f"state: 'sqlite:///{foreign}'\n"
+    )
+    before = schema_of(foreign)
+    result = cli("status", "--job", str(job))
+    assert result.exit_code == 1 and "not a Provisor database" in result.stderr, result.stderr
+    assert schema_of(foreign) == before
+
+
+def test_the_store_and_a_jobs_state_may_share_a_database(db: str, tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: j\nsource: {type: scim, url: 'http://127.0.0.1:9/scim/v2', token: t}\n"
+        f"target: {{url: 'http://127.0.0.1:9/scim/v2', token: t}}\ntemplate: scim-default\nstate: '{db}'\n"
+    )
+    assert cli("status", "--job", str(job)).exit_code == 0  # the job's state first
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0  # then the store beside it
+    assert cli("status", "--job", str(job)).exit_code == 0
