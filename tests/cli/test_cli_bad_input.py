@@ -640,3 +640,15 @@ def test_the_store_and_a_jobs_state_may_share_a_database(db: str, tmp_path: Path
     assert cli("status", "--job", str(job)).exit_code == 0  # the job's state first
     assert cli("tenant", "create", "acme", "--db", db).exit_code == 0  # then the store beside it
     assert cli("status", "--job", str(job)).exit_code == 0
+
+
+def test_a_database_a_newer_provisor_wrote_is_refused_and_left_alone(db: str, tmp_path: Path) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    path = tmp_path / "cli.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = schema_of(path), stored(db)
+    for command in (["tenant", "list"], ["tenant", "create", "other"], ["doctor"]):
+        result = cli(*command, "--db", db)
+        assert_refused(result, 1, "revision 9999", "newer Provisor", "run that version")
+    assert (schema_of(path), stored(db)) == before
