@@ -223,6 +223,14 @@ def test_bad_input_is_one_line_non_zero_and_declares_nothing(db, tmp_path):
     assert listed(db) == [[CUSTOM, "User", "optional", "costCode,badgeNumber"]]
 
 
+def test_json_nested_too_deeply_is_one_line(db, tmp_path):
+    for deep in ("[" * 100_000, '{"a":' * 100_000):
+        p = add(tmp_path, db, deep, check=False)
+        assert_one_line_error(p)
+        assert "nested too deeply" in p.stderr
+    assert listed(db) == []
+
+
 def test_add_reads_the_definition_from_stdin(db):
     urn = "urn:example:params:scim:schemas:extension:stdin:2.0:User"
     p = subprocess.run(
