@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -186,6 +187,35 @@ def test_serve_reports_tls_files_that_are_not_a_certificate_and_key(db: str, tmp
     junk.write_text("not a certificate\n")
     result = cli("serve", "--db", db, "--tls-cert", str(junk), "--tls-key", str(junk))
     assert_refused(result, 1, "--tls-cert", str(junk))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test key")
+def test_serve_refuses_an_encrypted_tls_key_without_asking_for_its_pass_phrase(tmp_path: Path) -> None:
+    """OpenSSL would ask on the terminal: a server started by hand waited there for a pass phrase."""
+    from tests.cli.test_tls_handshake import make_certificate
+
+    cert, key = make_certificate(tmp_path)
+    locked = tmp_path / "locked.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(locked)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    p = subprocess.run(
+        [*PROVISOR, "serve", "--db", db, "--port", "0", "--tls-cert", str(cert), "--tls-key", str(locked)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no terminal to ask on: without the fix, "Invalid argument"
+    )
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith("provisor: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"--tls-key {locked} is encrypted" in p.stderr and "openssl pkey" in p.stderr
+    assert "Enter PEM pass phrase" not in p.stdout + p.stderr
+    assert not (tmp_path / "cli.db").exists()
 
 
 def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:

@@ -239,15 +239,32 @@ def check_public_url(url: str) -> None:
         fail(f"--public-url is the server's address without /scim/v2 (which is added), not {url!r}", 2)
 
 
+class _KeyEncrypted(Exception):
+    """The private key asked for its pass phrase."""
+
+
+def _no_pass_phrase() -> str:
+    raise _KeyEncrypted
+
+
 def check_tls(cert: str, key: str) -> None:
-    """Fail unless ``cert`` and ``key`` are readable PEM files of a certificate and its key."""
+    """Fail unless ``cert`` and ``key`` are readable PEM files of a certificate and its key.
+
+    An encrypted key is refused: serve takes no pass phrase, and without a callback OpenSSL asks
+    for one on the terminal (a server started by hand would wait there, a service fail with
+    "Invalid argument")."""
     import ssl
 
     for path in (cert, key):
         if not os.path.isfile(path):
             fail(f"no such file: {path}")
     try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, _no_pass_phrase)
+    except _KeyEncrypted:
+        fail(
+            f"--tls-key {key} is encrypted (it asks for a pass phrase), which serve cannot read: write "
+            f"it out unencrypted (openssl pkey -in {key} -out NEW.pem) and keep that file private"
+        )
     except (ssl.SSLError, OSError) as exc:
         fail(f"--tls-cert {cert} with --tls-key {key}: not a PEM certificate and its private key ({exc})")
 
