@@ -218,6 +218,23 @@ def test_serve_refuses_an_encrypted_tls_key_without_asking_for_its_pass_phrase(t
     assert not (tmp_path / "cli.db").exists()
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificates")
+def test_serve_names_the_tls_file_that_is_wrong(db: str, tmp_path: Path) -> None:
+    from tests.cli.test_tls_handshake import make_certificate
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cert, _ = make_certificate(tmp_path / "a")
+    _, other_key = make_certificate(tmp_path / "b")
+    mismatch = cli("serve", "--db", db, "--tls-cert", str(cert), "--tls-key", str(other_key))
+    assert_refused(mismatch, 1, f"--tls-key {other_key} is not the private key of --tls-cert {cert}")
+    folder = cli("serve", "--db", db, "--tls-cert", str(tmp_path), "--tls-key", str(other_key))
+    assert_refused(folder, 1, f"--tls-cert {tmp_path}: a directory")
+    missing = cli("serve", "--db", db, "--tls-cert", str(cert), "--tls-key", str(tmp_path / "no.pem"))
+    assert_refused(missing, 1, f"--tls-key {tmp_path / 'no.pem'}: no such file")
+    assert not (tmp_path / "cli.db").exists()
+
+
 def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
     for args in (["--db", "notaurl"], ["--db", f"sqlite:///{tmp_path / 'no' / 'x.db'}"]):
         p = subprocess.run(

@@ -255,9 +255,12 @@ def check_tls(cert: str, key: str) -> None:
     "Invalid argument")."""
     import ssl
 
-    for path in (cert, key):
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
         if not os.path.isfile(path):
-            fail(f"no such file: {path}")
+            fail(
+                f"{option} {path}: "
+                + ("a directory, not a PEM file" if os.path.isdir(path) else "no such file")
+            )
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, _no_pass_phrase)
     except _KeyEncrypted:
@@ -266,6 +269,10 @@ def check_tls(cert: str, key: str) -> None:
             f"it out unencrypted (openssl pkey -in {key} -out NEW.pem) and keep that file private"
         )
     except (ssl.SSLError, OSError) as exc:
+        if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            fail(
+                f"--tls-key {key} is not the private key of --tls-cert {cert}: give the key it was made with"
+            )
         fail(f"--tls-cert {cert} with --tls-key {key}: not a PEM certificate and its private key ({exc})")
 
 
