@@ -36,6 +36,8 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
         raise ServerStarted
 
     monkeypatch.setattr(provisor.cli.serving, "run_server", run_server)
+    # no server, so no port to probe: the default 8000 may be taken on the test machine
+    monkeypatch.setattr(provisor.cli.serving, "listen_problem", lambda host, port: None)
 
 
 @pytest.fixture
@@ -232,6 +234,40 @@ def test_serve_names_the_tls_file_that_is_wrong(db: str, tmp_path: Path) -> None
     assert_refused(folder, 1, f"--tls-cert {tmp_path}: a directory")
     missing = cli("serve", "--db", db, "--tls-cert", str(cert), "--tls-key", str(tmp_path / "no.pem"))
     assert_refused(missing, 1, f"--tls-key {tmp_path / 'no.pem'}: no such file")
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "host", "named"),
+    [
+        (["serve"], "127.0.0.1", "the port is in use (another server?); choose another --port"),
+        (["demo", "--once"], "127.0.0.1", "the port is in use (another server?); choose another --port"),
+        (["serve", "--host", "no-such-host.invalid"], "", "no such host"),
+        (["serve", "--host", "192.0.2.1"], "", "that address is not this machine's; check --host"),
+    ],
+)
+def test_serve_and_demo_say_when_they_cannot_listen(
+    tmp_path: Path, command: list[str], host: str, named: str
+) -> None:
+    """uvicorn only logged it among its startup lines and exited 3 (serve), or never started and
+    the demo ended in a traceback; now one line, exit 1, before the database is opened."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run(
+            [*PROVISOR, *command, "--port", str(port), "--db", f"sqlite:///{tmp_path / 'cli.db'}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert p.stderr.startswith("provisor: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    where = f"{host or command[-1]}:{port}"
+    assert f"provisor: cannot listen on {where}: {named}" in p.stderr
     assert not (tmp_path / "cli.db").exists()
 
 

@@ -186,6 +186,8 @@ def serve(
         fail(f"--documentation-uri must be an http(s) URL, not {documentation_uri!r}", 2)
     if public_url is not None:
         check_public_url(public_url)
+    if (problem := serving.listen_problem(host, port)) is not None:
+        fail(problem)
     with open_store(db) as store:
         serving.run_server(
             store,
@@ -289,9 +291,12 @@ def demo(
 ) -> None:
     """Start a server with a demo tenant and show a user and a group going in and coming back."""
     from provisor.cli.demo import run_demo
+    from provisor.cli.serving import listen_problem
 
     require_http_protocol()
     check_range("--port", port, 0, 65535)
+    if (problem := listen_problem("127.0.0.1", port)) is not None:
+        fail(problem)
     run_demo(
         db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
         port=port,
