@@ -271,6 +271,24 @@ def test_serve_and_demo_say_when_they_cannot_listen(
     assert not (tmp_path / "cli.db").exists()
 
 
+@pytest.mark.parametrize("kind", ["not a database", "not a URL"])
+def test_demo_reports_a_database_it_cannot_open_in_one_line(tmp_path: Path, kind: str) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n")
+    url = f"sqlite:///{junk}" if kind == "not a database" else "notaurl"
+    p = subprocess.run(
+        [*PROVISOR, "demo", "--once", "--port", "0", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith(f"provisor: cannot open the database '{url}': "), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert junk.read_text() == "not a database\n"
+
+
 def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
     for args in (["--db", "notaurl"], ["--db", f"sqlite:///{tmp_path / 'no' / 'x.db'}"]):
         p = subprocess.run(

@@ -43,12 +43,11 @@ def _show(title: str, response: httpx.Response, body: Any = None) -> dict[str, A
 
 
 def run_demo(url: str, *, port: int, once: bool) -> None:
+    from provisor.cli.common import open_store
     from provisor.store.base import TenantNotFound
-    from provisor.store.sql import SqlStore
 
     configure_logging("warning")
-    store = SqlStore(url)
-    try:
+    with open_store(url) as store:  # a database it cannot use: one line, as for every command
         name = "demo"
         try:
             tenant = store.get_tenant(name)
@@ -107,8 +106,6 @@ def run_demo(url: str, *, port: int, once: bool) -> None:
         except KeyboardInterrupt:
             typer.echo("stopping")
         server.stop()
-    finally:
-        store.close()
 
 
 # -- the engine story: a directory, a Clarizen-One-style app, a job, two cycles ----------------
