@@ -129,3 +129,27 @@ def test_show_counts_what_a_tenant_being_deleted_still_holds(db: str) -> None:
     record = json.loads(run("tenant", "show", "gone", "--json", db=db).stdout)
     assert (record["users"], record["groups"]) == (users, groups)
     assert record["deleting"] is not None
+
+
+def test_ctrl_c_before_the_deletion_began_says_nothing_was_deleted(db: str, monkeypatch) -> None:
+    """Ctrl-C while the command waited for another writer's lock, say: the tenant was never
+    marked, and the message must not send the admin to "finish" a deletion that never began."""
+    from typer.testing import CliRunner
+
+    from provisor.cli.main import app
+
+    fill(db, "kept", 3)
+
+    def stopped_waiting(self, name_or_id, **options):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SqlStore, "delete_tenant", stopped_waiting)
+    for name, said in (
+        ("kept", "interrupted before tenant kept was changed: nothing was deleted"),
+        ("nobody", "interrupted: there is no tenant nobody now"),
+    ):
+        result = CliRunner().invoke(app, ["tenant", "delete", name, "--yes", "--db", db])
+        assert result.exit_code == 130, (result.stderr, result.exception)
+        assert result.stderr == f"provisor: {said}\n"
+    assert not deleting(db.removeprefix("sqlite:///"), "kept")
+    assert "users:      3" in run("tenant", "show", "kept", db=db).stdout

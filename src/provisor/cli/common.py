@@ -98,6 +98,27 @@ def shown_url(url: str) -> str:
         return "(a URL that is not one)" if "@" in url else url
 
 
+_Read = TypeVar("_Read")
+
+
+def read_back(url: str | None, read: Callable[[Any], _Read]) -> _Read | None:
+    """``read(store)`` on the store at ``url`` opened afresh, or None when that fails: for what to
+    say after Ctrl-C stopped a command, which may have come before the command changed anything
+    (while it waited for another writer's lock, say). A second failure must not hide the first."""
+    from provisor.store.sql import SqlStore
+
+    try:
+        store = SqlStore(db_url(url))
+    except Exception:
+        return None
+    try:
+        return read(store)
+    except Exception:
+        return None
+    finally:
+        store.close()
+
+
 @contextmanager
 def open_store(url: str | None) -> Iterator[Any]:
     """The store at ``url``; a store error or a database failure while it is used ends the command

@@ -8,11 +8,11 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from provisor.cli.common import DbOption, fail, open_store, progress_on_stderr
+from provisor.cli.common import DbOption, fail, open_store, progress_on_stderr, read_back
 
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
 
@@ -20,6 +20,29 @@ APPLIED = "a running `provisor serve` applies this within a few seconds (it look
 def finish_command(urn: str) -> str:
     """The command that finishes a removal that was stopped."""
     return f"provisor schema remove {shlex.quote(urn)} --purge"
+
+
+def interrupted_removal(db: str | None, urn: str) -> str:
+    """What Ctrl-C left of ``schema remove``, as the database shows it: the declaration marked
+    (partly removed), declared and not marked (stopped before the removal began), or gone."""
+
+    def state(store: Any) -> str:
+        if any(key.lower() == urn.lower() for key in store.schema_removals()):
+            return "marked"
+        declared = any(e.urn.lower() == urn.lower() for e in store.schema_extensions())
+        return "untouched" if declared else "gone"
+
+    found = read_back(db, state)
+    if found == "untouched":
+        return f"interrupted before {urn} was changed: nothing was removed"
+    if found == "gone":
+        return f"interrupted: no extension schema {urn} is declared now"
+    if found == "marked":
+        return (
+            f"interrupted: {urn} is partly removed (servers neither show nor take its values); "
+            f"to finish: {finish_command(urn)}"
+        )
+    return f"interrupted: if schema list shows {urn} as being removed, finish with: {finish_command(urn)}"
 
 
 def register(app: typer.Typer) -> None:
@@ -138,11 +161,7 @@ def register(app: typer.Typer) -> None:
                         "remove those values with the schema (each such resource gets a new version)"
                     )
         except KeyboardInterrupt:
-            fail(
-                f"interrupted: {urn} is partly removed (servers neither show nor take its values); "
-                f"to finish: {finish_command(urn)}",
-                130,
-            )
+            fail(interrupted_removal(db, urn), 130)
         typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
         if not purge:  # a purge waited for them
             typer.echo(f"Note: {APPLIED}.")

@@ -27,6 +27,7 @@ from provisor.cli.common import (
     fail,
     open_store,
     progress_on_stderr,
+    read_back,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
 
@@ -284,12 +285,30 @@ def tenant_delete(
         with open_store(db) as store:
             store.delete_tenant(name, progress=progress)
     except KeyboardInterrupt:
-        fail(
-            f"interrupted: tenant {name} is partly deleted and accepts no token; "
-            f"run 'provisor tenant delete {shlex.quote(name)}' again to finish",
-            130,
-        )
+        fail(_interrupted_deletion(db, name), 130)
     typer.echo(f"Deleted tenant {name}.")
+
+
+def _interrupted_deletion(db: str | None, name: str) -> str:
+    """What Ctrl-C left of ``tenant delete``, as the database shows it: the tenant marked (partly
+    deleted), not marked (stopped before the deletion began), or not there."""
+    from provisor.store.base import TenantNotFound
+
+    def state(store: Any) -> str:
+        try:
+            return "marked" if store.get_tenant(name).deleting is not None else "untouched"
+        except TenantNotFound:
+            return "gone"
+
+    finish = f"run 'provisor tenant delete {shlex.quote(name)}' again to finish"
+    found = read_back(db, state)
+    if found == "untouched":
+        return f"interrupted before tenant {name} was changed: nothing was deleted"
+    if found == "gone":
+        return f"interrupted: there is no tenant {name} now"
+    if found == "marked":
+        return f"interrupted: tenant {name} is partly deleted and accepts no token; {finish}"
+    return f"interrupted: if tenant list shows tenant {name} as being deleted, {finish}"
 
 
 @tenant_app.command("set")
