@@ -185,6 +185,27 @@ def test_invalid_job_file_names_the_line(tmp_path):
     assert p.returncode != 0 and "no such job file" in p.stderr
 
 
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        ("junk.db", "file is not a database"),
+        ("no-such-folder/state.db", "unable to open database file"),
+    ],
+)
+def test_a_state_database_that_cannot_be_opened_is_one_line_naming_it(tmp_path, state, said):
+    """Not SQLAlchemy's two lines ("(sqlite3.DatabaseError) ..." and "(Background on this error
+    at: ...)") without the database's name."""
+    (tmp_path / "junk.db").write_text("not a database\n")
+    job = tmp_path / "job.yaml"
+    job.write_text(OFFLINE_JOB.replace("race.state.db", state))
+    env = {"DIRECTORY_TOKEN": "t", "APP_TOKEN": "t"}
+    for command in ("status", "sync", "pause"):
+        p = provisor(command, "--job", str(job), env=env, check=False)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr == f"provisor: cannot open the job's state 'sqlite:///{tmp_path / state}': {said}\n"
+    assert (tmp_path / "junk.db").read_text() == "not a database\n"
+
+
 # -- admin commands beside a running cycle: each writes only the fields it owns --------------------
 
 OFFLINE_JOB = """name: race

@@ -41,6 +41,14 @@ class JobCannotRun(Exception):
     """The job cannot run now (paused, quarantined, Test Connection failed): the message says why."""
 
 
+class JobStateUnusable(Exception):
+    """The job's state database (``url``) could not be opened; the cause is chained."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -56,11 +64,19 @@ class LoadedJob:
 
 
 def open_job(path: Path, env: Mapping[str, str], *, busy_timeout: float | None = None) -> LoadedJob:
-    """The job file and its state (``busy_timeout``: seconds a write waits for the lock)."""
+    """The job file and its state (``busy_timeout``: seconds a write waits for the lock).
+
+    :raises JobFileError: the job file is missing or wrong.
+    :raises JobStateUnusable: its state database cannot be opened.
+    """
     from provisor.store.sql.engine_state import SqlEngineState
 
     job = load_job_file(path, env)
-    return LoadedJob(job, path, SqlEngineState(job.state, busy_timeout=busy_timeout))
+    try:
+        state = SqlEngineState(job.state, busy_timeout=busy_timeout)
+    except Exception as exc:
+        raise JobStateUnusable(job.state) from exc
+    return LoadedJob(job, path, state)
 
 
 def template_of(job: Job) -> Template:

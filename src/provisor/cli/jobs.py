@@ -47,7 +47,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
-    from provisor.cli.engine import open_job
+    from provisor.cli.common import shown_url
+    from provisor.cli.engine import JobStateUnusable, open_job
     from provisor.engine.jobs import JobFileError
 
     if not path.is_file():
@@ -56,8 +57,11 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
         loaded = open_job(path, os.environ, busy_timeout=busy_timeout)
     except JobFileError as exc:
         _fail(str(exc))
-    except Exception as exc:  # an unreadable state database: say so plainly
-        _fail(f"cannot open the job's state: {exc}")
+    except JobStateUnusable as exc:  # an unreadable state database: say so plainly
+        cause = exc.__cause__ or exc
+        _fail(f"cannot open the job's state {shown_url(exc.url)!r}: {_one_line(cause)}")
+    except Exception as exc:  # not expected: still one line
+        _fail(f"cannot open job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     try:
         yield loaded
     except (typer.Exit, typer.Abort):
@@ -71,9 +75,17 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
                 "committing, or a process suspended with Ctrl-Z in the middle of a commit); "
                 "nothing was changed: try again"
             )
-        _fail(f"job {path.name}: {type(exc).__name__}: {exc}")
+        _fail(f"job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     finally:
         loaded.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message in one line: a database error's driver message without
+    SQLAlchemy's statement and "Background on this error" lines."""
+    from provisor.cli.common import database_problem
+
+    return database_problem(exc)
 
 
 def register(app: typer.Typer) -> None:
@@ -153,7 +165,7 @@ def register(app: typer.Typer) -> None:
             try:
                 asyncio.run(service.run())
             except Exception as exc:  # the state database went away: one line, not a traceback
-                _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {exc}")
+                _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {_one_line(exc)}")
         if service.exit_status:
             raise typer.Exit(service.exit_status)
 
