@@ -753,3 +753,19 @@ def test_a_database_a_newer_provisor_wrote_is_refused_and_left_alone(db: str, tm
         result = cli(*command, "--db", db)
         assert_refused(result, 1, "revision 9999", "newer Provisor", "run that version")
     assert (schema_of(path), stored(db)) == before
+
+
+# -- 8. --db values that name no lasting database ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["tenant", "list"], ["tenant", "create", "acme"], ["serve"], ["doctor"], ["backup", "copy.db"]],
+)
+def test_an_empty_db_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`--db "$UNSET"` used to mean provisor.db in the current folder, made afresh if not there."""
+    monkeypatch.chdir(tmp_path)
+    assert_refused(cli(*command, "--db", ""), 2, "--db is empty")
+    assert list(tmp_path.iterdir()) == []

@@ -73,6 +73,14 @@ def check_range(option: str, value: float, low: float, high: float) -> None:
 
 
 def db_url(option: str | None) -> str:
+    """``--db``, else ``$PROVISOR_DB``, else the default. An empty ``--db`` (``--db "$UNSET"``) is
+    a usage error: it used to mean provisor.db in the current folder, made afresh if not there."""
+    if option is not None and not option.strip():
+        fail(
+            "--db is empty: give a database URL such as sqlite:///provisor.db "
+            "(or leave --db out for $PROVISOR_DB, else sqlite:///provisor.db)",
+            2,
+        )
     return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
 
 
@@ -128,10 +136,11 @@ def open_store(url: str | None) -> Iterator[Any]:
     from provisor.store.base import StoreError, TenantDeleting
     from provisor.store.sql import SqlStore
 
+    url = db_url(url)
     try:
-        store = SqlStore(db_url(url))
+        store = SqlStore(url)
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
-        fail(f"cannot open the database {shown_url(db_url(url))!r}: {database_problem(exc)}")
+        fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc)}")
     try:
         yield store
     except TenantDeleting as exc:

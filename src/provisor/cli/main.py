@@ -298,7 +298,7 @@ def demo(
     if (problem := listen_problem("127.0.0.1", port)) is not None:
         fail(problem)
     run_demo(
-        db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
+        db_url(db) if db is not None or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
         port=port,
         once=once,
     )
