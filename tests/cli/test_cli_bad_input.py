@@ -769,3 +769,16 @@ def test_an_empty_db_option_is_refused(
     monkeypatch.chdir(tmp_path)
     assert_refused(cli(*command, "--db", ""), 2, "--db is empty")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+@pytest.mark.parametrize("command", [["tenant", "create", "acme"], ["token", "create", "acme"], ["serve"]])
+def test_a_database_in_memory_is_refused(url: str, command: list[str]) -> None:
+    """tenant create printed the Secret Token of a tenant that was gone when the command ended;
+    a server on one could never have a tenant."""
+    assert_refused(cli(*command, "--db", url), 2, "is in memory", "give a file")
+
+
+def test_a_database_in_memory_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISOR_DB", "sqlite://")
+    assert_refused(cli("tenant", "create", "acme"), 2, "'sqlite://' is in memory")

@@ -127,16 +127,37 @@ def read_back(url: str | None, read: Callable[[Any], _Read]) -> _Read | None:
         store.close()
 
 
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``), gone when the process ends."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 @contextmanager
-def open_store(url: str | None) -> Iterator[Any]:
+def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
     """The store at ``url``; a store error or a database failure while it is used ends the command
-    with one line on stderr and exit status 1."""
+    with one line on stderr and exit status 1. A database in memory is a usage error unless
+    ``memory`` (the demo, whose server lives in the process): a tenant made in one would be gone,
+    with its token, when the command ends."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from provisor.store.base import StoreError, TenantDeleting
     from provisor.store.sql import SqlStore
 
     url = db_url(url)
+    if not memory and in_memory(url):
+        fail(
+            f"the database {url!r} is in memory, gone when the command ends: "
+            "give a file, such as sqlite:///provisor.db",
+            2,
+        )
     try:
         store = SqlStore(url)
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly

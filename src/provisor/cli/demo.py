@@ -47,7 +47,8 @@ def run_demo(url: str, *, port: int, once: bool) -> None:
     from provisor.store.base import TenantNotFound
 
     configure_logging("warning")
-    with open_store(url) as store:  # a database it cannot use: one line, as for every command
+    # a database it cannot use: one line, as for every command; one in memory lives as long as the demo
+    with open_store(url, memory=True) as store:
         name = "demo"
         try:
             tenant = store.get_tenant(name)
