@@ -782,3 +782,17 @@ def test_a_database_in_memory_is_refused(url: str, command: list[str]) -> None:
 def test_a_database_in_memory_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVISOR_DB", "sqlite://")
     assert_refused(cli("tenant", "create", "acme"), 2, "'sqlite://' is in memory")
+
+
+@pytest.mark.parametrize("query", ["mode=ro", "immutable=1", "bogus=x"])
+def test_a_database_option_the_driver_would_ignore_is_refused(db: str, query: str) -> None:
+    """`?mode=ro` without uri=true: SQLAlchemy warned in two lines and the database was opened
+    for writing all the same."""
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    option = query.split("=")[0]
+    for command in (["tenant", "create", "other"], ["tenant", "delete", "acme", "--yes"]):
+        result = cli(*command, "--db", f"{db}?{query}")
+        assert_refused(result, 1, "cannot open the database", f"'{option}' are not accepted", "uri=true")
+        assert "Background on this" not in result.stderr
+    assert stored(db) == before

@@ -7,9 +7,11 @@ failure, 2 for a usage error.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -92,7 +94,12 @@ def database_problem(exc: BaseException) -> str:
         return BUSY
     orig = getattr(exc, "orig", None)
     text = str(orig if isinstance(orig, BaseException) else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = _BACKGROUND.sub("", text.splitlines()[0]) if text else ""
+    return text or type(exc).__name__
+
+
+#: SQLAlchemy's link to its documentation, which ends its warnings' line.
+_BACKGROUND = re.compile(r"\s*\(Background on this (?:error|warning) at: [^)]*\)")
 
 
 def shown_url(url: str) -> str:
@@ -146,7 +153,7 @@ def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
     with one line on stderr and exit status 1. A database in memory is a usage error unless
     ``memory`` (the demo, whose server lives in the process): a tenant made in one would be gone,
     with its token, when the command ends."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
     from provisor.store.base import StoreError, TenantDeleting
     from provisor.store.sql import SqlStore
@@ -159,7 +166,11 @@ def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
             2,
         )
     try:
-        store = SqlStore(url)
+        with warnings.catch_warnings():
+            # an option SQLite's driver does not take (?mode=ro without uri=true) would be ignored,
+            # and the database opened for writing after all
+            warnings.filterwarnings("error", "Query string argument", SAWarning)
+            store = SqlStore(url)
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
         fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc)}")
     try:
