@@ -403,3 +403,37 @@ def test_an_admin_command_on_a_locked_state_says_so_and_changes_nothing(tmp_path
     assert "nothing was changed" in result.output and "Traceback" not in result.output
     assert state.job_state("locked").status is JobStatus.ACTIVE
     state.close()
+
+
+def test_logs_filters_take_any_case_and_refuse_values_no_record_holds(tmp_path):
+    """`--status failure` showed no records, as if nothing had failed (the records say Failure);
+    `--limit 0` or `-1` showed none either."""
+    from provisor.engine.state_contract import record
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'race.state.db'}")
+    try:
+        state.append_log("race", record("ok"))
+        state.append_log("race", record("bad", seconds=1, action="Update", status="Failure"))
+    finally:
+        state.close()
+    env = {"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+
+    def logs(*args):
+        return provisor("logs", "--job", str(job), "--format", "json", *args, env=env, check=False)
+
+    for args in (["--status", "failure"], ["--status", " FAILURE"], ["--action", "update"]):
+        p = logs(*args)
+        assert p.returncode == 0, p.stderr
+        assert [json.loads(line)["source_anchor"] for line in p.stdout.splitlines()] == ["bad"], args
+    for args, said in (
+        (["--status", "Failed"], "--status takes Success, Failure, Skipped, not 'Failed'"),
+        (["--action", "Created"], "--action takes Create, Update, Disable, Delete, Skip, StagedDelete"),
+        (["--limit", "0"], "--limit must be at least 1, not 0"),
+        (["--limit", "-1"], "--limit must be at least 1, not -1"),
+    ):
+        p = logs(*args)
+        assert p.returncode == 2 and not p.stdout, (args, p.stderr)
+        assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr

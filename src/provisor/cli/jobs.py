@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the engine's cycle is imported when a job command runs, not
 from provisor.engine.state import JobState, JobStateChange, JobStatus, LogQuery, LogRecord, RunnerLease
 
 JobOption = Annotated[Path, typer.Option("--job", help="The job file (YAML).")]
+#: The statuses of provisioning log records (``provision.Provisioner.finish``).
+LOG_STATUSES = ("Success", "Failure", "Skipped")
 RESTART_SCOPES = ("Watermark", "Escrows", "QuarantineState", "ForceDeletes", "Full")
 #: How long an admin command (pause, resume, restart, allow-deletes) waits for the state's write
 #: lock: a running cycle lets other writers in between its batches, within a second or so.
@@ -239,9 +241,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Provisioning logs: one record per object per cycle."""
         from provisor.cli.engine import LoadedJob
+        from provisor.engine.plan import Action
 
         if fmt not in ("table", "json", "csv"):
             _fail("--format must be table, json or csv")
+        # a value the records never hold (--status failure) showed no records, as if none failed
+        action = _one_of("--action", action, [a.value for a in Action])
+        status_ = _one_of("--status", status_, LOG_STATUSES)
+        if limit is not None and limit < 1:
+            _fail(f"--limit must be at least 1, not {limit}", 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             records = loaded.state.logs(loaded.job.name, LogQuery(cycle, action, status_, object_, limit))
@@ -351,6 +359,17 @@ def register(app: typer.Typer) -> None:
     def resume(job: JobOption) -> None:
         """Resume a paused job where it left off."""
         _set_status(job, JobStatus.ACTIVE)
+
+
+def _one_of(option: str, value: str | None, known: list[str] | tuple[str, ...]) -> str | None:
+    """``value`` as the records spell it (any case given), None for None; a usage error when it
+    is none of ``known``."""
+    if value is None:
+        return None
+    found = next((k for k in known if k.lower() == value.strip().lower()), None)
+    if found is None:
+        _fail(f"{option} takes {', '.join(known)}, not {value!r}", 2)
+    return found
 
 
 def _set_status(path: Path, status: JobStatus) -> None:
