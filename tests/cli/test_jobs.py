@@ -437,3 +437,25 @@ def test_logs_filters_take_any_case_and_refuse_values_no_record_holds(tmp_path):
         p = logs(*args)
         assert p.returncode == 2 and not p.stdout, (args, p.stderr)
         assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["logs", "--format", "xml"], "--format must be table, json or csv, not 'xml'"),
+        (["provision", "--format", "xml", "--user", "u"], "--format must be text or json, not 'xml'"),
+        (["provision"], "give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME"),
+        (["provision", "--user", "u", "--group", "g"], "give exactly one of --user"),
+        (["provision", "--user", " "], "the object to provision must not be empty"),
+        (["restart", "--scope", "Watermarks"], "--scope takes Watermark, Escrows"),
+    ],
+)
+def test_usage_errors_of_the_job_commands_exit_2(tmp_path, args, said):
+    """2 for a usage error, 1 for a failure, as every other command (they exited 1); nothing is
+    opened, so no state file is made."""
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    p = provisor(*args, "--job", str(job), env={"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}, check=False)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr
+    assert not (tmp_path / "race.state.db").exists()

@@ -244,7 +244,7 @@ def register(app: typer.Typer) -> None:
         from provisor.engine.plan import Action
 
         if fmt not in ("table", "json", "csv"):
-            _fail("--format must be table, json or csv")
+            _fail(f"--format must be table, json or csv, not {fmt!r}", 2)
         # a value the records never hold (--status failure) showed no records, as if none failed
         action = _one_of("--action", action, [a.value for a in Action])
         status_ = _one_of("--status", status_, LOG_STATUSES)
@@ -268,7 +268,7 @@ def register(app: typer.Typer) -> None:
         parts = {p.strip().lower() for p in scope.split(",") if p.strip()}
         unknown = parts - {s.lower() for s in RESTART_SCOPES}
         if unknown or not parts:
-            _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}")
+            _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}", 2)
         full = "full" in parts
         with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
             assert isinstance(loaded, LoadedJob)
@@ -324,13 +324,13 @@ def register(app: typer.Typer) -> None:
         from provisor.engine.ondemand import OnDemandError, run_on_demand
 
         if (user is None) == (group is None):
-            _fail("give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME")
+            _fail("give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME", 2)
         if fmt not in ("text", "json"):
-            _fail("--format must be text or json")
+            _fail(f"--format must be text or json, not {fmt!r}", 2)
         kind, key = (ObjectKind.USER, user) if user is not None else (ObjectKind.GROUP, group)
         assert key is not None
         if not key.strip():
-            _fail("the object to provision must not be empty")
+            _fail("the object to provision must not be empty", 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             try:
