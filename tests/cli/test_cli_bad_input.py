@@ -174,6 +174,16 @@ def test_serve_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
     assert_refused(cli("serve", "--db", url), 1, "cannot open the database", "unable to open")
 
 
+def test_a_database_sqlite_cannot_open_says_why(tmp_path: Path) -> None:
+    """SQLite says "unable to open database file" whatever the cause."""
+    missing = tmp_path / "nonexistent-dir"
+    result = cli("tenant", "list", "--db", f"sqlite:///{missing / 'x.db'}")
+    assert_refused(result, 1, f"unable to open database file (no such directory: {missing})")
+    result = cli("tenant", "create", "acme", "--db", f"sqlite:///{tmp_path}")
+    assert_refused(result, 1, f"({tmp_path} is a directory; name a file in it, such as sqlite:///")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_serve_refuses_an_unknown_log_level(db: str, tmp_path: Path) -> None:
     assert_refused(cli("serve", "--db", db, "--log-level", "bogus"), 2, "--log-level", "bogus")
     assert not (tmp_path / "cli.db").exists()

@@ -189,7 +189,7 @@ def test_invalid_job_file_names_the_line(tmp_path):
     ("state", "said"),
     [
         ("junk.db", "file is not a database"),
-        ("no-such-folder/state.db", "unable to open database file"),
+        ("no-such-folder/state.db", "unable to open database file (no such directory: {folder})"),
     ],
 )
 def test_a_state_database_that_cannot_be_opened_is_one_line_naming_it(tmp_path, state, said):
@@ -202,6 +202,7 @@ def test_a_state_database_that_cannot_be_opened_is_one_line_naming_it(tmp_path, 
     for command in ("status", "sync", "pause"):
         p = provisor(command, "--job", str(job), env=env, check=False)
         assert p.returncode == 1, p.stderr
+        said = said.format(folder=tmp_path / "no-such-folder")
         assert p.stderr == f"provisor: cannot open the job's state 'sqlite:///{tmp_path / state}': {said}\n"
     assert (tmp_path / "junk.db").read_text() == "not a database\n"
 

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -86,8 +87,9 @@ def db_url(option: str | None) -> str:
     return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
 
 
-def database_problem(exc: BaseException) -> str:
-    """One line for a database failure: a locked SQLite file, or the driver's first line."""
+def database_problem(exc: BaseException, url: str | None = None) -> str:
+    """One line for a database failure: a locked SQLite file, or the driver's first line; for
+    SQLite's "unable to open database file" of ``url``, why, as far as the file system tells."""
     from provisor.store.sql.engine import is_locked  # here: the CLI starts without SQLAlchemy
 
     if is_locked(exc):
@@ -95,7 +97,34 @@ def database_problem(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if isinstance(orig, BaseException) else exc).strip()
     text = _BACKGROUND.sub("", text.splitlines()[0]) if text else ""
+    if text == "unable to open database file" and url is not None and (why := _unopenable(url)):
+        text += f" ({why})"
     return text or type(exc).__name__
+
+
+def _unopenable(url: str) -> str | None:
+    """Why SQLite cannot open the file of ``url``: a directory, a missing folder, a folder or file
+    this user may not write (SQLite keeps its -wal and -shm files beside the database)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database.startswith("file:"):
+        return None
+    path = Path(parsed.database)
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a directory; name a file in it, such as sqlite:///{path / 'provisor.db'}"
+    if not folder.is_dir():
+        return f"no such directory: {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"this user may not write in {folder}, where SQLite keeps the database's -wal and -shm files"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"this user may not read and write {path}"
+    return None
 
 
 #: SQLAlchemy's link to its documentation, which ends its warnings' line.
@@ -172,7 +201,7 @@ def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
             warnings.filterwarnings("error", "Query string argument", SAWarning)
             store = SqlStore(url)
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
-        fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc)}")
+        fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc, url)}")
     try:
         yield store
     except TenantDeleting as exc:

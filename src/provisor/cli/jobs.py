@@ -49,7 +49,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
-    from provisor.cli.common import shown_url
+    from provisor.cli.common import database_problem, shown_url
     from provisor.cli.engine import JobStateUnusable, open_job
     from provisor.engine.jobs import JobFileError
 
@@ -61,7 +61,7 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
         _fail(str(exc))
     except JobStateUnusable as exc:  # an unreadable state database: say so plainly
         cause = exc.__cause__ or exc
-        _fail(f"cannot open the job's state {shown_url(exc.url)!r}: {_one_line(cause)}")
+        _fail(f"cannot open the job's state {shown_url(exc.url)!r}: {database_problem(cause, exc.url)}")
     except Exception as exc:  # not expected: still one line
         _fail(f"cannot open job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     try:
