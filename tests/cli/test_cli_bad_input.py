@@ -547,6 +547,23 @@ def test_tenant_names_of_200_characters_and_unicode_are_fine(db: str) -> None:
     assert len(tenants(db)) == 4
 
 
+@pytest.mark.parametrize("label", ["a\nb", "a\tb", "\x1b[31mred", "a\u2028b", "x" * 201])
+def test_a_token_label_with_control_characters_or_too_long_is_refused(db: str, label: str) -> None:
+    """A newline or tab broke token list's one line a token; an escape sequence drove the terminal."""
+    assert_refused(cli("tenant", "create", "acme", "--db", db, "--label", label), 2, "--label")
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    assert_refused(cli("token", "create", "acme", "--db", db, "--label", label), 2, "--label")
+    assert stored(db) == before
+
+
+def test_token_labels_of_200_characters_and_unicode_are_fine(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db, "--label", "Entra – Zürich").exit_code == 0
+    assert cli("token", "create", "acme", "--db", db, "--label", "x" * 200).exit_code == 0
+    listed = cli("token", "list", "acme", "--db", db).stdout.splitlines()
+    assert [line.split("\t")[-1] for line in listed] == ["Entra – Zürich", "x" * 200]
+
+
 def test_version_is_the_installed_distributions() -> None:
     from importlib.metadata import version
 

@@ -57,6 +57,21 @@ TraceOption = Annotated[
 ]
 
 
+#: The longest token label (a label says what a token is for: "Entra production", say).
+LABEL_MAX = 200
+
+
+def check_label(label: str) -> None:
+    """A usage error for a token label with a control character or line separator (it would break
+    ``token list``'s one line a token, and could drive the terminal) or longer than LABEL_MAX."""
+    import unicodedata
+
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+        fail(f"--label must not contain control characters (tab, newline...): {label!r}", 2)
+    if len(label) > LABEL_MAX:
+        fail(f"--label must be at most {LABEL_MAX} characters, not {len(label)}", 2)
+
+
 def parse_switches(values: list[str]) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for item in values:
@@ -144,6 +159,7 @@ def tenant_create(
         check_tenant_name(name)
     except InvalidTenantName as exc:
         fail(str(exc), 2)
+    check_label(label)
     settings = tenant_settings(
         allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
     )
@@ -461,6 +477,7 @@ def token_create(
     """Create another Secret Token for a tenant (printed alone on the last line)."""
     from provisor.server.auth import issue_token
 
+    check_label(label)
     if expires_in_days is not None:
         check_range("--expires-in-days", expires_in_days, 1, MAX_EXPIRES_IN_DAYS)
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
