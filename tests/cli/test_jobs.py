@@ -460,3 +460,15 @@ def test_usage_errors_of_the_job_commands_exit_2(tmp_path, args, said):
     assert p.returncode == 2, p.stderr
     assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr
     assert not (tmp_path / "race.state.db").exists()
+
+
+def test_the_commands_a_paused_job_suggests_run_as_given_for_a_path_with_spaces(tmp_path):
+    folder = tmp_path / "my jobs"
+    folder.mkdir()
+    job = folder / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    env = {"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+    provisor("pause", "--job", str(job), env=env)
+    p = provisor("sync", "--job", str(job), env=env, check=False)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.strip().endswith(f"resume it with: provisor resume --job '{job}'"), p.stderr

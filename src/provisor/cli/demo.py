@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -525,8 +526,8 @@ def run_story(store: Any, url: str, base: str) -> None:
             loaded.close()
     typer.echo(f"\nThe story took {time.monotonic() - began:.1f} s. Try it yourself:")
     typer.echo(f"  export DIRECTORY_TOKEN={dir_token} APP_TOKEN={app_token}")
-    typer.echo(f"  provisor logs --job {job_path} --format json")
-    typer.echo(f"  provisor provision --job {job_path} --user {ceo.upn}")
+    typer.echo(f"  provisor logs --job {shlex.quote(str(job_path))} --format json")
+    typer.echo(f"  provisor provision --job {shlex.quote(str(job_path))} --user {shlex.quote(ceo.upn)}")
 
 
 def _report(report: Any) -> None:

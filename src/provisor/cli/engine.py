@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,7 @@ async def _cycle(
     target_options: dict[str, Any],
 ) -> tuple[CycleReport | None, JobState]:
     job, state = loaded.job, loaded.state
+    job_file = shlex.quote(str(loaded.path))  # as the commands suggested below take it
     current = state.job_state(job.name)
     now = clock()
     if current.status is JobStatus.PAUSED:
@@ -150,13 +152,13 @@ async def _cycle(
                 f" (disabled after {rules.DISABLE_AFTER.days} days in quarantine: {q.reason}: {q.error};"
                 " fix the cause first)"
             )
-        raise JobCannotRun(f"job {job.name} is paused{why}; run 'provisor resume --job {loaded.path}'")
+        raise JobCannotRun(f"job {job.name} is paused{why}; resume it with: provisor resume --job {job_file}")
     if current.quarantine is not None and not rules.attempt_due(current.quarantine, now):
         q = current.quarantine
         raise JobCannotRun(
             f"job {job.name} is in quarantine ({q.reason}: {q.error}); next attempt "
-            f"{q.next_attempt:%Y-%m-%d %H:%M} UTC (or 'provisor restart --job {loaded.path} "
-            "--scope QuarantineState')"
+            f"{q.next_attempt:%Y-%m-%d %H:%M} UTC, or lift it now with: provisor restart --job {job_file} "
+            "--scope QuarantineState"
         )
     template = template_of(job)
     matching = next((m.target for m in template.user_mappings if m.matching_precedence == 1), "userName")
@@ -283,7 +285,7 @@ def _notify(loaded: LoadedJob, send: Callable[[Notifier], bool]) -> None:
     if config is None:
         return
     try:
-        send(Notifier(config, job_file=str(loaded.path)))
+        send(Notifier(config, job_file=shlex.quote(str(loaded.path))))
     except NotificationError as exc:  # e-mail trouble never fails the job; it is logged on stderr
         import sys
 

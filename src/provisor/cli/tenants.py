@@ -255,7 +255,9 @@ def tenant_show(
         ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
         (
             "trace",
-            f"the last {ctx.trace} requests (provisor tenant trace {tenant.name})" if ctx.trace else "off",
+            f"the last {ctx.trace} requests (provisor tenant trace {shlex.quote(tenant.name)})"
+            if ctx.trace
+            else "off",
         ),
         ("networks", _networks_text(ctx.networks)),
     ]
@@ -316,15 +318,15 @@ def _interrupted_deletion(db: str | None, name: str) -> str:
         except TenantNotFound:
             return "gone"
 
-    finish = f"run 'provisor tenant delete {shlex.quote(name)}' again to finish"
+    again = f"provisor tenant delete {shlex.quote(name)}"
     found = read_back(db, state)
     if found == "untouched":
         return f"interrupted before tenant {name} was changed: nothing was deleted"
     if found == "gone":
         return f"interrupted: there is no tenant {name} now"
     if found == "marked":
-        return f"interrupted: tenant {name} is partly deleted and accepts no token; {finish}"
-    return f"interrupted: if tenant list shows tenant {name} as being deleted, {finish}"
+        return f"interrupted: tenant {name} is partly deleted and accepts no token; finish with: {again}"
+    return f"interrupted: if tenant list shows tenant {name} as being deleted, finish with: {again}"
 
 
 @tenant_app.command("set")
@@ -407,7 +409,7 @@ def tenant_trace(
         hint = (
             ""
             if tenant.settings.get("trace")
-            else f"; turn it on with: provisor tenant set {name} --trace 100"
+            else f"; turn it on with: provisor tenant set {shlex.quote(name)} --trace 100"
         )
         if not traces and not as_json:
             waiting = ", waiting for some (Ctrl-C stops)" if follow else ""
