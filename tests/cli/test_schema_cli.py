@@ -223,6 +223,12 @@ def test_bad_input_is_one_line_non_zero_and_declares_nothing(db, tmp_path):
     assert listed(db) == [[CUSTOM, "User", "optional", "costCode,badgeNumber"]]
 
 
+def test_an_empty_file_name_is_refused_saying_so(db, tmp_path):
+    p = run("schema", "add", "", db=db, check=False)  # it was "cannot read : Is a directory"
+    assert_one_line_error(p)
+    assert p.returncode == 2 and "the schema file name is empty" in p.stderr
+
+
 def test_json_nested_too_deeply_is_one_line(db, tmp_path):
     for deep in ("[" * 100_000, '{"a":' * 100_000):
         p = add(tmp_path, db, deep, check=False)

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         from provisor.scim.schema.extensions import InvalidSchemaDefinition, parse_extension
         from provisor.store.base import SchemaExtensionRemoving
 
+        if not file.strip():  # Path("") is the current folder: "Is a directory"
+            fail("the schema file name is empty: give a JSON file, or - for stdin", 2)
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
         except OSError as exc:
