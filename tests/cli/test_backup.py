@@ -137,6 +137,16 @@ def test_an_empty_name_or_a_directory_as_file_is_refused_saying_so(
     assert list((tmp_path / "folder").iterdir()) == []
 
 
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="/sys is where no file can be made")
+def test_a_folder_the_copy_cannot_be_written_in_is_named(tmp_path: Path) -> None:
+    """It was "backup of <the database> failed: unable to open database file", as if of the source."""
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    result = cli("backup", "/sys/provisor-backup.db", "--db", f"sqlite:///{db}")
+    assert_refused(result, 1, "cannot write the copy in /sys: ")
+    assert str(db) not in result.stderr
+
+
 def test_a_copy_that_fails_its_check_never_takes_the_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,6 +46,10 @@ def register(app: typer.Typer) -> None:
         if not target.parent.is_dir():
             fail(f"no such directory: {target.parent}")
         part = target.with_name(target.name + ".part")
+        try:  # SQLite would only say "unable to open database file", as if of the source
+            part.open("wb").close()
+        except OSError as exc:
+            fail(f"cannot write the copy in {target.parent}: {exc.strerror or exc}")
         try:
             summary = copy_database(source, part)
             for leftover in _sidecars(target):  # an old FILE's log must never meet the new FILE
