@@ -173,6 +173,23 @@ def test_bad_credentials_quarantine_and_email(setup, smtp):
     provisor("sync", "--job", str(job), env=env)
 
 
+def test_a_job_file_that_is_a_directory_or_not_text_is_named_as_such(tmp_path):
+    """It was "no such job file" for a directory, and "cannot read the job file: UnicodeDecodeError"."""
+    p = provisor("status", "--job", str(tmp_path), check=False)
+    assert (
+        p.returncode == 1
+        and p.stderr == f"provisor: {tmp_path} is a directory; --job takes a job file (YAML)\n"
+    )
+    binary = tmp_path / "job.yaml"
+    binary.write_bytes(b"name: x\n\xff\xfe\x00")
+    p = provisor("status", "--job", str(binary), check=False)
+    assert p.returncode == 1
+    assert (
+        p.stderr
+        == "provisor: job.yaml: cannot read the job file: not UTF-8 text (invalid start byte at byte 8)\n"
+    )
+
+
 def test_invalid_job_file_names_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(

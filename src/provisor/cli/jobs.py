@@ -53,6 +53,8 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     from provisor.cli.engine import JobStateUnusable, open_job
     from provisor.engine.jobs import JobFileError
 
+    if path.is_dir():
+        _fail(f"{path} is a directory; --job takes a job file (YAML)")
     if not path.is_file():
         _fail(f"no such job file: {path}")
     try:
