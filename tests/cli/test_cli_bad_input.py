@@ -184,6 +184,13 @@ def test_a_database_sqlite_cannot_open_says_why(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("host", ["", " "])
+def test_serve_refuses_an_empty_host(db: str, tmp_path: Path, host: str) -> None:
+    """It listened on every interface, where 127.0.0.1 is the default."""
+    assert_refused(cli("serve", "--db", db, "--host", host), 2, "--host is empty")
+    assert not (tmp_path / "cli.db").exists()
+
+
 def test_serve_refuses_an_unknown_log_level(db: str, tmp_path: Path) -> None:
     assert_refused(cli("serve", "--db", db, "--log-level", "bogus"), 2, "--log-level", "bogus")
     assert not (tmp_path / "cli.db").exists()

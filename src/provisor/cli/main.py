@@ -174,6 +174,8 @@ def serve(
     check_range("--write-timeout", write_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
     check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
+    if not host.strip():  # asyncio would listen on every interface
+        fail("--host is empty: give 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)", 2)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if log_format.lower() not in LOG_FORMATS:
