@@ -830,3 +830,18 @@ def test_a_database_option_the_driver_would_ignore_is_refused(db: str, query: st
         assert_refused(result, 1, "cannot open the database", f"'{option}' are not accepted", "uri=true")
         assert "Background on this" not in result.stderr
     assert stored(db) == before
+
+
+def test_a_damaged_database_is_named_with_what_to_do(db: str, tmp_path: Path) -> None:
+    for n in range(12):
+        assert cli("tenant", "create", f"t{n}", "--db", db).exit_code == 0
+    path = tmp_path / "cli.db"
+    whole = path.read_bytes()
+    page = int.from_bytes(whole[16:18], "big")
+    path.write_bytes(whole[:page] + b"\xff" * (len(whole) - page))  # every page but the schema's torn
+    for command in (["tenant", "list"], ["doctor"]):
+        result = cli(*command, "--db", db)
+        assert_refused(result, 1, "database disk image is malformed; restore the last backup")
+    (tmp_path / "short.db").write_bytes(whole[:8192])  # cut short
+    result = cli("tenant", "list", "--db", f"sqlite:///{tmp_path / 'short.db'}")
+    assert_refused(result, 1, "cannot open the database", "malformed; restore the last backup")

@@ -99,6 +99,8 @@ def database_problem(exc: BaseException, url: str | None = None) -> str:
     text = _BACKGROUND.sub("", text.splitlines()[0]) if text else ""
     if text == "unable to open database file" and url is not None and (why := _unopenable(url)):
         text += f" ({why})"
+    if text == "database disk image is malformed":
+        text += "; restore the last backup (provisor backup makes them)"
     return text or type(exc).__name__
 
 
