@@ -55,9 +55,11 @@ def first_rewritten(path: str) -> bool:
         return bool(conn.execute("SELECT version FROM resources ORDER BY pk LIMIT 1").fetchone()[0] > 1)
 
 
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_leaves_a_marked_declaration_that_the_commands_show_and_a_second_purge_finishes(
-    db: str, tmp_path: Path
+    db: str, tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
+    """SIGTERM (systemd stopping a unit, timeout) as Ctrl-C: it used to end the process without a word."""
     path = db.removeprefix("sqlite:///")
     fill(db)
     assert holders(path) == USERS
@@ -78,9 +80,9 @@ def test_ctrl_c_leaves_a_marked_declaration_that_the_commands_show_and_a_second_
     while not first_rewritten(path):  # after the mark and the servers' time, the steps rewrite them
         assert proc.poll() is None and time.monotonic() < deadline, "the purge never began"
         time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == status, (out, err)
     assert "Traceback" not in err and "Removed" not in out
     assert f"interrupted: {URN} is partly removed (servers neither show nor take its values)" in err
     assert f"to finish: provisor schema remove {URN} --purge" in err

@@ -69,6 +69,32 @@ def progress_on_stderr(describe: Callable[[_Step], str]) -> Callable[[_Step], No
     return progress
 
 
+@contextmanager
+def terminated_as_interrupted() -> Iterator[list[int]]:
+    """Within the block SIGTERM (systemd stopping a unit, ``timeout``) stops the command as Ctrl-C
+    does, with KeyboardInterrupt, so that a long command says what it left; the list it yields
+    holds the signal once one came (exit 143 rather than 130). Without it the process died
+    without a word."""
+    import signal
+
+    came: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        came.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_status(came: list[int]) -> int:
+    """The exit status of a command stopped by Ctrl-C (130), or by SIGTERM (143)."""
+    return 143 if came else 130
+
+
 def check_range(option: str, value: float, low: float, high: float) -> None:
     """A usage error (exit 2) unless ``low <= value <= high``."""
     if not low <= value <= high:

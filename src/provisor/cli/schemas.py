@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from provisor.cli.common import DbOption, fail, open_store, progress_on_stderr, read_back
+from provisor.cli.common import (
+    DbOption,
+    fail,
+    interrupted_status,
+    open_store,
+    progress_on_stderr,
+    read_back,
+    terminated_as_interrupted,
+)
 
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
 
@@ -141,8 +149,8 @@ def register(app: typer.Typer) -> None:
 
         With --purge, running servers stop showing and taking its values within seconds, and the
         values go in short steps, so that the servers keep writing meanwhile. A purge that was
-        stopped (Ctrl-C, a crash) leaves the schema marked as being removed: run this again to
-        finish it."""
+        stopped (Ctrl-C, SIGTERM, a crash) leaves the schema marked as being removed: run this
+        again to finish it."""
         from provisor.store.base import PurgeProgress, SchemaExtensionInUse
 
         def described(step: PurgeProgress) -> str:
@@ -153,17 +161,18 @@ def register(app: typer.Typer) -> None:
 
         progress = progress_on_stderr(described)
 
-        try:
-            with open_store(db) as store:
-                try:
-                    purged = store.remove_schema_extension(urn, purge=purge, progress=progress)
-                except SchemaExtensionInUse as exc:
-                    fail(
-                        f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge to "
-                        "remove those values with the schema (each such resource gets a new version)"
-                    )
-        except KeyboardInterrupt:
-            fail(interrupted_removal(db, urn), 130)
+        with terminated_as_interrupted() as signals:
+            try:
+                with open_store(db) as store:
+                    try:
+                        purged = store.remove_schema_extension(urn, purge=purge, progress=progress)
+                    except SchemaExtensionInUse as exc:
+                        fail(
+                            f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge "
+                            "to remove those values with the schema (each such resource gets a new version)"
+                        )
+            except KeyboardInterrupt:
+                fail(interrupted_removal(db, urn), interrupted_status(signals))
         typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
         if not purge:  # a purge waited for them
             typer.echo(f"Note: {APPLIED}.")

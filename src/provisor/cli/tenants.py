@@ -25,9 +25,11 @@ from provisor.cli.common import (
     DbOption,
     check_range,
     fail,
+    interrupted_status,
     open_store,
     progress_on_stderr,
     read_back,
+    terminated_as_interrupted,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
 
@@ -287,8 +289,8 @@ def tenant_delete(
 
     Its tokens stop working within a second (a running server's token cache); the rest goes in
     short steps, so that servers on the same database keep writing for the other tenants
-    meanwhile. A deletion that was stopped (Ctrl-C, a crash) leaves the tenant marked as being
-    deleted: run this again to finish it."""
+    meanwhile. A deletion that was stopped (Ctrl-C, SIGTERM, a crash) leaves the tenant marked as
+    being deleted: run this again to finish it."""
     from provisor.store.base import DeletionProgress
 
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
@@ -299,11 +301,12 @@ def tenant_delete(
 
     progress = progress_on_stderr(described)
 
-    try:
-        with open_store(db) as store:
-            store.delete_tenant(name, progress=progress)
-    except KeyboardInterrupt:
-        fail(_interrupted_deletion(db, name), 130)
+    with terminated_as_interrupted() as signals:
+        try:
+            with open_store(db) as store:
+                store.delete_tenant(name, progress=progress)
+        except KeyboardInterrupt:
+            fail(_interrupted_deletion(db, name), interrupted_status(signals))
     typer.echo(f"Deleted tenant {name}.")
 
 
