@@ -237,6 +237,13 @@ def test_json_nested_too_deeply_is_one_line(db, tmp_path):
     assert listed(db) == []
 
 
+def test_a_definition_saved_with_a_byte_order_mark_is_read(db, tmp_path):
+    """Windows editors write one; json refused it ("Unexpected UTF-8 BOM (decode using utf-8-sig)")."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(definition()).encode())
+    assert last_line(run("schema", "add", str(path), db=db)) == CUSTOM
+
+
 def test_add_reads_the_definition_from_stdin(db):
     urn = "urn:example:params:scim:schemas:extension:stdin:2.0:User"
     p = subprocess.run(

@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
             fail("the schema file name is empty: give a JSON file, or - for stdin", 2)
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+            text = text.removeprefix("\ufeff")  # the byte order mark Windows editors write
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror or exc}")
         except UnicodeDecodeError as exc:
