@@ -489,3 +489,32 @@ def test_the_commands_a_paused_job_suggests_run_as_given_for_a_path_with_spaces(
     p = provisor("sync", "--job", str(job), env=env, check=False)
     assert p.returncode == 1, p.stderr
     assert p.stderr.strip().endswith(f"resume it with: provisor resume --job '{job}'"), p.stderr
+
+
+def test_logs_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`provisor logs ... | head` said "provisor: job race.yaml: BrokenPipeError: [Errno 32] Broken
+    pipe", as if the job had failed."""
+    from provisor.engine.state_contract import record
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'race.state.db'}")
+    try:
+        for i in range(3000):  # more than a pipe holds
+            state.append_log("race", record(f"a{i}", seconds=i))
+    finally:
+        state.close()
+    proc = subprocess.Popen(
+        [*PROVISOR, "logs", "--job", str(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"2025-03-01 12:00:00 Create")
+    proc.stdout.close()  # head has read its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err == ""

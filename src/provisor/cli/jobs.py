@@ -68,7 +68,7 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
         _fail(f"cannot open job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     try:
         yield loaded
-    except (typer.Exit, typer.Abort):
+    except (typer.Exit, typer.Abort, BrokenPipeError):  # logs | head: typer ends it quietly
         raise
     except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
         from provisor.store.sql.engine import is_locked
