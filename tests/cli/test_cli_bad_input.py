@@ -614,6 +614,27 @@ def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None
     assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
 
 
+@pytest.mark.parametrize("value", ["[1, 2]", "null", '"entra"'])
+def test_hand_edited_settings_that_are_no_mapping_are_read_as_the_server_reads_them(
+    db: str, value: str
+) -> None:
+    """As none set (``context_for``): tenant list, show --json, trace and set ended in a TypeError or
+    AttributeError traceback; tenant set replaces the value."""
+    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.execute("UPDATE tenants SET settings = ?", (value,))
+    assert tenants(db)[0][3] == json.dumps(json.loads(value))
+    listed = cli("tenant", "list", "--db", db, "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["settings"] == json.loads(value)
+    shown = cli("tenant", "show", "x", "--db", db, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["strict"] is False, shown.stderr
+    traced = cli("tenant", "trace", "x", "--db", db)
+    assert traced.exit_code == 0 and "turn it on with" in traced.stderr
+    changed = cli("tenant", "set", "x", "--db", db, "--trace", "5")
+    assert changed.exit_code == 0, changed.stderr
+    assert json.loads(changed.stdout) == {"trace": 5} and json.loads(tenants(db)[0][3]) == {"trace": 5}
+
+
 def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
     assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
     before = stored(db)

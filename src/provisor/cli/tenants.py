@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -186,7 +187,7 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
                         "id": t.id,
                         "name": t.name,
                         "created": t.created.isoformat(),
-                        "settings": dict(t.settings),
+                        "settings": t.settings,  # as stored, a hand-edited value that is no mapping too
                         "deleting": t.deleting.isoformat() if t.deleting else None,
                     }
                 )
@@ -194,7 +195,7 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
         return
     for t in tenants:
         deleting = f"\tbeing deleted since {t.deleting.isoformat()}" if t.deleting else ""
-        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}{deleting}")
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(t.settings)}{deleting}")
 
 
 @tenant_app.command("show")
@@ -229,7 +230,7 @@ def tenant_show(
                 "all": len(tokens),
                 "last_used": used.isoformat() if used else None,
             },
-            "strict": tenant.settings.get("strict") is True,
+            "strict": _stored(tenant).get("strict") is True,
             "compat": {q.name: q.name in ctx.compat.enabled for q in QUIRKS},
             "max_page_size": page,
             "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
@@ -269,6 +270,12 @@ def tenant_show(
         lines.append(("deleting", f"since {since}; to finish: {finish}"))
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
+
+
+def _stored(tenant: Any) -> Mapping[str, Any]:
+    """The tenant's stored settings; none for a hand-edited value that is no mapping (a list, null),
+    as the server reads it (``provisor.server.tenancy.context_for``)."""
+    return tenant.settings if isinstance(tenant.settings, Mapping) else {}
 
 
 def _networks_text(networks: tuple[Any, ...] | None) -> str:
@@ -390,7 +397,7 @@ def tenant_set(
         tenant = store.update_settings(name, settings)
         if no_trace:
             store.delete_traces(tenant.id)
-    typer.echo(json.dumps(dict(tenant.settings)))
+    typer.echo(json.dumps(tenant.settings))
 
 
 @tenant_app.command("trace")
@@ -411,7 +418,7 @@ def tenant_trace(
         traces = store.traces(tenant.id, limit)
         hint = (
             ""
-            if tenant.settings.get("trace")
+            if _stored(tenant).get("trace")
             else f"; turn it on with: provisor tenant set {shlex.quote(name)} --trace 100"
         )
         if not traces and not as_json:
