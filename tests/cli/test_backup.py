@@ -120,6 +120,33 @@ def test_a_target_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_empty_name_or_a_directory_as_file_is_refused_saying_so(
+    tmp_path: Path, overwrite: list[str]
+) -> None:
+    """An empty FILE was the current folder, which "exists"; a directory with --overwrite gave
+    "[Errno 21] Is a directory: '...part' -> '...'" after the whole copy was made."""
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    (tmp_path / "folder").mkdir()
+    url = f"sqlite:///{db}"
+    assert_refused(cli("backup", "", "--db", url, *overwrite), 2, "the backup file name is empty")
+    folder = str(tmp_path / "folder")
+    assert_refused(cli("backup", folder, "--db", url, *overwrite), 1, f"{folder} is a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.db", "folder"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="/sys is where no file can be made")
+def test_a_folder_the_copy_cannot_be_written_in_is_named(tmp_path: Path) -> None:
+    """It was "backup of <the database> failed: unable to open database file", as if of the source."""
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    result = cli("backup", "/sys/provisor-backup.db", "--db", f"sqlite:///{db}")
+    assert_refused(result, 1, "cannot write the copy in /sys: ")
+    assert str(db) not in result.stderr
+
+
 def test_a_copy_that_fails_its_check_never_takes_the_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
         raise ServerStarted
 
     monkeypatch.setattr(provisor.cli.serving, "run_server", run_server)
+    # no server, so no port to probe: the default 8000 may be taken on the test machine
+    monkeypatch.setattr(provisor.cli.serving, "listen_problem", lambda host, port: None)
 
 
 @pytest.fixture
@@ -171,6 +174,23 @@ def test_serve_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
     assert_refused(cli("serve", "--db", url), 1, "cannot open the database", "unable to open")
 
 
+def test_a_database_sqlite_cannot_open_says_why(tmp_path: Path) -> None:
+    """SQLite says "unable to open database file" whatever the cause."""
+    missing = tmp_path / "nonexistent-dir"
+    result = cli("tenant", "list", "--db", f"sqlite:///{missing / 'x.db'}")
+    assert_refused(result, 1, f"unable to open database file (no such directory: {missing})")
+    result = cli("tenant", "create", "acme", "--db", f"sqlite:///{tmp_path}")
+    assert_refused(result, 1, f"({tmp_path} is a directory; name a file in it, such as sqlite:///")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("host", ["", " "])
+def test_serve_refuses_an_empty_host(db: str, tmp_path: Path, host: str) -> None:
+    """It listened on every interface, where 127.0.0.1 is the default."""
+    assert_refused(cli("serve", "--db", db, "--host", host), 2, "--host is empty")
+    assert not (tmp_path / "cli.db").exists()
+
+
 def test_serve_refuses_an_unknown_log_level(db: str, tmp_path: Path) -> None:
     assert_refused(cli("serve", "--db", db, "--log-level", "bogus"), 2, "--log-level", "bogus")
     assert not (tmp_path / "cli.db").exists()
@@ -186,6 +206,104 @@ def test_serve_reports_tls_files_that_are_not_a_certificate_and_key(db: str, tmp
     junk.write_text("not a certificate\n")
     result = cli("serve", "--db", db, "--tls-cert", str(junk), "--tls-key", str(junk))
     assert_refused(result, 1, "--tls-cert", str(junk))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test key")
+def test_serve_refuses_an_encrypted_tls_key_without_asking_for_its_pass_phrase(tmp_path: Path) -> None:
+    """OpenSSL would ask on the terminal: a server started by hand waited there for a pass phrase."""
+    from tests.cli.test_tls_handshake import make_certificate
+
+    cert, key = make_certificate(tmp_path)
+    locked = tmp_path / "locked.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(locked)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    p = subprocess.run(
+        [*PROVISOR, "serve", "--db", db, "--port", "0", "--tls-cert", str(cert), "--tls-key", str(locked)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no terminal to ask on: without the fix, "Invalid argument"
+    )
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith("provisor: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"--tls-key {locked} is encrypted" in p.stderr and "openssl pkey" in p.stderr
+    assert "Enter PEM pass phrase" not in p.stdout + p.stderr
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificates")
+def test_serve_names_the_tls_file_that_is_wrong(db: str, tmp_path: Path) -> None:
+    from tests.cli.test_tls_handshake import make_certificate
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cert, _ = make_certificate(tmp_path / "a")
+    _, other_key = make_certificate(tmp_path / "b")
+    mismatch = cli("serve", "--db", db, "--tls-cert", str(cert), "--tls-key", str(other_key))
+    assert_refused(mismatch, 1, f"--tls-key {other_key} is not the private key of --tls-cert {cert}")
+    folder = cli("serve", "--db", db, "--tls-cert", str(tmp_path), "--tls-key", str(other_key))
+    assert_refused(folder, 1, f"--tls-cert {tmp_path}: a directory")
+    missing = cli("serve", "--db", db, "--tls-cert", str(cert), "--tls-key", str(tmp_path / "no.pem"))
+    assert_refused(missing, 1, f"--tls-key {tmp_path / 'no.pem'}: no such file")
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "host", "named"),
+    [
+        (["serve"], "127.0.0.1", "the port is in use (another server?); choose another --port"),
+        (["demo", "--once"], "127.0.0.1", "the port is in use (another server?); choose another --port"),
+        (["serve", "--host", "no-such-host.invalid"], "", "no such host"),
+        (["serve", "--host", "192.0.2.1"], "", "that address is not this machine's; check --host"),
+    ],
+)
+def test_serve_and_demo_say_when_they_cannot_listen(
+    tmp_path: Path, command: list[str], host: str, named: str
+) -> None:
+    """uvicorn only logged it among its startup lines and exited 3 (serve), or never started and
+    the demo ended in a traceback; now one line, exit 1, before the database is opened."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run(
+            [*PROVISOR, *command, "--port", str(port), "--db", f"sqlite:///{tmp_path / 'cli.db'}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert p.stderr.startswith("provisor: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    where = f"{host or command[-1]}:{port}"
+    assert f"provisor: cannot listen on {where}: {named}" in p.stderr
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize("kind", ["not a database", "not a URL"])
+def test_demo_reports_a_database_it_cannot_open_in_one_line(tmp_path: Path, kind: str) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n")
+    url = f"sqlite:///{junk}" if kind == "not a database" else "notaurl"
+    p = subprocess.run(
+        [*PROVISOR, "demo", "--once", "--port", "0", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith(f"provisor: cannot open the database '{url}': "), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert junk.read_text() == "not a database\n"
 
 
 def test_serve_bad_input_in_a_real_process_is_one_line(tmp_path: Path) -> None:
@@ -436,6 +554,23 @@ def test_tenant_names_of_200_characters_and_unicode_are_fine(db: str) -> None:
     assert len(tenants(db)) == 4
 
 
+@pytest.mark.parametrize("label", ["a\nb", "a\tb", "\x1b[31mred", "a\u2028b", "x" * 201])
+def test_a_token_label_with_control_characters_or_too_long_is_refused(db: str, label: str) -> None:
+    """A newline or tab broke token list's one line a token; an escape sequence drove the terminal."""
+    assert_refused(cli("tenant", "create", "acme", "--db", db, "--label", label), 2, "--label")
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    assert_refused(cli("token", "create", "acme", "--db", db, "--label", label), 2, "--label")
+    assert stored(db) == before
+
+
+def test_token_labels_of_200_characters_and_unicode_are_fine(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db, "--label", "Entra – Zürich").exit_code == 0
+    assert cli("token", "create", "acme", "--db", db, "--label", "x" * 200).exit_code == 0
+    listed = cli("token", "list", "acme", "--db", db).stdout.splitlines()
+    assert [line.split("\t")[-1] for line in listed] == ["Entra – Zürich", "x" * 200]
+
+
 def test_version_is_the_installed_distributions() -> None:
     from importlib.metadata import version
 
@@ -479,6 +614,27 @@ def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None
     assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
 
 
+@pytest.mark.parametrize("value", ["[1, 2]", "null", '"entra"'])
+def test_hand_edited_settings_that_are_no_mapping_are_read_as_the_server_reads_them(
+    db: str, value: str
+) -> None:
+    """As none set (``context_for``): tenant list, show --json, trace and set ended in a TypeError or
+    AttributeError traceback; tenant set replaces the value."""
+    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.execute("UPDATE tenants SET settings = ?", (value,))
+    assert tenants(db)[0][3] == json.dumps(json.loads(value))
+    listed = cli("tenant", "list", "--db", db, "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["settings"] == json.loads(value)
+    shown = cli("tenant", "show", "x", "--db", db, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["strict"] is False, shown.stderr
+    traced = cli("tenant", "trace", "x", "--db", db)
+    assert traced.exit_code == 0 and "turn it on with" in traced.stderr
+    changed = cli("tenant", "set", "x", "--db", db, "--trace", "5")
+    assert changed.exit_code == 0, changed.stderr
+    assert json.loads(changed.stdout) == {"trace": 5} and json.loads(tenants(db)[0][3]) == {"trace": 5}
+
+
 def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
     assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
     before = stored(db)
@@ -516,6 +672,25 @@ def test_a_database_password_never_reaches_a_message() -> None:
     result = cli("tenant", "list", "--db", url)
     assert_refused(result, 1, "cannot open the database", "provisor:***@127.0.0.1:1/provisor")
     assert "s3cret-pw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://provisor@127.0.0.1:1/provisor",
+        "postgresql+psycopg://127.0.0.1:1/provisor",
+        "mysql://provisor@127.0.0.1:1/provisor",
+        "mssql+pyodbc://127.0.0.1:1/provisor",
+    ],
+)
+def test_a_database_the_store_does_not_run_on_is_refused_before_connecting(url: str) -> None:
+    """Not "No module named 'psycopg'": with the driver there, the tables would have been made in
+    the database before the store found that it cannot query it."""
+    kind = url.split(":")[0].split("+")[0]
+    for command in (["tenant", "list"], ["serve"]):
+        result = cli(*command, "--db", url)
+        assert_refused(result, 1, "cannot open the database", "SQLite", f"{kind} databases are not supported")
+        assert "No module named" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -569,3 +744,125 @@ def test_without_httptools_serve_and_demo_refuse_to_start(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("provisor: ") and "httptools" in lines[0], p.stderr
     assert not (tmp_path / "cli.db").exists()  # nothing opened, nothing created
+
+
+# -- 7. databases that are not this Provisor's ----------------------------------------------------
+
+
+def schema_of(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Path:
+    """Another application's SQLite file (one of its tables is named like one of Provisor's)."""
+    path = tmp_path / "other-app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        conn.execute("CREATE TABLE tokens (id TEXT)")
+    return path
+
+
+def test_another_applications_database_is_refused_and_left_alone(foreign: Path) -> None:
+    before = schema_of(foreign)
+    for command in (["tenant", "list"], ["tenant", "create", "acme"], ["serve"]):
+        result = cli(*command, "--db", f"sqlite:///{foreign}")
+        assert_refused(result, 1, "not a Provisor database", "invoices, tokens", "a database of its own")
+    assert schema_of(foreign) == before
+
+
+def test_a_jobs_state_in_another_applications_database_is_refused_and_left_alone(
+    foreign: Path, tmp_path: Path
+) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: j\nsource: {type: scim, url: 'http://127.0.0.1:9/scim/v2', token: t}\n"
+        "target: {url: 'http://127.0.0.1:9/scim/v2', token: t}\ntemplate: scim-default\n"
+        f"state: 'sqlite:///{foreign}'\n"
+    )
+    before = schema_of(foreign)
+    result = cli("status", "--job", str(job))
+    assert result.exit_code == 1 and "not a Provisor database" in result.stderr, result.stderr
+    assert schema_of(foreign) == before
+
+
+def test_the_store_and_a_jobs_state_may_share_a_database(db: str, tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: j\nsource: {type: scim, url: 'http://127.0.0.1:9/scim/v2', token: t}\n"
+        f"target: {{url: 'http://127.0.0.1:9/scim/v2', token: t}}\ntemplate: scim-default\nstate: '{db}'\n"
+    )
+    assert cli("status", "--job", str(job)).exit_code == 0  # the job's state first
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0  # then the store beside it
+    assert cli("status", "--job", str(job)).exit_code == 0
+
+
+def test_a_database_a_newer_provisor_wrote_is_refused_and_left_alone(db: str, tmp_path: Path) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    path = tmp_path / "cli.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = schema_of(path), stored(db)
+    for command in (["tenant", "list"], ["tenant", "create", "other"], ["doctor"]):
+        result = cli(*command, "--db", db)
+        assert_refused(result, 1, "revision 9999", "newer Provisor", "run that version")
+    assert (schema_of(path), stored(db)) == before
+
+
+# -- 8. --db values that name no lasting database ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["tenant", "list"], ["tenant", "create", "acme"], ["serve"], ["doctor"], ["backup", "copy.db"]],
+)
+def test_an_empty_db_option_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`--db "$UNSET"` used to mean provisor.db in the current folder, made afresh if not there."""
+    monkeypatch.chdir(tmp_path)
+    assert_refused(cli(*command, "--db", ""), 2, "--db is empty")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+@pytest.mark.parametrize("command", [["tenant", "create", "acme"], ["token", "create", "acme"], ["serve"]])
+def test_a_database_in_memory_is_refused(url: str, command: list[str]) -> None:
+    """tenant create printed the Secret Token of a tenant that was gone when the command ended;
+    a server on one could never have a tenant."""
+    assert_refused(cli(*command, "--db", url), 2, "is in memory", "give a file")
+
+
+def test_a_database_in_memory_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISOR_DB", "sqlite://")
+    assert_refused(cli("tenant", "create", "acme"), 2, "'sqlite://' is in memory")
+
+
+@pytest.mark.parametrize("query", ["mode=ro", "immutable=1", "bogus=x"])
+def test_a_database_option_the_driver_would_ignore_is_refused(db: str, query: str) -> None:
+    """`?mode=ro` without uri=true: SQLAlchemy warned in two lines and the database was opened
+    for writing all the same."""
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    option = query.split("=")[0]
+    for command in (["tenant", "create", "other"], ["tenant", "delete", "acme", "--yes"]):
+        result = cli(*command, "--db", f"{db}?{query}")
+        assert_refused(result, 1, "cannot open the database", f"'{option}' are not accepted", "uri=true")
+        assert "Background on this" not in result.stderr
+    assert stored(db) == before
+
+
+def test_a_damaged_database_is_named_with_what_to_do(db: str, tmp_path: Path) -> None:
+    for n in range(12):
+        assert cli("tenant", "create", f"t{n}", "--db", db).exit_code == 0
+    path = tmp_path / "cli.db"
+    whole = path.read_bytes()
+    page = int.from_bytes(whole[16:18], "big")
+    path.write_bytes(whole[:page] + b"\xff" * (len(whole) - page))  # every page but the schema's torn
+    for command in (["tenant", "list"], ["doctor"]):
+        result = cli(*command, "--db", db)
+        assert_refused(result, 1, "database disk image is malformed; restore the last backup")
+    (tmp_path / "short.db").write_bytes(whole[:8192])  # cut short
+    result = cli("tenant", "list", "--db", f"sqlite:///{tmp_path / 'short.db'}")
+    assert_refused(result, 1, "cannot open the database", "malformed; restore the last backup")

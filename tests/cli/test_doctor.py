@@ -110,3 +110,20 @@ def test_a_stored_null_network_setting_allows_any_address_and_is_no_problem(db: 
         conn.execute("""UPDATE tenants SET settings = '{"allowed_networks": null}'""")
     conn.close()
     assert findings(db) == (0, ["Nothing needs attention (1 tenant)."])
+
+
+def test_the_commands_it_suggests_run_as_given_for_a_name_with_spaces(db: str) -> None:
+    """`provisor token create Contoso Ltd.` would have been two arguments."""
+    with SqlStore(db) as store:
+        store.create_tenant("Contoso Ltd.", {"trace": 5})
+    code, lines = findings(db)
+    assert code == 1
+    assert "(make one: provisor token create 'Contoso Ltd.')" in lines[0]
+    assert (
+        "(its traces hold personal data; stop it: provisor tenant set 'Contoso Ltd.' --no-trace)" in lines[1]
+    )
+    shown = cli("tenant", "show", "Contoso Ltd.", "--db", db).stdout
+    assert "the last 5 requests (provisor tenant trace 'Contoso Ltd.')" in shown
+    cli("tenant", "set", "Contoso Ltd.", "--db", db, "--no-trace")
+    hint = cli("tenant", "trace", "Contoso Ltd.", "--db", db).stderr
+    assert "turn it on with: provisor tenant set 'Contoso Ltd.' --trace 100" in hint

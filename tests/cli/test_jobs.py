@@ -173,6 +173,23 @@ def test_bad_credentials_quarantine_and_email(setup, smtp):
     provisor("sync", "--job", str(job), env=env)
 
 
+def test_a_job_file_that_is_a_directory_or_not_text_is_named_as_such(tmp_path):
+    """It was "no such job file" for a directory, and "cannot read the job file: UnicodeDecodeError"."""
+    p = provisor("status", "--job", str(tmp_path), check=False)
+    assert (
+        p.returncode == 1
+        and p.stderr == f"provisor: {tmp_path} is a directory; --job takes a job file (YAML)\n"
+    )
+    binary = tmp_path / "job.yaml"
+    binary.write_bytes(b"name: x\n\xff\xfe\x00")
+    p = provisor("status", "--job", str(binary), check=False)
+    assert p.returncode == 1
+    assert (
+        p.stderr
+        == "provisor: job.yaml: cannot read the job file: not UTF-8 text (invalid start byte at byte 8)\n"
+    )
+
+
 def test_invalid_job_file_names_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -183,6 +200,28 @@ def test_invalid_job_file_names_the_line(tmp_path):
     assert p.returncode != 0 and "bad.yaml:3" in p.stderr and "Traceback" not in p.stderr
     p = provisor("sync", "--job", str(tmp_path / "missing.yaml"), check=False)
     assert p.returncode != 0 and "no such job file" in p.stderr
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        ("junk.db", "file is not a database"),
+        ("no-such-folder/state.db", "unable to open database file (no such directory: {folder})"),
+    ],
+)
+def test_a_state_database_that_cannot_be_opened_is_one_line_naming_it(tmp_path, state, said):
+    """Not SQLAlchemy's two lines ("(sqlite3.DatabaseError) ..." and "(Background on this error
+    at: ...)") without the database's name."""
+    (tmp_path / "junk.db").write_text("not a database\n")
+    job = tmp_path / "job.yaml"
+    job.write_text(OFFLINE_JOB.replace("race.state.db", state))
+    env = {"DIRECTORY_TOKEN": "t", "APP_TOKEN": "t"}
+    for command in ("status", "sync", "pause"):
+        p = provisor(command, "--job", str(job), env=env, check=False)
+        assert p.returncode == 1, p.stderr
+        said = said.format(folder=tmp_path / "no-such-folder")
+        assert p.stderr == f"provisor: cannot open the job's state 'sqlite:///{tmp_path / state}': {said}\n"
+    assert (tmp_path / "junk.db").read_text() == "not a database\n"
 
 
 # -- admin commands beside a running cycle: each writes only the fields it owns --------------------
@@ -382,3 +421,100 @@ def test_an_admin_command_on_a_locked_state_says_so_and_changes_nothing(tmp_path
     assert "nothing was changed" in result.output and "Traceback" not in result.output
     assert state.job_state("locked").status is JobStatus.ACTIVE
     state.close()
+
+
+def test_logs_filters_take_any_case_and_refuse_values_no_record_holds(tmp_path):
+    """`--status failure` showed no records, as if nothing had failed (the records say Failure);
+    `--limit 0` or `-1` showed none either."""
+    from provisor.engine.state_contract import record
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'race.state.db'}")
+    try:
+        state.append_log("race", record("ok"))
+        state.append_log("race", record("bad", seconds=1, action="Update", status="Failure"))
+    finally:
+        state.close()
+    env = {"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+
+    def logs(*args):
+        return provisor("logs", "--job", str(job), "--format", "json", *args, env=env, check=False)
+
+    for args in (["--status", "failure"], ["--status", " FAILURE"], ["--action", "update"]):
+        p = logs(*args)
+        assert p.returncode == 0, p.stderr
+        assert [json.loads(line)["source_anchor"] for line in p.stdout.splitlines()] == ["bad"], args
+    for args, said in (
+        (["--status", "Failed"], "--status takes Success, Failure, Skipped, not 'Failed'"),
+        (["--action", "Created"], "--action takes Create, Update, Disable, Delete, Skip, StagedDelete"),
+        (["--limit", "0"], "--limit must be at least 1, not 0"),
+        (["--limit", "-1"], "--limit must be at least 1, not -1"),
+    ):
+        p = logs(*args)
+        assert p.returncode == 2 and not p.stdout, (args, p.stderr)
+        assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["logs", "--format", "xml"], "--format must be table, json or csv, not 'xml'"),
+        (["provision", "--format", "xml", "--user", "u"], "--format must be text or json, not 'xml'"),
+        (["provision"], "give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME"),
+        (["provision", "--user", "u", "--group", "g"], "give exactly one of --user"),
+        (["provision", "--user", " "], "the object to provision must not be empty"),
+        (["restart", "--scope", "Watermarks"], "--scope takes Watermark, Escrows"),
+    ],
+)
+def test_usage_errors_of_the_job_commands_exit_2(tmp_path, args, said):
+    """2 for a usage error, 1 for a failure, as every other command (they exited 1); nothing is
+    opened, so no state file is made."""
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    p = provisor(*args, "--job", str(job), env={"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}, check=False)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith(f"provisor: {said}") and len(p.stderr.splitlines()) == 1, p.stderr
+    assert not (tmp_path / "race.state.db").exists()
+
+
+def test_the_commands_a_paused_job_suggests_run_as_given_for_a_path_with_spaces(tmp_path):
+    folder = tmp_path / "my jobs"
+    folder.mkdir()
+    job = folder / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    env = {"DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"}
+    provisor("pause", "--job", str(job), env=env)
+    p = provisor("sync", "--job", str(job), env=env, check=False)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.strip().endswith(f"resume it with: provisor resume --job '{job}'"), p.stderr
+
+
+def test_logs_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`provisor logs ... | head` said "provisor: job race.yaml: BrokenPipeError: [Errno 32] Broken
+    pipe", as if the job had failed."""
+    from provisor.engine.state_contract import record
+    from provisor.store.sql.engine_state import SqlEngineState
+
+    job = tmp_path / "race.yaml"
+    job.write_text(OFFLINE_JOB)
+    state = SqlEngineState(f"sqlite:///{tmp_path / 'race.state.db'}")
+    try:
+        for i in range(3000):  # more than a pipe holds
+            state.append_log("race", record(f"a{i}", seconds=i))
+    finally:
+        state.close()
+    proc = subprocess.Popen(
+        [*PROVISOR, "logs", "--job", str(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "DIRECTORY_TOKEN": "d", "APP_TOKEN": "a"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"2025-03-01 12:00:00 Create")
+    proc.stdout.close()  # head has read its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err == ""

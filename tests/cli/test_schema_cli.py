@@ -223,6 +223,27 @@ def test_bad_input_is_one_line_non_zero_and_declares_nothing(db, tmp_path):
     assert listed(db) == [[CUSTOM, "User", "optional", "costCode,badgeNumber"]]
 
 
+def test_an_empty_file_name_is_refused_saying_so(db, tmp_path):
+    p = run("schema", "add", "", db=db, check=False)  # it was "cannot read : Is a directory"
+    assert_one_line_error(p)
+    assert p.returncode == 2 and "the schema file name is empty" in p.stderr
+
+
+def test_json_nested_too_deeply_is_one_line(db, tmp_path):
+    for deep in ("[" * 100_000, '{"a":' * 100_000):
+        p = add(tmp_path, db, deep, check=False)
+        assert_one_line_error(p)
+        assert "nested too deeply" in p.stderr
+    assert listed(db) == []
+
+
+def test_a_definition_saved_with_a_byte_order_mark_is_read(db, tmp_path):
+    """Windows editors write one; json refused it ("Unexpected UTF-8 BOM (decode using utf-8-sig)")."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(definition()).encode())
+    assert last_line(run("schema", "add", str(path), db=db)) == CUSTOM
+
+
 def test_add_reads_the_definition_from_stdin(db):
     urn = "urn:example:params:scim:schemas:extension:stdin:2.0:User"
     p = subprocess.run(

@@ -55,9 +55,11 @@ def first_rewritten(path: str) -> bool:
         return bool(conn.execute("SELECT version FROM resources ORDER BY pk LIMIT 1").fetchone()[0] > 1)
 
 
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_leaves_a_marked_declaration_that_the_commands_show_and_a_second_purge_finishes(
-    db: str, tmp_path: Path
+    db: str, tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
+    """SIGTERM (systemd stopping a unit, timeout) as Ctrl-C: it used to end the process without a word."""
     path = db.removeprefix("sqlite:///")
     fill(db)
     assert holders(path) == USERS
@@ -78,9 +80,9 @@ def test_ctrl_c_leaves_a_marked_declaration_that_the_commands_show_and_a_second_
     while not first_rewritten(path):  # after the mark and the servers' time, the steps rewrite them
         assert proc.poll() is None and time.monotonic() < deadline, "the purge never began"
         time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == status, (out, err)
     assert "Traceback" not in err and "Removed" not in out
     assert f"interrupted: {URN} is partly removed (servers neither show nor take its values)" in err
     assert f"to finish: provisor schema remove {URN} --purge" in err
@@ -101,3 +103,30 @@ def test_ctrl_c_leaves_a_marked_declaration_that_the_commands_show_and_a_second_
     assert p.stdout.startswith(f"Removed {URN.lower()} and its values from ")
     assert holders(path) == 0 and run("schema", "list", db=db).stdout == ""
     assert run("schema", "add", str(definition), db=db).stdout.strip().endswith(URN)  # free again
+
+
+@pytest.mark.parametrize("purge", [[], ["--purge"]])
+def test_ctrl_c_before_the_removal_began_says_nothing_was_removed(db: str, monkeypatch, purge) -> None:
+    """Ctrl-C while the command waited for another writer's lock, say: nothing is marked, and the
+    message must not call the declaration partly removed."""
+    from typer.testing import CliRunner
+
+    from provisor.cli.main import app
+
+    store = SqlStore(db)
+    store.add_schema_extension(parse_extension(DEFINITION, default_registry(), "User"))
+    store.close()
+
+    def stopped_waiting(self, urn, **options):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SqlStore, "remove_schema_extension", stopped_waiting)
+    other = "urn:example:params:scim:schemas:extension:never:2.0:User"
+    for urn, said in (
+        (URN, f"interrupted before {URN} was changed: nothing was removed"),
+        (other, f"interrupted: no extension schema {other} is declared now"),
+    ):
+        result = CliRunner().invoke(app, ["schema", "remove", urn, *purge, "--db", db])
+        assert result.exit_code == 130, (result.stderr, result.exception)
+        assert result.stderr == f"provisor: {said}\n"
+    assert run("schema", "list", db=db).stdout.strip().split("\t") == [URN, "User", "optional", "costCode"]

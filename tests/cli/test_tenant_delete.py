@@ -69,7 +69,11 @@ def deleting(path: str, name: str) -> bool:
     return row is not None and row[0] is not None
 
 
-def test_ctrl_c_leaves_a_marked_tenant_that_the_commands_show_and_a_second_delete_finishes(db: str) -> None:
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_leaves_a_marked_tenant_that_the_commands_show_and_a_second_delete_finishes(
+    db: str, signum: signal.Signals, status: int
+) -> None:
+    """SIGTERM (systemd stopping a unit, timeout) as Ctrl-C: it used to end the process without a word."""
     path = db.removeprefix("sqlite:///")
     fill(db, "gone", USERS)
     fill(db, "kept", 1)
@@ -84,9 +88,9 @@ def test_ctrl_c_leaves_a_marked_tenant_that_the_commands_show_and_a_second_delet
     while not deleting(path, "gone"):  # its first step marks it; Ctrl-C comes in a later one
         assert proc.poll() is None and time.monotonic() < deadline, "the deletion never began"
         time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == status, (out, err)
     assert "Traceback" not in err and "Deleted" not in out
     assert "interrupted: tenant gone is partly deleted and accepts no token" in err
     assert "provisor tenant delete gone" in err
@@ -129,3 +133,27 @@ def test_show_counts_what_a_tenant_being_deleted_still_holds(db: str) -> None:
     record = json.loads(run("tenant", "show", "gone", "--json", db=db).stdout)
     assert (record["users"], record["groups"]) == (users, groups)
     assert record["deleting"] is not None
+
+
+def test_ctrl_c_before_the_deletion_began_says_nothing_was_deleted(db: str, monkeypatch) -> None:
+    """Ctrl-C while the command waited for another writer's lock, say: the tenant was never
+    marked, and the message must not send the admin to "finish" a deletion that never began."""
+    from typer.testing import CliRunner
+
+    from provisor.cli.main import app
+
+    fill(db, "kept", 3)
+
+    def stopped_waiting(self, name_or_id, **options):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SqlStore, "delete_tenant", stopped_waiting)
+    for name, said in (
+        ("kept", "interrupted before tenant kept was changed: nothing was deleted"),
+        ("nobody", "interrupted: there is no tenant nobody now"),
+    ):
+        result = CliRunner().invoke(app, ["tenant", "delete", name, "--yes", "--db", db])
+        assert result.exit_code == 130, (result.stderr, result.exception)
+        assert result.stderr == f"provisor: {said}\n"
+    assert not deleting(db.removeprefix("sqlite:///"), "kept")
+    assert "users:      3" in run("tenant", "show", "kept", db=db).stdout

@@ -33,8 +33,12 @@ def register(app: typer.Typer) -> None:
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
     ) -> None:
         """Copy a SQLite database consistently while servers use it; prints what was copied."""
+        if not file.strip():  # Path("") is the current folder, which "exists"
+            fail("the backup file name is empty: give a new file to write the copy to", 2)
         source = sqlite_path(db_url(db))
         target = Path(file)
+        if target.is_dir():
+            fail(f"{file} is a directory: give a file to write the copy to, such as {target / 'provisor.db'}")
         if target.exists() and not overwrite:
             fail(f"{file} exists: give a new name, or --overwrite")
         if target.exists() and target.resolve() == source.resolve():
@@ -42,6 +46,10 @@ def register(app: typer.Typer) -> None:
         if not target.parent.is_dir():
             fail(f"no such directory: {target.parent}")
         part = target.with_name(target.name + ".part")
+        try:  # SQLite would only say "unable to open database file", as if of the source
+            part.open("wb").close()
+        except OSError as exc:
+            fail(f"cannot write the copy in {target.parent}: {exc.strerror or exc}")
         try:
             summary = copy_database(source, part)
             for leftover in _sidecars(target):  # an old FILE's log must never meet the new FILE

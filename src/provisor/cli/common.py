@@ -7,11 +7,14 @@ failure, 2 for a usage error.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -66,6 +69,32 @@ def progress_on_stderr(describe: Callable[[_Step], str]) -> Callable[[_Step], No
     return progress
 
 
+@contextmanager
+def terminated_as_interrupted() -> Iterator[list[int]]:
+    """Within the block SIGTERM (systemd stopping a unit, ``timeout``) stops the command as Ctrl-C
+    does, with KeyboardInterrupt, so that a long command says what it left; the list it yields
+    holds the signal once one came (exit 143 rather than 130). Without it the process died
+    without a word."""
+    import signal
+
+    came: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        came.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_status(came: list[int]) -> int:
+    """The exit status of a command stopped by Ctrl-C (130), or by SIGTERM (143)."""
+    return 143 if came else 130
+
+
 def check_range(option: str, value: float, low: float, high: float) -> None:
     """A usage error (exit 2) unless ``low <= value <= high``."""
     if not low <= value <= high:
@@ -73,18 +102,61 @@ def check_range(option: str, value: float, low: float, high: float) -> None:
 
 
 def db_url(option: str | None) -> str:
+    """``--db``, else ``$PROVISOR_DB``, else the default. An empty ``--db`` (``--db "$UNSET"``) is
+    a usage error: it used to mean provisor.db in the current folder, made afresh if not there."""
+    if option is not None and not option.strip():
+        fail(
+            "--db is empty: give a database URL such as sqlite:///provisor.db "
+            "(or leave --db out for $PROVISOR_DB, else sqlite:///provisor.db)",
+            2,
+        )
     return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
 
 
-def database_problem(exc: BaseException) -> str:
-    """One line for a database failure: a locked SQLite file, or the driver's first line."""
+def database_problem(exc: BaseException, url: str | None = None) -> str:
+    """One line for a database failure: a locked SQLite file, or the driver's first line; for
+    SQLite's "unable to open database file" of ``url``, why, as far as the file system tells."""
     from provisor.store.sql.engine import is_locked  # here: the CLI starts without SQLAlchemy
 
     if is_locked(exc):
         return BUSY
     orig = getattr(exc, "orig", None)
     text = str(orig if isinstance(orig, BaseException) else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = _BACKGROUND.sub("", text.splitlines()[0]) if text else ""
+    if text == "unable to open database file" and url is not None and (why := _unopenable(url)):
+        text += f" ({why})"
+    if text == "database disk image is malformed":
+        text += "; restore the last backup (provisor backup makes them)"
+    return text or type(exc).__name__
+
+
+def _unopenable(url: str) -> str | None:
+    """Why SQLite cannot open the file of ``url``: a directory, a missing folder, a folder or file
+    this user may not write (SQLite keeps its -wal and -shm files beside the database)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database.startswith("file:"):
+        return None
+    path = Path(parsed.database)
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a directory; name a file in it, such as sqlite:///{path / 'provisor.db'}"
+    if not folder.is_dir():
+        return f"no such directory: {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"this user may not write in {folder}, where SQLite keeps the database's -wal and -shm files"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"this user may not read and write {path}"
+    return None
+
+
+#: SQLAlchemy's link to its documentation, which ends its warnings' line.
+_BACKGROUND = re.compile(r"\s*\(Background on this (?:error|warning) at: [^)]*\)")
 
 
 def shown_url(url: str) -> str:
@@ -98,19 +170,66 @@ def shown_url(url: str) -> str:
         return "(a URL that is not one)" if "@" in url else url
 
 
-@contextmanager
-def open_store(url: str | None) -> Iterator[Any]:
-    """The store at ``url``; a store error or a database failure while it is used ends the command
-    with one line on stderr and exit status 1."""
-    from sqlalchemy.exc import SQLAlchemyError
+_Read = TypeVar("_Read")
 
-    from provisor.store.base import StoreError, TenantDeleting
+
+def read_back(url: str | None, read: Callable[[Any], _Read]) -> _Read | None:
+    """``read(store)`` on the store at ``url`` opened afresh, or None when that fails: for what to
+    say after Ctrl-C stopped a command, which may have come before the command changed anything
+    (while it waited for another writer's lock, say). A second failure must not hide the first."""
     from provisor.store.sql import SqlStore
 
     try:
         store = SqlStore(db_url(url))
+    except Exception:
+        return None
+    try:
+        return read(store)
+    except Exception:
+        return None
+    finally:
+        store.close()
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``), gone when the process ends."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+@contextmanager
+def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
+    """The store at ``url``; a store error or a database failure while it is used ends the command
+    with one line on stderr and exit status 1. A database in memory is a usage error unless
+    ``memory`` (the demo, whose server lives in the process): a tenant made in one would be gone,
+    with its token, when the command ends."""
+    from sqlalchemy.exc import SAWarning, SQLAlchemyError
+
+    from provisor.store.base import StoreError, TenantDeleting
+    from provisor.store.sql import SqlStore
+
+    url = db_url(url)
+    if not memory and in_memory(url):
+        fail(
+            f"the database {url!r} is in memory, gone when the command ends: "
+            "give a file, such as sqlite:///provisor.db",
+            2,
+        )
+    try:
+        with warnings.catch_warnings():
+            # an option SQLite's driver does not take (?mode=ro without uri=true) would be ignored,
+            # and the database opened for writing after all
+            warnings.filterwarnings("error", "Query string argument", SAWarning)
+            store = SqlStore(url)
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
-        fail(f"cannot open the database {shown_url(db_url(url))!r}: {database_problem(exc)}")
+        fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc, url)}")
     try:
         yield store
     except TenantDeleting as exc:

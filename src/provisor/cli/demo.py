@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,12 @@ def _show(title: str, response: httpx.Response, body: Any = None) -> dict[str, A
 
 
 def run_demo(url: str, *, port: int, once: bool) -> None:
+    from provisor.cli.common import open_store
     from provisor.store.base import TenantNotFound
-    from provisor.store.sql import SqlStore
 
     configure_logging("warning")
-    store = SqlStore(url)
-    try:
+    # a database it cannot use: one line, as for every command; one in memory lives as long as the demo
+    with open_store(url, memory=True) as store:
         name = "demo"
         try:
             tenant = store.get_tenant(name)
@@ -107,8 +108,6 @@ def run_demo(url: str, *, port: int, once: bool) -> None:
         except KeyboardInterrupt:
             typer.echo("stopping")
         server.stop()
-    finally:
-        store.close()
 
 
 # -- the engine story: a directory, a Clarizen-One-style app, a job, two cycles ----------------
@@ -527,8 +526,8 @@ def run_story(store: Any, url: str, base: str) -> None:
             loaded.close()
     typer.echo(f"\nThe story took {time.monotonic() - began:.1f} s. Try it yourself:")
     typer.echo(f"  export DIRECTORY_TOKEN={dir_token} APP_TOKEN={app_token}")
-    typer.echo(f"  provisor logs --job {job_path} --format json")
-    typer.echo(f"  provisor provision --job {job_path} --user {ceo.upn}")
+    typer.echo(f"  provisor logs --job {shlex.quote(str(job_path))} --format json")
+    typer.echo(f"  provisor provision --job {shlex.quote(str(job_path))} --user {shlex.quote(ceo.upn)}")
 
 
 def _report(report: Any) -> None:

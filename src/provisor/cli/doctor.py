@@ -12,6 +12,7 @@ place. This command reads the database and every tenant and reports, one line ea
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -67,7 +68,7 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                 )
             )
     for tenant in tenants:
-        name = tenant.name
+        name = shlex.quote(tenant.name)  # as the commands below take it; the tenant is called it too
         tokens = store.list_tokens(tenant.id)
         active = [t for t in tokens if t.revoked is None and (t.expires is None or t.expires > now)]
         if not active:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,14 @@ class JobCannotRun(Exception):
     """The job cannot run now (paused, quarantined, Test Connection failed): the message says why."""
 
 
+class JobStateUnusable(Exception):
+    """The job's state database (``url``) could not be opened; the cause is chained."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -56,11 +65,19 @@ class LoadedJob:
 
 
 def open_job(path: Path, env: Mapping[str, str], *, busy_timeout: float | None = None) -> LoadedJob:
-    """The job file and its state (``busy_timeout``: seconds a write waits for the lock)."""
+    """The job file and its state (``busy_timeout``: seconds a write waits for the lock).
+
+    :raises JobFileError: the job file is missing or wrong.
+    :raises JobStateUnusable: its state database cannot be opened.
+    """
     from provisor.store.sql.engine_state import SqlEngineState
 
     job = load_job_file(path, env)
-    return LoadedJob(job, path, SqlEngineState(job.state, busy_timeout=busy_timeout))
+    try:
+        state = SqlEngineState(job.state, busy_timeout=busy_timeout)
+    except Exception as exc:
+        raise JobStateUnusable(job.state) from exc
+    return LoadedJob(job, path, state)
 
 
 def template_of(job: Job) -> Template:
@@ -124,6 +141,7 @@ async def _cycle(
     target_options: dict[str, Any],
 ) -> tuple[CycleReport | None, JobState]:
     job, state = loaded.job, loaded.state
+    job_file = shlex.quote(str(loaded.path))  # as the commands suggested below take it
     current = state.job_state(job.name)
     now = clock()
     if current.status is JobStatus.PAUSED:
@@ -134,13 +152,13 @@ async def _cycle(
                 f" (disabled after {rules.DISABLE_AFTER.days} days in quarantine: {q.reason}: {q.error};"
                 " fix the cause first)"
             )
-        raise JobCannotRun(f"job {job.name} is paused{why}; run 'provisor resume --job {loaded.path}'")
+        raise JobCannotRun(f"job {job.name} is paused{why}; resume it with: provisor resume --job {job_file}")
     if current.quarantine is not None and not rules.attempt_due(current.quarantine, now):
         q = current.quarantine
         raise JobCannotRun(
             f"job {job.name} is in quarantine ({q.reason}: {q.error}); next attempt "
-            f"{q.next_attempt:%Y-%m-%d %H:%M} UTC (or 'provisor restart --job {loaded.path} "
-            "--scope QuarantineState')"
+            f"{q.next_attempt:%Y-%m-%d %H:%M} UTC, or lift it now with: provisor restart --job {job_file} "
+            "--scope QuarantineState"
         )
     template = template_of(job)
     matching = next((m.target for m in template.user_mappings if m.matching_precedence == 1), "userName")
@@ -267,7 +285,7 @@ def _notify(loaded: LoadedJob, send: Callable[[Notifier], bool]) -> None:
     if config is None:
         return
     try:
-        send(Notifier(config, job_file=str(loaded.path)))
+        send(Notifier(config, job_file=shlex.quote(str(loaded.path))))
     except NotificationError as exc:  # e-mail trouble never fails the job; it is logged on stderr
         import sys
 

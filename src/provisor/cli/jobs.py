@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the engine's cycle is imported when a job command runs, not
 from provisor.engine.state import JobState, JobStateChange, JobStatus, LogQuery, LogRecord, RunnerLease
 
 JobOption = Annotated[Path, typer.Option("--job", help="The job file (YAML).")]
+#: The statuses of provisioning log records (``provision.Provisioner.finish``).
+LOG_STATUSES = ("Success", "Failure", "Skipped")
 RESTART_SCOPES = ("Watermark", "Escrows", "QuarantineState", "ForceDeletes", "Full")
 #: How long an admin command (pause, resume, restart, allow-deletes) waits for the state's write
 #: lock: a running cycle lets other writers in between its batches, within a second or so.
@@ -47,20 +49,26 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
-    from provisor.cli.engine import open_job
+    from provisor.cli.common import database_problem, shown_url
+    from provisor.cli.engine import JobStateUnusable, open_job
     from provisor.engine.jobs import JobFileError
 
+    if path.is_dir():
+        _fail(f"{path} is a directory; --job takes a job file (YAML)")
     if not path.is_file():
         _fail(f"no such job file: {path}")
     try:
         loaded = open_job(path, os.environ, busy_timeout=busy_timeout)
     except JobFileError as exc:
         _fail(str(exc))
-    except Exception as exc:  # an unreadable state database: say so plainly
-        _fail(f"cannot open the job's state: {exc}")
+    except JobStateUnusable as exc:  # an unreadable state database: say so plainly
+        cause = exc.__cause__ or exc
+        _fail(f"cannot open the job's state {shown_url(exc.url)!r}: {database_problem(cause, exc.url)}")
+    except Exception as exc:  # not expected: still one line
+        _fail(f"cannot open job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     try:
         yield loaded
-    except (typer.Exit, typer.Abort):
+    except (typer.Exit, typer.Abort, BrokenPipeError):  # logs | head: typer ends it quietly
         raise
     except Exception as exc:  # e.g. "database is locked", an unreachable source: one line
         from provisor.store.sql.engine import is_locked
@@ -71,9 +79,17 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
                 "committing, or a process suspended with Ctrl-Z in the middle of a commit); "
                 "nothing was changed: try again"
             )
-        _fail(f"job {path.name}: {type(exc).__name__}: {exc}")
+        _fail(f"job {path.name}: {type(exc).__name__}: {_one_line(exc)}")
     finally:
         loaded.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message in one line: a database error's driver message without
+    SQLAlchemy's statement and "Background on this error" lines."""
+    from provisor.cli.common import database_problem
+
+    return database_problem(exc)
 
 
 def register(app: typer.Typer) -> None:
@@ -153,7 +169,7 @@ def register(app: typer.Typer) -> None:
             try:
                 asyncio.run(service.run())
             except Exception as exc:  # the state database went away: one line, not a traceback
-                _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {exc}")
+                _fail(f"job {loaded.job.name} stopped: {type(exc).__name__}: {_one_line(exc)}")
         if service.exit_status:
             raise typer.Exit(service.exit_status)
 
@@ -227,9 +243,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Provisioning logs: one record per object per cycle."""
         from provisor.cli.engine import LoadedJob
+        from provisor.engine.plan import Action
 
         if fmt not in ("table", "json", "csv"):
-            _fail("--format must be table, json or csv")
+            _fail(f"--format must be table, json or csv, not {fmt!r}", 2)
+        # a value the records never hold (--status failure) showed no records, as if none failed
+        action = _one_of("--action", action, [a.value for a in Action])
+        status_ = _one_of("--status", status_, LOG_STATUSES)
+        if limit is not None and limit < 1:
+            _fail(f"--limit must be at least 1, not {limit}", 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             records = loaded.state.logs(loaded.job.name, LogQuery(cycle, action, status_, object_, limit))
@@ -248,7 +270,7 @@ def register(app: typer.Typer) -> None:
         parts = {p.strip().lower() for p in scope.split(",") if p.strip()}
         unknown = parts - {s.lower() for s in RESTART_SCOPES}
         if unknown or not parts:
-            _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}")
+            _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}", 2)
         full = "full" in parts
         with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
             assert isinstance(loaded, LoadedJob)
@@ -304,13 +326,13 @@ def register(app: typer.Typer) -> None:
         from provisor.engine.ondemand import OnDemandError, run_on_demand
 
         if (user is None) == (group is None):
-            _fail("give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME")
+            _fail("give exactly one of --user ID_OR_UPN or --group ID_OR_DISPLAYNAME", 2)
         if fmt not in ("text", "json"):
-            _fail("--format must be text or json")
+            _fail(f"--format must be text or json, not {fmt!r}", 2)
         kind, key = (ObjectKind.USER, user) if user is not None else (ObjectKind.GROUP, group)
         assert key is not None
         if not key.strip():
-            _fail("the object to provision must not be empty")
+            _fail("the object to provision must not be empty", 2)
         with _job(job) as loaded:
             assert isinstance(loaded, LoadedJob)
             try:
@@ -339,6 +361,17 @@ def register(app: typer.Typer) -> None:
     def resume(job: JobOption) -> None:
         """Resume a paused job where it left off."""
         _set_status(job, JobStatus.ACTIVE)
+
+
+def _one_of(option: str, value: str | None, known: list[str] | tuple[str, ...]) -> str | None:
+    """``value`` as the records spell it (any case given), None for None; a usage error when it
+    is none of ``known``."""
+    if value is None:
+        return None
+    found = next((k for k in known if k.lower() == value.strip().lower()), None)
+    if found is None:
+        _fail(f"{option} takes {', '.join(known)}, not {value!r}", 2)
+    return found
 
 
 def _set_status(path: Path, status: JobStatus) -> None:

@@ -174,6 +174,8 @@ def serve(
     check_range("--write-timeout", write_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
     check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
+    if not host.strip():  # asyncio would listen on every interface
+        fail("--host is empty: give 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)", 2)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", 2)
     if log_format.lower() not in LOG_FORMATS:
@@ -186,6 +188,8 @@ def serve(
         fail(f"--documentation-uri must be an http(s) URL, not {documentation_uri!r}", 2)
     if public_url is not None:
         check_public_url(public_url)
+    if (problem := serving.listen_problem(host, port)) is not None:
+        fail(problem)
     with open_store(db) as store:
         serving.run_server(
             store,
@@ -239,16 +243,40 @@ def check_public_url(url: str) -> None:
         fail(f"--public-url is the server's address without /scim/v2 (which is added), not {url!r}", 2)
 
 
+class _KeyEncrypted(Exception):
+    """The private key asked for its pass phrase."""
+
+
+def _no_pass_phrase() -> str:
+    raise _KeyEncrypted
+
+
 def check_tls(cert: str, key: str) -> None:
-    """Fail unless ``cert`` and ``key`` are readable PEM files of a certificate and its key."""
+    """Fail unless ``cert`` and ``key`` are readable PEM files of a certificate and its key.
+
+    An encrypted key is refused: serve takes no pass phrase, and without a callback OpenSSL asks
+    for one on the terminal (a server started by hand would wait there, a service fail with
+    "Invalid argument")."""
     import ssl
 
-    for path in (cert, key):
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
         if not os.path.isfile(path):
-            fail(f"no such file: {path}")
+            fail(
+                f"{option} {path}: "
+                + ("a directory, not a PEM file" if os.path.isdir(path) else "no such file")
+            )
     try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, _no_pass_phrase)
+    except _KeyEncrypted:
+        fail(
+            f"--tls-key {key} is encrypted (it asks for a pass phrase), which serve cannot read: write "
+            f"it out unencrypted (openssl pkey -in {key} -out NEW.pem) and keep that file private"
+        )
     except (ssl.SSLError, OSError) as exc:
+        if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            fail(
+                f"--tls-key {key} is not the private key of --tls-cert {cert}: give the key it was made with"
+            )
         fail(f"--tls-cert {cert} with --tls-key {key}: not a PEM certificate and its private key ({exc})")
 
 
@@ -265,11 +293,14 @@ def demo(
 ) -> None:
     """Start a server with a demo tenant and show a user and a group going in and coming back."""
     from provisor.cli.demo import run_demo
+    from provisor.cli.serving import listen_problem
 
     require_http_protocol()
     check_range("--port", port, 0, 65535)
+    if (problem := listen_problem("127.0.0.1", port)) is not None:
+        fail(problem)
     run_demo(
-        db_url(db) if db or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
+        db_url(db) if db is not None or os.environ.get("PROVISOR_DB") else "sqlite:///provisor-demo.db",
         port=port,
         once=once,
     )

@@ -8,11 +8,19 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from provisor.cli.common import DbOption, fail, open_store, progress_on_stderr
+from provisor.cli.common import (
+    DbOption,
+    fail,
+    interrupted_status,
+    open_store,
+    progress_on_stderr,
+    read_back,
+    terminated_as_interrupted,
+)
 
 APPLIED = "a running `provisor serve` applies this within a few seconds (it looks every 2 s)"
 
@@ -20,6 +28,29 @@ APPLIED = "a running `provisor serve` applies this within a few seconds (it look
 def finish_command(urn: str) -> str:
     """The command that finishes a removal that was stopped."""
     return f"provisor schema remove {shlex.quote(urn)} --purge"
+
+
+def interrupted_removal(db: str | None, urn: str) -> str:
+    """What Ctrl-C left of ``schema remove``, as the database shows it: the declaration marked
+    (partly removed), declared and not marked (stopped before the removal began), or gone."""
+
+    def state(store: Any) -> str:
+        if any(key.lower() == urn.lower() for key in store.schema_removals()):
+            return "marked"
+        declared = any(e.urn.lower() == urn.lower() for e in store.schema_extensions())
+        return "untouched" if declared else "gone"
+
+    found = read_back(db, state)
+    if found == "untouched":
+        return f"interrupted before {urn} was changed: nothing was removed"
+    if found == "gone":
+        return f"interrupted: no extension schema {urn} is declared now"
+    if found == "marked":
+        return (
+            f"interrupted: {urn} is partly removed (servers neither show nor take its values); "
+            f"to finish: {finish_command(urn)}"
+        )
+    return f"interrupted: if schema list shows {urn} as being removed, finish with: {finish_command(urn)}"
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +76,11 @@ def register(app: typer.Typer) -> None:
         from provisor.scim.schema.extensions import InvalidSchemaDefinition, parse_extension
         from provisor.store.base import SchemaExtensionRemoving
 
+        if not file.strip():  # Path("") is the current folder: "Is a directory"
+            fail("the schema file name is empty: give a JSON file, or - for stdin", 2)
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+            text = text.removeprefix("\ufeff")  # the byte order mark Windows editors write
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror or exc}")
         except UnicodeDecodeError as exc:
@@ -55,6 +89,8 @@ def register(app: typer.Typer) -> None:
             definition = json.loads(text)
         except ValueError as exc:
             fail(f"{file} is not JSON: {exc}")
+        except RecursionError:  # json's parser recurses: some thousand unclosed [ or { end it
+            fail(f"{file}: its JSON is nested too deeply to be a schema definition")
         with open_store(db) as store:
             try:
                 extension = parse_extension(definition, store.registry, resource_type, required=required)
@@ -114,8 +150,8 @@ def register(app: typer.Typer) -> None:
 
         With --purge, running servers stop showing and taking its values within seconds, and the
         values go in short steps, so that the servers keep writing meanwhile. A purge that was
-        stopped (Ctrl-C, a crash) leaves the schema marked as being removed: run this again to
-        finish it."""
+        stopped (Ctrl-C, SIGTERM, a crash) leaves the schema marked as being removed: run this
+        again to finish it."""
         from provisor.store.base import PurgeProgress, SchemaExtensionInUse
 
         def described(step: PurgeProgress) -> str:
@@ -126,21 +162,18 @@ def register(app: typer.Typer) -> None:
 
         progress = progress_on_stderr(described)
 
-        try:
-            with open_store(db) as store:
-                try:
-                    purged = store.remove_schema_extension(urn, purge=purge, progress=progress)
-                except SchemaExtensionInUse as exc:
-                    fail(
-                        f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge to "
-                        "remove those values with the schema (each such resource gets a new version)"
-                    )
-        except KeyboardInterrupt:
-            fail(
-                f"interrupted: {urn} is partly removed (servers neither show nor take its values); "
-                f"to finish: {finish_command(urn)}",
-                130,
-            )
+        with terminated_as_interrupted() as signals:
+            try:
+                with open_store(db) as store:
+                    try:
+                        purged = store.remove_schema_extension(urn, purge=purge, progress=progress)
+                    except SchemaExtensionInUse as exc:
+                        fail(
+                            f"{exc.holders} stored resource(s) hold values of {exc.urn}; pass --purge "
+                            "to remove those values with the schema (each such resource gets a new version)"
+                        )
+            except KeyboardInterrupt:
+                fail(interrupted_removal(db, urn), interrupted_status(signals))
         typer.echo(f"Removed {urn}" + (f" and its values from {purged} resource(s)." if purged else "."))
         if not purge:  # a purge waited for them
             typer.echo(f"Note: {APPLIED}.")

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -231,15 +232,15 @@ class JobService:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
 
     def _announce(self, upcoming: schedule.NextCycle, current: JobState) -> None:
-        job, path = self.loaded.job, self.loaded.path
+        job, path = self.loaded.job, shlex.quote(str(self.loaded.path))
         if upcoming.reason is schedule.Reason.PAUSED:
-            self.say(f"provisor: job {job.name} is paused; no cycles until 'provisor resume --job {path}'")
+            self.say(f"provisor: job {job.name} is paused; no cycles until: provisor resume --job {path}")
         elif upcoming.reason is schedule.Reason.QUARANTINE and current.quarantine is not None:
             q = current.quarantine
             self.say(
                 f"provisor: job {job.name} is in quarantine ({q.reason}); next attempt at "
                 f"{_when(q.next_attempt)} (retry {q.series_count}); "
-                f"'provisor restart --job {path} --scope QuarantineState' lifts it"
+                f"lift it with: provisor restart --job {path} --scope QuarantineState"
             )
         elif upcoming.due is not None:
             self.say(f"provisor: next cycle at {_when(upcoming.due)}")

@@ -55,6 +55,41 @@ def raise_file_limit(needed: int, log: logging.Logger) -> None:
         )
 
 
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server cannot listen on ``host:port`` now, in a line with what to do; None when it can.
+
+    The probe binds as uvicorn will (``loop.create_server`` on the host and port) and lets go at
+    once. Left to uvicorn, a port in use or a host that is not this machine's was one ERROR among
+    its startup lines and exit status 3 (``serve``), or a server that never started (the demo)."""
+    import errno
+    import socket
+
+    async def probe() -> None:
+        server = await asyncio.get_running_loop().create_server(asyncio.Protocol, host=host, port=port)
+        server.close()
+        await server.wait_closed()
+
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        asyncio.run(probe())
+    except socket.gaierror as exc:
+        return (
+            f"cannot listen on {where}: no such host ({exc.strerror}); give --host an address of this machine"
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"cannot listen on {where}: the port is in use (another server?); choose another --port"
+        if exc.errno == errno.EACCES and 0 < port < 1024:
+            return (
+                f"cannot listen on {where}: ports below 1024 need root or CAP_NET_BIND_SERVICE; "
+                "choose a --port of 1024 or above (a reverse proxy can serve 443)"
+            )
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return f"cannot listen on {where}: that address is not this machine's; check --host"
+        return f"cannot listen on {where}: {exc.strerror or exc}"
+    return None
+
+
 class _TlsConfig(uvicorn.Config):
     """uvicorn's config with TLS 1.2 as the floor (Entra speaks TLS 1.2 only; older is refused),
     the read and write timeouts that Provisor's HTTP protocol applies (``cli/coalescing.py``), and

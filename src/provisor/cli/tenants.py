@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -25,8 +26,11 @@ from provisor.cli.common import (
     DbOption,
     check_range,
     fail,
+    interrupted_status,
     open_store,
     progress_on_stderr,
+    read_back,
+    terminated_as_interrupted,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS
 
@@ -54,6 +58,21 @@ TraceOption = Annotated[
         "--trace", help="Keep this tenant's last N requests and answers (1-1000; see tenant trace)."
     ),
 ]
+
+
+#: The longest token label (a label says what a token is for: "Entra production", say).
+LABEL_MAX = 200
+
+
+def check_label(label: str) -> None:
+    """A usage error for a token label with a control character or line separator (it would break
+    ``token list``'s one line a token, and could drive the terminal) or longer than LABEL_MAX."""
+    import unicodedata
+
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+        fail(f"--label must not contain control characters (tab, newline...): {label!r}", 2)
+    if len(label) > LABEL_MAX:
+        fail(f"--label must be at most {LABEL_MAX} characters, not {len(label)}", 2)
 
 
 def parse_switches(values: list[str]) -> dict[str, bool]:
@@ -143,6 +162,7 @@ def tenant_create(
         check_tenant_name(name)
     except InvalidTenantName as exc:
         fail(str(exc), 2)
+    check_label(label)
     settings = tenant_settings(
         allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
     )
@@ -167,7 +187,7 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
                         "id": t.id,
                         "name": t.name,
                         "created": t.created.isoformat(),
-                        "settings": dict(t.settings),
+                        "settings": t.settings,  # as stored, a hand-edited value that is no mapping too
                         "deleting": t.deleting.isoformat() if t.deleting else None,
                     }
                 )
@@ -175,7 +195,7 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
         return
     for t in tenants:
         deleting = f"\tbeing deleted since {t.deleting.isoformat()}" if t.deleting else ""
-        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(dict(t.settings))}{deleting}")
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(t.settings)}{deleting}")
 
 
 @tenant_app.command("show")
@@ -210,7 +230,7 @@ def tenant_show(
                 "all": len(tokens),
                 "last_used": used.isoformat() if used else None,
             },
-            "strict": tenant.settings.get("strict") is True,
+            "strict": _stored(tenant).get("strict") is True,
             "compat": {q.name: q.name in ctx.compat.enabled for q in QUIRKS},
             "max_page_size": page,
             "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
@@ -238,7 +258,9 @@ def tenant_show(
         ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
         (
             "trace",
-            f"the last {ctx.trace} requests (provisor tenant trace {tenant.name})" if ctx.trace else "off",
+            f"the last {ctx.trace} requests (provisor tenant trace {shlex.quote(tenant.name)})"
+            if ctx.trace
+            else "off",
         ),
         ("networks", _networks_text(ctx.networks)),
     ]
@@ -248,6 +270,12 @@ def tenant_show(
         lines.append(("deleting", f"since {since}; to finish: {finish}"))
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
+
+
+def _stored(tenant: Any) -> Mapping[str, Any]:
+    """The tenant's stored settings; none for a hand-edited value that is no mapping (a list, null),
+    as the server reads it (``provisor.server.tenancy.context_for``)."""
+    return tenant.settings if isinstance(tenant.settings, Mapping) else {}
 
 
 def _networks_text(networks: tuple[Any, ...] | None) -> str:
@@ -268,8 +296,8 @@ def tenant_delete(
 
     Its tokens stop working within a second (a running server's token cache); the rest goes in
     short steps, so that servers on the same database keep writing for the other tenants
-    meanwhile. A deletion that was stopped (Ctrl-C, a crash) leaves the tenant marked as being
-    deleted: run this again to finish it."""
+    meanwhile. A deletion that was stopped (Ctrl-C, SIGTERM, a crash) leaves the tenant marked as
+    being deleted: run this again to finish it."""
     from provisor.store.base import DeletionProgress
 
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
@@ -280,16 +308,35 @@ def tenant_delete(
 
     progress = progress_on_stderr(described)
 
-    try:
-        with open_store(db) as store:
-            store.delete_tenant(name, progress=progress)
-    except KeyboardInterrupt:
-        fail(
-            f"interrupted: tenant {name} is partly deleted and accepts no token; "
-            f"run 'provisor tenant delete {shlex.quote(name)}' again to finish",
-            130,
-        )
+    with terminated_as_interrupted() as signals:
+        try:
+            with open_store(db) as store:
+                store.delete_tenant(name, progress=progress)
+        except KeyboardInterrupt:
+            fail(_interrupted_deletion(db, name), interrupted_status(signals))
     typer.echo(f"Deleted tenant {name}.")
+
+
+def _interrupted_deletion(db: str | None, name: str) -> str:
+    """What Ctrl-C left of ``tenant delete``, as the database shows it: the tenant marked (partly
+    deleted), not marked (stopped before the deletion began), or not there."""
+    from provisor.store.base import TenantNotFound
+
+    def state(store: Any) -> str:
+        try:
+            return "marked" if store.get_tenant(name).deleting is not None else "untouched"
+        except TenantNotFound:
+            return "gone"
+
+    again = f"provisor tenant delete {shlex.quote(name)}"
+    found = read_back(db, state)
+    if found == "untouched":
+        return f"interrupted before tenant {name} was changed: nothing was deleted"
+    if found == "gone":
+        return f"interrupted: there is no tenant {name} now"
+    if found == "marked":
+        return f"interrupted: tenant {name} is partly deleted and accepts no token; finish with: {again}"
+    return f"interrupted: if tenant list shows tenant {name} as being deleted, finish with: {again}"
 
 
 @tenant_app.command("set")
@@ -350,7 +397,7 @@ def tenant_set(
         tenant = store.update_settings(name, settings)
         if no_trace:
             store.delete_traces(tenant.id)
-    typer.echo(json.dumps(dict(tenant.settings)))
+    typer.echo(json.dumps(tenant.settings))
 
 
 @tenant_app.command("trace")
@@ -371,8 +418,8 @@ def tenant_trace(
         traces = store.traces(tenant.id, limit)
         hint = (
             ""
-            if tenant.settings.get("trace")
-            else f"; turn it on with: provisor tenant set {name} --trace 100"
+            if _stored(tenant).get("trace")
+            else f"; turn it on with: provisor tenant set {shlex.quote(name)} --trace 100"
         )
         if not traces and not as_json:
             waiting = ", waiting for some (Ctrl-C stops)" if follow else ""
@@ -442,6 +489,7 @@ def token_create(
     """Create another Secret Token for a tenant (printed alone on the last line)."""
     from provisor.server.auth import issue_token
 
+    check_label(label)
     if expires_in_days is not None:
         check_range("--expires-in-days", expires_in_days, 1, MAX_EXPIRES_IN_DAYS)
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None

@@ -54,6 +54,11 @@ class StoreFull(StoreError):
     was written, and writes fail until someone makes room."""
 
 
+class UnusableDatabase(StoreError):
+    """A database the store will not open as it is: of a kind it does not run on, another
+    application's, or at a schema revision this code does not know. Nothing was written to it."""
+
+
 class ResourceNotFound(StoreError):
     """No resource with that id in that tenant (or a referenced member does not exist)."""
 

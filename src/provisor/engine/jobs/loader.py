@@ -100,9 +100,11 @@ def load_job_file(path: Path, env: Mapping[str, str]) -> Job:
     """
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise JobFileError(path.name, f"cannot read the job file: {reason}") from None
+    except OSError as exc:
+        raise JobFileError(path.name, f"cannot read the job file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise JobFileError(path.name, f"cannot read the job file: not UTF-8 text ({where})") from None
     return parse_job(text, env, source_name=path.name, base_dir=path.resolve().parent)
 
 

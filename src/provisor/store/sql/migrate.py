@@ -7,6 +7,9 @@ idempotent (at head it only reads the version) and safe against concurrent opene
 upgrade runs inside ``BEGIN IMMEDIATE``, so a second process (``provisor tenant create`` beside a
 running server) waits for the first, then finds the schema at head and does nothing.
 
+A database that is another application's (tables, and no version table of either chain) or at a
+revision the scripts do not know (a newer Provisor's) is refused before anything is written to it.
+
 Each chain declares its newest revision (``Chain.head``; a test holds it equal to the one alembic
 reads from the scripts), so opening a store at head reads one row and never imports alembic:
 about 0.3 s of every ``provisor`` command.
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
+from provisor.store.base import UnusableDatabase
 from provisor.store.sql.engine import create_store_engine, txn
 
 if TYPE_CHECKING:
@@ -85,11 +89,37 @@ def upgrade(engine: Engine, chain: Chain = STORE) -> None:
         if engine.dialect.name == "postgresql":
             conn.execute(text(f"SELECT pg_advisory_xact_lock({chain.lock:d})"))  # SQLite: BEGIN IMMEDIATE
         # Re-check under the write lock: another process may have migrated meanwhile.
-        if current_revision(conn, chain) == head:
+        current = current_revision(conn, chain)
+        if current == head:
             return
         cfg = chain.config()
+        check_usable(conn, chain, current, cfg)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def check_usable(conn: Connection, chain: Chain, current: str | None, cfg: Config) -> None:
+    """Raise UnusableDatabase, before anything is written, for a database that is another
+    application's (tables, and no version table of either chain: a ``--db`` pointing at the wrong
+    file would have got Provisor's tables beside its own) or at a revision the chain's scripts do
+    not know (a newer Provisor's: alembic would only say it "can't locate revision")."""
+    from alembic.script import ScriptDirectory
+
+    if current is None:
+        tables = sorted(inspect(conn).get_table_names())
+        if tables and not {STORE.version_table, ENGINE_STATE.version_table} & set(tables):
+            shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+            raise UnusableDatabase(
+                f"it is not a Provisor database (it holds other tables: {shown}); "
+                "give Provisor a database of its own"
+            )
+        return
+    if current not in {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}:
+        raise UnusableDatabase(
+            f"its schema is at revision {current}, which this Provisor does not know (its newest is "
+            f"{chain.head}): a newer Provisor wrote it; run that version, or restore a backup "
+            "taken before the upgrade"
+        )
 
 
 def run_env(metadata: MetaData, version_table: str = "alembic_version") -> None:

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 
 from provisor.scim.schema.model import SchemaRegistry
+from provisor.store.base import UnusableDatabase
 from provisor.store.sql import migrate
 from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import BUSY_TIMEOUT_MS, create_store_engine, txn
@@ -50,6 +52,13 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         engine_options: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
+        # Refused before connecting: a PostgreSQL database would otherwise get the tables before
+        # the store found it cannot query it (dialect_for).
+        backend = make_url(url).get_backend_name()
+        if backend != "sqlite":
+            raise UnusableDatabase(
+                f"the store runs on SQLite (sqlite:///PATH); {backend} databases are not supported yet"
+            )
         options = engine_options or {}
         self.engine: Engine = create_store_engine(url, **options)
         #: Seconds a write waits for another writer's lock before StoreBusy (the busy timeout).

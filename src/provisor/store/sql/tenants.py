@@ -92,8 +92,9 @@ def _token(row: Any) -> TokenInfo:
 def merge_settings(stored: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     """``change`` applied to ``stored``: a key replaces the stored value, except that a mapping
     merges into a stored mapping (``{"compat": {"x": False}}`` changes one switch, keeping the
-    others); a None value, at either level, removes the key."""
-    merged = dict(stored)
+    others); a None value, at either level, removes the key. A stored value that is no mapping (a
+    hand-edited list or null, which the server reads as no settings) is replaced."""
+    merged = dict(stored) if isinstance(stored, Mapping) else {}
     for key, value in change.items():
         held = merged.get(key)
         if isinstance(value, Mapping) and isinstance(held, Mapping):
