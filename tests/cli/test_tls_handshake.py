@@ -61,6 +61,20 @@ def tls(tmp_path_factory: pytest.TempPathFactory, certificate: tuple[Path, Path]
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _no_connection_left(request: pytest.FixtureRequest) -> None:
+    """A test on the module's server starts once it has let go of the last test's connections: it
+    notices their close a moment later (later still on a busy machine), and its caps count them
+    until then (a served connection of this test was answered 503)."""
+    if "tls" not in request.fixturenames:
+        return
+    server = request.getfixturevalue("tls").server.server
+    deadline = time.monotonic() + 30
+    while server.server_state.connections or server.config.newcomers.waiting:
+        assert time.monotonic() < deadline, "the server held on to the last test's connections"
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="module")
 def context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate[0]))
