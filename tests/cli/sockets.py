@@ -38,6 +38,17 @@ def still_open(s: socket.socket) -> bool:
         s.settimeout(10)
 
 
+def held_once_accepted(silent: list[socket.socket], most: int, seconds: float = 60) -> int:
+    """How many of ``silent`` the server holds, once that is at most ``most`` or ``seconds`` have
+    passed: one it has not accepted yet looks held too, and accepting hundreds takes a busy
+    machine a while. Give the server a header timeout longer than ``seconds``, so that nothing but
+    its cap can close them meanwhile."""
+    deadline = time.monotonic() + seconds
+    while (held := sum(still_open(s) for s in silent)) > most and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return held
+
+
 @contextmanager
 def silent_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
     """``count`` connections that never say a word, closed on leaving."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,8 +44,8 @@ def _status_and_error(raw: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def test_half_a_request_head_is_answered_408_and_closed(slow: LiveServer) -> None:
+    start = time.monotonic()  # before the opening, which the server's time runs from
     with _connect(slow) as s:
-        start = time.monotonic()
         s.sendall(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")  # no blank line: never complete
         raw = read_until_closed(s)
         took = time.monotonic() - start
@@ -95,8 +95,8 @@ def _post_head(token: str, length: int) -> bytes:
 
 def test_a_body_that_stops_coming_is_answered_408_and_closed(slow: LiveServer, token: str) -> None:
     with _connect(slow) as s:
+        start = time.monotonic()  # before the bytes the server's time runs from
         s.sendall(_post_head(token, 1000) + b'{"schemas": [')
-        start = time.monotonic()
         raw = read_until_closed(s)
         took = time.monotonic() - start
     assert BODY_TIMEOUT * 0.8 <= took < BODY_TIMEOUT + 3, took
@@ -133,8 +133,8 @@ def test_a_body_that_trickles_past_its_deadline_is_answered_408(slow: LiveServer
     from provisor.cli.coalescing import BODY_DEADLINE_FACTOR
 
     with _connect(slow) as s:
+        start = time.monotonic()  # before the bytes the server's time runs from
         s.sendall(_post_head(token, 1000) + b"{")
-        start = time.monotonic()
         s.settimeout(0.05)
         raw = b""
         while time.monotonic() - start < 10 * BODY_TIMEOUT:
@@ -218,10 +218,19 @@ def test_connections_past_the_cap_are_answered_503(tmp_path: Path) -> None:
         finally:
             for s in idle:
                 s.close()
-        time.sleep(0.2)
+        # the server has let go of them (a fixed 0.2 s was not always enough on a busy machine)
+        state = server.server.server.server_state
+        _wait_for(lambda: not state.connections, "the server to let go of the closed connections")
         with _connect(server) as again:
             again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert read_until_closed(again).startswith(b"HTTP/1.1 200 ")
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def _connect_from(server: LiveServer, address: str) -> socket.socket:
@@ -254,7 +263,8 @@ def test_connections_past_the_per_client_cap_are_answered_503_and_other_clients_
             held += other
             assert all(_served(s) for s in other)
             held.pop(0).close()  # the first client leaves one: its next connection is served
-            time.sleep(0.2)
+            counts = server.server.server.config.connections_per_client
+            _wait_for(lambda: counts.get("127.0.0.1") == 1, "the server to let go of the closed one")
             with _connect_from(server, "127.0.0.1") as again:
                 assert _served(again)
         finally:

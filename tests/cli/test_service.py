@@ -175,8 +175,11 @@ def test_cycles_on_the_interval_pause_resume_and_sigint(live, tmp_path, services
             "the rename to reach the app",
             proc=run.proc,
         )
-        (update,) = state.logs("svc", LogQuery(anchor=users[0]["id"], action="Update"))
-        # the app has the change before the cycle that made it records its end
+        # the app has the change before the cycle that made it commits its log record (with the
+        # rest of its batch, at the end of the phase) and before it records its end
+        renamed = LogQuery(anchor=users[0]["id"], action="Update")
+        wait_until(lambda: list(state.logs("svc", renamed)), "the rename's log record", proc=run.proc)
+        (update,) = state.logs("svc", renamed)
         wait_until(
             lambda: update.cycle in {c.id for c in finished(state, "svc")}, "the cycle's end", proc=run.proc
         )

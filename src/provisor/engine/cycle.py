@@ -508,7 +508,9 @@ class _Commits:
                 self._held_since = now
         elif now - self._held_since >= self.HOLD_SECONDS:
             self._close()
-            self._gap_since = now
+            # from the end of the commit, which holds the lock too: counted from before it, a
+            # commit as long as the gap (a busy machine) left the other writers none
+            self._gap_since = self._clock()
         elif self._objects >= self.COMMIT_OBJECTS:
             self._close()
             self._open()

@@ -5,7 +5,8 @@ injects one of the faults a real target shows:
 
 ``429``    answered ``429 Too Many Requests`` with ``Retry-After``, never forwarded (4.3);
 ``500``    a SCIM 500 error; half the time *after* forwarding (the write happened, the answer broke);
-``delay``  forwarded, then the answer held back ``delay`` seconds (beyond the client's timeout);
+``delay``  forwarded, then the answer held back until the client gives up (its timeout) and
+           hangs up, however long that takes on a busy machine (``delay`` seconds at most);
 ``drop``   the connection aborted without an answer; half the time after forwarding.
 
 The faults that happen after forwarding are the dangerous ones: a client that re-POSTs blindly
@@ -128,7 +129,7 @@ class FaultyProxy:
         try:
             while True:
                 request = await _read_request(reader)
-                if request is None or not await self._handle(request, writer):
+                if request is None or not await self._handle(request, reader, writer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
@@ -138,7 +139,9 @@ class FaultyProxy:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _handle(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
+    async def _handle(
+        self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Answer one request; False closes the connection."""
         fault = self._rng.choice(self.faults) if self._rng.random() < self.fault_rate else None
         forward_first = self._rng.random() < 0.5
@@ -164,7 +167,13 @@ class FaultyProxy:
             await _write(writer, 500, _error_body(500, "injected failure after the write"))
             return True
         if fault == "delay":
-            await asyncio.sleep(self.delay)
+            # A fixed hold raced the client's timeout: on a busy machine the client's clock ran
+            # past it before the hold ended, or not; the client hanging up is the fact to wait for.
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                async with asyncio.timeout(self.delay):
+                    await reader.read()  # to its end: the client closed the connection
+            if reader.at_eof():
+                return False  # nobody is left to answer
         await _write(writer, status, body, [("Content-Type", content_type)] if content_type else [])
         return fault != "delay"
 

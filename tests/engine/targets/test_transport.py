@@ -17,7 +17,7 @@ import httpx
 import pytest
 from tests.conftest import LiveServer
 from tests.engine.targets.faulty_proxy import FaultyProxy
-from tests.engine.targets.test_faulty_proxy import COUNT, converge
+from tests.engine.targets.test_faulty_proxy import COUNT, HOLD, TIMEOUT, converge
 
 from provisor.engine.targets import ScimTarget
 from provisor.engine.targets.patch import PatchOperation
@@ -213,11 +213,12 @@ def test_200_objects_through_20_percent_faults_with_the_lean_transport(live: Liv
         return None
 
     async def main() -> tuple[FaultyProxy, Any, int, Counter[str]]:
-        async with FaultyProxy(live.root, fault_rate=0.2, seed=20240601, delay=0.6, retry_after="2") as proxy:
+        faults = FaultyProxy(live.root, fault_rate=0.2, seed=20240601, delay=HOLD, retry_after="2")
+        async with faults as proxy:
             async with ScimTarget(
                 proxy.url + "/scim/v2",
                 token,
-                timeout=0.3,
+                timeout=TIMEOUT,
                 max_retries=4,
                 concurrency=8,
                 sleep=fake_sleep,
