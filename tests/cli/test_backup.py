@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,10 @@ def test_a_backup_taken_while_a_server_writes_is_whole_and_consistent(tmp_path: 
         writer = threading.Thread(target=write)
         writer.start()
         try:
+            deadline = time.monotonic() + 60
             while len(made) < 50:  # the server is busy writing when the copy is taken
+                # a writer that failed would leave this waiting for good
+                assert writer.is_alive() and time.monotonic() < deadline, "the writes stopped"
                 stop.wait(0.01)
             result = cli("backup", str(copy), "--db", f"sqlite:///{db}")
             during = len(made)
