@@ -574,7 +574,7 @@ class SqlResources:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             pk, withdrawn = row[0], self._withdrawn.get(rt.name, ())
             # the version and date shown, which a document holding withdrawn values is not stored with
-            version, last_modified = shown_as(row, withdrawn) or (row[5], row[4])
+            version, last_modified = shown_as(row, withdrawn)
             if precondition is not None:
                 precondition.check(f"{rt.name} {id}", version)
             members = tuple(self._members.load_members(tx, [pk])[pk]) if with_members and group else None
@@ -700,8 +700,7 @@ class SqlResources:
             if row is None:
                 raise ResourceNotFound(f"{rt.name} {id} not found")
             if precondition is not None:
-                shown = shown_as(row, self._withdrawn.get(rt.name, ()))
-                precondition.check(f"{rt.name} {id}", shown[0] if shown else row[5])
+                precondition.check(f"{rt.name} {id}", shown_as(row, self._withdrawn.get(rt.name, ()))[0])
             params = {"rpk": row[0]}
             now = to_micros(self._clock())
             tx.execute(w.touch_groups, {**params, "now": now})
@@ -723,7 +722,7 @@ class SqlResources:
         for row in tx.rows(self._writes.reports, {"tenant": tenant_id, "manager": manager[1]}):
             if row[0] == manager[0]:
                 continue  # its own manager: it goes too
-            version, last_modified = shown_as(row, withdrawn) or (row[5], row[4])
+            version, last_modified = shown_as(row, withdrawn)
             data = dict(stored(row, "User", withdrawn=withdrawn).data)
             enterprise = {k: v for k, v in data.pop(ENTERPRISE_USER).items() if k != "manager"}
             if enterprise:

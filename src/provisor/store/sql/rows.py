@@ -135,20 +135,18 @@ def withdrawn_key(urn: str) -> str:
     return dumps(urn) + ":"
 
 
-def shown_as(row: Any, withdrawn: Withdrawn = ()) -> tuple[int, int] | None:
-    """The version and lastModified (microseconds) a row of ``lookups.COLUMNS`` is shown with when
-    its document holds values of an extension being removed (``withdrawn``); None when it holds
-    none (it is shown as stored).
+def shown_as(row: Any, withdrawn: Withdrawn = ()) -> tuple[int, int]:
+    """The version and lastModified (microseconds) a row of ``lookups.COLUMNS`` is shown with: as
+    stored, unless its document holds values of an extension being removed (``withdrawn``).
 
-    Leaving the values out changes the representation, so it is shown as the next version, last
-    modified when the removal began (or later): the version and date the purge gives the document
-    when it takes the values out (``extension_purge``), which changes nothing shown. A client
-    holding the ETag of the document with the values sees the change at once; a write to the
-    document meanwhile starts from that next version."""
-    text = row[2]
-    since = [mark for _, key, mark in withdrawn if key in text]
+    Leaving those values out changes the representation, so such a row is shown as the next
+    version, last modified when the removal began (or later): the version and date the purge gives
+    the document when it takes the values out (``extension_purge``), which changes nothing shown.
+    A client holding the ETag of the document with the values sees the change at once; a write to
+    the document meanwhile starts from that next version."""
+    since = [mark for _, key, mark in withdrawn if key in row[2]]
     if not since:
-        return None
+        return row[5], row[4]
     return row[5] + 1, max(row[4], *since)
 
 
@@ -170,9 +168,8 @@ def stored(
     text, version, last_modified = row[2], row[5], row[4]
     data = None  # decoded from the document's text when first asked for
     if withdrawn:  # none, but while a removal runs
-        shown = shown_as(row, withdrawn)
-        if shown is not None:
-            version, last_modified = shown
+        version, last_modified = shown_as(row, withdrawn)
+        if version != row[5]:  # it holds some
             data = loads(text)
             for urn, _, _ in withdrawn:
                 data.pop(urn, None)
