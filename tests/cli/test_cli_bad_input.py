@@ -614,25 +614,40 @@ def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None
     assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
 
 
-@pytest.mark.parametrize("value", ["[1, 2]", "null", '"entra"'])
-def test_hand_edited_settings_that_are_no_mapping_are_read_as_the_server_reads_them(
-    db: str, value: str
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("[1, 2]", "they are an array"), ("null", "they are null"), ("{not json", "they are not JSON")],
+)
+def test_hand_edited_settings_that_cannot_be_read_are_told_and_replaced_by_tenant_set(
+    db: str, value: str, why: str
 ) -> None:
-    """As none set (``context_for``): tenant list, show --json, trace and set ended in a TypeError or
-    AttributeError traceback; tenant set replaces the value."""
-    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    """Not read as none (the server then refuses the tenant's requests): tenant list, show and
+    trace say why (they ended in a TypeError, AttributeError or JSONDecodeError traceback), and
+    tenant set replaces them, saying so."""
+    assert cli("tenant", "create", "x", "--db", db, "--allow-network", "10.0.0.0/8").exit_code == 0
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         conn.execute("UPDATE tenants SET settings = ?", (value,))
-    assert tenants(db)[0][3] == json.dumps(json.loads(value))
+    assert tenants(db)[0][3].startswith(f"unreadable settings: {why}")
     listed = cli("tenant", "list", "--db", db, "--json")
-    assert listed.exit_code == 0 and json.loads(listed.stdout)["settings"] == json.loads(value)
+    assert listed.exit_code == 0, listed.stderr
+    record = json.loads(listed.stdout)
+    assert record["settings"] is None and record["unreadable"].startswith(why)
     shown = cli("tenant", "show", "x", "--db", db, "--json")
-    assert shown.exit_code == 0 and json.loads(shown.stdout)["strict"] is False, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["unreadable"].startswith(why) and record["allowed_networks"] == [] and not record["strict"]
+    text = cli("tenant", "show", "x", "--db", db)
+    assert text.exit_code == 0 and f"settings:   UNREADABLE, {why}" in text.stdout
+    assert "it accepts no requests until they are set again" in text.stdout
+    assert "networks:   none: see settings" in text.stdout
     traced = cli("tenant", "trace", "x", "--db", db)
     assert traced.exit_code == 0 and "turn it on with" in traced.stderr
     changed = cli("tenant", "set", "x", "--db", db, "--trace", "5")
     assert changed.exit_code == 0, changed.stderr
+    assert changed.stderr.startswith(f"The stored settings could not be read ({why}")
+    assert changed.stderr.rstrip().endswith("these replace them.")
     assert json.loads(changed.stdout) == {"trace": 5} and json.loads(tenants(db)[0][3]) == {"trace": 5}
+    assert "unreadable" not in cli("tenant", "show", "x", "--db", db).stdout.lower()
 
 
 def test_any_role_cannot_go_with_allowed_role(db: str) -> None:

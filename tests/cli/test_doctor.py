@@ -11,6 +11,7 @@ from tests.cli.test_cli_bad_input import cli
 
 from provisor.server.auth import hash_token
 from provisor.store.sql import SqlStore
+from provisor.store.sql.tables import tenants
 
 
 @pytest.fixture
@@ -75,6 +76,18 @@ def test_allowed_networks_that_cannot_be_read_are_a_problem(db: str) -> None:
         store.update_settings("acme", {"allowed_networks": "10.0.0.0/8"})  # hand-edited: not a list
     code, lines = findings(db)
     assert code == 1 and lines[0].startswith("problem: tenant acme: its allowed networks cannot be read")
+
+
+def test_settings_that_cannot_be_read_are_a_problem(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    with SqlStore(db) as store, store.engine.begin() as conn:
+        conn.execute(tenants.update().where(tenants.c.name == "acme").values(settings='["hand edited"]'))
+    code, lines = findings(db)
+    assert code == 1 and lines[0] == (
+        "problem: tenant acme: its stored settings cannot be read (they are an array where a JSON "
+        "object belongs), so it accepts no requests (set them again: provisor tenant set acme ...)"
+    )
+    assert not any("allowed networks" in line for line in lines)  # one problem, told once
 
 
 def test_a_damaged_database_is_a_problem(db: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ token was checked; a stored setting that cannot be read allows nothing (fails cl
 
 from __future__ import annotations
 
+import time
 from ipaddress import ip_network
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.conftest import LiveServer, assert_scim_error
 from provisor.server.networks import client_allowed, compile_networks, parse_networks
 from provisor.server.tenancy import context_for
 from provisor.store.base import Tenant
+from provisor.store.sql.tables import tenants
 
 
 def test_parse_networks_reads_cidr_and_bare_addresses() -> None:
@@ -90,6 +92,30 @@ def test_requests_from_outside_a_tenants_networks_are_403(live: LiveServer) -> N
 def test_a_setting_that_cannot_be_read_allows_nothing(live: LiveServer) -> None:
     _, token = live.new_tenant({"allowed_networks": "127.0.0.0/8"})
     assert_scim_error(get_users(live, token), 403)
+
+
+@pytest.mark.parametrize("text", ["{not json", '["10.0.0.0/8"]', "null"])
+def test_a_tenant_whose_settings_cannot_be_read_accepts_nothing_until_they_are_set(
+    live: LiveServer, text: str
+) -> None:
+    """Fails closed (its allowed networks are unknown) and says why; other tenants go on; `tenant
+    set` repairs it, within the token cache's second."""
+    tenant_id, token = live.new_tenant({"allowed_networks": ["127.0.0.0/8"]})
+    _, other = live.new_tenant()
+    with live.store.engine.begin() as conn:
+        conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(settings=text))
+    with live.client(token) as client:
+        body = assert_scim_error(client.get("/Users"), 403)
+        assert "stored settings cannot be read" in body["detail"] and "provisor tenant set" in body["detail"]
+        assert_scim_error(client.post("/Users", json={"userName": "u@x.com"}), 403)
+        assert_scim_error(client.get("/ServiceProviderConfig"), 403)
+    assert live.store.count_resources(tenant_id) == {}
+    assert get_users(live, other).status_code == 200
+    live.store.update_settings(tenant_id, {"allowed_networks": ["127.0.0.0/8"]})
+    deadline = time.monotonic() + 10  # the server's token cache holds what it read for a second
+    while (status := get_users(live, token).status_code) == 403 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 200
 
 
 def test_the_outside_tenant_stored_nothing(live: LiveServer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,7 +35,7 @@ def bulk_body(*ops: dict) -> dict:
     return {"schemas": [BULK], "Operations": list(ops)}
 
 
-def stored_tenant(settings: dict | None) -> Tenant:
+def stored_tenant(settings: dict) -> Tenant:
     return Tenant(id="t-unit", name="unit", settings=settings, created=datetime.now(UTC))
 
 
@@ -338,11 +339,19 @@ def test_context_for_caps_the_tenant_page_size_by_the_servers(stored, expected):
 
 def test_context_for_defaults_turn_every_switch_on_without_role_restriction():
     """No settings at all: every compat switch on, server page size, no allowed_roles."""
-    ctx = context_for(stored_tenant(None), 200)
+    ctx = context_for(stored_tenant({}), 200)
     assert ctx.compat.enabled == QUIRK_NAMES
     assert ctx.max_page_size == 200
     assert ctx.allowed_roles is None
+    assert ctx.networks is None
     assert ctx.id == "t-unit"
+
+
+def test_context_for_settings_that_cannot_be_read_allows_no_network():
+    """Not as none set, which would allow any address: the tenant's allowed networks are unknown."""
+    unreadable = replace(stored_tenant({}), unreadable="they are not JSON")
+    ctx = context_for(unreadable, 200)
+    assert ctx.networks == () and ctx.compat.enabled == QUIRK_NAMES and ctx.trace == 0
 
 
 @pytest.mark.parametrize(

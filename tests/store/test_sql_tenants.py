@@ -133,6 +133,42 @@ def test_a_mapping_setting_merges_into_the_stored_one(sql_store: SqlStore) -> No
     assert dict(sql_store.get_tenant("t").settings) == {"odd": {"x": 1}}
 
 
+def hand_edit(store: SqlStore, name: str, text: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(tenants.update().where(tenants.c.name == name).values(settings=text))
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{not json", "they are not JSON"),
+        ("", "they are not JSON"),
+        ("[1, 2]", "they are an array where a JSON object belongs"),
+        ("null", "they are null where a JSON object belongs"),
+        ('"entra"', "they are a string where a JSON object belongs"),
+        ("7", "they are a number where a JSON object belongs"),
+        ("true", "they are true or false where a JSON object belongs"),
+    ],
+)
+def test_settings_that_cannot_be_read_are_told_not_raised(sql_store: SqlStore, text: str, why: str) -> None:
+    """Every way of reading the tenant says why, with no settings, instead of failing (or reading a
+    list as none: ``context_for`` would then allow any network)."""
+    tenant = sql_store.create_tenant("t", {"allowed_networks": ["10.0.0.0/8"]})
+    sql_store.create_tenant("other", {"trace": 5})
+    token = sql_store.add_token(tenant.id, digest("tok"), "pvs_tok", "entra", None)
+    hand_edit(sql_store, "t", text)
+    found = sql_store.get_tenant("t")
+    assert found.unreadable is not None and found.unreadable.startswith(why) and dict(found.settings) == {}
+    listed = [(t.name, t.unreadable) for t in sql_store.list_tenants()]
+    assert listed == [("other", None), ("t", found.unreadable)]
+    by_hash = sql_store.token_by_hash(digest("tok"))
+    assert by_hash is not None and by_hash[0].id == token.id and by_hash[1].unreadable == found.unreadable
+    repaired = sql_store.update_settings("t", {"trace": 3})
+    assert repaired.unreadable is None and dict(repaired.settings) == {"trace": 3}
+    again = sql_store.get_tenant("t")
+    assert again.unreadable is None and dict(again.settings) == {"trace": 3}
+
+
 def test_concurrent_changes_of_different_switches_both_survive(
     sql_store: SqlStore, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from provisor.store.sql import SqlStore
+from provisor.store.sql.tables import tenants
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -66,6 +67,12 @@ def test_a_trace_is_kept_only_while_the_stored_settings_trace(sql_store: SqlStor
     assert sql_store.traces(a) == []
     for setting in (0, True, "5"):  # not tracing either (as the server reads them)
         sql_store.update_settings(a, {"trace": setting})
+        add(sql_store, a, 2, keep=5)
+        assert sql_store.traces(a) == []
+    for text in ("{not json", "[5]"):  # settings that cannot be read trace nothing, and fail nothing
+        sql_store.update_settings(a, {"trace": 5})
+        with sql_store.engine.begin() as conn:
+            conn.execute(tenants.update().where(tenants.c.id == a).values(settings=text))
         add(sql_store, a, 2, keep=5)
         assert sql_store.traces(a) == []
     sql_store.delete_tenant("a")

@@ -88,8 +88,16 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                         f"{t.expires.isoformat(timespec='minutes')}: give Entra a new one before then",
                     )
                 )
-        settings = tenant.settings if isinstance(tenant.settings, dict) else {}
-        if compile_networks(settings.get("allowed_networks")) == ():  # None: any address
+        settings = tenant.settings
+        if tenant.unreadable:
+            findings.append(
+                (
+                    PROBLEM,
+                    f"tenant {name}: its stored settings cannot be read ({tenant.unreadable}), so "
+                    f"it accepts no requests (set them again: provisor tenant set {name} ...)",
+                )
+            )
+        elif compile_networks(settings.get("allowed_networks")) == ():  # None: any address
             findings.append(
                 (
                     PROBLEM,

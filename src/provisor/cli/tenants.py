@@ -11,7 +11,6 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -187,7 +186,8 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
                         "id": t.id,
                         "name": t.name,
                         "created": t.created.isoformat(),
-                        "settings": t.settings,  # as stored, a hand-edited value that is no mapping too
+                        "settings": None if t.unreadable else t.settings,
+                        "unreadable": t.unreadable,
                         "deleting": t.deleting.isoformat() if t.deleting else None,
                     }
                 )
@@ -195,7 +195,8 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
         return
     for t in tenants:
         deleting = f"\tbeing deleted since {t.deleting.isoformat()}" if t.deleting else ""
-        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{json.dumps(t.settings)}{deleting}")
+        settings = f"unreadable settings: {t.unreadable}" if t.unreadable else json.dumps(t.settings)
+        typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{settings}{deleting}")
 
 
 @tenant_app.command("show")
@@ -230,7 +231,7 @@ def tenant_show(
                 "all": len(tokens),
                 "last_used": used.isoformat() if used else None,
             },
-            "strict": _stored(tenant).get("strict") is True,
+            "strict": tenant.settings.get("strict") is True,
             "compat": {q.name: q.name in ctx.compat.enabled for q in QUIRKS},
             "max_page_size": page,
             "allowed_roles": list(ctx.allowed_roles) if ctx.allowed_roles else None,
@@ -238,6 +239,7 @@ def tenant_show(
             "trace": ctx.trace or None,
             "allowed_networks": [str(n) for n in ctx.networks] if ctx.networks is not None else None,
             "deleting": tenant.deleting.isoformat() if tenant.deleting else None,
+            "unreadable": tenant.unreadable,
         }
         typer.echo(json.dumps(record))
         return
@@ -262,20 +264,23 @@ def tenant_show(
             if ctx.trace
             else "off",
         ),
-        ("networks", _networks_text(ctx.networks)),
+        ("networks", "none: see settings" if tenant.unreadable else _networks_text(ctx.networks)),
     ]
+    if tenant.unreadable:
+        lines.insert(
+            3,
+            (
+                "settings",
+                f"UNREADABLE, {tenant.unreadable}: it accepts no requests until they are set "
+                f"again (provisor tenant set {shlex.quote(tenant.name)} ...)",
+            ),
+        )
     if tenant.deleting:
         since = tenant.deleting.isoformat(timespec="seconds")
         finish = f"provisor tenant delete {shlex.quote(tenant.name)}"
         lines.append(("deleting", f"since {since}; to finish: {finish}"))
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
-
-
-def _stored(tenant: Any) -> Mapping[str, Any]:
-    """The tenant's stored settings; none for a hand-edited value that is no mapping (a list, null),
-    as the server reads it (``provisor.server.tenancy.context_for``)."""
-    return tenant.settings if isinstance(tenant.settings, Mapping) else {}
 
 
 def _networks_text(networks: tuple[Any, ...] | None) -> str:
@@ -392,6 +397,8 @@ def tenant_set(
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:
+        if unreadable := store.get_tenant(name).unreadable:
+            typer.echo(f"The stored settings could not be read ({unreadable}); these replace them.", err=True)
         # the store merges --compat into the stored switches in its write transaction: two admins
         # changing different switches at once both keep theirs
         tenant = store.update_settings(name, settings)
@@ -418,7 +425,7 @@ def tenant_trace(
         traces = store.traces(tenant.id, limit)
         hint = (
             ""
-            if _stored(tenant).get("trace")
+            if tenant.settings.get("trace")
             else f"; turn it on with: provisor tenant set {shlex.quote(name)} --trace 100"
         )
         if not traces and not as_json:

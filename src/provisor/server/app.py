@@ -48,7 +48,7 @@ from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMid
 from provisor.server.queries import ListRequest, Projection, build_list_request, parse_paths, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
-from provisor.server.tenancy import TenantContext, TenantContexts
+from provisor.server.tenancy import UNREADABLE_SETTINGS, TenantContext, TenantContexts
 from provisor.server.tracing import traced
 from provisor.server.writes import WriteBatcher
 from provisor.store.base import Precondition
@@ -134,7 +134,11 @@ class ScimApp:
             if variant and not ctx.compat.on("bearer_scheme_variants"):
                 raise Unauthorized(BEARER_HINT)
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
-                raise Forbidden("this tenant accepts requests only from its allowed networks")
+                raise Forbidden(
+                    UNREADABLE_SETTINGS
+                    if tenant.unreadable
+                    else "this tenant accepts requests only from its allowed networks"
+                )
             self.auth.accepted(token)  # its "last used" (token list) counts accepted requests only
             if ctx.rate_limit is not None and not _is_bulk(request):  # a Bulk pays in post_bulk
                 self.limiter.take(tenant.id, ctx.rate_limit)

@@ -33,13 +33,21 @@ class TenantContext:
         return self.tenant.id
 
 
+#: The 403 of a tenant whose stored settings cannot be read (``Tenant.unreadable``).
+UNREADABLE_SETTINGS = (
+    "this tenant's stored settings cannot be read, so it accepts no requests until its "
+    "administrator sets them again (provisor tenant set)"
+)
+
+
 def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
     """Compile a tenant's stored settings. Each setting that is not of its type (say, from a hand
     edited database) falls back to its safe default on its own and never fails a request: every
     switch as ``strict`` gives it (on unless ``strict`` is ``true``), the server's page size, no
     role restriction, no rate limit and no tracing; except ``allowed_networks``, which fails
-    closed (no address is allowed)."""
-    settings: Mapping[str, Any] = tenant.settings if isinstance(tenant.settings, Mapping) else {}
+    closed (no address is allowed). Settings that cannot be read at all (``Tenant.unreadable``)
+    fail closed too: no address is allowed, and the server says why (``ScimApp``)."""
+    settings: Mapping[str, Any] = tenant.settings
     base = CompatSettings.strict() if settings.get("strict") is True else CompatSettings.default()
     switches = settings.get("compat")
     compat = base
@@ -63,7 +71,7 @@ def context_for(tenant: Tenant, server_max_page_size: int) -> TenantContext:
         allowed_roles=allowed,
         rate_limit=_rate_limit(settings),
         trace=_trace(settings),
-        networks=compile_networks(settings.get("allowed_networks")),
+        networks=() if tenant.unreadable else compile_networks(settings.get("allowed_networks")),
     )
 
 

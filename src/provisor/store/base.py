@@ -366,6 +366,10 @@ class Tenant:
     created: datetime
     #: when its deletion began, while it is being deleted (``TenantStore.delete_tenant``)
     deleting: datetime | None = None
+    #: why its stored settings cannot be read (a hand-edited database: not JSON, or JSON that is
+    #: no object), with ``settings`` then empty; such a tenant accepts no request until they are
+    #: set again (``provisor tenant set``), rather than run without its allowed networks
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

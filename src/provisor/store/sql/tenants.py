@@ -56,13 +56,32 @@ _TOKEN = select(*_TOKEN_COLUMNS).where(K.c.id == bindparam("id"))
 TOUCH_TOKEN = update(K).where(K.c.id == bindparam("token")).values(last_used=bindparam("when"))
 
 
+#: What a stored JSON value is, for ``read_settings``'s reason.
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
+
+
+def read_settings(text: str | bytes) -> tuple[dict[str, Any], str | None]:
+    """Stored tenant settings and None; or, where a hand edit left them unreadable, no settings
+    and why (``Tenant.unreadable``). Never raises."""
+    try:
+        value = loads(text)
+    except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        return {}, f"they are not JSON ({str(exc).split(':')[0]})"
+    if isinstance(value, dict):
+        return value, None
+    kind = "null" if value is None else _JSON_KINDS.get(type(value), "no object")
+    return {}, f"they are {kind} where a JSON object belongs"
+
+
 def _tenant(row: Any) -> Tenant:
+    settings, unreadable = read_settings(row.settings)
     return Tenant(
         id=row.id,
         name=row.name,
-        settings=loads(row.settings),
+        settings=settings,
         created=from_micros(row.created),
         deleting=opt_from_micros(row.deleting),
+        unreadable=unreadable,
     )
 
 
@@ -92,9 +111,9 @@ def _token(row: Any) -> TokenInfo:
 def merge_settings(stored: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     """``change`` applied to ``stored``: a key replaces the stored value, except that a mapping
     merges into a stored mapping (``{"compat": {"x": False}}`` changes one switch, keeping the
-    others); a None value, at either level, removes the key. A stored value that is no mapping (a
-    hand-edited list or null, which the server reads as no settings) is replaced."""
-    merged = dict(stored) if isinstance(stored, Mapping) else {}
+    others); a None value, at either level, removes the key. Unreadable stored settings
+    (``Tenant.unreadable``) are read as none, so the change replaces them."""
+    merged = dict(stored)
     for key, value in change.items():
         held = merged.get(key)
         if isinstance(value, Mapping) and isinstance(held, Mapping):
@@ -163,7 +182,7 @@ class SqlTenants:
             _not_deleting(tenant)
             merged = merge_settings(tenant.settings, settings)
             conn.execute(update(T).where(T.c.id == tenant.id).values(settings=dumps(merged)))
-        return replace(tenant, settings=merged)
+        return replace(tenant, settings=merged, unreadable=None)
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -209,7 +228,10 @@ class SqlTenants:
             row = conn.execute(_BY_HASH, {"hash": bytes(token_hash)}).first()
         if row is None:
             return None
-        tenant = Tenant(row.tenant_id, row.name, loads(row.settings), from_micros(row.tenant_created))
+        settings, unreadable = read_settings(row.settings)
+        tenant = Tenant(
+            row.tenant_id, row.name, settings, from_micros(row.tenant_created), unreadable=unreadable
+        )
         return replace(_token(row), hash=bytes(row.hash)), tenant
 
     def list_tokens(self, tenant_id: str) -> list[TokenInfo]:

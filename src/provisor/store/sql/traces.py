@@ -18,7 +18,8 @@ from provisor.store.base import Trace
 from provisor.store.sql.prepared import Connections, Prepared
 from provisor.store.sql.tables import request_traces as TR
 from provisor.store.sql.tables import tenants as T
-from provisor.store.sql.values import from_micros, loads, to_micros
+from provisor.store.sql.tenants import read_settings
+from provisor.store.sql.values import from_micros, to_micros
 
 _COLUMNS = ("tenant_id", "time", "method", "target", "status", "request", "response")
 
@@ -46,10 +47,11 @@ class TraceStatements:
         self.settings = Prepared(engine, select(T.c.settings).where(T.c.id == bindparam("tenant")))
 
 
-def _tracing(settings: object) -> bool:
+def _tracing(stored: str | bytes) -> bool:
     """Whether stored tenant settings keep traces: ``trace`` a positive integer (the server's
-    ``tenancy`` reads the setting in full; this is only whether it was turned off since)."""
-    keep = settings.get("trace") if isinstance(settings, dict) else None
+    ``tenancy`` reads the setting in full; this is only whether it was turned off since).
+    Unreadable settings keep none."""
+    keep = read_settings(stored)[0].get("trace")
     return isinstance(keep, int) and not isinstance(keep, bool) and keep > 0
 
 
@@ -90,7 +92,7 @@ class SqlTraces:
         }
         with self.connections.write() as tx:
             found = tx.first(sql.settings, {"tenant": tenant_id})
-            if found is None or not _tracing(loads(found[0])):
+            if found is None or not _tracing(found[0]):
                 return
             tx.execute(sql.insert, row)
             tx.execute(sql.prune, {"tenant": tenant_id, "skip": max(keep, 1) - 1})
