@@ -45,6 +45,22 @@ def state(c: httpx.Client) -> tuple[Any, Any]:
     return c.get("/Users", params={"count": 1000}).json(), c.get("/Groups", params={"count": 1000}).json()
 
 
+#: Paths the routes serve nothing at (404), and endpoints that are no resource type's (405 in a Bulk).
+NOWHERE = ("/", "/Unknown", "/Unknown/{id}", "/bulkId:op9", "/Schemas/a/b", "/ServiceProviderConfig/x")
+NO_RESOURCE = (
+    "/ServiceProviderConfig",
+    "/serviceproviderconfig/",
+    "/ResourceTypes",
+    "/ResourceTypes/User",
+    "/Schemas",
+    "/schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+    "/Bulk",
+    "/.search",
+    "/Users/.search",
+    "/groups/.search/",
+)
+
+
 def _cases() -> list[tuple[str, str, int, str | None]]:
     """(method, path with ``{id}`` for a User's id and ``{base}`` for the SCIM base URL, status,
     scimType) of every operation refused for its path."""
@@ -54,8 +70,12 @@ def _cases() -> list[tuple[str, str, int, str | None]]:
             out.append((method, path, 400, "invalidPath"))
         for path in ("/Users?filter=x", "/Users/{id}?attributes=id", "/Users/{id}#top", "/Users/%FF"):
             out.append((method, path, 400, "invalidPath"))
-        for path in ("/", "/Unknown", "/Unknown/{id}", "/Schemas", "/Bulk", "/.search", "/Me", "/bulkId:op9"):
+        for path in NOWHERE:
             out.append((method, path, 404, None))
+        for path in NO_RESOURCE:
+            out.append((method, path, 405, None))
+        for path in ("/Me", "/me/{id}", "/ME/a/b"):
+            out.append((method, path, 501, None))
         out.append((method, "//host/Users/{id}", 404, None))  # empty segments skipped, as a request's
         out.append((method, "/Users/{id}/extra", 404, None))
     for path in ("/Users/{id}", "/Users/bulkId:nope", "/Groups/{id}/"):
@@ -92,6 +112,24 @@ def test_an_operation_with_a_bad_path_fails_alone_and_changes_nothing(
     users, groups = state(client)
     assert users == before[0]  # the refused operation changed nothing
     assert [g["displayName"] for g in groups["Resources"]] == ["G"] and before[1]["totalResults"] == 0
+
+
+@pytest.mark.parametrize("path", [*NOWHERE, *NO_RESOURCE, "/Me", "/me/{id}"])
+def test_a_path_is_answered_as_the_same_request_alone(
+    live: LiveServer, client: httpx.Client, path: str
+) -> None:
+    """For every method, the status the route gives the request sent on its own; but a request the
+    route takes that is no operation on a resource (a search, a Bulk: POST) is 405 in a Bulk."""
+    sent = path.format(id=create_user(client, "u@x.com")["id"])
+    for method in METHODS:
+        op = operation(method, sent)
+        (result,) = client.post("/Bulk", json=bulk(op)).json()["Operations"]
+        alone = client.request(method, sent.lstrip("/"), json=op.get("data"))
+        if alone.status_code in (404, 405, 501):  # the route refused it
+            assert result["status"] == str(alone.status_code), (method, sent, result, alone.text)
+        else:  # the route took it (and read the body)
+            assert method == "POST" and sent.rstrip("/").lower().endswith(("/.search", "/bulk")), sent
+            assert result["status"] == "405", (method, sent, result)
 
 
 @pytest.mark.parametrize(

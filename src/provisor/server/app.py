@@ -39,6 +39,7 @@ from provisor.scim.schema.model import ResourceType, SchemaRegistry, default_reg
 from provisor.server.access_log import AccessLog
 from provisor.server.auth import BEARER_HINT, Authenticator
 from provisor.server.bulk import BulkProcessor, operations
+from provisor.server.bulk_paths import ME_NOT_SUPPORTED
 from provisor.server.config import ServerConfig
 from provisor.server.discovery import resource_types, schemas, service_provider_config
 from provisor.server.errors import error_response, render_error
@@ -193,7 +194,7 @@ class ScimApp:
         head = parts[0].lower()
         table: dict[str, Handler]
         if head == "me":
-            raise NotImplementedByServer("/Me is not supported: tokens identify a tenant, not a user")
+            raise NotImplementedByServer(ME_NOT_SUPPORTED)
         if head == "serviceproviderconfig" and len(parts) == 1:
             table = {"GET": self.get_spc}
         elif head == "resourcetypes" and len(parts) <= 2:

@@ -12,9 +12,13 @@ written; the other operations still run, and ``failOnErrors`` counts it:
 - not a string (absent, null, a number): 400 ``invalidSyntax``, as any malformed operation member;
 - not relative to the root (``Users``, ``https://host/scim/v2/Users``, ``""``), with a query or a
   fragment (``/Users?filter=x``), or not percent-encoded UTF-8: 400 ``invalidPath``;
-- no resource type's endpoint (``/``, ``/Widgets``, ``/Schemas``, ``/Bulk``) or more than an id
+- ``/Me`` (any case, anything after it): 501, as the route answers it;
+- an endpoint that is no resource type's, whatever the method: 405 (``/ServiceProviderConfig``,
+  ``/ResourceTypes``, ``/Schemas`` and what they serve are read with GET, which no Bulk operation
+  is; ``/Bulk``, ``/.search`` and ``/Users/.search`` are requests of their own, not operations);
+- nothing the routes serve (``/``, ``/Widgets``, ``/Schemas/a/b``) or more than an id
   (``/Users/a/b``): 404;
-- POST to one resource, or PUT, PATCH or DELETE to an endpoint: 405.
+- POST to one resource, or PUT, PATCH or DELETE to a resource type's endpoint: 405.
 
 A ``bulkId:X`` id that names no POST of the request is the caller's to report (409).
 """
@@ -25,12 +29,29 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from provisor.scim.errors import InvalidPath, InvalidSyntax, MethodNotAllowed, NotFound
+from provisor.scim.errors import (
+    InvalidPath,
+    InvalidSyntax,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedByServer,
+)
 from provisor.scim.schema.model import ResourceType, SchemaRegistry
 
 #: what a path with an id takes, and what an endpoint takes
 _ON_RESOURCE = ("DELETE", "PATCH", "PUT")
 _ON_ENDPOINT = ("POST",)
+#: The 501 of ``/Me`` (RFC 7644 section 3.11), sent alone or in a Bulk.
+ME_NOT_SUPPORTED = "/Me is not supported: tokens identify a tenant, not a user"
+#: The routes' endpoints that are no resource type's (``ScimApp.route``), in lower case: how many
+#: segments each serves at most, and why no Bulk operation addresses it.
+_OTHER_ENDPOINTS = {
+    "serviceproviderconfig": (1, "it is read with GET, on its own"),
+    "resourcetypes": (2, "it is read with GET, on its own"),
+    "schemas": (2, "it is read with GET, on its own"),
+    "bulk": (1, "a Bulk request cannot hold another"),
+    ".search": (1, "searching is a request of its own (POST /.search)"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +83,8 @@ def target(registry: SchemaRegistry, method: str, path: Any) -> Target:
 
 
 def addressed(registry: SchemaRegistry, path: Any) -> Target:
-    """What ``path`` names, whatever the method; raises as :func:`target` does but for 405."""
+    """What ``path`` names, whatever the method; raises as :func:`target` does, but for the 405
+    of a method the resource or endpoint does not take."""
     if not isinstance(path, str):
         raise InvalidSyntax("path is required: a string such as /Users or /Users/{id} (RFC 7644 section 3.7)")
     if not path.startswith("/"):
@@ -79,6 +101,12 @@ def addressed(registry: SchemaRegistry, path: Any) -> Target:
         parts = [unquote(p, errors="strict") for p in path.split("/") if p]
     except UnicodeDecodeError as exc:
         raise InvalidPath(f"path {path!r} is not percent-encoded UTF-8") from exc
+    head = parts[0].lower() if parts else ""
+    if head == "me":
+        raise NotImplementedByServer(ME_NOT_SUPPORTED)
+    other = _OTHER_ENDPOINTS.get(head)
+    if other is not None and len(parts) <= other[0]:
+        raise MethodNotAllowed(f"path {path!r} is no resource for a Bulk operation: {other[1]}")
     rt = registry.by_endpoint(parts[0]) if parts else None
     if rt is None:
         endpoints = " or ".join(r.endpoint for r in registry.resource_types)
@@ -88,4 +116,9 @@ def addressed(registry: SchemaRegistry, path: Any) -> Target:
         )
     if len(parts) > 2:
         raise NotFound(f"path {path!r} names no resource: it goes on past the {rt.name}'s id")
+    if len(parts) == 2 and parts[1] == ".search":  # as the route reads it: the endpoint's search
+        raise MethodNotAllowed(
+            f"path {path!r} is no resource for a Bulk operation: searching is a request of its "
+            f"own (POST {rt.endpoint}/.search)"
+        )
     return Target(rt, parts[1] if len(parts) == 2 else None)
