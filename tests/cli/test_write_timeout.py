@@ -162,3 +162,51 @@ def test_over_tls_a_client_that_reads_none_of_its_answers_is_closed_too(
             assert _wait_for(lambda: not state.connections and not state.tasks)
     assert "read none of its answers" in caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+def test_over_tls_a_client_that_reads_slowly_gets_its_answers_whole(db: Path, tmp_path: Path) -> None:
+    """Over TLS an answer goes down to the TCP transport in one write, and the TLS transport's own
+    bytes leave it only once the TCP transport has drained (to 16 bytes, on uvloop): the TLS
+    transport alone showed no progress for as long as the client took to read a whole answer, and
+    a client reading steadily, but a 270 KB answer slower than the write timeout, was cut off. The
+    bytes the TCP transport holds count too (cli/tls.py)."""
+    from tests.cli.test_tls_handshake import make_certificate
+
+    from provisor.server import ServerConfig
+
+    timeout = 1.0
+    cert, key = make_certificate(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    options = {"write_timeout": timeout, "tls_cert": str(cert), "tls_key": str(key)}
+    with serving(f"sqlite:///{db}", ServerConfig(access_log=False), **options) as server:
+        state = server.server.server.server_state
+        tenant_id, token = server.new_tenant()
+        made = server.store.create(tenant_id, "User", make_user("slow@x.com", displayName="s" * 270_000))
+        get = f"GET /scim/v2/Users/{made.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        # the first answer fills the TCP transport, the next two the TLS one past its high-water mark
+        requests = (get + "\r\n") * 2 + get + "Connection: close\r\n\r\n"
+        with context.wrap_socket(_reader(server, 4096), server_hostname="127.0.0.1") as s:
+            assert _wait_for(lambda: len(state.connections) == 1)
+            (connection,) = state.connections
+            # the kernel's send buffer small, so that the transports hold the answers, not the kernel
+            connection.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+            )
+            s.sendall(requests.encode())
+            chunks, longest, paused_since = [], 0.0, None
+            while chunk := s.recv(16384):  # a TLS record at most: ~160 KB a second
+                chunks.append(chunk)
+                now = time.monotonic()
+                if any(c.flow.write_paused for c in state.connections):
+                    paused_since = paused_since or now
+                    longest = max(longest, now - paused_since)
+                else:
+                    paused_since = None
+                time.sleep(0.1)
+    answers = b"".join(chunks).split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 3 and all(a.startswith(b"200 OK\r\n") for a in answers)
+    for answer in answers:
+        length, came = _lengths(b"HTTP/1.1 " + answer)
+        assert came == length > 270_000
+    assert longest > 2 * timeout, longest  # else this test would prove nothing

@@ -50,7 +50,8 @@ transport's high-water mark to 0, so that it pauses too), a second timer looks a
 every :data:`WRITE_CHECKS`-th of ``write_timeout``; when none of them left for ``write_timeout``
 seconds, the connection is aborted, and the app's pending ``send`` returns as after a client's
 disconnect (uvicorn's ``connection_lost`` releases it). Any progress restarts the time: a client
-that reads slowly is not cut off. Nothing of it runs while the socket takes every write.
+that reads slowly is not cut off. Over TLS the bytes the TCP transport beneath holds count too
+(``cli/tls.py``). Nothing of it runs while the socket takes every write.
 
 A connection that has not sent a complete request head yet is a newcomer (``cli/newcomers.py``):
 past ``--max-connections`` of them the oldest is dropped, so connections that stay silent cannot
@@ -226,6 +227,9 @@ if HttpToolsProtocol is not None:
         #: What the server's newcomers hold for this connection until its first request head is
         #: complete: the TLS protocol (set by ``cli/tls.py``), else this protocol.
         newcomer: Newcomer | None = None
+        #: The TCP transport beneath a TLS one (set by ``cli/tls.py``): the bytes it holds count
+        #: as the answers' too, for the write timeout.
+        beneath: asyncio.WriteTransport | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._in_head = True  # until the current request's headers are complete
@@ -410,10 +414,20 @@ if HttpToolsProtocol is not None:
                     self.transport, self.server_state.default_headers, b"408 Request Timeout", _TIMED_OUT
                 )
 
+        def _unsent(self) -> int:
+            """The bytes of its answers the connection holds: its transport's, and over TLS the
+            TCP transport's beneath, which takes each answer whole and to which the TLS one
+            hands its bytes on only once it has drained (so they alone show no progress for as
+            long as the client takes to read a whole answer)."""
+            held = self.transport.get_write_buffer_size()
+            if (beneath := self.beneath) is not None:
+                held += beneath.get_write_buffer_size()
+            return held
+
         def pause_writing(self) -> None:
             super().pause_writing()
             if self._write_timer is None:
-                self._write_left = self.transport.get_write_buffer_size()
+                self._write_left = self._unsent()
                 self._write_moved = self.loop.time()
                 self._write_timer = self.loop.call_later(
                     self._write_timeout / WRITE_CHECKS, self._write_timed_out
@@ -430,7 +444,7 @@ if HttpToolsProtocol is not None:
             for the write timeout, else look again (a client that reads slowly)."""
             self._write_timer = None
             now = self.loop.time()
-            left = self.transport.get_write_buffer_size()
+            left = self._unsent()
             if left < self._write_left:
                 self._write_moved = now
             self._write_left = left

@@ -98,6 +98,7 @@ class _Counted:
         # its first head settles this newcomer
         self._http.opened_at = self._clock.time()  # type: ignore[attr-defined]
         self._http.newcomer = self  # type: ignore[attr-defined]
+        self._http.beneath = transport  # type: ignore[attr-defined]  # its bytes count for the write timeout
         self._newcomers.arrived(self)
         super().connection_made(transport)  # type: ignore[misc]
 
