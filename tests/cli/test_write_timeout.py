@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.cli.sockets import read_until_closed
@@ -75,6 +76,22 @@ def _wait_for(done: Callable[[], bool], limit: float = 20) -> bool:
     return True
 
 
+def _read_slowly(s: socket.socket, state: Any, size: int, pause: float) -> tuple[bytes, float]:
+    """Everything until the server closes, ``size`` bytes at most every ``pause`` seconds; and the
+    longest the server's writing stayed paused meanwhile (else a test would prove nothing)."""
+    chunks, longest, paused_since = [], 0.0, None
+    while chunk := s.recv(size):
+        chunks.append(chunk)
+        now = time.monotonic()
+        if any(c.flow.write_paused for c in state.connections):
+            paused_since = paused_since or now
+            longest = max(longest, now - paused_since)
+        else:
+            paused_since = None
+        time.sleep(pause)
+    return b"".join(chunks), longest
+
+
 def _lengths(raw: bytes) -> tuple[int, int]:
     """An answer's Content-Length, and how much of its body came."""
     head, _, body = raw.partition(b"\r\n\r\n")
@@ -121,21 +138,9 @@ def test_a_client_that_reads_slowly_gets_its_answer_whole(big: tuple[LiveServer,
     bytes leave all the while, so the connection is not cut."""
     server, token = big
     state = server.server.server.server_state
-    longest, paused_since = 0.0, None
     with _reader(server, 65536) as s:
         s.sendall(_page(token, close=True))
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-            now = time.monotonic()
-            # how long the server's writing stayed paused: else this test would prove nothing
-            if any(c.flow.write_paused for c in state.connections):
-                paused_since = paused_since or now
-                longest = max(longest, now - paused_since)
-            else:
-                paused_since = None
-            time.sleep(0.02)
-    raw = b"".join(chunks)
+        raw, longest = _read_slowly(s, state, 65536, 0.02)
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
     length, came = _lengths(raw)
     assert came == length > 10_000_000
@@ -194,17 +199,8 @@ def test_over_tls_a_client_that_reads_slowly_gets_its_answers_whole(db: Path, tm
                 socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
             )
             s.sendall(requests.encode())
-            chunks, longest, paused_since = [], 0.0, None
-            while chunk := s.recv(16384):  # a TLS record at most: ~160 KB a second
-                chunks.append(chunk)
-                now = time.monotonic()
-                if any(c.flow.write_paused for c in state.connections):
-                    paused_since = paused_since or now
-                    longest = max(longest, now - paused_since)
-                else:
-                    paused_since = None
-                time.sleep(0.1)
-    answers = b"".join(chunks).split(b"HTTP/1.1 ")[1:]
+            raw, longest = _read_slowly(s, state, 16384, 0.1)  # a TLS record at most: ~160 KB a second
+    answers = raw.split(b"HTTP/1.1 ")[1:]
     assert len(answers) == 3 and all(a.startswith(b"200 OK\r\n") for a in answers)
     for answer in answers:
         length, came = _lengths(b"HTTP/1.1 " + answer)
