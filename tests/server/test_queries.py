@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.conftest import GROUP, assert_scim_error, create_group, create_user
+from tests.conftest import GROUP, USER, assert_scim_error, create_group, create_user
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
@@ -67,6 +67,36 @@ def test_sorting_on_a_multi_valued_attribute_uses_its_primary_value(client):
     assert order(sortBy="emails") == ["m1@x.com", "m2@x.com", "m3@x.com", "m4@x.com"]
     assert order(sortBy="emails.value") == order(sortBy="emails")
     assert order(sortBy="Emails", sortOrder="descending") == ["m4@x.com", "m3@x.com", "m2@x.com", "m1@x.com"]
+
+
+def test_unqualified_extension_names_in_paths_follow_the_filters_switch(live):
+    """Q11 (``unquoted_filter_values``): ``department`` names the enterprise extension's attribute
+    in sortBy, attributes and excludedAttributes as it does in a filter; a strict tenant reads it
+    as the RFC does (no core attribute: 400 for sortBy, nothing selected for attributes)."""
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    by_department = ["c@x.com", "b@x.com", "a@x.com"]
+    for settings, on in (({}, True), ({"strict": True}, False)):
+        _, token = live.new_tenant(settings)
+        with live.client(token) as c:
+            for name, dept in (("b@x.com", "B"), ("a@x.com", "C"), ("c@x.com", "A")):
+                values = {ext: {"department": dept, "division": "D"}, "displayName": name}
+                create_user(c, name, schemas=[USER, ext], **values)
+            sorted_ = c.get("/Users", params={"sortBy": "Department"})
+            listed = c.get("/Users", params={"sortBy": "Department", "attributes": "userName,department"})
+            b_only = {"filter": 'userName eq "b@x.com"', "excludedAttributes": "division"}
+            (b,) = c.get("/Users", params=b_only).json()["Resources"]
+            if on:
+                assert [u["userName"] for u in sorted_.json()["Resources"]] == by_department
+                assert [u["userName"] for u in listed.json()["Resources"]] == by_department
+                assert listed.json()["Resources"][0][ext] == {"department": "A"}
+                assert "displayName" not in listed.json()["Resources"][0]
+                assert b[ext] == {"department": "B"} and b["displayName"] == "b@x.com"
+            else:
+                assert_scim_error(sorted_, 400, "invalidValue")
+                assert_scim_error(listed, 400, "invalidValue")
+                assert b[ext] == {"department": "B", "division": "D"}  # division named nothing
+                got = c.get("/Users", params={"attributes": "department"}).json()["Resources"]
+                assert all(set(u) == {"schemas", "id"} for u in got)
 
 
 def test_attributes_the_server_computes_cannot_be_sorted_on(client):

@@ -231,12 +231,14 @@ class ScimApp:
     def _rt(self, parts: list[str]) -> ResourceType:
         return self._types[parts[0]]
 
-    def _projection(self, request: ScimRequest, rt: ResourceType) -> Projection:
+    def _projection(self, request: ScimRequest, rt: ResourceType, ctx: TenantContext) -> Projection:
         if not request.query:  # no query string: what the general path gives for it, shared (frozen)
             return _NO_PROJECTION
         params = {k.lower(): v for k, v in request.query.items()}
+        short = ctx.compat.on("unquoted_filter_values")
         return Projection(
-            parse_paths(params.get("attributes"), rt), parse_paths(params.get("excludedattributes"), rt)
+            parse_paths(params.get("attributes"), rt, short_names=short),
+            parse_paths(params.get("excludedattributes"), rt, short_names=short),
         )
 
     # -- discovery ------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ class ScimApp:
     async def create_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         rt = self._rt(parts)
         body = await self.json_body(request)
-        base, projection = self.base_url(request), self._projection(request, rt)
+        base, projection = self.base_url(request), self._projection(request, rt, ctx)
         return await self.writes.run(lambda: self.service.create(ctx, rt, body, base, projection))
 
     async def get_resource(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
@@ -360,7 +362,7 @@ class ScimApp:
             rt,
             parts[1],
             self.base_url(request),
-            self._projection(request, rt),
+            self._projection(request, rt, ctx),
             _precondition(request),
         )
 
@@ -369,7 +371,7 @@ class ScimApp:
         body = await self.json_body(request)
         base, projection, condition = (
             self.base_url(request),
-            self._projection(request, rt),
+            self._projection(request, rt, ctx),
             _precondition(request),
         )
         return await self.writes.run(
@@ -381,7 +383,7 @@ class ScimApp:
         body = await self.json_body(request)
         base, projection, condition = (
             self.base_url(request),
-            self._projection(request, rt),
+            self._projection(request, rt, ctx),
             _precondition(request),
         )
         return await self.writes.run(

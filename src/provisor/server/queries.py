@@ -82,10 +82,14 @@ class ListRequest:
     start_index: int = 1
 
 
-def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[AttrPath, ...] | None:
+def parse_paths(
+    value: str | Sequence[str] | None, rt: ResourceType, *, short_names: bool = False
+) -> tuple[AttrPath, ...] | None:
     """A comma-separated list (or JSON list) of attribute names; None when it names nothing.
 
-    A schema extension's URN alone names the whole extension. Names no schema of ``rt`` declares
+    A schema extension's URN alone names the whole extension; with ``short_names`` (Q11, the
+    tenant's ``unquoted_filter_values``) an unqualified name may name an extension's attribute,
+    as in a filter (``parse_attr_path``). Names no schema of ``rt`` declares
     select nothing (so ``attributes=foo`` leaves the ``always`` attributes, and a search across
     resource types asking for ``userName`` gets Groups reduced to those). Microsoft's reference
     tests send a value filter inside ``attributes`` (``emails[type eq "work"]``); the filter is
@@ -108,7 +112,7 @@ def parse_paths(value: str | Sequence[str] | None, rt: ResourceType) -> tuple[At
             paths.append(AttrPath(None, extension.id))
             continue
         try:
-            paths.append(parse_attr_path(name, rt))
+            paths.append(parse_attr_path(name, rt, short_names=short_names))
         except InvalidPath:
             continue
     return tuple(paths) if named else None
@@ -174,6 +178,7 @@ def build_list_request(
     ``group_budget``: the most group references a page of Users carries (``Query.group_budget``,
     ``config.PAGE_GROUP_REFS``)."""
     p = {k.lower(): v for k, v in params.items()}
+    short_names = ctx.compat.on("unquoted_filter_values")  # Q11: for attribute paths too
     filter_text = p.get("filter")
     filter_ = None
     if filter_text is not None:
@@ -183,7 +188,7 @@ def build_list_request(
             filter_ = parse_filter(
                 filter_text,
                 rt,
-                allow_unquoted=ctx.compat.on("unquoted_filter_values"),
+                allow_unquoted=short_names,
                 dotted_urns=ctx.compat.on("extension_dot_names"),
                 unknown_absent=across_types,
                 string_booleans=ctx.compat.on("string_booleans"),
@@ -193,7 +198,7 @@ def build_list_request(
         if not isinstance(p["sortby"], str):
             raise InvalidValue("sortBy must be a string")
         try:
-            sort_by = parse_attr_path(p["sortby"], rt)
+            sort_by = parse_attr_path(p["sortby"], rt, short_names=short_names)
         except InvalidPath as exc:
             raise InvalidValue(f"sortBy: {exc.detail}") from None
         _check_sortable(sort_by, rt)
@@ -221,7 +226,8 @@ def build_list_request(
         count = _int_param("count", p.get("count"), default_count)
     count = min(max(count, 0), ctx.max_page_size)
     projection = Projection(
-        parse_paths(p.get("attributes"), rt), parse_paths(p.get("excludedattributes"), rt)
+        parse_paths(p.get("attributes"), rt, short_names=short_names),
+        parse_paths(p.get("excludedattributes"), rt, short_names=short_names),
     )
     query = Query(
         filter=filter_,

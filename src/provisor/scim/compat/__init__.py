@@ -73,7 +73,8 @@ QUIRKS: tuple[Quirk, ...] = (
         "unquoted_filter_values",
         "Q11",
         "Filters may use unquoted values (externalId eq jyoung), PATCH-style value paths "
-        '(emails[type eq "work"].value eq "x") and unqualified extension names (manager eq "id").',
+        '(emails[type eq "work"].value eq "x") and unqualified extension names (manager eq "id"), '
+        "which sortBy, attributes and excludedAttributes read too.",
     ),
     Quirk("explicit_nulls", "Q12", "Attributes sent as null are treated as unassigned."),
     Quirk(

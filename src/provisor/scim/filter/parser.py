@@ -224,12 +224,16 @@ def parse_patch_path(text: str, rt: ResourceType) -> PatchPath:
         raise InvalidPath(exc.detail, position=exc.position) from None
 
 
-def parse_attr_path(text: str, rt: ResourceType) -> AttrPath:
+def parse_attr_path(text: str, rt: ResourceType, *, short_names: bool = False) -> AttrPath:
     """Parse ``[urn:]attr[.sub]`` as used by ``sortBy``, ``attributes`` and ``excludedAttributes``
-    (RFC 7644 sections 3.4.2.3 and 3.4.2.5). Surrounding whitespace is ignored. Raises :class:`InvalidPath`.
+    (RFC 7644 sections 3.4.2.3 and 3.4.2.5). Surrounding whitespace is ignored. ``short_names``:
+    an unqualified name no core attribute has names the attribute of the one extension that
+    declares it (Q11, as filters read it). Raises :class:`InvalidPath`.
     """
     try:
-        return _Parser(text, rt, False, "attribute path").attr_path()
+        parser = _Parser(text, rt, False, "attribute path")
+        parser.short_names = short_names
+        return parser.attr_path()
     except ScanError as exc:
         raise InvalidPath(exc.detail, position=exc.position) from None
 
@@ -304,6 +308,7 @@ class _Parser:
         "i",
         "mode",
         "rt",
+        "short_names",
         "string_booleans",
         "text",
         "toks",
@@ -321,6 +326,9 @@ class _Parser:
         self.text = text
         self.rt = rt
         self.unquoted = unquoted
+        #: an unqualified name may be an extension's attribute (``_extension_attribute``): Q11,
+        #: which the filters' switch turns on with unquoted values
+        self.short_names = unquoted
         self.dotted = dotted
         self.mode = mode
         self.toks = tokenize(text)
@@ -634,7 +642,7 @@ class _Parser:
         offset = pos + len(word) - len(rest)
         name, dot, sub_name = rest.partition(".")
         found = lookup_attribute(self.rt, urn, name)
-        if found is None and urn is None and self.unquoted:
+        if found is None and urn is None and self.short_names:
             found = _extension_attribute(self.rt, name)
         if found is None:
             self.fail(f"unknown attribute '{name if urn is None else urn + ':' + name}'", pos)
