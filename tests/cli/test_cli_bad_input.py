@@ -627,7 +627,7 @@ def test_hand_edited_settings_that_cannot_be_read_are_told_and_replaced_by_tenan
     assert cli("tenant", "create", "x", "--db", db, "--allow-network", "10.0.0.0/8").exit_code == 0
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         conn.execute("UPDATE tenants SET settings = ?", (value,))
-    assert tenants(db)[0][3].startswith(f"unreadable settings: {why}")
+    assert tenants(db)[0][3].startswith(f"unreadable settings ({why}")
     listed = cli("tenant", "list", "--db", db, "--json")
     assert listed.exit_code == 0, listed.stderr
     record = json.loads(listed.stdout)
@@ -637,8 +637,8 @@ def test_hand_edited_settings_that_cannot_be_read_are_told_and_replaced_by_tenan
     record = json.loads(shown.stdout)
     assert record["unreadable"].startswith(why) and record["allowed_networks"] == [] and not record["strict"]
     text = cli("tenant", "show", "x", "--db", db)
-    assert text.exit_code == 0 and f"settings:   UNREADABLE, {why}" in text.stdout
-    assert "it accepts no requests until they are set again" in text.stdout
+    assert text.exit_code == 0 and f"settings:   UNREADABLE ({why}" in text.stdout
+    assert "); it accepts no requests until they are set again (provisor tenant set x ...)" in text.stdout
     assert "networks:   none: see settings" in text.stdout
     traced = cli("tenant", "trace", "x", "--db", db)
     assert traced.exit_code == 0 and "turn it on with" in traced.stderr

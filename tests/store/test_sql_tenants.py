@@ -141,8 +141,8 @@ def hand_edit(store: SqlStore, name: str, text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("{not json", "they are not JSON"),
-        ("", "they are not JSON"),
+        ("{not json", "they are not JSON: unexpected character"),
+        ("", "they are not JSON: "),
         ("[1, 2]", "they are an array where a JSON object belongs"),
         ("null", "they are null where a JSON object belongs"),
         ('"entra"', "they are a string where a JSON object belongs"),

@@ -195,7 +195,7 @@ def tenant_list(db: DbOption = None, as_json: Annotated[bool, typer.Option("--js
         return
     for t in tenants:
         deleting = f"\tbeing deleted since {t.deleting.isoformat()}" if t.deleting else ""
-        settings = f"unreadable settings: {t.unreadable}" if t.unreadable else json.dumps(t.settings)
+        settings = f"unreadable settings ({t.unreadable})" if t.unreadable else json.dumps(t.settings)
         typer.echo(f"{t.name}\t{t.id}\t{t.created.isoformat()}\t{settings}{deleting}")
 
 
@@ -271,7 +271,7 @@ def tenant_show(
             3,
             (
                 "settings",
-                f"UNREADABLE, {tenant.unreadable}: it accepts no requests until they are set "
+                f"UNREADABLE ({tenant.unreadable}); it accepts no requests until they are set "
                 f"again (provisor tenant set {shlex.quote(tenant.name)} ...)",
             ),
         )

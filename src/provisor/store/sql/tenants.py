@@ -66,7 +66,7 @@ def read_settings(text: str | bytes) -> tuple[dict[str, Any], str | None]:
     try:
         value = loads(text)
     except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
-        return {}, f"they are not JSON ({str(exc).split(':')[0]})"
+        return {}, f"they are not JSON: {str(exc).split(':')[0]}"
     if isinstance(value, dict):
         return value, None
     kind = "null" if value is None else _JSON_KINDS.get(type(value), "no object")
