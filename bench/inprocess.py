@@ -89,6 +89,12 @@ def main() -> int:
     )
     ap.add_argument("--db", help="an existing Provisor SQLite file instead of a fresh store")
     ap.add_argument("--save", help="build the fresh store at this path and keep it (for later --db runs)")
+    ap.add_argument(
+        "--synchronous",
+        choices=["normal", "full"],
+        default="normal",
+        help="how durable a commit is (the database URL's synchronous; default normal, the store's)",
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=10_000, help="requests per round (default 10,000)")
     ap.add_argument(
@@ -111,6 +117,8 @@ def main() -> int:
             started = time.perf_counter()
             build_store(url, args.users, args.groups, args.ungrouped)
             print(f"built {args.users} users, {args.groups} groups in {time.perf_counter() - started:.1f} s")
+        if args.synchronous != "normal":
+            url += f"?synchronous={args.synchronous}"
         rounds = asyncio.run(measure(url, args.workload, args.rounds, args.requests, args.access_log))
     import provisor
 

@@ -682,6 +682,18 @@ def test_a_documentation_uri_that_is_not_a_url_is_refused(db: str) -> None:
     assert isinstance(started.exception, ServerStarted)  # a URL passes on to the server
 
 
+def test_a_durability_the_store_does_not_take_is_one_line_and_opens_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    refused = cli("tenant", "create", "x", "--db", f"sqlite:///{path}?synchronous=off")
+    assert_refused(
+        refused, 1, "cannot open the database", "synchronous='off' is not one of normal, full, extra"
+    )
+    assert not path.exists()
+    made = cli("tenant", "create", "x", "--db", f"sqlite:///{path}?synchronous=full")
+    assert made.exit_code == 0, made.stderr
+    assert [row[0] for row in tenants(f"sqlite:///{path}?synchronous=full")] == ["x"]
+
+
 def test_a_database_password_never_reaches_a_message() -> None:
     url = "postgresql://provisor:s3cret-pw@127.0.0.1:1/provisor"
     result = cli("tenant", "list", "--db", url)

@@ -1,9 +1,10 @@
 """Engine construction: one SQLAlchemy engine per store, tuned for SQLite files.
 
-SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL``, foreign keys, a busy
-timeout, and transactions we start ourselves: ``BEGIN IMMEDIATE`` for writes, so concurrent
-writers queue on the database lock up front instead of failing with "database is locked" when a
-deferred read transaction tries to upgrade to a write; ``BEGIN`` (deferred) for multi-statement
+SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL`` unless the URL asks
+for more (:data:`SYNCHRONOUS`), foreign keys, a busy timeout, and transactions we start
+ourselves: ``BEGIN IMMEDIATE`` for writes, so concurrent writers queue on the database lock up
+front instead of failing with "database is locked" when a deferred read transaction tries to
+upgrade to a write; ``BEGIN`` (deferred) for multi-statement
 reads; no transaction at all for single-statement reads. Pick one with :func:`txn` (the hot path
 in ``prepared`` issues the same statements itself on the DBAPI connections it uses).
 
@@ -20,7 +21,7 @@ import time
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
 from provisor.store.base import StoreBusy, StoreError, StoreFull
@@ -28,6 +29,15 @@ from provisor.store.sql.values import fold, instant_or_none, number_or_none
 
 #: How long a SQLite connection waits for the write lock before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 5000
+
+#: What a SQLite URL's ``synchronous`` parameter may ask (``sqlite:///p.db?synchronous=full``), and
+#: what survives what. ``normal``, the default: a committed write survives the process's crash,
+#: and a power loss or an operating system crash loses at most the last writes committed before
+#: it, never the database's consistency (WAL). ``full``: a commit waits for the disk, so a
+#: committed write survives those too, at the cost of an fsync per commit (one per group of
+#: writes, ``server/writes.py``). ``extra`` adds a sync that only a rollback journal needs: in WAL,
+#: what ``full`` does.
+SYNCHRONOUS = ("normal", "full", "extra")
 
 #: Execution option naming the transaction a connection starts: "write", "read" or "none".
 TXN_OPTION = "provisor_txn"
@@ -59,14 +69,16 @@ def _enable_wal(cur: sqlite3.Cursor, *, busy_timeout_ms: int) -> None:
         pause = min(pause * 2, 0.05)
 
 
-def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool, busy_timeout_ms: int) -> None:
-    """Pragmas and functions for one new SQLite connection."""
+def _configure_sqlite(
+    dbapi_connection: sqlite3.Connection, *, memory: bool, busy_timeout_ms: int, synchronous: str = "normal"
+) -> None:
+    """Pragmas and functions for one new SQLite connection (``synchronous``: one of :data:`SYNCHRONOUS`)."""
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
     cur = dbapi_connection.cursor()
     try:
         if not memory:
             _enable_wal(cur, busy_timeout_ms=busy_timeout_ms)
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={_SYNC_LEVEL[synchronous]}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -75,6 +87,28 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, *, memory: bool, bus
     dbapi_connection.create_function("scim_fold", 1, _fold_or_none, deterministic=True)
     dbapi_connection.create_function("scim_instant", 1, instant_or_none, deterministic=True)
     dbapi_connection.create_function("scim_number", 1, number_or_none, deterministic=True)
+
+
+#: The pragma's values of :data:`SYNCHRONOUS` (never text of the URL's in the SQL).
+_SYNC_LEVEL = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+
+
+class BadDatabaseUrl(ValueError):
+    """A database URL with a parameter the store does not take (a one-line CLI error)."""
+
+
+def _synchronous(parsed: URL) -> tuple[URL, str]:
+    """``parsed`` without its ``synchronous`` parameter, and the level it asks (``normal`` when
+    none); BadDatabaseUrl for a level that is not one of :data:`SYNCHRONOUS`, or one given twice."""
+    asked = parsed.query.get("synchronous")
+    if asked is None:
+        return parsed, "normal"
+    if not isinstance(asked, str) or asked.lower() not in SYNCHRONOUS:
+        raise BadDatabaseUrl(
+            f"synchronous={asked!r} is not one of {', '.join(SYNCHRONOUS)} "
+            "(normal: the default; full: every commit waits for the disk)"
+        )
+    return parsed.difference_update_query(["synchronous"]), asked.lower()
 
 
 def _on_begin(conn: Connection) -> None:
@@ -122,7 +156,8 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """Create the engine for ``url``; SQLite files get a thread-safe pool and the setup above.
+    """Create the engine for ``url``; SQLite files get a thread-safe pool and the setup above,
+    with the ``synchronous`` level the URL asks (:data:`SYNCHRONOUS`; BadDatabaseUrl otherwise).
 
     ``busy_timeout_ms``: how long a SQLite write waits for the lock (e.g. longer for an admin
     command beside a running cycle). ``sqlite://`` (in memory) uses one shared connection and
@@ -131,6 +166,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **k
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, **kwargs)
+    parsed, synchronous = _synchronous(parsed)
     memory = parsed.database in (None, "", ":memory:")
     opts: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -144,7 +180,9 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **k
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
-        _configure_sqlite(dbapi_connection, memory=memory, busy_timeout_ms=busy_timeout_ms)
+        _configure_sqlite(
+            dbapi_connection, memory=memory, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous
+        )
 
     event.listen(engine, "begin", _on_begin)
     return engine
