@@ -3,13 +3,14 @@ characters only, tied to the query that issued them."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisor.scim.cursor import Cursor, decode_cursor, encode_cursor, query_digest
+from provisor.scim.cursor import Cursor, SortKey, decode_cursor, encode_cursor, query_digest
 from provisor.scim.errors import InvalidCursor
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import default_registry
@@ -32,6 +33,40 @@ def test_cursors_round_trip_in_unreserved_characters(after: str, offset: int) ->
         text = encode_cursor(cursor)
         assert UNRESERVED.fullmatch(text), text
         assert decode_cursor(text, d, sorted_query=sorted_query) == cursor
+
+
+KEY_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@given(value=KEY_VALUES, id=st.text(min_size=1, max_size=40))
+def test_sorted_query_keys_round_trip_in_unreserved_characters(value: str | float | None, id: str) -> None:
+    """Any value a sorted attribute holds (or none), and any id: dots, quotes and non-ASCII too."""
+    d = digest(sort="title")
+    cursor = Cursor(d, key=SortKey(value, id))
+    text = encode_cursor(cursor)
+    assert UNRESERVED.fullmatch(text), text
+    assert decode_cursor(text, d, sorted_query=True) == cursor
+
+
+def _keyed(payload: str, d: str) -> str:
+    return base64.urlsafe_b64encode(f"1.{d}.k.{payload}".encode()).decode().rstrip("=")
+
+
+#: Not a JSON [value, id] of a plain value (or null) and a non-empty id string
+BAD_KEYS = ["", "[]", '["a"]', '["a","b","c"]', '{"v":1}', '[true,"u1"]', '[{"a":1},"u1"]', '[["a"],"u1"]']
+BAD_KEYS += ['["a",""]', '["a",7]', '[NaN,"u1"]', '[Infinity,"u1"]', '[-Infinity,"u1"]', "not json"]
+
+
+@pytest.mark.parametrize("payload", BAD_KEYS)
+def test_a_key_that_is_no_value_and_id_is_an_invalid_cursor(payload: str) -> None:
+    d = digest(sort="title")
+    with pytest.raises(InvalidCursor, match="not one this server issued"):
+        decode_cursor(_keyed(payload, d), d, sorted_query=True)
 
 
 def test_the_digest_tells_queries_apart_but_not_their_pages() -> None:
@@ -66,3 +101,5 @@ def test_a_cursor_of_the_other_kind_than_its_query_pages_by_is_refused() -> None
         decode_cursor(encode_cursor(Cursor(d, offset=5)), d, sorted_query=False)
     with pytest.raises(InvalidCursor, match="not one this server issued"):
         decode_cursor(encode_cursor(Cursor(d, after="u1")), d, sorted_query=True)
+    with pytest.raises(InvalidCursor, match="not one this server issued"):  # a key to an unsorted one
+        decode_cursor(encode_cursor(Cursor(d, key=SortKey("a", "u1"))), d, sorted_query=False)

@@ -183,3 +183,26 @@ def test_groups_page_by_cursor(client: httpx.Client, count: int) -> None:
             break
         cursor = body["nextCursor"]
     assert seen == sorted(made)
+
+
+def test_a_sorted_cursor_holds_the_last_users_position_and_an_older_offset_one_still_works(
+    client: httpx.Client,
+) -> None:
+    """A sorted page's nextCursor holds the sort value and id of its last User; one issued by an
+    older Provisor (the offset of the next page) still pages, from that offset."""
+    import base64
+    import json
+
+    for i, title in enumerate(["b", "a", "c", "A", "B"]):
+        create_user(client, f"t{i}@x.com", title=title)
+    sorted_by = {"sortBy": "title", "count": 2, "attributes": "title"}
+    first = client.get("/Users", params={**sorted_by, "cursor": ""}).json()
+    version, digest, kind, key = base64.urlsafe_b64decode(first["nextCursor"] + "==").decode().split(".", 3)
+    assert (version, kind) == ("1", "k")
+    last = first["Resources"][-1]
+    assert last["title"] == "A" and json.loads(key) == ["a", last["id"]]  # folded, as the store sorts
+    whole, _ = walk(client, sortBy="title", count=100)
+    older = base64.urlsafe_b64encode(f"1.{digest}.o.2".encode()).decode().rstrip("=")
+    rest = client.get("/Users", params={**sorted_by, "cursor": older}).json()
+    assert [u["id"] for u in rest["Resources"]] == [u["id"] for u in whole[2:4]]
+    assert rest["totalResults"] == 5 and "nextCursor" in rest

@@ -12,7 +12,8 @@ Not a test module (no ``test_`` prefix). The model, as ``store/sql/sorting.py`` 
   sub-attribute gives no value, so ``emails.type`` is the type of the first element with a type,
   that of the primary one when it has one;
 * a resource with no value sorts last ascending and first descending, and ties (equal values,
-  all the missing ones) keep creation order in both directions. ``""`` is a value, the least one.
+  all the missing ones) keep creation order in both directions (id order, in a walk by keyed
+  cursors). ``""`` is a value, the least one.
 """
 
 from __future__ import annotations
@@ -123,9 +124,18 @@ def sort_value(doc: Mapping[str, Any], path: AttrPath, rt: ResourceType) -> Any:
 
 
 def model_order(
-    docs: Sequence[Mapping[str, Any]], path: AttrPath, descending: bool, rt: ResourceType
+    docs: Sequence[Mapping[str, Any]],
+    path: AttrPath,
+    descending: bool,
+    rt: ResourceType,
+    *,
+    ties_by_id: bool = False,
 ) -> list[str]:
-    """The ids of ``docs`` (representations, in creation order) as ``sortBy=path`` orders them."""
+    """The ids of ``docs`` (representations, in creation order) as ``sortBy=path`` orders them;
+    ``ties_by_id``: ties in id order (a keyed cursor walk's, ``Query.ties_by_id``), not creation
+    order."""
+    if ties_by_id:
+        docs = sorted(docs, key=lambda d: str(d["id"]))
     keyed = [(sort_value(d, path, rt), d["id"]) for d in docs]
     present = [(k, i) for k, i in keyed if k is not None]
     missing = [i for k, i in keyed if k is None]

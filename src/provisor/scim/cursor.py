@@ -3,8 +3,11 @@
 A cursor is stateless: it carries where the next page starts, so it never expires and the server
 keeps nothing per client. An unsorted query pages by ``id`` (the unique index of the store), and
 its cursor holds the last id returned: inserts and deletes between pages neither repeat nor skip a
-resource that exists throughout. A query with ``sortBy`` keeps its order and pages by position;
-its cursor holds the offset of the next page.
+resource that exists throughout. A query with ``sortBy`` keeps its order, its ties broken by id,
+and its cursor holds the key of the last resource returned (:class:`SortKey`: the value the store
+sorted it by and its id), so that it neither repeats nor skips either, but for a resource whose
+value changes between the pages. Cursors of sorted queries issued before they held keys hold the
+offset of the next page, and still page by position.
 
 Each cursor also holds a digest of the query it belongs to (resource type, filter, sort): RFC 9865
 has the client repeat the query unchanged with the cursor, and a cursor brought to another query
@@ -22,26 +25,39 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import math
 from dataclasses import dataclass
 
 from provisor.scim.errors import InvalidCursor
 from provisor.scim.filter.ast import AttrPath, Filter
 
-__all__ = ["Cursor", "decode_cursor", "encode_cursor", "query_digest"]
+__all__ = ["Cursor", "SortKey", "decode_cursor", "encode_cursor", "query_digest"]
 
 _VERSION = "1"
-_AFTER, _OFFSET = "a", "o"
+_AFTER, _OFFSET, _KEY = "a", "o", "k"
 #: No page starts further in (the store's 64-bit integers, with room for the page after).
 _MAX_OFFSET = 2**62
 
 
 @dataclass(frozen=True, slots=True)
+class SortKey:
+    """Where a resource stands in a sorted query: the value the store sorts it by (None: it has
+    none; ``store.base.SortPosition``) and its id, which breaks ties."""
+
+    value: str | int | float | None
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where a page starts: after the resource with id ``after``, or at 0-based ``offset``."""
+    """Where a page starts: after the resource with id ``after`` (an unsorted query), after the
+    resource with ``key`` (a sorted one), or at 0-based ``offset`` (a sorted one)."""
 
     digest: str
     after: str | None = None
     offset: int | None = None
+    key: SortKey | None = None
 
 
 def query_digest(
@@ -55,6 +71,9 @@ def query_digest(
 def encode_cursor(cursor: Cursor) -> str:
     if cursor.after is not None:
         body = f"{_VERSION}.{cursor.digest}.{_AFTER}.{cursor.after}"
+    elif cursor.key is not None:
+        key = json.dumps([cursor.key.value, cursor.key.id], ensure_ascii=False, separators=(",", ":"))
+        body = f"{_VERSION}.{cursor.digest}.{_KEY}.{key}"
     else:
         body = f"{_VERSION}.{cursor.digest}.{_OFFSET}.{cursor.offset or 0}"
     return base64.urlsafe_b64encode(body.encode()).decode("ascii").rstrip("=")
@@ -62,7 +81,7 @@ def encode_cursor(cursor: Cursor) -> str:
 
 def decode_cursor(text: str, digest: str, *, sorted_query: bool) -> Cursor:
     """The cursor in ``text`` for the query whose digest is ``digest``; ``sorted_query``: whether
-    that query has ``sortBy`` (its cursors hold an offset; an unsorted query's hold an id).
+    that query has ``sortBy`` (its cursors hold a key or an offset; an unsorted query's an id).
 
     :raises InvalidCursor: not a cursor of this server, or one of another query.
     """
@@ -74,17 +93,35 @@ def decode_cursor(text: str, digest: str, *, sorted_query: bool) -> Cursor:
             "cursor is not one this server issued: send an empty cursor for the first page, "
             "then the nextCursor of the previous page"
         ) from None
-    if version != _VERSION or kind not in (_AFTER, _OFFSET):
+    if version != _VERSION or kind not in (_AFTER, _OFFSET, _KEY):
         raise InvalidCursor("cursor is not one this server issued")
     if found != digest:
         raise InvalidCursor(
             "cursor belongs to another query: repeat the filter, sortBy and sortOrder of the "
             "query that returned it"
         )
-    if (kind == _OFFSET) is not sorted_query:
+    if (kind != _AFTER) is not sorted_query:
         raise InvalidCursor("cursor is not one this server issued for this query")
     if kind == _AFTER:
         return Cursor(digest, after=value)
+    if kind == _KEY:
+        return Cursor(digest, key=_sort_key(value))
     if not value.isdigit() or len(value) > 19 or int(value) > _MAX_OFFSET:
         raise InvalidCursor("cursor is not one this server issued")
     return Cursor(digest, offset=int(value))
+
+
+def _sort_key(text: str) -> SortKey:
+    """The :class:`SortKey` a cursor's JSON ``[value, id]`` holds."""
+    try:
+        value, id = json.loads(text)
+    except (ValueError, TypeError):
+        raise InvalidCursor("cursor is not one this server issued") from None
+    plain = (
+        value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    )
+    if isinstance(value, float):
+        plain = math.isfinite(value)  # json reads NaN and Infinity, which no stored number is
+    if not plain or not isinstance(id, str) or not id:
+        raise InvalidCursor("cursor is not one this server issued")
+    return SortKey(value, id)

@@ -30,7 +30,7 @@ import orjson
 
 from provisor.scim import patch as scim_patch
 from provisor.scim.compat import bodies
-from provisor.scim.cursor import Cursor, encode_cursor
+from provisor.scim.cursor import Cursor, SortKey, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
 from provisor.scim.projection import project
@@ -48,6 +48,7 @@ from provisor.store.base import (
     Query,
     Reads,
     ResourceStore,
+    SortPosition,
     StoredResource,
     UnknownMember,
 )
@@ -395,32 +396,64 @@ class ResourceService:
         its Users' groups (``Page.cut``) has a next page too, which starts after its last
         resource."""
         query, count = request.query, request.query.count
-        if query.sort_by is not None:  # the client's order, paged by position
-            offset = cursor.offset or 0
-            page = replace(query, start_index=offset + 1, count=count + 1)
-            total, ids, resources, cut = self._page(self.store, ctx, rt, request, page, base_url)
-            following = Cursor(cursor.digest, offset=offset + min(len(ids), count))
-        else:  # by id, after the last one returned
-            keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
-            page = replace(
-                query,
-                filter=keyed,
-                sort_by=_ID,
-                descending=False,
-                start_index=1,
-                count=count + 1,
-                with_total=cursor.after is None,  # after a key, the query's own total is read below
-            )
-            # after a key the page's own total counts only what follows it: the query's is read
-            # too, in the page's snapshot, so totalResults counts what the page was read from
-            with self.store.snapshot() as reads:
-                total, ids, resources, cut = self._page(reads, ctx, rt, request, page, base_url)
-                if cursor.after is not None:
-                    total = self._page(reads, ctx, rt, request, replace(query, count=0), base_url)[0]
-            following = Cursor(cursor.digest, after=ids[:count][-1] if ids else "")
+        if query.sort_by is not None:  # the client's order, after the last resource returned
+            return self._sorted_cursor_page(ctx, rt, request, cursor, base_url)
+        # by id, after the last one returned
+        keyed = query.filter if cursor.after is None else _after_id(query.filter, cursor.after)
+        page = replace(
+            query,
+            filter=keyed,
+            sort_by=_ID,
+            descending=False,
+            start_index=1,
+            count=count + 1,
+            with_total=cursor.after is None,  # after a key, the query's own total is read below
+        )
+        # after a key the page's own total counts only what follows it: the query's is read
+        # too, in the page's snapshot, so totalResults counts what the page was read from
+        with self.store.snapshot() as reads:
+            total, ids, resources, cut = self._page(reads, ctx, rt, request, page, base_url)
+            if cursor.after is not None:
+                total = self._page(reads, ctx, rt, request, replace(query, count=0), base_url)[0]
+        following = Cursor(cursor.digest, after=ids[:count][-1] if ids else "")
         more = len(ids) > count or cut
         next_cursor = encode_cursor(following) if more else None
         return Outcome(200, list_response(total, None, resources[:count], next_cursor=next_cursor))
+
+    def _sorted_cursor_page(
+        self, ctx: TenantContext, rt: ResourceType, request: ListRequest, cursor: Cursor, base_url: str
+    ) -> Outcome:
+        """A cursor page of a sorted query, its ties broken by id (``Query.ties_by_id``): after
+        the position of the previous page's last resource (its value of the sort and its id, as
+        the store compares them), from the start, or at the offset of a cursor issued before
+        sorted pages had positions. Its next cursor holds the position of its last resource."""
+        query, count = request.query, request.query.count
+        key = cursor.key
+        page = replace(
+            query,
+            ties_by_id=True,
+            after=None if key is None else SortPosition(key.value, key.id),
+            start_index=1 if key is not None else (cursor.offset or 0) + 1,
+            count=count + 1,
+        )
+        if request.projection.only_ids(rt):
+            listing = self.store.search_ids(ctx.id, rt.name, page)
+            total, ids, positions, cut = listing.total, listing.ids, listing.positions, False
+            resources: list[Body] = [{"schemas": [rt.schema.id], "id": id} for id in ids[:count]]
+        else:
+            found = self.store.search(ctx.id, rt.name, page)
+            total, ids, positions, cut = (
+                found.total,
+                [r.id for r in found.resources],
+                found.positions,
+                found.cut,
+            )
+            resources = [self.render(rt, r, base_url, request.projection) for r in found.resources[:count]]
+        following = None
+        if (len(ids) > count or cut) and resources and positions:
+            last = positions[len(resources) - 1]
+            following = encode_cursor(Cursor(cursor.digest, key=SortKey(last.value, last.id)))
+        return Outcome(200, list_response(total, None, resources, next_cursor=following))
 
 
 def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, Any]]:

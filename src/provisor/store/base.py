@@ -334,6 +334,12 @@ class Query:
     with_members: bool = True
     #: Load each User's ``groups`` (ignored for other resource types).
     with_groups: bool = True
+    #: Break ties of ``sort_by`` (equal values, and every resource without one) on ``id``, not on
+    #: creation order, and tell each resource's :class:`SortPosition` (``Page.positions``): what
+    #: cursor-based pagination resumes from (``after``).
+    ties_by_id: bool = False
+    #: With ``sort_by`` and ``ties_by_id``: only the resources after this position in that order.
+    after: SortPosition | None = None
     #: Count every match for ``total``; without it ``total`` is only a lower bound (the rows
     #: before and on the page), for a caller that counts otherwise (a cursor page after a key).
     with_total: bool = True
@@ -344,18 +350,32 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class SortPosition:
+    """Where a resource stands in a listing sorted with ties by id (``Query.ties_by_id``): the
+    value the store sorts it by (None: it has none; a boolean as 0 or 1, a dateTime as the store
+    keeps instants) and its id."""
+
+    value: str | int | float | None
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     total: int
     resources: list[StoredResource]
     #: Fewer resources than the query's ``count`` because its ``group_budget`` was reached, and
     #: more follow: the next page starts after the last resource returned.
     cut: bool = False
+    #: Each resource's position, for a query with ``sort_by`` and ``ties_by_id``; else None.
+    positions: list[SortPosition] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class IdPage:
     total: int
     ids: list[str]
+    #: As ``Page.positions``.
+    positions: list[SortPosition] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from itertools import chain
 from typing import Any, NoReturn
@@ -39,6 +40,7 @@ from provisor.store.base import (
     Precondition,
     Query,
     ResourceNotFound,
+    SortPosition,
     StoredResource,
     TenantNotFound,
     UniquenessViolation,
@@ -70,7 +72,7 @@ from provisor.store.sql.rows import (
     shown_as,
     stored,
 )
-from provisor.store.sql.sorting import order_by
+from provisor.store.sql.sorting import after_position, order_by, sort_key
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resource_counts as C
@@ -423,7 +425,9 @@ class SqlResources:
         if query.with_members and rt.name == "Group" and rows:
             loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
         groups_read = reader.groups if reader else None
-        return _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
+        found = _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
+        positions = _positions(query, rows)
+        return found if positions is None else replace(found, positions=positions)
 
     def _matched(
         self, runner: Scanner, resource_type: str, lookup: Lookup, params: dict[str, Any], query: Query
@@ -485,7 +489,7 @@ class SqlResources:
 
     def _ids(self, conn: Connection, tenant_id: str, resource_type: str, query: Query) -> IdPage:
         total, rows, _ = self._listing(conn, tenant_id, self._rt(resource_type), query, (R.c.pk, R.c.id))
-        return IdPage(total, [r[1] for r in rows])
+        return IdPage(total, [r[1] for r in rows], _positions(query, rows))
 
     def _listing(
         self,
@@ -500,24 +504,36 @@ class SqlResources:
         ``reader`` cut the page short) for a filter compiled to SQL, sorted and paged. An
         unfiltered, unsorted listing takes its total from the kept count, not a COUNT, and reads
         a deep page after the key where the previous page ended when nothing was deleted since
-        (``paging``): the page as returned, so a page cut short is followed from where it ends."""
+        (``paging``): the page as returned, so a page cut short is followed from where it ends.
+        A query sorted with ties by id (``Query.ties_by_id``) gets each row's value of the sort
+        as its last column (``_positions``), and one ``after`` a position the rows after it; its
+        total still counts every match."""
         offset = max(query.start_index, 1) - 1
         count = max(query.count, 0)
         scope = {"tenant": tenant_id, "rt": rt.name}
         where = list(SCOPE)
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
+        page_where = where
+        if query.sort_by is not None and query.ties_by_id:
+            columns = (*columns, sort_key(query.sort_by, rt, self._dialect))
+            if query.after is not None:
+                later = after_position(query.sort_by, query.descending, rt, self._dialect, query.after)
+                page_where = [*where, later]
         keyed = query.filter is None and query.sort_by is None and self._dialect.name == "sqlite"
         held = self._held(conn, tenant_id, rt.name) if keyed else None
         rows: list[Any] = []
         cut = False
         if count:
-            page = select(*columns).where(*where).limit(count)
+            page = select(*columns).where(*page_where).limit(count)
             after = None
             if held is not None and offset:
                 after = self._cursors.start(tenant_id, rt.name, offset, held[1])
             if after is None:
-                page = page.order_by(*order_by(query.sort_by, query.descending, rt, self._dialect))
+                terms = order_by(
+                    query.sort_by, query.descending, rt, self._dialect, ties_by_id=query.ties_by_id
+                )
+                page = page.order_by(*terms)
                 page = page.offset(offset)
             else:
                 page = page.where(R.c.pk > after).order_by(R.c.pk)
@@ -534,7 +550,7 @@ class SqlResources:
                 rows, cut = reader.finish()
             if held is not None and rows:
                 self._cursors.note(tenant_id, rt.name, offset + len(rows), rows[-1][0], held[1])
-        total = None if cut else _total(offset, count, rows)
+        total = None if cut or page_where is not where else _total(offset, count, rows)
         if total is None and not query.with_total:
             total = offset + len(rows)
         if total is None:
@@ -807,6 +823,14 @@ def _total(offset: int, count: int, rows: list[Any]) -> int | None:
     if count and (0 < len(rows) < count or (offset == 0 and not rows)):
         return offset + len(rows)
     return None
+
+
+def _positions(query: Query, rows: list[Any]) -> list[SortPosition] | None:
+    """Each row's position in a listing sorted with ties by id: its value of the sort (the last
+    column ``_listing`` added) and its id (the second)."""
+    if query.sort_by is None or not query.ties_by_id:
+        return None
+    return [SortPosition(r[-1], r[1]) for r in rows]
 
 
 def _page(

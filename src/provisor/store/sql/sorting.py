@@ -3,26 +3,34 @@
 Strings sort case-insensitively unless caseExact, dateTimes as instants, numbers numerically. A
 multi-valued attribute sorts by its primary value, else its first; a complex one named without a
 sub-attribute (``emails``) by its ``value``. Resources without a value sort
-last when ascending and first when descending; ties break on the primary key, ascending.
+last when ascending and first when descending; ties break on the primary key (creation order),
+ascending, or on ``id`` for a query that asks it (``Query.ties_by_id``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, UnaryExpression, case, func, literal, null, select
+from sqlalchemy import ColumnElement, UnaryExpression, and_, case, func, literal, null, or_, select
 
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import lookup_attribute
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
+from provisor.store.base import SortPosition
 from provisor.store.sql.dialect import SqlDialect, Val
 from provisor.store.sql.tables import resources as R
 
 
 def order_by(
-    path: AttrPath | None, descending: bool, rt: ResourceType, dialect: SqlDialect
+    path: AttrPath | None,
+    descending: bool,
+    rt: ResourceType,
+    dialect: SqlDialect,
+    *,
+    ties_by_id: bool = False,
 ) -> list[ColumnElement[Any] | UnaryExpression[Any]]:
-    """ORDER BY terms for ``sortBy=path``; by creation order (primary key) when there is none."""
+    """ORDER BY terms for ``sortBy=path``; by creation order (primary key) when there is none.
+    ``ties_by_id``: equal values follow one another by id rather than by creation order."""
     if path is None:
         return [R.c.pk]
     key = sort_key(path, rt, dialect)
@@ -32,9 +40,27 @@ def order_by(
         # it instead of reading and sorting everything after the cursor.
         return [key.desc() if descending else key]
     missing = key.is_(None)
+    tie = R.c.id if ties_by_id else R.c.pk
     if descending:
-        return [missing.desc(), key.desc(), R.c.pk]
-    return [missing, key, R.c.pk]
+        return [missing.desc(), key.desc(), tie]
+    return [missing, key, tie]
+
+
+def after_position(
+    path: AttrPath, descending: bool, rt: ResourceType, dialect: SqlDialect, position: SortPosition
+) -> ColumnElement[bool]:
+    """The resources after ``position`` in the order of ``order_by(..., ties_by_id=True)``:
+    compared on the very expression that order sorts by, so that the two never disagree."""
+    key = sort_key(path, rt, dialect)
+    if key is R.c.id:
+        return R.c.id < position.id if descending else R.c.id > position.id
+    later = R.c.id > position.id
+    if position.value is None:  # among those without a value: last ascending, first descending
+        return or_(and_(key.is_(None), later), key.is_not(None)) if descending else and_(key.is_(None), later)
+    value = literal(position.value)
+    beyond = key < value if descending else key > value
+    tied = and_(key == value, later)
+    return or_(beyond, tied) if descending else or_(beyond, tied, key.is_(None))
 
 
 def sort_key(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> ColumnElement[Any]:
