@@ -11,6 +11,7 @@ check do, on Provisor and on the scim2-server peer in one run.
    - every id, `attributes=id&count=1000` by `startIndex` (the engine's deletion check);
    - every id by cursor (RFC 9865), when the server advertises cursors;
    - every user in full, `count=100` by `startIndex` (an Okta import);
+   - every id sorted by userName, by `startIndex` and (when the server has them) by cursor;
    - one page of 1,000 ids at the very end, asked cold (no earlier page just before it).
    Each walk checks that it saw every user exactly once.
 3. Prints a markdown table (seconds, pages, users/s) and writes JSON to bench/results/.
@@ -63,6 +64,10 @@ async def fill(server: Server, users: int, concurrency: int = 16) -> float:
             await conn.close()
 
 
+SORTED_BY_INDEX = "ids sorted by userName, by startIndex (count 1000)"
+SORTED_BY_CURSOR = "ids sorted by userName, by cursor (count 1000)"
+
+
 async def get(conn: Connection, server: Server, params: dict[str, str]) -> dict[str, Any]:
     status, data = await conn.request("GET", f"{server.base_path}/Users?{query(params)}")
     if status != 200:
@@ -101,14 +106,17 @@ async def measure(server: Server, users: int) -> dict[str, Any]:
         status, data = await conn.request("GET", f"{server.base_path}/ServiceProviderConfig")
         spc = json.loads(data) if status == 200 else {}
         cursors = bool((spc.get("pagination") or {}).get("cursor"))
+        by_name = {"attributes": "id", "sortBy": "userName"}
         walks: list[tuple[str, Any]] = [
             ("ids by startIndex (count 1000)", walk(conn, server, {"attributes": "id"}, 1000, False)),
             ("full users by startIndex (count 100)", walk(conn, server, {}, 100, False)),
+            (SORTED_BY_INDEX, walk(conn, server, by_name, 1000, False)),
         ]
         if cursors:
             walks.insert(
                 1, ("ids by cursor (count 1000)", walk(conn, server, {"attributes": "id"}, 1000, True))
             )
+            walks.append((SORTED_BY_CURSOR, walk(conn, server, by_name, 1000, True)))
         for name, walking in walks:
             start = time.perf_counter()
             seen, pages = await walking
@@ -118,7 +126,7 @@ async def measure(server: Server, users: int) -> dict[str, Any]:
             out[name] = {"seconds": round(seconds, 3), "pages": pages, "users_per_s": round(seen / seconds)}
             log(f"{server.label}: {name}: {seconds:.2f} s, {pages} pages")
         if not cursors:
-            out["ids by cursor (count 1000)"] = None
+            out["ids by cursor (count 1000)"] = out[SORTED_BY_CURSOR] = None
         start = time.perf_counter()
         await get(conn, server, {"attributes": "id", "startIndex": str(max(1, users - 999)), "count": "1000"})
         out["last 1000 ids, cold"] = {"seconds": round(time.perf_counter() - start, 4)}
@@ -131,6 +139,8 @@ WALKS = (
     "ids by startIndex (count 1000)",
     "ids by cursor (count 1000)",
     "full users by startIndex (count 100)",
+    SORTED_BY_INDEX,
+    SORTED_BY_CURSOR,
 )
 
 
