@@ -11,7 +11,8 @@ check do, on Provisor and on the scim2-server peer in one run.
    - every id, `attributes=id&count=1000` by `startIndex` (the engine's deletion check);
    - every id by cursor (RFC 9865), when the server advertises cursors;
    - every user in full, `count=100` by `startIndex` (an Okta import);
-   - every id sorted by userName, by `startIndex` and (when the server has them) by cursor;
+   - every id sorted by --sort-by (userName), by `startIndex` and (when the server has them) by
+     cursor;
    - one page of 1,000 ids at the very end, asked cold (no earlier page just before it).
    Each walk checks that it saw every user exactly once.
 3. Prints a markdown table (seconds, pages, users/s) and writes JSON to bench/results/.
@@ -64,8 +65,8 @@ async def fill(server: Server, users: int, concurrency: int = 16) -> float:
             await conn.close()
 
 
-SORTED_BY_INDEX = "ids sorted by userName, by startIndex (count 1000)"
-SORTED_BY_CURSOR = "ids sorted by userName, by cursor (count 1000)"
+SORTED_BY_INDEX = "ids sorted (--sort-by), by startIndex (count 1000)"
+SORTED_BY_CURSOR = "ids sorted (--sort-by), by cursor (count 1000)"
 
 
 async def get(conn: Connection, server: Server, params: dict[str, str]) -> dict[str, Any]:
@@ -99,14 +100,14 @@ async def walk(
             return len(seen), pages
 
 
-async def measure(server: Server, users: int) -> dict[str, Any]:
+async def measure(server: Server, users: int, sort_by: str = "userName") -> dict[str, Any]:
     conn = connections(server, 1)[0]
     out: dict[str, Any] = {"server": server.label, "users": users}
     try:
         status, data = await conn.request("GET", f"{server.base_path}/ServiceProviderConfig")
         spc = json.loads(data) if status == 200 else {}
         cursors = bool((spc.get("pagination") or {}).get("cursor"))
-        by_name = {"attributes": "id", "sortBy": "userName"}
+        by_name = {"attributes": "id", "sortBy": sort_by}
         walks: list[tuple[str, Any]] = [
             ("ids by startIndex (count 1000)", walk(conn, server, {"attributes": "id"}, 1000, False)),
             ("full users by startIndex (count 100)", walk(conn, server, {}, 100, False)),
@@ -171,6 +172,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000, help="users loaded into Provisor")
     parser.add_argument("--peer-users", type=int, default=10_000, help="users loaded into the peer")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--sort-by", default="userName", help="the attribute of the sorted walks (userName)")
     args = parser.parse_args()
     if args.users < 1000 or args.peer_users < 1000:
         raise SystemExit("--users and --peer-users >= 1000, please")
@@ -188,9 +190,9 @@ def main() -> None:
             servers.append(peer)
             log(f"scim2-server: loading {args.peer_users} users")
             asyncio.run(fill(peer, args.peer_users))
-        results.append(asyncio.run(measure(provisor, args.users)))
+        results.append(asyncio.run(measure(provisor, args.users, args.sort_by)))
         if peer is not None:
-            results.append(asyncio.run(measure(peer, args.peer_users)))
+            results.append(asyncio.run(measure(peer, args.peer_users, args.sort_by)))
     finally:
         for server in servers:
             stop_process(server.proc)
