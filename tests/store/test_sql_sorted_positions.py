@@ -5,8 +5,10 @@ of sort key (text folded or exact, "" and none, booleans, instants, multi-valued
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import default_registry
@@ -114,3 +116,36 @@ def test_a_position_whose_resource_is_gone_still_resumes_after_it(
     rest = sql_store.search(tenant_id, "User", replace(query, after=last, count=100))
     whole = [r.id for r in sql_store.search(tenant_id, "User", replace(query, count=100)).resources]
     assert [r.id for r in first.resources[:-1]] + [r.id for r in rest.resources] == whole
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("resume", [False, True])
+def test_users_sorted_by_username_are_read_off_its_unique_index(
+    sql_store: SqlStore, tenant_id: str, users: list[str], descending: bool, resume: bool
+) -> None:
+    """userName is never missing and unique (case-folded) in a tenant: a page sorted on it, from
+    the start or after a position, walks the partial unique index instead of sorting every User."""
+    assert USER_RT is not None
+    query = Query(
+        sort_by=parse_attr_path("userName", USER_RT), descending=descending, ties_by_id=True, count=3
+    )
+    first = sql_store.search(tenant_id, "User", query)
+    assert first.positions is not None
+    if resume:
+        query = replace(query, after=first.positions[-1])
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(sql_store.engine, "before_cursor_execute", seen)
+    try:
+        page = sql_store.search(tenant_id, "User", query)
+    finally:
+        event.remove(sql_store.engine, "before_cursor_execute", seen)
+    names = sorted((f"u{i}@x.com" for i in range(len(TITLES))), reverse=descending)
+    assert [r.data["userName"] for r in page.resources] == (names[3:6] if resume else names[:3])
+    page_sql, params = next((s, p) for s, p in statements if "ORDER BY" in s)
+    with sql_store.engine.connect() as conn:
+        plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + page_sql, params))
+    assert "ux_resources_user_name" in plan and "TEMP B-TREE" not in plan, plan

@@ -72,7 +72,7 @@ from provisor.store.sql.rows import (
     shown_as,
     stored,
 )
-from provisor.store.sql.sorting import after_position, order_by, sort_key
+from provisor.store.sql.sorting import after_position, index_scope, order_by, sort_key
 from provisor.store.sql.tables import emails as E
 from provisor.store.sql.tables import memberships as M
 from provisor.store.sql.tables import resource_counts as C
@@ -515,6 +515,8 @@ class SqlResources:
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
         page_where = where
+        if query.sort_by is not None:
+            page_where = where = [*where, *index_scope(query.sort_by, rt, self._dialect)]
         if query.sort_by is not None and query.ties_by_id:
             columns = (*columns, sort_key(query.sort_by, rt, self._dialect))
             if query.after is not None:

@@ -34,10 +34,10 @@ def order_by(
     if path is None:
         return [R.c.pk]
     key = sort_key(path, rt, dialect)
-    if key is R.c.id:
-        # Never null and unique within a tenant and type: ordered by the unique index alone, so a
-        # keyset page (``id gt "<last>"``, ``sortBy=id``) reads its ``count`` rows straight off
-        # it instead of reading and sorting everything after the cursor.
+    if _unique(key, rt):
+        # Never null and unique within a tenant and type: ordered by its unique index alone, so a
+        # keyset page (``id gt "<last>"``, ``sortBy=id``, or after a cursor's position) reads its
+        # ``count`` rows straight off it instead of reading and sorting every match.
         return [key.desc() if descending else key]
     missing = key.is_(None)
     tie = R.c.id if ties_by_id else R.c.pk
@@ -52,8 +52,9 @@ def after_position(
     """The resources after ``position`` in the order of ``order_by(..., ties_by_id=True)``:
     compared on the very expression that order sorts by, so that the two never disagree."""
     key = sort_key(path, rt, dialect)
-    if key is R.c.id:
-        return R.c.id < position.id if descending else R.c.id > position.id
+    if _unique(key, rt):  # no ties, no resource without a value
+        value = literal(position.value)
+        return key < value if descending else key > value
     later = R.c.id > position.id
     if position.value is None:  # among those without a value: last ascending, first descending
         return or_(and_(key.is_(None), later), key.is_not(None)) if descending else and_(key.is_(None), later)
@@ -61,6 +62,20 @@ def after_position(
     beyond = key < value if descending else key > value
     tied = and_(key == value, later)
     return or_(beyond, tied) if descending else or_(beyond, tied, key.is_(None))
+
+
+def index_scope(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> list[ColumnElement[bool]]:
+    """What a listing sorted on ``path`` adds to its WHERE, true of every row it lists, so that
+    the planner may order it by the index of its sort key: ``user_name_key IS NOT NULL`` (the
+    condition of userName's partial unique index) for Users sorted by userName; else nothing."""
+    key = sort_key(path, rt, dialect)
+    return [key.is_not(None)] if key is R.c.user_name_key and _unique(key, rt) else []
+
+
+def _unique(key: ColumnElement[Any], rt: ResourceType) -> bool:
+    """Whether ``key`` is never null and unique among the resources of ``rt`` of a tenant: ``id``,
+    and a User's case-folded userName (RFC 7643 section 4.1.1), each with a unique index."""
+    return key is R.c.id or (key is R.c.user_name_key and rt.name == "User")
 
 
 def sort_key(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> ColumnElement[Any]:
