@@ -442,12 +442,8 @@ class ResourceService:
             resources: list[Body] = [{"schemas": [rt.schema.id], "id": id} for id in ids[:count]]
         else:
             found = self.store.search(ctx.id, rt.name, page)
-            total, ids, positions, cut = (
-                found.total,
-                [r.id for r in found.resources],
-                found.positions,
-                found.cut,
-            )
+            total, positions, cut = found.total, found.positions, found.cut
+            ids = [r.id for r in found.resources]
             resources = [self.render(rt, r, base_url, request.projection) for r in found.resources[:count]]
         following = None
         if (len(ids) > count or cut) and resources and positions:
