@@ -38,7 +38,7 @@ def test_cursors_round_trip_in_unreserved_characters(after: str, offset: int) ->
 KEY_VALUES = st.one_of(
     st.none(),
     st.text(max_size=40),
-    st.integers(-(2**70), 2**70),
+    st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
 )
 
@@ -60,6 +60,8 @@ def _keyed(payload: str, d: str) -> str:
 #: Not a JSON [value, id] of a plain value (or null) and a non-empty id string
 BAD_KEYS = ["", "[]", '["a"]', '["a","b","c"]', '{"v":1}', '[true,"u1"]', '[{"a":1},"u1"]', '[["a"],"u1"]']
 BAD_KEYS += ['["a",""]', '["a",7]', '[NaN,"u1"]', '[Infinity,"u1"]', '[-Infinity,"u1"]', "not json"]
+BAD_KEYS += [f'[{2**63},"u1"]', f'[{-(2**63) - 1},"u1"]', f'[{2**70},"u1"]']  # past 64 bits
+BAD_KEYS += ['["\\ud800","u1"]', '["a","u\\udfff"]']  # half a surrogate pair
 
 
 @pytest.mark.parametrize("payload", BAD_KEYS)

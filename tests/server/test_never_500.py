@@ -120,6 +120,38 @@ def test_arbitrary_filters_and_parameters_never_get_a_500(live, text):
             assert r.status_code in (200, 400), (params, r.text)
 
 
+#: What a hand-made key cursor may hold: any JSON scalar or array, an id of any text
+KEY_PARTS = st.recursive(
+    SCALARS | st.integers(-(2**80), 2**80) | st.sampled_from(["\ud800", "a\udfff"]) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    key=st.tuples(KEY_PARTS, st.sampled_from(["u1", "\udfff"]) | st.text(min_size=1, max_size=5)).map(list)
+    | st.lists(KEY_PARTS, max_size=3),
+    sort=st.sampled_from(["title", "userName", "id", "active", "emails"]),
+)
+def test_hand_made_sorted_cursors_never_get_a_500(live, key, sort):
+    """A sorted cursor holds a JSON [value, id] (scim/cursor.py): whatever one is made to hold,
+    the answer is a page or 400 invalidCursor."""
+    import base64
+
+    _, token = live.new_tenant()
+    with live.client(token) as c:
+        for i in range(3):
+            create_user(c, f"k{i}@x.com", title=f"t{i}")
+        first = c.get("/Users", params={"sortBy": sort, "count": 1, "cursor": ""}).json()
+        digest = base64.urlsafe_b64decode(first["nextCursor"] + "==").decode().split(".")[1]
+        payload = json.dumps(key)  # half a surrogate pair as its escape, as a client would send it
+        cursor = base64.urlsafe_b64encode(f"1.{digest}.k.{payload}".encode()).decode().rstrip("=")
+        r = c.get("/Users", params={"sortBy": sort, "count": 1, "cursor": cursor})
+        if r.status_code != 200:
+            assert_scim_error(r, 400, "invalidCursor")
+
+
 HALF_A_PAIR = '"\\ud800"'  # a JSON string literal whose only escape names half a surrogate pair
 
 

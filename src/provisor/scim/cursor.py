@@ -117,11 +117,27 @@ def _sort_key(text: str) -> SortKey:
         value, id = json.loads(text)
     except (ValueError, TypeError):
         raise InvalidCursor("cursor is not one this server issued") from None
-    plain = (
-        value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-    )
-    if isinstance(value, float):
+    plain = value is None or isinstance(value, str)
+    if isinstance(value, int) and not isinstance(value, bool):
+        plain = -(2**63) <= value < 2**63  # a stored integer is 64 bits, as any a store binds
+    elif isinstance(value, float):
         plain = math.isfinite(value)  # json reads NaN and Infinity, which no stored number is
-    if not plain or not isinstance(id, str) or not id:
+    if (
+        not plain
+        or not isinstance(id, str)
+        or not id
+        or not _utf8(id)
+        or (isinstance(value, str) and not _utf8(value))
+    ):
         raise InvalidCursor("cursor is not one this server issued")
     return SortKey(value, id)
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is UTF-8 text: a JSON ``\\uXXXX`` escape may name half of a surrogate
+    pair, which no stored text (nor the database's binding of a parameter) holds."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
