@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -252,11 +253,17 @@ class TenantModel(RuleBasedStateMachine):
 
     # ---- draws --------------------------------------------------------------------------------
 
+    def ordered(self, ids: Iterable[str]) -> list[str]:
+        """``ids`` in the order their resources were created: what a draw samples from. Ids are
+        the server's, other in every run, so a draw among them sorted by id would pick another
+        resource when Hypothesis replays the same choices, and the run would go elsewhere."""
+        return sorted(ids, key=self.seq_of)
+
     def pick_user(self, data: st.DataObject) -> str:
-        return data.draw(st.sampled_from(sorted(self.users)), label="user")
+        return data.draw(st.sampled_from(self.ordered(self.users)), label="user")
 
     def pick_group(self, data: st.DataObject) -> str:
-        return data.draw(st.sampled_from(sorted(self.groups)), label="group")
+        return data.draw(st.sampled_from(self.ordered(self.groups)), label="group")
 
     def pick_ghost(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(self.ghosts), label="ghost")
@@ -271,7 +278,7 @@ class TenantModel(RuleBasedStateMachine):
             r = self.c.post("/Users", json={"schemas": [USER], "userName": name, "displayName": name[:3]})
             self.users[r.json()["id"]] = User(seq=self.next_seq(), user_name=name, display_name=name[:3])
         for name in GROUP_NAMES[:groups]:
-            members = data.draw(st.lists(st.sampled_from(sorted(self.users)), min_size=1, unique=True))
+            members = data.draw(st.lists(st.sampled_from(self.ordered(self.users)), min_size=1, unique=True))
             body = {"schemas": [GROUP], "displayName": name, "members": [{"value": m} for m in members]}
             r = self.c.post("/Groups", json=body)
             self.groups[r.json()["id"]] = Group(
@@ -370,7 +377,7 @@ class TenantModel(RuleBasedStateMachine):
 
     def user_filter(self, data: st.DataObject) -> tuple[str, Any]:
         """A filter on Users and what it means on the model: a predicate of a User's id."""
-        users, groups = sorted(self.users), sorted(self.groups)
+        users, groups = self.ordered(self.users), self.ordered(self.groups)
         kind = data.draw(
             st.sampled_from(
                 [
@@ -418,8 +425,8 @@ class TenantModel(RuleBasedStateMachine):
             t = data.draw(st.sampled_from(["direct", "indirect"]))
             return f'groups[value eq "{g}" and type eq "{t}"]', lambda i: (g, t) in self.groups_of(i)
         if kind == "modified":  # a client catching up on what changed (docs/user-guide.md)
-            moments = sorted({self.reps[i]["meta"]["lastModified"] for i in users})
-            t = data.draw(st.sampled_from(moments))
+            since = data.draw(st.sampled_from(users), label="since whose change")
+            t = self.reps[since]["meta"]["lastModified"]
             op = data.draw(st.sampled_from(["ge", "gt"]))
 
             def later(i: str) -> bool:
@@ -455,7 +462,7 @@ class TenantModel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def filter_groups(self, data: st.DataObject) -> None:
-        pool = sorted(self.users) + sorted(self.groups) + self.ghosts[:1]
+        pool = self.ordered([*self.users, *self.groups]) + self.ghosts[:1]
         m = data.draw(st.sampled_from(pool), label="member")
         text, wanted = data.draw(
             st.sampled_from(
@@ -508,7 +515,7 @@ class TenantModel(RuleBasedStateMachine):
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def get_by_id(self, data: st.DataObject) -> None:
-        rid = data.draw(st.sampled_from(sorted([*self.users, *self.groups])), label="resource")
+        rid = data.draw(st.sampled_from(self.ordered([*self.users, *self.groups])), label="resource")
         r = self.c.get(self.path(rid))
         assert r.status_code == 200, r.text
         assert r.headers["etag"] == r.json()["meta"]["version"]
@@ -738,7 +745,7 @@ class TenantModel(RuleBasedStateMachine):
         """Members to send: the tenant's Users and Groups (nested groups, which Entra and Okta
         never make but other clients may), now and then a deleted one (left out, logged), with
         the display Okta sends when ``displays`` (its own name for the User, or ours)."""
-        pool = sorted(self.users) + sorted(self.groups) + self.ghosts[:1]
+        pool = self.ordered([*self.users, *self.groups]) + self.ghosts[:1]
         size = data.draw(st.sampled_from([1, 2, 3, 0]), label="how many")  # Okta empties with []
         some = st.lists(st.sampled_from(pool), min_size=min(size, len(pool)), max_size=size, unique=True)
         ids = data.draw(some, label="members")
@@ -819,7 +826,7 @@ class TenantModel(RuleBasedStateMachine):
         kinds += ["remove_groups", "set_display"] if first and self.groups[gid].members else []
         kind = data.draw(st.sampled_from(kinds), label="group op")
         if kind == "set_display":  # a member's display, through the full member list
-            m = data.draw(st.sampled_from(sorted(self.groups[gid].members)), label="member")
+            m = data.draw(st.sampled_from(self.ordered(self.groups[gid].members)), label="member")
             d = data.draw(st.sampled_from([*DISPLAY_NAMES[:2], self.shown(m)]), label="display")
             o = {"op": "replace", "path": f'members[value eq "{m}"].display', "value": d}
             return o, lambda g: dataclasses.replace(g, members={**g.members, m: d})
@@ -839,7 +846,7 @@ class TenantModel(RuleBasedStateMachine):
             o = {"op": "replace", "value": {"id": gid, "displayName": v}}
             return o, lambda g: dataclasses.replace(g, display_name=v)
         if kind == "remove_filter":  # the flag's form (1.6), one member; a non-member changes nothing
-            pool = sorted(self.users) + sorted(self.groups) + self.ghosts[:1]
+            pool = self.ordered([*self.users, *self.groups]) + self.ghosts[:1]
             m = data.draw(st.sampled_from(pool), label="member")
             o = {"op": data.draw(st.sampled_from(["remove", "Remove"])), "path": f'members[value eq "{m}"]'}
             return o, lambda g: dataclasses.replace(g, members={k: v for k, v in g.members.items() if k != m})
@@ -983,7 +990,7 @@ class TenantModel(RuleBasedStateMachine):
         data=st.data(), how=st.sampled_from(["304", "200", "412 get", "412 patch", "412 put", "412 delete"])
     )
     def conditional(self, data: st.DataObject, how: str) -> None:
-        rid = data.draw(st.sampled_from(sorted([*self.users, *self.groups])), label="resource")
+        rid = data.draw(st.sampled_from(self.ordered([*self.users, *self.groups])), label="resource")
         if rid not in self.reps:
             self.seen(self.c.get(self.path(rid)).json())
         current, stale, url = self.reps[rid]["meta"]["version"], self.stale(rid), self.path(rid)
@@ -1033,7 +1040,7 @@ class TenantModel(RuleBasedStateMachine):
     @precondition(lambda self: self.users or self.groups)
     @rule(data=st.data())
     def other_tenant_sees_nothing(self, data: st.DataObject) -> None:
-        rid = data.draw(st.sampled_from(sorted([*self.users, *self.groups])), label="resource")
+        rid = data.draw(st.sampled_from(self.ordered([*self.users, *self.groups])), label="resource")
         url = self.path(rid)
         assert_scim_error(self.other.get(url), 404)
         what = data.draw(st.sampled_from(["patch", "put", "delete", "member", "filter"]))
