@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from provisor.scim.filter.parser import parse_attr_path, parse_filter
 from provisor.scim.schema.model import default_registry
-from provisor.store.base import Query, SortPosition
+from provisor.store.base import Query, SortKey
 from provisor.store.sql import SqlStore
 
 USER_RT = default_registry().resource_type("User")
@@ -35,7 +35,7 @@ def users(sql_store: SqlStore, tenant_id: str) -> list[str]:
 
 def walk(store: SqlStore, tenant: str, query: Query, count: int, *, ids_only: bool) -> list[str]:
     seen: list[str] = []
-    position: SortPosition | None = None
+    position: SortKey | None = None
     for _ in range(50):
         page = replace(query, after=position, count=count)
         if ids_only:

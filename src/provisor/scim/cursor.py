@@ -43,7 +43,7 @@ _MAX_OFFSET = 2**62
 @dataclass(frozen=True, slots=True)
 class SortKey:
     """Where a resource stands in a sorted query: the value the store sorts it by (None: it has
-    none; ``store.base.SortPosition``) and its id, which breaks ties."""
+    none; ``store.base.Query.ties_by_id``) and its id, which breaks ties."""
 
     value: str | int | float | None
     id: str

@@ -13,9 +13,9 @@ that address no resource. A ``version`` is the resource's ETag, a string; ``null
 no version (RFC 7643 section 2.5), any other JSON value fails its operation with 400
 ``invalidSyntax`` like every other malformed operation member. A ``path`` is read as a request's
 (``bulk_paths``): one malformed (400 ``invalidPath``), naming no resource (404), not taking the
-operation's method (405) or ``/Me`` (501) fails that operation before anything is done. Member names, of the
-request and of its operations, are matched in any case (RFC 7643 section 2.1), as those of a
-PatchOp are.
+operation's method (405) or ``/Me`` (501) fails that operation before anything is done. Member
+names, of the request and of its operations, are matched in any case (RFC 7643 section 2.1), as
+those of a PatchOp are.
 """
 
 from __future__ import annotations

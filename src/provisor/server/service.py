@@ -30,7 +30,7 @@ import orjson
 
 from provisor.scim import patch as scim_patch
 from provisor.scim.compat import bodies
-from provisor.scim.cursor import Cursor, SortKey, encode_cursor
+from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
 from provisor.scim.projection import project
@@ -48,7 +48,7 @@ from provisor.store.base import (
     Query,
     Reads,
     ResourceStore,
-    SortPosition,
+    SortKey,
     StoredResource,
     UnknownMember,
 )
@@ -359,7 +359,7 @@ class ResourceService:
     def search(self, ctx: TenantContext, rt: ResourceType, request: ListRequest, base_url: str) -> Outcome:
         if request.cursor is not None:
             return self._cursor_page(ctx, rt, request, request.cursor, base_url)
-        total, _, resources, _ = self._page(self.store, ctx, rt, request, request.query, base_url)
+        total, _, resources, _, _ = self._page(self.store, ctx, rt, request, request.query, base_url)
         return Outcome(200, list_response(total, request.start_index, resources))
 
     def _page(
@@ -370,15 +370,16 @@ class ResourceService:
         request: ListRequest,
         query: Query,
         base_url: str,
-    ) -> tuple[int, list[str], list[Body], bool]:
+    ) -> tuple[int, list[str], list[Body], bool, list[SortKey] | None]:
         """(totalResults, the ids, the representations, whether the page was cut short by its
-        Users' groups: ``Page.cut``) of one page of ``query``, read with ``reads`` (the store, or
-        a snapshot of it)."""
+        Users' groups: ``Page.cut``, each resource's position when ``query`` asks them:
+        ``Page.positions``) of one page of ``query``, read with ``reads`` (the store, or a
+        snapshot of it)."""
         if request.projection.only_ids(rt):  # what ``project`` would leave of each representation
             listing = reads.search_ids(ctx.id, rt.name, query)
             core = rt.schema.id
             ids = listing.ids
-            return listing.total, ids, [{"schemas": [core], "id": id} for id in ids], False
+            return listing.total, ids, [{"schemas": [core], "id": id} for id in ids], False, listing.positions
         page = reads.search(ctx.id, rt.name, query)
         found = page.resources
         return (
@@ -386,6 +387,7 @@ class ResourceService:
             [r.id for r in found],
             [self.render(rt, r, base_url, request.projection) for r in found],
             page.cut,
+            page.positions,
         )
 
     def _cursor_page(
@@ -412,7 +414,7 @@ class ResourceService:
         # after a key the page's own total counts only what follows it: the query's is read
         # too, in the page's snapshot, so totalResults counts what the page was read from
         with self.store.snapshot() as reads:
-            total, ids, resources, cut = self._page(reads, ctx, rt, request, page, base_url)
+            total, ids, resources, cut, _ = self._page(reads, ctx, rt, request, page, base_url)
             if cursor.after is not None:
                 total = self._page(reads, ctx, rt, request, replace(query, count=0), base_url)[0]
         following = Cursor(cursor.digest, after=ids[:count][-1] if ids else "")
@@ -428,28 +430,19 @@ class ResourceService:
         the store compares them), from the start, or at the offset of a cursor issued before
         sorted pages had positions. Its next cursor holds the position of its last resource."""
         query, count = request.query, request.query.count
-        key = cursor.key
         page = replace(
             query,
             ties_by_id=True,
-            after=None if key is None else SortPosition(key.value, key.id),
-            start_index=1 if key is not None else (cursor.offset or 0) + 1,
+            after=cursor.key,
+            start_index=1 if cursor.key is not None else (cursor.offset or 0) + 1,
             count=count + 1,
         )
-        if request.projection.only_ids(rt):
-            listing = self.store.search_ids(ctx.id, rt.name, page)
-            total, ids, positions, cut = listing.total, listing.ids, listing.positions, False
-            resources: list[Body] = [{"schemas": [rt.schema.id], "id": id} for id in ids[:count]]
-        else:
-            found = self.store.search(ctx.id, rt.name, page)
-            total, positions, cut = found.total, found.positions, found.cut
-            ids = [r.id for r in found.resources]
-            resources = [self.render(rt, r, base_url, request.projection) for r in found.resources[:count]]
+        total, ids, resources, cut, positions = self._page(self.store, ctx, rt, request, page, base_url)
         following = None
-        if (len(ids) > count or cut) and resources and positions:
-            last = positions[len(resources) - 1]
-            following = encode_cursor(Cursor(cursor.digest, key=SortKey(last.value, last.id)))
-        return Outcome(200, list_response(total, None, resources, next_cursor=following))
+        if (len(ids) > count or cut) and ids and positions:
+            last = positions[min(len(ids), count) - 1]
+            following = encode_cursor(Cursor(cursor.digest, key=last))
+        return Outcome(200, list_response(total, None, resources[:count], next_cursor=following))
 
 
 def groups_json(groups: tuple[GroupRef, ...], base_url: str) -> list[dict[str, Any]]:

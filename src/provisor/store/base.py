@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from provisor.scim.cursor import SortKey as SortKey  # where a resource stands in a sorted listing
 from provisor.scim.filter.ast import AttrPath, Filter
 
 # Membership values are protocol data; the store keeps them in their own relation.
@@ -335,11 +336,12 @@ class Query:
     #: Load each User's ``groups`` (ignored for other resource types).
     with_groups: bool = True
     #: Break ties of ``sort_by`` (equal values, and every resource without one) on ``id``, not on
-    #: creation order, and tell each resource's :class:`SortPosition` (``Page.positions``): what
+    #: creation order, and tell each resource's :class:`SortKey` (``Page.positions``: the value
+    #: the store sorts it by, a boolean as 0 or 1, a dateTime as the instant it keeps): what
     #: cursor-based pagination resumes from (``after``).
     ties_by_id: bool = False
     #: With ``sort_by`` and ``ties_by_id``: only the resources after this position in that order.
-    after: SortPosition | None = None
+    after: SortKey | None = None
     #: Count every match for ``total``; without it ``total`` is only a lower bound (the rows
     #: before and on the page), for a caller that counts otherwise (a cursor page after a key).
     with_total: bool = True
@@ -350,16 +352,6 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class SortPosition:
-    """Where a resource stands in a listing sorted with ties by id (``Query.ties_by_id``): the
-    value the store sorts it by (None: it has none; a boolean as 0 or 1, a dateTime as the store
-    keeps instants) and its id."""
-
-    value: str | int | float | None
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
 class Page:
     total: int
     resources: list[StoredResource]
@@ -367,7 +359,7 @@ class Page:
     #: more follow: the next page starts after the last resource returned.
     cut: bool = False
     #: Each resource's position, for a query with ``sort_by`` and ``ties_by_id``; else None.
-    positions: list[SortPosition] | None = None
+    positions: list[SortKey] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +367,7 @@ class IdPage:
     total: int
     ids: list[str]
     #: As ``Page.positions``.
-    positions: list[SortPosition] | None = None
+    positions: list[SortKey] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,9 +231,7 @@ def parse_attr_path(text: str, rt: ResourceType, *, short_names: bool = False) -
     declares it (Q11, as filters read it). Raises :class:`InvalidPath`.
     """
     try:
-        parser = _Parser(text, rt, False, "attribute path")
-        parser.short_names = short_names
-        return parser.attr_path()
+        return _Parser(text, rt, False, "attribute path", short_names=short_names).attr_path()
     except ScanError as exc:
         raise InvalidPath(exc.detail, position=exc.position) from None
 
@@ -315,7 +313,16 @@ class _Parser:
         "unquoted",
     )
 
-    def __init__(self, text: str, rt: ResourceType, unquoted: bool, mode: str, dotted: bool = False) -> None:
+    def __init__(
+        self,
+        text: str,
+        rt: ResourceType,
+        unquoted: bool,
+        mode: str,
+        dotted: bool = False,
+        *,
+        short_names: bool | None = None,
+    ) -> None:
         if len(text) > MAX_LENGTH:
             raise ScanError(
                 f"{mode} is too long ({len(text)} characters; the limit is {MAX_LENGTH})", MAX_LENGTH
@@ -328,7 +335,7 @@ class _Parser:
         self.unquoted = unquoted
         #: an unqualified name may be an extension's attribute (``_extension_attribute``): Q11,
         #: which the filters' switch turns on with unquoted values
-        self.short_names = unquoted
+        self.short_names = unquoted if short_names is None else short_names
         self.dotted = dotted
         self.mode = mode
         self.toks = tokenize(text)

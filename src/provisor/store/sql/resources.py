@@ -40,7 +40,7 @@ from provisor.store.base import (
     Precondition,
     Query,
     ResourceNotFound,
-    SortPosition,
+    SortKey,
     StoredResource,
     TenantNotFound,
     UniquenessViolation,
@@ -514,14 +514,14 @@ class SqlResources:
         where = list(SCOPE)
         if query.filter is not None:
             where.append(compile_filter(query.filter, rt, self._dialect, tenant_id))
+        key = None if query.sort_by is None else sort_key(query.sort_by, rt, self._dialect)
+        if key is not None:
+            where += index_scope(key, rt)
         page_where = where
-        if query.sort_by is not None:
-            page_where = where = [*where, *index_scope(query.sort_by, rt, self._dialect)]
-        if query.sort_by is not None and query.ties_by_id:
-            columns = (*columns, sort_key(query.sort_by, rt, self._dialect))
+        if key is not None and query.ties_by_id:
+            columns = (*columns, key)
             if query.after is not None:
-                later = after_position(query.sort_by, query.descending, rt, self._dialect, query.after)
-                page_where = [*where, later]
+                page_where = [*where, after_position(key, query.descending, rt, query.after)]
         keyed = query.filter is None and query.sort_by is None and self._dialect.name == "sqlite"
         held = self._held(conn, tenant_id, rt.name) if keyed else None
         rows: list[Any] = []
@@ -532,9 +532,7 @@ class SqlResources:
             if held is not None and offset:
                 after = self._cursors.start(tenant_id, rt.name, offset, held[1])
             if after is None:
-                terms = order_by(
-                    query.sort_by, query.descending, rt, self._dialect, ties_by_id=query.ties_by_id
-                )
+                terms = order_by(key, query.descending, rt, ties_by_id=query.ties_by_id)
                 page = page.order_by(*terms)
                 page = page.offset(offset)
             else:
@@ -827,12 +825,12 @@ def _total(offset: int, count: int, rows: list[Any]) -> int | None:
     return None
 
 
-def _positions(query: Query, rows: list[Any]) -> list[SortPosition] | None:
+def _positions(query: Query, rows: list[Any]) -> list[SortKey] | None:
     """Each row's position in a listing sorted with ties by id: its value of the sort (the last
     column ``_listing`` added) and its id (the second)."""
     if query.sort_by is None or not query.ties_by_id:
         return None
-    return [SortPosition(r[-1], r[1]) for r in rows]
+    return [SortKey(r[-1], r[1]) for r in rows]
 
 
 def _page(

@@ -16,24 +16,19 @@ from sqlalchemy import ColumnElement, UnaryExpression, and_, case, func, literal
 from provisor.scim.filter.ast import AttrPath
 from provisor.scim.filter.parser import lookup_attribute
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
-from provisor.store.base import SortPosition
+from provisor.store.base import SortKey
 from provisor.store.sql.dialect import SqlDialect, Val
 from provisor.store.sql.tables import resources as R
 
 
 def order_by(
-    path: AttrPath | None,
-    descending: bool,
-    rt: ResourceType,
-    dialect: SqlDialect,
-    *,
-    ties_by_id: bool = False,
+    key: ColumnElement[Any] | None, descending: bool, rt: ResourceType, *, ties_by_id: bool = False
 ) -> list[ColumnElement[Any] | UnaryExpression[Any]]:
-    """ORDER BY terms for ``sortBy=path``; by creation order (primary key) when there is none.
-    ``ties_by_id``: equal values follow one another by id rather than by creation order."""
-    if path is None:
+    """ORDER BY terms for a sort on ``key`` (``sort_key``); by creation order (primary key) when
+    there is none. ``ties_by_id``: equal values follow one another by id rather than by creation
+    order."""
+    if key is None:
         return [R.c.pk]
-    key = sort_key(path, rt, dialect)
     if _unique(key, rt):
         # Never null and unique within a tenant and type: ordered by its unique index alone, so a
         # keyset page (``id gt "<last>"``, ``sortBy=id``, or after a cursor's position) reads its
@@ -47,11 +42,10 @@ def order_by(
 
 
 def after_position(
-    path: AttrPath, descending: bool, rt: ResourceType, dialect: SqlDialect, position: SortPosition
+    key: ColumnElement[Any], descending: bool, rt: ResourceType, position: SortKey
 ) -> ColumnElement[bool]:
-    """The resources after ``position`` in the order of ``order_by(..., ties_by_id=True)``:
+    """The resources after ``position`` in the order of ``order_by(key, ..., ties_by_id=True)``:
     compared on the very expression that order sorts by, so that the two never disagree."""
-    key = sort_key(path, rt, dialect)
     if _unique(key, rt):  # no ties, no resource without a value
         value = literal(position.value)
         return key < value if descending else key > value
@@ -64,11 +58,10 @@ def after_position(
     return or_(beyond, tied) if descending else or_(beyond, tied, key.is_(None))
 
 
-def index_scope(path: AttrPath, rt: ResourceType, dialect: SqlDialect) -> list[ColumnElement[bool]]:
-    """What a listing sorted on ``path`` adds to its WHERE, true of every row it lists, so that
+def index_scope(key: ColumnElement[Any], rt: ResourceType) -> list[ColumnElement[bool]]:
+    """What a listing sorted on ``key`` adds to its WHERE, true of every row it lists, so that
     the planner may order it by the index of its sort key: ``user_name_key IS NOT NULL`` (the
     condition of userName's partial unique index) for Users sorted by userName; else nothing."""
-    key = sort_key(path, rt, dialect)
     return [key.is_not(None)] if key is R.c.user_name_key and _unique(key, rt) else []
 
 
