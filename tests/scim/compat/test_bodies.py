@@ -185,6 +185,30 @@ def test_role_json_string_decoded() -> None:
     assert sent["value"] == json.dumps(ROLE), "input must not be mutated"
 
 
+def test_role_json_string_gives_its_type_and_primary_unless_the_element_has_them() -> None:
+    inner = {"value": "Boss", "primary": True, "type": "T"}
+    assert bodies.decode_role({"value": json.dumps(inner)}, ON) == inner
+    sent = {"value": json.dumps(inner), "primary": False, "type": "Mine"}
+    assert bodies.decode_role(sent, ON) == {"value": "Boss", "primary": False, "type": "Mine"}
+
+
+def test_role_json_string_is_decoded_one_level_only() -> None:
+    nested = json.dumps({"value": "inner"})
+    sent = {"value": json.dumps({"value": nested})}
+    assert bodies.decode_role(sent, ON) == {"value": nested}
+    body = {"schemas": [USER], "userName": "a", "roles": [sent]}
+    assert parse_resource(USERS, body, ON)["roles"] == [{"value": nested}]
+
+
+def test_role_json_string_primary_is_validated_like_the_elements_own() -> None:
+    body = {"schemas": [USER], "userName": "a", "roles": [{"value": json.dumps({"value": "B", "primary": "yes"})}]}
+    with pytest.raises(InvalidValue, match="primary"):
+        parse_resource(USERS, body, ON)
+    two = [{"value": json.dumps({"value": n, "primary": True})} for n in ("A", "B")]
+    with pytest.raises(InvalidValue, match="primary true"):
+        parse_resource(USERS, {"schemas": [USER], "userName": "a", "roles": two}, ON)
+
+
 def test_role_json_string_keeps_existing_display() -> None:
     sent = {"value": json.dumps(ROLE), "display": "Mine"}
     assert bodies.decode_role(sent, ON) == {"value": "Admin", "display": "Mine"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -266,6 +267,22 @@ def test_q8_decodes_json_roles_when_on() -> None:
     assert q.normalise_value(USER, None, roles, value, ON, whole=True) == [
         {"value": "Admin", "display": "Admin", "primary": True}
     ]
+
+
+def test_q8_a_patch_decodes_its_own_roles_once_and_never_the_stored_ones() -> None:
+    nested = '{"value":"inner"}'
+    data = {"userName": "a", "roles": [{"value": nested}]}  # stored: a role whose name is JSON text
+    added = {"op": "add", "path": "roles", "value": [{"value": json.dumps({"value": nested})}]}
+    assert run(data, added, ON)["roles"] == [{"value": nested}]
+    other = {"op": "add", "path": "roles", "value": [{"value": "User"}]}
+    assert run(data, other, ON)["roles"] == [{"value": nested}, {"value": "User"}]
+
+
+def test_q8_a_patched_role_takes_primary_from_its_json_and_demotes_the_other() -> None:
+    data = {"userName": "a", "roles": [{"value": "User", "primary": True}]}
+    boss = json.dumps({"value": "Boss", "primary": True, "type": "T"})
+    out = run(data, {"op": "add", "path": "roles", "value": [{"value": boss}]}, ON)["roles"]
+    assert out == [{"value": "User", "primary": False}, {"value": "Boss", "primary": True, "type": "T"}]
 
 
 def test_q8_off_keeps_the_string() -> None:

@@ -134,6 +134,12 @@ class CompatSettings:
             raise KeyError(f"unknown compatibility switch {name!r}")
         return name in self.enabled
 
+    def without(self, name: str) -> CompatSettings:
+        """These settings with the quirk called ``name`` switched off."""
+        if name not in QUIRK_NAMES:
+            raise KeyError(f"unknown compatibility switch {name!r}")
+        return self if name not in self.enabled else CompatSettings(self.enabled - {name})
+
     @classmethod
     def default(cls) -> CompatSettings:
         """Every quirk on: what Entra and Okta need."""

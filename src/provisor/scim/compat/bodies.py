@@ -133,9 +133,10 @@ def decode_role(element: Any, compat: CompatSettings) -> Any:
     """Q8 ``roles_json_strings``: a ``roles`` element as Entra's app-role mappings send it.
 
     - ``{"value": "{\\"id\\":\\"…\\",\\"value\\":\\"Admin\\",\\"displayName\\":\\"Admin\\"}"}``:
-      the JSON-encoded string is decoded; ``value`` becomes the inner ``value`` and ``display`` the
-      inner ``displayName`` (or ``display``) unless the element already has one; ``type`` and
-      ``primary`` of the element are kept (entra-behaviour.md 1.4, roles).
+      the JSON-encoded string is decoded; ``value`` becomes the inner ``value``, ``display`` the
+      inner ``displayName`` (or ``display``), and ``type`` and ``primary`` the inner ones, each
+      unless the element already has one (entra-behaviour.md 1.4, roles). One level only: an inner
+      ``value`` that is itself JSON text is stored as that text.
     - POST role objects carry ``displayName`` instead of the RFC's ``display``: it is renamed.
 
     With the switch off the element is returned unchanged (a JSON string is then a plain string).
@@ -167,6 +168,9 @@ def decode_role(element: Any, compat: CompatSettings) -> Any:
     out[value_key] = inner_value
     if "display" not in keys and isinstance(inner_display, str):
         out["display"] = inner_display
+    for name in ("type", "primary"):  # validated with the element, as if it had sent them itself
+        if name not in keys and name in inner:
+            out[name] = inner[name]
     return out
 
 

@@ -144,6 +144,12 @@ def apply_operation(
             f"{op.path.path} is immutable: a {op.op} cannot change it (RFC 7644 section 3.5.2); "
             f"remove the value of {attribute.name} and add another instead"
         )
+    if urn is None and attribute.name == "roles":
+        # Q8 decodes a JSON-encoded role once, where the request is parsed (parse_patch_request);
+        # the stored roles were decoded when they were written. Decoding again here, the
+        # operation's value or the merged list, would turn a role whose value is itself JSON text
+        # into what that text encodes.
+        compat = compat.without("roles_json_strings")
     container = data if urn is None else data.get(urn)
     current = container.get(attribute.name) if isinstance(container, Mapping) else None
     work = len(current) + 1 if type(current) is list else 1
