@@ -192,3 +192,18 @@ def test_filters_on_password_are_refused_not_answered_empty(client: httpx.Client
     assert_scim_error(client.post("/Users/.search", json=search), 400, "invalidFilter")
     assert_scim_error(client.post("/.search", json=search), 400, "invalidFilter")
     assert ids(client, "/Groups", "not (displayName pr)") == set()  # Groups unaffected
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t"])
+@pytest.mark.parametrize("endpoint", ["/Users", "/Groups"])
+def test_an_empty_filter_is_refused_not_read_as_no_filter(
+    client: httpx.Client, world: World, endpoint: str, text: str
+) -> None:
+    r = client.get(endpoint, params={"filter": text})
+    assert_scim_error(r, 400, "invalidFilter")
+    assert "empty filter" in r.json()["detail"]
+    body = {"schemas": [SEARCH_SCHEMA], "filter": text}
+    assert_scim_error(client.post(f"{endpoint}/.search", json=body), 400, "invalidFilter")
+    # a repeated parameter is read as its last value, so an empty last one is refused too
+    r = client.get(f"{endpoint}?filter=id%20pr&filter=")
+    assert_scim_error(r, 400, "invalidFilter")

@@ -184,15 +184,16 @@ def build_list_request(
     if filter_text is not None:
         if not isinstance(filter_text, str):
             raise InvalidValue("filter must be a string")
-        if filter_text.strip():
-            filter_ = parse_filter(
-                filter_text,
-                rt,
-                allow_unquoted=short_names,
-                dotted_urns=ctx.compat.on("extension_dot_names"),
-                unknown_absent=across_types,
-                string_booleans=ctx.compat.on("string_booleans"),
-            )
+        # An empty filter is no filter of RFC 7644's grammar: 400 invalidFilter, not every
+        # resource (a client that built it from an empty variable meant to select something).
+        filter_ = parse_filter(
+            filter_text,
+            rt,
+            allow_unquoted=short_names,
+            dotted_urns=ctx.compat.on("extension_dot_names"),
+            unknown_absent=across_types,
+            string_booleans=ctx.compat.on("string_booleans"),
+        )
     sort_by = None
     if p.get("sortby"):
         if not isinstance(p["sortby"], str):
