@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import httpx
 import pytest
 from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user
@@ -397,3 +400,68 @@ def test_a_nul_character_in_a_filter_is_a_400_not_an_empty_result(client: httpx.
     assert "NUL" in body["detail"] and "\x00" not in body["detail"], body
     search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": text}
     assert_scim_error(client.post("/Users/.search", json=search), 400, "invalidFilter")
+
+
+def _raw(port: int, head: str) -> tuple[str, dict[str, object]]:
+    """One request on a fresh connection: the status line and the JSON body of its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode("latin-1"))
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    top, _, body = raw.partition(b"\r\n\r\n")
+    return top.split(b"\r\n")[0].decode(), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        [],
+        ["good.example", "evil.example"],
+        ["evil.example/x?"],
+        ["evil.example#f"],
+        ["a@b"],
+        ["a b"],
+        ["x:80x"],
+    ],
+    ids=["none", "two", "path", "fragment", "userinfo", "space", "port"],
+)
+def test_a_request_without_one_well_formed_host_is_400_and_changes_nothing(live, tenant, hosts):
+    """RFC 9112 section 3.2; the server builds meta.location, Location and $ref from the Host."""
+    _, token = tenant
+    before = live.client(token).get("/Users", params={"count": 0}).json()["totalResults"]
+    lines = "".join(f"Host: {h}\r\n" for h in hosts)
+    body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"host@x.com"}'
+    head = (
+        f"POST /scim/v2/Users HTTP/1.1\r\n{lines}Authorization: Bearer {token}\r\n"
+        f"Content-Type: application/scim+json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n{body}"
+    )
+    status, error = _raw(live.server.port, head)
+    assert status == "HTTP/1.1 400 Bad Request"
+    assert error["status"] == "400" and "Host" in str(error["detail"])
+    assert live.client(token).get("/Users", params={"count": 0}).json()["totalResults"] == before
+
+
+@pytest.mark.parametrize(
+    "host", ["", "scim.example.com:8443", "[::1]:8000", "127.0.0.1", "xn--bcher-kva.example"]
+)
+def test_a_well_formed_host_is_the_authority_of_the_urls_the_server_builds(live, tenant, host):
+    _, token = tenant
+    head = (
+        f"GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    status, spc = _raw(live.server.port, head)
+    assert status == "HTTP/1.1 200 OK"
+    assert spc["meta"]["location"] == f"http://{host or 'localhost'}/scim/v2/ServiceProviderConfig"
+
+
+def test_an_http_1_0_request_may_leave_the_host_out(live, tenant):
+    _, token = tenant
+    status, spc = _raw(
+        live.server.port,
+        f"GET /scim/v2/ServiceProviderConfig HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n",
+    )
+    assert status == "HTTP/1.1 200 OK"
+    assert spc["meta"]["location"] == "http://localhost/scim/v2/ServiceProviderConfig"

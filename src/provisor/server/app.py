@@ -126,6 +126,7 @@ class ScimApp:
         request = ScimRequest(scope, receive, route)
         ctx: TenantContext | None = None
         try:
+            request.check_host()
             # before routing: nothing for strangers
             token, tenant, variant = self.auth.identify(request.credentials())
             scope.setdefault("state", {})["tenant_id"] = tenant.id

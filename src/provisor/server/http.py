@@ -8,12 +8,19 @@ Starlette.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from provisor.scim.errors import InvalidSyntax, PayloadTooLarge, Unauthorized
+from provisor.scim.errors import BadRequest, InvalidSyntax, PayloadTooLarge, Unauthorized
+
+#: A Host header's value (RFC 9110 section 7.2, RFC 3986 section 3.2.2): an IP literal in brackets
+#: or a reg-name / IPv4 address, then an optional port; empty is allowed (RFC 9112 section 3.2).
+#: The server builds ``meta.location``, ``Location`` and ``$ref`` from it (unless ``--public-url``
+#: is set), so what passes here can only be a URI's authority: no ``/ ? # @`` or spaces.
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]{0,5})?")
 
 JSON_TYPES = ("application/scim+json", "application/json")
 SCIM_MEDIA_TYPE = b"application/scim+json"
@@ -136,6 +143,19 @@ class ScimRequest:
         self._query: dict[str, str] | None = None
         #: The body's bytes once :meth:`json` has read them (a request trace shows them).
         self.body: bytes | None = None
+
+    def check_host(self) -> None:
+        """400 unless the request names one well-formed Host (RFC 9112 section 3.2: a server MUST
+        answer 400 to an HTTP/1.1 request without one, with several, or with an invalid one)."""
+        host = self.headers.get("host")
+        if host is None:
+            if self.scope.get("http_version") == "1.0":
+                return
+            raise BadRequest("an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)")
+        if _HOST.fullmatch(host) is None:
+            raise BadRequest("the Host header is not a host name or address with an optional port")
+        if len(self._lines("host")) > 1:
+            raise BadRequest("send one Host header, not several (RFC 9112 section 3.2)")
 
     def credentials(self) -> str | None:
         """The Authorization header, None when absent; 401 when it is sent more than once, so

@@ -201,7 +201,11 @@ def test_role_json_string_is_decoded_one_level_only() -> None:
 
 
 def test_role_json_string_primary_is_validated_like_the_elements_own() -> None:
-    body = {"schemas": [USER], "userName": "a", "roles": [{"value": json.dumps({"value": "B", "primary": "yes"})}]}
+    body = {
+        "schemas": [USER],
+        "userName": "a",
+        "roles": [{"value": json.dumps({"value": "B", "primary": "yes"})}],
+    }
     with pytest.raises(InvalidValue, match="primary"):
         parse_resource(USERS, body, ON)
     two = [{"value": json.dumps({"value": n, "primary": True})} for n in ("A", "B")]
