@@ -165,6 +165,41 @@ class TestParse:
         )
         assert exc.detail.startswith("operation 2:") and "position" in exc.detail
 
+    def test_a_member_given_twice_in_two_cases_is_invalid_syntax(self) -> None:
+        title = {"op": "replace", "path": "title", "value": "A"}
+        twice = {"schemas": [PATCH_OP_URN], "Operations": [title], "operations": [title]}
+        exc = error(parse_patch_request, twice, USER, D)
+        assert exc.scim_type == "invalidSyntax" and "twice" in exc.detail
+        exc = error(parse_patch_request, body(title, {**title, "OP": "remove"}), USER, D)
+        assert exc.scim_type == "invalidSyntax" and exc.detail.startswith("operation 2:")
+
+    @pytest.mark.parametrize(
+        "before",
+        [
+            [{"op": "replace", "path": f"{E}:manager", "value": "m"}],  # Q5: a remove, then the write
+            [{"op": "replace", "value": {"displayName": "a", "nickName": "b", "title": "c"}}],  # per key
+            [{"op": "replace", "path": "noSuchAttribute", "value": 1}],  # ignored (1.3): no operation
+            [{"op": "replace", "path": f"{E}:manager", "value": "m"}, {"op": "add", "value": {"title": "t"}}],
+        ],
+        ids=["manager-shorthand", "pathless", "ignored", "both"],
+    )
+    def test_errors_found_applying_name_the_operation_sent(self, before: list[dict[str, Any]]) -> None:
+        bad = {"op": "replace", "path": "displayName", "value": 5}
+        exc = error(patch, {"userName": "a"}, *before, bad)
+        assert exc.detail.startswith(f"operation {len(before) + 1}: displayName"), exc.detail
+
+    def test_errors_on_a_group_count_its_member_operations(self) -> None:
+        member = {"op": "add", "path": "members", "value": [{"value": "u1"}]}
+        bad = {"op": "replace", "path": "externalId", "value": 5}
+        ops = parse_patch_request(body(member, member, bad), GROUP, D)
+        other, _, _ = split_member_operations(GROUP, ops, D)
+        exc = error(apply_patch, GROUP, {"displayName": "g"}, other, D)
+        assert exc.detail.startswith("operation 3: externalId"), exc.detail
+        by_hand = error(
+            apply_patch, USER, {"userName": "a"}, [PatchOperation("replace", None, {"title": 5})], D
+        )
+        assert by_hand.detail.startswith("operation 1: title"), by_hand.detail
+
     def test_pathless_value_is_expanded_per_attribute(self) -> None:
         ops = parse_patch_request(
             body(

@@ -561,3 +561,19 @@ def test_bulk_member_names_in_any_case(live, client):
         ("PATCH", None, "200"),
     ]
     assert client.get(ops[1]["location"][len(live.base) :]).json()["displayName"] == "Changed"
+
+
+def test_a_member_given_twice_in_two_cases_is_refused_and_runs_nothing(client):
+    """RFC 7643 section 2.1: member names are case-insensitive, so no reading may pick one."""
+    before = client.get("/Users", params={"count": 0}).json()["totalResults"]
+    first = {"method": "POST", "path": "/Users", "bulkId": "a", "data": make_user("twice-a@x.com")}
+    second = {"method": "POST", "path": "/Users", "bulkId": "b", "data": make_user("twice-b@x.com")}
+    shapes = [
+        {"schemas": [BULK], "Operations": [first], "operations": [second]},
+        {"schemas": [BULK], "Operations": [first], "failOnErrors": 1, "FAILONERRORS": 2},
+        bulk({**first, "PATH": "/Groups"}),
+    ]
+    for body in shapes:
+        error = assert_scim_error(client.post("/Bulk", json=body), 400, "invalidSyntax")
+        assert "twice" in error["detail"]
+    assert client.get("/Users", params={"count": 0}).json()["totalResults"] == before

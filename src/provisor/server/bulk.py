@@ -252,9 +252,12 @@ def operations(body: dict[str, Any]) -> Any:
 def member(message: dict[str, Any], name: str) -> Any:
     """The value of member ``name`` of a BulkRequest or of one of its operations, its name in any
     case (RFC 7643 section 2.1: attribute names are case-insensitive); None when there is none.
-    Of a name sent twice in two cases, the first counts."""
+    400 invalidSyntax for a name sent twice in two cases, which no reading could choose between."""
     low = name.lower()
-    return next((v for k, v in message.items() if k.lower() == low), None)
+    found = [v for k, v in message.items() if k.lower() == low]
+    if len(found) > 1:
+        raise InvalidSyntax(f'"{name}" is given twice, in two cases (member names are case-insensitive)')
+    return found[0] if found else None
 
 
 #: The members of a Bulk operation (RFC 7644 section 3.7), by their names in lower case.
@@ -263,12 +266,17 @@ _OPERATION_MEMBERS = {name.lower(): name for name in ("method", "bulkId", "versi
 
 def spelled_out(op: Any) -> Any:
     """Operation ``op`` with its members named as RFC 7644 spells them, whatever their case (a
-    ``Version`` read as absent would make a conditional write unconditional). Of a name sent twice
-    in two cases, the first counts, as in :func:`member`; other members are kept as sent, and what
+    ``Version`` read as absent would make a conditional write unconditional). A name sent twice in
+    two cases is 400 invalidSyntax, as in :func:`member`; other members are kept as sent, and what
     is no object is left for its result to refuse."""
     if not isinstance(op, dict):
         return op
     out: dict[str, Any] = {}
     for key, value in op.items():
-        out.setdefault(_OPERATION_MEMBERS.get(str(key).lower(), str(key)), value)
+        name = _OPERATION_MEMBERS.get(str(key).lower(), str(key))
+        if name in out:
+            raise InvalidSyntax(
+                f'an operation gives "{name}" twice, in two cases (member names are case-insensitive)'
+            )
+        out[name] = value
     return out

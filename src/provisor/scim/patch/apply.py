@@ -61,7 +61,7 @@ def apply_patch(
                     raise ValueError("group members are not in the dict: use split_member_operations")
                 work.spend(apply_operation(rt, result, one, compat))
         except ScimError as exc:
-            prefix_operation(exc, index)
+            prefix_operation(exc, op.place(index))
             raise
     check_required(rt, result)
     check_immutable(rt, data, result)

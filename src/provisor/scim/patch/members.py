@@ -109,7 +109,7 @@ def split_member_operations(
     builder = _DeltaBuilder()
     full = False
     for index, op in enumerate(ops):
-        with operation_context(index):
+        with operation_context(op.place(index)):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if not is_member_path(rt, one.path):
@@ -150,7 +150,7 @@ def apply_member_operations(
     written: set[str] = set()
     shown = _AsShown(current, lookup)
     for index, op in enumerate(ops):
-        with operation_context(index):
+        with operation_context(op.place(index)):
             for one in expand_operation(op, rt, compat):
                 assert one.path is not None
                 if is_member_path(rt, one.path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from provisor.scim.compat import CompatSettings
@@ -43,6 +43,14 @@ class PatchOperation:
     op: OpName
     path: PatchPath | None
     value: Any = None
+    #: The 1-based place in its request of the operation this one was parsed from (one sent
+    #: operation may become several, or none), which error messages name; 0 when built by hand.
+    number: int = field(default=0, compare=False)
+
+    def place(self, index: int) -> int:
+        """The 0-based place of this operation in its request: ``index``, where it stands in the
+        list being applied, for an operation built by hand."""
+        return self.number - 1 if self.number else index
 
 
 def parse_patch_request(body: Any, rt: ResourceType, compat: CompatSettings) -> tuple[PatchOperation, ...]:
@@ -73,7 +81,9 @@ def parse_patch_request(body: Any, rt: ResourceType, compat: CompatSettings) -> 
     out: list[PatchOperation] = []
     for index, raw in enumerate(raw_ops):
         try:  # operation_context(index), inlined: a generator-based context manager costs ~1 us
-            out.extend(_parse_operation(raw, rt, compat))
+            out.extend(
+                PatchOperation(o.op, o.path, o.value, index + 1) for o in _parse_operation(raw, rt, compat)
+            )
         except ScimError as exc:
             prefix_operation(exc, index)
             raise
@@ -102,7 +112,10 @@ def _fields(obj: Mapping[Any, Any]) -> dict[str, Any]:
     for key, value in obj.items():
         if not isinstance(key, str):
             raise InvalidSyntax("a PATCH message has a non-string key")
-        out[key.lower()] = value
+        low = key.lower()
+        if low in out:
+            raise InvalidSyntax(f'"{key}" is given twice, in two cases (member names are case-insensitive)')
+        out[low] = value
     return out
 
 
