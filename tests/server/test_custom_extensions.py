@@ -531,3 +531,56 @@ def test_put_replaces_custom_values_and_bulk_carries_them(c: httpx.Client) -> No
         "costCode": "CC-9",
         "skills": ["go"],
     }
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_a_value_filter_selects_values_of_a_simple_multi_valued_attribute(
+    live_ext: LiveServer, strict: bool
+) -> None:
+    """RFC 7644 section 3.5.2.2: "If the target location is a multi-valued attribute and a
+    complex filter is specified comparing a 'value', the values matched by the filter are
+    removed"; the same filter selects in a replace and in a search."""
+    _, token = live_ext.new_tenant({"strict": True} if strict else {})
+    skills = f"{URN}:skills"
+    with live_ext.client(token) as c:
+
+        def create(user_name: str, values: list[str]) -> str:
+            body = {**entra_user(user_name, skills=values), "schemas": [USER, URN]}
+            r = c.post("/Users", json=body)
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        uid, other = create("skilled@x.com", ["go", "Py", "rust"]), create("other@x.com", ["python"])
+
+        def search(text: str) -> set[str]:
+            r = c.get("/Users", params={"filter": text})
+            assert r.status_code == 200, r.text
+            return {u["id"] for u in r.json()["Resources"]}
+
+        assert search(f'{skills}[value eq "py"]') == {uid}  # caseExact false, as the attribute
+        assert search(f'{skills}[value sw "py" and not (value eq "py")]') == {other}
+        assert search(f"{skills}[value pr]") == {uid, other}
+        assert search(f'{skills}[value eq "go" and value eq "rust"]') == set()  # one value both
+
+        r = patch(c, uid, {"op": "remove", "path": f'{skills}[value eq "go"]'})
+        assert r.status_code == 200, r.text
+        assert r.json()[URN]["skills"] == ["Py", "rust"]
+        r = patch(c, uid, {"op": "replace", "path": f'{skills}[value ew "ust"]', "value": "Rust 2024"})
+        assert r.status_code == 200, r.text
+        assert c.get(f"/Users/{uid}").json()[URN]["skills"] == ["Py", "Rust 2024"]
+        assert c.get(f"/Users/{other}").json()[URN]["skills"] == ["python"]
+
+        before = c.get(f"/Users/{uid}").json()
+        refused = [
+            ({"op": "replace", "path": f'{skills}[value eq "cobol"]', "value": "x"}, "noTarget"),
+            ({"op": "replace", "path": f'{skills}[type eq "x"]', "value": "x"}, "invalidPath"),
+            ({"op": "replace", "path": f'{skills}[value eq "Py"].value', "value": "x"}, "invalidPath"),
+            ({"op": "replace", "path": f'{skills}[value eq "Py"]', "value": {"value": "x"}}, "invalidValue"),
+            ({"op": "replace", "path": f'{skills}[value eq "Py"]', "value": 5}, "invalidValue"),
+        ]
+        if strict:  # a default tenant ignores a path it does not know (unknown_attributes_ignored)
+            refused.append(({"op": "remove", "path": 'schemas[value eq "x"]'}, "invalidPath"))
+        for op, scim_type in refused:
+            assert_scim_error(patch(c, uid, op), 400, scim_type)
+        assert c.get(f"/Users/{uid}").json() == before
+        assert_scim_error(c.get("/Users", params={"filter": f'{skills}[type eq "x"]'}), 400, "invalidFilter")

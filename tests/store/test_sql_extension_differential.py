@@ -239,7 +239,8 @@ def literals(t: AttributeType) -> tuple[st.SearchStrategy[Any], list[CompareOp]]
 
 def path_filters(rt: ResourceType, urn: str) -> st.SearchStrategy[Filter]:
     """Comparisons and presence tests of every attribute and sub-attribute of extension ``urn``,
-    named with its URN, and valuePaths over its multi-valued complex attributes."""
+    named with its URN, and valuePaths over its multi-valued attributes (inside which a simple
+    attribute's values are named ``value``, parsed as the attribute's own path)."""
     schema = rt.extension(urn)
     assert schema is not None
     leaves: list[st.SearchStrategy[Filter]] = []
@@ -253,10 +254,10 @@ def path_filters(rt: ResourceType, urn: str) -> st.SearchStrategy[Filter]:
             leaves.append(st.just(Present(path)))
         if a.sub_attributes:
             leaves.append(st.just(Present(AttrPath(urn, a.name))))
-        if a.sub_attributes and a.multi_valued:
+        if a.multi_valued:
             inner = []
-            for s in a.sub_attributes:
-                path = AttrPath(urn, a.name, s.name)
+            for s in subs:
+                path = AttrPath(urn, a.name, s.name if a.sub_attributes else None)
                 values, ops = literals(s.type)
                 inner.append(st.builds(Compare, st.just(path), st.sampled_from(ops), values))
                 inner.append(st.just(Present(path)))

@@ -42,9 +42,8 @@ def render_literal(value: Literal) -> str:
 
 
 def render_path(path: AttrPath, case: Case = str, *, inner: bool = False, core_urn: bool = False) -> str:
-    if inner:
-        assert path.sub is not None
-        return case(path.sub)
+    if inner:  # inside attr[...]: a sub-attribute, or "value" for a simple attribute's values
+        return case(path.sub or "value")
     base = case(path.attr)
     if path.urn is not None:
         base = f"{path.urn}:{base}"

@@ -250,3 +250,17 @@ def test_hand_built_node_on_unknown_attribute_falls_back_to_literal_type() -> No
     f = Compare(AttrPath(None, "x-custom"), CompareOp.EQ, "ABC")
     assert matches(f, {"x-custom": "abc"}, USER_RT)
     assert matches(Compare(AttrPath(None, "x-n"), CompareOp.GT, 2), {"x-n": 3}, USER_RT)
+
+
+def test_a_value_path_on_a_simple_attribute_tests_each_value_alone() -> None:
+    device = {"tags": ["Alpha", "beta"], "ports": [22, 443]}
+    assert matches(parse_filter('tags[value eq "alpha"]', DEVICE_RT), device, DEVICE_RT)  # caseExact false
+    assert not matches(
+        parse_filter('tags[value eq "alpha" and value eq "beta"]', DEVICE_RT), device, DEVICE_RT
+    )
+    assert matches(parse_filter("ports[value gt 100 and value lt 500]", DEVICE_RT), device, DEVICE_RT)
+    assert not matches(parse_filter("ports[value gt 22 and value lt 443]", DEVICE_RT), device, DEVICE_RT)
+    assert not matches(parse_filter("tags[value pr]", DEVICE_RT), {"tags": [{"value": "x"}]}, DEVICE_RT)
+    path = parse_patch_path('tags[value sw "a"]', DEVICE_RT)
+    assert path.filter is not None
+    assert [matches_element(path.filter, t, DEVICE_RT) for t in device["tags"]] == [True, False]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,6 +215,38 @@ def test_value_path_in_extension_and_sub_names_canonical() -> None:
     assert node == ValuePath(AttrPath(None, "emails"), Compare(AttrPath(None, "emails", "type"), EQ, "work"))
 
 
+def test_value_path_on_a_simple_multi_valued_attribute_names_its_values_value() -> None:
+    """RFC 7644 section 3.5.2.2: "a complex filter ... comparing a 'value'" of a multi-valued
+    attribute; each value is the attribute's own path inside the brackets."""
+    tags = AttrPath(None, "tags")
+    node = parse_filter('TAGS[Value sw "a" and not (value eq "ab")]', DEVICE_RT)
+    assert node == ValuePath(tags, And(Compare(tags, CompareOp.SW, "a"), Not(Compare(tags, EQ, "ab"))))
+    assert parse_filter("ports[value gt 80]", DEVICE_RT) == ValuePath(
+        AttrPath(None, "ports"), Compare(AttrPath(None, "ports"), CompareOp.GT, 80)
+    )
+    path = parse_patch_path('tags[value eq "x"]', DEVICE_RT)
+    assert path == PatchPath(tags, Compare(tags, EQ, "x"))
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ('tags[type eq "x"]', "each of its values is named 'value'"),
+        ('tags[value.x eq "x"]', "each of its values is named 'value'"),
+        ('ports[value eq "80"]', "must be compared with a number"),
+        ('schemas[value eq "x"]', "needs a multi-valued attribute"),
+    ],
+)
+def test_value_path_on_a_simple_attribute_refusals(text: str, detail: str) -> None:
+    with pytest.raises(InvalidFilter, match=re.escape(detail)):
+        parse_filter(text, DEVICE_RT)
+
+
+def test_no_sub_attribute_follows_a_simple_attributes_value_path() -> None:
+    with pytest.raises(InvalidPath, match="has no sub-attributes"):
+        parse_patch_path('tags[value eq "x"].value', DEVICE_RT)
+
+
 # -- literals --------------------------------------------------------------------------------------
 
 
@@ -392,9 +425,9 @@ ERRORS = [
     ('userName eq "a\x01"', "invalid string literal", 12),
     ('emails[type eq "work"].value eq "x"', "only allowed in a PATCH path", 22),
     ('emails[type eq "w" and emails[type eq "x"]]', "cannot be nested", 29),
-    ('name[givenName eq "x"]', "needs a multi-valued complex attribute", 4),
-    ('userName[value eq "x"]', "needs a multi-valued complex attribute", 8),
-    ('emails.value[type eq "x"]', "needs a multi-valued complex attribute", 12),
+    ('name[givenName eq "x"]', "needs a multi-valued attribute", 4),
+    ('userName[value eq "x"]', "needs a multi-valued attribute", 8),
+    ('emails.value[type eq "x"]', "needs a multi-valued attribute", 12),
     ('emails[nope eq "x"]', "unknown sub-attribute 'nope' of 'emails'", 7),
     ("userName eq jyoung", "must be quoted", 12),
     ("active gt true", "'gt' is not defined for the boolean", 7),
@@ -545,7 +578,7 @@ PATH_ERRORS = [
     ('emails[type eq "work"].value.x', "unknown sub-attribute 'value.x'", 23),
     ('emails[type xx "work"]', "unknown operator 'xx'", 12),
     ('emails[type eq "work"', "expected ']'", 21),
-    ('name[givenName eq "x"]', "needs a multi-valued complex attribute", 4),
+    ('name[givenName eq "x"]', "needs a multi-valued attribute", 4),
     ("userName eq", "expected '[' or the end of the path", 9),
     ('"userName"', "expected an attribute name", 0),
     ("emails[]", "expected an attribute name", 7),

@@ -61,11 +61,20 @@ def matches(f: Filter, resource: Mapping[str, Any], rt: ResourceType) -> bool:
     return _eval(f, _ResourceReader(resource), rt)
 
 
-def matches_element(f: Filter, element: Mapping[str, Any], rt: ResourceType) -> bool:
-    """Whether one element of a multi-valued complex attribute satisfies the inner filter ``f`` of a
-    :class:`ValuePath` or :class:`PatchPath` (RFC 7644 sections 3.4.2.2 and 3.5.2); ``path.sub``
-    names the element's keys."""
+def matches_element(f: Filter, element: Any, rt: ResourceType) -> bool:
+    """Whether one element of a multi-valued attribute satisfies the inner filter ``f`` of a
+    :class:`ValuePath` or :class:`PatchPath` (RFC 7644 sections 3.4.2.2 and 3.5.2): of a complex
+    attribute, an object whose keys ``path.sub`` names; of a simple one, the value itself, which
+    the inner filter names ``value`` (parsed as the attribute's path with no sub-attribute)."""
     return _eval(f, _ElementReader(element), rt)
+
+
+def is_element(element: Any, attribute: Attribute | None) -> bool:
+    """Whether ``element`` is a value a valuePath on ``attribute`` tests: an object for a complex
+    attribute, a simple value for a simple one."""
+    if attribute is not None and attribute.type is not AttributeType.COMPLEX:
+        return not isinstance(element, Mapping | list | tuple)
+    return isinstance(element, Mapping)
 
 
 def is_present(value: Any) -> bool:
@@ -125,11 +134,12 @@ class _ResourceReader:
 
 
 class _ElementReader:
-    """Reads ``path.sub`` off one element of a multi-valued complex attribute."""
+    """Reads ``path.sub`` off one element of a multi-valued complex attribute; the element itself
+    for no ``path.sub`` (a simple attribute's value)."""
 
     __slots__ = ("element",)
 
-    def __init__(self, element: Mapping[str, Any]) -> None:
+    def __init__(self, element: Any) -> None:
         self.element = element
 
     def __call__(self, path: AttrPath) -> list[Any]:
@@ -152,8 +162,9 @@ def _eval(f: Filter, read: _ResourceReader | _ElementReader, rt: ResourceType) -
     if isinstance(f, ValuePath):
         if not isinstance(read, _ResourceReader):
             return False  # a valuePath never nests inside another (RFC 7644 errata 4690)
+        top = _definition(f.path, rt)
         return any(
-            isinstance(e, Mapping) and _eval(f.filter, _ElementReader(e), rt) for e in read.elements(f.path)
+            is_element(e, top) and _eval(f.filter, _ElementReader(e), rt) for e in read.elements(f.path)
         )
     raise TypeError(f"not a filter node: {f!r}")
 

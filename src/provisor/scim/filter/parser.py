@@ -522,9 +522,9 @@ class _Parser:
     def value_path(self, resolved: _Resolved, pos: int) -> ValuePath:
         urn, top, sub = resolved
         _, _, bracket = self.toks[self.i]
-        if sub is not None or top.type is not AttributeType.COMPLEX or not top.multi_valued:
+        if sub is not None or not top.multi_valued or (urn is None and top.name == "schemas"):
             shown = f"{top.name}.{sub.name}" if sub is not None else top.name
-            self.fail(f"'[...]' needs a multi-valued complex attribute; '{shown}' is not one", bracket)
+            self.fail(f"'[...]' needs a multi-valued attribute; '{shown}' is not one", bracket)
         self.enter(bracket)
         self.i += 1
         inner = self.or_exp((urn, top, None))
@@ -659,8 +659,18 @@ class _Parser:
         return ext, top, self.sub_of(top, sub_name, offset + len(name) + 1)
 
     def resolve_sub(self, parent: _Resolved, word: str, pos: int) -> _Resolved:
-        """Resolve a name inside ``attr[...]``: a sub-attribute of the bracketed attribute."""
+        """Resolve a name inside ``attr[...]``: a sub-attribute of the bracketed attribute; for a
+        simple multi-valued attribute, ``value``, which names each of its values (RFC 7644 section
+        3.5.2.2: "a complex filter ... comparing a 'value'"), as the attribute itself."""
         ext, top, _ = parent
+        if top.type is not AttributeType.COMPLEX:
+            if word.lower() != "value":
+                self.fail(
+                    f"inside '{top.name}[...]' each of its values is named 'value' ('{top.name}' has "
+                    f"no sub-attributes; found '{word}')",
+                    pos,
+                )
+            return ext, top, None
         return ext, top, self.sub_of(top, word, pos)
 
     def sub_of(self, top: Attribute, name: str, pos: int) -> Attribute:

@@ -20,7 +20,7 @@ from provisor.scim.compat import CompatSettings
 from provisor.scim.compat import patch_ops as quirks
 from provisor.scim.errors import InvalidValue, Mutability, NoTarget, ScimError, TooMany
 from provisor.scim.filter.ast import Filter, PatchPath
-from provisor.scim.filter.evaluate import matches_element
+from provisor.scim.filter.evaluate import is_element, matches_element
 from provisor.scim.patch.request import (
     PatchOperation,
     expand_operation,
@@ -276,13 +276,15 @@ def _write_filtered(
     compat: CompatSettings,
 ) -> Any:
     """A valuePath target: set ``sub`` of, merge into (add) or replace the matched values."""
+    if attribute.type is not AttributeType.COMPLEX:
+        return _write_filtered_simple(rt, attribute, current, f, value)
     if sub is None:
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
         if not isinstance(value, Mapping):
             raise InvalidValue(f"{attribute.name}[...] needs an object value: the sub-attributes to set")
     elements = _elements(current)
-    matched = _matched(rt, elements, f)
+    matched = _matched(rt, attribute, elements, f)
     if not matched:
         created = quirks.element_from_filter(f) if compat.on("unmatched_filter_creates") else None
         if created is None:
@@ -305,6 +307,31 @@ def _write_filtered(
         out.append(new)
         touched.append(new)
     return _rebuild(attribute, out, touched)
+
+
+def _write_filtered_simple(
+    rt: ResourceType, attribute: Attribute, current: Any, f: Filter, value: Any
+) -> Any:
+    """``attr[value eq "x"]`` on a simple multi-valued attribute (RFC 7644 section 3.5.2.3): each
+    matched value becomes ``value`` (add and replace alike: a simple value has nothing to merge),
+    kept in its place and listed once. A filter that matches nothing is ``noTarget``: the value
+    it describes and the one given may differ, so there is no element to create."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, Mapping | list):
+        raise InvalidValue(
+            f"{attribute.name}[...] needs one {attribute.type.value} value to put in place of those matched"
+        )
+    elements = _elements(current)
+    matched = _matched(rt, attribute, elements, f)
+    if not matched:
+        raise NoTarget(f"the filter on {attribute.name} matches no value (RFC 7644 section 3.5.2.3)")
+    out: list[Any] = []
+    for i, element in enumerate(elements):
+        new = value if i in matched else element
+        if new not in out:
+            out.append(new)
+    return out
 
 
 def _check_agrees(attribute: Attribute, described: Mapping[str, Any], value: Mapping[Any, Any]) -> None:
@@ -415,7 +442,9 @@ def _remove(rt: ResourceType, attribute: Attribute, current: Any, path: PatchPat
         keep = [e for e in _elements(current) if not any(_selects(attribute, s, e) for s in selectors)]
         return _rebuild(attribute, keep, [])
     elements = _elements(current)
-    matched = set(range(len(elements))) if path.filter is None else _matched(rt, elements, path.filter)
+    matched = (
+        set(range(len(elements))) if path.filter is None else _matched(rt, attribute, elements, path.filter)
+    )
     out: list[Any] = []
     for i, element in enumerate(elements):
         if i not in matched:
@@ -465,5 +494,5 @@ def _elements(current: Any) -> list[Any]:
     return [current]
 
 
-def _matched(rt: ResourceType, elements: list[Any], f: Filter) -> set[int]:
-    return {i for i, e in enumerate(elements) if isinstance(e, Mapping) and matches_element(f, e, rt)}
+def _matched(rt: ResourceType, attribute: Attribute, elements: list[Any], f: Filter) -> set[int]:
+    return {i for i, e in enumerate(elements) if is_element(e, attribute) and matches_element(f, e, rt)}

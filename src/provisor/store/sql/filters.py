@@ -155,7 +155,7 @@ class _Compiler:
                 return special
         keys = (path.attr,) if path.urn is None else (path.urn, path.attr)
         if top is not None and top.multi_valued:
-            return self.json_rows(keys)
+            return self.json_rows(keys, objects=top.type is AttributeType.COMPLEX)
         return self.d.scalar(R.c.data, keys if path.sub is None else (*keys, path.sub))
 
     def special(
@@ -200,7 +200,9 @@ class _Compiler:
 
     # -- multi-valued sources ------------------------------------------------------------------
 
-    def json_rows(self, keys: tuple[str, ...]) -> _Rows:
+    def json_rows(self, keys: tuple[str, ...], *, objects: bool = True) -> _Rows:
+        """The elements of the JSON array at ``keys``; ``objects``: a valuePath tests only those
+        that are objects (a complex attribute's), else only simple values (a simple one's)."""
         d = self.d
 
         def any_(build: Callable[[_Element], Cond]) -> Cond:
@@ -212,7 +214,8 @@ class _Compiler:
             return exists(select(literal(1)).select_from(els.source).where(build(sub)))
 
         def guard(sub: _Element) -> Cond:
-            return func.coalesce(sub(None).jtype, "") == "object"  # valuePath elements are objects
+            kind = func.coalesce(sub(None).jtype, "")
+            return kind == "object" if objects else kind.not_in(("object", "array"))
 
         return _Rows(any_, guard)
 
