@@ -70,7 +70,13 @@ import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
 
 from provisor.cli.newcomers import Newcomer, Newcomers
-from provisor.scim.errors import HeadersTooLarge, InvalidSyntax, RequestTimeout, ServiceUnavailable
+from provisor.scim.errors import (
+    HeadersTooLarge,
+    InvalidSyntax,
+    RequestTimeout,
+    ServiceUnavailable,
+    UriTooLong,
+)
 from provisor.server.errors import error_body
 
 if TYPE_CHECKING:
@@ -147,6 +153,24 @@ MAX_HEAD_BYTES = 64 * 1024
 _HEAD_TOO_LARGE = orjson.dumps(
     error_body(HeadersTooLarge(f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes"))
 )
+
+#: The longest request target (path and query) taken: the most httptools' URL parser reads.
+MAX_TARGET_BYTES = 65_535
+
+_TARGET_TOO_LONG = orjson.dumps(
+    error_body(
+        UriTooLong(
+            f"the request target (path and query) is longer than {MAX_TARGET_BYTES} bytes; send a long "
+            "filter in the body of a POST to .../.search (RFC 7644 section 3.4.3)"
+        )
+    )
+)
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop reading a request the protocol answers itself
+    (``refused``); httptools passes it on as a parser error, and uvicorn then calls
+    ``send_400_response``."""
 
 
 #: Seconds a request head may take from its first byte (for a connection's first request, from
@@ -232,6 +256,8 @@ if HttpToolsProtocol is not None:
         beneath: asyncio.WriteTransport | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            #: The status line and body of the answer to a request refused while it is read.
+            self._refused: tuple[bytes, bytes] | None = None
             self._in_head = True  # until the current request's headers are complete
             self._head_done = False  # whether a head completed in the chunk being fed
             self._head_bytes = 0
@@ -316,7 +342,22 @@ if HttpToolsProtocol is not None:
                 newcomers.counted -= 1
             self.newcomer = None
 
+        def on_url(self, url: bytes) -> None:
+            super().on_url(url)  # called for each part of the target that came in a chunk
+            if len(self.url) > MAX_TARGET_BYTES:
+                self._refused = (b"414 URI Too Long", _TARGET_TOO_LONG)
+                raise _Refused
+
         def on_headers_complete(self) -> None:
+            # the head whole, counted exactly (data_received counts only the chunks after which
+            # a head was still incomplete, to bound what httptools keeps): the request line's
+            # method and version are a few bytes, each header line its name, value and ": \r\n"
+            size = len(self.url) + 16
+            for name, value in self.headers:
+                size += len(name) + len(value) + 4
+            if size > MAX_HEAD_BYTES:
+                self._refused = (b"431 Request Header Fields Too Large", _HEAD_TOO_LARGE)
+                raise _Refused
             if self.newcomer is not None:  # the connection's first request: no newcomer any more
                 self._settle()
             newcomers = self._newcomers
@@ -464,7 +505,11 @@ if HttpToolsProtocol is not None:
             self.transport.abort()  # connection_lost releases a send waiting to write, as a disconnect
 
         def send_400_response(self, msg: str) -> None:
-            _send_scim_error(self.transport, self.server_state.default_headers)
+            refused = self._refused
+            if refused is None:
+                _send_scim_error(self.transport, self.server_state.default_headers)
+            else:
+                _send_scim_error(self.transport, self.server_state.default_headers, *refused)
 
 
 class HttpToolsMissing(RuntimeError):

@@ -199,6 +199,12 @@ class HeadersTooLarge(ScimError):
     status = 431
 
 
+class UriTooLong(ScimError):
+    """414 (RFC 9110 section 15.5.15): the request target is longer than the server reads."""
+
+    status = 414
+
+
 class NotImplementedByServer(ScimError):
     """501: a SCIM feature this server does not implement (e.g. /Me)."""
 
