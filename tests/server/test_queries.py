@@ -133,6 +133,39 @@ def test_attributes_and_excluded_attributes(client):
     assert set(listed["Resources"][0]) == {"schemas", "id"}
 
 
+def test_a_value_filter_in_attributes_picks_the_values_it_names(client):
+    """Not RFC 7644's attribute notation, which has no filters; Microsoft's SCIM validator sends
+    attributes=emails[type eq "work"] and expects the work address back."""
+    emails = [
+        {"value": "w@x.com", "type": "work", "primary": True, "display": "W"},
+        {"value": "h@x.com", "type": "home"},
+        {"value": "o, a@x.com", "type": "other"},
+    ]
+    uid = create_user(client, "picks@x.com", displayName="P", emails=emails)["id"]
+
+    def get(**params: str) -> dict[str, Any]:
+        r = client.get(f"/Users/{uid}", params=params)
+        assert r.status_code == 200, r.text
+        listed = client.get("/Users", params={**params, "filter": 'userName eq "picks@x.com"'})
+        assert listed.json()["Resources"] == [r.json()]  # a listing projects the same
+        return r.json()  # type: ignore[no-any-return]
+
+    got = get(attributes='emails[type eq "work"]')
+    assert set(got) == {"schemas", "id", "emails"} and got["emails"] == [emails[0]]
+    assert get(attributes='emails[type eq "work"].value')["emails"] == [{"value": "w@x.com"}]
+    got = get(attributes='userName,emails[type eq "home" or value co ", "]')
+    assert got["userName"] == "picks@x.com" and got["emails"] == emails[1:]
+    assert get(attributes='emails,emails[type eq "work"]')["emails"] == emails  # named whole too
+    assert "emails" not in get(attributes='emails[type eq "nope"],userName')
+    got = get(excludedAttributes='emails[type eq "work"]')
+    assert got["emails"] == emails[1:] and got["displayName"] == "P"
+    got = get(excludedAttributes="emails[primary eq true].display,name")
+    assert got["emails"] == [{k: v for k, v in emails[0].items() if k != "display"}, *emails[1:]]
+    for bad in ('emails[type eq "work"', 'emails[nope eq "x"]', 'userName[value eq "x"]', "emails[]"):
+        assert_scim_error(client.get(f"/Users/{uid}", params={"attributes": bad}), 400, "invalidValue")
+        assert_scim_error(client.get("/Users", params={"excludedAttributes": bad}), 400, "invalidValue")
+
+
 def test_unknown_names_select_nothing_and_an_extension_urn_names_the_extension(client):
     ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
     u = create_user(client, "urn@x.com", displayName="U", **{ext: {"department": "Sales"}})

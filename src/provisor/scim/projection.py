@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provisor.scim.filter.ast import AttrPath
+from provisor.scim.filter.ast import AttrPath, PatchPath
+from provisor.scim.filter.evaluate import is_element, matches_element
 from provisor.scim.schema.model import Attribute, ResourceType, Returned
 
 #: (extension URN lower-cased or None, attribute name lower-cased; "" = the whole extension)
@@ -154,3 +155,83 @@ def _sub_attributes(attribute: Attribute, value: Any, subs: set[str] | None, exc
         if keep:
             out[name] = sub_value
     return out if out else _DROP
+
+
+def select_elements(
+    rt: ResourceType,
+    representation: Mapping[str, Any],
+    selected: Sequence[PatchPath] = (),
+    removed: Sequence[PatchPath] = (),
+) -> Mapping[str, Any]:
+    """The values of multi-valued attributes that value filters in ``attributes`` (``selected``)
+    and ``excludedAttributes`` (``removed``) pick, before :func:`project` applies the rest.
+
+    Not in RFC 7644 (its attribute notation has no filters); Microsoft's SCIM validator sends
+    ``attributes=emails[type eq "work"]`` and expects the work address. An attribute named in
+    ``selected`` keeps the values matching any of its filters (and is left out when none does);
+    one in ``removed`` loses the values a filter matches, or, with a sub-attribute
+    (``emails[type eq "work"].display``), that sub-attribute of each. The representation is
+    copied where it changes."""
+    out: dict[str, Any] | None = None
+    for paths, keep in ((selected, True), (removed, False)):
+        by_key: dict[_Key, list[PatchPath]] = {}
+        for path in paths:
+            key = (path.path.urn.lower() if path.path.urn else None, path.path.attr.lower())
+            by_key.setdefault(key, []).append(path)
+        for (urn, attr), group in by_key.items():
+            source = out if out is not None else representation
+            host_key, host = _host(source, urn)
+            if host is None:
+                continue
+            name = next((k for k in host if k.lower() == attr), None)
+            values = host.get(name) if name is not None else None
+            if name is None or not isinstance(values, list):
+                continue
+            found = rt.attribute(group[0].path.urn, group[0].path.attr)
+            attribute = found[1] if found is not None else None
+            chosen = [v for v in (_pick(rt, attribute, v, group, keep) for v in values) if v is not _DROP]
+            if out is None:
+                out = dict(representation)
+            if host_key is None:
+                target = out
+            else:
+                target = dict(out[host_key])
+                out[host_key] = target
+            if chosen:
+                target[name] = chosen
+            else:
+                del target[name]
+    return representation if out is None else out
+
+
+def _host(representation: Mapping[str, Any], urn: str | None) -> tuple[str | None, Mapping[str, Any] | None]:
+    """Where an attribute of extension ``urn`` (None: the core schema) lives: its key and object."""
+    if urn is None:
+        return None, representation
+    for key, value in representation.items():
+        if key.lower() == urn:
+            return key, value if isinstance(value, Mapping) else None
+    return None, None
+
+
+def _pick(
+    rt: ResourceType, attribute: Attribute | None, value: Any, paths: list[PatchPath], keep: bool
+) -> Any:
+    """One value of a multi-valued attribute after the value filters ``paths`` of ``attributes``
+    (``keep``) or ``excludedAttributes``: itself, without some sub-attributes, or ``_DROP``."""
+    matching = [
+        p
+        for p in paths
+        if p.filter is not None and is_element(value, attribute) and matches_element(p.filter, value, rt)
+    ]
+    if keep:
+        return value if matching else _DROP
+    if not matching:
+        return value
+    subs = set()
+    for p in matching:
+        if p.path.sub is None:
+            return _DROP
+        subs.add(p.path.sub.lower())
+    rest = {k: v for k, v in value.items() if k.lower() not in subs}
+    return rest if rest else _DROP

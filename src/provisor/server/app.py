@@ -46,7 +46,7 @@ from provisor.server.errors import error_response, render_error
 from provisor.server.http import ScimRequest, response_media_type, send_response
 from provisor.server.networks import client_allowed
 from provisor.server.observability import SCIM_ROUTES, Metrics, ObservabilityMiddleware
-from provisor.server.queries import ListRequest, Projection, build_list_request, parse_paths, search_params
+from provisor.server.queries import ListRequest, Projection, build_list_request, search_params
 from provisor.server.ratelimit import RateLimiter
 from provisor.server.service import Body, Outcome, ResourceService, list_response, precondition
 from provisor.server.tenancy import UNREADABLE_SETTINGS, TenantContext, TenantContexts
@@ -237,9 +237,8 @@ class ScimApp:
             return _NO_PROJECTION
         params = {k.lower(): v for k, v in request.query.items()}
         short = ctx.compat.on("unquoted_filter_values")
-        return Projection(
-            parse_paths(params.get("attributes"), rt, short_names=short),
-            parse_paths(params.get("excludedattributes"), rt, short_names=short),
+        return Projection.of(
+            params.get("attributes"), params.get("excludedattributes"), rt, short_names=short
         )
 
     # -- discovery ------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from provisor.scim.errors import (
     InvalidSyntax,
     InvalidValue,
 )
-from provisor.scim.filter.ast import AttrPath
-from provisor.scim.filter.parser import parse_attr_path, parse_filter
+from provisor.scim.filter.ast import AttrPath, PatchPath
+from provisor.scim.filter.parser import parse_attr_path, parse_filter, parse_patch_path
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import INTEGER_RANGE, MAX_INTEGER, MIN_INTEGER, ResourceType, Returned
 from provisor.server.tenancy import TenantContext
@@ -29,7 +29,6 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 #: result (the response still echoes the one asked, up to 2**63 - 1; beyond, see :func:`_int_param`).
 MAX_START_INDEX = 2**62
 _TWO_TO_63 = float(2**63)
-_VALUE_FILTER = re.compile(r"\[[^\]]*\]")
 #: An integer as query-string text: what ``count=`` and ``startIndex=`` may hold.
 _INTEGER_TEXT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
 
@@ -40,6 +39,23 @@ class Projection:
 
     attributes: tuple[AttrPath, ...] | None = None
     excluded: tuple[AttrPath, ...] | None = None
+    #: Value filters in ``attributes`` and in ``excludedAttributes`` (``emails[type eq "work"]``),
+    #: which pick values of multi-valued attributes (``projection.select_elements``). An attribute
+    #: of ``selected`` is in ``attributes`` too; one of ``removed`` is not in ``excluded``.
+    selected: tuple[PatchPath, ...] = ()
+    removed: tuple[PatchPath, ...] = ()
+
+    @classmethod
+    def of(cls, attributes: Any, excluded: Any, rt: ResourceType, *, short_names: bool = False) -> Projection:
+        """The projection the ``attributes`` and ``excludedAttributes`` parameters ask for."""
+        wanted, selected = parse_paths(attributes, rt, short_names=short_names)
+        dropped, removed = parse_paths(excluded, rt, short_names=short_names)
+        if selected:
+            whole = {(p.urn, p.attr) for p in wanted or ()}
+            # a value filter selects among values the same request names unfiltered: all of them
+            selected = tuple(p for p in selected if (p.path.urn, p.path.attr) not in whole)
+            wanted = (*(wanted or ()), *(p.path for p in selected))
+        return cls(wanted, dropped, selected, removed)
 
     def wants_members(self) -> bool:
         """Whether a Group's members will be returned (Entra's ``excludedAttributes=members``, Q10)."""
@@ -84,29 +100,37 @@ class ListRequest:
 
 def parse_paths(
     value: str | Sequence[str] | None, rt: ResourceType, *, short_names: bool = False
-) -> tuple[AttrPath, ...] | None:
-    """A comma-separated list (or JSON list) of attribute names; None when it names nothing.
+) -> tuple[tuple[AttrPath, ...] | None, tuple[PatchPath, ...]]:
+    """A comma-separated list (or JSON list) of attribute names: the names without a value
+    filter (None when it names nothing), and those with one.
 
     A schema extension's URN alone names the whole extension; with ``short_names`` (Q11, the
     tenant's ``unquoted_filter_values``) an unqualified name may name an extension's attribute,
     as in a filter (``parse_attr_path``). Names no schema of ``rt`` declares
     select nothing (so ``attributes=foo`` leaves the ``always`` attributes, and a search across
     resource types asking for ``userName`` gets Groups reduced to those). Microsoft's reference
-    tests send a value filter inside ``attributes`` (``emails[type eq "work"]``); the filter is
-    dropped and the attribute kept.
+    tests send a value filter inside ``attributes`` (``emails[type eq "work"]``): read as a
+    PATCH path (``emails[type eq "work"].value``), 400 ``invalidValue`` when it is none.
     """
     if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)
+        return None, ()
+    items = _split_names(value) if isinstance(value, str) else list(value)
     paths: list[AttrPath] = []
+    filtered: list[PatchPath] = []
     named = False
     for raw in items:
         if not isinstance(raw, str):
             raise InvalidValue("attributes must be strings")
-        name = _VALUE_FILTER.sub("", raw).strip()
+        name = raw.strip()
         if not name:
             continue
         named = True
+        if "[" in name:
+            try:
+                filtered.append(parse_patch_path(name, rt))
+            except InvalidPath as exc:
+                raise InvalidValue(f"{name!r} is no attribute with a value filter: {exc.detail}") from None
+            continue
         extension = rt.extension(name)
         if extension is not None:
             paths.append(AttrPath(None, extension.id))
@@ -115,7 +139,25 @@ def parse_paths(
             paths.append(parse_attr_path(name, rt, short_names=short_names))
         except InvalidPath:
             continue
-    return tuple(paths) if named else None
+    return (tuple(paths) if named and (paths or not filtered) else None), tuple(filtered)
+
+
+def _split_names(text: str) -> list[str]:
+    """``attributes`` split at its commas, but not at those inside a value filter's brackets
+    (``emails[type eq "a,b"]``)."""
+    if "[" not in text:
+        return text.split(",")
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            names.append(text[start:i])
+            start = i + 1
+    names.append(text[start:])
+    return names
 
 
 def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = InvalidValue) -> int:
@@ -226,10 +268,7 @@ def build_list_request(
         start = min(asked, MAX_START_INDEX)
         count = _int_param("count", p.get("count"), default_count)
     count = min(max(count, 0), ctx.max_page_size)
-    projection = Projection(
-        parse_paths(p.get("attributes"), rt, short_names=short_names),
-        parse_paths(p.get("excludedattributes"), rt, short_names=short_names),
-    )
+    projection = Projection.of(p.get("attributes"), p.get("excludedattributes"), rt, short_names=short_names)
     query = Query(
         filter=filter_,
         sort_by=sort_by,

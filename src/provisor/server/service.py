@@ -22,7 +22,7 @@ therefore costs O(its members and nested subtree): every one of their representa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from provisor.scim.compat import bodies
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
-from provisor.scim.projection import project
+from provisor.scim.projection import project, select_elements
 from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
 from provisor.scim.schema.model import ResourceType
 from provisor.server.queries import ListRequest, Projection
@@ -165,7 +165,7 @@ class ResourceService:
         hands it over (``render_json``: nothing decoded, nothing re-encoded); otherwise it is built
         (``to_representation``) and projected."""
         projected = projection is not None and (
-            projection.attributes is not None or bool(projection.excluded)
+            projection.attributes is not None or bool(projection.excluded) or bool(projection.removed)
         )
         location = f"{base_url}{rt.endpoint}/{res.id}"
         groups = groups_json(res.groups, base_url) if res.groups else None
@@ -198,7 +198,10 @@ class ResourceService:
         )
         if projected:
             assert projection is not None
-            return project(rt, rep, projection.attributes, projection.excluded)
+            picked: Mapping[str, Any] = rep
+            if projection.selected or projection.removed:
+                picked = select_elements(rt, rep, projection.selected, projection.removed)
+            return project(rt, picked, projection.attributes, projection.excluded)
         return rep
 
     def _shown(
