@@ -3,7 +3,9 @@ one, never a migrated source, and one-line refusals for what it cannot do."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -100,16 +102,16 @@ def test_an_existing_file_is_kept_unless_overwrite(tmp_path: Path) -> None:
         ("sqlite://", "in-memory"),
         ("not a url", "not a database URL"),
         ("sqlite:///{tmp}/missing.db", "no database at"),
-        ("sqlite:///{tmp}/d.db", "is the database itself"),
+        ("sqlite:///{tmp}/d.db", "is the database or one of its files"),
     ],
 )
 def test_what_backup_cannot_do_is_refused_in_one_line(tmp_path: Path, url: str, needle: str) -> None:
     db = tmp_path / "d.db"
     SqlStore(f"sqlite:///{db}").close()
     before = db.read_bytes()
-    target = str(db) if "itself" in needle else str(tmp_path / "out.db")
+    target = str(db) if "its files" in needle else str(tmp_path / "out.db")
     args = ["backup", target, "--db", url.format(tmp=tmp_path)]
-    if "itself" in needle:
+    if "its files" in needle:
         args.append("--overwrite")
     assert_refused(cli(*args), 1, needle)
     assert db.read_bytes() == before
@@ -207,3 +209,62 @@ def test_an_interrupted_backup_leaves_no_half_copy(tmp_path: Path, monkeypatch: 
     result = cli("backup", str(tmp_path / "out.db"), "--db", f"sqlite:///{db}")
     assert result.exit_code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.db"]
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_the_databases_own_files_are_never_the_target_even_with_overwrite(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A copy renamed over the live database's write-ahead log lost every write in it and left
+    the running server answering 500."""
+    db = tmp_path / "d.db"
+    url = f"sqlite:///{db}"
+    with serving(url) as live:
+        _, token = live.new_tenant()
+        with live.client(token) as client:
+            assert client.post("/Users", json=make_user("kept@x.com")).status_code == 201
+            name = str(db) + suffix
+            wal = db.with_name(db.name + "-wal").read_bytes() if suffix == "-wal" else None
+            assert_refused(
+                cli("backup", name, "--db", url, "--overwrite"), 1, "is the database or one of its files"
+            )
+            if wal is not None:
+                assert db.with_name(db.name + "-wal").read_bytes() == wal
+            r = client.get("/Users", params={"filter": 'userName eq "kept@x.com"'})
+            assert r.status_code == 200 and r.json()["totalResults"] == 1
+
+
+def test_a_link_to_the_database_is_refused_and_other_links_are_not_replaced(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    to_db = tmp_path / "to-db.db"
+    to_db.symlink_to(db)
+    assert_refused(cli("backup", str(to_db), "--db", f"sqlite:///{db}", "--overwrite"), 1, "one of its files")
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep")
+    link = tmp_path / "link.db"
+    link.symlink_to(keep)
+    assert_refused(cli("backup", str(link), "--db", f"sqlite:///{db}", "--overwrite"), 1, "a symbolic link")
+    assert link.is_symlink() and keep.read_text() == "keep"
+
+
+def test_a_named_pipe_is_refused_even_with_overwrite(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert_refused(cli("backup", str(fifo), "--db", f"sqlite:///{db}", "--overwrite"), 1, "a named pipe")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_the_copy_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    SqlStore(f"sqlite:///{db}").close()
+    db.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        result = cli("backup", str(tmp_path / "copy.db"), "--db", f"sqlite:///{db}")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o600

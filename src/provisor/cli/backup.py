@@ -10,11 +10,13 @@ checked backup or untouched.
 The database is only read, and never migrated: a newer Provisor can back up an older database
 before it first opens it. Run it as the user the servers run as (SQLite's ``-wal`` and ``-shm``
 files beside the database are shared with them). To restore, stop the servers and put the copy in the
-database's place (and remove the old ``-wal`` and ``-shm`` files beside it).
+database's place (and remove the old ``-wal`` and ``-shm`` files beside it). The copy is readable
+by its owner alone (mode 0600): it holds what the database holds.
 """
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -39,13 +41,18 @@ def register(app: typer.Typer) -> None:
         target = Path(file)
         if target.is_dir():
             fail(f"{file} is a directory: give a file to write the copy to, such as {target / 'provisor.db'}")
+        part = target.with_name(target.name + ".part")
+        live = _database_files(source)
+        for written in (target, *_sidecars(target), part, *_sidecars(part)):
+            if _resolved(written) in live:  # the backup writes or removes each of these
+                fail(f"{file} is the database or one of its files ({written.name}): give another name")
+        kind = _not_regular(target)
+        if kind is not None:
+            fail(f"{file} is {kind}: a backup replaces only a regular file; give a new file's name")
         if target.exists() and not overwrite:
             fail(f"{file} exists: give a new name, or --overwrite")
-        if target.exists() and target.resolve() == source.resolve():
-            fail(f"{file} is the database itself")
         if not target.parent.is_dir():
             fail(f"no such directory: {target.parent}")
-        part = target.with_name(target.name + ".part")
         try:  # SQLite would only say "unable to open database file", as if of the source
             part.open("wb").close()
         except OSError as exc:
@@ -102,6 +109,35 @@ def sqlite_path(url: str) -> Path:
     return path
 
 
+def _database_files(path: Path) -> set[Path]:
+    """The database at ``path`` and the files SQLite keeps beside it, resolved."""
+    return {_resolved(p) for p in (path, *_sidecars(path), path.with_name(path.name + "-journal"))}
+
+
+def _resolved(path: Path) -> Path:
+    return path.resolve()  # also through a symbolic link to any of them
+
+
+def _not_regular(path: Path) -> str | None:
+    """What ``path`` is when it exists and is no regular file (a symbolic link is not followed:
+    renaming the copy over it would replace the link, not what it points to); else None."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def _sidecars(path: Path) -> list[Path]:
     """The write-ahead log and shared-memory files SQLite keeps beside ``path``."""
     return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
@@ -123,6 +159,10 @@ def copy_database(source: Path, target: Path) -> Summary:
     _remove(target)
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
     try:
+        # the copy holds what the database holds (token hashes, people's data, request traces):
+        # readable by its owner alone, whatever the umask, from its first byte
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)  # every page in one step: one snapshot, however busy the writers
