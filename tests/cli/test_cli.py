@@ -307,14 +307,14 @@ def test_tenant_delete_removes_the_tenant_and_its_tokens_stop_working(db):
         # both tokens work (and are now in the server's token cache)
         assert httpx.get(f"{base}/Users", headers=bearer(gone)).status_code == 200
         assert httpx.get(f"{base}/Users", headers=bearer(kept)).status_code == 200
-        assert "gone" in run("tenant", "delete", "gone", db=db).stdout
+        assert "gone" in run("tenant", "delete", "gone", "--yes", db=db).stdout
         time.sleep(1.2)  # the server caches tokens for about a second
         r = httpx.get(f"{base}/Users", headers=bearer(gone))
         assert r.status_code == 401, r.text
         assert httpx.get(f"{base}/Users", headers=bearer(kept)).status_code == 200
     listed = run("tenant", "list", db=db).stdout
     assert [line.split("\t")[0] for line in listed.splitlines()] == ["kept"]
-    p = run("tenant", "delete", "gone", db=db, check=False)  # unknown now
+    p = run("tenant", "delete", "gone", "--yes", db=db, check=False)  # unknown now
     assert_one_line_error(p)
     assert "gone" in p.stderr and "Deleted" not in p.stdout
 

@@ -177,7 +177,7 @@ def test_serve_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
 def test_a_database_sqlite_cannot_open_says_why(tmp_path: Path) -> None:
     """SQLite says "unable to open database file" whatever the cause."""
     missing = tmp_path / "nonexistent-dir"
-    result = cli("tenant", "list", "--db", f"sqlite:///{missing / 'x.db'}")
+    result = cli("tenant", "create", "acme", "--db", f"sqlite:///{missing / 'x.db'}")
     assert_refused(result, 1, f"unable to open database file (no such directory: {missing})")
     result = cli("tenant", "create", "acme", "--db", f"sqlite:///{tmp_path}")
     assert_refused(result, 1, f"({tmp_path} is a directory; name a file in it, such as sqlite:///")
@@ -893,3 +893,37 @@ def test_a_damaged_database_is_named_with_what_to_do(db: str, tmp_path: Path) ->
     (tmp_path / "short.db").write_bytes(whole[:8192])  # cut short
     result = cli("tenant", "list", "--db", f"sqlite:///{tmp_path / 'short.db'}")
     assert_refused(result, 1, "cannot open the database", "malformed; restore the last backup")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("doctor",),
+        ("tenant", "list"),
+        ("tenant", "show", "acme"),
+        ("tenant", "set", "acme", "--max-page-size", "5"),
+        ("tenant", "delete", "acme", "--yes"),
+        ("tenant", "trace", "acme"),
+        ("token", "create", "acme"),
+        ("token", "list", "acme"),
+        ("token", "revoke", "x"),
+        ("schema", "list"),
+        ("schema", "remove", "urn:example:x"),
+    ],
+)
+def test_only_the_commands_that_make_a_database_open_one_that_is_not_there(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A mistyped --db made an empty database there, on which doctor found nothing wrong."""
+    typo = tmp_path / "typo.db"
+    assert_refused(cli(*args, "--db", f"sqlite:///{typo}"), 1, f"no database at {typo}", "tenant create")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tenant_delete_without_yes_asks_only_a_terminal(db: str) -> None:
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    result = CliRunner().invoke(app, ["tenant", "delete", "acme", "--db", db], input="y\n")  # piped
+    assert_refused(result, 2, "no terminal to ask on", "--yes")
+    assert stored(db) == before
+    assert cli("tenant", "delete", "acme", "--yes", "--db", db).exit_code == 0

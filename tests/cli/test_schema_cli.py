@@ -30,7 +30,13 @@ SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'schema.db'}"
+    """A database that is there (a command other than schema add, serve and tenant create refuses
+    one that is not)."""
+    from provisor.store.sql import SqlStore
+
+    url = f"sqlite:///{tmp_path / 'schema.db'}"
+    SqlStore(url).close()
+    return url
 
 
 def definition(urn: str = CUSTOM, **attribute_overrides: Any) -> dict[str, Any]:

@@ -191,6 +191,22 @@ def read_back(url: str | None, read: Callable[[Any], _Read]) -> _Read | None:
         store.close()
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of the file of SQLite URL ``url`` when no file is there; else None (another
+    database, one in memory, or a URL that is not one, which opening it reports)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or path.startswith("file:"):
+        return None
+    return None if os.path.exists(path) else path
+
+
 def in_memory(url: str) -> bool:
     """Whether ``url`` is a SQLite database in memory (``sqlite://``, ``sqlite:///``,
     ``sqlite:///:memory:``), gone when the process ends."""
@@ -205,11 +221,14 @@ def in_memory(url: str) -> bool:
 
 
 @contextmanager
-def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
+def open_store(url: str | None, *, memory: bool = False, create: bool = False) -> Iterator[Any]:
     """The store at ``url``; a store error or a database failure while it is used ends the command
     with one line on stderr and exit status 1. A database in memory is a usage error unless
     ``memory`` (the demo, whose server lives in the process): a tenant made in one would be gone,
-    with its token, when the command ends."""
+    with its token, when the command ends. A SQLite file that is not there is made only for a
+    command that may ``create`` one (``serve``, ``tenant create``, ``schema add``); any other ends
+    with "no database at PATH", rather than making an empty database where a path was mistyped
+    (on which ``doctor`` would find nothing wrong)."""
     from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
     from provisor.store.base import StoreError, TenantDeleting
@@ -221,6 +240,12 @@ def open_store(url: str | None, *, memory: bool = False) -> Iterator[Any]:
             f"the database {url!r} is in memory, gone when the command ends: "
             "give a file, such as sqlite:///provisor.db",
             2,
+        )
+    missing = None if create else missing_sqlite_file(url)
+    if missing is not None:
+        fail(
+            f"no database at {missing}: check --db (or $PROVISOR_DB); `provisor tenant create` "
+            "or `provisor serve` makes a new one"
         )
     try:
         with warnings.catch_warnings():

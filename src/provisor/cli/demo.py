@@ -49,7 +49,7 @@ def run_demo(url: str, *, port: int, once: bool) -> None:
 
     configure_logging("warning")
     # a database it cannot use: one line, as for every command; one in memory lives as long as the demo
-    with open_store(url, memory=True) as store:
+    with open_store(url, memory=True, create=True) as store:
         name = "demo"
         try:
             tenant = store.get_tenant(name)

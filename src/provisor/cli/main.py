@@ -190,7 +190,7 @@ def serve(
         check_public_url(public_url)
     if (problem := serving.listen_problem(host, port)) is not None:
         fail(problem)
-    with open_store(db) as store:
+    with open_store(db, create=True) as store:
         serving.run_server(
             store,
             host=host,

@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
             fail(f"{file} is not JSON: {exc}")
         except RecursionError:  # json's parser recurses: some thousand unclosed [ or { end it
             fail(f"{file}: its JSON is nested too deeply to be a schema definition")
-        with open_store(db) as store:
+        with open_store(db, create=True) as store:
             try:
                 extension = parse_extension(definition, store.registry, resource_type, required=required)
             except InvalidSchemaDefinition as exc:

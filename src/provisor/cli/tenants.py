@@ -165,7 +165,7 @@ def tenant_create(
     settings = tenant_settings(
         allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
     )
-    with open_store(db) as store:
+    with open_store(db, create=True) as store:
         tenant = store.create_tenant(name, settings)
         token, info = issue_token(store, tenant.id, label=label)
     typer.echo(f"Created tenant {tenant.name} ({tenant.id}).")
@@ -305,8 +305,11 @@ def tenant_delete(
     being deleted: run this again to finish it."""
     from provisor.store.base import DeletionProgress
 
-    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete tenant {name} and everything in it?"):
-        fail("not deleted")
+    if not yes:
+        if not sys.stdin.isatty():  # a script: no one to ask, and no answer piped in is taken
+            fail(f"tenant {name} not deleted: there is no terminal to ask on; add --yes to delete it", 2)
+        if not typer.confirm(f"Delete tenant {name} and everything in it?"):
+            fail("not deleted")
 
     def described(step: DeletionProgress) -> str:
         return f"deleting tenant {step.tenant.name}: {step.deleted:,} of {step.total:,} users and groups"
