@@ -638,3 +638,52 @@ def test_a_bad_environment_value_is_a_usage_error(tmp_path):
         p = run("serve", db=db, check=False, env={**os.environ, name: value})
         assert_one_line_error(p)
         assert p.returncode == 2 and needle in p.stderr
+
+
+def _tokens(db: str) -> dict[str, bool]:
+    """Each token's id: whether it is revoked."""
+    import sqlite3
+
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        return {i: r is not None for i, r in conn.execute("SELECT id, revoked FROM tokens")}
+
+
+@pytest.mark.parametrize("sink", ["/dev/full", "closed pipe"])
+def test_a_secret_token_that_could_not_be_printed_does_not_stay_valid(db: str, sink: str) -> None:
+    """It was stored and active, its secret seen by no one, and Python printed a traceback."""
+    run("tenant", "create", "seen", db=db)
+
+    def attempt(*args: str) -> subprocess.CompletedProcess[bytes]:
+        cmd = [*PROVISOR, *args, "--db", db]
+        if sink == "/dev/full":
+            with open("/dev/full", "wb") as full:
+                return subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, timeout=60)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+            assert p.stdout is not None
+            p.stdout.close()  # the reader is gone before anything is written
+            _, err = p.communicate(timeout=60)
+            return subprocess.CompletedProcess(cmd, p.returncode, b"", err)
+
+    before = _tokens(db)
+    p = attempt("token", "create", "seen")
+    assert p.returncode == 1 and b"Traceback" not in p.stderr, p.stderr
+    assert b"could not be printed, so it was revoked" in p.stderr
+    after = _tokens(db)
+    [new] = set(after) - set(before)
+    assert after == {**before, new: True}
+    p = attempt("tenant", "create", "unseen")
+    assert p.returncode == 1 and b"Traceback" not in p.stderr, p.stderr
+    assert b"tenant unseen was not kept" in p.stderr
+    assert [line.split("\t")[0] for line in run("tenant", "list", db=db).stdout.splitlines()] == ["seen"]
+
+
+def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(db: str) -> None:
+    run("tenant", "create", "acme", db=db)
+    for args in ([b"tenant", b"create", b"\xff"], [b"token", b"create", b"acme", b"--label", b"x\xfe"]):
+        p = subprocess.run(
+            [*map(os.fsencode, PROVISOR), *args, b"--db", os.fsencode(db)], capture_output=True, timeout=60
+        )
+        assert p.returncode == 2 and p.stderr.startswith(b"provisor: argument ") and b"UTF-8" in p.stderr, (
+            p.stderr
+        )
+        assert b"Traceback" not in p.stderr

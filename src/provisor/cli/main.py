@@ -336,6 +336,12 @@ _PARSER_ERROR = _parser_error("ClickException")
 def main() -> None:
     """The ``provisor`` console script. A usage error (a missing argument, an unknown option, a value
     of the wrong type) is one line on stderr and exit 2, like every other error of the CLI."""
+    for i, arg in enumerate(sys.argv[1:], 1):
+        # bytes that are not UTF-8 reach Python as lone surrogates, which no name, label or path
+        # the database keeps can hold (encoding them raised a traceback)
+        if any("\udc80" <= ch <= "\udcff" for ch in arg):
+            typer.echo(f"provisor: argument {i} is not valid UTF-8 text", err=True)
+            sys.exit(2)
     try:
         code = app(standalone_mode=False, prog_name="provisor")
     except _PARSER_ERROR as exc:

@@ -7,7 +7,9 @@ same database: a running server follows a change within a second (its token and 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -168,9 +170,11 @@ def tenant_create(
     with open_store(db, create=True) as store:
         tenant = store.create_tenant(name, settings)
         token, info = issue_token(store, tenant.id, label=label)
-    typer.echo(f"Created tenant {tenant.name} ({tenant.id}).")
-    typer.echo(f"Secret Token {info.prefix}… ({info.id}) - shown once; store it now:")
-    typer.echo(token)
+        shown = f"Created tenant {tenant.name} ({tenant.id}).\n"
+        shown += f"Secret Token {info.prefix}… ({info.id}) - shown once; store it now:\n{token}"
+        if not _show_once(shown):  # no one could read the token: no tenant that none reaches
+            store.delete_tenant(tenant.id)
+            fail(f"the Secret Token could not be printed, so tenant {tenant.name} was not kept")
 
 
 @tenant_app.command("list")
@@ -506,8 +510,25 @@ def token_create(
     with open_store(db) as store:
         t = store.get_tenant(tenant)
         token, info = issue_token(store, t.id, label=label, expires=expires)
-    typer.echo(f"Secret Token {info.prefix}… ({info.id}) for tenant {t.name} - shown once:")
-    typer.echo(token)
+        if not _show_once(
+            f"Secret Token {info.prefix}… ({info.id}) for tenant {t.name} - shown once:\n{token}"
+        ):
+            store.revoke_token(info.id)  # a token no one saw must not stay valid
+            fail(f"the Secret Token could not be printed, so it was revoked ({info.id})")
+
+
+def _show_once(text: str) -> bool:
+    """Print ``text``, a Secret Token's only showing, on standard output, flushed; False when it
+    could not be written (a full disk, a closed pipe: ``> /dev/full``, ``| true``)."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError:
+        # Python would try the flush again at exit and complain on stderr: drop what is buffered
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+    return True
 
 
 @token_app.command("list")
