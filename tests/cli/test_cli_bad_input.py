@@ -927,3 +927,17 @@ def test_tenant_delete_without_yes_asks_only_a_terminal(db: str) -> None:
     assert_refused(result, 2, "no terminal to ask on", "--yes")
     assert stored(db) == before
     assert cli("tenant", "delete", "acme", "--yes", "--db", db).exit_code == 0
+
+
+def test_a_rate_burst_needs_a_rate_limit(db: str) -> None:
+    """A burst stored without a limit was shown nowhere, then tightened a later --rate-limit."""
+    assert_refused(cli("tenant", "create", "acme", "--rate-burst", "2", "--db", db), 2, "--rate-limit")
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = stored(db)
+    assert_refused(
+        cli("tenant", "set", "acme", "--rate-burst", "2", "--db", db), 2, "has none", "--rate-limit"
+    )
+    assert stored(db) == before
+    assert cli("tenant", "set", "acme", "--rate-limit", "10", "--rate-burst", "2", "--db", db).exit_code == 0
+    result = cli("tenant", "set", "acme", "--rate-burst", "3", "--db", db)  # the limit is there now
+    assert result.exit_code == 0 and '"rate_burst": 3' in result.stdout, result.stderr

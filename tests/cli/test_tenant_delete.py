@@ -157,3 +157,20 @@ def test_ctrl_c_before_the_deletion_began_says_nothing_was_deleted(db: str, monk
         assert result.stderr == f"provisor: {said}\n"
     assert not deleting(db.removeprefix("sqlite:///"), "kept")
     assert "users:      3" in run("tenant", "show", "kept", db=db).stdout
+
+
+def test_doctor_names_a_stopped_deletion_and_the_command_that_finishes_it(db: str) -> None:
+    """It advised `token create`, which a tenant being deleted refuses."""
+    fill(db, "gone", 300)
+    run("tenant", "create", "kept", db=db)
+    partly_deleted(db, "gone")
+    assert deleting(db.removeprefix("sqlite:///"), "gone")
+    p = run("doctor", db=db, check=False)
+    assert p.returncode == 1, p.stdout
+    lines = p.stdout.splitlines()
+    assert lines[:-1] == [
+        "problem: tenant gone: its deletion was stopped part way, so it accepts no token and holds "
+        "what is left of its data (finish it: provisor tenant delete gone --yes)"
+    ]
+    run("tenant", "delete", "gone", "--yes", db=db)  # as advised
+    assert run("doctor", db=db).stdout.splitlines() == ["Nothing needs attention (1 tenant)."]

@@ -69,6 +69,15 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
             )
     for tenant in tenants:
         name = shlex.quote(tenant.name)  # as the commands below take it; the tenant is called it too
+        if tenant.deleting:  # tokens gone, resources going: nothing else about it is news
+            findings.append(
+                (
+                    PROBLEM,
+                    f"tenant {name}: its deletion was stopped part way, so it accepts no token and "
+                    f"holds what is left of its data (finish it: provisor tenant delete {name} --yes)",
+                )
+            )
+            continue
         tokens = store.list_tokens(tenant.id)
         active = [t for t in tokens if t.revoked is None and (t.expires is None or t.expires > now)]
         if not active:

@@ -164,6 +164,8 @@ def tenant_create(
     except InvalidTenantName as exc:
         fail(str(exc), 2)
     check_label(label)
+    if rate_burst is not None and rate_limit is None:
+        fail("--rate-burst needs --rate-limit: a burst is of a rate limit", 2)
     settings = tenant_settings(
         allowed_roles, max_page_size, strict or None, compat, rate_limit, rate_burst, trace, networks
     )
@@ -404,7 +406,10 @@ def tenant_set(
     if not settings:
         fail("nothing to change; see --help", 2)
     with open_store(db) as store:
-        if unreadable := store.get_tenant(name).unreadable:
+        current = store.get_tenant(name)
+        if rate_burst is not None and rate_limit is None and not current.settings.get("rate_limit"):
+            fail(f"--rate-burst needs a rate limit, and tenant {current.name} has none: add --rate-limit", 2)
+        if unreadable := current.unreadable:
             typer.echo(f"The stored settings could not be read ({unreadable}); these replace them.", err=True)
         # the store merges --compat into the stored switches in its write transaction: two admins
         # changing different switches at once both keep theirs
