@@ -140,6 +140,9 @@ def attribute(**fields: Any) -> dict[str, Any]:
         (attribute(mutability="writeOnly", returned="never"), "keeps no value it never returns"),
         (attribute(returned="never"), "keeps no value it never returns"),
         (attribute(canonicalValues=["a", 1]), "canonicalValues: a list of non-empty strings"),
+        (attribute(type="integer", canonicalValues=["gold"]), "canonicalValues: canonical values are text"),
+        (attribute(type="boolean", canonicalValues=["x"]), "checks them only on an attribute whose values"),
+        (attribute(type="decimal", canonicalValues=["1.5"]), "not decimal"),
         (attribute(mutablity="readWrite"), "unknown member 'mutablity'"),
         (
             attribute(subAttributes=[{"name": "x", "type": "string"}]),
@@ -234,3 +237,14 @@ def test_a_second_extension_must_not_clash_with_the_first() -> None:
     both = extend(registry, [group_ext])
     groups = both.resource_type("Group")
     assert groups is not None and groups.schema_ids[-1] == "urn:example:scim:Team:2.0:Group"
+
+
+def test_a_stored_declaration_with_canonical_values_on_a_number_loads_without_them() -> None:
+    """Declared before the rule, it is read back as the server reads it (``stored``): the values,
+    never checked, are no longer advertised, and the rest of the extension stays."""
+    bad = definition(attributes=[{"name": "level", "type": "integer", "canonicalValues": ["gold"]}])
+    with pytest.raises(InvalidSchemaDefinition, match="canonical values are text"):
+        parse_extension(bad, default_registry(), "User")
+    loaded = parse_extension(bad, default_registry(), "User", stored=True)
+    [level] = loaded.schema.attributes
+    assert level.name == "level" and level.canonical_values == ()

@@ -81,11 +81,19 @@ class SchemaExtension:
 
 
 def parse_extension(
-    definition: Any, registry: SchemaRegistry, resource_type: str, *, required: bool = False
+    definition: Any,
+    registry: SchemaRegistry,
+    resource_type: str,
+    *,
+    required: bool = False,
+    stored: bool = False,
 ) -> SchemaExtension:
     """The extension ``definition`` declares for ``resource_type`` of ``registry``, checked.
 
-    Raises :class:`InvalidSchemaDefinition` naming the first problem and where it is.
+    Raises :class:`InvalidSchemaDefinition` naming the first problem and where it is. ``stored``:
+    a declaration read back from the database, made under earlier rules; what a later rule
+    refuses, where it can be left out without changing what is stored, is left out instead
+    (canonical values on a number or a boolean, which were never checked).
     """
     rt = registry.resource_type(resource_type)
     if rt is None:
@@ -100,7 +108,7 @@ def parse_extension(
     raw = definition.get("attributes")
     if not isinstance(raw, list) or not raw:
         raise InvalidSchemaDefinition("attributes: a schema declares a non-empty list of attributes")
-    attributes = _attributes(raw, "attributes", nested=False)
+    attributes = _attributes(raw, "attributes", nested=False, stored=stored)
     schema = Schema.from_json({"id": urn, "name": name, "description": description, "attributes": attributes})
     return SchemaExtension(rt.name, schema, required)
 
@@ -141,12 +149,14 @@ def _urn(value: Any, registry: SchemaRegistry) -> str:
     return value
 
 
-def _attributes(raw: Sequence[Any], where: str, *, nested: bool) -> list[dict[str, Any]]:
+def _attributes(
+    raw: Sequence[Any], where: str, *, nested: bool, stored: bool = False
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
         here = f"{where}[{i}]"
-        attribute = _attribute(item, here, nested=nested)
+        attribute = _attribute(item, here, nested=nested, stored=stored)
         low = attribute["name"].lower()
         if low in seen:
             raise InvalidSchemaDefinition(
@@ -157,7 +167,7 @@ def _attributes(raw: Sequence[Any], where: str, *, nested: bool) -> list[dict[st
     return out
 
 
-def _attribute(item: Any, where: str, *, nested: bool) -> dict[str, Any]:
+def _attribute(item: Any, where: str, *, nested: bool, stored: bool = False) -> dict[str, Any]:
     if not isinstance(item, Mapping):
         raise InvalidSchemaDefinition(f"{where}: an attribute is a JSON object")
     _no_unknown_keys(item, _ATTRIBUTE_KEYS, where)
@@ -184,6 +194,16 @@ def _attribute(item: Any, where: str, *, nested: bool) -> dict[str, Any]:
     out["uniqueness"] = _choice(item, "uniqueness", Uniqueness, here, default=Uniqueness.NONE)
     out["canonicalValues"] = _strings(item, "canonicalValues", here)
     out["referenceTypes"] = _strings(item, "referenceTypes", here)
+    text = (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.DATETIME, AttributeType.BINARY)
+    if out["canonicalValues"] and out["type"] not in text:
+        # RFC 7643 section 7 lists them as strings; a value of another type is never one of them
+        if stored:
+            out["canonicalValues"] = []
+        else:
+            raise InvalidSchemaDefinition(
+                f"{here}.canonicalValues: canonical values are text, and Provisor checks them only on an "
+                f"attribute whose values are (string, reference, dateTime, binary), not {out['type']}"
+            )
     if out["uniqueness"] != Uniqueness.NONE:
         raise InvalidSchemaDefinition(
             f"{here}.uniqueness: Provisor enforces uniqueness only for userName and a Group's "
@@ -213,7 +233,7 @@ def _attribute(item: Any, where: str, *, nested: bool) -> dict[str, Any]:
             raise InvalidSchemaDefinition(
                 f"{here}.subAttributes: a complex attribute declares its sub-attributes"
             )
-        out["subAttributes"] = _attributes(subs, f"{here}.subAttributes", nested=True)
+        out["subAttributes"] = _attributes(subs, f"{here}.subAttributes", nested=True, stored=stored)
     elif subs is not None:
         raise InvalidSchemaDefinition(f"{here}.subAttributes: only a complex attribute has sub-attributes")
     return out

@@ -82,7 +82,7 @@ def read_declarations(engine: Engine) -> Declarations:
             withdrawn[rt] = (*withdrawn.get(rt, ()), (row.urn, withdrawn_key(row.urn), row.removing))
         try:
             found = parse_extension(
-                loads(row.definition), registry, row.resource_type, required=bool(row.required)
+                loads(row.definition), registry, row.resource_type, required=bool(row.required), stored=True
             )
         except (InvalidSchemaDefinition, ValueError) as exc:  # a JSON decoding error is a ValueError
             log.warning(
