@@ -687,3 +687,25 @@ def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(db: str) -> None:
             p.stderr
         )
         assert b"Traceback" not in p.stderr
+
+
+def test_serve_on_port_0_announces_the_port_it_listens_on(db: str) -> None:
+    token = last_line(run("tenant", "create", "acme", db=db))
+    server = subprocess.Popen(
+        [*PROVISOR, "serve", "--db", db, "--port", "0", "--no-access-log"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + 30
+        while "serving SCIM at" not in (line := server.stderr.readline()):
+            assert line and time.monotonic() < deadline, "the server never said where it serves"
+        url = line.split("serving SCIM at ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:") and not url.startswith("http://127.0.0.1:0/"), url
+        assert httpx.get(f"{url}/ServiceProviderConfig", headers=bearer(token)).status_code == 200
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)

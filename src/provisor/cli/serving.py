@@ -7,9 +7,11 @@ import functools
 import json
 import logging
 import resource
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -223,7 +225,6 @@ def run_server(
     app = create_app(store, config)
     scheme = "https" if tls_cert else "http"
     log = logging.getLogger("provisor")
-    log.info("serving SCIM at %s://%s:%d%s", scheme, host, port, config.base_path)
     if not store.list_tenants():
         log.warning(
             "the database has no tenant yet, so every request will be 401: create one (it prints its "
@@ -232,7 +233,13 @@ def run_server(
         )
     # the connections served, and as many newcomers (cli/newcomers.py), over TLS or not
     raise_file_limit(2 * max_connections + FILE_MARGIN, log)
-    uvicorn.Server(
+
+    def announce(bound: int) -> None:  # the port bound: another than asked for --port 0
+        shown = f"[{host}]" if ":" in host else host
+        log.info("serving SCIM at %s://%s:%d%s", scheme, shown, bound, config.base_path)
+
+    _AnnouncingServer(
+        announce,
         build_config(
             app,
             host=host,
@@ -245,8 +252,23 @@ def run_server(
             write_timeout=write_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
-        )
+        ),
     ).run()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, telling ``announce`` the port it listens on once it does."""
+
+    def __init__(self, announce: Callable[[int], None], config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        for server in self.servers:
+            for sock in server.sockets:
+                self._announce(int(sock.getsockname()[1]))
+                return
 
 
 class BackgroundServer:
