@@ -16,6 +16,8 @@ from tests.conftest import (
     assert_scim_error,
     create_group,
     create_user,
+    make_user,
+    serving,
 )
 
 from provisor.scim.compat import QUIRK_NAMES
@@ -479,3 +481,20 @@ def test_tenant_contexts_are_compiled_once_a_tenant_object_and_forgotten_later()
     assert contexts.of(again) is not first[1]  # a miss past the keep time: all others go
     assert len(contexts) == 1 and contexts.of(again).max_page_size == 5
     assert contexts.of(tenants[2]).max_page_size == 5 and len(contexts) == 2
+
+
+def test_a_deleted_tenants_token_still_cached_gets_401_not_400(tmp_path):
+    """A server's token cache keeps a token for a while after its tenant is deleted: a write in
+    that while found the tenant gone and was answered 400 "no such tenant", a failed object to
+    Entra rather than failed credentials."""
+    from provisor.server import ServerConfig
+
+    config = ServerConfig(access_log=False, token_cache_seconds=60.0)
+    with serving(f"sqlite:///{tmp_path / 'deleted.db'}", config) as server:
+        tenant_id, token = server.new_tenant()
+        with server.client(token) as c:
+            assert c.get("/Users").status_code == 200  # the token is cached now
+            server.store.delete_tenant(tenant_id)
+            body = assert_scim_error(c.post("/Users", json=make_user("late@x.com")), 401)
+            assert "deleted" in body["detail"]
+            assert_scim_error(c.post("/Groups", json={"schemas": [GROUP], "displayName": "late"}), 401)

@@ -46,6 +46,11 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         return scim.InsufficientStorage("the server's database has no room left; nothing was changed")
     if isinstance(exc, store.SelfMember):
         return scim.InvalidValue(f"a group cannot be a member of itself: {exc.value}")
+    if isinstance(exc, store.TenantNotFound | store.TenantDeleting):
+        # the request's token named the tenant; a server's token cache may keep a deleted tenant's
+        # tokens for a second more, so a request in that second finds it gone: the credentials are
+        # what failed, not the request
+        return scim.Unauthorized("the Secret Token's tenant has been deleted")
     if isinstance(exc, store.StoreError):
         return scim.BadRequest(str(exc))
     return None
