@@ -263,6 +263,33 @@ def test_a_filter_that_mentions_a_password_never_reaches_a_trace(query: bytes, k
     assert traced("/scim/v2/Users", query, None, None).target == kept
 
 
+TOKEN = "pvs_" + "Ab3-_x" * 7 + "Q"
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        (f"access_token={TOKEN}&count=2".encode(), "/scim/v2/Users?access_token=%5Bredacted%5D&count=2"),
+        (b"Token=abc&API_KEY=def", "/scim/v2/Users?Token=%5Bredacted%5D&API_KEY=%5Bredacted%5D"),
+        (f"x={TOKEN}".encode(), "/scim/v2/Users?x=%5Bredacted%5D"),
+        (f"{TOKEN}=1&count=3".encode(), "/scim/v2/Users?%5Bredacted%5D=1&count=3"),
+        (b"count=2&tokens=1", "/scim/v2/Users?count=2&tokens=1"),
+    ],
+)
+def test_a_credential_in_the_query_string_never_reaches_a_trace(query: bytes, kept: str) -> None:
+    """Headers are never kept; a client that puts its Secret Token in the URL had it kept."""
+    assert traced("/scim/v2/Users", query, None, None).target == kept
+
+
+def test_a_secret_token_in_a_body_or_echoed_in_the_answer_never_reaches_a_trace() -> None:
+    sent = body({"userName": "a", "displayName": f"see {TOKEN} here"})
+    answer = body({"detail": f"no token {TOKEN}", "status": "400"})
+    kept = traced("/scim/v2/Users", f"access_token={TOKEN}".encode(), sent, answer)
+    for text in (kept.target, kept.request, kept.response):
+        assert text is not None and TOKEN not in text and "pvs_" not in text
+    assert orjson.loads(kept.request or "")["displayName"] == f"see {REDACTED} here"
+
+
 def test_a_password_echoed_in_an_answer_never_reaches_a_trace() -> None:
     sent = body({"userName": "a", f"{USER}:password": "Hunter2-echoed"})
     answer = body({"detail": 'password "Hunter2-echoed" is not allowed', "status": "400"})

@@ -24,6 +24,10 @@ body (so in a resource, a PATCH value object, and the ``data`` of each Bulk oper
   quoting the value).
 
 A name that merely contains the word (``passwordHint``) is kept.
+
+Credentials are never kept either, though no header is: a query parameter named as one
+(``access_token``, ``token``, ``api_key``, ...: a client that sends its Secret Token in the URL),
+and any Provisor Secret Token (``pvs_...``) in the query string or in a body's strings.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from provisor.scim.compat.credentials import TOKEN_PREFIX
 from provisor.server.http import unquote_query
 
 #: The most characters of each body a trace keeps.
@@ -47,6 +52,24 @@ SECRET_NAMES = frozenset({"password"})
 #: A redacted string shorter than this is not looked for in the answer (it would blank out
 #: ordinary words of it).
 _MIN_ECHOED = 4
+#: Query parameters that carry a credential when a client puts one in the URL.
+CREDENTIAL_PARAMETERS = frozenset(
+    {
+        "access_token",
+        "token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "client_secret",
+        "password",
+        "auth",
+        "authorization",
+        "bearer",
+    }
+)
+#: A Provisor Secret Token, wherever it appears.
+_TOKEN_TEXT = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]?")
 _NAME_PARTS = re.compile(r"[:.]")
 #: A filter's quoted literals, and the bare word after a comparison (Entra's unquoted values, Q11).
@@ -129,7 +152,16 @@ def _redacted(value: Any, secrets: set[str]) -> Any:
         return out
     if isinstance(value, list):
         return [_redacted(item, secrets) for item in value]
+    if isinstance(value, str) and TOKEN_PREFIX in value:
+        return _without_tokens(value, secrets)
     return value
+
+
+def _without_tokens(text: str, secrets: set[str]) -> str:
+    """``text`` with every Provisor Secret Token in it redacted (and remembered in ``secrets``)."""
+    found = _TOKEN_TEXT.findall(text)
+    secrets.update(found)
+    return _TOKEN_TEXT.sub(REDACTED, text) if found else text
 
 
 def _patch_paths(operation: dict[str, Any]) -> list[str]:
@@ -157,15 +189,24 @@ def _collect(value: Any, secrets: set[str]) -> None:
 
 
 def _traced_query(query: str, secrets: set[str]) -> str:
-    """The query string as received, with each ``filter`` that mentions a secret replaced."""
+    """The query string as received, with each ``filter`` that mentions a secret, each credential
+    parameter and each parameter holding a Secret Token replaced."""
     pairs = []
     for pair in query.split("&"):
         name, eq, value = pair.partition("=")
-        if eq and unquote_query(name).lower() == "filter":
-            text = unquote_query(value)
-            if mentions_a_secret(text):
-                _collect(text, secrets)
-                value = _REDACTED_QUERY
+        key = unquote_query(name).lower()
+        text = unquote_query(value)
+        if (
+            key in CREDENTIAL_PARAMETERS
+            or TOKEN_PREFIX in text
+            or (eq and key == "filter" and mentions_a_secret(text))
+        ):
+            _collect(text, secrets)
+            secrets.update(_TOKEN_TEXT.findall(text))
+            value = _REDACTED_QUERY
+        if TOKEN_PREFIX in key:  # a token sent as a parameter's name
+            secrets.update(_TOKEN_TEXT.findall(key))
+            name = _REDACTED_QUERY
         pairs.append(f"{name}{eq}{value}")
     return "&".join(pairs)
 
