@@ -532,13 +532,12 @@ def test_read_only_targets_are_mutability_errors(path: str) -> None:
     assert patch_error(BOB, {"op": "remove", "path": path}) == "mutability"
 
 
-def test_read_only_keys_in_a_pathless_value_are_ignored() -> None:
-    out = patch(
-        BOB,
-        {"op": "replace", "value": {"id": "x", "meta": {"version": "1"}, "groups": [], "nickName": "B"}},
-        compat=S,
-    )
-    assert out == _expected({"nickName": "B"})
+def test_read_only_keys_in_a_pathless_value_are_ignored_only_with_their_switch() -> None:
+    op = {"op": "replace", "value": {"id": "x", "meta": {"version": "1"}, "groups": [], "nickName": "B"}}
+    assert patch(BOB, op, compat=D) == _expected({"nickName": "B"})
+    assert error(patch, BOB, op, compat=S).scim_type == "mutability"
+    only = CompatSettings.from_mapping({"pathless_read_only_ignored": True}, base=S)
+    assert patch(BOB, op, compat=only) == _expected({"nickName": "B"})
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from provisor.scim.compat import CompatSettings
 from provisor.scim.compat import patch_ops as q
-from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue, Mutability
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Not, Or, Present
 from provisor.scim.patch import PATCH_OP_URN, apply_patch, parse_patch_request
 from provisor.scim.schema.model import ENTERPRISE_USER as E
@@ -229,10 +229,12 @@ def test_pathless_extension_objects_schemas_and_read_only_keys() -> None:
         "groups": [],
         E: {"department": "D", "manager": {"value": "m"}},
     }
-    assert q.expand_pathless_value(value, USER, OFF) == [
+    assert q.expand_pathless_value(value, USER, only("pathless_read_only_ignored")) == [
         (f"{E}:department", "D"),
         (f"{E}:manager", {"value": "m"}),
     ]
+    with pytest.raises(Mutability, match="id is readOnly"):
+        q.expand_pathless_value(value, USER, OFF)
     assert q.expand_pathless_value({f"{E}:manager.displayName": "x"}, USER, ON) == []
     with pytest.raises(InvalidValue):
         q.expand_pathless_value({E: "x"}, USER, OFF)
@@ -378,3 +380,24 @@ def test_q15_off_a_dotted_path_is_invalid_even_where_unknown_attributes_are_igno
         run(data, op, without("extension_dot_names"))
     unknown = {"op": "replace", "path": "urn:example:custom:2.0:User.department", "value": "New"}
     assert run(data, unknown, without("extension_dot_names")) == data  # still ignored (1.3)
+
+
+# RFC 7644 s3.5.1 pathless_read_only_ignored
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"id": "x"},
+        {"meta": {"version": 'W/"9"'}},
+        {"groups": [{"value": "g"}]},
+        {f"{E}:manager.displayName": "M"},
+    ],
+    ids=["id", "meta", "groups", "manager.displayName"],
+)
+def test_pathless_read_only_values_are_ignored_only_with_the_switch(value: dict[str, Any]) -> None:
+    data = {"userName": "a", "title": "t"}
+    op = {"op": "replace", "value": {**value, "title": "new"}}
+    assert run(data, op, ON) == {"userName": "a", "title": "new"}
+    with pytest.raises(Mutability, match="readOnly"):
+        run(data, op, without("pathless_read_only_ignored"))

@@ -114,6 +114,13 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "group_patch_no_content", "1.6", "PATCH on a Group answers 204 No Content, without the member list."
     ),
+    Quirk(
+        "pathless_read_only_ignored",
+        "Okta",
+        "readOnly attributes in a path-less PATCH value (the id Okta's group push and deactivation "
+        "send; meta, groups, manager.displayName) are ignored, as a PUT ignores them, instead of "
+        "refused with 400 mutability.",
+    ),
 )
 
 QUIRK_NAMES: frozenset[str] = frozenset(q.name for q in QUIRKS)

@@ -14,6 +14,7 @@ reading rejects, each gated by its switch in :class:`~provisor.scim.compat.Compa
 | ``roles_json_strings``      | Q8    | :func:`normalise_value` (via ``bodies``)               |
 | ``unmatched_filter_creates``| 1.4   | :func:`element_from_filter`                            |
 | ``unknown_attributes_ignored``| 1.3 | :func:`expand_pathless_value`, :func:`path_head_known` |
+| ``pathless_read_only_ignored``| Okta | :func:`expand_pathless_value`                         |
 
 All functions are pure: they return new values and never mutate their arguments.
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from provisor.scim.errors import Mutability as MutabilityError
 from provisor.scim.filter.ast import And, Compare, CompareOp, Filter
 from provisor.scim.schema.model import ENTERPRISE_USER, Attribute, AttributeType, Mutability, ResourceType
 
@@ -122,8 +124,9 @@ def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) 
     """Turn a path-less add/replace value object into ``(path text, value)`` pairs (RFC 7644 3.5.2.1/3).
 
     Without a path "the target location is the resource itself": every key is an attribute. An
-    extension URN key holds an object of that extension's attributes. ``schemas`` and readOnly
-    attributes (Okta sends ``id``) are skipped, as a PUT would ignore them (RFC 7644 section 3.5.1).
+    extension URN key holds an object of that extension's attributes. ``schemas`` is skipped, and
+    readOnly attributes (``id``, ``meta``) are too, as a PUT would ignore them (RFC 7644 section
+    3.5.1), with ``pathless_read_only_ignored``; without it they are 400 ``mutability``.
 
     Q6 (``pathless_dotted_keys``): Entra's ``aadOptscim062020`` dialect folds several changes into one
     value whose keys are paths: ``name.givenName``, ``urn:...:User:employeeNumber`` and even
@@ -150,6 +153,7 @@ def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) 
                     f"{key!r} is not an attribute name (path keys need pathless_dotted_keys, Q6)"
                 )
             if _read_only_head(rt, key):
+                _read_only(key, compat)
                 continue
             out.append((key, item))
             continue
@@ -159,9 +163,17 @@ def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) 
                 continue
             raise InvalidPath(f"unknown attribute {key!r} in a path-less value")
         if found[1].mutability is Mutability.READ_ONLY:
+            _read_only(key, compat)
             continue
         out.append((key, item))
     return out
+
+
+def _read_only(key: str, compat: CompatSettings) -> None:
+    """A readOnly attribute in a path-less value: ignored with ``pathless_read_only_ignored``, as a
+    PUT ignores it (RFC 7644 section 3.5.1); else 400 mutability, as its path would be (3.5.2)."""
+    if not compat.on("pathless_read_only_ignored"):
+        raise MutabilityError(f"{key} is readOnly and cannot be changed (RFC 7643 section 7)")
 
 
 def _expand_schema_object(
@@ -182,6 +194,8 @@ def _expand_schema_object(
             raise InvalidPath(f"unknown attribute {sub_key!r} of {urn!r}")
         if not _read_only_head(rt, text):
             out.append((text, sub_item))
+        else:
+            _read_only(text, compat)
     return out
 
 
