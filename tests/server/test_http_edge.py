@@ -465,3 +465,19 @@ def test_an_http_1_0_request_may_leave_the_host_out(live, tenant):
     )
     assert status == "HTTP/1.1 200 OK"
     assert spc["meta"]["location"] == "http://localhost/scim/v2/ServiceProviderConfig"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_operational_endpoints_answer_other_methods_405_with_allow(live, path):
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        r = httpx.request(method, f"http://127.0.0.1:{live.server.port}{path}")
+        assert_scim_error(r, 405)
+        assert r.headers["allow"] == "GET, HEAD"
+    assert httpx.get(f"http://127.0.0.1:{live.server.port}{path}").status_code == 200
+    assert httpx.head(f"http://127.0.0.1:{live.server.port}{path}").status_code == 200
+
+
+def test_a_request_target_that_is_no_path_is_a_scim_404(live):
+    status, error = _raw(live.server.port, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == "HTTP/1.1 404 Not Found"
+    assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and error["status"] == "404"

@@ -531,15 +531,39 @@ def create_app(
         missing = NotFound(f"nothing at {request.url.path}; the SCIM base is {config.base_path}")
         return error_response(missing, request.headers.get("accept"))
 
+    def only_read(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """``endpoint`` for GET and HEAD; 405 with ``Allow`` for any other method (the route
+        takes them all: Starlette would otherwise hand them to the 404 fallback)."""
+
+        async def read_only(request: Request) -> Response:
+            if request.method not in ("GET", "HEAD"):
+                refused = MethodNotAllowed(
+                    f"{request.method} is not allowed here; allowed: GET, HEAD", ("GET", "HEAD")
+                )
+                return error_response(refused, request.headers.get("accept"))
+            return await endpoint(request)
+
+        return read_only
+
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     rest = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/healthz", only_read(healthz), methods=methods),
+            Route("/readyz", only_read(readyz), methods=methods),
+            Route("/metrics", only_read(metrics_endpoint), methods=methods),
             Route("/{rest:path}", fallback, methods=methods),
         ]
     )
+
+    # what no route takes (a request target that is no path, such as OPTIONS *, or an unusual
+    # method) is a SCIM Error too, not Starlette's plain-text 404
+    async def no_route(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await fallback(Request(scope, receive))
+        await response(scope, receive, send)
+
+    rest.router.default = no_route
     if not config.access_log:
         access_log = None
     elif access_log is None:
