@@ -207,3 +207,11 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
     # a repeated parameter is read as its last value, so an empty last one is refused too
     r = client.get(f"{endpoint}?filter=id%20pr&filter=")
     assert_scim_error(r, 400, "invalidFilter")
+
+
+def test_a_filter_that_is_not_utf8_is_refused_not_read_with_a_replacement_character(
+    client: httpx.Client, world: World
+) -> None:
+    """userName ne "%FF" matched every User: the byte was read as U+FFFD, which no name is."""
+    body = assert_scim_error(client.get("/Users?filter=userName%20ne%20%22%FF%22"), 400, "invalidValue")
+    assert "not UTF-8" in body["detail"]

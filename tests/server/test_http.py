@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from provisor.scim.errors import InvalidValue
 from provisor.server import http
 from provisor.server.http import parse_query, response_media_type, unquote_query
 
@@ -40,6 +41,12 @@ def test_parse_query_keeps_names_and_the_last_value() -> None:
         "x": "✓ %zz",
     }
     assert parse_query(b"") == {}
+
+
+@pytest.mark.parametrize("raw", [b"filter=userName+ne+%22%FF%22", b"x=%C3", b"%FE=1", b"filter=\xe9"])
+def test_a_query_that_is_not_utf8_is_refused_not_read_with_replacement_characters(raw: bytes) -> None:
+    with pytest.raises(InvalidValue, match="not UTF-8"):
+        parse_query(raw)
 
 
 @pytest.mark.parametrize(

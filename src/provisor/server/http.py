@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from provisor.scim.errors import BadRequest, InvalidSyntax, PayloadTooLarge, Unauthorized
+from provisor.scim.errors import BadRequest, InvalidSyntax, InvalidValue, PayloadTooLarge, Unauthorized
 
 #: A Host header's value (RFC 9110 section 7.2, RFC 3986 section 3.2.2): an IP literal in brackets
 #: or a reg-name / IPv4 address, then an optional port; empty is allowed (RFC 9112 section 3.2).
@@ -33,9 +33,10 @@ _HEX: dict[str, int] = {
 }
 
 
-def unquote_query(text: str) -> str:
+def unquote_query(text: str, errors: str = "replace") -> str:
     """One name or value of a query string (``application/x-www-form-urlencoded``): ``+`` is a
-    space, ``%xx`` a byte, and the bytes are UTF-8 (invalid sequences become U+FFFD).
+    space, ``%xx`` a byte, and the bytes are UTF-8 (invalid sequences become U+FFFD; with
+    ``errors="strict"`` they raise UnicodeDecodeError).
 
     ``text`` is the raw query decoded as latin-1 (one character a byte), so unescaped UTF-8 sent
     by a lax client decodes too. What ``urllib.parse.unquote_plus`` gives for the same ASCII text
@@ -45,7 +46,7 @@ def unquote_query(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
     if "%" not in text:
-        return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
+        return text if text.isascii() else text.encode("latin-1").decode("utf-8", errors)
     parts = text.split("%")
     out = bytearray(parts[0], "latin-1")
     hex_byte = _HEX.get
@@ -57,7 +58,7 @@ def unquote_query(text: str) -> str:
         else:
             out.append(byte)
             out += part[2:].encode("latin-1")
-    return out.decode("utf-8", "replace")
+    return out.decode("utf-8", errors)
 
 
 def _quality(accept: str, media: str) -> float:
@@ -116,7 +117,9 @@ def response_media_type(accept: str | None) -> bytes:
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
-    """``a=1&b=x+y`` -> {"a": "1", "b": "x y"}; names keep their case, the last value wins."""
+    """``a=1&b=x+y`` -> {"a": "1", "b": "x y"}; names keep their case, the last value wins. 400
+    ``invalidValue`` for bytes that are not UTF-8: read with U+FFFD in their place, a filter
+    such as ``userName ne "%FF"`` would have matched what the client never named."""
     out: dict[str, str] = {}
     if not raw:
         return out
@@ -125,7 +128,14 @@ def parse_query(raw: bytes) -> dict[str, str]:
         if not pair:
             continue
         name, _, value = pair.partition("=")
-        out[unquote_query(name)] = unquote_query(value)
+        try:
+            out[unquote_query(name, "strict")] = unquote_query(value, "strict")
+        except UnicodeDecodeError:
+            shown = unquote_query(name)
+            raise InvalidValue(
+                f"the query parameter {shown!r} is not UTF-8 text once its %-escapes are decoded "
+                "(RFC 3986 section 2.5)"
+            ) from None
     return out
 
 
