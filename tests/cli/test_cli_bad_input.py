@@ -941,3 +941,22 @@ def test_a_rate_burst_needs_a_rate_limit(db: str) -> None:
     assert cli("tenant", "set", "acme", "--rate-limit", "10", "--rate-burst", "2", "--db", db).exit_code == 0
     result = cli("tenant", "set", "acme", "--rate-burst", "3", "--db", db)  # the limit is there now
     assert result.exit_code == 0 and '"rate_burst": 3' in result.stdout, result.stderr
+
+
+def test_a_leaked_secret_token_is_revoked_by_itself_and_never_printed_back(db: str) -> None:
+    created = cli("tenant", "create", "acme", "--db", db)
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("pvs_")
+    result = cli("token", "revoke", token, "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert token not in result.stdout + result.stderr and "of tenant acme" in result.stdout
+    from provisor.server.auth import hash_token
+    from provisor.store.sql import SqlStore
+
+    with SqlStore(db) as store:
+        found = store.token_by_hash(hash_token(token))
+        assert found is not None and found[0].revoked is not None
+    unknown = "pvs_" + "x" * 43
+    refused = cli("token", "revoke", unknown, "--db", db)
+    assert_refused(refused, 1, "no token is that Secret Token")
+    assert unknown not in refused.stderr

@@ -567,9 +567,24 @@ def token_list(
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="Token id (see 'token list').")], db: DbOption = None
+    token_id: Annotated[
+        str, typer.Argument(help="Token id (see 'token list'), or the Secret Token itself (a leaked one).")
+    ],
+    db: DbOption = None,
 ) -> None:
-    """Revoke a token; a running server stops honouring it within a second."""
+    """Revoke a token; a running server stops honouring it within a second. Given the Secret
+    Token itself, the token it is is revoked, and the secret is never printed back."""
+    from provisor.scim.compat.credentials import TOKEN_PREFIX
+    from provisor.server.auth import hash_token
+
     with open_store(db) as store:
+        if token_id.startswith(TOKEN_PREFIX):
+            found = store.token_by_hash(hash_token(token_id))
+            if found is None:
+                fail(f"no token is that Secret Token ({token_id[: len(TOKEN_PREFIX) + 4]}…)")
+            info, tenant = found
+            store.revoke_token(info.id)
+            typer.echo(f"Revoked token {info.id} ({info.prefix}…) of tenant {tenant.name}.")
+            return
         store.revoke_token(token_id)
     typer.echo(f"Revoked token {token_id}.")
