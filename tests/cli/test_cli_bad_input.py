@@ -960,3 +960,25 @@ def test_a_leaked_secret_token_is_revoked_by_itself_and_never_printed_back(db: s
     refused = cli("token", "revoke", unknown, "--db", db)
     assert_refused(refused, 1, "no token is that Secret Token")
     assert unknown not in refused.stderr
+
+
+def test_an_empty_provisor_db_is_refused_like_an_empty_db_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was taken as unset: provisor.db in the current folder, made afresh."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROVISOR_DB", " ")
+    assert_refused(cli("tenant", "create", "acme"), 2, "$PROVISOR_DB is set but empty")
+    assert list(tmp_path.iterdir()) == []
+    result = cli("tenant", "create", "acme", "--db", f"sqlite:///{tmp_path / 'given.db'}")  # --db wins
+    assert result.exit_code == 0, result.stderr
+
+
+def test_backup_to_a_dash_is_refused_not_written_as_a_file_called_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    assert_refused(cli("backup", "-", "--db", db), 2, "not standard output")
+    assert not (tmp_path / "-").exists()

@@ -37,6 +37,10 @@ def register(app: typer.Typer) -> None:
         """Copy a SQLite database consistently while servers use it; prints what was copied."""
         if not file.strip():  # Path("") is the current folder, which "exists"
             fail("the backup file name is empty: give a new file to write the copy to", 2)
+        if file == "-":  # not standard output: a copy is checked as a file before it is handed over
+            fail(
+                "backup writes a file, not standard output: give the file's name (./- for a file called -)", 2
+            )
         source = sqlite_path(db_url(db))
         target = Path(file)
         if target.is_dir():

@@ -110,7 +110,14 @@ def db_url(option: str | None) -> str:
             "(or leave --db out for $PROVISOR_DB, else sqlite:///provisor.db)",
             2,
         )
-    return option or os.environ.get("PROVISOR_DB") or DEFAULT_DB
+    env = os.environ.get("PROVISOR_DB")
+    if option is None and env is not None and not env.strip():
+        fail(
+            "$PROVISOR_DB is set but empty: give it a database URL such as sqlite:///provisor.db, "
+            "or unset it for sqlite:///provisor.db",
+            2,
+        )
+    return option or env or DEFAULT_DB
 
 
 def database_problem(exc: BaseException, url: str | None = None) -> str:
