@@ -467,3 +467,25 @@ def test_q2_string_booleans_in_filters_follow_the_tenant_switch(live):
                         assert "true or false" in body["detail"] and "string_booleans" in body["detail"]
             found = c.get("/Users", params={"filter": 'active eq "false"'})
             assert found.status_code == (200 if ok else 400)
+
+
+def test_a_get_on_the_base_searches_across_resource_types_as_post_search_does(client):
+    """RFC 7644 section 3.4.2.1: queries may be made against the service provider root."""
+    uid = create_user(client, "root@x.com", displayName="Root User")["id"]
+    gid = create_group(client, "Root Group", [uid])["id"]
+    text = 'displayName sw "Root "'
+    for path in ("", "/"):
+        got = client.get(path, params={"filter": text, "attributes": "displayName"})
+        assert got.status_code == 200, got.text
+        body = {"schemas": [SEARCH], "filter": text, "attributes": ["displayName"]}
+        searched = client.post("/.search", json=body).json()
+        assert got.json() == searched
+        assert got.json()["totalResults"] == 2
+        assert {r["id"] for r in got.json()["Resources"]} == {uid, gid}
+    paged = client.get("/", params={"filter": text, "count": 1, "startIndex": 2}).json()
+    assert paged["totalResults"] == 2 and paged["startIndex"] == 2 and len(paged["Resources"]) == 1
+    assert_scim_error(client.get("/", params={"filter": text, "sortBy": "displayName"}), 400, "invalidValue")
+    assert_scim_error(client.get("/", params={"filter": "nosuch eq 1"}), 400, "invalidFilter")
+    r = client.post("/", json={})
+    assert_scim_error(r, 405)
+    assert r.headers["allow"] == "GET, HEAD"

@@ -190,13 +190,13 @@ class ScimApp:
 
     def route(self, method: str, rest: str) -> tuple[Handler, list[str]]:
         parts = [p for p in rest.split("/") if p]
-        if not parts:
-            raise NotFound("no SCIM endpoint here; try /Users, /Groups or /ServiceProviderConfig")
-        head = parts[0].lower()
+        head = parts[0].lower() if parts else ""
         table: dict[str, Handler]
-        if head == "me":
+        if not parts:  # the base itself: a query across resource types (RFC 7644 section 3.4.2.1)
+            table = {"GET": self.get_root_search}
+        elif head == "me":
             raise NotImplementedByServer(ME_NOT_SUPPORTED)
-        if head == "serviceproviderconfig" and len(parts) == 1:
+        elif head == "serviceproviderconfig" and len(parts) == 1:
             table = {"GET": self.get_spc}
         elif head == "resourcetypes" and len(parts) <= 2:
             table = {"GET": self.get_resource_types}
@@ -296,7 +296,14 @@ class ScimApp:
 
     async def post_root_search(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         """POST /.search across resource types (RFC 7644 section 3.4.3), paged over the combined set."""
-        params = search_params(await self.json_body(request))
+        return self._root_search(search_params(await self.json_body(request)), request, ctx)
+
+    async def get_root_search(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
+        """GET on the base with query parameters: the same search across resource types (RFC 7644
+        section 3.4.2.1, "queries ... against a SCIM service provider root")."""
+        return self._root_search(request.query, request, ctx)
+
+    def _root_search(self, params: Mapping[str, Any], request: ScimRequest, ctx: TenantContext) -> Outcome:
         start = None
         total = 0
         resources: list[Body] = []
@@ -336,7 +343,7 @@ class ScimApp:
                 total += page.total
         return Outcome(200, list_response(total, start or 1, resources))
 
-    def _check_filter_somewhere(self, params: dict[str, Any], ctx: TenantContext) -> None:
+    def _check_filter_somewhere(self, params: Mapping[str, Any], ctx: TenantContext) -> None:
         """A search across resource types reads an attribute one type lacks as without a value
         there (RFC 7644 3.4.2.1); a filter that no resource type can read is still a 400."""
         first: InvalidFilter | None = None
