@@ -46,8 +46,10 @@ def state(c: httpx.Client) -> tuple[Any, Any]:
 
 
 #: Paths the routes serve nothing at (404), and endpoints that are no resource type's (405 in a Bulk).
-NOWHERE = ("/", "/Unknown", "/Unknown/{id}", "/bulkId:op9", "/Schemas/a/b", "/ServiceProviderConfig/x")
+NOWHERE = ("/Unknown", "/Unknown/{id}", "/bulkId:op9", "/Schemas/a/b", "/ServiceProviderConfig/x")
 NO_RESOURCE = (
+    "/",
+    "//",
     "/ServiceProviderConfig",
     "/serviceproviderconfig/",
     "/ResourceTypes",

@@ -51,6 +51,7 @@ _OTHER_ENDPOINTS = {
     "schemas": (2, "it is read with GET, on its own"),
     "bulk": (1, "a Bulk request cannot hold another"),
     ".search": (1, "searching is a request of its own (POST /.search)"),
+    "": (0, "the root is searched with GET or POST /.search, on its own"),
 }
 
 
