@@ -453,7 +453,10 @@ def test_provisor_db_alone_chooses_the_database(tmp_path):
     assert path.is_file() and list(work.iterdir()) == []
     assert [line.split("\t")[0] for line in cli("tenant", "list").stdout.splitlines()] == ["x"]
     # --db still wins over the environment
-    assert cli("tenant", "list", "--db", f"sqlite:///{tmp_path / 'other.db'}").stdout == ""
+    other = run(
+        "tenant", "list", "--db", f"sqlite:///{tmp_path / 'other.db'}", env=env, cwd=work, check=False
+    )
+    assert other.returncode == 1 and f"no database at {tmp_path / 'other.db'}" in other.stderr
     with serving(None, env=env, cwd=work) as base:
         r = httpx.get(f"{base}/Users", headers=bearer(token))
         assert r.status_code == 200, r.text
