@@ -481,3 +481,13 @@ def test_a_request_target_that_is_no_path_is_a_scim_404(live):
     status, error = _raw(live.server.port, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == "HTTP/1.1 404 Not Found"
     assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and error["status"] == "404"
+
+
+def test_a_body_that_is_not_utf8_is_400_saying_where(client):
+    before = count_users(client)
+    body = b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "caf\xe9"}'
+    r = client.post("/Users", content=body, headers={"Content-Type": "application/scim+json"})
+    error = assert_scim_error(r, 400, "invalidSyntax")
+    offset = body.index(b"\xe9")
+    assert "not UTF-8" in error["detail"] and f"offset {offset}" in error["detail"]
+    assert count_users(client) == before

@@ -240,7 +240,22 @@ class ScimRequest:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            where = _first_invalid_utf8(raw)  # orjson's message speaks of surrogates whatever the bytes
+            if where is not None:
+                raise InvalidSyntax(
+                    "the request body is not UTF-8 text (RFC 8259 section 8.1): "
+                    f"the bytes at offset {where} are not"
+                ) from None
             raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from None
+
+
+def _first_invalid_utf8(raw: bytes) -> int | None:
+    """The offset of the first byte of ``raw`` that is not UTF-8; None when it all is."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def _charset(params: str) -> str | None:
