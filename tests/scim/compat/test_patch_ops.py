@@ -401,3 +401,18 @@ def test_pathless_read_only_values_are_ignored_only_with_the_switch(value: dict[
     assert run(data, op, ON) == {"userName": "a", "title": "new"}
     with pytest.raises(Mutability, match="readOnly"):
         run(data, op, without("pathless_read_only_ignored"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"displayName": "a", "DISPLAYNAME": "b"},
+        {E: {"department": "a", "Department": "b"}},
+        {"name.givenName": "a", "NAME.GIVENNAME": "b"},
+    ],
+    ids=["core", "extension", "dotted"],
+)
+def test_a_pathless_value_naming_an_attribute_twice_in_two_cases_is_refused(value: dict[str, Any]) -> None:
+    """Names are case-insensitive (RFC 7643 section 2.1): the last one silently won."""
+    with pytest.raises(InvalidValue, match="given twice"):
+        q.expand_pathless_value(value, USER, ON)

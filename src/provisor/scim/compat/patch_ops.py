@@ -138,9 +138,13 @@ def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) 
         raise InvalidValue("an add or replace without a path needs an object value (RFC 7644 section 3.5.2)")
     dotted = compat.on("pathless_dotted_keys")
     out: list[tuple[str, Any]] = []
+    seen: set[str] = set()
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise InvalidPath(f"invalid attribute name {key!r} in a path-less value")
+        if key.lower() in seen:  # names are case-insensitive (RFC 7643 section 2.1): which one?
+            raise InvalidValue(f"{key} is given twice in a path-less value, in two cases")
+        seen.add(key.lower())
         if key.lower() == "schemas":
             continue
         schema = rt.schema_for(key) if key[:4].lower() == "urn:" else None
@@ -184,9 +188,13 @@ def _expand_schema_object(
     if not isinstance(item, Mapping):
         raise InvalidValue(f"the value of {urn!r} must be an object of its attributes")
     out: list[tuple[str, Any]] = []
+    seen: set[str] = set()
     for sub_key, sub_item in item.items():
         if not isinstance(sub_key, str) or not sub_key:
             raise InvalidPath(f"invalid attribute name {sub_key!r} under {urn!r}")
+        if sub_key.lower() in seen:
+            raise InvalidValue(f"{urn}:{sub_key} is given twice in a path-less value, in two cases")
+        seen.add(sub_key.lower())
         text = f"{urn}:{sub_key}"
         if not path_head_known(rt, text):
             if compat.on("unknown_attributes_ignored"):
