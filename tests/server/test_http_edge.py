@@ -22,8 +22,13 @@ def test_no_token_and_bad_token_are_401(live, client):
         # authentication comes before routing: a stranger learns nothing of the endpoints
         for r in (anon.get("/NoSuch"), anon.options("/Users"), anon.get("/Me"), anon.delete("/Users")):
             assert_scim_error(r, 401)
+        assert r.headers["www-authenticate"] == 'Bearer realm="SCIM"'  # no credentials: no error code
     with live.client("pvs_not-a-real-token") as bad:
-        assert_scim_error(bad.get("/Users"), 401)
+        r = bad.get("/Users")
+        assert_scim_error(r, 401)
+        # RFC 6750 section 3.1: a token was presented and is not valid
+        assert r.headers["www-authenticate"] == 'Bearer realm="SCIM", error="invalid_token"'
+
     r = httpx.get(f"{live.base}/Users", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert_scim_error(r, 401)
 

@@ -110,9 +110,15 @@ class TooMany(BadRequest):
 
 
 class Unauthorized(ScimError):
-    """401: no or an unknown, revoked or expired Secret Token."""
+    """401: no or an unknown, revoked or expired Secret Token. ``invalid_token``: a token was
+    presented and is not (or no longer) valid, which the answer's ``WWW-Authenticate`` says with
+    ``error="invalid_token"`` (RFC 6750 section 3.1); without it, no usable credentials came."""
 
     status = 401
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
 
 
 class NotFound(ScimError):

@@ -106,7 +106,7 @@ class Authenticator:
         else:
             found = self._store.token_by_hash(digest)
             if found is None:
-                raise Unauthorized("invalid Secret Token")
+                raise Unauthorized("invalid Secret Token", invalid_token=True)
             info, tenant = found
             self._cache[digest] = (now + self._ttl, info, tenant)
             self._cache.move_to_end(digest)
@@ -115,9 +115,9 @@ class Authenticator:
         # The row was found through the hash index; the stored hash is still compared in constant
         # time, so no database collation or index quirk can ever match a different token.
         if not hmac.compare_digest(info.hash, digest) or info.revoked is not None:
-            raise Unauthorized("invalid Secret Token")
+            raise Unauthorized("invalid Secret Token", invalid_token=True)
         if info.expires is not None and info.expires <= datetime.now(UTC):
-            raise Unauthorized("the Secret Token has expired")
+            raise Unauthorized("the Secret Token has expired", invalid_token=True)
         return info, tenant, variant
 
     def accepted(self, info: TokenInfo) -> None:

@@ -50,7 +50,7 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         # the request's token named the tenant; a server's token cache may keep a deleted tenant's
         # tokens for a second more, so a request in that second finds it gone: the credentials are
         # what failed, not the request
-        return scim.Unauthorized("the Secret Token's tenant has been deleted")
+        return scim.Unauthorized("the Secret Token's tenant has been deleted", invalid_token=True)
     if isinstance(exc, store.StoreError):
         return scim.BadRequest(str(exc))
     return None
@@ -72,7 +72,10 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         error.status = 500
     headers: dict[str, str] = {}
     if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+        invalid = isinstance(error, scim.Unauthorized) and error.invalid_token
+        headers["WWW-Authenticate"] = (
+            'Bearer realm="SCIM", error="invalid_token"' if invalid else 'Bearer realm="SCIM"'
+        )
     elif isinstance(error, scim.MethodNotAllowed) and error.allowed:
         headers["Allow"] = ", ".join(error.allowed)
     elif isinstance(error, scim.TooManyRequests | scim.ServiceUnavailable):
