@@ -277,6 +277,8 @@ def test_demo_once(tmp_path):
     assert f"The app now holds {expected} users and {len(ASSIGNED_GROUPS)} groups." in out
     # the incremental cycle: the rename, the disable, the removal from the group, the new hire
     assert "-Okoye" in out and "new.hire@contoso.example" in out
+    # its server stopped with --once: the hints say they need one that serves
+    assert "While `provisor demo` serves (without --once), try it yourself:" in out
     job = tmp_path / "provisor-demo" / "clarizen-one.yaml"
     assert job.is_file() and "pvs_" not in job.read_text()  # tokens come from the environment
     state = SqlEngineState(f"sqlite:///{tmp_path / 'provisor-demo' / 'clarizen-one.state.db'}")

@@ -94,7 +94,7 @@ def run_demo(url: str, *, port: int, once: bool) -> None:
                 client.get("/Users", params={"filter": f'userName eq "{user["userName"]}"'}),
             )
             _show("Read the group back", client.get(f"/Groups/{made['id']}"))
-        run_story(store, url, base)
+        run_story(store, url, base, serving=not once)
         if once:
             server.stop()
             return
@@ -396,7 +396,7 @@ def _patch(client: httpx.Client, path: str, *operations: dict[str, Any]) -> None
     client.patch(path, json={"schemas": [PATCH], "Operations": list(operations)}).raise_for_status()
 
 
-def run_story(store: Any, url: str, base: str) -> None:
+def run_story(store: Any, url: str, base: str, *, serving: bool = True) -> None:
     """The provisioning engine end to end on the embedded server (entra-behaviour.md section 2)."""
     from provisor.cli.engine import open_job, sync_once
     from provisor.cli.jobs import ProgressDisplay, expected_total
@@ -524,7 +524,13 @@ def run_story(store: Any, url: str, base: str) -> None:
             )
         finally:
             loaded.close()
-    typer.echo(f"\nThe story took {time.monotonic() - began:.1f} s. Try it yourself:")
+    if serving:
+        typer.echo(f"\nThe story took {time.monotonic() - began:.1f} s. Try it yourself:")
+    else:  # --once: the server is stopped when this is read, and the job's URLs are its
+        typer.echo(
+            f"\nThe story took {time.monotonic() - began:.1f} s. While `provisor demo` serves "
+            "(without --once), try it yourself:"
+        )
     typer.echo(f"  export DIRECTORY_TOKEN={dir_token} APP_TOKEN={app_token}")
     typer.echo(f"  provisor logs --job {shlex.quote(str(job_path))} --format json")
     typer.echo(f"  provisor provision --job {shlex.quote(str(job_path))} --user {shlex.quote(ceo.upn)}")
