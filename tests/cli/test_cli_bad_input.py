@@ -982,3 +982,13 @@ def test_backup_to_a_dash_is_refused_not_written_as_a_file_called_dash(
     assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
     assert_refused(cli("backup", "-", "--db", db), 2, "not standard output")
     assert not (tmp_path / "-").exists()
+
+
+def test_a_network_given_with_host_bits_is_stored_as_its_network_and_said_so(db: str) -> None:
+    result = cli("tenant", "create", "acme", "--allow-network", "10.1.2.3/8,192.0.2.0/24", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == "note: --allow-network 10.1.2.3/8 is the network 10.0.0.0/8"
+    shown = cli("tenant", "show", "acme", "--json", "--db", db)
+    assert '"10.0.0.0/8"' in shown.stdout and '"192.0.2.0/24"' in shown.stdout
+    quiet = cli("tenant", "set", "acme", "--allow-network", "10.0.0.0/8", "--db", db)
+    assert quiet.exit_code == 0 and quiet.stderr == ""

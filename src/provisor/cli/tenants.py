@@ -100,6 +100,8 @@ def tenant_settings(
 ) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if networks:
+        from ipaddress import ip_address
+
         from provisor.server.networks import parse_networks
 
         try:
@@ -108,6 +110,12 @@ def tenant_settings(
             fail(f"--allow-network: {exc}", 2)
         if not parsed:  # "" or ",": would lock the tenant out of every address
             fail("--allow-network needs a network in CIDR notation (e.g. 203.0.113.0/24)", 2)
+        given = [n.strip() for item in networks for n in item.split(",") if n.strip()]
+        for text, network in zip(given, parsed, strict=True):
+            address = text.partition("/")[0]
+            if "/" in text and network.network_address != ip_address(address):
+                # host bits set: the network they are in, which may be wider than meant
+                typer.echo(f"note: --allow-network {text} is the network {network}", err=True)
         settings["allowed_networks"] = list(dict.fromkeys(str(n) for n in parsed))
     if trace is not None:
         check_range("--trace", trace, 1, MAX_TRACE)
