@@ -234,9 +234,15 @@ def test_the_databases_own_files_are_never_the_target_even_with_overwrite(
             assert r.status_code == 200 and r.json()["totalResults"] == 1
 
 
-def test_a_link_to_the_database_is_refused_and_other_links_are_not_replaced(tmp_path: Path) -> None:
+def made_database(tmp_path: Path) -> Path:
+    """A new, empty Provisor database ``d.db`` in ``tmp_path``."""
     db = tmp_path / "d.db"
     SqlStore(f"sqlite:///{db}").close()
+    return db
+
+
+def test_a_link_to_the_database_is_refused_and_other_links_are_not_replaced(tmp_path: Path) -> None:
+    db = made_database(tmp_path)
     to_db = tmp_path / "to-db.db"
     to_db.symlink_to(db)
     assert_refused(cli("backup", str(to_db), "--db", f"sqlite:///{db}", "--overwrite"), 1, "one of its files")
@@ -249,8 +255,7 @@ def test_a_link_to_the_database_is_refused_and_other_links_are_not_replaced(tmp_
 
 
 def test_a_named_pipe_is_refused_even_with_overwrite(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
-    SqlStore(f"sqlite:///{db}").close()
+    db = made_database(tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert_refused(cli("backup", str(fifo), "--db", f"sqlite:///{db}", "--overwrite"), 1, "a named pipe")
@@ -258,8 +263,7 @@ def test_a_named_pipe_is_refused_even_with_overwrite(tmp_path: Path) -> None:
 
 
 def test_the_copy_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
-    SqlStore(f"sqlite:///{db}").close()
+    db = made_database(tmp_path)
     db.chmod(0o644)
     old = os.umask(0o022)
     try:
