@@ -1163,3 +1163,25 @@ def test_the_member_fallback_counts_its_work_against_a_budget_that_grows_with_th
     assert exc.scim_type == "tooMany"
     small = [Member(f"u{i}", "User", None) for i in range(10)]
     assert apply_member_operations(small, ops(10), GROUP, D).replace is not None
+
+
+def test_an_add_of_a_value_the_attribute_holds_in_another_case_changes_nothing() -> None:
+    """RFC 7644 section 3.5.2.1: "If the target location already contains the value specified,
+    no changes SHOULD be made"; emails' value and type are not caseExact (RFC 7643 section 4.1.2)."""
+    data = {"userName": "a", "emails": [{"value": "a@x.com", "type": "work"}]}
+    same = {
+        "op": "add",
+        "path": "emails",
+        "value": [{"VALUE": "A@X.COM", "type": "WORK"}, {"value": "a@x.com", "type": "work"}],
+    }
+    assert patch(data, same)["emails"] == data["emails"]
+    other = {
+        "op": "add",
+        "path": "emails",
+        "value": [{"value": "b@x.com", "type": "work"}, {"value": "B@x.com", "type": "Work"}],
+    }
+    assert patch(data, other)["emails"] == [*data["emails"], {"value": "b@x.com", "type": "work"}]
+    # x509Certificates' value is binary, case exact: another case is other bytes
+    cert = {"userName": "a", "x509Certificates": [{"value": "aGVsbG8="}]}
+    added = patch(cert, {"op": "add", "path": "x509Certificates", "value": [{"value": "AGVSBG8="}]})
+    assert len(added["x509Certificates"]) == 2

@@ -13,7 +13,7 @@ a POST; the request ends with the ``required``, ``immutable`` and allowed-roles 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
@@ -172,6 +172,30 @@ def apply_operation(
     return work + len(new) if type(new) is list else work
 
 
+def _value_key(attribute: Attribute, value: Any) -> Hashable:
+    """What makes two values of a multi-valued ``attribute`` the same value: their sub-attributes
+    (names in any case; strings folded unless the sub-attribute is caseExact), or the value
+    itself (folded unless the attribute is caseExact). Types are part of it: true is not 1."""
+    if isinstance(value, Mapping):
+        parts = []
+        for name, item in value.items():
+            if item is None:
+                continue
+            sub = attribute.sub(name) if isinstance(name, str) else None
+            low = name.lower() if isinstance(name, str) else repr(name)
+            parts.append((low, _scalar_key(item, sub is not None and sub.case_exact)))
+        return ("object", frozenset(parts))
+    return ("value", _scalar_key(value, attribute.case_exact))
+
+
+def _scalar_key(value: Any, case_exact: bool) -> Hashable:
+    if isinstance(value, str):
+        return ("str", value if case_exact else value.lower())
+    if isinstance(value, bool | int | float):
+        return (type(value).__name__, value)
+    return ("json", repr(value))
+
+
 def _check_kept_immutables(attribute: Attribute, current: Any, new: Any, where: str) -> None:
     """Values of a multi-valued ``attribute`` keep their set immutable sub-attributes (RFC 7643
     section 2.2: set once; RFC 7644 section 3.5.2: ``mutability``).
@@ -254,7 +278,16 @@ def _write(
         if not add:
             return _settle_primary(attribute, list(values), list(values))
         merged = list(_elements(current))
-        added = [v for i, v in enumerate(values) if v not in merged and v not in values[:i]]
+        # "If the target location already contains the value specified, no changes SHOULD be
+        # made" (RFC 7644 section 3.5.2.1): values compared as filters compare them, strings
+        # without regard to case unless caseExact (an email "A@X.COM" of type "WORK" is there)
+        held = {_value_key(attribute, v) for v in merged}
+        added = []
+        for v in values:
+            key = _value_key(attribute, v)
+            if key not in held:
+                held.add(key)
+                added.append(v)
         return _settle_primary(attribute, merged + added, added)
     complex_ = attribute.type is AttributeType.COMPLEX
     if complex_ and isinstance(current, Mapping) and isinstance(value, Mapping):
