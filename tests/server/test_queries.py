@@ -175,6 +175,13 @@ def test_unknown_names_select_nothing_and_an_extension_urn_names_the_extension(c
         assert got == {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": uid}, names
     got = client.get(f"/Users/{uid}", params={"attributes": ext}).json()
     assert set(got) == {"schemas", "id", ext} and got[ext] == {"department": "Sales"}
+    # the core schema's URN names its attributes the same way (not the common id, externalId and
+    # meta, which belong to no schema, RFC 7643 section 3.1; id is always returned)
+    full = client.get(f"/Users/{uid}").json()
+    got = client.get(f"/Users/{uid}", params={"attributes": USER}).json()
+    assert got == {k: v for k, v in full.items() if k not in (ext, "meta")} | {"schemas": [USER]}
+    got = client.get(f"/Users/{uid}", params={"excludedAttributes": USER.upper()}).json()
+    assert set(got) == {"schemas", "id", "meta", ext}
     got = client.get(f"/Users/{uid}", params={"attributes": f"userName,{ext.upper()}"}).json()
     assert set(got) == {"schemas", "id", "userName", ext}
     got = client.get(f"/Users/{uid}", params={"excludedAttributes": ext}).json()

@@ -104,7 +104,8 @@ def parse_paths(
     """A comma-separated list (or JSON list) of attribute names: the names without a value
     filter (None when it names nothing), and those with one.
 
-    A schema extension's URN alone names the whole extension; with ``short_names`` (Q11, the
+    A schema extension's URN alone names the whole extension, and the core schema's its
+    attributes; with ``short_names`` (Q11, the
     tenant's ``unquoted_filter_values``) an unqualified name may name an extension's attribute,
     as in a filter (``parse_attr_path``). Names no schema of ``rt`` declares
     select nothing (so ``attributes=foo`` leaves the ``always`` attributes, and a search across
@@ -134,6 +135,9 @@ def parse_paths(
         extension = rt.extension(name)
         if extension is not None:
             paths.append(AttrPath(None, extension.id))
+            continue
+        if name.lower() == rt.schema.id.lower():  # the core schema's URN: its attributes, as an extension's
+            paths.extend(AttrPath(None, a.name) for a in rt.schema.attributes)
             continue
         try:
             paths.append(parse_attr_path(name, rt, short_names=short_names))
