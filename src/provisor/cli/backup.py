@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         part = target.with_name(target.name + ".part")
         live = _database_files(source)
         for written in (target, *_sidecars(target), part, *_sidecars(part)):
-            if _resolved(written) in live:  # the backup writes or removes each of these
+            if written.resolve() in live:  # the backup writes or removes each of these (or links to them)
                 fail(f"{file} is the database or one of its files ({written.name}): give another name")
         kind = _not_regular(target)
         if kind is not None:
@@ -115,11 +115,7 @@ def sqlite_path(url: str) -> Path:
 
 def _database_files(path: Path) -> set[Path]:
     """The database at ``path`` and the files SQLite keeps beside it, resolved."""
-    return {_resolved(p) for p in (path, *_sidecars(path), path.with_name(path.name + "-journal"))}
-
-
-def _resolved(path: Path) -> Path:
-    return path.resolve()  # also through a symbolic link to any of them
+    return {p.resolve() for p in (path, *_sidecars(path), path.with_name(path.name + "-journal"))}
 
 
 def _not_regular(path: Path) -> str | None:

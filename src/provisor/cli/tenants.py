@@ -104,13 +104,13 @@ def tenant_settings(
 
         from provisor.server.networks import parse_networks
 
+        given = [n.strip() for item in networks for n in item.split(",") if n.strip()]
         try:
-            parsed = parse_networks(n for item in networks for n in item.split(",") if n.strip())
+            parsed = parse_networks(given)
         except ValueError as exc:
             fail(f"--allow-network: {exc}", 2)
         if not parsed:  # "" or ",": would lock the tenant out of every address
             fail("--allow-network needs a network in CIDR notation (e.g. 203.0.113.0/24)", 2)
-        given = [n.strip() for item in networks for n in item.split(",") if n.strip()]
         for text, network in zip(given, parsed, strict=True):
             address = text.partition("/")[0]
             if "/" in text and network.network_address != ip_address(address):
@@ -539,7 +539,9 @@ def _show_once(text: str) -> bool:
     except OSError:
         # Python would try the flush again at exit and complain on stderr: drop what is buffered
         with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
         return False
     return True
 

@@ -219,11 +219,8 @@ def _pick(
 ) -> Any:
     """One value of a multi-valued attribute after the value filters ``paths`` of ``attributes``
     (``keep``) or ``excludedAttributes``: itself, without some sub-attributes, or ``_DROP``."""
-    matching = [
-        p
-        for p in paths
-        if p.filter is not None and is_element(value, attribute) and matches_element(p.filter, value, rt)
-    ]
+    tested = is_element(value, attribute)
+    matching = [p for p in paths if tested and p.filter is not None and matches_element(p.filter, value, rt)]
     if keep:
         return value if matching else _DROP
     if not matching:
