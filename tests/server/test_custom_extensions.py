@@ -569,6 +569,12 @@ def test_a_value_filter_selects_values_of_a_simple_multi_valued_attribute(
         assert r.status_code == 200, r.text
         assert c.get(f"/Users/{uid}").json()[URN]["skills"] == ["Py", "Rust 2024"]
         assert c.get(f"/Users/{other}").json()[URN]["skills"] == ["python"]
+        # a value put in place of another that the attribute already holds in another case is
+        # listed once, as an add of it would be (skills are not caseExact)
+        dup = create("dup@x.com", ["Go", "python", "rust"])
+        r = patch(c, dup, {"op": "replace", "path": f'{skills}[value eq "python"]', "value": "go"})
+        assert r.status_code == 200, r.text
+        assert c.get(f"/Users/{dup}").json()[URN]["skills"] == ["Go", "rust"]
 
         before = c.get(f"/Users/{uid}").json()
         refused = [

@@ -347,7 +347,8 @@ def _write_filtered_simple(
 ) -> Any:
     """``attr[value eq "x"]`` on a simple multi-valued attribute (RFC 7644 section 3.5.2.3): each
     matched value becomes ``value`` (add and replace alike: a simple value has nothing to merge),
-    kept in its place and listed once. A filter that matches nothing is ``noTarget``: the value
+    kept in its place and listed once (values compared as an add compares them: strings folded
+    unless caseExact). A filter that matches nothing is ``noTarget``: the value
     it describes and the one given may differ, so there is no element to create."""
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
@@ -360,9 +361,12 @@ def _write_filtered_simple(
     if not matched:
         raise NoTarget(f"the filter on {attribute.name} matches no value (RFC 7644 section 3.5.2.3)")
     out: list[Any] = []
+    held: set[Hashable] = set()
     for i, element in enumerate(elements):
         new = value if i in matched else element
-        if new not in out:
+        key = _value_key(attribute, new)
+        if key not in held:
+            held.add(key)
             out.append(new)
     return out
 
