@@ -614,6 +614,30 @@ def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None
     assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
 
 
+def test_strict_and_lenient_set_every_switch_clearing_those_set_one_by_one(db: str) -> None:
+    """The user guide: --strict / --lenient turn every compatibility switch off / on. A switch set
+    with --compat before stayed as it was, so a tenant put back to --lenient still refused
+    Entra's "op": "Replace" (capitalised_ops off), and a --strict one still accepted it."""
+    assert cli("tenant", "create", "x", "--db", db, "--compat", "capitalised_ops=off").exit_code == 0
+    lenient = cli("tenant", "set", "x", "--db", db, "--lenient")
+    assert lenient.exit_code == 0, lenient.stderr
+    assert json.loads(lenient.stdout) == {"strict": False}
+    assert "off:" not in cli("tenant", "show", "x", "--db", db).stdout
+    assert cli("tenant", "set", "x", "--db", db, "--compat", "string_booleans=on").exit_code == 0
+    strict = cli("tenant", "set", "x", "--db", db, "--strict")
+    assert json.loads(strict.stdout) == {"strict": True}
+    # switches given with the preset apply on top of it, in place of the earlier ones
+    cli("tenant", "set", "x", "--db", db, "--compat", "manager_bare_string=on")
+    both = cli("tenant", "set", "x", "--db", db, "--lenient", "--compat", "capitalised_ops=off")
+    assert json.loads(both.stdout) == {"strict": False, "compat": {"capitalised_ops": False}}
+    # other settings are kept
+    cli("tenant", "set", "x", "--db", db, "--max-page-size", "50")
+    assert json.loads(cli("tenant", "set", "x", "--db", db, "--strict").stdout) == {
+        "strict": True,
+        "max_page_size": 50,
+    }
+
+
 @pytest.mark.parametrize(
     ("value", "why"),
     [("[1, 2]", "they are an array"), ("null", "they are null"), ("{not json", "they are not JSON")],

@@ -373,7 +373,11 @@ def tenant_set(
     ] = False,
     max_page_size: PageSizeOption = None,
     strict: Annotated[
-        bool | None, typer.Option("--strict/--lenient", help="Strict RFC reading, or Entra/Okta tolerance.")
+        bool | None, typer.Option(
+            "--strict/--lenient",
+            help="Strict RFC reading (every switch off), or Entra/Okta tolerance (every switch on);"
+            " either clears switches set one by one with --compat before.",
+        )
     ] = None,
     compat: CompatOption = None,
     rate_limit: RateLimitOption = None,
@@ -420,8 +424,13 @@ def tenant_set(
         if unreadable := current.unreadable:
             typer.echo(f"The stored settings could not be read ({unreadable}); these replace them.", err=True)
         # the store merges --compat into the stored switches in its write transaction: two admins
-        # changing different switches at once both keep theirs
-        tenant = store.update_settings(name, settings)
+        # changing different switches at once both keep theirs. --strict and --lenient set every
+        # switch: the ones set one by one before go (replaced by any --compat given with them)
+        replacing: tuple[str, ...] = ()
+        if strict is not None:
+            settings.setdefault("compat", None)
+            replacing = ("compat",)
+        tenant = store.update_settings(name, settings, replacing)
         if no_trace:
             store.delete_traces(tenant.id)
     typer.echo(json.dumps(tenant.settings))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -530,10 +530,12 @@ class TenantStore(Protocol):
         finishes it. ``progress`` hears after each step."""
         ...
 
-    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
+    def update_settings(
+        self, name_or_id: str, settings: Mapping[str, Any], replacing: Collection[str] = ()
+    ) -> Tenant:
         """Merge ``settings`` into the tenant's, atomically: a key replaces the stored value,
         except that a mapping merges into a stored mapping (one ``compat`` switch changes, the
-        others stay); a None value removes a key."""
+        others stay) unless the key is in ``replacing``; a None value removes a key."""
         ...
 
     def add_token(

@@ -586,6 +586,10 @@ class TenantStoreContract:
         merged = store.update_settings("contoso", {"page_size": 50})
         assert dict(merged.settings) == {"compat": {"entra": True}, "page_size": 50}
         assert dict(store.get_tenant(t.id).settings) == dict(merged.settings)
+        merged = store.update_settings("contoso", {"compat": {"okta": False}})
+        assert dict(merged.settings["compat"]) == {"entra": True, "okta": False}
+        replaced = store.update_settings("contoso", {"compat": {"x": True}}, replacing=("compat",))
+        assert dict(replaced.settings) == {"compat": {"x": True}, "page_size": 50}
         store.delete_tenant("contoso")
         with pytest.raises(TenantNotFound):
             store.get_tenant("contoso")

@@ -6,7 +6,7 @@ server compares in constant time and checks ``revoked``/``expires`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -108,15 +108,18 @@ def _token(row: Any) -> TokenInfo:
     )
 
 
-def merge_settings(stored: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+def merge_settings(
+    stored: Mapping[str, Any], change: Mapping[str, Any], replacing: Collection[str] = ()
+) -> dict[str, Any]:
     """``change`` applied to ``stored``: a key replaces the stored value, except that a mapping
     merges into a stored mapping (``{"compat": {"x": False}}`` changes one switch, keeping the
-    others); a None value, at either level, removes the key. Unreadable stored settings
-    (``Tenant.unreadable``) are read as none, so the change replaces them."""
+    others) unless its key is in ``replacing``; a None value, at either level, removes the key.
+    Unreadable stored settings (``Tenant.unreadable``) are read as none, so the change replaces
+    them."""
     merged = dict(stored)
     for key, value in change.items():
         held = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(held, Mapping):
+        if isinstance(value, Mapping) and isinstance(held, Mapping) and key not in replacing:
             value = {k: v for k, v in {**held, **value}.items() if v is not None}
         merged[key] = value
     return {k: v for k, v in merged.items() if v is not None}
@@ -171,7 +174,9 @@ class SqlTenants:
             self._write, name_or_id, find=_find, now=to_micros(self._clock()), progress=progress
         )
 
-    def update_settings(self, name_or_id: str, settings: Mapping[str, Any]) -> Tenant:
+    def update_settings(
+        self, name_or_id: str, settings: Mapping[str, Any], replacing: Collection[str] = ()
+    ) -> Tenant:
         """Merge ``settings`` into the tenant's (see ``merge_settings``) in one write transaction,
         so that two admins changing different settings, or different switches of ``compat``, at
         once both keep their change; TenantNotFound, or TenantDeleting for a tenant being deleted."""
@@ -180,7 +185,7 @@ class SqlTenants:
             if tenant is None:
                 raise TenantNotFound(f"no tenant {name_or_id!r}")
             _not_deleting(tenant)
-            merged = merge_settings(tenant.settings, settings)
+            merged = merge_settings(tenant.settings, settings, replacing)
             conn.execute(update(T).where(T.c.id == tenant.id).values(settings=dumps(merged)))
         return replace(tenant, settings=merged, unreadable=None)
 
