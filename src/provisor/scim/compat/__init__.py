@@ -42,7 +42,8 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk(
         "manager_bare_string",
         "Q5",
-        "The enterprise manager sent as a bare id string (or a [{value,$ref}] array) is stored as {value}.",
+        "The enterprise manager sent as a bare id string is stored as {value}, and the old docs'"
+        " one-element [{value,$ref}] array as its element ({value,$ref}); an empty string or array clears it.",
     ),
     Quirk(
         "pathless_dotted_keys",
