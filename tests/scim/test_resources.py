@@ -689,6 +689,9 @@ def test_check_roles() -> None:
     with pytest.raises(InvalidValue, match="role 'Admin' is not allowed; allowed roles: User") as info:
         check_roles({"roles": [{"value": "User"}, {"value": "Admin"}]}, ["User"])
     assert info.value.scim_type == "invalidValue"
+    # a role given only its type (Entra's roles[primary eq "True"].type alone): said so, not "None"
+    with pytest.raises(InvalidValue, match="^a role with no value is not allowed; allowed roles: User$"):
+        check_roles({"roles": [{"type": "WindowsAzureActiveDirectoryRole", "primary": True}]}, ["User"])
 
 
 def test_parse_applies_allowed_roles() -> None:

@@ -369,4 +369,5 @@ def check_roles(data: Mapping[str, Any], allowed_roles: Sequence[str] | None) ->
     for role in roles:
         value = role.get("value") if isinstance(role, Mapping) else role
         if not isinstance(value, str) or value.lower() not in allowed:
-            raise InvalidValue(f"role {value!r} is not allowed; allowed roles: {', '.join(allowed_roles)}")
+            named = "a role with no value" if value is None else f"role {value!r}"
+            raise InvalidValue(f"{named} is not allowed; allowed roles: {', '.join(allowed_roles)}")
