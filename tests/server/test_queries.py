@@ -359,34 +359,69 @@ def test_a_start_index_past_every_result_is_an_empty_page_that_echoes_it(
 
 @pytest.mark.parametrize("where", ["query", "search", "root"])
 @pytest.mark.parametrize("endpoint", ["/Users", "/Groups"])
-@pytest.mark.parametrize("name", ["startIndex", "count"])
-@pytest.mark.parametrize("value", [2**63, 2**64, 10**30, -(2**63) - 1, -(10**30)])
-def test_start_index_and_count_past_64_bits_are_400_everywhere(
-    client: Any, endpoint: str, where: str, name: str, value: int
+@pytest.mark.parametrize("value", [2**63, 2**64, 10**30])
+def test_a_start_index_past_64_bits_is_400_everywhere(
+    client: Any, endpoint: str, where: str, value: int
 ) -> None:
-    """An integer no store could address (past signed 64 bits) is 400 invalidValue naming the
-    range, in the query string and in a SearchRequest body alike. Before, the query string
-    answered 200 with startIndex capped at 2**62, and a body 400 "must be an integer, not 1e+30"
-    (the JSON reader gives such numbers as floats), or 200 when it fitted in 64 unsigned bits."""
-    r = _page_of(client, endpoint, where, **{name: value})
+    """An index no store could address (past signed 64 bits), which the empty page answering it
+    could not echo, is 400 invalidValue naming the largest, in the query string and in a
+    SearchRequest body alike (the JSON reader gives such numbers as floats: the message said
+    "must be an integer, not 1e+30")."""
+    r = _page_of(client, endpoint, where, startIndex=value)
     detail = assert_scim_error(r, 400, "invalidValue")["detail"]
-    assert name in detail and "outside the integers Provisor holds" in detail and "64-bit" in detail
+    assert "startIndex" in detail and str(LARGEST) in detail and "e+" not in detail
 
 
-def test_a_start_index_of_more_digits_than_python_reads_is_the_same_400(client: Any) -> None:
-    """Past Python's digit limit for int() (4300 digits) the text is still a number far outside
-    the range: the same 400 invalidValue, not a 500 or "must be an integer"."""
-    for name in ("startIndex", "count"):
-        r = client.get("/Users", params={name: "9" * 5000})
-        assert "outside the integers Provisor holds" in assert_scim_error(r, 400, "invalidValue")["detail"]
+@pytest.mark.parametrize("where", ["query", "search", "root"])
+@pytest.mark.parametrize("endpoint", ["/Users", "/Groups"])
+@pytest.mark.parametrize("value", [-(2**63) - 1, -(10**30)])
+def test_paging_values_far_outside_64_bits_read_as_the_rfc_reads_them(
+    client: Any, endpoint: str, where: str, value: int
+) -> None:
+    """RFC 7644 section 3.4.2.4 reads a startIndex below 1 as 1 and a negative count as 0, and a
+    count above the maximum page size is lowered to it: however far outside 64 bits (they were
+    400 "outside the integers Provisor holds")."""
+    create_user(client, "far.index@x.com")
+    create_group(client, "far index")
+    total = _page_of(client, endpoint, where, count=0).json()["totalResults"]
+    r = _page_of(client, endpoint, where, startIndex=value, count=1)
+    assert r.status_code == 200, r.text
+    assert (r.json()["startIndex"], r.json()["itemsPerPage"]) == (1, 1)
+    r = _page_of(client, endpoint, where, count=value)
+    assert r.status_code == 200, r.text
+    assert (r.json()["itemsPerPage"], r.json()["Resources"] if "Resources" in r.json() else []) == (0, [])
+    r = _page_of(client, endpoint, where, count=-value)  # far past the largest page
+    assert r.status_code == 200, r.text
+    assert r.json()["itemsPerPage"] == len(r.json()["Resources"]) == total
 
 
-def test_a_count_past_64_bits_with_a_cursor_is_invalid_count(client: Any) -> None:
+def test_a_paging_value_of_more_digits_than_python_reads_is_read_the_same(client: Any) -> None:
+    """Past Python's digit limit for int() (4300 digits) the text is still a number, far outside
+    the range: a count is lowered to the page size and a negative startIndex read as 1, a
+    startIndex past it is the same 400 invalidValue; not a 500 or "must be an integer"."""
+    create_user(client, "many.digits@x.com")
+    assert client.get("/Users", params={"count": "9" * 5000}).json()["itemsPerPage"] >= 1
+    assert client.get("/Users", params={"count": "-" + "9" * 5000}).json()["itemsPerPage"] == 0
+    assert client.get("/Users", params={"startIndex": "-" + "9" * 5000}).json()["startIndex"] == 1
+    r = client.get("/Users", params={"startIndex": "9" * 5000})
+    assert "past the largest index" in assert_scim_error(r, 400, "invalidValue")["detail"]
+
+
+def test_a_count_past_64_bits_with_a_cursor(client: Any) -> None:
+    """RFC 9865: a cursor's count is at least 1 (400 invalidCount below), and lowered to the
+    maximum page size above it, however far above."""
+    create_user(client, "cursor.count@x.com")
     for r in (
         client.get("/Users", params={"cursor": "", "count": str(2**63)}),
         client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": 10**30}),
     ):
-        assert "outside the integers" in assert_scim_error(r, 400, "invalidCount")["detail"]
+        assert r.status_code == 200, r.text
+        assert r.json()["itemsPerPage"] >= 1
+    for r in (
+        client.get("/Users", params={"cursor": "", "count": str(-(2**63) - 1)}),
+        client.post("/Users/.search", json={"schemas": [SEARCH], "cursor": "", "count": -(10**30)}),
+    ):
+        assert "at least 1" in assert_scim_error(r, 400, "invalidCount")["detail"]
 
 
 @pytest.mark.parametrize("endpoint", ["/Users/.search", "/.search"])

@@ -373,11 +373,12 @@ def tenant_set(
     ] = False,
     max_page_size: PageSizeOption = None,
     strict: Annotated[
-        bool | None, typer.Option(
+        bool | None,
+        typer.Option(
             "--strict/--lenient",
             help="Strict RFC reading (every switch off), or Entra/Okta tolerance (every switch on);"
             " either clears switches set one by one with --compat before.",
-        )
+        ),
     ] = None,
     compat: CompatOption = None,
     rate_limit: RateLimitOption = None,

@@ -20,7 +20,7 @@ from provisor.scim.errors import (
 from provisor.scim.filter.ast import AttrPath, PatchPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter, parse_patch_path
 from provisor.scim.resources.plans import plan_for
-from provisor.scim.schema.model import INTEGER_RANGE, MAX_INTEGER, MIN_INTEGER, ResourceType, Returned
+from provisor.scim.schema.model import MAX_INTEGER, MIN_INTEGER, ResourceType, Returned
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
 
@@ -170,35 +170,36 @@ def _int_param(name: str, value: Any, default: int, error: type[BadRequest] = In
     optional sign and ASCII digits, around them spaces (not the underscores or other scripts'
     digits ``int`` would read too). Absent, ``null`` or an empty query value: ``default``.
 
-    The integer must be one Provisor holds, signed 64-bit, as everywhere else (attribute values,
-    filter literals): see :func:`_check_range`."""
+    Outside the signed 64-bit integers Provisor holds, see :func:`_in_range`."""
     if value is None or value == "":
         return default
     if type(value) is int:
-        return _check_range(name, value, error)
+        return _in_range(name, value, error)
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
         try:
             number = int(value)
         except ValueError:  # past Python's digit limit for int(): far outside the range
-            raise error(
-                f"{name} is {_shown(value.strip())}, outside the integers Provisor holds: {INTEGER_RANGE}"
-            ) from None
-        return _check_range(name, number, error)
+            number = MIN_INTEGER - 1 if value.strip().startswith("-") else MAX_INTEGER + 1
+        return _in_range(name, number, error)
     raise error(f"{name} must be an integer, not {_shown(value)}")
 
 
-def _check_range(name: str, value: int, error: type[BadRequest]) -> int:
-    """``value`` when it is a signed 64-bit integer; else 400 (``error``) naming the range.
+def _in_range(name: str, value: int, error: type[BadRequest]) -> int:
+    """``value`` brought into the signed 64-bit range, or 400 (``error``) for a startIndex past it.
 
     RFC 7644 section 3.4.2.4 bounds neither parameter, and reads a startIndex below 1 as 1 and a
-    negative count as 0: inside the range Provisor does so, and answers a startIndex past every
-    result with an empty page that echoes it as asked. An index past 2**63 - 1 addresses no
-    result in any store (a database's row offset is a signed 64-bit integer), and could not be
-    echoed as asked either: a SearchRequest body's JSON reader hands such a number over as a
-    float, and the JSON writer writes no integer past 64 bits. So it is refused, in the query
-    string and in a body alike, as an integer attribute value past that range is."""
-    if not MIN_INTEGER <= value <= MAX_INTEGER:
-        raise error(f"{name} is {_shown(value)}, outside the integers Provisor holds: {INTEGER_RANGE}")
+    negative count as 0, however far below; a count above the maximum page size is lowered to
+    it, however far above. So both are read so at any size. A startIndex past 2**63 - 1 is
+    refused: it addresses no result in any store (a database's row offset is a signed 64-bit
+    integer), and the empty page that answers an index past every result echoes it, which the
+    JSON writer cannot do past 64 bits (nor hold as asked: a SearchRequest body's JSON reader
+    hands such a number over as a float)."""
+    if value < MIN_INTEGER:
+        return MIN_INTEGER
+    if value > MAX_INTEGER:
+        if name == "count":
+            return MAX_INTEGER
+        raise error(f"{name} is {_shown(value)}, past the largest index Provisor holds, {MAX_INTEGER}")
     return value
 
 
@@ -291,7 +292,8 @@ def _cursor_count(value: Any, default: int) -> int:
     maximum page size it is lowered to it, as for index paging."""
     count = _int_param("count", value, default, InvalidCount)
     if count < 1:
-        raise InvalidCount(f"count must be at least 1 with a cursor, not {count}")
+        shown = f", not {count}" if count > MIN_INTEGER else ""  # far below: read as the least
+        raise InvalidCount(f"count must be at least 1 with a cursor{shown}")
     return count
 
 
@@ -350,8 +352,9 @@ def search_params(body: Any) -> dict[str, Any]:
             # RFC 7644 3.4.3: JSON integers; not 1.5, true or "5" (text is the query string's form)
             error = InvalidCount if low == "count" and "cursor" in params else InvalidValue
             if _past_64_bits(value):  # what the JSON reader gives for an integer past its range
-                raise error(
-                    f"{names[low]} is {value!r}, outside the integers Provisor holds: {INTEGER_RANGE}"
-                )
+                if value < 0 or low == "count":  # read as the RFC reads such a value
+                    params[low] = MIN_INTEGER if value < 0 else MAX_INTEGER
+                    continue
+                raise error(f"{names[low]} is past the largest index Provisor holds, {MAX_INTEGER}")
             raise error(f"{names[low]} must be an integer, not {_shown(value)}")
     return params

@@ -43,7 +43,8 @@ QUIRKS: tuple[Quirk, ...] = (
         "manager_bare_string",
         "Q5",
         "The enterprise manager sent as a bare id string is stored as {value}, and the old docs'"
-        " one-element [{value,$ref}] array as its element ({value,$ref}); an empty string or array clears it.",
+        " one-element [{value,$ref}] array as its element ({value,$ref}); an empty string or array"
+        " clears it.",
     ),
     Quirk(
         "pathless_dotted_keys",
