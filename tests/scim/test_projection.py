@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisor.scim.filter.ast import AttrPath
-from provisor.scim.projection import project
+from provisor.scim.projection import changed_keys, project, specified_keys
 from provisor.scim.schema import ENTERPRISE_USER, GROUP, USER, default_registry
 from provisor.scim.schema.model import ResourceType, Schema
 
@@ -215,6 +215,54 @@ def test_sub_attribute_returned_characteristics() -> None:
     assert out["badge"] == {"number": "7", "note": "N"}
     out = project(THING, THING_REP, attributes=[p("badge")])
     assert out["badge"] == {"number": "7", "colour": "red"}
+
+
+def test_a_write_shows_the_request_attributes_it_specified() -> None:
+    """RFC 7643 section 7: "request" attributes are returned in response to a PUT, POST or PATCH
+    that specified them."""
+    specified = specified_keys(THING, {"audit": "A2", "badge": {"note": "N"}})
+    assert specified == {(None, "audit"), (None, "badge")}
+    out = project(THING, THING_REP, specified=specified)
+    assert out["audit"] == "A" and out["badge"] == {"number": "7", "note": "N", "colour": "red"}
+    out = project(THING, THING_REP, specified={(None, "label")})
+    assert "audit" not in out and out["badge"] == {"number": "7", "colour": "red"}
+    assert changed_keys(THING, {"label": "L", "audit": "A"}, {"label": "L", "audit": "B", "code": "C"}) == {
+        (None, "audit"),
+        (None, "code"),
+    }
+
+
+def test_an_excluded_extension_keeps_its_always_attributes() -> None:
+    """RFC 7644 section 3.4.2.5: excludedAttributes "SHALL have no effect on attributes whose
+    schema 'returned' setting is 'always'", also when the exclusion names their extension."""
+    ext = Schema.from_json(
+        {
+            "id": "urn:example:Ext",
+            "name": "Ext",
+            "attributes": [
+                {"name": "kept", "type": "string", "returned": "always"},
+                {"name": "x", "type": "string"},
+            ],
+        }
+    )
+    rt = ResourceType("Thing", "/Things", "Thing", THING.schema, ((ext, False),))
+    rep = {
+        "schemas": ["urn:example:Thing", "urn:example:Ext"],
+        "id": "t1",
+        "urn:example:Ext": {"kept": "K", "x": "X"},
+    }
+    out = project(rt, rep, excluded=[p("urn:example:Ext")])
+    assert out == {
+        "schemas": ["urn:example:Thing", "urn:example:Ext"],
+        "id": "t1",
+        "urn:example:Ext": {"kept": "K"},
+    }
+    assert specified_keys(rt, rep) == {
+        (None, "schemas"),
+        (None, "id"),
+        ("urn:example:ext", "kept"),
+        ("urn:example:ext", "x"),
+    }
 
 
 def test_input_is_not_mutated() -> None:

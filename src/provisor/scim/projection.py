@@ -4,7 +4,9 @@
 - ``always`` (``id``): returned whatever the parameters say; ``schemas`` is always kept too.
 - ``never`` (``password``): never returned.
 - ``default``: returned unless excluded, or unless ``attributes`` is given and does not list it.
-- ``request``: returned only when listed in ``attributes``.
+- ``request``: returned only when listed in ``attributes``, or in the response to a write that
+  specified it (``specified``: "returned in response to any PUT, POST, or PATCH operations if the
+  attribute was specified by the client").
 
 A listed sub-attribute (``name.givenName``) keeps only that sub-attribute of its parent (plus the
 parent's ``always`` sub-attributes); a listed parent keeps all its default sub-attributes.
@@ -16,7 +18,7 @@ left without attributes disappears, and so does its URN from ``schemas`` (RFC 76
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from provisor.scim.filter.ast import AttrPath, PatchPath
@@ -24,9 +26,9 @@ from provisor.scim.filter.evaluate import is_element, matches_element
 from provisor.scim.schema.model import Attribute, ResourceType, Returned
 
 #: (extension URN lower-cased or None, attribute name lower-cased; "" = the whole extension)
-_Key = tuple[str | None, str]
+Key = tuple[str | None, str]
 #: key -> None (the whole attribute) or the lower-cased sub-attribute names listed
-_Index = dict[_Key, set[str] | None]
+_Index = dict[Key, set[str] | None]
 
 
 def project(
@@ -34,15 +36,19 @@ def project(
     representation: Mapping[str, Any],
     attributes: Sequence[AttrPath] | None = None,
     excluded: Sequence[AttrPath] | None = None,
+    specified: Collection[Key] = (),
 ) -> dict[str, Any]:
     """The representation reduced per RFC 7644 section 3.4.2.5 and RFC 7643 ``returned``.
 
     ``attributes`` and ``excluded`` are parsed attribute paths. ``attributes`` None is not given;
     empty, it was given naming nothing the resource type has, and leaves the ``always`` attributes
     alone. When both are given, ``attributes`` selects first and ``excluded`` then removes.
+    ``specified``: the top-level attributes a write's request specified (:func:`specified_keys`),
+    whose ``request`` attributes and sub-attributes its response shows as if listed.
     """
     wanted = _index(rt, attributes) if attributes is not None else None
     dropped = _index(rt, excluded) if excluded else {}
+    given = specified if isinstance(specified, set | frozenset) else frozenset(specified)
     out: dict[str, Any] = {}
     schemas_key: str | None = None
     for key, value in representation.items():
@@ -52,14 +58,17 @@ def project(
         ext = rt.extension(key)
         if ext is not None:
             urn = ext.id.lower()
-            if not isinstance(value, Mapping) or (urn, "") in dropped:
+            if not isinstance(value, Mapping):
                 continue
             whole = wanted is not None and (urn, "") in wanted
+            gone = (urn, "") in dropped  # the extension excluded: but for its "always" attributes
             inner: dict[str, Any] = {}
             for name, inner_value in value.items():
                 attribute = ext.attribute(name)
+                if gone and (attribute is None or attribute.returned is not Returned.ALWAYS):
+                    continue
                 kept = _attribute(
-                    attribute, (urn, name.lower()), inner_value, None if whole else wanted, dropped
+                    attribute, (urn, name.lower()), inner_value, None if whole else wanted, dropped, given
                 )
                 if kept is not _DROP:
                     inner[name] = kept
@@ -68,7 +77,7 @@ def project(
             continue
         resolved = rt.attribute(None, key)
         attribute = resolved[1] if resolved is not None else None
-        kept = _attribute(attribute, (None, key.lower()), value, wanted, dropped)
+        kept = _attribute(attribute, (None, key.lower()), value, wanted, dropped, given)
         if kept is not _DROP:
             out[key] = kept
     if schemas_key is not None:
@@ -105,7 +114,12 @@ def _index(rt: ResourceType, paths: Sequence[AttrPath]) -> _Index:
 
 
 def _attribute(
-    attribute: Attribute | None, key: _Key, value: Any, wanted: _Index | None, dropped: _Index
+    attribute: Attribute | None,
+    key: Key,
+    value: Any,
+    wanted: _Index | None,
+    dropped: _Index,
+    specified: Collection[Key],
 ) -> Any:
     """One top-level attribute's projected value, or ``_DROP``."""
     returned = attribute.returned if attribute is not None else Returned.DEFAULT
@@ -114,29 +128,34 @@ def _attribute(
     if returned is Returned.ALWAYS:
         return value
     subs: set[str] | None = None
+    requested = key in specified
     if wanted is not None:
         if key not in wanted:
             return _DROP
         subs = wanted[key]
-    elif returned is Returned.REQUEST:
+    elif returned is Returned.REQUEST and not requested:
         return _DROP
     if key in dropped and dropped[key] is None:
         return _DROP
     excluded_subs = dropped.get(key) or set()
     if attribute is None or not attribute.sub_attributes:
         return value
-    return _complex(attribute, value, subs, excluded_subs)
+    return _complex(attribute, value, subs, excluded_subs, requested)
 
 
-def _complex(attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str]) -> Any:
+def _complex(
+    attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str], requested: bool
+) -> Any:
     if isinstance(value, list):
-        elements = [_sub_attributes(attribute, e, subs, excluded_subs) for e in value]
+        elements = [_sub_attributes(attribute, e, subs, excluded_subs, requested) for e in value]
         kept = [e for e in elements if e is not _DROP]
         return kept if kept else _DROP
-    return _sub_attributes(attribute, value, subs, excluded_subs)
+    return _sub_attributes(attribute, value, subs, excluded_subs, requested)
 
 
-def _sub_attributes(attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str]) -> Any:
+def _sub_attributes(
+    attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str], requested: bool
+) -> Any:
     if not isinstance(value, Mapping):
         return value
     out: dict[str, Any] = {}
@@ -151,7 +170,8 @@ def _sub_attributes(attribute: Attribute, value: Any, subs: set[str] | None, exc
         elif subs is not None:
             keep = low in subs and low not in excluded_subs
         else:
-            keep = returned is Returned.DEFAULT and low not in excluded_subs
+            shown = returned is Returned.DEFAULT or (requested and returned is Returned.REQUEST)
+            keep = shown and low not in excluded_subs
         if keep:
             out[name] = sub_value
     return out if out else _DROP
@@ -174,7 +194,7 @@ def select_elements(
     copied where it changes."""
     out: dict[str, Any] | None = None
     for paths, keep in ((selected, True), (removed, False)):
-        by_key: dict[_Key, list[PatchPath]] = {}
+        by_key: dict[Key, list[PatchPath]] = {}
         for path in paths:
             key = (path.path.urn.lower() if path.path.urn else None, path.path.attr.lower())
             by_key.setdefault(key, []).append(path)
@@ -232,3 +252,36 @@ def _pick(
         subs.add(p.path.sub.lower())
     rest = {k: v for k, v in value.items() if k.lower() not in subs}
     return rest if rest else _DROP
+
+
+def specified_keys(rt: ResourceType, data: Mapping[str, Any]) -> frozenset[Key]:
+    """The top-level attributes (core, and each extension's) that ``data`` holds a value of: what
+    a POST or PUT specified, or, for a PATCH, the attributes whose value it changed."""
+    keys: set[Key] = set()
+    for key, value in data.items():
+        ext = rt.extension(key)
+        if ext is None:
+            keys.add((None, key.lower()))
+        elif isinstance(value, Mapping):
+            urn = ext.id.lower()
+            keys.update((urn, name.lower()) for name in value)
+    return frozenset(keys)
+
+
+def changed_keys(rt: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]) -> frozenset[Key]:
+    """The top-level attributes whose value differs between ``before`` and ``after`` (a PATCH's
+    document before and after it): those the PATCH specified by changing them."""
+    old, new = _values(rt, before), _values(rt, after)
+    return frozenset(k for k in old.keys() | new.keys() if old.get(k, _DROP) != new.get(k, _DROP))
+
+
+def _values(rt: ResourceType, data: Mapping[str, Any]) -> dict[Key, Any]:
+    out: dict[Key, Any] = {}
+    for key, value in data.items():
+        ext = rt.extension(key)
+        if ext is None:
+            out[(None, key.lower())] = value
+        elif isinstance(value, Mapping):
+            urn = ext.id.lower()
+            out.update(((urn, name.lower()), inner) for name, inner in value.items())
+    return out

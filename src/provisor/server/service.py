@@ -33,8 +33,9 @@ from provisor.scim.compat import bodies
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
-from provisor.scim.projection import project, select_elements
+from provisor.scim.projection import Key, changed_keys, project, select_elements, specified_keys
 from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
+from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
 from provisor.server.queries import ListRequest, Projection
 from provisor.server.tenancy import TenantContext
@@ -158,15 +159,23 @@ class ResourceService:
         self.store = store
 
     def render(
-        self, rt: ResourceType, res: StoredResource, base_url: str, projection: Projection | None = None
+        self,
+        rt: ResourceType,
+        res: StoredResource,
+        base_url: str,
+        projection: Projection | None = None,
+        specified: frozenset[Key] = frozenset(),
     ) -> Body:
         """The representation of ``res`` as the response shows it. Without ``attributes`` or
         ``excludedAttributes`` it is spliced from the stored document's JSON text when the store
-        hands it over (``render_json``: nothing decoded, nothing re-encoded); otherwise it is built
-        (``to_representation``) and projected."""
-        projected = projection is not None and (
-            projection.attributes is not None or bool(projection.excluded) or bool(projection.removed)
-        )
+        hands it over (``render_json``: nothing decoded, nothing re-encoded); otherwise, and for
+        a resource type with attributes returned only on request (an extension's, RFC 7643
+        section 7), it is built (``to_representation``) and projected. ``specified``: the
+        attributes a write specified, whose ``request`` attributes its response shows."""
+        projected = (
+            projection is not None
+            and (projection.attributes is not None or bool(projection.excluded) or bool(projection.removed))
+        ) or plan_for(rt).request_returned
         location = f"{base_url}{rt.endpoint}/{res.id}"
         groups = groups_json(res.groups, base_url) if res.groups else None
         if not projected and res.document_json is not None:
@@ -197,20 +206,28 @@ class ResourceService:
             groups=groups,
         )
         if projected:
-            assert projection is not None
+            if projection is None:
+                return project(rt, rep, specified=specified)
             picked: Mapping[str, Any] = rep
             if projection.selected or projection.removed:
                 picked = select_elements(rt, rep, projection.selected, projection.removed)
-            return project(rt, picked, projection.attributes, projection.excluded)
+            return project(rt, picked, projection.attributes, projection.excluded, specified)
         return rep
 
     def _shown(
-        self, status: int, rt: ResourceType, res: StoredResource, base_url: str, projection: Projection | None
+        self,
+        status: int,
+        rt: ResourceType,
+        res: StoredResource,
+        base_url: str,
+        projection: Projection | None,
+        data: Mapping[str, Any],
     ) -> Outcome:
-        """The response showing ``res`` (a create's, a replace's), with its ETag and Location."""
-        return Outcome(
-            status, self.render(rt, res, base_url, projection), self._headers(rt, res, base_url), res.id
-        )
+        """The response showing ``res`` (a create's, a replace's, of ``data``), with its ETag and
+        Location."""
+        specified = specified_keys(rt, data) if plan_for(rt).request_returned else frozenset()
+        body = self.render(rt, res, base_url, projection, specified)
+        return Outcome(status, body, self._headers(rt, res, base_url), res.id)
 
     def _headers(self, rt: ResourceType, res: StoredResource, base_url: str) -> dict[str, str]:
         return {"ETag": etag(res.version), "Location": f"{base_url}{rt.endpoint}/{res.id}"}
@@ -230,7 +247,7 @@ class ResourceService:
         res = _skipping_unknown_members(
             ctx, lambda unknown: self.store.create(ctx.id, rt.name, data, _known(members, unknown))
         )
-        return self._shown(201, rt, res, base_url, projection)
+        return self._shown(201, rt, res, base_url, projection, data)
 
     def get(
         self,
@@ -292,7 +309,7 @@ class ResourceService:
             )
 
         res = _skipping_unknown_members(ctx, write)
-        return self._shown(200, rt, res, base_url, projection)
+        return self._shown(200, rt, res, base_url, projection, data)
 
     def patch(
         self,
@@ -314,11 +331,17 @@ class ResourceService:
 
         no_content = rt.name == "Group" and ctx.compat.on("group_patch_no_content")
 
+        request_returned = plan_for(rt).request_returned
+        specified: frozenset[Key] = frozenset()
+
         def write(unknown: frozenset[str]) -> StoredResource:
             def updater(current: StoredResource) -> Change:
+                nonlocal specified
                 data = scim_patch.apply_patch(
                     rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles
                 )
+                if request_returned:  # what the PATCH changed is what it specified
+                    specified = changed_keys(rt, current.data, data)
                 if needs_members:
                     members = current.members or ()
 
@@ -351,7 +374,7 @@ class ResourceService:
         headers = self._headers(rt, res, base_url)
         if no_content:
             return Outcome(204, None, headers, res.id)
-        return Outcome(200, self.render(rt, res, base_url, projection), headers, res.id)
+        return Outcome(200, self.render(rt, res, base_url, projection, specified), headers, res.id)
 
     def delete(
         self, ctx: TenantContext, rt: ResourceType, id: str, condition: Precondition | None = None

@@ -92,6 +92,9 @@ class Plan:
     is_group: bool
     #: ``projection``: the top-level attributes returned whatever ``attributes`` says (``id``)
     always_returned: tuple[str, ...]
+    #: whether an attribute or sub-attribute is returned only on request (RFC 7643 section 7; an
+    #: extension's): then no representation is shown without :func:`projection.project`
+    request_returned: bool
     #: exact body key -> SCHEMAS_KEY, an extension Schema, a TopLevel, or None (unknown)
     keys: dict[str, Any] = field(default_factory=dict)
     #: extension URN -> exact inner key -> TopLevel or None (unknown)
@@ -162,6 +165,11 @@ def _build(rt: ResourceType) -> Plan:
             a.name
             for a in (*COMMON_ATTRIBUTES, *(a for _, attributes in schemas for a in attributes))
             if a.returned is Returned.ALWAYS
+        ),
+        request_returned=any(
+            a.returned is Returned.REQUEST or any(s.returned is Returned.REQUEST for s in a.sub_attributes)
+            for _, attributes in schemas
+            for a in attributes
         ),
     )
 
