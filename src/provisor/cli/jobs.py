@@ -96,7 +96,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def sync(
         job: JobOption,
-        once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = True,
+        once: Annotated[
+            bool,
+            typer.Option(
+                "--once",
+                help="Run one cycle and exit: what sync always does (provisor run repeats).",
+                show_default=False,
+            ),
+        ] = True,
     ) -> None:
         """Run one provisioning cycle (initial or incremental); exit 0 when it completed.
 
@@ -174,7 +181,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(service.exit_status)
 
     @app.command()
-    def status(job: JobOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def status(
+        job: JobOption,
+        as_json: Annotated[bool, typer.Option("--json", help="The status as one JSON object.")] = False,
+    ) -> None:
         """The job's state (Active, Paused, Quarantine), last cycle, counts and steady state."""
         from provisor.cli.engine import LoadedJob
         from provisor.engine.model import ObjectKind

@@ -285,7 +285,10 @@ def check_tls(cert: str, key: str) -> None:
 
 @app.command()
 def demo(
-    db: DbOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default: $PROVISOR_DB or sqlite:///provisor-demo.db)."),
+    ] = None,
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8000,
     once: Annotated[
         bool, typer.Option("--once", help="Exit after the walk-through instead of serving on.")

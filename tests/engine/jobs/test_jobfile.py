@@ -108,7 +108,7 @@ def test_every_section_with_non_default_values() -> None:
     assert job.source.type is SourceType.CSV
     assert job.source.path == folder / "exports" / "users.csv"
     assert job.source.url is None and job.source.token is None
-    assert job.source.options == (("delimiter", ";"), ("encoding", "utf-8"))
+    assert job.source.options == (("delimiter", ";"), ("anchor", "employeeId"))
     assert job.source.option("delimiter") == ";"
     assert job.source.option("quote", '"') == '"'
     assert job.target.url == "https://app.example.com/scim/v2"
@@ -558,6 +558,33 @@ def test_a_missing_file_is_a_job_file_error(tmp_path: Path) -> None:
         (
             BASE.replace("  type: scim", "  type: scim\n  options: [a]"),
             "job.yaml:4: source.options must be a mapping (got a list)",
+        ),
+        # source options: checked when the file is read, not at the first sync (or never)
+        (
+            BASE.replace("  type: scim", "  type: scim\n  options: {page_sise: 100}"),
+            "job.yaml:4: unknown key 'page_sise' in source.options; did you mean 'page_size'?",
+        ),
+        (
+            BASE.replace("  type: scim", "  type: scim\n  options: {page_size: abc}"),
+            "job.yaml:4: source.options.page_size must be an integer (got 'abc')",
+        ),
+        (
+            BASE.replace("  type: scim", "  type: scim\n  options: {page_size: 0}"),
+            "job.yaml:4: source.options.page_size must be between 1 and 100000 (got 0)",
+        ),
+        (
+            BASE.replace("  type: scim", "  type: scim\n  options: {paging: cursor}"),
+            "job.yaml:4: source.options.paging must be one of auto, keyset, offset (got 'cursor')",
+        ),
+        (
+            "name: app\nsource: {type: csv, path: a.csv, options: {delimiter: ';;'}}\n"
+            "target: {url: 'https://x.example.com', token: t}\n",
+            "job.yaml:2: source.options.delimiter must be one character (got ';;')",
+        ),
+        (
+            "name: app\nsource: {type: jsonl, path: a.jsonl, options: {delimiter: ';'}}\n"
+            "target: {url: 'https://x.example.com', token: t}\n",
+            "job.yaml:2: unknown key 'delimiter' in source.options (expected one of anchor, snapshot)",
         ),
         # YAML structure
         ("", "job.yaml:1: the job file is empty"),

@@ -186,15 +186,45 @@ def _source(section: Section, base_dir: Path | None) -> SourceConfig:
         path = Path(section.string("path", required=True) or "")
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
-    options_section = section.section("options", None)  # free-form
-    options = () if options_section is None else _options(options_section)
+    options_section = section.section("options", SOURCE_OPTIONS[kind])
+    options = () if options_section is None else _options(options_section, kind)
     return SourceConfig(type=kind, url=url, path=path, token=token, options=options)
 
 
-def _options(section: Section) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (str(k.value), section.string(str(k.value), allow_empty=True) or "") for k, _ in section.node.value
-    )
+#: The options each kind of source reads (``ScimSource.from_config``, ``files.from_config``),
+#: checked here so that a misspelt or malformed one fails at once with its line, not at sync
+SOURCE_OPTIONS: dict[SourceType, tuple[str, ...]] = {
+    SourceType.SCIM: ("page_size", "id_page_size", "paging", "overlap_seconds", "nickname_from_external_id"),
+    SourceType.CSV: ("anchor", "delimiter", "snapshot"),
+    SourceType.JSONL: ("anchor", "snapshot"),
+}
+
+
+def _options(section: Section, kind: SourceType) -> tuple[tuple[str, str], ...]:
+    """The options given, as the text the source reads, each checked as it will be read."""
+    out: list[tuple[str, str]] = []
+    for key_node, _ in section.node.value:
+        key = str(key_node.value)
+        if key in ("page_size", "id_page_size"):
+            text = str(section.integer(key, 1, minimum=1, maximum=100_000))
+        elif key == "overlap_seconds":
+            given = section.string(key) or ""
+            if given.strip() in ("0", "0.0"):  # no overlap: allowed, though number() wants > 0
+                text = "0"
+            else:
+                text = repr(section.number(key, 1.0, maximum=3600))
+        elif key == "paging":
+            text = section.choice(key, ("auto", "keyset", "offset"), "auto")
+        elif key == "nickname_from_external_id":
+            text = "true" if section.boolean(key, True) else "false"
+        elif key == "delimiter":
+            text = section.string(key) or ","
+            if len(text) != 1:
+                section.fail(key, f"source.options.delimiter must be one character (got {text!r})")
+        else:
+            text = section.string(key) or ""
+        out.append((key, text))
+    return tuple(out)
 
 
 def _target(section: Section) -> TargetConfig:
