@@ -513,7 +513,7 @@ def test_tenant_show_gives_settings_counts_and_tokens(db):
         "groups": "1",
         "tokens": "2 active of 2, last used 2026-11-30T18:00:00+00:00",
         "compat": "off: string_booleans",
-        "page size": "at most 200",
+        "page size": "at most 200, or the server's --max-page-size when lower",
         "roles": "User",
         "rate limit": "5 a second, bursts of 5",
         "trace": "the last 10 requests (provisor tenant trace acme)",

@@ -269,7 +269,12 @@ def tenant_show(
             + (used.isoformat(timespec="seconds") if used else "never"),
         ),
         ("compat", "all on" if not off else f"off: {', '.join(off)}"),
-        ("page size", f"at most {page}" if page else "the server's (provisor serve --max-page-size)"),
+        (
+            "page size",
+            f"at most {page}, or the server's --max-page-size when lower"
+            if page
+            else "the server's (provisor serve --max-page-size)",
+        ),
         ("roles", ", ".join(ctx.allowed_roles) if ctx.allowed_roles else "any"),
         ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
         (

@@ -208,11 +208,8 @@ def _options(section: Section, kind: SourceType) -> tuple[tuple[str, str], ...]:
         if key in ("page_size", "id_page_size"):
             text = str(section.integer(key, 1, minimum=1, maximum=100_000))
         elif key == "overlap_seconds":
-            given = section.string(key) or ""
-            if given.strip() in ("0", "0.0"):  # no overlap: allowed, though number() wants > 0
-                text = "0"
-            else:
-                text = repr(section.number(key, 1.0, maximum=3600))
+            no_overlap = (section.string(key) or "").strip() in ("0", "0.0")  # number() wants > 0
+            text = "0" if no_overlap else repr(section.number(key, 1.0, maximum=3600))
         elif key == "paging":
             text = section.choice(key, ("auto", "keyset", "offset"), "auto")
         elif key == "nickname_from_external_id":
