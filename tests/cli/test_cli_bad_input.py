@@ -614,6 +614,17 @@ def test_compat_switches_add_up_and_replace_a_hand_edited_value(db: str) -> None
     assert json.loads(changed.stdout) == {"compat": {"active_by_default": False}}
 
 
+def test_a_retired_switch_is_refused_saying_why_and_a_stored_one_is_passed_over(db: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db).exit_code == 0
+    refused = cli("tenant", "set", "x", "--db", db, "--compat", "null_member_ref=off")
+    assert_refused(refused, 2, "null_member_ref")
+    assert "retired" in refused.output and "RFC 7643 section 2.5" in refused.output
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:  # as an older version stored it
+        conn.execute("UPDATE tenants SET settings = ?", (json.dumps({"compat": {"null_member_ref": False}}),))
+    shown = cli("tenant", "show", "x", "--db", db)
+    assert shown.exit_code == 0 and "compat:" in shown.stdout and "unreadable" not in shown.stdout
+
+
 def test_strict_and_lenient_set_every_switch_clearing_those_set_one_by_one(db: str) -> None:
     """The user guide: --strict / --lenient turn every compatibility switch off / on. A switch set
     with --compat before stayed as it was, so a tenant put back to --lenient still refused

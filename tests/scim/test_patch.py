@@ -922,11 +922,12 @@ def test_member_values_are_validated(value: Any) -> None:
     assert error(split, {"op": "add", "path": "members", "value": value}).scim_type == "invalidValue"
 
 
-def test_member_null_ref_is_tolerated_only_with_q4() -> None:
+def test_a_member_null_ref_is_unassigned_in_every_mode() -> None:
+    """Entra's "$ref": null (Q4) is a null sub-attribute: unassigned (RFC 7643 section 2.5), in
+    a strict reading too."""
     op = {"op": "add", "path": "members", "value": [{"$ref": None, "value": "u1"}]}
     assert split(op)[1] == MemberDelta(add=(Member("u1"),))
-    strictish = CompatSettings.from_mapping({"null_member_ref": False, "explicit_nulls": False})
-    assert error(split, op, compat=strictish).scim_type == "invalidValue"
+    assert split(op, compat=CompatSettings.strict())[1] == MemberDelta(add=(Member("u1"),))
 
 
 def test_remove_members_with_value_q3_on_and_off() -> None:

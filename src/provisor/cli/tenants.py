@@ -33,7 +33,7 @@ from provisor.cli.common import (
     read_back,
     terminated_as_interrupted,
 )
-from provisor.scim.compat import QUIRK_NAMES, QUIRKS
+from provisor.scim.compat import QUIRK_NAMES, QUIRKS, RETIRED
 
 tenant_app = typer.Typer(help="Tenants: isolated namespaces of users and groups.", no_args_is_help=True)
 token_app = typer.Typer(help="Secret Tokens: shown once, stored only as a hash.", no_args_is_help=True)
@@ -82,6 +82,8 @@ def parse_switches(values: list[str]) -> dict[str, bool]:
         name, sep, state = item.partition("=")
         if not sep or state.lower() not in ("on", "off", "true", "false"):
             fail(f"--compat takes NAME=on or NAME=off, not {item!r}", 2)
+        if name in RETIRED:
+            fail(f"compatibility switch {name!r} is retired: {RETIRED[name]}", 2)
         if name not in QUIRK_NAMES:
             fail(f"unknown compatibility switch {name!r}; known: {', '.join(sorted(QUIRK_NAMES))}", 2)
         out[name] = state.lower() in ("on", "true")

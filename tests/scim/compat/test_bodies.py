@@ -40,9 +40,19 @@ def test_every_switch_used_here_is_catalogued() -> None:
         "explicit_nulls",
         "manager_bare_string",
         "roles_json_strings",
-        "null_member_ref",
     }
     assert used <= QUIRK_NAMES
+
+
+def test_a_retired_switch_in_stored_settings_is_passed_over() -> None:
+    """A tenant whose stored settings still name null_member_ref (retired: nulls inside values
+    are unassigned in every mode) keeps working: the name is passed over, not refused."""
+    from provisor.scim.compat import RETIRED
+
+    assert "null_member_ref" in RETIRED and "null_member_ref" not in QUIRK_NAMES
+    assert CompatSettings.from_mapping({"null_member_ref": False, "explicit_nulls": False}) == off(
+        "explicit_nulls"
+    )
 
 
 # --- Q2 string_booleans ------------------------------------------------------------------------------
@@ -109,10 +119,19 @@ def test_unknown_attributes_off_rejects_entra_only_names() -> None:
         parse_resource(USERS, body, off("unknown_attributes_ignored"))
 
 
-def test_explicit_nulls_off_rejects_nested_null() -> None:
+def test_a_null_sub_attribute_is_unassigned_in_every_mode() -> None:
+    """RFC 7643 section 2.5: "Unassigned attributes, the null value, or empty array ... SHALL be
+    considered to be equivalent in 'state'": a strict reading takes them too (it refused them,
+    citing that very section)."""
     body = {"schemas": [USER], "userName": "a", "name": {"givenName": "A", "familyName": None}}
-    assert parse_resource(USERS, body, ON)["name"] == {"givenName": "A"}
-    with pytest.raises(InvalidValue, match=r"name\.familyName must not be null"):
+    for compat in (ON, off("explicit_nulls"), STRICT):
+        assert parse_resource(USERS, body, compat)["name"] == {"givenName": "A"}
+
+
+def test_explicit_nulls_off_refuses_a_null_among_values() -> None:
+    body = {"schemas": [USER], "userName": "a", "emails": [None, {"value": "a@x.com"}]}
+    assert parse_resource(USERS, body, ON)["emails"] == [{"value": "a@x.com"}]
+    with pytest.raises(InvalidValue, match=r"emails\[0\] is null"):
         parse_resource(USERS, body, off("explicit_nulls"))
 
 
@@ -247,22 +266,14 @@ def test_roles_off() -> None:
 # --- Q4 null_member_ref ----------------------------------------------------------------------------
 
 
-def test_null_member_ref() -> None:
-    assert bodies.drop_null_member_ref({"$ref": None, "value": "u1"}, ON) == {"value": "u1"}
-    assert bodies.drop_null_member_ref({"$REF": None, "value": "u1"}, ON) == {"value": "u1"}
-    kept = {"$ref": "https://app/Users/u1", "value": "u1"}
-    assert bodies.drop_null_member_ref(kept, ON) == kept
-    assert bodies.drop_null_member_ref({"$ref": None, "value": "u1"}, off("null_member_ref")) == {
-        "$ref": None,
-        "value": "u1",
-    }
-
-
-def test_null_member_ref_off_strict_reading_rejects() -> None:
+def test_a_member_ref_null_is_unassigned_in_every_mode() -> None:
+    """Entra's members carry "$ref": null (Q4): unassigned, as any null sub-attribute (RFC 7643
+    section 2.5), strict reading included (the null_member_ref switch that refused it is retired)."""
     body = {"schemas": [GROUP], "displayName": "Sales", "members": [{"$ref": None, "value": "u1"}]}
     assert parse_resource(GROUPS, body, ON)["members"] == [{"value": "u1"}]
-    with pytest.raises(InvalidValue, match=r"\$ref must not be null"):
-        parse_resource(GROUPS, body, STRICT)
+    assert parse_resource(GROUPS, body, STRICT)["members"] == [{"value": "u1"}]
+    body["members"] = [{"$REF": None, "value": "u1"}]
+    assert parse_resource(GROUPS, body, STRICT)["members"] == [{"value": "u1"}]
 
 
 def test_member_display_name_is_read_as_display_only_with_the_switch() -> None:

@@ -110,19 +110,6 @@ def test_q3_switch() -> None:
         run(data, op, OFF)
 
 
-# Q4 null_member_ref
-
-
-def test_q4_drops_null_ref_only_when_on() -> None:
-    members = GROUP.schema.attribute("members")
-    assert members is not None
-    value = [{"$ref": None, "value": "u1"}]
-    assert q.normalise_value(GROUP, None, members, value, only("null_member_ref"), whole=True) == [
-        {"value": "u1"}
-    ]
-    assert q.normalise_value(GROUP, None, members, value, OFF, whole=True) == value
-
-
 # Q5 manager_bare_string
 
 

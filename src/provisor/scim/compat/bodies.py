@@ -96,10 +96,12 @@ def default_active(
 
 
 def nested_nulls_ignored(compat: CompatSettings) -> bool:
-    """Q12 ``explicit_nulls``: ``null`` inside a complex or multi-valued value means "unassigned".
+    """Q12 ``explicit_nulls``: a ``null`` among a multi-valued attribute's values is no value.
 
-    A top-level ``null`` is unassigned in any mode (RFC 7643 section 2.5); older Entra create samples
-    also send nulls inside values (``"name": {"givenName": null}``), which a strict reading rejects.
+    An attribute or sub-attribute whose value is ``null`` is unassigned in any mode (RFC 7643
+    section 2.5: ``"name": {"givenName": null}`` of Entra's older create sample, a member's
+    ``"$ref": null``); a null in place of one of several values (``"emails": [null]``) is none of
+    the RFC's forms, and a strict reading refuses it.
     """
     return compat.on("explicit_nulls")
 
@@ -189,16 +191,3 @@ def member_display_name(element: Any, compat: CompatSettings) -> Any:
     if "display" not in keys:
         out["display"] = element[keys["displayname"]]
     return out
-
-
-def drop_null_member_ref(element: Any, compat: CompatSettings) -> Any:
-    """Q4 ``null_member_ref``: a group member ``{"$ref": null, "value": "<id>"}`` loses its ``$ref``.
-
-    Entra's member add and remove values carry ``"$ref": null`` (entra-behaviour.md 1.6). With the
-    switch off the element is unchanged and the null is judged like any nested null (Q12).
-    """
-    if not compat.on("null_member_ref") or not isinstance(element, Mapping):
-        return element
-    return {
-        k: v for k, v in element.items() if not (isinstance(k, str) and k.lower() == "$ref" and v is None)
-    }

@@ -6,7 +6,6 @@ reading rejects, each gated by its switch in :class:`~provisor.scim.compat.Compa
 | ``capitalised_ops``         | Q1    | :func:`normalise_op_name`                              |
 | ``string_booleans``         | Q2    | :func:`unquote_boolean_literals`, :func:`normalise_value` |
 | ``remove_members_with_value``| Q3   | :func:`remove_value_allowed`                           |
-| ``null_member_ref``         | Q4    | :func:`normalise_value` (via ``bodies``)               |
 | ``manager_bare_string``     | Q5    | :func:`bare_extension_path`, :func:`normalise_value`,  |
 |                             |       | :func:`names_whole_manager`                            |
 | ``pathless_dotted_keys``    | Q6    | :func:`expand_pathless_value`                          |
@@ -263,7 +262,7 @@ def normalise_value(
     if attribute.name == "roles" and urn is None:
         value = bodies.decode_role(value, compat)
     elif attribute.name == "members" and urn is None and rt.name.lower() == "group":
-        value = bodies.member_display_name(bodies.drop_null_member_ref(value, compat), compat)
+        value = bodies.member_display_name(value, compat)
     if attribute.type is AttributeType.BOOLEAN:
         return bodies.coerce_string_boolean(value, compat)
     if attribute.type is AttributeType.COMPLEX and isinstance(value, Mapping):

@@ -82,7 +82,7 @@ def _multi(rt: ResourceType, attribute: Attribute, value: Any, compat: CompatSet
             element = bodies.decode_role(element, compat)
         elif is_members:
             _member_value_given(element, _at(where, i))
-            element = bodies.member_display_name(bodies.drop_null_member_ref(element, compat), compat)
+            element = bodies.member_display_name(element, compat)
         if element is None:
             _nested_null(compat, _at(where, i))
             continue
@@ -301,10 +301,9 @@ def _complex(
             continue
         if sub.mutability is Mutability.READ_ONLY:
             continue  # e.g. manager.displayName: read-only input is ignored (RFC 7643 section 7)
-        here = f"{_at(where, index)}.{name}"
         if sub_value is None:
-            _nested_null(compat, here)
-            continue
+            continue  # unassigned (RFC 7643 section 2.5): a member's "$ref": null, givenName: null
+        here = f"{_at(where, index)}.{name}"
         if sub.type is AttributeType.COMPLEX:
             raise InvalidValue(f"{here}: a sub-attribute cannot be complex (RFC 7643 section 2.3.8)")
         if isinstance(sub_value, list | tuple):
@@ -412,9 +411,10 @@ def _check_datetime(value: str, where: str) -> None:
 
 
 def _nested_null(compat: CompatSettings, where: str) -> None:
-    """Q12: a null inside a value is unassigned when tolerated; strict reading rejects it."""
+    """Q12: a null among a multi-valued attribute's values is no value when tolerated; a strict
+    reading refuses it."""
     if not bodies.nested_nulls_ignored(compat):
-        raise InvalidValue(f"{where} must not be null; omit it instead (RFC 7643 section 2.5)")
+        raise InvalidValue(f"{where} is null: give the values of a multi-valued attribute, or null for none")
 
 
 def _member_value_given(element: Any, where: str) -> None:
