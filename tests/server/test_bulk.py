@@ -577,3 +577,70 @@ def test_a_member_given_twice_in_two_cases_is_refused_and_runs_nothing(client):
         error = assert_scim_error(client.post("/Bulk", json=body), 400, "invalidSyntax")
         assert "twice" in error["detail"]
     assert client.get("/Users", params={"count": 0}).json()["totalResults"] == before
+
+
+def _nested(depth):
+    value = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_deeply_nested_data_fails_only_its_operation(live, client):
+    """Data nested hundreds of levels deep (an attribute value of [[[...]]]) fails its own
+    operation with 400, as the same body sent to /Users does, and never the whole /Bulk: it
+    answered 500 (a RecursionError walking the data for bulkId references) after the operations
+    before it were stored, also when the deep operation waited in a cycle of Groups."""
+    for depth in (65, 600):
+        r = client.post(
+            "/Bulk",
+            json=bulk(
+                {"method": "POST", "path": "/Users", "bulkId": "u", "data": make_user(f"deep{depth}@x.com")},
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "n",
+                    "data": {**make_user(f"nested{depth}@x.com"), "nickName": _nested(depth)},
+                },
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "a",
+                    "data": {
+                        "schemas": [GROUP],
+                        "displayName": f"a{depth}",
+                        "members": [{"value": "bulkId:b"}],
+                        "externalId": _nested(depth),
+                    },
+                },
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "b",
+                    "data": {
+                        "schemas": [GROUP],
+                        "displayName": f"b{depth}",
+                        "members": [{"value": "bulkId:a"}],
+                    },
+                },
+            ),
+        )
+        assert r.status_code == 200, r.text
+        results = r.json()["Operations"]
+        assert [op["status"] for op in results] == ["201", "400", "400", "409"]
+        assert "nests deeper than 64 levels" in results[1]["response"]["detail"]
+        assert "bulkId:" not in json.dumps(results[0]) and results[0]["location"].startswith(live.base)
+    # 64 levels of an ordinary shape still reach the schema's own check
+    r = client.post(
+        "/Bulk",
+        json=bulk(
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "s",
+                "data": {**make_user("s@x.com"), "nickName": _nested(62)},
+            }
+        ),
+    )
+    assert r.json()["Operations"][0]["status"] == "400"
+    assert "nests deeper" not in r.json()["Operations"][0]["response"]["detail"]

@@ -29,7 +29,15 @@ from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadT
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.server import bulk_paths
 from provisor.server.bulk_cycles import CycleResolver
-from provisor.server.bulk_refs import REF, Unresolved, failure, method_of, substitute, substitute_in_paths
+from provisor.server.bulk_refs import (
+    REF,
+    Unresolved,
+    check_depth,
+    failure,
+    method_of,
+    substitute,
+    substitute_in_paths,
+)
 from provisor.server.errors import to_scim_error
 from provisor.server.queries import Projection
 from provisor.server.service import Outcome, ResourceService, precondition
@@ -179,6 +187,7 @@ class BulkProcessor:
             if version is not None and not isinstance(version, str):
                 raise InvalidSyntax('version must be a string, the resource\'s ETag such as W/"3"')
             condition = precondition(version)  # the operation's If-Match (RFC 7644 section 3.7)
+            check_depth(op.get("data"))  # before anything walks it: waiting ops have passed here
             where = bulk_paths.target(self.registry, method, path)  # 400, 404 or 405: nothing done
             rt, id = where.rt, None if where.id is None else substitute(where.id, ids)
             data = substitute(op.get("data"), ids)

@@ -6,12 +6,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provisor.scim.errors import ScimError
+from provisor.scim.errors import InvalidValue, ScimError
 from provisor.scim.filter.lexer import STRING, ScanError, decode_string, tokenize
 from provisor.server.errors import error_body
 
 #: How an operation names the resource a POST of the same request creates: ``bulkId:<its bulkId>``.
 REF = "bulkId:"
+
+#: The deepest an operation's ``data`` may nest (objects and arrays), well past any SCIM resource
+#: or PatchOp (a PatchOp's sub-attribute value is 6 deep); what walks it here recurses.
+MAX_DEPTH = 64
+
+
+def check_depth(value: Any) -> None:
+    """400 invalidValue when ``value`` nests objects and arrays deeper than :data:`MAX_DEPTH`, found
+    without recursion: what :func:`references` and :func:`substitute` walk stays shallow enough
+    for them (a deeper one ended the whole /Bulk in a RecursionError, a 500)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidValue(
+                f"data nests deeper than {MAX_DEPTH} levels, which no SCIM resource or PatchOp does"
+            )
+        todo.extend((child, depth + 1) for child in children)
 
 
 class Unresolved(Exception):
