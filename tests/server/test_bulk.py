@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ENTERPRISE, GROUP, USER, assert_scim_error, create_user, make_user
+from tests.conftest import ENTERPRISE, GROUP, USER, assert_scim_error, create_user, make_user, serving
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -183,6 +183,23 @@ def test_bulk_payload_size_is_advertised_and_enforced(client):
     assert r.status_code == 200, r.text
     assert [o["status"] for o in r.json()["Operations"]] == ["201", "201", "201"]
     assert created("at") == 3
+
+
+def test_a_lower_max_body_bytes_lowers_the_bulk_payload_limit_too(tmp_path):
+    """--max-body-bytes is the largest accepted request body: /Bulk kept its own 1 MiB, so a
+    5 KB Bulk went through a server that refused 2 KB elsewhere. It is the lower of the two now,
+    and maxPayloadSize says so; a higher one leaves /Bulk's 1 MiB as advertised."""
+    from provisor.server import ServerConfig
+
+    for max_body, limit in ((2000, 2000), (3_000_000, 1_048_576)):
+        config = ServerConfig(access_log=False, max_body_bytes=max_body)
+        with serving(f"sqlite:///{tmp_path / f'{max_body}.db'}", config) as live:
+            with live.client(live.new_tenant()[1]) as c:
+                assert c.get("/ServiceProviderConfig").json()["bulk"]["maxPayloadSize"] == limit
+                if max_body == 2000:
+                    assert_scim_error(c.post("/Bulk", content=_sized_bulk(2001, "big")), 413)
+                    assert c.post("/Bulk", content=_sized_bulk(2000, "fits")).status_code == 200
+                    assert c.get("/Users", params={"count": 0}).json()["totalResults"] == 3
 
 
 def _without_response(op: dict) -> dict:

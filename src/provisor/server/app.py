@@ -404,7 +404,7 @@ class ScimApp:
     async def post_bulk(self, request: ScimRequest, ctx: TenantContext, parts: list[str]) -> Outcome:
         limit = ctx.rate_limit
         try:
-            body = await self.json_body(request, self.config.bulk_max_payload_bytes)
+            body = await self.json_body(request, self.config.bulk_payload_limit)
         except Exception:
             if limit is not None:  # a body that is no BulkRequest costs what any request costs
                 self.limiter.take(ctx.id, limit)

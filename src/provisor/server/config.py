@@ -39,3 +39,9 @@ class ServerConfig:
     #: for: ``meta.location``, ``Location`` and ``$ref`` start with it. None: the request's own
     #: scheme (``X-Forwarded-Proto`` from a trusted proxy), Host and root path.
     public_url: str | None = None
+
+    @property
+    def bulk_payload_limit(self) -> int:
+        """The largest /Bulk body (``maxPayloadSize``): its own limit, or ``max_body_bytes`` when
+        that is lower (an operator who lowers the request body limit lowers it for /Bulk too)."""
+        return min(self.bulk_max_payload_bytes, self.max_body_bytes)

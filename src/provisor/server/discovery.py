@@ -20,7 +20,7 @@ def service_provider_config(config: ServerConfig, base_url: str, max_page_size: 
         "bulk": {
             "supported": True,
             "maxOperations": config.bulk_max_operations,
-            "maxPayloadSize": config.bulk_max_payload_bytes,
+            "maxPayloadSize": config.bulk_payload_limit,
         },
         "filter": {"supported": True, "maxResults": max_page_size},
         # RFC 9865 section 4: cursors as well as startIndex; startIndex unless a cursor is sent.
