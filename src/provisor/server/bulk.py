@@ -2,9 +2,9 @@
 
 Operations run in order, each in its own transaction (RFC 7644 does not make a bulk request
 atomic). An operation whose data or path names ``bulkId:X`` of a later POST (a value, or a
-string in a PATCH path's filter) waits until X is created; references that can never resolve
-(unknown, or circular in a way ``bulk_cycles`` cannot resolve) fail with 409. ``failOnErrors``
-stops processing once that many operations have failed.
+string in a PATCH path's filter) has X's POST run first, as if it had been sent first;
+references that can never resolve (unknown, or circular in a way ``bulk_cycles`` cannot
+resolve) fail with 409. ``failOnErrors`` stops processing once that many operations have failed.
 
 Every result but a failed POST carries ``location`` (RFC 7644 section 3.7: "REQUIRED in a
 response, except in the event of a POST failure"), the URL of the resource the operation
@@ -20,7 +20,6 @@ those of a PatchOp are.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -91,18 +90,18 @@ class BulkProcessor:
         return {"schemas": [BULK_RESPONSE], "Operations": self._settle(ctx, ops, fail_on, base_url)}
 
     def _settle(self, ctx: TenantContext, ops: list[Any], fail_on: int | None, base_url: str) -> list[Any]:
-        """Run ``ops`` in passes, as if each pass tried every operation still waiting in order, and
-        return their results in request order.
+        """Run ``ops`` in request order and return their results in request order.
 
-        An operation whose first unresolved reference is ``bulkId:X`` of a POST not yet run waits;
-        a pass that settles none of the waiting hands them to :class:`CycleResolver`, and those it
-        cannot settle fail, in request order, as many as ``failOnErrors`` still allows. Trying an
-        operation again before X is settled could only find it waiting on X again (nothing is
-        done before its references are resolved), so each waits in ``waiters[X]`` and is tried
-        again only once X's POST has a result: in the same pass when that POST comes before it,
-        in the next one otherwise. The order of the operations run, and so every result, is the
-        passes', at a cost near-linear in the operations (a chain of N POSTs each naming the next
-        takes N passes, but each tries only the one operation it can settle).
+        An operation that names ``bulkId:X`` of a later POST not yet run has that POST run first,
+        then runs itself, and the operations between them run after both, in order: the request
+        reads as if X's POST had been sent first, and every other operation keeps its place (RFC
+        7644 section 3.7: an optimised order must reach "the same stateful result"; a PATCH of X
+        before X's POST and another after it apply in that order). The POST may name yet another
+        later POST, run before it in turn (a chain of N POSTs each naming the next takes two tries
+        each, not N passes). An operation caught in a cycle of such references, or waiting on
+        one, waits; once a pass has run everything else, :class:`CycleResolver` settles what it
+        can and another pass runs what waited; if it settles nothing, the waiting operations
+        fail with 409, in request order, as many as ``failOnErrors`` still allows.
         """
         posts: dict[str, int] = {}  # bulkId -> index of the POST that defines it
         for i, op in enumerate(ops):
@@ -111,65 +110,60 @@ class BulkProcessor:
                 posts[bid] = i
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
-        waiters: dict[str, list[int]] = {}
-        pending = len(ops)
-        now = list(range(len(ops)))  # this pass's operations to try, a heap of indexes
-        later: list[int] = []  # the next pass's
         errors = 0
 
-        def settled(i: int, in_this_pass: bool = True) -> None:
-            """Operation ``i`` has its result: wake what waits on its bulkId, for this pass if it
-            comes after ``i`` (the pass has yet to reach it), else for the next."""
-            bid = ops[i].get("bulkId") if isinstance(ops[i], dict) else None
-            if isinstance(bid, str) and posts.get(bid) == i:
-                for j in waiters.pop(bid, ()):
-                    if j not in results:
-                        heapq.heappush(now if in_this_pass and j > i else later, j)
+        def stopped() -> bool:
+            return fail_on is not None and errors >= fail_on
 
-        while pending:
-            progressed = False
-            while now:
-                if fail_on is not None and errors >= fail_on:
-                    break
-                i = heapq.heappop(now)
+        def run(first: int, waiting: set[int]) -> None:
+            """Run operation ``first``, the later POSTs it names first; what waits on a cycle
+            joins ``waiting``."""
+            nonlocal errors
+            stack = [first]  # each operation runs after the POST above it
+            while stack and not stopped():
+                i = stack[-1]
                 try:
-                    results[i] = self._one(ctx, ops[i], ids, base_url)
+                    result = self._one(ctx, ops[i], ids, base_url)
                 except Unresolved as exc:
-                    bid = exc.bulk_id
-                    if bid not in ids and bid in posts and posts[bid] not in results:
-                        waiters.setdefault(bid, []).append(i)
-                        continue
-                    results[i] = failure(
+                    j = posts.get(exc.bulk_id)
+                    if exc.bulk_id not in ids and j is not None and j not in results:
+                        if j not in stack and j not in waiting:
+                            stack.append(j)
+                            continue
+                        waiting.update(stack)  # a cycle, or a POST waiting on one
+                        return
+                    result = failure(
                         ops[i],
-                        Conflict(f"unresolved bulkId reference {bid!r}", scim_type="invalidValue"),
+                        Conflict(f"unresolved bulkId reference {exc.bulk_id!r}", scim_type="invalidValue"),
                         self._location(ops[i], ids, base_url),
                     )
-                progressed = True
-                pending -= 1
-                if results[i]["status"][0] in "45":
+                stack.pop()
+                results[i] = result
+                if result["status"][0] in "45":
                     errors += 1
-                settled(i)
-            if fail_on is not None and errors >= fail_on:
-                break
-            if not progressed:
-                waiting = sorted(j for bid in waiters for j in waiters[bid] if j not in results)
-                allowed = None if fail_on is None else fail_on - errors
-                broken = self._cycles.resolve(ctx, ops, waiting, ids, results, base_url, allowed)
-                if not broken:
-                    # each fails: as many as failOnErrors still allows, in request order
-                    for i in waiting if fail_on is None else waiting[: fail_on - errors]:
-                        results[i] = failure(
-                            ops[i],
-                            Conflict("circular bulkId references", scim_type="invalidValue"),
-                            self._location(ops[i], ids, base_url),
-                        )
+
+        while True:
+            waiting: set[int] = set()
+            for i in range(len(ops)):
+                if stopped():
                     break
-                errors += sum(1 for i in broken if results[i]["status"][0] in "45")
-                pending -= len(broken)
-                for i in broken:
-                    settled(i, in_this_pass=False)
-            now, later = later, []
-            heapq.heapify(now)
+                if i not in results and i not in waiting:
+                    run(i, waiting)
+            if not waiting or stopped():
+                break
+            left = sorted(waiting)
+            allowed = None if fail_on is None else fail_on - errors
+            broken = self._cycles.resolve(ctx, ops, left, ids, results, base_url, allowed)
+            if not broken:
+                # each fails: as many as failOnErrors still allows, in request order
+                for i in left if fail_on is None else left[: fail_on - errors]:
+                    results[i] = failure(
+                        ops[i],
+                        Conflict("circular bulkId references", scim_type="invalidValue"),
+                        self._location(ops[i], ids, base_url),
+                    )
+                break
+            errors += sum(1 for i in broken if results[i]["status"][0] in "45")
         return [results[i] for i in sorted(results)]
 
     def _one(self, ctx: TenantContext, op: Any, ids: dict[str, str], base_url: str) -> dict[str, Any]:
