@@ -225,7 +225,9 @@ class ScimRequest:
         while True:  # what ``stream`` yields, read here without an async generator per request
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                break
+                # the client went before the whole body came: nothing of it is run (the answer
+                # goes nowhere, but the access log and metrics say what became of the request)
+                raise InvalidSyntax("the connection closed before the whole request body arrived")
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
