@@ -181,6 +181,16 @@ def test_filter_users_by_groups(client: httpx.Client) -> None:
         a["id"]
     }
     assert len(found("not (groups pr)")) == 1
+    # several groups comparisons in one filter share the statement's tables, each its own test
+    assert found('groups.display eq "Sales" and groups.display eq "Ops"') == {b["id"]}
+    assert found('groups.display eq "Ops" or not (groups.display eq "Sales")') == {
+        b["id"],
+        *found("not (groups pr)"),
+    }
+    # past filters.CACHED_TERMS the statement is compiled afresh: the same answer
+    many = " or ".join(f'groups.display eq "nothing-{i}"' for i in range(12))
+    assert found(f'{many} or groups[display eq "ops"]') == {b["id"]}
+    assert found(f"({many}) and groups pr") == set()
 
 
 def test_groups_are_read_only(client: httpx.Client) -> None:

@@ -490,3 +490,28 @@ def test_a_nul_in_a_substring_target_is_matched_literally(
     path = parse_attr_path(attr, USER_RT)
     page = store.search(tenant, "User", Query(filter=Compare(path, CompareOp(op), "\x00")))
     assert page.resources == []
+
+
+def test_a_large_filter_is_compiled_afresh_not_kept(world: tuple[SqlStore, str, dict[str, str]]) -> None:
+    """SQLAlchemy keeps each statement shape in its compiled cache (up to 500): a filter of many
+    groups comparisons held megabytes there a shape, so a client sending ever longer filters
+    grew the server by gigabytes. Past filters.CACHED_TERMS the statement is not kept."""
+    from provisor.store.sql.filters import CACHED_TERMS, cacheable
+
+    store, _, _ = world
+
+    def text(n: int) -> str:
+        return " or ".join(f'groups.display eq "g{i}"' for i in range(n))
+
+    assert cacheable(parse_filter(text(CACHED_TERMS), USER_RT))
+    assert not cacheable(parse_filter(text(CACHED_TERMS + 1), USER_RT))
+    assert not cacheable(parse_filter(f'emails[type eq "a" and value eq "b"] and ({text(7)})', USER_RT))
+    cache = store.engine._compiled_cache
+    assert cache is not None
+    found(world, text(2))
+    before = len(cache)
+    for n in range(CACHED_TERMS + 1, CACHED_TERMS + 6):
+        assert found(world, text(n) + ' or groups.display eq "sales"') == {"alice"}
+    assert len(cache) == before
+    found(world, text(3))
+    assert len(cache) > before  # a small one is kept

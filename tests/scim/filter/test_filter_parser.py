@@ -189,13 +189,29 @@ def test_chains_fold_into_a_balanced_tree() -> None:
 
 
 def test_long_flat_chain_has_logarithmic_depth() -> None:
-    text = " or ".join(f'id eq "{i}"' for i in range(400))
+    text = " or ".join(f'id eq "{i}"' for i in range(100))
     node = p(text)
 
     def depth(n: object) -> int:
         return 1 + max(depth(n.left), depth(n.right)) if isinstance(n, And | Or) else 0
 
-    assert depth(node) == 9  # ceil(log2(400))
+    assert depth(node) == 7  # ceil(log2(100))
+
+
+def test_a_filter_of_more_than_100_attribute_expressions_is_refused() -> None:
+    """Each is a subquery or more to build and run: 327 groups comparisons (8 KB) held the event
+    loop for seconds and kept megabytes of compiled statement. A value filter's own expressions
+    count too."""
+    from provisor.scim.filter.parser import MAX_TERMS
+
+    assert MAX_TERMS == 100
+    p(" or ".join(f'id eq "{i}"' for i in range(100)))
+    with pytest.raises(InvalidFilter, match="more than 100 comparisons; split it") as info:
+        p(" or ".join(f'id eq "{i}"' for i in range(101)))
+    assert info.value.scim_type == "invalidFilter"
+    p(" or ".join('emails[type eq "work"]' for _ in range(50)))
+    with pytest.raises(InvalidFilter, match="more than 100"):
+        p(" or ".join('emails[type eq "work"]' for _ in range(50)) + " or title pr")
 
 
 def test_value_path_with_nested_logic() -> None:

@@ -111,6 +111,33 @@ class _Instant:
 _Source = Val | _Rows | _Const | _Instant
 
 
+#: A filter of more attribute expressions than this is compiled afresh each time, not kept in
+#: SQLAlchemy's compiled cache: each shape of such a statement (a count of ``or`` terms) held
+#: megabytes there, up to its 500 entries (100 ``groups`` comparisons: 4 MB a shape).
+CACHED_TERMS = 8
+
+
+def cacheable(f: Filter) -> bool:
+    """Whether the statement of filter ``f`` may be kept in the compiled cache (see
+    :data:`CACHED_TERMS`); counted without recursion, and no further than the limit."""
+    terms = 0
+    todo: list[Filter] = [f]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, And | Or):
+            todo += (node.left, node.right)
+        elif isinstance(node, Not):
+            todo.append(node.expr)
+        elif isinstance(node, ValuePath):
+            terms += 1
+            todo.append(node.filter)
+        else:
+            terms += 1
+        if terms > CACHED_TERMS:
+            return False
+    return True
+
+
 def compile_filter(f: Filter, rt: ResourceType, dialect: SqlDialect, tenant_id: str) -> Cond:
     """The WHERE condition (besides tenant and type) selecting the resources of ``rt`` matching ``f``."""
     return _Compiler(rt, dialect, tenant_id).compile(f)
@@ -121,6 +148,8 @@ class _Compiler:
         self.rt = rt
         self.d = dialect
         self.tenant_id = tenant_id
+        self._chains: Any = None
+        self._aliases: tuple[Any, ...] | None = None
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -263,7 +292,7 @@ class _Compiler:
             }
 
         def any_(build: Callable[[_Element], Cond]) -> Cond:
-            m, g = memberships.alias(), resources.alias()
+            m, g, via, a, again = self._group_aliases()
             direct_cols = cols(g, "direct")
             direct = (
                 select(m.c.member_pk)
@@ -277,7 +306,6 @@ class _Compiler:
             # indirect: a member of group ``inner`` that is (through one or more groups) in ``outer``,
             # and not a direct member of ``outer`` too (its row there is the direct one)
             chain = self.group_chains()
-            via, a, again = memberships.alias(), resources.alias(), memberships.alias()
             indirect_cols = cols(a, "indirect")
             indirect = (
                 select(via.c.member_pk)
@@ -298,9 +326,31 @@ class _Compiler:
 
         return _Rows(any_)
 
+    def _group_aliases(self) -> tuple[Any, ...]:
+        """The tables a ``groups`` comparison reads, aliased once per statement: each comparison's
+        subqueries are siblings, never nested in one another, so they may share them (an alias of
+        ``resources`` proxies its every column: one set each made a filter of N comparisons slow
+        to build, 6 ms a comparison)."""
+        if self._aliases is None:
+            self._aliases = (
+                memberships.alias(),
+                resources.alias(),
+                memberships.alias(),
+                resources.alias(),
+                memberships.alias(),
+            )
+        return self._aliases
+
     def group_chains(self) -> Any:
         """A recursive CTE of ``(inner, outer)`` group pairs of this tenant: ``inner`` is in
-        ``outer`` through one or more nested-group memberships (a cycle of groups ends: UNION)."""
+        ``outer`` through one or more nested-group memberships (a cycle of groups ends: UNION).
+        One per statement, which every ``groups`` comparison of the filter reads (one each made
+        compiling a filter of N of them cost O(N**2): 5 s and 88 MB of cached statement for 327)."""
+        if self._chains is None:
+            self._chains = self._group_chains()
+        return self._chains
+
+    def _group_chains(self) -> Any:
         edge, owner, step = memberships.alias(), resources.alias(), memberships.alias()
         seed = (
             select(edge.c.member_pk.label("inner"), edge.c.group_pk.label("outer"))

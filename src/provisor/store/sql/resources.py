@@ -48,7 +48,7 @@ from provisor.store.base import (
 )
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
-from provisor.store.sql.filters import compile_filter
+from provisor.store.sql.filters import cacheable, compile_filter
 from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookup, Lookups
 from provisor.store.sql.paging import PageCursors
@@ -526,6 +526,8 @@ class SqlResources:
         held = self._held(conn, tenant_id, rt.name) if keyed else None
         rows: list[Any] = []
         cut = False
+        # a large filter's statement is compiled afresh, not kept (``filters.CACHED_TERMS``)
+        options = {} if query.filter is None or cacheable(query.filter) else {"compiled_cache": None}
         if count:
             page = select(*columns).where(*page_where).limit(count)
             after = None
@@ -539,9 +541,9 @@ class SqlResources:
                 page = page.where(R.c.pk > after).order_by(R.c.pk)
             cut = False
             if reader is None:
-                rows = list(conn.execute(page, scope).all())
+                rows = list(conn.execute(page, scope, execution_options=options).all())
             else:
-                result = conn.execute(page, scope)
+                result = conn.execute(page, scope, execution_options=options)
                 try:
                     # a few rows a fetch: SQLAlchemy's machinery costs per fetch, not per row
                     reader.read(chain.from_iterable(result.partitions(_FETCH)))
@@ -557,7 +559,8 @@ class SqlResources:
             if held is not None:
                 total = held[0]
             elif query.filter is not None:
-                total = conn.execute(select(func.count()).select_from(R).where(*where), scope).scalar_one()
+                counted = select(func.count()).select_from(R).where(*where)
+                total = conn.execute(counted, scope, execution_options=options).scalar_one()
             else:
                 total = self._held(conn, tenant_id, rt.name)[0]
         return total, rows, cut
