@@ -242,6 +242,19 @@ def test_path_head_known() -> None:
     assert q.path_head_known(USER, "urn:ietf:params:scim:schemas:core:2.0:User:userName")
     assert not q.path_head_known(USER, "urn:ietf:params:scim:schemas:extension:Custom:2.0:User:tier")
     assert not q.path_head_known(USER, "nosuch.sub")
+    assert not q.path_head_known(USER, 'nosuch[type eq "x"].sub')
+    # text that is no path at all is never taken for an unknown attribute and ignored: a default
+    # tenant answered 200 to a replace of "nickName]", "pass word" or "title extra", changing nothing
+    for malformed in ("nickName]", "password]", "pass word", "title extra", "nick[Name", "a.b.c", "9lives"):
+        assert q.path_head_known(USER, malformed), malformed
+
+
+def test_a_malformed_path_is_refused_even_where_unknown_attributes_are_ignored() -> None:
+    data = {"userName": "a", "nickName": "n"}
+    for path in ("nickName]", "pass word", "title extra"):
+        with pytest.raises(InvalidPath):
+            run(data, {"op": "replace", "path": path, "value": "x"}, ON)
+    assert run(data, {"op": "replace", "path": "mailNickname", "value": "x"}, ON) == data  # unknown: ignored
 
 
 # Q8 roles_json_strings

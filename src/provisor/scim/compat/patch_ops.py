@@ -100,7 +100,17 @@ def path_head_known(rt: ResourceType, text: str) -> bool:
     urn, head = path_head(rt, text)
     if urn is None and text[:4].lower() == "urn:":
         return rt.split_urn(text, dotted=True)[0] is not None
+    if _UNKNOWN_PATH.fullmatch(text[len(urn) + 1 :] if urn else text) is None:
+        return True  # not a path at all (``nickName]``, ``title extra``): refused, never ignored
     return rt.attribute(urn, head) is not None
+
+
+#: A path as RFC 7644 section 3.10 writes one, for an attribute this server may not know:
+#: ``attr``, ``attr.sub``, ``attr[filter]`` or ``attr[filter].sub`` (ATTRNAME: ALPHA, then
+#: letters, digits, ``-``, ``_``; ``$ref``). Only such a path is ignored as naming an unknown
+#: attribute; any other text is a malformed path, refused with the parser's error.
+_NAME = r"(?:[A-Za-z][A-Za-z0-9_-]*|\$ref)"
+_UNKNOWN_PATH = re.compile(rf"{_NAME}(?:\[[^\]]*\])?(?:\.{_NAME})?")
 
 
 def bare_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> str | None:
