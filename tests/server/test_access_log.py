@@ -131,6 +131,22 @@ def test_a_long_path_is_cut_short() -> None:
     assert line["path"] == ("/scim/v2/" + "A" * 40_000)[:MAX_PATH] + "..." and line["status"] == 401
 
 
+def test_a_secret_token_in_the_path_is_redacted() -> None:
+    """A Secret Token pasted onto the Tenant URL (``/scim/v2/Users/pvs_...``) was logged in clear,
+    401 lines included: the README says no Secret Token reaches the access log."""
+    token = "pvs_" + "Zz9-_q" * 7 + "W"
+    sink = Recorder()
+    log = _log(sink, flush_seconds=60)
+    in_loop(lambda: log.request("GET", f"/scim/v2/Users/{token}", 401, 0.1, None, "10.0.0.7"))
+    in_loop(lambda: log.request("GET", f"/scim/v2/{token}/Users", 404, 0.1, "t1", "10.0.0.7"))
+    log.flush()
+    assert [line["path"] for line in sink.lines()] == [
+        "/scim/v2/Users/[redacted]",
+        "/scim/v2/[redacted]/Users",
+    ]
+    assert "pvs_" not in "".join(sink.writes)
+
+
 def test_a_full_buffer_is_written_at_once() -> None:
     sink = Recorder()
     log = _log(sink, batch_lines=3, flush_seconds=60)

@@ -290,6 +290,14 @@ def test_a_secret_token_in_a_body_or_echoed_in_the_answer_never_reaches_a_trace(
     assert orjson.loads(kept.request or "")["displayName"] == f"see {REDACTED} here"
 
 
+def test_a_secret_token_in_the_path_never_reaches_a_trace() -> None:
+    """Nor its echo in the 404's detail."""
+    answer = body({"detail": f"no such resource /Users/{TOKEN}", "status": "404"})
+    kept = traced(f"/scim/v2/Users/{TOKEN}", b"", None, answer)
+    assert kept.target == f"/scim/v2/Users/{REDACTED}"
+    assert kept.response is not None and TOKEN not in kept.response and "pvs_" not in kept.response
+
+
 def test_a_password_echoed_in_an_answer_never_reaches_a_trace() -> None:
     sent = body({"userName": "a", f"{USER}:password": "Hunter2-echoed"})
     answer = body({"detail": 'password "Hunter2-echoed" is not allowed', "status": "400"})

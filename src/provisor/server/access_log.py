@@ -30,6 +30,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from provisor.scim.compat.credentials import TOKEN_PREFIX
+from provisor.server.tracing import without_tokens
+
 log = logging.getLogger("provisor.access")
 
 #: Write at the latest this long after the first line kept (seconds).
@@ -99,7 +102,10 @@ class AccessLog:
     def request(
         self, method: str, path: str, status: int, ms: float, tenant: str | None, client: str
     ) -> None:
-        """Keep the line of one request; write the batch when it is full."""
+        """Keep the line of one request; write the batch when it is full. A Secret Token in the
+        path (pasted onto the Tenant URL) is redacted: the log never holds one."""
+        if TOKEN_PREFIX in path:
+            path = without_tokens(path)
         kept = self._kept
         kept.append((self._clock(), method, path, status, ms, tenant, client))
         if len(kept) >= self._batch_lines or self._closed:

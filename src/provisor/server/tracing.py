@@ -91,6 +91,8 @@ def traced(path: str, query: bytes, request: bytes | None, response: bytes | Non
     """The request ``path`` with its raw ``query`` string, and both bodies, as a trace keeps them:
     secrets redacted (the module's docstring says which), bodies cut at the limit."""
     secrets: set[str] = set()
+    # a token put in the path (a Tenant URL with the Secret Token pasted onto it) is kept out too
+    path = _without_tokens(path, secrets) if TOKEN_PREFIX in path else path
     target = path + ("?" + _traced_query(query.decode("latin-1"), secrets) if query else "")
     request_text = _traced(request, secrets)
     echoed = sorted((s for s in secrets if len(s) >= _MIN_ECHOED), key=len, reverse=True)
@@ -155,6 +157,11 @@ def _redacted(value: Any, secrets: set[str]) -> Any:
     if isinstance(value, str) and TOKEN_PREFIX in value:
         return _without_tokens(value, secrets)
     return value
+
+
+def without_tokens(text: str) -> str:
+    """``text`` with every Provisor Secret Token in it redacted (the access log's request path)."""
+    return _TOKEN_TEXT.sub(REDACTED, text) if TOKEN_PREFIX in text else text
 
 
 def _without_tokens(text: str, secrets: set[str]) -> str:
