@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from provisor.scim.compat import CompatSettings
+from provisor.scim.errors import InvalidValue
 from provisor.scim.filter.evaluate import matches
 from provisor.scim.filter.parser import parse_filter
 from provisor.scim.resources import document, parse_resource
@@ -120,6 +121,12 @@ def attribute(**fields: Any) -> dict[str, Any]:
         (definition(id=ENTERPRISE_USER), "is declared already"),
         (definition(id=ENTERPRISE_USER + ":More"), "would make paths ambiguous"),
         (definition(id="urn:ietf:params:scim:schemas:core:2.0"), "would make paths ambiguous"),
+        # RFC 7643's meta-schemas (sections 5 to 7) were taken for extensions of a User
+        (definition(id="urn:ietf:params:scim:schemas:core:2.0:Schema"), "namespace of RFC 7643's own"),
+        (definition(id="urn:ietf:params:scim:schemas:core:2.0:ResourceType"), "namespace of RFC 7643's own"),
+        # "(", ")" and "," end a path in a filter and split attributes: never addressable
+        (definition(id="urn:example:c1x(y:User"), "is not a URN Provisor accepts"),
+        (definition(id="urn:example:a,b:User"), "is not a URN Provisor accepts"),
         (definition(attributes=[]), "non-empty list of attributes"),
         (definition(attributes="costCode"), "non-empty list of attributes"),
         (definition(mutability="readWrite"), "unknown member 'mutability'"),
@@ -143,6 +150,22 @@ def attribute(**fields: Any) -> dict[str, Any]:
         (attribute(type="integer", canonicalValues=["gold"]), "canonicalValues: canonical values are text"),
         (attribute(type="boolean", canonicalValues=["x"]), "checks them only on an attribute whose values"),
         (attribute(type="decimal", canonicalValues=["1.5"]), "not decimal"),
+        # canonical values no value of the type could be, so that every value was refused
+        (attribute(type="dateTime", canonicalValues=["yesterday"]), "'yesterday' is no dateTime value"),
+        (attribute(type="binary", canonicalValues=["!!"]), "'!!' is no binary value"),
+        (attribute(referenceTypes=["external"]), "referenceTypes: only a reference attribute has them"),
+        (
+            definition(
+                attributes=[
+                    {
+                        "name": "cx",
+                        "type": "complex",
+                        "subAttributes": [{"name": "tags", "type": "string", "multiValued": True}],
+                    }
+                ]
+            ),
+            "a sub-attribute holds one value",
+        ),
         (attribute(mutablity="readWrite"), "unknown member 'mutablity'"),
         (
             attribute(subAttributes=[{"name": "x", "type": "string"}]),
@@ -248,3 +271,113 @@ def test_a_stored_declaration_with_canonical_values_on_a_number_loads_without_th
     loaded = parse_extension(bad, default_registry(), "User", stored=True)
     [level] = loaded.schema.attributes
     assert level.name == "level" and level.canonical_values == ()
+
+
+def test_stored_declarations_made_under_earlier_rules_load_as_they_behaved() -> None:
+    """A URN with "(" and a multi-valued sub-attribute were declared before the rules: they load
+    (the server must start), the sub-attribute single-valued as its values were stored, and
+    impossible canonical values and stray referenceTypes left out."""
+    bad = definition(
+        id="urn:example:old(1):User",
+        attributes=[
+            {
+                "name": "cx",
+                "type": "complex",
+                "subAttributes": [{"name": "tags", "type": "string", "multiValued": True}],
+            },
+            {"name": "when", "type": "dateTime", "canonicalValues": ["yesterday"]},
+            {"name": "label", "type": "string", "referenceTypes": ["external"]},
+        ],
+    )
+    loaded = parse_extension(bad, default_registry(), "User", stored=True)
+    cx, when, label = loaded.schema.attributes
+    assert loaded.schema.id == "urn:example:old(1):User"
+    assert cx.sub_attributes[0].multi_valued is False
+    assert when.canonical_values == () and label.reference_types == ()
+
+
+def _users_with(attributes: list[dict[str, Any]]) -> Any:
+    ext = parse_extension(definition(attributes=attributes), default_registry(), "User")
+    users = extend(default_registry(), [ext]).resource_type("User")
+    assert users is not None
+    return users
+
+
+def _body(**custom: Any) -> dict[str, Any]:
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", URN], "userName": "a", URN: custom}
+
+
+@pytest.mark.parametrize(
+    "compat", [CompatSettings.default(), CompatSettings.strict()], ids=["default", "strict"]
+)
+def test_canonical_values_are_compared_as_the_attribute_compares(compat: CompatSettings) -> None:
+    """A caseExact attribute's canonical values, and a binary one's (other case, other bytes),
+    are matched as written: "gold" passed a caseExact ["Gold", "Silver"] and was then found by no
+    eq "Gold". Others match in any case, and the value is kept as sent."""
+    users = _users_with(
+        [
+            {"name": "tierExact", "type": "string", "caseExact": True, "canonicalValues": ["Gold", "Silver"]},
+            {"name": "tier", "type": "string", "canonicalValues": ["Gold", "Silver"]},
+            {"name": "blob", "type": "binary", "canonicalValues": ["QUJD"]},
+            {
+                "name": "badge",
+                "type": "complex",
+                "subAttributes": [
+                    {"name": "color", "type": "string", "caseExact": True, "canonicalValues": ["Red"]}
+                ],
+            },
+        ]
+    )
+    assert parse_resource(users, _body(tierExact="Gold", tier="gold", blob="QUJD"), compat)[URN] == {
+        "tierExact": "Gold",
+        "tier": "gold",
+        "blob": "QUJD",
+    }
+    for bad in ({"tierExact": "gold"}, {"blob": "qujd"}, {"badge": {"color": "red"}}):
+        with pytest.raises(InvalidValue, match="must be one of"):
+            parse_resource(users, _body(**bad), compat)
+    assert parse_resource(users, _body(badge={"color": "Red"}), compat)[URN] == {"badge": {"color": "Red"}}
+
+
+@pytest.mark.parametrize(
+    "compat", [CompatSettings.default(), CompatSettings.strict()], ids=["default", "strict"]
+)
+def test_an_extension_attribute_called_type_keeps_its_canonical_values(compat: CompatSettings) -> None:
+    """free_type_labels frees the labels of the core User schema's type sub-attributes (emails,
+    phoneNumbers, ...): an extension's own "type" declares the values it wants checked (a
+    default tenant stored "tablet" for ["laptop", "phone"])."""
+    users = _users_with(
+        [
+            {"name": "type", "type": "string", "canonicalValues": ["contractor", "employee"]},
+            {
+                "name": "devices",
+                "type": "complex",
+                "multiValued": True,
+                "subAttributes": [{"name": "type", "type": "string", "canonicalValues": ["laptop", "phone"]}],
+            },
+        ]
+    )
+    for bad in ({"type": "intern"}, {"devices": [{"type": "tablet"}]}):
+        with pytest.raises(InvalidValue, match="must be one of"):
+            parse_resource(users, _body(**bad), compat)
+    core = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "a",
+        "emails": [{"value": "a@x.com", "type": "office"}],
+    }
+    if compat.on("free_type_labels"):
+        assert parse_resource(users, core, compat)["emails"] == [{"value": "a@x.com", "type": "office"}]
+    else:
+        with pytest.raises(InvalidValue, match="must be one of"):
+            parse_resource(users, core, compat)
+
+
+def test_binary_values_are_base64_with_exact_padding() -> None:
+    """Python's decoder takes excess padding: "QUJD=" stored, the same bytes as "QUJD", which an
+    eq "QUJD" then missed (RFC 4648 section 4; RFC 7643 section 2.3.6)."""
+    users = _users_with([{"name": "blob", "type": "binary"}])
+    for good in ("QUJD", "QUI=", "QQ==", ""):
+        parse_resource(users, _body(blob=good), CompatSettings.strict())
+    for bad in ("QUJD=", "QUJD====", "QQ", "QUJ", "QQ=", "Q===", "QU JD", "QUJD\n"):
+        with pytest.raises(InvalidValue, match="base64"):
+            parse_resource(users, _body(blob=bad), CompatSettings.strict())

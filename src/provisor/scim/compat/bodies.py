@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidValue
 from provisor.scim.filter.lexer import is_text
-from provisor.scim.schema.model import Attribute, Mutability
+from provisor.scim.schema.model import Attribute, load_schema
 
 #: The non-standard schema URI Entra adds to a Group's ``schemas`` (entra-behaviour.md 1.6, Q9).
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -68,11 +69,17 @@ def free_type_label(attribute: Attribute, compat: CompatSettings) -> bool:
     would fail the whole create. The ``type`` of ``members`` (immutable) and of ``groups``
     (readOnly) says what a reference points at, and is never free.
     """
-    return (
-        attribute.name == "type"
-        and attribute.mutability is Mutability.READ_WRITE
-        and compat.on("free_type_labels")
-    )
+    return attribute.name == "type" and compat.on("free_type_labels") and attribute in _free_labels()
+
+
+@cache
+def _free_labels() -> frozenset[Attribute]:
+    """The ``type`` sub-attributes whose labels are free (definitions compare by value): only the
+    core User schema's, not every writable ``type`` an extension declares, whose canonicalValues
+    its declaration asks to have checked."""
+    user = load_schema("user.json")
+    found = (user.attribute(name) for name in ("emails", "phoneNumbers", "ims", "photos", "addresses"))
+    return frozenset(sub for a in found if a is not None and (sub := a.sub("type")) is not None)
 
 
 def default_active(

@@ -8,8 +8,6 @@ stored form (canonical sub-attribute names, unassigned parts removed) and raises
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -245,11 +243,12 @@ def compile_check(rt: ResourceType, urn: str | None, attribute: Attribute, where
 
 def _fast_canonical(sub: Attribute) -> frozenset[str] | None:
     """For a writable plain-string sub-attribute with canonicalValues, the lower-cased values: a
-    ``str`` whose lower-case form is among them passes ``check_simple`` unchanged."""
+    ``str`` whose lower-case form is among them passes ``check_simple`` unchanged (not caseExact)."""
     if (
         sub.mutability is Mutability.READ_ONLY
         or not (sub.type is _STRING or sub.type is _REFERENCE)
         or not sub.canonical_values
+        or sub.case_exact  # compared as written: the general path (_canonical)
     ):
         return None
     return _lowered(sub.canonical_values)
@@ -361,18 +360,34 @@ def check_simple(attribute: Attribute, value: Any, compat: CompatSettings, where
         raise InvalidValue(f"{where} must not contain the NUL character (U+0000)")
     if kind is AttributeType.DATETIME:
         _check_datetime(value, where)
-    elif kind is AttributeType.BINARY:
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidValue(f"{where} must be base64-encoded binary (RFC 7643 section 2.3.6)") from None
+    elif kind is AttributeType.BINARY and not is_base64(value):
+        raise InvalidValue(f"{where} must be base64-encoded binary (RFC 7643 section 2.3.6)")
     if (
         attribute.canonical_values
-        and value.lower() not in _lowered(attribute.canonical_values)
+        and not _canonical(attribute, value)
         and not bodies.free_type_label(attribute, compat)
     ):
         raise InvalidValue(f"{where} must be one of {', '.join(attribute.canonical_values)}, not {value!r}")
     return value
+
+
+#: Base64 (RFC 4648 section 4) as RFC 7643 section 2.3.6 has binary values written: groups of
+#: four, the last padded with "=" to four. Python's decoder also takes excess padding ("QUJD="),
+#: which would store other text for the same bytes and so escape an ``eq`` on them.
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def is_base64(text: str) -> bool:
+    """Whether ``text`` is base64 with exact padding (see :data:`_BASE64`)."""
+    return _BASE64.fullmatch(text) is not None
+
+
+def _canonical(attribute: Attribute, value: str) -> bool:
+    """Whether ``value`` is one of the attribute's canonicalValues: as written when the attribute
+    is caseExact (or binary, whose text is bytes: RFC 7643 section 2.3.6), else in any case."""
+    if attribute.case_exact or attribute.type is AttributeType.BINARY:
+        return value in attribute.canonical_values
+    return value.lower() in _lowered(attribute.canonical_values)
 
 
 def _check_integer_range(value: int, where: str, hint: str = "") -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from provisor.scim.errors import InvalidValue
+from provisor.scim.filter.lexer import parse_datetime
+from provisor.scim.resources.values import is_base64
 from provisor.scim.schema.model import (
     AttributeType,
     Mutability,
@@ -37,6 +39,12 @@ from provisor.scim.schema.model import (
 #: RFC 8141's URN shape, restricted to the characters SCIM schema URNs use in practice. Quotes,
 #: backslashes, spaces and ``%`` are left out: the URN is a JSON key and a JSON-path segment.
 _URN = re.compile(r"[Uu][Rr][Nn]:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9()+,.:=@;$_!*'/-]+")
+#: What a new declaration's URN may hold: no ``(``, ``)`` or ``,``, which end an attribute path in
+#: a filter and split ``attributes`` (a URN with them could be declared and never addressed).
+#: Declarations stored before this rule load with :data:`_URN`.
+_NEW_URN = re.compile(r"[Uu][Rr][Nn]:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9+.:=@;$_!*'/-]+")
+#: RFC 7643's own schemas live here (User, Group, Schema, ResourceType, ServiceProviderConfig).
+_CORE = "urn:ietf:params:scim:schemas:core:"
 #: The longest URN accepted (the store keeps it in a 200-character column).
 MAX_URN_LENGTH = 200
 #: ATTRNAME (RFC 7643 section 2.1).
@@ -102,7 +110,7 @@ def parse_extension(
     if not isinstance(definition, Mapping):
         raise InvalidSchemaDefinition("a schema definition is a JSON object (RFC 7643 section 7)")
     _no_unknown_keys(definition, _SCHEMA_KEYS, "the schema")
-    urn = _urn(definition.get("id"), registry)
+    urn = _urn(definition.get("id"), registry, stored=stored)
     name = _text(definition, "name", "the schema")
     description = _text(definition, "description", "the schema")
     raw = definition.get("attributes")
@@ -125,13 +133,13 @@ def extend(registry: SchemaRegistry, extensions: Iterable[SchemaExtension]) -> S
     return SchemaRegistry(schemas=tuple(schemas), resource_types=tuple(types))
 
 
-def _urn(value: Any, registry: SchemaRegistry) -> str:
+def _urn(value: Any, registry: SchemaRegistry, *, stored: bool = False) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidSchemaDefinition("id: a schema's id is its URN, a string such as urn:example:2.0:User")
-    if len(value) > MAX_URN_LENGTH or _URN.fullmatch(value) is None:
+    if len(value) > MAX_URN_LENGTH or (_URN if stored else _NEW_URN).fullmatch(value) is None:
         raise InvalidSchemaDefinition(
             f"id: {value[:MAX_URN_LENGTH]!r} is not a URN Provisor accepts: 'urn:', a namespace of "
-            f"letters, digits and '-', ':', then letters, digits and ()+,.:=@;$_!*'/- "
+            f"letters, digits and '-', ':', then letters, digits and +.:=@;$_!*'/- "
             f"(at most {MAX_URN_LENGTH} characters)"
         )
     low = value.lower()
@@ -146,6 +154,12 @@ def _urn(value: Any, registry: SchemaRegistry) -> str:
             raise InvalidSchemaDefinition(
                 f"id: {value} and the declared {schema.id} would make paths ambiguous"
             )
+    if low.startswith(_CORE) and not stored:
+        raise InvalidSchemaDefinition(
+            f"id: {value} is in the namespace of RFC 7643's own schemas ({_CORE}); "
+            "an extension of yours takes a URN of your own, "
+            "e.g. urn:example:params:scim:schemas:extension:app:2.0:User"
+        )
     return value
 
 
@@ -184,6 +198,15 @@ def _attribute(item: Any, where: str, *, nested: bool, stored: bool = False) -> 
         if not isinstance(flag, bool):
             raise InvalidSchemaDefinition(f"{here}.{key}: true or false, not {flag!r}")
         out[key] = flag
+    if nested and out["multiValued"]:
+        # no value of one could be stored (a list in a sub-attribute is refused), so discovery
+        # would promise what no request can do; stored ones load single-valued, as they behaved
+        if not stored:
+            raise InvalidSchemaDefinition(
+                f"{here}.multiValued: a sub-attribute holds one value; make the complex attribute "
+                "multi-valued instead"
+            )
+        out["multiValued"] = False
     if out["type"] == AttributeType.BINARY:
         # RFC 7643 section 2.3.6: "A binary value is case exact": base64 that differs in case is
         # other bytes. caseExact false (the default) would have filters and sortBy fold it, and
@@ -219,6 +242,22 @@ def _attribute(item: Any, where: str, *, nested: bool, stored: bool = False) -> 
             f"{here}: Provisor keeps no value it never returns (as with a User's password), so a "
             'writeOnly attribute or one returned "never" would be accepted and dropped'
         )
+    if out["canonicalValues"] and out["type"] in (AttributeType.DATETIME, AttributeType.BINARY):
+        fails = next((v for v in out["canonicalValues"] if not _valid_text(out["type"], v)), None)
+        if fails is not None:
+            if stored:
+                out["canonicalValues"] = []
+            else:
+                raise InvalidSchemaDefinition(
+                    f"{here}.canonicalValues: {fails!r} is no {out['type']} value, so no value could pass"
+                )
+    if out["referenceTypes"] and out["type"] != AttributeType.REFERENCE:
+        if stored:
+            out["referenceTypes"] = []
+        else:
+            raise InvalidSchemaDefinition(
+                f"{here}.referenceTypes: only a reference attribute has them, not a {out['type']}"
+            )
     if out["type"] == AttributeType.REFERENCE and not out["referenceTypes"]:
         raise InvalidSchemaDefinition(
             f'{here}.referenceTypes: a reference names what it may refer to, e.g. ["external"] or ["User"]'
@@ -237,6 +276,13 @@ def _attribute(item: Any, where: str, *, nested: bool, stored: bool = False) -> 
     elif subs is not None:
         raise InvalidSchemaDefinition(f"{here}.subAttributes: only a complex attribute has sub-attributes")
     return out
+
+
+def _valid_text(kind: AttributeType, value: str) -> bool:
+    """Whether ``value`` is a value of a dateTime or binary attribute, as writes check them."""
+    if kind is AttributeType.DATETIME:
+        return parse_datetime(value) is not None
+    return is_base64(value)
 
 
 def _choice(item: Mapping[str, Any], key: str, kind: Any, where: str, *, default: Any) -> Any:
