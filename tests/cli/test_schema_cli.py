@@ -309,3 +309,27 @@ def test_remove_refuses_while_values_are_stored_and_purge_removes_them(db, tmp_p
         assert r.headers.get("etag") in (None, user["meta"]["version"])
         r = httpx.get(f"{base}/Schemas/{CUSTOM}", headers=headers(token))
         assert r.status_code == 404, r.text
+
+
+def test_a_required_extension_is_refused_while_resources_of_its_type_exist(db, tmp_path):
+    """Declared required over existing Users, it made every later write to them fail (Entra's
+    disable included) until a write gave them its required attributes: refused, saying why;
+    optional it is taken, and required over a type with no resources (Groups) too."""
+    from provisor.store.sql import SqlStore
+
+    token = last_line(run("tenant", "create", "acme", db=db))
+    assert token
+    store = SqlStore(db)
+    tenant = store.get_tenant("acme")
+    store.create(tenant.id, "User", {"userName": "held@x.com", "active": True})
+    store.close()
+    p = add(tmp_path, db, definition(), "--required", check=False)
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "1 stored User(s) do not carry" in p.stderr and "without --required" in p.stderr
+    assert listed(db) == []
+    assert last_line(add(tmp_path, db, definition())) == CUSTOM
+    group_urn = "urn:example:params:scim:schemas:extension:acme:2.0:Group"
+    assert (
+        last_line(add(tmp_path, db, definition(group_urn), "--resource-type", "Group", "--required"))
+        == group_urn
+    )

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Declare an extension schema (its URN is printed alone on the last line)."""
         from provisor.scim.schema.extensions import InvalidSchemaDefinition, parse_extension
-        from provisor.store.base import SchemaExtensionRemoving
+        from provisor.store.base import RequiredExtensionMissing, SchemaExtensionRemoving
 
         if not file.strip():  # Path("") is the current folder: "Is a directory"
             fail("the schema file name is empty: give a JSON file, or - for stdin", 2)
@@ -100,6 +100,8 @@ def register(app: typer.Typer) -> None:
                 store.add_schema_extension(extension)
             except SchemaExtensionRemoving as exc:
                 fail(f"{exc}; to finish its removal: {finish_command(exc.urn)}")
+            except RequiredExtensionMissing as exc:
+                fail(str(exc))
         names = ", ".join(a.name for a in extension.schema.attributes)
         kind = "required" if extension.required else "optional"
         typer.echo(f"Declared the {kind} extension of {extension.resource_type}: {names}.")

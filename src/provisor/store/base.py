@@ -186,6 +186,19 @@ class SchemaExtensionExists(StoreError):
     """An extension schema with that URN (any case) is declared already."""
 
 
+class RequiredExtensionMissing(StoreError):
+    """A required extension cannot be declared while resources of its type exist: none carries it,
+    and each would then refuse every write (an Entra disable included) until one added it."""
+
+    def __init__(self, urn: str, resource_type: str, count: int) -> None:
+        super().__init__(
+            f"{count} stored {resource_type}(s) do not carry {urn}: declared required, it would make "
+            f"every later write to them fail until a write gave them its required attributes; declare "
+            f"it optional (without --required)"
+        )
+        self.count = count
+
+
 class SchemaExtensionNotFound(StoreError):
     """No extension schema with that URN is declared."""
 

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from provisor.scim.schema.extensions import InvalidSchemaDefinition, SchemaExtension, extend, parse_extension
 from provisor.scim.schema.model import SchemaRegistry, default_registry
 from provisor.store.base import (
     PurgeProgress,
+    RequiredExtensionMissing,
     SchemaExtensionExists,
     SchemaExtensionInUse,
     SchemaExtensionNotFound,
@@ -140,7 +141,8 @@ class SqlSchemaExtensions:
 
     def add_schema_extension(self, extension: SchemaExtension) -> None:
         """Declare ``extension`` (checked by ``parse_extension``); SchemaExtensionExists if its URN
-        is, SchemaExtensionRemoving if its removal began and was not finished."""
+        is, SchemaExtensionRemoving if its removal began and was not finished,
+        RequiredExtensionMissing for a required one while resources of its type exist."""
         row = {
             "urn_key": extension.urn.lower(),
             "urn": extension.urn,
@@ -151,6 +153,15 @@ class SqlSchemaExtensions:
         }
         try:
             with self._write.begin() as conn:
+                if extension.required:  # in the insert's transaction: no resource comes between
+                    held = select(R.c.pk).where(R.c.resource_type == extension.resource_type).limit(1)
+                    if conn.execute(held).first() is not None:
+                        count = conn.execute(
+                            select(func.count())
+                            .select_from(R)
+                            .where(R.c.resource_type == extension.resource_type)
+                        ).scalar_one()
+                        raise RequiredExtensionMissing(extension.urn, extension.resource_type, count)
                 conn.execute(insert(X), row)
         except IntegrityError as exc:
             with self._single.connect() as conn:
