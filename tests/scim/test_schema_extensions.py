@@ -381,3 +381,13 @@ def test_binary_values_are_base64_with_exact_padding() -> None:
     for bad in ("QUJD=", "QUJD====", "QQ", "QUJ", "QQ=", "Q===", "QU JD", "QUJD\n"):
         with pytest.raises(InvalidValue, match="base64"):
             parse_resource(users, _body(blob=bad), CompatSettings.strict())
+
+
+def test_an_unqualified_attribute_two_extensions_declare_is_the_enterprise_ones() -> None:
+    """Entra's older create sample sends department at the top level (Q7): with a custom
+    extension declaring department too, the value vanished (no one owner); the enterprise
+    extension's it is, as Entra means."""
+    users = _users_with([{"name": "department", "type": "string"}])
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a", "department": "Sales"}
+    data = parse_resource(users, body, CompatSettings.default())
+    assert data[ENTERPRISE_USER] == {"department": "Sales"} and URN not in data

@@ -63,10 +63,14 @@ def remove_value_allowed(compat: CompatSettings) -> bool:
 
 
 def owning_extension(rt: ResourceType, name: str) -> str | None:
-    """The URN of the one extension declaring attribute ``name`` when the core schema does not."""
+    """The URN of the one extension declaring attribute ``name`` when the core schema does not;
+    of several, the enterprise extension, whose attributes Entra sends unqualified (``department``,
+    ``manager``: a custom extension declaring ``department`` too made Entra's value vanish)."""
     if rt.attribute(None, name) is not None:
         return None
     owners = [ext.id for ext, _ in rt.extensions if ext.attribute(name) is not None]
+    if len(owners) > 1 and ENTERPRISE_USER in owners:
+        return ENTERPRISE_USER
     return owners[0] if len(owners) == 1 else None
 
 
