@@ -104,6 +104,11 @@ def test_writes_show_request_attributes_they_specified(c: httpx.Client) -> None:
     assert patched({"op": "replace", "path": "title", "value": "Boss"})[RET] == {"plain": "p"}
     shown = patched({"op": "add", "path": f"{RET}:cx", "value": {"a": "A", "c": "C"}})[RET]
     assert shown == {"plain": "p", "cx": {"a": "A", "c": "C"}}
+    # a change of cx.c alone does not specify its sibling cx.a
+    assert patched({"op": "replace", "path": f"{RET}:cx.c", "value": "C2"})[RET] == {
+        "plain": "p",
+        "cx": {"c": "C2"},
+    }
     # a PUT shows those its body gives
     body = {"schemas": [USER, RET], "userName": "ret.b@x.com", RET: {"reqOnly": "q2", "cx": {"c": "C"}}}
     r = c.put(f"/Users/{uid}", json=body)

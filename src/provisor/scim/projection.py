@@ -18,7 +18,7 @@ left without attributes disappears, and so does its URN from ``schemas`` (RFC 76
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisor.scim.filter.ast import AttrPath, PatchPath
@@ -36,19 +36,19 @@ def project(
     representation: Mapping[str, Any],
     attributes: Sequence[AttrPath] | None = None,
     excluded: Sequence[AttrPath] | None = None,
-    specified: Collection[Key] = (),
+    specified: Specified | None = None,
 ) -> dict[str, Any]:
     """The representation reduced per RFC 7644 section 3.4.2.5 and RFC 7643 ``returned``.
 
     ``attributes`` and ``excluded`` are parsed attribute paths. ``attributes`` None is not given;
     empty, it was given naming nothing the resource type has, and leaves the ``always`` attributes
     alone. When both are given, ``attributes`` selects first and ``excluded`` then removes.
-    ``specified``: the top-level attributes a write's request specified (:func:`specified_keys`),
-    whose ``request`` attributes and sub-attributes its response shows as if listed.
+    ``specified``: what a write's request specified (:func:`specified_keys`, :func:`changed_keys`):
+    its ``request`` attributes and sub-attributes there the response shows as if listed.
     """
     wanted = _index(rt, attributes) if attributes is not None else None
     dropped = _index(rt, excluded) if excluded else {}
-    given = specified if isinstance(specified, set | frozenset) else frozenset(specified)
+    given: Specified = specified or {}
     out: dict[str, Any] = {}
     schemas_key: str | None = None
     for key, value in representation.items():
@@ -119,7 +119,7 @@ def _attribute(
     value: Any,
     wanted: _Index | None,
     dropped: _Index,
-    specified: Collection[Key],
+    specified: Specified,
 ) -> Any:
     """One top-level attribute's projected value, or ``_DROP``."""
     returned = attribute.returned if attribute is not None else Returned.DEFAULT
@@ -129,6 +129,7 @@ def _attribute(
         return value
     subs: set[str] | None = None
     requested = key in specified
+    requested_subs = specified.get(key, _NONE)
     if wanted is not None:
         if key not in wanted:
             return _DROP
@@ -140,11 +141,15 @@ def _attribute(
     excluded_subs = dropped.get(key) or set()
     if attribute is None or not attribute.sub_attributes:
         return value
-    return _complex(attribute, value, subs, excluded_subs, requested)
+    return _complex(attribute, value, subs, excluded_subs, requested_subs)
 
 
 def _complex(
-    attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str], requested: bool
+    attribute: Attribute,
+    value: Any,
+    subs: set[str] | None,
+    excluded_subs: set[str],
+    requested: frozenset[str],
 ) -> Any:
     if isinstance(value, list):
         elements = [_sub_attributes(attribute, e, subs, excluded_subs, requested) for e in value]
@@ -154,7 +159,11 @@ def _complex(
 
 
 def _sub_attributes(
-    attribute: Attribute, value: Any, subs: set[str] | None, excluded_subs: set[str], requested: bool
+    attribute: Attribute,
+    value: Any,
+    subs: set[str] | None,
+    excluded_subs: set[str],
+    requested: frozenset[str],
 ) -> Any:
     if not isinstance(value, Mapping):
         return value
@@ -170,7 +179,7 @@ def _sub_attributes(
         elif subs is not None:
             keep = low in subs and low not in excluded_subs
         else:
-            shown = returned is Returned.DEFAULT or (requested and returned is Returned.REQUEST)
+            shown = returned is Returned.DEFAULT or (returned is Returned.REQUEST and low in requested)
             keep = shown and low not in excluded_subs
         if keep:
             out[name] = sub_value
@@ -254,25 +263,39 @@ def _pick(
     return rest if rest else _DROP
 
 
-def specified_keys(rt: ResourceType, data: Mapping[str, Any]) -> frozenset[Key]:
-    """The top-level attributes (core, and each extension's) that ``data`` holds a value of: what
-    a POST or PUT specified, or, for a PATCH, the attributes whose value it changed."""
-    keys: set[Key] = set()
-    for key, value in data.items():
-        ext = rt.extension(key)
-        if ext is None:
-            keys.add((None, key.lower()))
-        elif isinstance(value, Mapping):
-            urn = ext.id.lower()
-            keys.update((urn, name.lower()) for name in value)
-    return frozenset(keys)
+def specified_keys(rt: ResourceType, data: Mapping[str, Any]) -> Specified:
+    """What ``data`` (a POST's or PUT's resource) specifies: each top-level attribute (core, and
+    each extension's) it holds a value of, with the sub-attributes its value gives."""
+    return {key: _sub_names(value) for key, value in _values(rt, data).items()}
 
 
-def changed_keys(rt: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]) -> frozenset[Key]:
-    """The top-level attributes whose value differs between ``before`` and ``after`` (a PATCH's
-    document before and after it): those the PATCH specified by changing them."""
+def changed_keys(rt: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]) -> Specified:
+    """What a PATCH specified by changing it: each top-level attribute whose value differs between
+    ``before`` and ``after``, with the sub-attributes whose values differ (a replace of ``cx.a``
+    specifies ``cx`` and ``a``, not ``cx``'s other sub-attributes)."""
     old, new = _values(rt, before), _values(rt, after)
-    return frozenset(k for k in old.keys() | new.keys() if old.get(k, _DROP) != new.get(k, _DROP))
+    out: dict[Key, frozenset[str]] = {}
+    for key in old.keys() | new.keys():
+        was, now = old.get(key, _DROP), new.get(key, _DROP)
+        if was != now:
+            out[key] = frozenset(sub for sub, _ in _sub_pairs(was) ^ _sub_pairs(now))
+    return out
+
+
+#: Top-level attribute -> the sub-attributes specified of it, names lower-cased.
+Specified = Mapping[Key, frozenset[str]]
+_NONE: frozenset[str] = frozenset()
+
+
+def _sub_names(value: Any) -> frozenset[str]:
+    return frozenset(sub for sub, _ in _sub_pairs(value))
+
+
+def _sub_pairs(value: Any) -> set[tuple[str, str]]:
+    """(sub-attribute name lower-cased, its value's text) of a complex value, or of each element
+    of a multi-valued one; none for a simple value."""
+    elements = value if isinstance(value, list) else [value]
+    return {(k.lower(), repr(v)) for e in elements if isinstance(e, Mapping) for k, v in e.items()}
 
 
 def _values(rt: ResourceType, data: Mapping[str, Any]) -> dict[Key, Any]:

@@ -33,7 +33,7 @@ from provisor.scim.compat import bodies
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
-from provisor.scim.projection import Key, changed_keys, project, select_elements, specified_keys
+from provisor.scim.projection import Specified, changed_keys, project, select_elements, specified_keys
 from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
@@ -164,7 +164,7 @@ class ResourceService:
         res: StoredResource,
         base_url: str,
         projection: Projection | None = None,
-        specified: frozenset[Key] = frozenset(),
+        specified: Specified | None = None,
     ) -> Body:
         """The representation of ``res`` as the response shows it. Without ``attributes`` or
         ``excludedAttributes`` it is spliced from the stored document's JSON text when the store
@@ -225,7 +225,7 @@ class ResourceService:
     ) -> Outcome:
         """The response showing ``res`` (a create's, a replace's, of ``data``), with its ETag and
         Location."""
-        specified = specified_keys(rt, data) if plan_for(rt).request_returned else frozenset()
+        specified = specified_keys(rt, data) if plan_for(rt).request_returned else None
         body = self.render(rt, res, base_url, projection, specified)
         return Outcome(status, body, self._headers(rt, res, base_url), res.id)
 
@@ -332,7 +332,7 @@ class ResourceService:
         no_content = rt.name == "Group" and ctx.compat.on("group_patch_no_content")
 
         request_returned = plan_for(rt).request_returned
-        specified: frozenset[Key] = frozenset()
+        specified: Specified | None = None
 
         def write(unknown: frozenset[str]) -> StoredResource:
             def updater(current: StoredResource) -> Change:
