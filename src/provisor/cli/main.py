@@ -92,7 +92,7 @@ def serve(
         int, typer.Option(help="Largest accepted request body.", envvar="PROVISOR_MAX_BODY_BYTES")
     ] = 1_048_576,
     log_level: Annotated[
-        str, typer.Option(help="debug, info, warning or error.", envvar="PROVISOR_LOG_LEVEL")
+        str, typer.Option(help="debug, info, warning, error or critical.", envvar="PROVISOR_LOG_LEVEL")
     ] = "info",
     log_format: Annotated[
         str,
