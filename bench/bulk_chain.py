@@ -1,11 +1,11 @@
 """/Bulk bulkId chains, in process: N Group POSTs where operation i names ``bulkId:b{i+1}`` as its
-member (each waits on the next), run by ``BulkProcessor.run`` over a fresh SQLite file.
+member (each runs the next first), run by ``BulkProcessor.run`` over a fresh SQLite file.
 
     PYTHONPATH=src python bench/bulk_chain.py 200 400 1000
 
 Prints, per N, the seconds of the one ``run`` call and how many operations it tried (``_one``
 calls): the passes over waiting operations used to try every waiting one again, n (n + 1) / 2
-tries in all; now each is tried when what it waits on is settled, 2n - 1 tries.
+tries in all; now each is tried once, runs the POST it names first, and is tried again: 2n - 1.
 """
 
 from __future__ import annotations
