@@ -277,3 +277,34 @@ def test_input_is_not_mutated() -> None:
     before = repr(REP)
     project(USERS, REP, attributes=[p("name", "givenName")], excluded=[p("emails", "type")])
     assert repr(REP) == before
+
+
+def test_an_always_complex_attribute_keeps_its_sub_attributes_returned_rules() -> None:
+    """Returned whatever attributes says, its "request" sub-attributes still only on request,
+    and its "never" ones never (a request sub-attribute of an always attribute showed on every
+    read)."""
+    schema = Schema.from_json(
+        {
+            "id": "urn:example:Box",
+            "name": "Box",
+            "attributes": [
+                {
+                    "name": "acx",
+                    "type": "complex",
+                    "returned": "always",
+                    "subAttributes": [
+                        {"name": "s", "type": "string", "returned": "request"},
+                        {"name": "t", "type": "string"},
+                    ],
+                },
+                {"name": "label", "type": "string"},
+            ],
+        }
+    )
+    rt = ResourceType("Box", "/Boxes", "Box", schema)
+    rep = {"schemas": ["urn:example:Box"], "id": "b1", "acx": {"s": "S", "t": "T"}, "label": "L"}
+    assert project(rt, rep)["acx"] == {"t": "T"}
+    assert project(rt, rep, attributes=[p("label")])["acx"] == {"t": "T"}
+    assert project(rt, rep, attributes=[p("acx", "s")])["acx"] == {"s": "S"}
+    assert project(rt, rep, excluded=[p("acx")])["acx"] == {"t": "T"}
+    assert project(rt, rep, specified={(None, "acx"): frozenset({"s"})})["acx"] == {"s": "S", "t": "T"}

@@ -391,3 +391,11 @@ def test_an_unqualified_attribute_two_extensions_declare_is_the_enterprise_ones(
     body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a", "department": "Sales"}
     data = parse_resource(users, body, CompatSettings.default())
     assert data[ENTERPRISE_USER] == {"department": "Sales"} and URN not in data
+
+
+def test_reads_resolve_an_unqualified_name_two_extensions_declare_as_writes_do() -> None:
+    """department eq "Sales" found the value a write put in the enterprise extension? It was 400
+    "unknown attribute" once a custom extension declared department too."""
+    users = _users_with([{"name": "department", "type": "string"}])
+    parsed = parse_filter('department eq "Sales"', users, allow_unquoted=True)
+    assert parsed.path.urn == ENTERPRISE_USER  # type: ignore[union-attr]

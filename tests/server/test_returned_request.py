@@ -100,6 +100,11 @@ def test_writes_show_request_attributes_they_specified(c: httpx.Client) -> None:
         "plain": "p",
         "reqOnly": "q",
     }
+    # one that names it shows it, changed or not (a replace by the value it holds)
+    assert patched({"op": "replace", "path": f"{RET}:reqOnly", "value": "q"})[RET] == {
+        "plain": "p",
+        "reqOnly": "q",
+    }
     # a PATCH that changes another attribute does not show it
     assert patched({"op": "replace", "path": "title", "value": "Boss"})[RET] == {"plain": "p"}
     shown = patched({"op": "add", "path": f"{RET}:cx", "value": {"a": "A", "c": "C"}})[RET]

@@ -18,7 +18,7 @@ left without attributes disappears, and so does its URN from ``schemas`` (RFC 76
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from provisor.scim.filter.ast import AttrPath, PatchPath
@@ -125,11 +125,15 @@ def _attribute(
     returned = attribute.returned if attribute is not None else Returned.DEFAULT
     if returned is Returned.NEVER:
         return _DROP
+    requested_subs = specified.get(key, _NONE)
     if returned is Returned.ALWAYS:
-        return value
+        if attribute is None or not attribute.sub_attributes:
+            return value
+        # returned whatever the parameters say, but its sub-attributes by their own returned
+        listed = wanted.get(key) if wanted is not None else None
+        return _complex(attribute, value, listed, set(), requested_subs)
     subs: set[str] | None = None
     requested = key in specified
-    requested_subs = specified.get(key, _NONE)
     if wanted is not None:
         if key not in wanted:
             return _DROP
@@ -279,6 +283,19 @@ def changed_keys(rt: ResourceType, before: Mapping[str, Any], after: Mapping[str
         was, now = old.get(key, _DROP), new.get(key, _DROP)
         if was != now:
             out[key] = frozenset(sub for sub, _ in _sub_pairs(was) ^ _sub_pairs(now))
+    return out
+
+
+def named_keys(named: Iterable[tuple[AttrPath, Any]], changed: Specified | None = None) -> Specified:
+    """What a PATCH specified: ``changed`` (:func:`changed_keys`) and each attribute its
+    operations name, as ``(path, value)`` (``emails[type eq "work"].value`` names ``emails`` and
+    ``value``; a path to a complex attribute, the sub-attributes its value gives), changed or not
+    (a replace by the value already there specifies it too)."""
+    out = dict(changed or {})
+    for path, value in named:
+        key = (path.urn.lower() if path.urn else None, path.attr.lower())
+        subs = frozenset({path.sub.lower()}) if path.sub else _sub_names(value)
+        out[key] = out.get(key, _NONE) | subs
     return out
 
 

@@ -99,9 +99,11 @@ class BulkProcessor:
         before X's POST and another after it apply in that order). The POST may name yet another
         later POST, run before it in turn (a chain of N POSTs each naming the next takes two tries
         each, not N passes). An operation caught in a cycle of such references, or waiting on
-        one, waits; once a pass has run everything else, :class:`CycleResolver` settles what it
-        can and another pass runs what waited; if it settles nothing, the waiting operations
-        fail with 409, in request order, as many as ``failOnErrors`` still allows.
+        one, waits: it runs after the rest of the request, out of its place (a later operation
+        may so come first, and take a displayName it meant to create). Once a pass has run
+        everything else, :class:`CycleResolver` settles what it can and another pass runs what
+        waited; if it settles nothing, the waiting operations fail with 409, in request order, as
+        many as ``failOnErrors`` still allows.
         """
         posts: dict[str, int] = {}  # bulkId -> index of the POST that defines it
         for i, op in enumerate(ops):

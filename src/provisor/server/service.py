@@ -33,7 +33,14 @@ from provisor.scim.compat import bodies
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
-from provisor.scim.projection import Specified, changed_keys, project, select_elements, specified_keys
+from provisor.scim.projection import (
+    Specified,
+    changed_keys,
+    named_keys,
+    project,
+    select_elements,
+    specified_keys,
+)
 from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
@@ -340,8 +347,9 @@ class ResourceService:
                 data = scim_patch.apply_patch(
                     rt, current.data, ops, ctx.compat, allowed_roles=ctx.allowed_roles
                 )
-                if request_returned:  # what the PATCH changed is what it specified
-                    specified = changed_keys(rt, current.data, data)
+                if request_returned:  # what the PATCH names or changes is what it specified
+                    named = ((op.path.path, op.value) for op in all_ops if op.path is not None)
+                    specified = named_keys(named, changed_keys(rt, current.data, data))
                 if needs_members:
                     members = current.members or ()
 

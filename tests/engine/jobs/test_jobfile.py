@@ -582,6 +582,11 @@ def test_a_missing_file_is_a_job_file_error(tmp_path: Path) -> None:
             "job.yaml:2: source.options.delimiter must be one character (got ';;')",
         ),
         (
+            "name: app\nsource: {type: csv, path: a.csv, options: {delimiter: ''}}\n"
+            "target: {url: 'https://x.example.com', token: t}\n",
+            "job.yaml:2: source.options.delimiter must be one character (got '')",
+        ),
+        (
             "name: app\nsource: {type: jsonl, path: a.jsonl, options: {delimiter: ';'}}\n"
             "target: {url: 'https://x.example.com', token: t}\n",
             "job.yaml:2: unknown key 'delimiter' in source.options (expected one of anchor, snapshot)",
@@ -791,3 +796,14 @@ def test_error_attributes_carry_the_position() -> None:
     err = error(BASE.replace("  type: scim", "  type: ldap"))
     assert (err.source_name, err.line, err.column) == ("job.yaml", 3, 9)
     assert err.problem == "source.type must be one of scim, csv, jsonl (got 'ldap')"
+
+
+@pytest.mark.parametrize("delimiter", ["\\t", " ", ";"])
+def test_a_csv_delimiter_may_be_a_tab_or_a_space(delimiter: str) -> None:
+    """A TSV export: the tab is one character, not an empty value."""
+    text = (
+        f'name: app\nsource: {{type: csv, path: a.tsv, options: {{delimiter: "{delimiter}"}}}}\n'
+        "target: {url: 'https://x.example.com', token: t}\n"
+    )
+    job = parse_job(text, ENV, source_name="job.yaml")
+    assert job.source.option("delimiter") == delimiter.replace("\\t", "\t")

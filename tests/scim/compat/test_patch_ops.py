@@ -243,6 +243,8 @@ def test_path_head_known() -> None:
     assert not q.path_head_known(USER, "urn:ietf:params:scim:schemas:extension:Custom:2.0:User:tier")
     assert not q.path_head_known(USER, "nosuch.sub")
     assert not q.path_head_known(USER, 'nosuch[type eq "x"].sub')
+    assert not q.path_head_known(USER, 'nosuch[value eq "a]b"]')  # a "]" inside a literal
+    assert not q.path_head_known(USER, r'nosuch[value eq "a\"]"].sub')
     # text that is no path at all is never taken for an unknown attribute and ignored: a default
     # tenant answered 200 to a replace of "nickName]", "pass word" or "title extra", changing nothing
     for malformed in ("nickName]", "password]", "pass word", "title extra", "nick[Name", "a.b.c", "9lives"):

@@ -215,7 +215,8 @@ def _options(section: Section, kind: SourceType) -> tuple[tuple[str, str], ...]:
         elif key == "nickname_from_external_id":
             text = "true" if section.boolean(key, True) else "false"
         elif key == "delimiter":
-            text = section.string(key) or ","
+            given = section.string(key, allow_empty=True)  # a tab or a space is one character
+            text = "," if given is None else given
             if len(text) != 1:
                 section.fail(key, f"source.options.delimiter must be one character (got {text!r})")
         else:

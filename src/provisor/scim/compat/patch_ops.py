@@ -114,7 +114,7 @@ def path_head_known(rt: ResourceType, text: str) -> bool:
 #: letters, digits, ``-``, ``_``; ``$ref``). Only such a path is ignored as naming an unknown
 #: attribute; any other text is a malformed path, refused with the parser's error.
 _NAME = r"(?:[A-Za-z][A-Za-z0-9_-]*|\$ref)"
-_UNKNOWN_PATH = re.compile(rf"{_NAME}(?:\[[^\]]*\])?(?:\.{_NAME})?")
+_UNKNOWN_PATH = re.compile(rf'{_NAME}(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])?(?:\.{_NAME})?')
 
 
 def bare_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> str | None:

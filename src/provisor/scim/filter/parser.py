@@ -71,6 +71,7 @@ from provisor.scim.filter.lexer import (
     tokenize,
 )
 from provisor.scim.schema.model import (
+    ENTERPRISE_USER,
     INTEGER_RANGE,
     MAX_INTEGER,
     MIN_INTEGER,
@@ -243,8 +244,11 @@ def parse_attr_path(text: str, rt: ResourceType, *, short_names: bool = False) -
 
 def _extension_attribute(rt: ResourceType, name: str) -> tuple[str | None, Attribute] | None:
     """Entra (Q11) names extension attributes unqualified (``manager eq "id"``); resolve such a name
-    when exactly one extension of the resource type declares it."""
+    when exactly one extension of the resource type declares it, or of several the enterprise
+    extension, as writes do (``compat.patch_ops.owning_extension``)."""
     hits = [(ext.id, a) for ext, _ in rt.extensions if (a := ext.attribute(name)) is not None]
+    if len(hits) > 1:
+        hits = [hit for hit in hits if hit[0] == ENTERPRISE_USER]
     return hits[0] if len(hits) == 1 else None
 
 
