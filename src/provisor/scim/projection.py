@@ -29,6 +29,10 @@ from provisor.scim.schema.model import Attribute, ResourceType, Returned
 Key = tuple[str | None, str]
 #: key -> None (the whole attribute) or the lower-cased sub-attribute names listed
 _Index = dict[Key, set[str] | None]
+#: What a write's request specified: top-level attribute -> its sub-attributes specified, names
+#: lower-cased (:func:`specified_keys`, :func:`changed_keys`, :func:`named_keys`)
+Specified = Mapping[Key, frozenset[str]]
+_NONE: frozenset[str] = frozenset()
 
 
 def project(
@@ -297,11 +301,6 @@ def named_keys(named: Iterable[tuple[AttrPath, Any]], changed: Specified | None 
         subs = frozenset({path.sub.lower()}) if path.sub else _sub_names(value)
         out[key] = out.get(key, _NONE) | subs
     return out
-
-
-#: Top-level attribute -> the sub-attributes specified of it, names lower-cased.
-Specified = Mapping[Key, frozenset[str]]
-_NONE: frozenset[str] = frozenset()
 
 
 def _sub_names(value: Any) -> frozenset[str]:
