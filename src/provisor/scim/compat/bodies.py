@@ -18,7 +18,7 @@ from typing import Any
 from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidValue
 from provisor.scim.filter.lexer import is_text
-from provisor.scim.schema.model import Attribute, load_schema
+from provisor.scim.schema.model import Attribute, default_registry
 
 #: The non-standard schema URI Entra adds to a Group's ``schemas`` (entra-behaviour.md 1.6, Q9).
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -77,8 +77,9 @@ def _free_labels() -> frozenset[Attribute]:
     """The ``type`` sub-attributes whose labels are free (definitions compare by value): only the
     core User schema's, not every writable ``type`` an extension declares, whose canonicalValues
     its declaration asks to have checked."""
-    user = load_schema("user.json")
-    found = (user.attribute(name) for name in ("emails", "phoneNumbers", "ims", "photos", "addresses"))
+    user = default_registry().resource_type("User")
+    assert user is not None
+    found = (user.schema.attribute(n) for n in ("emails", "phoneNumbers", "ims", "photos", "addresses"))
     return frozenset(sub for a in found if a is not None and (sub := a.sub("type")) is not None)
 
 

@@ -68,10 +68,8 @@ def owning_extension(rt: ResourceType, name: str) -> str | None:
     ``manager``: a custom extension declaring ``department`` too made Entra's value vanish)."""
     if rt.attribute(None, name) is not None:
         return None
-    owners = [ext.id for ext, _ in rt.extensions if ext.attribute(name) is not None]
-    if len(owners) > 1 and ENTERPRISE_USER in owners:
-        return ENTERPRISE_USER
-    return owners[0] if len(owners) == 1 else None
+    found = rt.unqualified(name)
+    return found[0] if found is not None else None
 
 
 def path_head(rt: ResourceType, text: str) -> tuple[str | None, str]:

@@ -71,7 +71,6 @@ from provisor.scim.filter.lexer import (
     tokenize,
 )
 from provisor.scim.schema.model import (
-    ENTERPRISE_USER,
     INTEGER_RANGE,
     MAX_INTEGER,
     MIN_INTEGER,
@@ -242,16 +241,6 @@ def parse_attr_path(text: str, rt: ResourceType, *, short_names: bool = False) -
         raise InvalidPath(exc.detail, position=exc.position) from None
 
 
-def _extension_attribute(rt: ResourceType, name: str) -> tuple[str | None, Attribute] | None:
-    """Entra (Q11) names extension attributes unqualified (``manager eq "id"``); resolve such a name
-    when exactly one extension of the resource type declares it, or of several the enterprise
-    extension, as writes do (``compat.patch_ops.owning_extension``)."""
-    hits = [(ext.id, a) for ext, _ in rt.extensions if (a := ext.attribute(name)) is not None]
-    if len(hits) > 1:
-        hits = [hit for hit in hits if hit[0] == ENTERPRISE_USER]
-    return hits[0] if len(hits) == 1 else None
-
-
 def _rendered(rt: ResourceType, path: AttrPath) -> bool:
     """Whether ``path`` is built from the server's base URL when the resource is rendered, so no
     store can compare it: ``meta.location``, and ``$ref`` of group members and of a User's groups.
@@ -343,7 +332,7 @@ class _Parser:
         self.text = text
         self.rt = rt
         self.unquoted = unquoted
-        #: an unqualified name may be an extension's attribute (``_extension_attribute``): Q11,
+        #: an unqualified name may be an extension's attribute (``ResourceType.unqualified``): Q11,
         #: which the filters' switch turns on with unquoted values
         self.short_names = unquoted if short_names is None else short_names
         self.dotted = dotted
@@ -666,7 +655,7 @@ class _Parser:
         name, dot, sub_name = rest.partition(".")
         found = lookup_attribute(self.rt, urn, name)
         if found is None and urn is None and self.short_names:
-            found = _extension_attribute(self.rt, name)
+            found = self.rt.unqualified(name)
         if found is None:
             self.fail(f"unknown attribute '{name if urn is None else urn + ':' + name}'", pos)
         ext, top = found

@@ -250,6 +250,15 @@ class ResourceType:
         found = ext.attribute(name)
         return (ext.id, found) if found is not None else None
 
+    def unqualified(self, name: str) -> tuple[str, Attribute] | None:
+        """The extension attribute an unqualified ``name`` means (Entra's ``department``,
+        ``manager``: Q7, Q11): the one extension declaring it, or of several the enterprise
+        extension, whose attributes Entra sends so; None when none, or several others, do."""
+        hits = [(ext.id, a) for ext, _ in self.extensions if (a := ext.attribute(name)) is not None]
+        if len(hits) > 1:
+            hits = [hit for hit in hits if hit[0] == ENTERPRISE_USER]
+        return hits[0] if len(hits) == 1 else None
+
     def split_urn(self, text: str, *, dotted: bool = False) -> tuple[str | None, str]:
         """Split ``urn:...:Schema:attr.sub`` into (schema URN, "attr.sub"); plain names give (None, text).
 

@@ -154,13 +154,8 @@ class SqlSchemaExtensions:
         try:
             with self._write.begin() as conn:
                 if extension.required:  # in the insert's transaction: no resource comes between
-                    held = select(R.c.pk).where(R.c.resource_type == extension.resource_type).limit(1)
-                    if conn.execute(held).first() is not None:
-                        count = conn.execute(
-                            select(func.count())
-                            .select_from(R)
-                            .where(R.c.resource_type == extension.resource_type)
-                        ).scalar_one()
+                    held = select(func.count()).where(R.c.resource_type == extension.resource_type)
+                    if count := conn.execute(held).scalar_one():
                         raise RequiredExtensionMissing(extension.urn, extension.resource_type, count)
                 conn.execute(insert(X), row)
         except IntegrityError as exc:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -148,8 +149,6 @@ class _Compiler:
         self.rt = rt
         self.d = dialect
         self.tenant_id = tenant_id
-        self._chains: Any = None
-        self._aliases: tuple[Any, ...] | None = None
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -292,7 +291,7 @@ class _Compiler:
             }
 
         def any_(build: Callable[[_Element], Cond]) -> Cond:
-            m, g, via, a, again = self._group_aliases()
+            m, g, via, a, again = self._group_aliases
             direct_cols = cols(g, "direct")
             direct = (
                 select(m.c.member_pk)
@@ -305,7 +304,7 @@ class _Compiler:
             )
             # indirect: a member of group ``inner`` that is (through one or more groups) in ``outer``,
             # and not a direct member of ``outer`` too (its row there is the direct one)
-            chain = self.group_chains()
+            chain = self._group_chains
             indirect_cols = cols(a, "indirect")
             indirect = (
                 select(via.c.member_pk)
@@ -326,31 +325,26 @@ class _Compiler:
 
         return _Rows(any_)
 
+    @cached_property
     def _group_aliases(self) -> tuple[Any, ...]:
         """The tables a ``groups`` comparison reads, aliased once per statement: each comparison's
         subqueries are siblings, never nested in one another, so they may share them (an alias of
         ``resources`` proxies its every column: one set each made a filter of N comparisons slow
         to build, 6 ms a comparison)."""
-        if self._aliases is None:
-            self._aliases = (
-                memberships.alias(),
-                resources.alias(),
-                memberships.alias(),
-                resources.alias(),
-                memberships.alias(),
-            )
-        return self._aliases
+        return (
+            memberships.alias(),
+            resources.alias(),
+            memberships.alias(),
+            resources.alias(),
+            memberships.alias(),
+        )
 
-    def group_chains(self) -> Any:
+    @cached_property
+    def _group_chains(self) -> Any:
         """A recursive CTE of ``(inner, outer)`` group pairs of this tenant: ``inner`` is in
         ``outer`` through one or more nested-group memberships (a cycle of groups ends: UNION).
         One per statement, which every ``groups`` comparison of the filter reads (one each made
         compiling a filter of N of them cost O(N**2): 5 s and 88 MB of cached statement for 327)."""
-        if self._chains is None:
-            self._chains = self._group_chains()
-        return self._chains
-
-    def _group_chains(self) -> Any:
         edge, owner, step = memberships.alias(), resources.alias(), memberships.alias()
         seed = (
             select(edge.c.member_pk.label("inner"), edge.c.group_pk.label("outer"))

@@ -5,7 +5,7 @@ Revises: 0007
 Create Date: 2026-11-30
 
 A filter on a User's ``groups`` also matches the groups it is in through nested groups
-(``filters.group_chains``): the walk starts from every group-in-group membership of the tenant.
+(``filters._Compiler._group_chains``): the walk starts from every group-in-group membership of the tenant.
 This index holds just those, so the walk never reads the (many) memberships of Users.
 """
 
