@@ -997,6 +997,23 @@ def test_a_leaked_secret_token_is_revoked_by_itself_and_never_printed_back(db: s
     assert unknown not in refused.stderr
 
 
+@pytest.mark.parametrize("pasted", ["Bearer {}", " {} ", '"{}"', "{},", "Authorization: Bearer {}"])
+def test_a_secret_token_pasted_with_what_surrounded_it_is_revoked_and_never_printed_back(
+    db: str, pasted: str
+) -> None:
+    """An admin revoking a leaked token pastes what the leak showed: the token is found in it (it
+    was refused, and the whole secret printed back in the refusal)."""
+    created = cli("tenant", "create", "acme", "--db", db)
+    token = created.stdout.strip().splitlines()[-1]
+    result = cli("token", "revoke", pasted.format(token), "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert token not in result.stdout + result.stderr and "of tenant acme" in result.stdout
+    unknown = "pvs_" + "y" * 43
+    refused = cli("token", "revoke", pasted.format(unknown), "--db", db)
+    assert_refused(refused, 1, "no token is that Secret Token (pvs_yyyy…)")
+    assert unknown not in refused.stderr
+
+
 def test_an_empty_provisor_db_is_refused_like_an_empty_db_option(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import PATCH_OP, USER, LiveServer, assert_scim_error, create_user, make_user, serving
 
 from provisor.server.tenancy import MAX_TRACE, context_for
-from provisor.server.tracing import MAX_TRACED_BODY, REDACTED, traced, traced_body
+from provisor.server.tracing import MAX_TRACED_BODY, MAX_TRACED_DEPTH, REDACTED, traced, traced_body
 from provisor.store.base import Tenant
 
 
@@ -389,3 +389,55 @@ def test_every_spelling_of_a_password_is_redacted_in_a_live_trace(tmp_path: Any)
         assert shown.exit_code == 0, shown.output
         assert "Hunter2" not in shown.output and "redacted" in shown.output
         assert shown.output.count(each) == 10
+
+
+def test_a_secret_token_used_as_a_member_name_never_reaches_a_trace() -> None:
+    kept = traced_body(body({"userName": "a", TOKEN: "k", "x": {f"see {TOKEN}": 1}}))
+    assert kept is not None and TOKEN not in kept and "pvs_" not in kept
+    assert orjson.loads(kept) == {"userName": "a", REDACTED: "k", "x": {f"see {REDACTED}": 1}}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ['password[value eq "guess_16"]', f'{USER}:Password[value sw "guess_16"]', "password[value eq guess_16]"],
+)
+def test_a_password_guessed_in_a_patch_path_filter_never_reaches_a_trace(path: str) -> None:
+    """The filter of a path into ``password`` compares its values with a literal: the literal is a
+    password (a guess at one), so the path goes with the value; a filter with no literal stays."""
+    sent = {"Operations": [{"op": "add", "path": path, "value": "x"}]}
+    answer = body({"detail": f"no value of {path} matches", "status": "400"})
+    kept = traced("/scim/v2/Users/1", b"", body(sent), answer)
+    assert kept.request is not None and kept.response is not None
+    assert "guess_16" not in kept.request and "guess_16" not in kept.response
+    assert orjson.loads(kept.request)["Operations"][0] == {"op": "add", "path": REDACTED, "value": REDACTED}
+
+
+def test_a_body_nested_deeper_than_a_trace_keeps_is_traced_without_its_depths() -> None:
+    """A body may nest 1,024 levels (the JSON reader's limit), deeper than Python's recursion: the
+    trace keeps the request, its deep parts replaced by a note, instead of losing it."""
+    deep = b"[" * 1000 + b'"bottom"' + b"]" * 1000  # deeper than orjson writes: as a client sends it
+    sent = b'{"userName": "a", "password": "p", "x": ' + deep + b"}"
+    kept = traced("/scim/v2/Users", b"", sent, b'{"userName": "a", "x": ' + deep + b"}")
+    assert kept.request is not None and kept.response is not None
+    request = orjson.loads(kept.request)
+    assert request["userName"] == "a" and request["password"] == REDACTED
+    level, depth = request["x"], 1
+    while isinstance(level, list):
+        level, depth = level[0], depth + 1
+    assert level == f"(nested deeper than {MAX_TRACED_DEPTH} levels; not kept)"
+    assert depth == MAX_TRACED_DEPTH + 1
+    assert "bottom" not in kept.request and "bottom" not in kept.response
+
+
+def test_a_deeply_nested_body_of_a_traced_tenant_is_traced(live: LiveServer) -> None:
+    tenant_id, token = live.new_tenant({"trace": 10})
+    deep: Any = "bottom"
+    for _ in range(600):
+        deep = [deep]
+    with live.client(token) as client:
+        r = client.post("/Users", json={**make_user("deep@x.com"), "x": deep})
+        assert r.status_code == 201, r.text
+    [kept] = live.store.traces(tenant_id)
+    assert (kept.method, kept.status) == ("POST", 201)
+    assert kept.request is not None and orjson.loads(kept.request)["userName"] == "deep@x.com"
+    assert "not kept" in kept.request and "bottom" not in kept.request

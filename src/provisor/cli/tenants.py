@@ -600,15 +600,18 @@ def token_revoke(
     db: DbOption = None,
 ) -> None:
     """Revoke a token; a running server stops honouring it within a second. Given the Secret
-    Token itself, the token it is is revoked, and the secret is never printed back."""
-    from provisor.scim.compat.credentials import TOKEN_PREFIX
-    from provisor.server.auth import hash_token
+    Token itself, the token it is is revoked, and the secret is never printed back; so is one
+    pasted with what surrounded it (``Bearer pvs_...``, quotes, a trailing comma or space)."""
+    from provisor.scim.compat.credentials import TOKEN_PREFIX, TOKEN_TEXT
+    from provisor.server.auth import hash_token, public_prefix
 
     with open_store(db) as store:
-        if token_id.startswith(TOKEN_PREFIX):
-            found = store.token_by_hash(hash_token(token_id))
+        if TOKEN_PREFIX in token_id:
+            pasted = TOKEN_TEXT.search(token_id)
+            secret = pasted.group() if pasted is not None else TOKEN_PREFIX
+            found = store.token_by_hash(hash_token(secret))
             if found is None:
-                fail(f"no token is that Secret Token ({token_id[: len(TOKEN_PREFIX) + 4]}…)")
+                fail(f"no token is that Secret Token ({public_prefix(secret)}…)")
             info, tenant = found
             store.revoke_token(info.id)
             typer.echo(f"Revoked token {info.id} ({info.prefix}…) of tenant {tenant.name}.")

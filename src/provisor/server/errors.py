@@ -14,6 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from provisor.scim import errors as scim
+from provisor.scim.compat.credentials import without_tokens
 from provisor.server.http import response_media_type
 from provisor.store import base as store
 
@@ -57,7 +58,14 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
 
 
 def error_body(error: scim.ScimError) -> dict[str, object]:
-    body: dict[str, object] = {"schemas": [ERROR_SCHEMA], "status": str(error.status), "detail": error.detail}
+    """The SCIM Error JSON of ``error``. A Secret Token its detail repeats (a Tenant URL with the
+    token pasted onto it, answered 404 naming the path) is redacted: the IdP shows the detail in
+    its provisioning logs."""
+    body: dict[str, object] = {
+        "schemas": [ERROR_SCHEMA],
+        "status": str(error.status),
+        "detail": without_tokens(error.detail),
+    }
     if error.scim_type:
         body["scimType"] = error.scim_type
     return body

@@ -18,7 +18,8 @@ body (so in a resource, a PATCH value object, and the ``data`` of each Bulk oper
 - the ``value`` of a PATCH operation whose ``path`` resolves to it the same way
   (``password``, ``password[value pr]``, ``urn:...:User:password``);
 - a filter that mentions ``password`` anywhere (a ``filter`` query parameter, the ``filter`` of a
-  SearchRequest body, the value filter of a PATCH path): all of it, as its literals cannot be told
+  SearchRequest body, the value filter of a PATCH path), and a PATCH path that filters the values
+  of ``password`` (``password[value eq "guess"]``): all of it, as its literals cannot be told
   apart reliably in a filter the server may have refused;
 - and the strings so redacted from a request, wherever its answer repeats them (an error detail
   quoting the value).
@@ -27,7 +28,8 @@ A name that merely contains the word (``passwordHint``) is kept.
 
 Credentials are never kept either, though no header is: a query parameter named as one
 (``access_token``, ``token``, ``api_key``, ...: a client that sends its Secret Token in the URL),
-and any Provisor Secret Token (``pvs_...``) in the query string or in a body's strings.
+and any Provisor Secret Token (``pvs_...``) in the query string or in a body's strings and names.
+Objects and arrays nested deeper than :data:`MAX_TRACED_DEPTH` are not kept (a note says so).
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ from typing import Any
 
 import orjson
 
-from provisor.scim.compat.credentials import TOKEN_PREFIX
+from provisor.scim.compat.credentials import REDACTED, TOKEN_PREFIX, TOKEN_TEXT
+from provisor.scim.compat.credentials import without_tokens as without_tokens
 from provisor.server.http import unquote_query
 
 #: The most characters of each body a trace keeps.
 MAX_TRACED_BODY = 64 * 1024
-REDACTED = "[redacted]"
+#: The deepest a trace keeps a body's objects and arrays; what is nested deeper (a body may nest
+#: 1,024 levels, more than Python's recursion takes) is kept as :data:`_TOO_DEEP`.
+MAX_TRACED_DEPTH = 64
+_TOO_DEEP = f"(nested deeper than {MAX_TRACED_DEPTH} levels; not kept)"
 #: :data:`REDACTED` as it is kept in a query string.
 _REDACTED_QUERY = "%5Bredacted%5D"
 #: Attribute names whose values never reach a trace (RFC 7643 section 4.1.1: ``password`` is
@@ -68,8 +74,6 @@ CREDENTIAL_PARAMETERS = frozenset(
         "bearer",
     }
 )
-#: A Provisor Secret Token, wherever it appears.
-_TOKEN_TEXT = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]?")
 _NAME_PARTS = re.compile(r"[:.]")
 #: A filter's quoted literals, and the bare word after a comparison (Entra's unquoted values, Q11).
@@ -133,14 +137,26 @@ def mentions_a_secret(text: str) -> bool:
     return any(name in low for name in SECRET_NAMES)
 
 
-def _redacted(value: Any, secrets: set[str]) -> Any:
+def _redacted(value: Any, secrets: set[str], depth: int = 0) -> Any:
+    if depth > MAX_TRACED_DEPTH and isinstance(value, dict | list):
+        return _TOO_DEEP
     if isinstance(value, dict):
         out = {}
         paths = _patch_paths(value)
         secret_value = any(names_a_secret(path) for path in paths)
-        secret_path = any(mentions_a_secret("".join(_VALUE_FILTER.findall(path))) for path in paths)
+        # a path whose value filter mentions a secret, or compares a secret attribute's values
+        # with a literal (``password[value eq "guess"]``): its literals are secrets too
+        secret_path = any(
+            (filters := "".join(_VALUE_FILTER.findall(path)))
+            and (
+                mentions_a_secret(filters) or (names_a_secret(path) and _LITERALS.search(filters) is not None)
+            )
+            for path in paths
+        )
         for key, item in value.items():
             low = key.lower()
+            if TOKEN_PREFIX in key:  # a Secret Token sent as a member's name
+                key = _without_tokens(key, secrets)
             if (
                 names_a_secret(low)
                 or ((secret_value or secret_path) and low == "value")
@@ -150,25 +166,20 @@ def _redacted(value: Any, secrets: set[str]) -> Any:
                 out[key] = REDACTED
                 _collect(item, secrets)
             else:
-                out[key] = _redacted(item, secrets)
+                out[key] = _redacted(item, secrets, depth + 1)
         return out
     if isinstance(value, list):
-        return [_redacted(item, secrets) for item in value]
+        return [_redacted(item, secrets, depth + 1) for item in value]
     if isinstance(value, str) and TOKEN_PREFIX in value:
         return _without_tokens(value, secrets)
     return value
 
 
-def without_tokens(text: str) -> str:
-    """``text`` with every Provisor Secret Token in it redacted (the access log's request path)."""
-    return _TOKEN_TEXT.sub(REDACTED, text) if TOKEN_PREFIX in text else text
-
-
 def _without_tokens(text: str, secrets: set[str]) -> str:
     """``text`` with every Provisor Secret Token in it redacted (and remembered in ``secrets``)."""
-    found = _TOKEN_TEXT.findall(text)
+    found = TOKEN_TEXT.findall(text)
     secrets.update(found)
-    return _TOKEN_TEXT.sub(REDACTED, text) if found else text
+    return TOKEN_TEXT.sub(REDACTED, text) if found else text
 
 
 def _patch_paths(operation: dict[str, Any]) -> list[str]:
@@ -177,15 +188,17 @@ def _patch_paths(operation: dict[str, Any]) -> list[str]:
     return [v for k, v in operation.items() if isinstance(v, str) and k.lower() == "path"]
 
 
-def _collect(value: Any, secrets: set[str]) -> None:
+def _collect(value: Any, secrets: set[str], depth: int = 0) -> None:
     """Remember the scalars of a redacted ``value`` (and a redacted filter's literals), to keep
     them out of the answer too."""
+    if depth > MAX_TRACED_DEPTH:
+        return
     if isinstance(value, dict):
         for item in value.values():
-            _collect(item, secrets)
+            _collect(item, secrets, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _collect(item, secrets)
+            _collect(item, secrets, depth + 1)
     elif isinstance(value, str):
         secrets.add(value)
         if mentions_a_secret(value):  # a filter: its literals may be quoted alone
@@ -209,21 +222,23 @@ def _traced_query(query: str, secrets: set[str]) -> str:
             or (eq and key == "filter" and mentions_a_secret(text))
         ):
             _collect(text, secrets)
-            secrets.update(_TOKEN_TEXT.findall(text))
+            secrets.update(TOKEN_TEXT.findall(text))
             value = _REDACTED_QUERY
         if TOKEN_PREFIX in key:  # a token sent as a parameter's name
-            secrets.update(_TOKEN_TEXT.findall(key))
+            secrets.update(TOKEN_TEXT.findall(key))
             name = _REDACTED_QUERY
         pairs.append(f"{name}{eq}{value}")
     return "&".join(pairs)
 
 
-def _scrubbed(value: Any, echoed: list[str]) -> Any:
+def _scrubbed(value: Any, echoed: list[str], depth: int = 0) -> Any:
     """An answer with each of the request's ``echoed`` secrets cut out of its strings."""
+    if depth > MAX_TRACED_DEPTH and isinstance(value, dict | list):
+        return _TOO_DEEP
     if isinstance(value, dict):
-        return {key: _scrubbed(item, echoed) for key, item in value.items()}
+        return {key: _scrubbed(item, echoed, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(item, echoed) for item in value]
+        return [_scrubbed(item, echoed, depth + 1) for item in value]
     if isinstance(value, str):
         for secret in echoed:
             if secret in value:

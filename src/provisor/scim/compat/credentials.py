@@ -12,8 +12,21 @@ reports that a variant was used).
 
 from __future__ import annotations
 
+import re
+
 #: The public prefix of every Secret Token (``provisor.server.auth.TOKEN_PREFIX``).
 TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix, not a secret
+#: A Provisor Secret Token, wherever it appears in a text (a path, an error's detail, a pasted
+#: ``Authorization: Bearer ...`` line): the prefix and the URL-safe characters after it.
+TOKEN_TEXT = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]+")
+#: What a redacted secret reads as.
+REDACTED = "[redacted]"
+
+
+def without_tokens(text: str) -> str:
+    """``text`` with every Provisor Secret Token in it redacted (a request path in the access log,
+    an error's detail that repeats the path)."""
+    return TOKEN_TEXT.sub(REDACTED, text) if TOKEN_PREFIX in text else text
 
 
 def bearer_token(authorization: str) -> tuple[str, bool] | None:
