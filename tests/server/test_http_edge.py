@@ -330,6 +330,47 @@ def test_readyz_reads_the_store(live, tmp_path):
         assert httpx.get(f"{broken.root}/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("how", ["deleted", "moved", "replaced", "overwritten"])
+def test_readyz_is_503_when_the_database_file_under_the_server_is_gone_or_broken(tmp_path, how):
+    """A pooled connection reads the tenants table from its page cache: the readiness check
+    answered 200 while every request that needed a page from disk failed. It now looks at the
+    file itself."""
+    from tests.conftest import serving
+
+    path = tmp_path / "ready.db"
+    with serving(f"sqlite:///{path}") as server:
+        _, token = server.new_tenant()
+        with server.client(token) as client:
+            create_user(client, "before@x.com")
+        assert httpx.get(f"{server.root}/readyz").status_code == 200
+        if how == "deleted":
+            path.unlink()
+        elif how == "moved":
+            path.rename(tmp_path / "elsewhere.db")
+        elif how == "replaced":  # another database copied over it: a new file at the path
+            other = tmp_path / "other.db"
+            other.write_bytes(path.read_bytes())
+            other.replace(path)
+        else:  # the same file, its bytes overwritten
+            with path.open("r+b") as f:
+                f.write(b"\x00not a database at all" * 64)
+        r = httpx.get(f"{server.root}/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json() == {"status": "unavailable", "detail": "the database cannot be read"}
+        assert httpx.get(f"{server.root}/healthz").status_code == 200
+
+
+def test_an_error_never_repeats_a_secret_token_sent_in_the_path(live, client):
+    """A Tenant URL with the Secret Token pasted onto it is answered 404 naming the path: Entra and
+    Okta show that detail in their provisioning logs, so the token in it is redacted."""
+    token = "pvs_" + "Zz9-_" * 8 + "abc"
+    for url in (f"/Users/{token}", f"/{token}/Users", f"{live.root}/{token}", f"{live.root}/x/{token}?a=1"):
+        r = client.get(url)
+        body = assert_scim_error(r, 404)
+        assert token not in r.text and "pvs_" not in r.text, r.text
+        assert "[redacted]" in body["detail"]
+
+
 def test_a_public_url_is_the_address_in_every_location(tmp_path):
     """serve --public-url: behind a proxy that does not pass on Host (or adds a path prefix),
     meta.location, Location and $ref start with the public address whatever Host came."""

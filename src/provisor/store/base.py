@@ -60,6 +60,11 @@ class UnusableDatabase(StoreError):
     application's, or at a schema revision this code does not know. Nothing was written to it."""
 
 
+class DatabaseUnreadable(StoreError):
+    """The database file the store opened is gone, replaced, or cannot be read any more (what a
+    readiness check raises: ``store/sql/database_file.py``)."""
+
+
 class ResourceNotFound(StoreError):
     """No resource with that id in that tenant (or a referenced member does not exist)."""
 

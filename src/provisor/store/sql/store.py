@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.store.base import UnusableDatabase
 from provisor.store.sql import migrate
+from provisor.store.sql.database_file import DatabaseFile
 from provisor.store.sql.dialect import dialect_for
 from provisor.store.sql.engine import BUSY_TIMEOUT_MS, create_store_engine, txn
 from provisor.store.sql.extensions import SqlSchemaExtensions, read_declarations
@@ -76,6 +77,7 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         self._writes = Writes(self.engine)
         self._touch_token = Prepared(self.engine, TOUCH_TOKEN)
         self._ping = Prepared(self.engine, select(tenants.c.id).limit(1))
+        self._file = DatabaseFile.of(url)
         self._members = Statements(self.engine, self._dialect)
         self._cursors = PageCursors()
         #: DBAPI connections of the engine's pool kept for the prepared statements (see ``prepared``).
@@ -89,8 +91,12 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         self._clock = clock if clock is not None else _utc_now
 
     def ping(self) -> None:
-        """Read the database once (a page of the tenants table): raises when it cannot be read."""
+        """Read the database once (a page of the tenants table), and its file from disk (still
+        the file opened, readable by a new connection: ``database_file``); raises when either
+        cannot be read."""
         self.connections.rows(self._ping, {})
+        if self._file is not None:
+            self._file.check()
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
