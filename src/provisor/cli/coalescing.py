@@ -64,7 +64,10 @@ its first head is complete.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote
 
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
@@ -78,6 +81,7 @@ from provisor.scim.errors import (
     UriTooLong,
 )
 from provisor.server.errors import error_body
+from provisor.server.http import ANSWERED
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -205,8 +209,16 @@ _OVER_CAPACITY = orjson.dumps(
 )
 
 
-async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+#: What the protocol tells of each request it answers itself, before the app: ``(method, path,
+#: status, client)``, method and path None when not read (the app's ``refused``, which counts and
+#: logs it; set on the uvicorn config as ``on_refused`` by ``cli/serving.py``).
+OnRefused = Callable[[str | None, str | None, int, str], None]
+
+
+async def _over_capacity(on_refused: OnRefused | None, scope: Scope, receive: Receive, send: Send) -> None:
     """uvicorn's answer past ``limit_concurrency`` (``service_unavailable``), as a SCIM Error."""
+    if on_refused is not None:
+        on_refused(scope["method"], scope["path"], 503, (scope.get("client") or ("", 0))[0])
     headers = [
         (b"content-type", b"application/scim+json"),
         (b"content-length", str(len(_OVER_CAPACITY)).encode()),
@@ -272,6 +284,8 @@ if HttpToolsProtocol is not None:
             self._write_left = 0  # bytes the transport held when last looked at, while stalled
             self._write_moved = 0.0  # when some of them last left
             super().connection_made(_coalescing(transport))
+            self._on_refused: OnRefused | None = getattr(self.config, "on_refused", None)
+            self._over_capacity = functools.partial(_over_capacity, self._on_refused)
             newcomers: Newcomers | None = getattr(self.config, "newcomers", None)
             self._newcomers = newcomers
             self._limit: int | None = None  # uvicorn's limit_concurrency, newcomers not counted
@@ -322,7 +336,7 @@ if HttpToolsProtocol is not None:
             counts[host] = held = counts.get(host, 0) + 1
             self._counted_as = host
             if held > self.config.max_connections_per_client:  # type: ignore[attr-defined]
-                self.app = _over_capacity
+                self.app = self._over_capacity
 
         def on_message_begin(self) -> None:
             self._in_head = True
@@ -382,7 +396,7 @@ if HttpToolsProtocol is not None:
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             # past limit_concurrency uvicorn runs its plain-text service_unavailable instead of the app
-            super()._start_asgi_task(cycle, cast(Any, _over_capacity) if app is service_unavailable else app)
+            super()._start_asgi_task(cycle, self._over_capacity if app is service_unavailable else app)
 
         def data_received(self, data: bytes) -> None:
             self._head_done = False
@@ -393,6 +407,7 @@ if HttpToolsProtocol is not None:
                 # mostly that request's, and one chunk is bounded by the event loop's read size.
                 self._head_bytes += 0 if self._head_done else len(data)
                 if self._head_bytes > MAX_HEAD_BYTES:
+                    self._refuse(431)
                     _send_scim_error(
                         self.transport,
                         self.server_state.default_headers,
@@ -448,9 +463,13 @@ if HttpToolsProtocol is not None:
                 cycle.keep_alive = False
                 cycle.disconnected = True  # the app's receive() says so, its answer goes nowhere
                 cycle.message_event.set()
+                if not answered:  # the client gets the 408 below, not the app's answer
+                    cast("dict[str, Any]", cycle.scope)[ANSWERED] = 408
             if answered:
                 self.transport.close()
             else:
+                if cycle is None or cycle.response_complete:  # a head: no app saw this request
+                    self._refuse(408)
                 _send_scim_error(
                     self.transport, self.server_state.default_headers, b"408 Request Timeout", _TIMED_OUT
                 )
@@ -504,8 +523,23 @@ if HttpToolsProtocol is not None:
             )
             self.transport.abort()  # connection_lost releases a send waiting to write, as a disconnect
 
+        def _refuse(self, status: int) -> None:
+            """Tell ``on_refused`` of the request being answered ``status`` before the app: its
+            method and path when its request line was read."""
+            if self._on_refused is None:
+                return
+            method = path = None
+            if self._head_begun and self.url:  # the request line was read (this request's)
+                try:
+                    method = self.parser.get_method().decode("latin-1")
+                except Exception:  # whatever the parser holds, the count goes on
+                    method = None
+                path = unquote(self.url.partition(b"?")[0].decode("latin-1"), errors="replace")
+            self._on_refused(method, path, status, self.client[0] if self.client else "")
+
         def send_400_response(self, msg: str) -> None:
             refused = self._refused
+            self._refuse(int(refused[0][:3]) if refused is not None else 400)
             if refused is None:
                 _send_scim_error(self.transport, self.server_state.default_headers)
             else:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 
-from provisor.cli.coalescing import BODY_TIMEOUT, HEADER_TIMEOUT, WRITE_TIMEOUT, coalescing_protocol
+from provisor.cli.coalescing import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    WRITE_TIMEOUT,
+    OnRefused,
+    coalescing_protocol,
+)
 from provisor.cli.newcomers import Newcomers
 from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
@@ -112,6 +118,8 @@ class _TlsConfig(uvicorn.Config):
     #: address holds (the HTTP protocol counts them, ``cli/coalescing.py``).
     max_connections_per_client: int = 0
     connections_per_client: dict[str, int]
+    #: Told of each request the protocol answers before the app (``coalescing.OnRefused``).
+    on_refused: OnRefused | None = None
 
     def load(self) -> None:
         super().load()
@@ -190,6 +198,8 @@ def build_config(
     config.write_timeout = write_timeout
     config.max_newcomers = max_connections
     config.max_connections_per_client = max_connections_per_client
+    # the requests the protocol answers itself are counted and logged by the app (cli/coalescing.py)
+    config.on_refused = getattr(app, "refused", None)
     return config
 
 

@@ -2,9 +2,14 @@
 
 A line is ``{"time", "method", "path", "status", "ms", "tenant", "client"}``: the UTC time the
 response was done (ISO 8601, milliseconds), the request's method and path, the response's status,
-the milliseconds the app took, the tenant's id (null before a token was accepted) and the client's
-address. It never holds a header, so no Secret Token can reach it, nor the query string: filters
-carry user names and e-mail addresses.
+the milliseconds the app took until the answer was sent, the tenant's id (null before a token was
+accepted) and the client's address. The status is what the client got: 408 for a body the server
+stopped waiting for, 499 for a client that went before sending its whole body (its answer went
+nowhere). A request the HTTP protocol answers itself, before the app (a request head too large or
+not in time, bytes that are not HTTP, a connection past ``--max-connections``), has a line too,
+with ``ms`` null and ``method`` and ``path`` null when they were not read. A line never holds a
+header, so no Secret Token can reach it, nor the query string: filters carry user names and
+e-mail addresses.
 
 Lines are kept in memory and written together, as nginx's ``access_log ... buffer= flush=`` and
 Envoy's access-log flush interval do: in one write when ``batch_lines`` (1,000) are kept, at the
@@ -44,8 +49,12 @@ BATCH_LINES = 1000
 #: cut there and ends in "...", so no client decides how much the log grows by.
 MAX_PATH = 1024
 
+#: The longest client address a line shows (from a trusted proxy's X-Forwarded-For, which a
+#: client behind it may have written): cut there like a path.
+MAX_CLIENT = 64
+
 #: What a request keeps: (epoch seconds, method, path, status, ms, tenant, client).
-_Kept = tuple[float, str, str, int, float, "str | None", str]
+_Kept = tuple[float, "str | None", "str | None", int, "float | None", "str | None", str]
 
 
 class Sink(Protocol):
@@ -100,11 +109,19 @@ class AccessLog:
         self._failed = False
 
     def request(
-        self, method: str, path: str, status: int, ms: float, tenant: str | None, client: str
+        self,
+        method: str | None,
+        path: str | None,
+        status: int,
+        ms: float | None,
+        tenant: str | None,
+        client: str,
     ) -> None:
         """Keep the line of one request; write the batch when it is full. A Secret Token in the
-        path (pasted onto the Tenant URL) is redacted: the log never holds one."""
-        if TOKEN_PREFIX in path:
+        path (pasted onto the Tenant URL) is redacted: the log never holds one. ``method``,
+        ``path`` and ``ms`` are None for a request the HTTP protocol refused before the app (its
+        method or path not read, no app time)."""
+        if path is not None and TOKEN_PREFIX in path:
             path = without_tokens(path)
         kept = self._kept
         kept.append((self._clock(), method, path, status, ms, tenant, client))
@@ -142,11 +159,11 @@ class AccessLog:
                 {
                     "time": stamp(now),
                     "method": method,
-                    "path": path if len(path) <= MAX_PATH else path[:MAX_PATH] + "...",
+                    "path": path if path is None or len(path) <= MAX_PATH else path[:MAX_PATH] + "...",
                     "status": status,
                     "ms": ms,
                     "tenant": tenant,
-                    "client": client,
+                    "client": client if len(client) <= MAX_CLIENT else client[:MAX_CLIENT] + "...",
                 },
                 option=newline,
             )

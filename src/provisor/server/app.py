@@ -462,6 +462,11 @@ class ProvisorApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._observed(scope, receive, send)
 
+    def refused(self, method: str | None, path: str | None, status: int, client: str) -> None:
+        """Count and log a request the HTTP protocol answered itself, before this app
+        (``ObservabilityMiddleware.refused``; ``cli/coalescing.py`` calls it)."""
+        self._observed.refused(method, path, status, client)
+
     def close(self) -> None:
         """Write what the access log keeps; for when the server has stopped."""
         if self.access_log is not None:

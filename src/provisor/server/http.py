@@ -16,6 +16,15 @@ from starlette.types import Receive, Scope, Send
 
 from provisor.scim.errors import BadRequest, InvalidSyntax, InvalidValue, PayloadTooLarge, Unauthorized
 
+#: The scope key under which the status the client was really given is kept when it is not the
+#: app's: the server's 408 for a body that did not come in time (``cli/coalescing.py``), or
+#: :data:`CLIENT_CLOSED` for a client that went before its body did. The access log and metrics
+#: count that status, not the app's answer, which went nowhere.
+ANSWERED = "provisor.answered"
+#: The status logged for a request whose client closed the connection before sending all of it
+#: (nginx's 499 "client closed request"; never sent: there is no one left to send it to).
+CLIENT_CLOSED = 499
+
 #: A Host header's value (RFC 9110 section 7.2, RFC 3986 section 3.2.2): an IP literal in brackets
 #: or a reg-name / IPv4 address, then an optional port; empty is allowed (RFC 9112 section 3.2).
 #: The server builds ``meta.location``, ``Location`` and ``$ref`` from it (unless ``--public-url``
@@ -225,8 +234,9 @@ class ScimRequest:
         while True:  # what ``stream`` yields, read here without an async generator per request
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                # the client went before the whole body came: nothing of it is run (the answer
-                # goes nowhere, but the access log and metrics say what became of the request)
+                # the client went before the whole body came (or the server timed it out): nothing
+                # of it is run, and the access log and metrics count it as what the client got
+                self.scope.setdefault(ANSWERED, CLIENT_CLOSED)
                 raise InvalidSyntax("the connection closed before the whole request body arrived")
             chunk = message.get("body", b"")
             if chunk:

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisor.server.access_log import AccessLog
+from provisor.server.http import ANSWERED
 
 #: Upper bounds (seconds) of the request latency histogram's buckets; +Inf is implied.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -47,9 +48,13 @@ class RequestTally(Collector):
         self.requests: dict[tuple[str, str, str], int] = {}
         self.latency: dict[str, _Latency] = {}
 
-    def record(self, method: str, route: str, status: str, seconds: float) -> None:
+    def record(self, method: str, route: str, status: str, seconds: float | None) -> None:
+        """Count a request, and its latency unless ``seconds`` is None (one the HTTP protocol
+        answered itself: no app served it, and its time is the server's timeout, not latency)."""
         key = (method, route, status)
         self.requests[key] = self.requests.get(key, 0) + 1
+        if seconds is None:
+            return
         hist = self.latency.get(route)
         if hist is None:
             hist = self.latency[route] = _Latency()
@@ -91,10 +96,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64),
         )
 
-    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
-        """Count one request and its latency."""
+    def observe(self, method: str, route: str, status: str, seconds: float | None) -> None:
+        """Count one request and its latency (None: count it alone, see ``RequestTally.record``)."""
         self.tally.record(method, route, status, seconds)
 
+
+#: The method label of a request refused before its method was read.
+UNKNOWN_METHOD = "unknown"
 
 #: The first path segments under the SCIM base that the SCIM app routes besides its resource
 #: types' endpoints (RFC 7644 section 3.2), spelled as their labels show them.
@@ -164,17 +172,25 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        done = 0.0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, done
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                done = (
+                    time.perf_counter()
+                )  # answered: what the app does after (a trace) is not the client's wait
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed = (done or time.perf_counter()) - start
+            answered: int | None = scope.get(ANSWERED)
+            if answered is not None:
+                status = answered
             route = route_label(scope["path"], self.base_path, self.routes)
             self.metrics.observe(scope["method"], route, str(status), elapsed)
             if self.access_log is not None:
@@ -187,3 +203,12 @@ class ObservabilityMiddleware:
                     state.get("tenant_id"),
                     (scope.get("client") or ("", 0))[0],
                 )
+
+    def refused(self, method: str | None, path: str | None, status: int, client: str) -> None:
+        """Count and log a request the HTTP protocol answered itself, before the app (a head too
+        large or too slow, bytes that are not HTTP, a connection past the limit): ``method`` and
+        ``path`` are None when the request did not get as far as saying them."""
+        route = route_label(path, self.base_path, self.routes) if path is not None else "other"
+        self.metrics.observe(method or UNKNOWN_METHOD, route, str(status), None)
+        if self.access_log is not None:
+            self.access_log.request(method, path, status, None, None, client)
