@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisor.server.access_log import AccessLog, UtcStamp
+from provisor.server.access_log import MAX_CLIENT, AccessLog, UtcStamp
 
 SCIM = "application/scim+json"
 
@@ -287,3 +287,15 @@ def test_the_apps_lifespan_shutdown_writes_the_kept_lines(tmp_path: Path) -> Non
         store.close()
     assert [m["type"] for m in said] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert len(sink.lines()) == 1
+
+
+def test_a_client_address_longer_than_any_address_is_cut() -> None:
+    """A trusted proxy's X-Forwarded-For is taken as the client; what a client behind it wrote
+    there is cut like a long path, so no one decides how much the log grows by."""
+    sink = io.StringIO()
+    log = _log(sink)
+    log.request("GET", "/scim/v2/Users", 200, 0.1, None, "A" * 5000)
+    log.request("GET", "/scim/v2/Users", 200, 0.1, None, "2001:db8:85a3:8d3:1319:8a2e:370:7348")
+    log.flush()
+    cut, kept = (orjson.loads(line)["client"] for line in sink.getvalue().splitlines())
+    assert cut == "A" * MAX_CLIENT + "..." and kept == "2001:db8:85a3:8d3:1319:8a2e:370:7348"
