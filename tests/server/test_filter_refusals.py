@@ -215,3 +215,40 @@ def test_a_filter_that_is_not_utf8_is_refused_not_read_with_a_replacement_charac
     """userName ne "%FF" matched every User: the byte was read as U+FFFD, which no name is."""
     body = assert_scim_error(client.get("/Users?filter=userName%20ne%20%22%FF%22"), 400, "invalidValue")
     assert "not UTF-8" in body["detail"]
+
+
+@pytest.mark.parametrize("times", [26, 27, 31])
+def test_not_within_not_as_deep_as_the_parser_takes_is_answered(live, client, times):
+    """Each ``not`` was one function call deeper in the SQL: about 26 of them overflowed SQLite's
+    parser stack and the request was a 500. Now they answer, and mean what they say."""
+    kept, other = (
+        create_user(
+            client, f"{name}{times}@x.com", emails=[{"value": f"{name}{times}@x.com", "type": "work"}]
+        )
+        for name in ("kept", "other")
+    )
+    group = create_group(client, f"nested nots {times}", [kept["id"]])
+
+    def found(endpoint, inner):
+        r = client.get(endpoint, params={"filter": "not(" * times + inner + ")" * times, "count": "1000"})
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["Resources"]}
+
+    negated = times % 2 == 1
+    users = found("/Users", f'userName eq "{kept["userName"]}"')
+    assert (kept["id"] in users) is not negated and (other["id"] in users) is negated
+    emails = found("/Users", f'emails[value eq "{kept["userName"]}"]')
+    assert (kept["id"] in emails) is not negated
+    groups = found("/Groups", f'members.value eq "{kept["id"]}"')
+    assert (group["id"] in groups) is not negated
+
+
+def test_a_filter_nested_too_deeply_for_the_database_is_400_invalid_filter(client):
+    """``not(a and not(a and ...))`` 30 times over is within the parser's 32 levels but too deep
+    for SQLite's own parser: a 400 that says so, not a 500."""
+    nested = 'not(userName eq "a" and ' * 30 + 'userName eq "x"' + ")" * 30
+    error = assert_scim_error(client.get("/Users", params={"filter": nested}), 400, "invalidFilter")
+    assert "nested too deeply" in error["detail"]
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": nested}
+    assert_scim_error(client.post("/Users/.search", json=search), 400, "invalidFilter")
+    assert_scim_error(client.post("/.search", json=search), 400, "invalidFilter")

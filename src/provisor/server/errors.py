@@ -45,6 +45,8 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         )
     if isinstance(exc, store.StoreFull):
         return scim.InsufficientStorage("the server's database has no room left; nothing was changed")
+    if isinstance(exc, store.QueryTooComplex):
+        return scim.InvalidFilter(str(exc))
     if isinstance(exc, store.SelfMember):
         return scim.InvalidValue(f"a group cannot be a member of itself: {exc.value}")
     if isinstance(exc, store.TenantNotFound | store.TenantDeleting):

@@ -60,6 +60,11 @@ class UnusableDatabase(StoreError):
     application's, or at a schema revision this code does not know. Nothing was written to it."""
 
 
+class QueryTooComplex(StoreError):
+    """The database refused a statement compiled from a client's filter as too deeply nested
+    (SQLite's parser stack): the filter is refused, nothing was read or changed."""
+
+
 class DatabaseUnreadable(StoreError):
     """The database file the store opened is gone, replaced, or cannot be read any more (what a
     readiness check raises: ``store/sql/database_file.py``)."""

@@ -141,6 +141,12 @@ def is_full(exc: BaseException) -> bool:
     return _sqlite_says(exc, "database or disk is full")
 
 
+def is_too_complex(exc: BaseException) -> bool:
+    """SQLite's refusal of a statement nested too deeply to parse ("parser stack overflow") or
+    evaluate ("Expression tree is too large"): one compiled from a client's filter."""
+    return _sqlite_says(exc, "parser stack overflow") or _sqlite_says(exc, "Expression tree is too large")
+
+
 def store_error(exc: BaseException) -> StoreError | None:
     """The store's exception for a database failure that is the database's state, not a bug:
     StoreBusy (locked past the busy timeout), StoreFull (no room left); None for any other."""

@@ -42,7 +42,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    not_,
     null,
     or_,
     select,
@@ -78,8 +77,11 @@ _EMAIL_SUBS = frozenset({"value", "type"})
 
 
 def negate(cond: Cond) -> Cond:
-    """Two-valued NOT: SQL NULL (unknown) counts as false before negation."""
-    return not_(func.coalesce(cond, false()))
+    """Two-valued NOT: SQL NULL (unknown) counts as false before negation. ``cond IS NOT true``
+    says it in one operator, where ``NOT coalesce(cond, false)`` took a function call: SQLite's
+    parser takes three times as many of the first nested (91 against 30), so a filter of
+    ``not`` within ``not`` within the parser's 32 levels is one the database reads."""
+    return cond.is_not(true())
 
 
 #: One element of a multi-valued attribute: sub-attribute name (None: the element itself) -> value.
@@ -162,7 +164,10 @@ class _Compiler:
         if isinstance(f, Or):
             return or_(self.compile(f.left), self.compile(f.right))
         if isinstance(f, Not):
-            return negate(self.compile(f.expr))
+            inner = f.expr
+            if isinstance(inner, Not):  # not(not(x)) is x: NULL and false both select nothing
+                return self.compile(inner.expr)
+            return negate(self.compile(inner))
         if isinstance(f, ValuePath):
             return self.value_path(f)
         raise TypeError(f"not a filter node: {f!r}")
@@ -537,7 +542,10 @@ class _Compiler:
         if isinstance(f, Or):
             return or_(self.element(f.left, el, top), self.element(f.right, el, top))
         if isinstance(f, Not):
-            return negate(self.element(f.expr, el, top))
+            inner = f.expr
+            if isinstance(inner, Not):
+                return self.element(inner.expr, el, top)
+            return negate(self.element(inner, el, top))
         return false()  # a valuePath never nests (RFC 7644 errata 4690)
 
 
