@@ -443,6 +443,8 @@ def thing(**attrs: Any) -> dict[str, Any]:
         ({"seen": "2008-01-23T24:00:00Z"}, True),
         ({"seen": "0001-01-01T00:00:00+14:00"}, True),
         ({"seen": "2008-01-23t04:56:22z"}, False),  # xsd spells them upper-case
+        ({"seen": "\u0662\u0660\u0662\u0660-01-01T00:00:00Z"}, False),  # Arabic-Indic digits: xsd's are 0-9
+        ({"seen": "2008-01-23T04:56:22.\uff11Z"}, False),  # a fullwidth digit in the fraction
         ({"seen": "yesterday"}, False),
         ({"seen": 1200000000}, False),
     ],

@@ -487,6 +487,13 @@ def test_datetime_literals_accepted() -> None:
         )
 
 
+@pytest.mark.parametrize("value", ["\u0662\u0660\u0662\u0660-01-01T00:00:00Z", "2020-01-01T00:00:0\u0669Z"])
+def test_a_datetime_literal_of_other_digits_is_refused(value: str) -> None:
+    """``\\d`` matched any Unicode digit: a year written in Arabic-Indic digits compared as 2020."""
+    with pytest.raises(InvalidFilter, match="is not a dateTime"):
+        p(f'meta.lastModified gt "{value}"')
+
+
 def test_midnight_at_the_end_of_year_9999() -> None:
     """``24:00:00`` is the next day's midnight (xsd:dateTime): after 9999-12-31 that is year 10000,
     which no datetime holds, unless the offset brings it back into 9999 in UTC. Not a crash."""

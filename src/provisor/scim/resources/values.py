@@ -29,8 +29,11 @@ from provisor.scim.schema.model import (
 )
 
 #: xsd:dateTime (RFC 7643 section 2.3.5): date, "T", time, optional fraction and offset; the
-#: years filters and sortBy can compare (0001 to 9999, ``parse_datetime``).
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
+#: years filters and sortBy can compare (0001 to 9999, ``parse_datetime``). Its digits are 0-9
+#: (``\d`` is any Unicode digit: "٢٠٢٠" was a year).
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+)
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
 _ENTERPRISE_USER_LOWER = ENTERPRISE_USER.lower()
 #: What a JSON array is here, for ``isinstance`` (``list | tuple`` written in place builds a new
