@@ -531,3 +531,37 @@ def test_a_get_on_the_base_searches_across_resource_types_as_post_search_does(cl
     r = client.post("/", json={})
     assert_scim_error(r, 405)
     assert r.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'filter=userName eq "twice@x.com"&filter=userName eq "nobody"',
+        'filter=userName eq "twice@x.com"&Filter=userName eq "nobody"',
+        "count=1&COUNT=5",
+        "sortBy=userName&sortby=displayName",
+        "attributes=userName&Attributes=emails",
+    ],
+)
+def test_a_parameter_given_twice_is_refused_not_read_as_its_last(client, query):
+    """Two filters, in one case or two: the last won, silently, and the client's other filter was
+    answered as if never sent. Parameters that are no SCIM parameter pass as before."""
+    create_user(client, "twice@x.com")
+    error = assert_scim_error(client.get(f"/Users?{query}"), 400, "invalidValue")
+    assert "given twice" in error["detail"]
+    r = client.get('/Users?filter=userName eq "twice@x.com"&aadOptscim062020&aadOptscim062020&x=1&X=2')
+    assert r.status_code == 200 and r.json()["totalResults"] == 1
+
+
+def test_a_search_request_member_given_in_two_cases_is_refused(client):
+    create_user(client, "twice@x.com")
+    search = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName eq "twice@x.com"',
+        "Filter": 'userName eq "nobody"',
+    }
+    for endpoint in ("/Users/.search", "/.search"):
+        error = assert_scim_error(client.post(endpoint, json=search), 400, "invalidValue")
+        assert "'Filter' is given twice" in error["detail"] or "'filter' is given twice" in error["detail"]
+    del search["Filter"]
+    assert client.post("/Users/.search", json=search).json()["totalResults"] == 1

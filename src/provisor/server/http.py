@@ -125,26 +125,47 @@ def response_media_type(accept: str | None) -> bytes:
     return found
 
 
+#: The query parameters of RFC 7644 (sections 3.4.2 and 3.9) and RFC 9865 (``cursor``), in lower
+#: case: the SCIM app reads their names in any case.
+SCIM_PARAMETERS = frozenset(
+    {"filter", "sortby", "sortorder", "startindex", "count", "attributes", "excludedattributes", "cursor"}
+)
+
+
 def parse_query(raw: bytes) -> dict[str, str]:
     """``a=1&b=x+y`` -> {"a": "1", "b": "x y"}; names keep their case, the last value wins. 400
     ``invalidValue`` for bytes that are not UTF-8: read with U+FFFD in their place, a filter
-    such as ``userName ne "%FF"`` would have matched what the client never named."""
+    such as ``userName ne "%FF"`` would have matched what the client never named. 400
+    ``invalidValue`` too for a SCIM parameter given twice, in one case or two (``filter`` and
+    ``Filter``): which of two filters the client meant, no reading can tell."""
     out: dict[str, str] = {}
     if not raw:
         return out
     text = raw.decode("latin-1")
+    seen: set[str] | None = None
     for pair in text.split("&"):
         if not pair:
             continue
         name, _, value = pair.partition("=")
         try:
-            out[unquote_query(name, "strict")] = unquote_query(value, "strict")
+            name = unquote_query(name, "strict")
+            out[name] = unquote_query(value, "strict")
         except UnicodeDecodeError:
             shown = unquote_query(name)
             raise InvalidValue(
                 f"the query parameter {shown!r} is not UTF-8 text once its %-escapes are decoded "
                 "(RFC 3986 section 2.5)"
             ) from None
+        low = name.lower()
+        if low in SCIM_PARAMETERS:
+            if seen is None:
+                seen = set()
+            elif low in seen:
+                raise InvalidValue(
+                    f"the query parameter {name!r} is given twice (parameter names are case-insensitive); "
+                    "send it once"
+                )
+            seen.add(low)
     return out
 
 

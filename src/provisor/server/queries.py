@@ -21,6 +21,7 @@ from provisor.scim.filter.ast import AttrPath, PatchPath
 from provisor.scim.filter.parser import parse_attr_path, parse_filter, parse_patch_path
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import MAX_INTEGER, MIN_INTEGER, ResourceType, Returned
+from provisor.server.http import SCIM_PARAMETERS
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import Query
 
@@ -342,6 +343,8 @@ def search_params(body: Any) -> dict[str, Any]:
     names: dict[str, str] = {}
     for key, value in body.items():
         low = key.lower()
+        if low in params and low in SCIM_PARAMETERS:  # no reading could choose between the two
+            raise InvalidValue(f"{key!r} is given twice, in two cases (member names are case-insensitive)")
         if low in ("attributes", "excludedattributes") and not isinstance(value, list | str):
             raise InvalidValue(f"{key} must be a list of attribute names")
         params[low] = value
