@@ -204,9 +204,9 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
     assert "empty filter" in r.json()["detail"]
     body = {"schemas": [SEARCH_SCHEMA], "filter": text}
     assert_scim_error(client.post(f"{endpoint}/.search", json=body), 400, "invalidFilter")
-    # a repeated parameter is read as its last value, so an empty last one is refused too
+    # a repeated filter is refused whatever its values (it was read as its last, here the empty one)
     r = client.get(f"{endpoint}?filter=id%20pr&filter=")
-    assert_scim_error(r, 400, "invalidFilter")
+    assert_scim_error(r, 400, "invalidValue")
 
 
 def test_a_filter_that_is_not_utf8_is_refused_not_read_with_a_replacement_character(

@@ -150,7 +150,7 @@ CASES = [
     (f"{ENTERPRISE_USER}:employeeNumber pr", {"alice"}),
     (f'schemas eq "{ENTERPRISE_USER}"', {"alice", "percent"}),
     ('schemas eq "urn:ietf:params:scim:schemas:core:2.0:User"', EVERYONE),
-    ('meta.resourceType eq "user"', EVERYONE),
+    ('meta.resourceType eq "user"', set()),  # caseExact (RFC 7643 section 3.1)
     # meta timestamps are instants: created one minute apart from T0 + 3 min
     # alice joined Sales after 00:03:30: her groups changed, and with them her lastModified
     ('meta.lastModified gt "2024-01-01T00:03:30Z"', {"alice", "percent", "trap", "backslash", "charlie"}),

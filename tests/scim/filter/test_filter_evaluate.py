@@ -126,7 +126,7 @@ def m(text: str, resource: dict[str, Any] = BJENSEN, rt: Any = USER_RT, **kw: bo
         ('meta.lastModified lt "2011-05-12T23:42:35-05:00"', True),
         ('meta.lastModified le "2011-05-13T04:42:33.9999999Z"', False),
         ('meta.created lt "2015-10-10T14:38:21.8617979-07:00"', True),
-        ('meta.resourceType eq "user"', True),  # resourceType is not caseExact
+        ('meta.resourceType eq "user"', False),  # caseExact (RFC 7643 section 3.1)
         ('meta.version eq "w/\\"3694e05e9dff591\\""', False),  # version is caseExact
         ('meta.version eq "W/\\"3694e05e9dff591\\""', True),
         # extension attributes

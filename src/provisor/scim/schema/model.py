@@ -157,13 +157,10 @@ class Schema:
 
 
 def _meta_attribute() -> Attribute:
+    # every sub-attribute is caseExact: RFC 7643 section 3.1 says so of resourceType and version,
+    # and the dateTimes and the location URI compare exactly anyway
     def sub(name: str, type_: AttributeType) -> Attribute:
-        return Attribute(
-            name=name,
-            type=type_,
-            case_exact=name != "resourceType",
-            mutability=Mutability.READ_ONLY,
-        )
+        return Attribute(name=name, type=type_, case_exact=True, mutability=Mutability.READ_ONLY)
 
     subs = (
         sub("resourceType", AttributeType.STRING),
