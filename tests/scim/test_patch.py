@@ -559,20 +559,24 @@ def test_values_are_validated_like_post(op: dict[str, Any], compat: CompatSettin
 
 
 @pytest.mark.parametrize(
-    "op",
+    ("op", "scim_type"),
     [
-        {"op": "remove", "path": "userName"},
-        {"op": "replace", "path": "userName", "value": None},
-        {"op": "replace", "path": "userName", "value": " "},
+        ({"op": "remove", "path": "userName"}, "mutability"),
+        ({"op": "replace", "path": "userName", "value": None}, "mutability"),
+        ({"op": "replace", "value": {"userName": None}}, "mutability"),
+        # a blank value is a value, and not a valid one
+        ({"op": "replace", "path": "userName", "value": " "}, "invalidValue"),
     ],
 )
-def test_a_patch_cannot_remove_user_name(op: dict[str, Any]) -> None:
-    assert patch_error(BOB, op) == "invalidValue"
+def test_a_patch_cannot_remove_user_name(op: dict[str, Any], scim_type: str) -> None:
+    """RFC 7644 section 3.5.2.2: "If an attribute is removed or becomes unassigned and is defined
+    as a required attribute ..., the server SHALL return ... "mutability"."""
+    assert patch_error(BOB, op) == scim_type
 
 
 def test_group_display_name_is_required_too() -> None:
     assert (
-        patch_error({"displayName": "G"}, {"op": "remove", "path": "displayName"}, rt=GROUP) == "invalidValue"
+        patch_error({"displayName": "G"}, {"op": "remove", "path": "displayName"}, rt=GROUP) == "mutability"
     )
 
 

@@ -315,7 +315,7 @@ def test_a_required_group_extension_is_required(c: httpx.Client) -> None:
     gone = c.patch(
         f"/Groups/{gid}", json={"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": TEAM}]}
     )
-    assert_scim_error(gone, 400, "invalidValue")
+    assert_scim_error(gone, 400, "mutability")  # RFC 7644 section 3.5.2.2: a required one removed
     assert c.get(f"/Groups/{gid}").json()[TEAM] == {"costCenter": "4130"}
 
 

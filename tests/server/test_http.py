@@ -32,14 +32,19 @@ def test_unescaped_utf8_from_a_lax_client_decodes_too(value: str) -> None:
 
 
 def test_parse_query_keeps_names_and_the_last_value() -> None:
-    raw = b"filter=userName%20eq%20%22a%2Bb%40x.com%22&count=2&Count=3&count=4&&flag&x=%E2%9C%93+%zz"
+    """Of a parameter that is no SCIM parameter; a SCIM parameter given twice is refused."""
+    raw = b"filter=userName%20eq%20%22a%2Bb%40x.com%22&count=2&x=1&X=2&x=3&&flag&y=%E2%9C%93+%zz"
     assert parse_query(raw) == {
         "filter": 'userName eq "a+b@x.com"',
-        "count": "4",
-        "Count": "3",
+        "count": "2",
+        "x": "3",
+        "X": "2",
         "flag": "",
-        "x": "✓ %zz",
+        "y": "✓ %zz",
     }
+    for twice in (b"count=2&Count=3", b"count=2&count=2", b"sortBy=a&SORTBY=a", b"cursor=&cursor=x"):
+        with pytest.raises(InvalidValue, match="is given twice"):
+            parse_query(twice)
     assert parse_query(b"") == {}
 
 

@@ -28,7 +28,13 @@ from provisor.scim.patch.request import (
     prefix_operation,
     target_attribute,
 )
-from provisor.scim.resources import check_immutable, check_required, check_roles, validate_attribute_value
+from provisor.scim.resources import (
+    RequiredMissing,
+    check_immutable,
+    check_required,
+    check_roles,
+    validate_attribute_value,
+)
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
 from provisor.scim.schema.model import Mutability as Mut
 
@@ -46,7 +52,8 @@ def apply_patch(
     Atomic: the input is never mutated. Raises a :class:`~provisor.scim.errors.ScimError` naming the
     failing operation; ``mutability`` for readOnly targets and changed immutable values,
     ``noTarget`` for an unmatched filter (unless ``unmatched_filter_creates``), ``invalidValue``
-    for a bad value or a removed required attribute (a PATCH cannot remove ``userName``).
+    for a bad value, ``mutability`` for a required attribute removed or unassigned (a PATCH
+    cannot remove ``userName``; RFC 7644 section 3.5.2.2).
     Group ``members`` are not part of the dict: separate them first with
     :func:`provisor.scim.patch.split_member_operations` (a ``members`` operation here is a
     programming error and raises ValueError).
@@ -63,7 +70,14 @@ def apply_patch(
         except ScimError as exc:
             prefix_operation(exc, op.place(index))
             raise
-    check_required(rt, result)
+    try:
+        check_required(rt, result)
+    except RequiredMissing as exc:
+        if exc.removed(data, result):
+            # RFC 7644 section 3.5.2.2: a required attribute removed or unassigned is "mutability"
+            # (one replaced by a blank string stays invalidValue: a value, and not a valid one)
+            raise Mutability(f"{exc.detail}: a PATCH cannot remove it (RFC 7644 section 3.5.2.2)") from None
+        raise
     check_immutable(rt, data, result)
     check_roles(result, allowed_roles)
     return result

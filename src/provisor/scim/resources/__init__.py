@@ -6,7 +6,13 @@ Entra and Okta tolerances come from :mod:`provisor.scim.compat.bodies`, switched
 
 from __future__ import annotations
 
-from provisor.scim.resources.parse import check_immutable, check_required, check_roles, parse_resource
+from provisor.scim.resources.parse import (
+    RequiredMissing,
+    check_immutable,
+    check_required,
+    check_roles,
+    parse_resource,
+)
 from provisor.scim.resources.representation import (
     Member,
     document,
@@ -19,6 +25,7 @@ from provisor.scim.resources.values import validate_attribute_value
 
 __all__ = [
     "Member",
+    "RequiredMissing",
     "check_immutable",
     "check_required",
     "check_roles",

@@ -301,18 +301,38 @@ def _check_required(plan: Plan, data: Mapping[str, Any]) -> None:
     schema order, computed once per resource type)."""
     for attribute in plan.required_core:
         if _missing(data.get(attribute.name)):
-            raise InvalidValue(f"{attribute.name} is required")
+            raise RequiredMissing(f"{attribute.name} is required", (attribute.name,))
     for ext, ext_required, required in plan.required_extensions:
         if not ext_required and not required:
             continue
         values = data.get(ext.id)
         if not values:
             if ext_required:
-                raise InvalidValue(f"the extension {ext.id} is required")
+                raise RequiredMissing(f"the extension {ext.id} is required", (ext.id,))
             continue  # an optional extension left out: its required attributes with it
         for attribute in required:
             if _missing(values.get(attribute.name) if isinstance(values, Mapping) else None):
-                raise InvalidValue(f"{ext.id}:{attribute.name} is required")
+                raise RequiredMissing(f"{ext.id}:{attribute.name} is required", (ext.id, attribute.name))
+
+
+class RequiredMissing(InvalidValue):
+    """400 invalidValue: a required attribute (``keys``: its place in a document) has no value."""
+
+    def __init__(self, detail: str, keys: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.keys = keys
+
+    def value_in(self, data: Mapping[str, Any]) -> Any:
+        """What ``data`` holds at :attr:`keys` (None when nothing)."""
+        value: Any = data
+        for key in self.keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    def removed(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+        """Whether ``before`` had a value here and ``after`` has it unassigned (nothing, null, an
+        empty list or object: RFC 7643 section 2.5), rather than a value that is blank."""
+        return not _missing(self.value_in(before)) and self.value_in(after) in (None, [], {})
 
 
 def _missing(value: Any) -> bool:
