@@ -1044,3 +1044,13 @@ def test_a_network_given_with_host_bits_is_stored_as_its_network_and_said_so(db:
     assert '"10.0.0.0/8"' in shown.stdout and '"192.0.2.0/24"' in shown.stdout
     quiet = cli("tenant", "set", "acme", "--allow-network", "10.0.0.0/8", "--db", db)
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_the_demo_refuses_a_database_holding_tenants_it_did_not_make(db: str) -> None:
+    """The demo empties and refills its own tenants; with $PROVISOR_DB pointing at a production
+    database it ran there (and replaced a tenant named as one of its own)."""
+    assert cli("tenant", "create", "acme", "--db", db).exit_code == 0
+    before = tenants(db)
+    result = cli("demo", "--db", db, "--once", "--port", "0")
+    assert_refused(result, 1, "holds tenants the demo did not make (acme)", "a database of its own")
+    assert tenants(db) == before

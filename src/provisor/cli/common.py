@@ -228,18 +228,24 @@ def in_memory(url: str) -> bool:
 
 
 @contextmanager
-def open_store(url: str | None, *, memory: bool = False, create: bool = False) -> Iterator[Any]:
+def open_store(
+    url: str | None, *, memory: bool = False, create: bool = False, upgrade: bool = False
+) -> Iterator[Any]:
     """The store at ``url``; a store error or a database failure while it is used ends the command
     with one line on stderr and exit status 1. A database in memory is a usage error unless
     ``memory`` (the demo, whose server lives in the process): a tenant made in one would be gone,
     with its token, when the command ends. A SQLite file that is not there is made only for a
     command that may ``create`` one (``serve``, ``tenant create``, ``schema add``); any other ends
     with "no database at PATH", rather than making an empty database where a path was mistyped
-    (on which ``doctor`` would find nothing wrong)."""
+    (on which ``doctor`` would find nothing wrong). A database at an older schema revision is
+    upgraded only for a command that may ``upgrade`` it (``serve``, ``demo``, ``upgrade``); any
+    other ends saying how to upgrade it, and leaves it as it is: a cron job's ``doctor`` after a
+    package upgrade must not migrate a database that older servers are still running on."""
     from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
     from provisor.store.base import StoreError, TenantDeleting
     from provisor.store.sql import SqlStore
+    from provisor.store.sql.migrate import OutdatedDatabase
 
     url = db_url(url)
     if not memory and in_memory(url):
@@ -259,7 +265,14 @@ def open_store(url: str | None, *, memory: bool = False, create: bool = False) -
             # an option SQLite's driver does not take (?mode=ro without uri=true) would be ignored,
             # and the database opened for writing after all
             warnings.filterwarnings("error", "Query string argument", SAWarning)
-            store = SqlStore(url)
+            store = SqlStore(url, upgrade=upgrade)
+    except OutdatedDatabase as exc:
+        shown = shown_url(url)
+        fail(
+            f"the database {shown!r} is at schema revision {exc.current}, older than this Provisor's "
+            f"{exc.head}; once no server of the older version runs on it, upgrade it with: "
+            f"provisor upgrade --db {shlex.quote(shown)}"
+        )
     except Exception as exc:  # a bad URL or an unreadable file: say so plainly
         fail(f"cannot open the database {shown_url(url)!r}: {database_problem(exc, url)}")
     try:

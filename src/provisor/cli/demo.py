@@ -44,13 +44,23 @@ def _show(title: str, response: httpx.Response, body: Any = None) -> dict[str, A
 
 
 def run_demo(url: str, *, port: int, once: bool) -> None:
-    from provisor.cli.common import open_store
+    from provisor.cli.common import fail, open_store
     from provisor.store.base import TenantNotFound
 
     configure_logging("warning")
     # a database it cannot use: one line, as for every command; one in memory lives as long as the demo
-    with open_store(url, memory=True, create=True) as store:
+    with open_store(url, memory=True, create=True, upgrade=True) as store:
         name = "demo"
+        others = sorted(
+            t.name for t in store.list_tenants() if t.name not in (name, DIRECTORY_TENANT, APP_TENANT)
+        )
+        if others:  # the story deletes and refills its own tenants: never where real ones live
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            fail(
+                f"the database {url} holds tenants the demo did not make ({shown}); the demo empties "
+                f"and refills its own ({name}, {DIRECTORY_TENANT}, {APP_TENANT}): give it a database of "
+                "its own, such as --db sqlite:///provisor-demo.db"
+            )
         try:
             tenant = store.get_tenant(name)
         except TenantNotFound:

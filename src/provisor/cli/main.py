@@ -190,7 +190,7 @@ def serve(
         check_public_url(public_url)
     if (problem := serving.listen_problem(host, port)) is not None:
         fail(problem)
-    with open_store(db, create=True) as store:
+    with open_store(db, create=True, upgrade=True) as store:
         serving.run_server(
             store,
             host=host,
@@ -307,6 +307,33 @@ def demo(
         port=port,
         once=once,
     )
+
+
+@app.command()
+def upgrade(db: DbOption = None) -> None:
+    """Upgrade the database to this version's schema. Stop every server of the older version on
+    it first: each would go on writing to a schema it does not know. Other commands never upgrade
+    a database (they say when it needs this); `provisor serve` of this version does."""
+    from provisor.cli.common import missing_sqlite_file
+    from provisor.store.sql import SqlStore
+    from provisor.store.sql.migrate import OutdatedDatabase, head_revision
+
+    url = db_url(db)
+    if (missing := missing_sqlite_file(url)) is not None:
+        fail(f"no database at {missing}: check --db (or $PROVISOR_DB)")
+    before = None
+    try:
+        SqlStore(url, upgrade=False).close()
+    except OutdatedDatabase as exc:
+        before = exc.current
+    except Exception:  # noqa: S110 - opening it again below says what is wrong, in one line
+        pass
+    with open_store(db, upgrade=True):
+        pass
+    if before is None:
+        typer.echo(f"The database is at schema {head_revision()}, this version's: nothing to upgrade.")
+    else:
+        typer.echo(f"Upgraded the database from schema {before} to {head_revision()}.")
 
 
 def _register_more() -> None:

@@ -77,8 +77,13 @@ def current_revision(conn: Connection, chain: Chain = STORE) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def upgrade(engine: Engine, chain: Chain = STORE) -> None:
-    """Bring the database to the chain's newest revision; a no-op when it is already there."""
+def upgrade(engine: Engine, chain: Chain = STORE, *, existing: bool = True) -> None:
+    """Bring the database to the chain's newest revision; a no-op when it is already there.
+
+    ``existing=False`` creates the schema of a new, empty database but leaves one at an older
+    revision as it is, raising :class:`OutdatedDatabase`: an upgrade is a step an operator takes
+    (``provisor upgrade``, or ``provisor serve``), once no server of the older version is running
+    on the database, never the side effect of a command that lists or checks something."""
     head = head_revision(chain)
     with txn(engine, "none").connect() as conn:
         if current_revision(conn, chain) == head:
@@ -94,8 +99,23 @@ def upgrade(engine: Engine, chain: Chain = STORE) -> None:
             return
         cfg = chain.config()
         check_usable(conn, chain, current, cfg)
+        if current is not None and not existing:
+            raise OutdatedDatabase(current, head)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+class OutdatedDatabase(UnusableDatabase):
+    """A database at an older revision of the schema, left as it is (``upgrade(existing=False)``)."""
+
+    def __init__(self, current: str, head: str) -> None:
+        super().__init__(
+            f"its schema is at revision {current}, older than this Provisor's {head}: upgrade it with "
+            "`provisor upgrade` once no server of the older version runs on it (`provisor serve` of "
+            "this version upgrades it too)"
+        )
+        self.current = current
+        self.head = head
 
 
 def check_usable(conn: Connection, chain: Chain, current: str | None, cfg: Config) -> None:

@@ -36,8 +36,10 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
     (SQLite by default).
 
     Opening a store runs the migrations (idempotent, safe beside another process using the same
-    file). The store is thread-safe: it holds an engine (a connection pool), the few DBAPI
-    connections it keeps for the hot path, and settings, so one instance serves a whole server.
+    file); with ``upgrade=False`` only those that create a new database, and a database at an older
+    revision is refused (``migrate.OutdatedDatabase``), for commands that must not upgrade it.
+    The store is thread-safe: it holds an engine (a connection pool), the few DBAPI connections
+    it keeps for the hot path, and settings, so one instance serves a whole server.
     ``clock`` gives the time for ``meta`` timestamps and token records; it defaults to the system
     clock (composition roots may pass their own). Without ``registry`` the store speaks the
     default schemas with the extensions declared in the database when it opens, and follows later
@@ -51,6 +53,7 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         registry: SchemaRegistry | None = None,
         clock: Callable[[], datetime] | None = None,
         engine_options: dict[str, Any] | None = None,
+        upgrade: bool = True,
     ) -> None:
         self.url = url
         # Refused before connecting: a PostgreSQL database would otherwise get the tables before
@@ -65,7 +68,7 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         #: Seconds a write waits for another writer's lock before StoreBusy (the busy timeout).
         self.busy_timeout: float = options.get("busy_timeout_ms", BUSY_TIMEOUT_MS) / 1000
         try:
-            migrate.upgrade(self.engine)
+            migrate.upgrade(self.engine, existing=upgrade)
         except BaseException:
             self.engine.dispose()
             raise
