@@ -191,6 +191,7 @@ def serve(
     if (problem := serving.listen_problem(host, port)) is not None:
         fail(problem)
     with open_store(db, create=True, upgrade=True) as store:
+        store.ping()  # a file that cannot be written (a read-only file system): say so, not 503 each write
         serving.run_server(
             store,
             host=host,

@@ -43,6 +43,11 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
         return scim.ServiceUnavailable(
             "the database is busy with another writer; nothing was changed: retry in a moment"
         )
+    if isinstance(exc, store.StoreUnavailable):
+        return scim.ServiceUnavailable(
+            "the server cannot use its database right now (its operator is told); nothing was changed",
+            retry_after=30,
+        )
     if isinstance(exc, store.StoreFull):
         return scim.InsufficientStorage("the server's database has no room left; nothing was changed")
     if isinstance(exc, store.QueryTooComplex):
@@ -90,7 +95,9 @@ def render_error(exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         headers["Allow"] = ", ".join(error.allowed)
     elif isinstance(error, scim.TooManyRequests | scim.ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, scim.ServiceUnavailable):
+    if isinstance(exc, store.StoreUnavailable):
+        log.error("answered 503: %s: repair or restore the database (provisor doctor says more)", exc)
+    elif isinstance(error, scim.ServiceUnavailable):
         log.warning("answered 503: %s", exc)
     elif isinstance(error, scim.InsufficientStorage):
         log.error("answered 507: %s: free disk space (or raise the limit)", exc)

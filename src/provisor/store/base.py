@@ -55,6 +55,17 @@ class StoreFull(StoreError):
     was written, and writes fail until someone makes room."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be used as it is now: its file is gone, replaced, unreadable, damaged,
+    or on a read-only file system (a statement failed so, or a readiness check found it:
+    ``store/sql/database_file.py``). Nothing was written, and requests fail until an operator
+    repairs it. ``orig`` is the database driver's own error, when one was raised."""
+
+    def __init__(self, message: str, orig: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.orig = orig
+
+
 class UnusableDatabase(StoreError):
     """A database the store will not open as it is: of a kind it does not run on, another
     application's, or at a schema revision this code does not know. Nothing was written to it."""
@@ -63,11 +74,6 @@ class UnusableDatabase(StoreError):
 class QueryTooComplex(StoreError):
     """The database refused a statement compiled from a client's filter as too deeply nested
     (SQLite's parser stack): the filter is refused, nothing was read or changed."""
-
-
-class DatabaseUnreadable(StoreError):
-    """The database file the store opened is gone, replaced, or cannot be read any more (what a
-    readiness check raises: ``store/sql/database_file.py``)."""
 
 
 class ResourceNotFound(StoreError):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
-from provisor.store.base import DatabaseUnreadable
+from provisor.store.base import StoreUnavailable
 
 #: Seconds the check's own connection waits for a lock (a read in WAL mode takes none but in
 #: recovery): short, as the check runs on the server's event loop.
@@ -47,25 +47,27 @@ class DatabaseFile:
         return cls(Path(database))
 
     def check(self) -> None:
-        """Raise :class:`DatabaseUnreadable` unless the file at the path is the one opened and a
+        """Raise :class:`StoreUnavailable` unless the file at the path is the one opened and a
         new connection reads it."""
         try:
             found = os.stat(self.path)
         except OSError as exc:
-            raise DatabaseUnreadable(f"the database file {self.path} is gone ({exc.strerror})") from exc
+            raise StoreUnavailable(f"the database file {self.path} is gone ({exc.strerror})") from exc
         if (found.st_dev, found.st_ino) != self._identity:
-            raise DatabaseUnreadable(
+            raise StoreUnavailable(
                 f"the database file {self.path} was replaced since the server opened it: restart the server"
             )
         try:
             with open(self.path, "rb") as f:
                 header = f.read(len(_HEADER))
         except OSError as exc:
-            raise DatabaseUnreadable(
-                f"the database file {self.path} cannot be read ({exc.strerror})"
-            ) from exc
+            raise StoreUnavailable(f"the database file {self.path} cannot be read ({exc.strerror})") from exc
+        if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+            # a read-only file or file system: reads go on, every write fails (SQLite keeps its
+            # -wal and -shm files beside the database, so the folder counts too)
+            raise StoreUnavailable(f"the database file {self.path} cannot be written")
         if header != _HEADER:  # the pages a new connection reads may all be in the WAL yet
-            raise DatabaseUnreadable(f"the database file {self.path} is no SQLite database any more")
+            raise StoreUnavailable(f"the database file {self.path} is no SQLite database any more")
         try:
             conn = sqlite3.connect(self._uri, uri=True, timeout=_CHECK_TIMEOUT)
             try:
@@ -73,4 +75,4 @@ class DatabaseFile:
             finally:
                 conn.close()
         except sqlite3.Error as exc:
-            raise DatabaseUnreadable(f"the database file {self.path} cannot be read ({exc})") from exc
+            raise StoreUnavailable(f"the database file {self.path} cannot be read ({exc})") from exc

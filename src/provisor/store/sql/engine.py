@@ -16,15 +16,18 @@ microseconds) and ``scim_number`` (a number written as a string to the number).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any, Literal
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
-from provisor.store.base import StoreBusy, StoreError, StoreFull
+from provisor.store.base import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from provisor.store.sql.values import fold, instant_or_none, number_or_none
 
 #: How long a SQLite connection waits for the write lock before giving up (milliseconds).
@@ -147,9 +150,33 @@ def is_too_complex(exc: BaseException) -> bool:
     return _sqlite_says(exc, "parser stack overflow") or _sqlite_says(exc, "Expression tree is too large")
 
 
+#: SQLite's words for a database it cannot use as it is now (its file deleted under the process,
+#: unreadable, damaged, or on a read-only file system): an operator's problem, not a request's.
+_UNUSABLE = (
+    "unable to open database file",
+    "disk I/O error",
+    "file is not a database",
+    "database disk image is malformed",
+    "attempt to write a readonly database",
+)
+
+
+def unusable(exc: BaseException) -> StoreUnavailable | None:
+    """:class:`StoreUnavailable` for a SQLite error of :data:`_UNUSABLE`, holding the driver's error."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, sqlite3.Error) and any(words in str(current) for words in _UNUSABLE):
+            return StoreUnavailable(f"the database cannot be used: {current}", current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def store_error(exc: BaseException) -> StoreError | None:
     """The store's exception for a database failure that is the database's state, not a bug:
-    StoreBusy (locked past the busy timeout), StoreFull (no room left); None for any other."""
+    StoreBusy (locked past the busy timeout), StoreFull (no room left), StoreUnavailable (the
+    file gone, damaged or read-only); None for any other."""
+    if (gone := unusable(exc)) is not None:
+        return gone
     if is_locked(exc):
         return StoreBusy("the database is busy with another writer")
     if is_full(exc):
@@ -181,6 +208,8 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **k
         opts["poolclass"] = StaticPool
     else:
         opts.update(poolclass=QueuePool, pool_size=8, max_overflow=24, pool_timeout=60)
+        if parsed.database and not parsed.database.startswith("file:") and not parsed.query:
+            opts["creator"] = _existing_file(parsed.database, busy_timeout_ms / 1000)
     opts.update(kwargs)
     engine = create_engine(parsed, **opts)
 
@@ -191,7 +220,33 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **k
         )
 
     event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "handle_error", _on_error)
     return engine
+
+
+def _existing_file(database: str, timeout: float) -> Callable[[], sqlite3.Connection]:
+    """Connections to the SQLite file ``database`` that never make it anew: the file is made now
+    when it is not there (a new database), and each connection opens it ``mode=rw``. A file
+    deleted under a running process is then "unable to open database file" (``unusable``: 503,
+    one line in the log), where a new connection made an empty database at its path, answered
+    "no such table" and left that file for the next start to take as the database."""
+    path = os.path.abspath(database)
+    if not os.path.exists(path):
+        sqlite3.connect(path).close()
+    uri = "file:" + quote(path) + "?mode=rw"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=timeout)
+
+    return connect
+
+
+def _on_error(context: ExceptionContext) -> BaseException | None:
+    """A statement's failure because the database cannot be used (``unusable``) raised as
+    :class:`StoreUnavailable`: what a server answers 503 and a command says in one line. Other
+    failures stay as the driver raised them (a lock or a full disk is told apart where the write
+    is retried or refused: ``store_error``)."""
+    return unusable(context.original_exception)
 
 
 def txn(engine: Engine, kind: TxnKind) -> Engine:

@@ -36,7 +36,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
-from provisor.store.sql.engine import is_locked, store_error
+from provisor.store.sql.engine import is_locked, store_error, unusable
 
 Row = tuple[Any, ...]
 Observer = Callable[[str, int], None]
@@ -236,7 +236,13 @@ class Connections:
         try:
             return self._idle.pop()
         except IndexError:
-            fairy = self.engine.raw_connection()
+            try:
+                fairy = self.engine.raw_connection()
+            except Exception as exc:  # the pool's connect runs no handle_error event
+                gone = unusable(exc)
+                if gone is not None:
+                    raise gone from exc
+                raise
             dbapi = fairy.dbapi_connection
             assert dbapi is not None
             return fairy, dbapi
@@ -326,8 +332,11 @@ class Connections:
                 cursor.close()
             if not self._sqlite:
                 conn[1].commit()  # end the implicit transaction other drivers open
-        except BaseException:
+        except BaseException as exc:
             conn[0].close()  # the pool resets it
+            gone = unusable(exc)
+            if gone is not None:
+                raise gone from exc
             raise
         self.release(conn)
         return found
