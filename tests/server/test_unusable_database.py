@@ -140,3 +140,36 @@ def test_serve_refuses_a_database_it_cannot_write(tmp_path: Path) -> None:
     # found as it opens (no -wal or -shm file can be made beside it), or by the look at its file
     assert line.startswith("provisor: ") and ("may not write" in line or "cannot be written" in line), line
     assert "Traceback" not in p.stderr
+
+
+def test_readiness_checks_never_cost_the_server_its_database_locks(tmp_path: Path) -> None:
+    """The check read the file's header through a file it opened and closed: closing any
+    descriptor of a file drops every POSIX lock the process holds on it, SQLite's too, so the next
+    process to close its last connection took the server's WAL for its own, checkpointed and
+    deleted it, and every later write of the server went to a WAL no other process read."""
+    import sqlite3
+    import sys
+
+    path = tmp_path / "locks.db"
+    url = f"sqlite:///{path}"
+    with serving(url) as server:
+        for _ in range(3):
+            assert httpx.get(f"{server.root}/readyz").status_code == 200
+        # another process (an admin's command) opens the database, writes, and closes it
+        made = subprocess.run(
+            [sys.executable, "-m", "provisor.cli.main", "tenant", "create", "acme", "--db", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        token = made.stdout.strip().splitlines()[-1]
+        assert httpx.get(f"{server.root}/readyz").status_code == 200
+        with server.client(token) as client:
+            create_user(client, "seen.by.others@x.com")
+        with sqlite3.connect(path) as other:  # a third process's view: the server's write is there
+            rows = other.execute(
+                "SELECT count(*) FROM resources WHERE user_name_key = 'seen.by.others@x.com'"
+            )
+            assert rows.fetchone()[0] == 1
+        assert path.with_name("locks.db-wal").exists()  # the server's WAL, still the file's

@@ -34,9 +34,20 @@ class DatabaseFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        found = path.stat()
+        # The header is read through a descriptor held until :meth:`close`, never one opened and
+        # closed at each check: closing any descriptor of the file drops every POSIX lock the
+        # process holds on it, SQLite's among them, and another process then takes this one's
+        # WAL for its own to checkpoint and delete (its writes went to a WAL no one else read).
+        self._fd = os.open(path, os.O_RDONLY)
+        found = os.fstat(self._fd)
         self._identity = (found.st_dev, found.st_ino)
         self._uri = "file:" + quote(str(path.resolve())) + "?mode=rw"
+
+    def close(self) -> None:
+        """Let go of the file (after the store's connections are closed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     @classmethod
     def of(cls, url: str) -> DatabaseFile | None:
@@ -58,8 +69,7 @@ class DatabaseFile:
                 f"the database file {self.path} was replaced since the server opened it: restart the server"
             )
         try:
-            with open(self.path, "rb") as f:
-                header = f.read(len(_HEADER))
+            header = os.pread(self._fd, len(_HEADER), 0)
         except OSError as exc:
             raise StoreUnavailable(f"the database file {self.path} cannot be read ({exc.strerror})") from exc
         if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):

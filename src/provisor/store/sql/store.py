@@ -121,6 +121,8 @@ class SqlStore(SqlResources, SqlTenants, SqlSchemaExtensions, SqlTraces):
         """Close every pooled connection; the store must not be used afterwards."""
         self.connections.close()
         self.engine.dispose()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> SqlStore:
         return self
