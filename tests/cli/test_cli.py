@@ -593,6 +593,27 @@ def test_tenant_trace_follow_prints_requests_as_they_come(tmp_path):
     assert "Traceback" not in err
 
 
+def test_tenant_trace_follow_ends_when_the_tenant_is_deleted(tmp_path):
+    """It waited on, silently, for traces that could never come."""
+    db = f"sqlite:///{tmp_path / 'follow.db'}"
+    run("tenant", "create", "acme", "--trace", "5", db=db)
+    follower = subprocess.Popen(
+        [*PROVISOR, "tenant", "trace", "acme", "--follow", "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # it is following
+        run("tenant", "delete", "acme", "--yes", db=db)
+        _, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert follower.returncode == 1, err
+    assert err.strip().splitlines()[-1] == "provisor: tenant acme was deleted: no more traces will come"
+
+
 def test_serve_takes_its_options_from_the_environment_and_logs_json(tmp_path):
     """A container sets PROVISOR_* instead of flags; PROVISOR_LOG_FORMAT=json makes every line on
     stderr, Provisor's and uvicorn's, one JSON object (the access log's already are)."""

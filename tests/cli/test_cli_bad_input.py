@@ -479,7 +479,7 @@ def test_tenant_tracing_is_set_read_and_removed_with_its_traces(db: str) -> None
     result = cli("tenant", "set", "x", "--db", db, "--no-trace")
     assert result.exit_code == 0 and "trace" not in result.stdout and "trace" not in tenants(db)[0][3]
     gone = cli("tenant", "trace", "x", "--db", db)
-    assert "No traces of tenant x; turn it on with: provisor tenant set x --trace 100." in gone.stderr
+    assert "No traces of tenant x; turn it on with: provisor tenant set --trace 100 x." in gone.stderr
 
 
 # -- 5. a locked database ------------------------------------------------------------------------
@@ -673,7 +673,7 @@ def test_hand_edited_settings_that_cannot_be_read_are_told_and_replaced_by_tenan
     assert record["unreadable"].startswith(why) and record["allowed_networks"] == [] and not record["strict"]
     text = cli("tenant", "show", "x", "--db", db)
     assert text.exit_code == 0 and f"settings:   UNREADABLE ({why}" in text.stdout
-    assert "); it accepts no requests until they are set again (provisor tenant set x ...)" in text.stdout
+    assert "); it accepts no requests until they are set again (provisor tenant set OPTIONS x)" in text.stdout
     assert "networks:   none: see settings" in text.stdout
     traced = cli("tenant", "trace", "x", "--db", db)
     assert traced.exit_code == 0 and "turn it on with" in traced.stderr

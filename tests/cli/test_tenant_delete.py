@@ -170,7 +170,7 @@ def test_doctor_names_a_stopped_deletion_and_the_command_that_finishes_it(db: st
     lines = p.stdout.splitlines()
     assert lines[:-1] == [
         "problem: tenant gone: its deletion was stopped part way, so it accepts no token and holds "
-        "what is left of its data (finish it: provisor tenant delete gone --yes)"
+        "what is left of its data (finish it: provisor tenant delete --yes gone)"
     ]
     run("tenant", "delete", "gone", "--yes", db=db)  # as advised
     assert run("doctor", db=db).stdout.splitlines() == ["Nothing needs attention (1 tenant)."]

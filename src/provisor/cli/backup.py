@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from provisor.cli.common import DbOption, db_url, fail
+from provisor.cli.common import DbOption, db_url, fail, integrity_summary
 
 
 def register(app: typer.Typer) -> None:
@@ -168,7 +168,7 @@ def copy_database(source: Path, target: Path) -> Summary:
             src.backup(dst)  # every page in one step: one snapshot, however busy the writers
             check = [row[0] for row in dst.execute("PRAGMA integrity_check")]
             if check != ["ok"]:
-                raise BackupInvalid("; ".join(check[:3]))
+                raise BackupInvalid(integrity_summary(check))
             return Summary(
                 _one(dst, "SELECT version_num FROM alembic_version", "none"),
                 int(_one(dst, "SELECT count(*) FROM tenants", 0)),

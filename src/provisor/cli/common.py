@@ -45,6 +45,14 @@ DbOption = Annotated[
 ]
 
 
+def tenant_arg(name: str) -> str:
+    """The tenant ``name`` as the last word of a command line this tool prints for the operator
+    to run: shell-quoted, and after ``--`` when it starts with ``-`` (which would be read as an
+    option: ``provisor token create -- -x``)."""
+    quoted = shlex.quote(name)
+    return f"-- {quoted}" if name.startswith("-") else quoted
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"provisor: {message}", err=True)
     raise typer.Exit(code)
@@ -201,6 +209,18 @@ def read_back(url: str | None, read: Callable[[Any], _Read]) -> _Read | None:
 def missing_sqlite_file(url: str) -> str | None:
     """The path of the file of SQLite URL ``url`` when no file is there; else None (another
     database, one in memory, or a URL that is not one, which opening it reports)."""
+    path = _sqlite_file(url)
+    return None if path is None or os.path.exists(path) else path
+
+
+def empty_sqlite_file(url: str) -> str | None:
+    """The path of the file of SQLite URL ``url`` when it is there and empty (0 bytes: a restore
+    that went wrong, a file truncated); else None."""
+    path = _sqlite_file(url)
+    return path if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0 else None
+
+
+def _sqlite_file(url: str) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -211,7 +231,16 @@ def missing_sqlite_file(url: str) -> str | None:
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or path.startswith("file:"):
         return None
-    return None if os.path.exists(path) else path
+    return path
+
+
+def integrity_summary(rows: list[str]) -> str:
+    """What SQLite's ``integrity_check`` or ``quick_check`` said, in one line: its first three
+    findings and how many more (each row may hold several lines; a damaged database has
+    hundreds)."""
+    said = [line for row in rows for line in row.splitlines() if not line.startswith("***")]
+    more = f" (and {len(said) - 3} more)" if len(said) > 3 else ""
+    return "; ".join(said[:3]) + more
 
 
 def in_memory(url: str) -> bool:
@@ -260,6 +289,12 @@ def open_store(
             f"no database at {missing}: check --db (or $PROVISOR_DB); `provisor tenant create` "
             "or `provisor serve` makes a new one"
         )
+    empty = None if create else empty_sqlite_file(url)
+    if empty is not None:  # SQLite would take it as a new database, and this command make one of it
+        fail(
+            f"the database file {empty} is empty: check --db (or $PROVISOR_DB), or restore the last "
+            "backup; `provisor tenant create` or `provisor serve` makes a new database of it"
+        )
     try:
         with warnings.catch_warnings():
             # an option SQLite's driver does not take (?mode=ro without uri=true) would be ignored,
@@ -278,7 +313,7 @@ def open_store(
     try:
         yield store
     except TenantDeleting as exc:
-        fail(f"{exc}; to finish a deletion that was stopped: provisor tenant delete {shlex.quote(exc.name)}")
+        fail(f"{exc}; to finish a deletion that was stopped: provisor tenant delete {tenant_arg(exc.name)}")
     except StoreError as exc:
         fail(str(exc))
     except (SQLAlchemyError, sqlite3.Error) as exc:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from provisor.cli.common import DbOption, check_range, open_store
+from provisor.cli.common import DbOption, check_range, integrity_summary, open_store, tenant_arg
 
 PROBLEM = "problem"
 WARNING = "warning"
@@ -32,8 +32,8 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
         days: Annotated[int, typer.Option(help="Warn of tokens that expire within this many days.")] = 14,
     ) -> None:
-        """Report what needs an operator: tokens expiring or gone, tenants no token reaches,
-        tracing left on, a damaged database. Exit 1 when there is a problem."""
+        """Report what needs an operator: tokens expiring, or expired while in use, tenants no
+        token reaches, tracing left on, a damaged database. Exit 1 when there is a problem."""
         check_range("--days", days, 0, 36_500)
         with open_store(db) as store:
             tenants = store.list_tenants()
@@ -58,23 +58,22 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
         with store.engine.connect() as conn:
             check = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check")]
         if check != ["ok"]:  # one row or several, each possibly of several lines
-            said = [line for row in check for line in row.splitlines() if not line.startswith("***")]
-            more = f" (and {len(said) - 3} more)" if len(said) > 3 else ""
             findings.append(
                 (
                     PROBLEM,
-                    f"the database fails SQLite's quick_check: {'; '.join(said[:3])}{more}; "
+                    f"the database fails SQLite's quick_check: {integrity_summary(check)}; "
                     "restore the last backup (provisor backup makes them)",
                 )
             )
     for tenant in tenants:
-        name = shlex.quote(tenant.name)  # as the commands below take it; the tenant is called it too
+        name = shlex.quote(tenant.name)  # the tenant is called as the commands below take it
+        arg = tenant_arg(tenant.name)
         if tenant.deleting:  # tokens gone, resources going: nothing else about it is news
             findings.append(
                 (
                     PROBLEM,
                     f"tenant {name}: its deletion was stopped part way, so it accepts no token and "
-                    f"holds what is left of its data (finish it: provisor tenant delete {name} --yes)",
+                    f"holds what is left of its data (finish it: provisor tenant delete --yes {arg})",
                 )
             )
             continue
@@ -85,9 +84,28 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                 (
                     PROBLEM,
                     f"tenant {name}: no active Secret Token, so no client can reach it "
-                    f"(make one: provisor token create {name})",
+                    f"(make one: provisor token create {arg})",
                 )
             )
+        for t in tokens:  # a token that expired while in use: its client is refused now
+            if (
+                t.revoked is None
+                and t.expires is not None
+                and t.expires <= now
+                and now - t.expires <= soon
+                and t.last_used is not None
+                and t.expires - t.last_used <= soon
+            ):
+                findings.append(
+                    (
+                        PROBLEM,
+                        f"tenant {name}: token {t.id} ({t.label or 'no label'}) expired "
+                        f"{t.expires.isoformat(timespec='minutes')}, last used "
+                        f"{t.last_used.isoformat(timespec='minutes')}: a client still sending it is refused "
+                        f"(give it another: provisor token create {arg}; revoke this one once none uses it: "
+                        f"provisor token revoke {t.id})",
+                    )
+                )
         for t in active:
             if t.expires is not None and t.expires - now <= soon:
                 findings.append(
@@ -103,7 +121,7 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                 (
                     PROBLEM,
                     f"tenant {name}: its stored settings cannot be read ({tenant.unreadable}), so "
-                    f"it accepts no requests (set them again: provisor tenant set {name} ...)",
+                    f"it accepts no requests (set them again: provisor tenant set OPTIONS {arg})",
                 )
             )
         elif compile_networks(settings.get("allowed_networks")) == ():  # None: any address
@@ -111,7 +129,7 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                 (
                     PROBLEM,
                     f"tenant {name}: its allowed networks cannot be read, so it accepts no "
-                    f"address (set them again: provisor tenant set {name} --allow-network CIDR)",
+                    f"address (set them again: provisor tenant set --allow-network CIDR {arg})",
                 )
             )
         if settings.get("trace"):
@@ -119,7 +137,7 @@ def examine(store: Any, tenants: list[Any], now: datetime, soon: timedelta) -> l
                 (
                     WARNING,
                     f"tenant {name}: tracing is on (its traces hold personal data; stop it: "
-                    f"provisor tenant set {name} --no-trace)",
+                    f"provisor tenant set --no-trace {arg})",
                 )
             )
     return findings

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from provisor.cli.common import (
     open_store,
     progress_on_stderr,
     read_back,
+    tenant_arg,
     terminated_as_interrupted,
 )
 from provisor.scim.compat import QUIRK_NAMES, QUIRKS, RETIRED
@@ -281,7 +281,7 @@ def tenant_show(
         ("rate limit", f"{rate.per_second:g} a second, bursts of {rate.burst}" if rate else "none"),
         (
             "trace",
-            f"the last {ctx.trace} requests (provisor tenant trace {shlex.quote(tenant.name)})"
+            f"the last {ctx.trace} requests (provisor tenant trace {tenant_arg(tenant.name)})"
             if ctx.trace
             else "off",
         ),
@@ -293,12 +293,12 @@ def tenant_show(
             (
                 "settings",
                 f"UNREADABLE ({tenant.unreadable}); it accepts no requests until they are set "
-                f"again (provisor tenant set {shlex.quote(tenant.name)} ...)",
+                f"again (provisor tenant set OPTIONS {tenant_arg(tenant.name)})",
             ),
         )
     if tenant.deleting:
         since = tenant.deleting.isoformat(timespec="seconds")
-        finish = f"provisor tenant delete {shlex.quote(tenant.name)}"
+        finish = f"provisor tenant delete {tenant_arg(tenant.name)}"
         lines.append(("deleting", f"since {since}; to finish: {finish}"))
     for label, value in lines:
         typer.echo(f"{label + ':':12}{value}")
@@ -357,7 +357,7 @@ def _interrupted_deletion(db: str | None, name: str) -> str:
         except TenantNotFound:
             return "gone"
 
-    again = f"provisor tenant delete {shlex.quote(name)}"
+    again = f"provisor tenant delete {tenant_arg(name)}"
     found = read_back(db, state)
     if found == "untouched":
         return f"interrupted before tenant {name} was changed: nothing was deleted"
@@ -463,7 +463,7 @@ def tenant_trace(
         hint = (
             ""
             if tenant.settings.get("trace")
-            else f"; turn it on with: provisor tenant set {shlex.quote(name)} --trace 100"
+            else f"; turn it on with: provisor tenant set --trace 100 {tenant_arg(name)}"
         )
         if not traces and not as_json:
             waiting = ", waiting for some (Ctrl-C stops)" if follow else ""
@@ -478,6 +478,8 @@ def tenant_trace(
                 time.sleep(FOLLOW_SECONDS)
                 fresh = store.traces(tenant.id, after=last)
                 if not fresh:
+                    if not _still_there(store, tenant.id):
+                        fail(f"tenant {tenant.name} was deleted: no more traces will come")
                     newest = store.traces(tenant.id, 1)
                     if newest and newest[-1].seq < last:  # traces deleted (--no-trace): numbers restart
                         last = 0
@@ -487,6 +489,16 @@ def tenant_trace(
                     last = t.seq
         except KeyboardInterrupt:
             return
+
+
+def _still_there(store: Any, tenant_id: str) -> bool:
+    """Whether the tenant is there and not being deleted (``tenant trace --follow`` waits on)."""
+    from provisor.store.base import TenantNotFound
+
+    try:
+        return store.get_tenant(tenant_id).deleting is None
+    except TenantNotFound:
+        return False
 
 
 #: How often ``tenant trace --follow`` looks for new traces.
