@@ -142,31 +142,38 @@ def parse_query(raw: bytes) -> dict[str, str]:
     if not raw:
         return out
     text = raw.decode("latin-1")
-    seen: set[str] | None = None
+    pairs = 0
     for pair in text.split("&"):
         if not pair:
             continue
+        pairs += 1
         name, _, value = pair.partition("=")
         try:
-            name = unquote_query(name, "strict")
-            out[name] = unquote_query(value, "strict")
+            out[unquote_query(name, "strict")] = unquote_query(value, "strict")
         except UnicodeDecodeError:
             shown = unquote_query(name)
             raise InvalidValue(
                 f"the query parameter {shown!r} is not UTF-8 text once its %-escapes are decoded "
                 "(RFC 3986 section 2.5)"
             ) from None
+    if pairs > 1:  # Entra's query is one parameter: the look for a repeated one costs it nothing
+        _refuse_repeated(text)
+    return out
+
+
+def _refuse_repeated(text: str) -> None:
+    """400 for a SCIM parameter the query string ``text`` gives twice, in one case or two."""
+    seen: set[str] = set()
+    for pair in text.split("&"):
+        name = unquote_query(pair.partition("=")[0])
         low = name.lower()
         if low in SCIM_PARAMETERS:
-            if seen is None:
-                seen = set()
-            elif low in seen:
+            if low in seen:
                 raise InvalidValue(
                     f"the query parameter {name!r} is given twice (parameter names are case-insensitive); "
                     "send it once"
                 )
             seen.add(low)
-    return out
 
 
 class ScimRequest:

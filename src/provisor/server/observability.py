@@ -179,18 +179,16 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+            # answered: what the app does after it (a traced tenant's trace) is not the client's wait
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                done = (
-                    time.perf_counter()
-                )  # answered: what the app does after (a trace) is not the client's wait
+                done = time.perf_counter()
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = (done or time.perf_counter()) - start
-            answered: int | None = scope.get(ANSWERED)
-            if answered is not None:
-                status = answered
+            if ANSWERED in scope:  # the client got the server's answer, not the app's
+                status = scope[ANSWERED]
             route = route_label(scope["path"], self.base_path, self.routes)
             self.metrics.observe(scope["method"], route, str(status), elapsed)
             if self.access_log is not None:
