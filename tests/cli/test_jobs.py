@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -518,3 +519,38 @@ def test_logs_into_a_pipe_closed_early_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert err == ""
+
+
+def test_state_commands_need_none_of_the_jobs_secrets(setup, tmp_path):
+    """An operator without DIRECTORY_TOKEN and APP_TOKEN in the shell could not pause a runaway
+    job, nor read its status or logs: each refused "${DIRECTORY_TOKEN} is not set"."""
+    job, env, *_ = setup
+    provisor("sync", "--job", str(job), "--once", env=env)
+    bare = {k: v for k, v in os.environ.items() if k not in env}
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=120, env=bare)
+    for args in (
+        ("status", "--json"),
+        ("logs", "--format", "json"),
+        ("pause",),
+        ("resume",),
+        ("allow-deletes",),
+    ):
+        p = run([*PROVISOR, args[0], "--job", str(job), *args[1:]], stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (args, p.stderr)
+    p = run([*PROVISOR, "pause", "--job", str(job)], stdin=subprocess.DEVNULL)
+    assert p.stdout.strip() == "clarizen-one: Paused"
+    status = json.loads(
+        run([*PROVISOR, "status", "--job", str(job), "--json"], stdin=subprocess.DEVNULL).stdout
+    )
+    assert status["status"] == "Paused" and status["users"] == 6
+    # what uses the secrets still needs them, and says which
+    p = run([*PROVISOR, "sync", "--job", str(job), "--once"], stdin=subprocess.DEVNULL)
+    assert p.returncode == 1 and "${DIRECTORY_TOKEN} is not set in the environment" in p.stderr
+    # the state's own place must be set: it is where the commands read and write
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(
+        job.read_text().replace("state: sqlite:///clarizen-one.state.db", "state: ${STATE_DB}")
+    )
+    p = run([*PROVISOR, "status", "--job", str(elsewhere)], stdin=subprocess.DEVNULL)
+    assert p.returncode == 1 and ":17:" in p.stderr and "${STATE_DB} is not set in the environment" in p.stderr, p.stderr
+    assert not list(tmp_path.glob("*STATE_DB*"))

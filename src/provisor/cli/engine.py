@@ -64,15 +64,23 @@ class LoadedJob:
         self.state.close()
 
 
-def open_job(path: Path, env: Mapping[str, str], *, busy_timeout: float | None = None) -> LoadedJob:
+def open_job(
+    path: Path, env: Mapping[str, str], *, busy_timeout: float | None = None, secrets: bool = True
+) -> LoadedJob:
     """The job file and its state (``busy_timeout``: seconds a write waits for the lock).
+    Without ``secrets`` (a command that reads or sets the job's state alone: status, logs, pause),
+    a variable that is not set is kept as written (``${APP_TOKEN}``), so an operator without the
+    job's secrets in the environment can still stop it; the state's own location must be set.
 
     :raises JobFileError: the job file is missing or wrong.
     :raises JobStateUnusable: its state database cannot be opened.
     """
     from provisor.store.sql.engine_state import SqlEngineState
 
-    job = load_job_file(path, env)
+    def kept(name: str, key: str) -> str | None:  # the state's location must be set: it is used
+        return None if key == "state" else f"${{{name}}}"
+
+    job = load_job_file(path, env, unset=None if secrets else kept)
     try:
         state = SqlEngineState(job.state, busy_timeout=busy_timeout)
     except Exception as exc:

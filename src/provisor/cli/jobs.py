@@ -48,7 +48,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
+def _job(path: Path, *, busy_timeout: float | None = None, secrets: bool = True) -> Iterator[object]:
+    """The job at ``path`` with its state, for one command (``secrets=False``: one that reads or
+    sets the state alone, and needs none of the job's secrets: ``engine.open_job``)."""
     from provisor.cli.common import database_problem, shown_url
     from provisor.cli.engine import JobStateUnusable, open_job
     from provisor.engine.jobs import JobFileError
@@ -58,7 +60,7 @@ def _job(path: Path, *, busy_timeout: float | None = None) -> Iterator[object]:
     if not path.is_file():
         _fail(f"no such job file: {path}")
     try:
-        loaded = open_job(path, os.environ, busy_timeout=busy_timeout)
+        loaded = open_job(path, os.environ, busy_timeout=busy_timeout, secrets=secrets)
     except JobFileError as exc:
         _fail(str(exc))
     except JobStateUnusable as exc:  # an unreadable state database: say so plainly
@@ -189,7 +191,7 @@ def register(app: typer.Typer) -> None:
         from provisor.cli.engine import LoadedJob
         from provisor.engine.model import ObjectKind
 
-        with _job(job) as loaded:
+        with _job(job, secrets=False) as loaded:
             assert isinstance(loaded, LoadedJob)
             name = loaded.job.name
             st = loaded.state.job_state(name)
@@ -262,7 +264,7 @@ def register(app: typer.Typer) -> None:
         status_ = _one_of("--status", status_, LOG_STATUSES)
         if limit is not None and limit < 1:
             _fail(f"--limit must be at least 1, not {limit}", 2)
-        with _job(job) as loaded:
+        with _job(job, secrets=False) as loaded:
             assert isinstance(loaded, LoadedJob)
             records = loaded.state.logs(loaded.job.name, LogQuery(cycle, action, status_, object_, limit))
             _print_logs(records, fmt)
@@ -282,7 +284,7 @@ def register(app: typer.Typer) -> None:
         if unknown or not parts:
             _fail(f"--scope takes {', '.join(RESTART_SCOPES)} (comma-separated), not {scope!r}", 2)
         full = "full" in parts
-        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
+        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT, secrets=False) as loaded:
             assert isinstance(loaded, LoadedJob)
             name = loaded.job.name
             loaded.state.reset(
@@ -301,7 +303,7 @@ def register(app: typer.Typer) -> None:
         """Release the deletes held by the deletion threshold: the next cycle applies them."""
         from provisor.cli.engine import LoadedJob
 
-        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
+        with _job(job, busy_timeout=ADMIN_BUSY_TIMEOUT, secrets=False) as loaded:
             assert isinstance(loaded, LoadedJob)
             name = loaded.job.name
             staged = len(loaded.state.staged_deletes(name))
@@ -387,7 +389,7 @@ def _one_of(option: str, value: str | None, known: list[str] | tuple[str, ...]) 
 def _set_status(path: Path, status: JobStatus) -> None:
     from provisor.cli.engine import LoadedJob
 
-    with _job(path, busy_timeout=ADMIN_BUSY_TIMEOUT) as loaded:
+    with _job(path, busy_timeout=ADMIN_BUSY_TIMEOUT, secrets=False) as loaded:
         assert isinstance(loaded, LoadedJob)
         loaded.state.update_job_state(loaded.job.name, JobStateChange(status=status))
     typer.echo(f"{loaded.job.name}: {status.value}")

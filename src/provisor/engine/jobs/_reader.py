@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NoReturn, overload
 from urllib.parse import urlsplit
 
@@ -54,11 +54,15 @@ def normalise(word: str) -> str:
 
 
 class Reader:
-    """Shared state of one parse: the file's display name and the environment."""
+    """Shared state of one parse: the file's display name and the environment, and what a variable
+    that is not set reads as, given its name and the key it is in (``loader.parse_job``)."""
 
-    def __init__(self, source_name: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, source_name: str, env: Mapping[str, str], unset: Callable[[str, str], str | None] | None = None
+    ) -> None:
         self.source_name = source_name
         self.env = env
+        self.unset = unset
 
     def fail(self, node: yaml.Node | None, problem: str) -> NoReturn:
         """Raise a :class:`JobFileError` at ``node``'s position (or the file, if ``None``)."""
@@ -75,7 +79,8 @@ class Reader:
             return None
         raw = str(node.value)
         try:
-            return interpolate(raw, self.env)
+            unset = self.unset
+            return interpolate(raw, self.env, None if unset is None else lambda name: unset(name, path))
         except InterpolationError as exc:
             line, column = _position_in_scalar(node, raw, exc.offset)
             raise JobFileError(self.source_name, exc.problem, line, column) from None

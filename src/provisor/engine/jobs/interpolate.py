@@ -11,7 +11,7 @@ Pure: the environment is an argument, never ``os.environ``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 __all__ = ["InterpolationError", "interpolate"]
 
@@ -28,8 +28,10 @@ class InterpolationError(ValueError):
         self.offset = offset
 
 
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """``text`` with every ``${...}`` reference replaced from ``env``.
+def interpolate(text: str, env: Mapping[str, str], unset: Callable[[str], str | None] | None = None) -> str:
+    """``text`` with every ``${...}`` reference replaced from ``env``; a variable that is unset and
+    has no default reads as ``unset(name)`` when that gives a value (a command that uses none of
+    the job's secrets), else is an error.
 
     :raises InterpolationError: for an unset variable, an invalid name or an unterminated ``${``.
     """
@@ -57,6 +59,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
         value = env.get(name)
         if has_default and not value:
             value = default
+        if value is None and unset is not None:
+            value = unset(name)
         if value is None:
             raise InterpolationError(f"${{{name}}} is not set in the environment", match.start())
         parts.append(value)

@@ -37,7 +37,7 @@ disable out-of-scope users (2.6), notify on failure (2.14), keep provisioning lo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import unquote, urlsplit
@@ -93,8 +93,11 @@ _DB_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://.*", re.DOTALL)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
-def load_job_file(path: Path, env: Mapping[str, str]) -> Job:
-    """Read and validate the job file at ``path``; ``${VAR}`` references read ``env``.
+def load_job_file(
+    path: Path, env: Mapping[str, str], *, unset: Callable[[str, str], str | None] | None = None
+) -> Job:
+    """Read and validate the job file at ``path``; ``${VAR}`` references read ``env`` (and a
+    variable that is not set reads as ``unset(name, key)`` when that gives a value: ``parse_job``).
 
     :raises JobFileError: naming the file, the line and the problem.
     """
@@ -105,16 +108,24 @@ def load_job_file(path: Path, env: Mapping[str, str]) -> Job:
     except UnicodeDecodeError as exc:
         where = f"{exc.reason} at byte {exc.start}"
         raise JobFileError(path.name, f"cannot read the job file: not UTF-8 text ({where})") from None
-    return parse_job(text, env, source_name=path.name, base_dir=path.resolve().parent)
+    return parse_job(text, env, source_name=path.name, base_dir=path.resolve().parent, unset=unset)
 
 
-def parse_job(text: str, env: Mapping[str, str], *, source_name: str, base_dir: Path | None = None) -> Job:
+def parse_job(
+    text: str,
+    env: Mapping[str, str],
+    *,
+    source_name: str,
+    base_dir: Path | None = None,
+    unset: Callable[[str, str], str | None] | None = None,
+) -> Job:
     """Validate job-file ``text``; ``source_name`` names it in errors, ``base_dir`` anchors
-    relative paths.
+    relative paths; ``unset(name, key)`` is what a variable that is not set reads as in the value
+    of ``key`` (dotted: ``target.token``), when it gives one; else such a variable is an error.
 
     :raises JobFileError: naming ``source_name``, the line and the problem.
     """
-    reader = Reader(source_name, env)
+    reader = Reader(source_name, env, unset)
     root = _compose(text, source_name)
     top = reader.section(root, "", JOB_KEYS)
     name = (top.string("name", required=True) or "").strip()
