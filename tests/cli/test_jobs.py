@@ -552,5 +552,7 @@ def test_state_commands_need_none_of_the_jobs_secrets(setup, tmp_path):
         job.read_text().replace("state: sqlite:///clarizen-one.state.db", "state: ${STATE_DB}")
     )
     p = run([*PROVISOR, "status", "--job", str(elsewhere)], stdin=subprocess.DEVNULL)
-    assert p.returncode == 1 and ":17:" in p.stderr and "${STATE_DB} is not set in the environment" in p.stderr, p.stderr
+    assert (
+        p.returncode == 1 and ":17:" in p.stderr and "${STATE_DB} is not set in the environment" in p.stderr
+    ), p.stderr
     assert not list(tmp_path.glob("*STATE_DB*"))

@@ -204,6 +204,15 @@ _TIMED_OUT = orjson.dumps(
     error_body(RequestTimeout("the request was not sent in time; send it again on a new connection"))
 )
 
+_UPGRADE_WITH_BODY = orjson.dumps(
+    error_body(
+        InvalidSyntax(
+            "Upgrade is not supported, and a request asking for one cannot carry a body here; "
+            "send it without the Upgrade header"
+        )
+    )
+)
+
 _OVER_CAPACITY = orjson.dumps(
     error_body(ServiceUnavailable("the server is serving as many connections as it takes; retry shortly"))
 )
@@ -283,6 +292,8 @@ if HttpToolsProtocol is not None:
             self._write_timer: asyncio.TimerHandle | None = None
             self._write_left = 0  # bytes the transport held when last looked at, while stalled
             self._write_moved = 0.0  # when some of them last left
+            self._eof = False  # the client half-closed: close once its requests are answered
+            self._parsed = False  # see data_received
             super().connection_made(_coalescing(transport))
             self._on_refused: OnRefused | None = getattr(self.config, "on_refused", None)
             self._over_capacity = functools.partial(_over_capacity, self._on_refused)
@@ -339,6 +350,7 @@ if HttpToolsProtocol is not None:
                 self.app = self._over_capacity
 
         def on_message_begin(self) -> None:
+            self._parsed = True
             self._in_head = True
             self._head_bytes = 0
             self._head_begun = True
@@ -386,9 +398,17 @@ if HttpToolsProtocol is not None:
             self._body_deadline = 0.0  # set when the body's first bytes come
             if self._read_timer is not None:
                 self._cancel_read_timer()
+            if self.expect_100_continue and self.parser.get_http_version() == "1.0":
+                # RFC 9110 sections 10.1.1 and 15.2: no 1xx to an HTTP/1.0 client; ignore it
+                self.expect_100_continue = False
             super().on_headers_complete()
 
+        def on_body(self, body: bytes) -> None:
+            self._parsed = True
+            super().on_body(body)
+
         def on_message_complete(self) -> None:
+            self._parsed = True
             self._in_body = False
             if self._read_timer is not None:
                 self._cancel_read_timer()
@@ -400,6 +420,7 @@ if HttpToolsProtocol is not None:
 
         def data_received(self, data: bytes) -> None:
             self._head_done = False
+            self._parsed = False  # whether the parser began, went on with or ended a request
             super().data_received(data)
             if self._in_head and not self.transport.is_closing():
                 # a head still incomplete after this chunk: httptools keeps its bytes. A chunk in
@@ -420,7 +441,10 @@ if HttpToolsProtocol is not None:
                     self._body_deadline = self._last_read + BODY_DEADLINE_FACTOR * self._body_timeout
                 if self._read_timer is None:
                     self._read_timer = self.loop.call_later(self._body_timeout, self._read_timed_out)
-            elif self._head_begun and self._read_timer is None:
+            elif self._read_timer is None and (self._head_begun or not self._parsed):
+                # a head begun, or bytes the parser made nothing of (empty lines, which RFC 9112
+                # section 2.2 lets a server skip): uvicorn stopped its keep-alive timer for them,
+                # so this one closes the connection if no request comes of them
                 self._read_timer = self.loop.call_later(self._header_timeout, self._read_timed_out)
 
         def _cancel_read_timer(self) -> None:
@@ -539,11 +563,55 @@ if HttpToolsProtocol is not None:
 
         def send_400_response(self, msg: str) -> None:
             refused = self._refused
-            self._refuse(int(refused[0][:3]) if refused is not None else 400)
+            status = int(refused[0][:3]) if refused is not None else 400
+            cycle = self.cycle
+            if self._in_body and cycle is not None and not cycle.response_started:
+                # the request's body is what failed (a malformed chunk): the app saw the request,
+                # and its access log line and count say what the client got
+                cast("dict[str, Any]", cycle.scope)[ANSWERED] = status
+            else:
+                self._refuse(status)
             if refused is None:
                 _send_scim_error(self.transport, self.server_state.default_headers)
             else:
                 _send_scim_error(self.transport, self.server_state.default_headers, *refused)
+
+        def _should_upgrade(self) -> bool:
+            return False  # Provisor upgrades to nothing (no WebSocket, no h2c): every request is HTTP/1.1
+
+        def _unsupported_upgrade_warning(self) -> None:
+            """httptools stopped at a head asking for an upgrade (``Connection: upgrade`` and
+            ``Upgrade: x``), and parses none of what follows as this request's body: a body sent
+            later would be read as a request of its own (request smuggling), one sent with the head
+            is lost. A request with a body is refused, the connection closed; one without is
+            answered (``curl --http2`` asks for h2c on a GET), and the connection closed after it,
+            as whatever was pipelined behind it is gone."""
+            declared = dict(self.headers)
+            length = declared.get(b"content-length", b"0").strip()
+            if b"transfer-encoding" in declared or length not in (b"", b"0"):
+                self._refused = (b"400 Bad Request", _UPGRADE_WITH_BODY)
+                self.send_400_response("an upgrade with a body")
+            elif self.cycle is not None:
+                self.cycle.keep_alive = False
+
+        def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio.Protocol's signature
+            """The client half-closed (RFC 9112 section 9.6: it sends no more requests): the
+            requests it sent whole are still answered, then the connection is closed. One it
+            sent in part can never be complete: the connection is closed now."""
+            incomplete = (self._in_head and self._head_begun) or self._in_body
+            cycle = self.cycle
+            waiting = bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+            if incomplete or not waiting:
+                return None  # asyncio closes the transport
+            self._eof = True
+            return True
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._eof and not self.pipeline and not self.transport.is_closing():
+                cycle = self.cycle  # the last request read: answered now, or being answered
+                if cycle is None or cycle.response_complete:
+                    self.transport.close()  # the last answer of a half-closed connection is out
 
 
 class HttpToolsMissing(RuntimeError):

@@ -190,6 +190,7 @@ def build_config(
         server_header=False,
         lifespan="auto",  # a ProvisorApp writes its access log's last lines at shutdown
         http=coalescing_protocol(),
+        ws="none",  # no WebSocket endpoint: a handshake is an ordinary request (coalescing.py)
         # uvicorn refuses a request when the open connections, its own counted, reach the limit
         limit_concurrency=max_connections + 1,
     )
