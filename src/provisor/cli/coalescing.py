@@ -602,7 +602,10 @@ if HttpToolsProtocol is not None:
             cycle = self.cycle
             waiting = bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
             if incomplete or not waiting:
-                return None  # asyncio closes the transport
+                # closed here, not by asyncio: an answer just completed may still be kept in the
+                # coalescing transport for this turn of the loop, and its close sends it first
+                self.transport.close()
+                return True
             self._eof = True
             return True
 
