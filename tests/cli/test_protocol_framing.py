@@ -63,6 +63,25 @@ def _responses(raw: bytes) -> list[bytes]:
     return re.findall(rb"HTTP/1\.[01] \d{3} [A-Za-z ]+(?=\r\n)", raw)
 
 
+def _post_users(token: str, length: int, more_headers: bytes = b"", version: bytes = b"1.1") -> bytes:
+    """The head of a POST /Users of ``length`` body bytes (``more_headers``: whole header lines)."""
+    return (
+        b"POST /scim/v2/Users HTTP/"
+        + version
+        + b"\r\nHost: x\r\nAuthorization: Bearer "
+        + token.encode()
+        + b"\r\nContent-Type: application/scim+json\r\nContent-Length: "
+        + str(length).encode()
+        + b"\r\n"
+        + more_headers
+        + b"\r\n"
+    )
+
+
+def _user(name: str) -> bytes:
+    return orjson.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})
+
+
 SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -73,15 +92,7 @@ def test_a_body_after_an_upgrade_request_is_never_a_request_of_its_own(
 ) -> None:
     """httptools stops at a head asking for an upgrade: the body that came later was parsed as a
     request (two answers for one request, the second of the attacker's choosing)."""
-    head = (
-        b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-        + served.token.encode()
-        + b"\r\nContent-Type: application/scim+json\r\nContent-Length: "
-        + str(len(SMUGGLED)).encode()
-        + b"\r\nConnection: Upgrade\r\nUpgrade: "
-        + upgrade
-        + b"\r\n\r\n"
-    )
+    head = _post_users(served.token, len(SMUGGLED), b"Connection: Upgrade\r\nUpgrade: " + upgrade + b"\r\n")
     with served.connect() as s:
         if together:
             s.sendall(head + SMUGGLED)
@@ -143,15 +154,8 @@ def test_an_empty_line_after_an_answer_does_not_hold_the_connection(served: Serv
 def test_a_request_then_a_half_close_is_answered(served: Served) -> None:
     """RFC 9112 section 9.6: a client that half-closes sends no more requests, and still reads the
     answers to those it sent; it got none (and the user was created, logged as 201)."""
-    body = orjson.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "half@x.com"})
-    request = (
-        b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-        + served.token.encode()
-        + b"\r\nContent-Type: application/scim+json\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
-    )
+    body = _user("half@x.com")
+    request = _post_users(served.token, len(body)) + body
     with served.connect() as s:
         s.sendall(request + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         s.shutdown(socket.SHUT_WR)
@@ -171,15 +175,9 @@ def test_a_half_close_in_the_middle_of_a_request_closes_the_connection(served: S
 
 def test_no_100_continue_to_an_http_1_0_client(served: Served) -> None:
     """RFC 9110 section 15.2: a server must not send a 1xx to an HTTP/1.0 client."""
-    body = orjson.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ten@x.com"})
+    body = _user("ten@x.com")
     with served.connect() as s:
-        s.sendall(
-            b"POST /scim/v2/Users HTTP/1.0\r\nAuthorization: Bearer "
-            + served.token.encode()
-            + b"\r\nContent-Type: application/scim+json\r\nContent-Length: "
-            + str(len(body)).encode()
-            + b"\r\nExpect: 100-continue\r\n\r\n"
-        )
+        s.sendall(_post_users(served.token, len(body), b"Expect: 100-continue\r\n", b"1.0"))
         time.sleep(0.3)
         s.sendall(body)
         raw = read_until_closed(s)
