@@ -35,8 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from provisor.scim.compat.credentials import TOKEN_PREFIX
-from provisor.server.tracing import without_tokens
+from provisor.scim.compat.credentials import TOKEN_PREFIX, without_tokens
 
 log = logging.getLogger("provisor.access")
 

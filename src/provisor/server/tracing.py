@@ -41,7 +41,6 @@ from typing import Any
 import orjson
 
 from provisor.scim.compat.credentials import REDACTED, TOKEN_PREFIX, TOKEN_TEXT
-from provisor.scim.compat.credentials import without_tokens as without_tokens
 from provisor.server.http import unquote_query
 
 #: The most characters of each body a trace keeps.

@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
 from provisor.store.base import StoreUnavailable
+from provisor.store.sql.engine import rw_uri
 
 #: Seconds the check's own connection waits for a lock (a read in WAL mode takes none but in
 #: recovery): short, as the check runs on the server's event loop.
@@ -41,7 +41,7 @@ class DatabaseFile:
         self._fd = os.open(path, os.O_RDONLY)
         found = os.fstat(self._fd)
         self._identity = (found.st_dev, found.st_ino)
-        self._uri = "file:" + quote(str(path.resolve())) + "?mode=rw"
+        self._uri = rw_uri(str(path.resolve()))
 
     def close(self) -> None:
         """Let go of the file (after the store's connections are closed)."""

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
-from provisor.store.base import StoreBusy, StoreError, StoreFull, StoreUnavailable
+from provisor.store.base import QueryTooComplex, StoreBusy, StoreError, StoreFull, StoreUnavailable
 from provisor.store.sql.values import fold, instant_or_none, number_or_none
 
 #: How long a SQLite connection waits for the write lock before giving up (milliseconds).
@@ -230,10 +230,9 @@ def _existing_file(database: str, timeout: float) -> Callable[[], sqlite3.Connec
     deleted under a running process is then "unable to open database file" (``unusable``: 503,
     one line in the log), where a new connection made an empty database at its path, answered
     "no such table" and left that file for the next start to take as the database."""
-    path = os.path.abspath(database)
-    if not os.path.exists(path):
-        sqlite3.connect(path).close()
-    uri = "file:" + quote(path) + "?mode=rw"
+    if not os.path.exists(database):
+        sqlite3.connect(database).close()
+    uri = rw_uri(database)
 
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=timeout)
@@ -243,10 +242,21 @@ def _existing_file(database: str, timeout: float) -> Callable[[], sqlite3.Connec
 
 def _on_error(context: ExceptionContext) -> BaseException | None:
     """A statement's failure because the database cannot be used (``unusable``) raised as
-    :class:`StoreUnavailable`: what a server answers 503 and a command says in one line. Other
-    failures stay as the driver raised them (a lock or a full disk is told apart where the write
-    is retried or refused: ``store_error``)."""
-    return unusable(context.original_exception)
+    :class:`StoreUnavailable`: what a server answers 503 and a command says in one line; one
+    SQLite refuses as nested too deeply (``is_too_complex``: only a statement compiled from a
+    client's filter gets that deep) as :class:`QueryTooComplex`, a 400. Other failures stay as
+    the driver raised them (a lock or a full disk is told apart where the write is retried or
+    refused: ``store_error``)."""
+    exc = context.original_exception
+    if is_too_complex(exc):
+        return QueryTooComplex("the filter is nested too deeply for the database; simplify it")
+    return unusable(exc)
+
+
+def rw_uri(path: str) -> str:
+    """The SQLite URI that opens the database file at ``path`` for reading and writing, and never
+    makes it (``mode=rw``)."""
+    return "file:" + quote(os.path.abspath(path)) + "?mode=rw"
 
 
 def txn(engine: Engine, kind: TxnKind) -> Engine:

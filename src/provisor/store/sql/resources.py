@@ -26,7 +26,6 @@ from itertools import chain
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import OperationalError
 
 from provisor.scim.resources import document
 from provisor.scim.schema.model import ENTERPRISE_USER, ResourceType, SchemaRegistry
@@ -40,7 +39,6 @@ from provisor.store.base import (
     Page,
     Precondition,
     Query,
-    QueryTooComplex,
     ResourceNotFound,
     SortKey,
     StoredResource,
@@ -50,7 +48,6 @@ from provisor.store.base import (
 )
 from provisor.store.sql import memberships
 from provisor.store.sql.dialect import SqlDialect
-from provisor.store.sql.engine import is_too_complex
 from provisor.store.sql.filters import cacheable, compile_filter
 from provisor.store.sql.ids import new_id
 from provisor.store.sql.lookups import COLUMNS, SCOPE, Lookup, Lookups
@@ -495,26 +492,6 @@ class SqlResources:
         return IdPage(total, [r[1] for r in rows], _positions(query, rows))
 
     def _listing(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        rt: ResourceType,
-        query: Query,
-        columns: Sequence[Any],
-        reader: PageReader | None = None,
-    ) -> tuple[int, list[Any], bool]:
-        """:meth:`_list_rows`; a filter whose statement the database refuses as nested too deeply
-        (``not`` within ``not`` thirty times over) is :class:`QueryTooComplex`, not a failure."""
-        try:
-            return self._list_rows(conn, tenant_id, rt, query, columns, reader)
-        except OperationalError as exc:
-            if query.filter is not None and is_too_complex(exc):
-                raise QueryTooComplex(
-                    "the filter is nested too deeply for the database; simplify it"
-                ) from exc
-            raise
-
-    def _list_rows(
         self,
         conn: Connection,
         tenant_id: str,
