@@ -10,6 +10,7 @@ import pytest
 from tests.scim.filter.filter_strategies import DEVICE_RT, GROUP_RT, USER_RT
 
 from provisor.scim.errors import InvalidFilter, InvalidPath
+from provisor.scim.filter import parser as parser_module
 from provisor.scim.filter.ast import (
     And,
     AttrPath,
@@ -550,12 +551,23 @@ def test_pathological_input_never_recurses_too_deep() -> None:
 
 
 def test_parse_is_cached_per_resource_type() -> None:
-    a = p('userName eq "cache-me"')
-    assert p('userName eq "cache-me"') is a
+    a = p('userName eq "cache-me" or title pr')
+    assert p('userName eq "cache-me" or title pr') is a
     # a same-named attribute on another resource type is resolved against that type
     assert parse_filter('displayName eq "x"', GROUP_RT) == Compare(AttrPath(None, "displayName"), EQ, "x")
     with pytest.raises(InvalidFilter):
         parse_filter('userName eq "cache-me"', GROUP_RT)
+
+
+def test_entras_lookups_are_not_kept() -> None:
+    """Entra's query before each create names a different user every time: keeping its parse
+    would fill the cache with trees never asked for again, each clear of it handing thousands of
+    objects to the garbage collector's oldest generation (a full collection of the process,
+    ~50 ms with every request waiting, where nothing else a filtered GET does needs one)."""
+    before = dict(parser_module._cache)
+    for i in range(parser_module._CACHE_SIZE + 10):
+        assert p(f'userName eq "lookup-{i}"') == Compare(U, EQ, f"lookup-{i}")
+    assert parser_module._cache == before
 
 
 # -- PATCH paths (RFC 7644 section 3.5.2) -----------------------------------------------------------

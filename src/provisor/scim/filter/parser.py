@@ -176,19 +176,20 @@ def parse_filter(
     attribute ``rt`` does not have is read as one without a value instead of failing. Raises
     :class:`InvalidFilter` with a position.
     """
+    simple = _simple_eq(text, rt)
+    if simple is not None:
+        return simple
     key = (text, rt.name, allow_unquoted, dotted_urns, unknown_absent, string_booleans)
     hit = _cache.get(key)
     if hit is not None and hit[0] is rt:
         return hit[1]
-    result: Filter | None = _simple_eq(text, rt)
-    if result is None:
-        try:
-            parser = _Parser(text, rt, allow_unquoted, "filter", dotted_urns)
-            parser.absent = unknown_absent
-            parser.string_booleans = string_booleans
-            result = parser.filter()
-        except ScanError as exc:
-            raise InvalidFilter(exc.detail, position=exc.position) from None
+    try:
+        parser = _Parser(text, rt, allow_unquoted, "filter", dotted_urns)
+        parser.absent = unknown_absent
+        parser.string_booleans = string_booleans
+        result = parser.filter()
+    except ScanError as exc:
+        raise InvalidFilter(exc.detail, position=exc.position) from None
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()  # crude but thread-safe: no iteration over a dict another thread may grow
     _cache[key] = (rt, result)
