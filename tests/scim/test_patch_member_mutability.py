@@ -66,8 +66,9 @@ CHANGES = [
     {"op": "replace", "path": 'members[value eq "u1"].value', "value": "u2"},
     {"op": "replace", "path": "members.value", "value": "u2"},
     {"op": "replace", "path": 'members[value eq "u1"].type', "value": "Group"},
-    {"op": "replace", "path": 'members[value eq "u1"].type', "value": "User"},
     {"op": "replace", "path": 'members[value eq "u1"].$ref', "value": EVIL_REF},
+    {"op": "replace", "path": 'members[value eq "u9"].type', "value": "User"},
+    {"op": "replace", "path": "members.type", "value": "User"},
     {"op": "replace", "path": 'members[value eq "u1"].value', "value": None},
     {"op": "add", "path": 'members[value eq "u1"].value', "value": "u2"},
     {"op": "add", "path": "members.value", "value": "u2"},
@@ -138,6 +139,25 @@ def test_repeating_the_immutable_values_of_a_member_is_no_change(compat: CompatS
     assert members_after(CURRENT, op, compat=compat) == MemberDelta(
         replace=(Member("u1", "User", "A"), CURRENT[1]), shown=frozenset({"g1"})
     )
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "replace", "path": 'members[value eq "u1"].type', "value": "User"},
+        {"op": "replace", "path": 'members[value eq "u1"].type', "value": "user"},
+        {"op": "replace", "path": 'members[type eq "Group"].value', "value": "g1"},
+        {"op": "replace", "path": 'members[value eq "g1"].type', "value": "Group"},
+    ],
+    ids=["type", "type in another case", "value", "group member"],
+)
+def test_replacing_an_immutable_value_with_itself_is_no_change(
+    op: dict[str, Any], compat: CompatSettings
+) -> None:
+    """RFC 7644 section 3.5.2 forbids modifying an immutable value; giving it again modifies
+    nothing (as a PUT may repeat it, section 3.5.1). The member keeps showing its own name."""
+    assert members_after(CURRENT, op, compat=compat) == MemberDelta()
 
 
 @BOTH

@@ -77,6 +77,26 @@ def test_changing_a_member_in_place_is_refused(tenant_client: httpx.Client, op: 
     assert member_ids(tenant_client.get(f"/Groups/{gid}").json()) == {a}
 
 
+def test_replacing_a_members_type_with_its_own_is_no_change(tenant_client: httpx.Client) -> None:
+    """The same value again modifies nothing (RFC 7644 section 3.5.2): the PATCH succeeds and the
+    group, its version and the member's display (still its user's name) stay as they were."""
+    a = create_user(tenant_client, "a@x.com")["id"]
+    gid = create_group(tenant_client, "G", [a])["id"]
+    before = tenant_client.get(f"/Groups/{gid}").json()
+    ok(
+        tenant_client.patch(
+            f"/Groups/{gid}",
+            json=patch({"op": "replace", "path": f'members[value eq "{a}"].type', "value": "User"}),
+        )
+    )
+    assert tenant_client.get(f"/Groups/{gid}").json() == before
+    renamed = tenant_client.patch(
+        f"/Users/{a}", json=patch({"op": "replace", "path": "userName", "value": "renamed@x.com"})
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert tenant_client.get(f"/Groups/{gid}").json()["members"][0]["display"] == "renamed@x.com"
+
+
 def test_replace_of_members_value_on_an_empty_group_creates_nothing(tenant_client: httpx.Client) -> None:
     b = create_user(tenant_client, "b@x.com")["id"]
     gid = create_group(tenant_client, "Empty")["id"]

@@ -154,6 +154,8 @@ def apply_operation(
     if attribute.mutability is Mut.READ_ONLY or (sub is not None and sub.mutability is Mut.READ_ONLY):
         raise Mutability(f"{op.path.path} is readOnly and cannot be changed (RFC 7643 section 7)")
     if op.op != "add" and sub is not None and sub.mutability is Mut.IMMUTABLE and attribute.multi_valued:
+        if op.op == "replace" and _repeats(rt, data, urn, attribute, sub, op, compat):
+            return 1  # the values it names already hold it: no change (as a PUT may repeat them)
         raise Mutability(
             f"{op.path.path} is immutable: a {op.op} cannot change it (RFC 7644 section 3.5.2); "
             f"remove the value of {attribute.name} and add another instead"
@@ -184,6 +186,38 @@ def apply_operation(
     checked = None if new is None else validate_attribute_value(rt, urn, attribute, new, compat, where=where)
     _store(data, urn, attribute, checked)
     return work + len(new) if type(new) is list else work
+
+
+def _repeats(
+    rt: ResourceType,
+    data: Mapping[str, Any],
+    urn: str | None,
+    attribute: Attribute,
+    sub: Attribute,
+    op: PatchOperation,
+    compat: CompatSettings,
+) -> bool:
+    """Whether a replace of the immutable ``sub`` of a multi-valued ``attribute`` gives every
+    value it targets (those its filter matches, or all of them) the value they already hold: it
+    modifies nothing, which RFC 7644 section 3.5.2 forbids, so it is no change rather than a
+    ``mutability`` error (RFC 7644 section 3.5.1 lets a PUT repeat an immutable value the same
+    way). A replace that targets no value would create one, and is still refused."""
+    assert op.path is not None
+    container = data if urn is None else data.get(urn)
+    current = container.get(attribute.name) if isinstance(container, Mapping) else None
+    elements = _elements(current)
+    targets = (
+        [elements[i] for i in sorted(_matched(rt, attribute, elements, op.path.filter))]
+        if op.path.filter is not None
+        else [e for e in elements if is_element(e, attribute)]
+    )
+    if not targets or op.value is None:
+        return False
+    value = normalise_operation_value(rt, op.path, op.value, compat)
+    return all(
+        isinstance(e, Mapping) and (was := _sub_value(e, sub.name)) is not _ABSENT and _same(sub, was, value)
+        for e in targets
+    )
 
 
 def _value_key(attribute: Attribute, value: Any) -> Hashable:

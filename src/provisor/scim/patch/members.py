@@ -276,6 +276,10 @@ def _set_sub(element: Mapping[str, Any], name: str, value: Any) -> dict[str, Any
     return out
 
 
+#: The sub-attributes of ``members`` set once (the Group schema): a replace never changes them.
+_IMMUTABLE_SUBS = frozenset({"value", "type", "$ref"})
+
+
 def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set[str]:
     """The members whose elements ``op`` writes, applied to ``members``: the ones its filter
     matches (or, matching none, names with ``value eq``: the element it creates), every member
@@ -285,6 +289,9 @@ def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set
     assert op.path is not None
     if op.op == "remove":
         return set()
+    sub = op.path.path.sub
+    if op.op == "replace" and sub is not None and sub.lower() in _IMMUTABLE_SUBS:
+        return set()  # refused, or the values the members hold already: none is written
     if op.path.filter is not None:
         f = op.path.filter
         matched = {e["value"] for e in elements if matches_element(f, e, rt)}
