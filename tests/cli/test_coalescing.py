@@ -187,6 +187,29 @@ def test_what_is_not_http_gets_a_scim_error_and_the_connection_closes(port: int,
     _assert_scim_400(_exchange(port, payload))
 
 
+@pytest.mark.parametrize(
+    "line",
+    [b"GET /healthz HTTP/2.0", b"GET /healthz", b"GET /healthz HTTP/0.9"],
+    ids=["2.0", "no-version", "0.9"],
+)
+def test_a_request_line_of_another_http_version_is_505(port: int, line: bytes) -> None:
+    """httptools reads these; answering them as HTTP/1.1 requests answers what was not asked
+    (RFC 9110 section 15.6.6). The SCIM Error says which version to send."""
+    ((head, body),) = _responses(_exchange(port, line + b"\r\nHost: x\r\n\r\n"))
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == b"http/1.1 505 http version not supported"
+    assert b"connection: close" in lines
+    error = json.loads(body)
+    assert error["status"] == "505" and "HTTP/1.1" in error["detail"]
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_http_1_requests_are_served(port: int, version: bytes) -> None:
+    raw = _exchange(port, b"GET /healthz HTTP/" + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    ((head, body),) = _responses(raw)
+    assert head.startswith(b"HTTP/1.1 200") and body == b'{"status":"ok"}'
+
+
 @pytest.mark.parametrize("pieces", [False, True], ids=["whole", "in-pieces"])
 def test_a_request_target_beyond_what_is_read_is_414(port: int, pieces: bool) -> None:
     # httptools' URL parser reads no target of 65,536 bytes or more; the answer says so

@@ -136,6 +136,7 @@ def test_a_client_that_went_before_its_body_is_logged_and_counted_as_499(observe
             "/scim/v2/Groups",
             "Groups",
         ),
+        (b"GET /scim/v2/Users HTTP/2.0\r\nHost: x\r\n\r\n", 505, "GET", "/scim/v2/Users", "Users"),
     ],
 )
 def test_a_request_the_protocol_answers_itself_is_logged_and_counted(

@@ -79,6 +79,7 @@ from provisor.scim.errors import (
     RequestTimeout,
     ServiceUnavailable,
     UriTooLong,
+    VersionNotSupported,
 )
 from provisor.server.errors import error_body
 from provisor.server.http import ANSWERED
@@ -202,6 +203,14 @@ WRITE_CHECKS = 4
 
 _TIMED_OUT = orjson.dumps(
     error_body(RequestTimeout("the request was not sent in time; send it again on a new connection"))
+)
+
+#: The HTTP versions a request line may name (RFC 9112 section 2.3): HTTP/1.x. httptools also
+#: reads ``HTTP/2.0`` (a request line of HTTP/1.1's form: HTTP/2 has none) and a line without a
+#: version (HTTP/0.9); answering either as HTTP/1.1 is answering what the client did not ask.
+_VERSIONS = frozenset({"1.0", "1.1"})
+_VERSION_NOT_SUPPORTED = orjson.dumps(
+    error_body(VersionNotSupported("Provisor speaks HTTP/1.1 (and 1.0): send the request as HTTP/1.1"))
 )
 
 _UPGRADE_WITH_BODY = orjson.dumps(
@@ -383,6 +392,9 @@ if HttpToolsProtocol is not None:
                 size += len(name) + len(value) + 4
             if size > MAX_HEAD_BYTES:
                 self._refused = (b"431 Request Header Fields Too Large", _HEAD_TOO_LARGE)
+                raise _Refused
+            if self.parser.get_http_version() not in _VERSIONS:
+                self._refused = (b"505 HTTP Version Not Supported", _VERSION_NOT_SUPPORTED)
                 raise _Refused
             if self.newcomer is not None:  # the connection's first request: no newcomer any more
                 self._settle()

@@ -211,6 +211,12 @@ class UriTooLong(ScimError):
     status = 414
 
 
+class VersionNotSupported(ScimError):
+    """505 (RFC 9110 section 15.6.6): the request's HTTP version is none the server speaks."""
+
+    status = 505
+
+
 class NotImplementedByServer(ScimError):
     """501: a SCIM feature this server does not implement (e.g. /Me)."""
 
