@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -94,6 +95,9 @@ def test_sync_logs_and_status(setup):
         assert {"cycle", "action", "status", "source_anchor", "target_id", "reason"} <= set(r)
     status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
     assert status["status"] == "Active" and status["users"] == 6 and status["groups"] == 1
+    finished = datetime.fromisoformat(status["last_cycle"]["finished"])
+    assert status["next_cycle_reason"] == "interval"  # the job's 40 minutes after the last cycle
+    assert datetime.fromisoformat(status["next_cycle"]) - finished == timedelta(minutes=40)
     # the state file sits next to the job file
     assert (job.parent / "clarizen-one.state.db").exists()
     # secrets never in output
@@ -167,6 +171,9 @@ def test_bad_credentials_quarantine_and_email(setup, smtp):
     assert "pvs_wrong" not in body and "quarantine" in body.lower()
     status = json.loads(provisor("status", "--job", str(job), "--json", env=env).stdout)
     assert status["status"] == "Quarantine"
+    # the next cycle is the quarantine's next attempt, not the interval after the last cycle
+    assert status["next_cycle_reason"] == "quarantine"
+    assert status["next_cycle"] == status["quarantine"]["next_attempt"]
     # while quarantined, sync refuses with a clear message
     p = provisor("sync", "--job", str(job), env=env, check=False)
     assert p.returncode != 0 and "quarantine" in p.stderr
@@ -543,6 +550,7 @@ def test_state_commands_need_none_of_the_jobs_secrets(setup, tmp_path):
         run([*PROVISOR, "status", "--job", str(job), "--json"], stdin=subprocess.DEVNULL).stdout
     )
     assert status["status"] == "Paused" and status["users"] == 6
+    assert status["next_cycle"] is None and status["next_cycle_reason"] == "paused"  # none until resumed
     # what uses the secrets still needs them, and says which
     p = run([*PROVISOR, "sync", "--job", str(job), "--once"], stdin=subprocess.DEVNULL)
     assert p.returncode == 1 and "${DIRECTORY_TOKEN} is not set in the environment" in p.stderr

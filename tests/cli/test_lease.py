@@ -127,13 +127,15 @@ def test_two_services_on_one_job_run_one_at_a_time(live, tmp_path: Path, service
         services.extend([first, second])
 
         def waiting(service: Service) -> bool:
-            return "two is being run by provisor run (pid" in service.stdout()
+            return "two is being run by provisor run every 2 seconds (pid" in service.stdout()
 
         wait_until(lambda: waiting(first) or waiting(second), "one service to wait for the other")
         holder, standby = (second, first) if waiting(first) else (first, second)
         assert f"(pid {holder.proc.pid} on " in standby.stdout()
         shown = runner(job, env)  # provisor status names the process running the job
-        assert isinstance(shown, dict) and f"pid {holder.proc.pid} on " in shown["owner"], shown
+        assert (
+            isinstance(shown, dict) and f"run every 2 seconds (pid {holder.proc.pid} on " in shown["owner"]
+        ), shown
         wait_until(lambda: len(finished(state, "two")) >= 3, "three cycles", proc=holder.proc)
         assert standby.proc.poll() is None and "resumes" not in standby.stdout()
         assert not overlapping(state.cycles("two", limit=100))
@@ -141,7 +143,9 @@ def test_two_services_on_one_job_run_one_at_a_time(live, tmp_path: Path, service
         # a sync beside the running service: refused with a clear message, exit 75
         busy = sync(job, env)
         assert busy.returncode == 75, busy.stdout + busy.stderr
-        assert f"job two is being run by provisor run (pid {holder.proc.pid} on " in busy.stderr
+        assert (
+            f"job two is being run by provisor run every 2 seconds (pid {holder.proc.pid} on " in busy.stderr
+        )
         assert "Traceback" not in busy.stderr
 
         # the holder stops: the standby takes over and runs the cycles

@@ -187,8 +187,14 @@ def register(app: typer.Typer) -> None:
         job: JobOption,
         as_json: Annotated[bool, typer.Option("--json", help="The status as one JSON object.")] = False,
     ) -> None:
-        """The job's state (Active, Paused, Quarantine), last cycle, counts and steady state."""
+        """The job's state (Active, Paused, Quarantine), last cycle, next cycle, counts and steady state.
+
+        The next cycle is when ``provisor run`` at the job's interval runs it, and why then: at
+        once (first, resume, restart), the interval after the last cycle, the quarantine's next
+        attempt, or none while the job is paused. A runner started with ``--interval`` names its
+        own interval in ``runner``."""
         from provisor.cli.engine import LoadedJob
+        from provisor.engine import schedule
         from provisor.engine.model import ObjectKind
 
         with _job(job, secrets=False) as loaded:
@@ -196,6 +202,12 @@ def register(app: typer.Typer) -> None:
             name = loaded.job.name
             st = loaded.state.job_state(name)
             cycles = loaded.state.cycles(name, limit=1)
+            upcoming = schedule.next_cycle(
+                st,
+                cycles[0] if cycles else None,
+                interval=timedelta(minutes=loaded.job.interval_minutes),
+                now=datetime.now(UTC),
+            )
             info = {
                 "job": name,
                 "status": st.status.value,
@@ -216,13 +228,8 @@ def register(app: typer.Typer) -> None:
                     "finished": cycles[0].finished.isoformat() if cycles[0].finished else None,
                     "counts": dict(cycles[0].counts),
                 },
-                "next_cycle": None
-                if not st.last_cycle_finished
-                else (
-                    datetime.fromtimestamp(
-                        st.last_cycle_finished.timestamp() + loaded.job.interval_minutes * 60, UTC
-                    )
-                ).isoformat(),
+                "next_cycle": None if upcoming.due is None else upcoming.due.isoformat(),
+                "next_cycle_reason": upcoming.reason.value,
                 "users": loaded.state.count_connections(name, ObjectKind.USER),
                 "groups": loaded.state.count_connections(name, ObjectKind.GROUP),
                 "escrows": len(loaded.state.escrows(name)),

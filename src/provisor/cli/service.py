@@ -107,7 +107,8 @@ class JobService:
         self._stopping: asyncio.Event | None = None
         self._cycle: asyncio.Task[tuple[CycleReport | None, JobState]] | None = None
         self._signals = 0
-        self.lease = JobLease(loaded.state, loaded.job.name, owner_name("run"), seconds=lease_seconds)
+        owner = owner_name(f"run every {_every(interval)}")  # as `provisor status` shows the runner
+        self.lease = JobLease(loaded.state, loaded.job.name, owner, seconds=lease_seconds)
         #: The process's exit status once :meth:`run` returns (1: the job was taken over).
         self.exit_status = 0
 
