@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+from tests.conftest import USER
 
 from provisor.cli.coalescing import (
     MAX_HEAD_BYTES,
@@ -201,6 +202,35 @@ def test_a_request_line_of_another_http_version_is_505(port: int, line: bytes) -
     assert b"connection: close" in lines
     error = json.loads(body)
     assert error["status"] == "505" and "HTTP/1.1" in error["detail"]
+
+
+@pytest.mark.parametrize(
+    ("target", "base"),
+    [
+        ("http://scim.example.com:9443", "http://scim.example.com:9443"),
+        ("HTTPS://Scim.Example.com", "https://Scim.Example.com"),
+        ("http://[::1]:8443", "http://[::1]:8443"),
+    ],
+)
+def test_a_target_in_absolute_form_names_the_host_of_the_locations(
+    port: int, tenant: tuple[str, str], target: str, base: str
+) -> None:
+    """RFC 9112 section 3.2.2: with the target in absolute form a server MUST ignore the Host
+    header and use the target's host (section 3.3: the target URI is the request-target)."""
+    _, token = tenant
+    body = json.dumps({"schemas": [USER], "userName": f"abs-{port}-{base}"}).encode()
+    request = (
+        f"POST {target}/scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/scim+json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    [(head, answer)] = _responses(_exchange(port, request))
+    assert head.startswith(b"HTTP/1.1 201"), head + answer
+    created = json.loads(answer)
+    location = f"{base}/scim/v2/Users/{created['id']}"
+    assert created["meta"]["location"] == location
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    assert {k.lower(): v for k, v in headers.items()}[b"location"] == location.encode()
 
 
 @pytest.mark.parametrize("version", [b"1.0", b"1.1"])

@@ -69,6 +69,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
+import httptools
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
 
@@ -396,6 +397,8 @@ if HttpToolsProtocol is not None:
             if self.parser.get_http_version() not in _VERSIONS:
                 self._refused = (b"505 HTTP Version Not Supported", _VERSION_NOT_SUPPORTED)
                 raise _Refused
+            if self.url[:8].lower().startswith((b"http://", b"https://")):
+                self._target_names_host()
             if self.newcomer is not None:  # the connection's first request: no newcomer any more
                 self._settle()
             newcomers = self._newcomers
@@ -414,6 +417,25 @@ if HttpToolsProtocol is not None:
                 # RFC 9110 sections 10.1.1 and 15.2: no 1xx to an HTTP/1.0 client; ignore it
                 self.expect_100_continue = False
             super().on_headers_complete()
+
+        def _target_names_host(self) -> None:
+            """A request target in absolute form (``GET http://host/scim/v2/Users``) names the
+            host the request is for: RFC 9112 section 3.2.2 has a server ignore the Host header
+            then, and section 3.3 takes the target's scheme too. So the ``Host`` the app reads
+            (and builds ``Location`` and ``meta.location`` from) is the target's authority. A
+            request without a Host header, or with several, is left to be refused 400 as any
+            such HTTP/1.1 request is (section 3.2: a client MUST send one)."""
+            hosts = [i for i, (name, _) in enumerate(self.headers) if name == b"host"]
+            try:
+                target = httptools.parse_url(self.url)
+            except httptools.HttpParserInvalidURLError:
+                return  # uvicorn's own parse of it refuses the request
+            if len(hosts) != 1 or not target.host:
+                return
+            host = b"[%s]" % target.host if b":" in target.host else target.host  # an IPv6 address
+            authority = host if target.port is None else b"%s:%d" % (host, target.port)
+            self.headers[hosts[0]] = (b"host", authority)
+            self.scope["scheme"] = target.schema.decode("ascii").lower()
 
         def on_body(self, body: bytes) -> None:
             self._parsed = True
