@@ -67,9 +67,8 @@ import asyncio
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-import httptools
 import orjson
 from uvicorn.protocols.http.flow_control import service_unavailable
 
@@ -427,15 +426,14 @@ if HttpToolsProtocol is not None:
             such HTTP/1.1 request is (section 3.2: a client MUST send one)."""
             hosts = [i for i, (name, _) in enumerate(self.headers) if name == b"host"]
             try:
-                target = httptools.parse_url(self.url)
-            except httptools.HttpParserInvalidURLError:
-                return  # uvicorn's own parse of it refuses the request
-            if len(hosts) != 1 or not target.host:
+                target = urlsplit(self.url.decode("latin-1"))
+            except ValueError:  # an IPv6 authority left open: uvicorn's own parse refuses the request
                 return
-            host = b"[%s]" % target.host if b":" in target.host else target.host  # an IPv6 address
-            authority = host if target.port is None else b"%s:%d" % (host, target.port)
-            self.headers[hosts[0]] = (b"host", authority)
-            self.scope["scheme"] = target.schema.decode("ascii").lower()
+            authority = target.netloc.rpartition("@")[2]  # without any userinfo
+            if len(hosts) != 1 or not authority:
+                return
+            self.headers[hosts[0]] = (b"host", authority.encode("latin-1"))
+            self.scope["scheme"] = target.scheme.lower()
 
         def on_body(self, body: bytes) -> None:
             self._parsed = True
