@@ -16,10 +16,10 @@ from provisor.scim.compat import CompatSettings
 from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability, ScimError
 from provisor.scim.projection import project
 from provisor.scim.resources import (
-    check_immutable,
     check_required,
     check_roles,
     etag,
+    keep_immutable,
     parse_resource,
     to_representation,
     validate_attribute_value,
@@ -189,6 +189,19 @@ def test_a_declared_attribute_named_by_a_path_is_taken_or_refused_never_dropped(
     rejects(user(name={"familyName": "L"}, **{"name.givenName": "A"}), LENIENT, "given twice")
     # a multi-valued attribute's sub-attribute has no one element to go to
     rejects(user(**{"emails.value": "a@x.com"}), LENIENT, "multi-valued")
+    # an object keyed by the core schema's URN holds core attributes (as a path-less PATCH reads it)
+    core = "urn:ietf:params:scim:schemas:core:2.0:User"
+    for compat in (LENIENT, STRICT):
+        assert parse_resource(USERS, user(**{core.upper(): {"displayName": "Z"}}), compat) == {
+            "userName": "alice@contoso.com",
+            "displayName": "Z",
+        }
+        rejects(user(displayName="A", **{core: {"displayName": "Z"}}), compat, "displayName is given twice")
+        rejects(user(**{core: "Z"}), compat, "must be an object")
+    # schemas in two spellings, in either order: neither is chosen
+    for compat in (LENIENT, STRICT):
+        rejects(user(SCHEMAS=["urn:bogus"]), compat, "schemas is given twice")
+        rejects({"SCHEMAS": ["urn:bogus"], **user()}, compat, "schemas is given twice")
     # readOnly in any form is ignored; what names nothing declared stays unknown
     plain = {"userName": "alice@contoso.com"}
     for compat in (LENIENT, STRICT):
@@ -764,20 +777,28 @@ def test_member_errors(member: dict[str, Any], message: str) -> None:
 # --- immutability (RFC 7643 section 7; RFC 7644 3.5.1) ---------------------------------------------
 
 
-def test_check_immutable() -> None:
-    check_immutable(THING, {}, {"serial": "s1"})
-    check_immutable(THING, {"serial": "s1"}, {"serial": "S1"})
+def test_keep_immutable() -> None:
+    keep_immutable(THING, {}, {"serial": "s1"})
+    keep_immutable(THING, {"serial": "s1"}, {"serial": "S1"})
     with pytest.raises(Mutability, match="serial is immutable") as info:
-        check_immutable(THING, {"serial": "s1"}, {"serial": "s2"})
+        keep_immutable(THING, {"serial": "s1"}, {"serial": "s2"})
     assert info.value.scim_type == "mutability"
     with pytest.raises(Mutability, match="serial"):
-        check_immutable(THING, {"serial": "s1"}, {})
-    check_immutable(THING, {"badge": {"code": "a"}}, {"badge": {"code": "b", "issuer": "i"}})
+        keep_immutable(THING, {"serial": "s1"}, {})
+    keep_immutable(THING, {"badge": {"code": "a"}}, {"badge": {"code": "b", "issuer": "i"}})
     with pytest.raises(Mutability, match=r"badge\.issuer"):
-        check_immutable(
+        keep_immutable(
             THING, {"badge": {"code": "a", "issuer": "i"}}, {"badge": {"code": "a", "issuer": "j"}}
         )
-    check_immutable(GROUPS, {"members": [{"value": "u1"}]}, {"members": [{"value": "u2"}]})
+    keep_immutable(GROUPS, {"members": [{"value": "u1"}]}, {"members": [{"value": "u2"}]})
+
+
+def test_an_immutable_value_given_in_another_case_keeps_the_stored_spelling() -> None:
+    """The same value (not caseExact) is no change, and the stored value does not change either:
+    "SHALL NOT be updated" (RFC 7643 section 7)."""
+    new = {"serial": "S1", "badge": {"code": "A", "issuer": "I"}}
+    keep_immutable(THING, {"serial": "s1", "badge": {"code": "a", "issuer": "i"}}, new)
+    assert new == {"serial": "s1", "badge": {"code": "A", "issuer": "i"}}  # badge.code is mutable
 
 
 # --- validate_attribute_value (also used by PATCH) ---------------------------------------------------

@@ -41,7 +41,7 @@ from provisor.scim.projection import (
     select_elements,
     specified_keys,
 )
-from provisor.scim.resources import check_immutable, etag, parse_resource, render_json, to_representation
+from provisor.scim.resources import etag, keep_immutable, parse_resource, render_json, to_representation
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
 from provisor.server.queries import ListRequest, Projection
@@ -297,7 +297,7 @@ class ResourceService:
 
         def write(unknown: frozenset[str]) -> StoredResource:
             def updater(current: StoredResource) -> Change:
-                check_immutable(rt, current.data, data)
+                keep_immutable(rt, current.data, data)
                 delta = (
                     MemberDelta(replace=_known(members, unknown)) if members is not None else MemberDelta()
                 )

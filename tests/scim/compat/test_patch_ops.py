@@ -411,10 +411,26 @@ def test_pathless_read_only_values_are_ignored_only_with_the_switch(value: dict[
         {"displayName": "a", "DISPLAYNAME": "b"},
         {E: {"department": "a", "Department": "b"}},
         {"name.givenName": "a", "NAME.GIVENNAME": "b"},
+        {E: {"department": "a"}, f"{E}:department": "b"},
+        {f"{E}:Department": "b", E: {"department": "a"}},
+        {"displayName": "a", "urn:ietf:params:scim:schemas:core:2.0:User": {"displayName": "b"}},
+        {"urn:ietf:params:scim:schemas:core:2.0:User:displayName": "a", "DisplayName": "b"},
+        {f"{E}.department": "b", E: {"department": "a"}},
     ],
-    ids=["core", "extension", "dotted"],
+    ids=[
+        "core",
+        "extension",
+        "dotted",
+        "container-and-urn",
+        "urn-and-container",
+        "core-container",
+        "core-urn",
+        "dotted-urn",
+    ],
 )
 def test_a_pathless_value_naming_an_attribute_twice_in_two_cases_is_refused(value: dict[str, Any]) -> None:
-    """Names are case-insensitive (RFC 7643 section 2.1): the last one silently won."""
+    """Names are case-insensitive (RFC 7643 section 2.1), and an attribute may be named in
+    several forms (under its schema's URN, qualified by it, dotted with Q15): the last one
+    silently won, where a POST refuses the same body."""
     with pytest.raises(InvalidValue, match="given twice"):
         q.expand_pathless_value(value, USER, ON)

@@ -132,6 +132,23 @@ def bare_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> 
 
 
 def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) -> list[tuple[str, Any]]:
+    """Turn a path-less add/replace value object into ``(path text, value)`` pairs (RFC 7644 3.5.2.1/3)
+    (:func:`_expand_pathless`); an attribute named twice, under its schema's URN and by a
+    qualified key (``{"urn:...:enterprise:2.0:User": {"department": "a"},
+    "urn:...:enterprise:2.0:User:department": "b"}``) is 400, as in a POST: neither is chosen."""
+    pairs = _expand_pathless(value, rt, compat)
+    if len(pairs) > 1:
+        named: set[tuple[str | None, str]] = set()
+        for text, _ in pairs:
+            urn, rest = rt.split_urn(text, dotted=compat.on("extension_dot_names"))
+            key = (None if urn is None or urn == rt.schema.id else urn, rest.lower())
+            if key in named:
+                raise InvalidValue(f"{text} is given twice in a path-less value")
+            named.add(key)
+    return pairs
+
+
+def _expand_pathless(value: Any, rt: ResourceType, compat: CompatSettings) -> list[tuple[str, Any]]:
     """Turn a path-less add/replace value object into ``(path text, value)`` pairs (RFC 7644 3.5.2.1/3).
 
     Without a path "the target location is the resource itself": every key is an attribute. An
@@ -195,7 +212,7 @@ def _expand_schema_object(
     rt: ResourceType, urn: str, item: Any, compat: CompatSettings
 ) -> list[tuple[str, Any]]:
     if urn == rt.schema.id:
-        return expand_pathless_value(item, rt, compat)
+        return _expand_pathless(item, rt, compat)
     if not isinstance(item, Mapping):
         raise InvalidValue(f"the value of {urn!r} must be an object of its attributes")
     out: list[tuple[str, Any]] = []

@@ -30,9 +30,9 @@ from provisor.scim.patch.request import (
 )
 from provisor.scim.resources import (
     RequiredMissing,
-    check_immutable,
     check_required,
     check_roles,
+    keep_immutable,
     validate_attribute_value,
 )
 from provisor.scim.schema.model import Attribute, AttributeType, ResourceType
@@ -78,7 +78,7 @@ def apply_patch(
             # (one replaced by a blank string stays invalidValue: a value, and not a valid one)
             raise Mutability(f"{exc.detail}: a PATCH cannot remove it (RFC 7644 section 3.5.2.2)") from None
         raise
-    check_immutable(rt, data, result)
+    keep_immutable(rt, data, result)
     check_roles(result, allowed_roles)
     return result
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from provisor.scim.resources.parse import (
     RequiredMissing,
-    check_immutable,
     check_required,
     check_roles,
+    keep_immutable,
     parse_resource,
 )
 from provisor.scim.resources.representation import (
@@ -26,12 +26,12 @@ from provisor.scim.resources.values import validate_attribute_value
 __all__ = [
     "Member",
     "RequiredMissing",
-    "check_immutable",
     "check_required",
     "check_roles",
     "document",
     "etag",
     "format_datetime",
+    "keep_immutable",
     "parse_resource",
     "render_json",
     "to_representation",

@@ -8,14 +8,15 @@ kept as ``[{"value", "type"?, "display"?}]`` for the server to move into the mem
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from provisor.scim.compat import CompatSettings, bodies
 from provisor.scim.compat.patch_ops import owning_extension
 from provisor.scim.errors import InvalidSyntax, InvalidValue, Mutability
-from provisor.scim.resources.plans import MISSING, SCHEMAS_KEY, Plan, TopLevel, plan_for, remember
+from provisor.scim.resources.plans import CORE_KEY, MISSING, SCHEMAS_KEY, Plan, TopLevel, plan_for, remember
 from provisor.scim.resources.values import compile_check, top_level_fast_type
 from provisor.scim.schema.model import Attribute, ResourceType, Schema
 
@@ -33,8 +34,10 @@ def parse_resource(
       Group URI, Q9), or are ignored with ``unknown_attributes_ignored`` (1.3), as the attributes
       of an undeclared extension are. Extension attributes whose URN is not listed need Q7.
     - Keys are resolved case-insensitively; an extension URN key holds an object of that
-      extension's attributes; ``urn:...:User:userName`` and ``urn:...:enterprise:2.0:User:department``
-      style fully-qualified keys are accepted too (RFC 7644 section 3.10).
+      extension's attributes (and the core schema's URN one of core attributes, as a path-less
+      PATCH value reads it); ``urn:...:User:userName`` and ``urn:...:enterprise:2.0:User:department``
+      style fully-qualified keys are accepted too (RFC 7644 section 3.10). An attribute named
+      twice, in any of these forms or cases, is 400 (``schemas`` too).
     - readOnly attributes (``id``, ``meta``, ``groups``) are ignored (RFC 7643 section 7); the
       writeOnly ``password`` is checked and dropped: Provisor never stores it.
     - Unknown attributes: 400 invalidValue, or dropped with ``unknown_attributes_ignored`` (1.3).
@@ -46,11 +49,19 @@ def parse_resource(
     if type(body) is not dict and not isinstance(body, Mapping):  # a JSON object skips the ABC check
         raise InvalidSyntax(f"the {rt.name} body must be a JSON object")
     plan = plan_for(rt)
-    declared = _check_schemas(rt, plan, body, compat)
+    try:
+        declared = _check_schemas(rt, plan, body, compat)
+    except InvalidValue:
+        # the first spelling of ``schemas`` was read; a second one is refused whichever comes first
+        if sum(1 for k in body if isinstance(k, str) and k.lower() == "schemas") > 1:
+            raise InvalidValue("schemas is given twice") from None
+        raise
     out: dict[str, Any] = {}
     by_path: dict[str, tuple[TopLevel, dict[str, Any]]] = {}  # sub-attributes given by path keys
     keys = plan.keys
-    for key, value in body.items():
+    schemas_seen = False
+    core: list[tuple[Any, Any]] = []  # the attributes of an object keyed by the core schema's URN
+    for key, value in chain(body.items(), core):
         if not isinstance(key, str):
             raise InvalidSyntax(f"the {rt.name} body has a non-string key")
         resolved = keys.get(key, MISSING)
@@ -66,7 +77,19 @@ def parse_resource(
             else:
                 _store(out, declared, resolved, value, compat)
             continue
+        if resolved is CORE_KEY:  # read after the body's own keys, as if they were among them
+            if value is None:
+                continue
+            if type(value) is not dict and not isinstance(value, Mapping):
+                raise InvalidValue(f"{key} must be an object holding the core schema's attributes")
+            core.extend(
+                (k, v) for k, v in value.items() if not (isinstance(k, str) and k.lower() == "schemas")
+            )
+            continue
         if resolved is SCHEMAS_KEY:
+            if schemas_seen:  # two spellings (RFC 7643 2.1: names are case-insensitive): which one?
+                raise InvalidValue("schemas is given twice")
+            schemas_seen = True
             continue
         if isinstance(resolved, Schema):
             ext = resolved
@@ -112,8 +135,11 @@ def _resolve_key(rt: ResourceType, key: str) -> Any:
     """What a body key names; the general path of :func:`parse_resource`, memoised per exact key:
     ``schemas`` (any case), an extension URN (any case) holding an object, or a top-level attribute,
     plain or fully qualified (RFC 7644 section 3.10); None when no schema declares it."""
-    if key.lower() == "schemas":
+    low = key.lower()
+    if low == "schemas":
         return SCHEMAS_KEY
+    if low == rt.schema.id.lower():
+        return CORE_KEY
     ext = rt.extension(key)
     if ext is not None:
         return ext
@@ -341,13 +367,15 @@ def _missing(value: Any) -> bool:
     return value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip())
 
 
-def check_immutable(rt: ResourceType, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+def keep_immutable(rt: ResourceType, old: Mapping[str, Any], new: MutableMapping[str, Any]) -> None:
     """``immutable`` attributes keep their value once set (RFC 7643 section 7; RFC 7644 3.5.1).
 
     An unassigned immutable attribute may be set; a set one must come back equal (case-insensitively
-    unless ``caseExact``), and removing it is a change too. Single-valued complex attributes are
-    checked per sub-attribute. Immutable sub-attributes of multi-valued attributes (``members.value``)
-    are not checked here: replacing an element is a removal plus an addition, which is allowed.
+    unless ``caseExact``), and removing it is a change too: 400 ``mutability``. One given back in
+    another case is the same value, and ``new`` gets the stored spelling back: the stored value
+    does not change ("SHALL NOT be updated"). Single-valued complex attributes are checked per
+    sub-attribute. Immutable sub-attributes of multi-valued attributes (``members.value``) are not
+    checked here: replacing an element is a removal plus an addition, which is allowed.
     """
     # Only immutable attributes and immutable sub-attributes of single-valued complex attributes can
     # fail; the plan lists those, per schema in schema order (the walk over every attribute it mirrors
@@ -357,15 +385,23 @@ def check_immutable(rt: ResourceType, old: Mapping[str, Any], new: Mapping[str, 
         new_values = new if ext_id is None else new.get(ext_id) or {}
         for attribute, where, itself, subs in checks:
             before, after = old_values.get(attribute.name), new_values.get(attribute.name)
-            if itself and before is not None and not _same(attribute, before, after):
-                raise Mutability(f"{where} is immutable and cannot be changed once set")
+            if itself and before is not None:
+                if not _same(attribute, before, after):
+                    raise Mutability(f"{where} is immutable and cannot be changed once set")
+                if after != before:
+                    new_values[attribute.name] = before
             if subs:
                 before_map = before if isinstance(before, Mapping) else {}
-                after_map = after if isinstance(after, Mapping) else {}
+                after_map = after if isinstance(after, MutableMapping) else {}
                 for sub in subs:
                     sub_before = before_map.get(sub.name)
-                    if sub_before is not None and not _same(sub, sub_before, after_map.get(sub.name)):
+                    if sub_before is None:
+                        continue
+                    sub_after = after_map.get(sub.name)
+                    if not _same(sub, sub_before, sub_after):
                         raise Mutability(f"{where}.{sub.name} is immutable and cannot be changed once set")
+                    if sub_after != sub_before:
+                        after_map[sub.name] = sub_before
 
 
 def _same(attribute: Attribute, a: Any, b: Any) -> bool:

@@ -37,6 +37,9 @@ MAX_MEMO_KEYS = 2048
 
 #: ``resolve_key`` result for the ``schemas`` key.
 SCHEMAS_KEY: Any = object()
+#: A body key naming the core schema (any case): an object of core attributes, as an extension's
+#: URN holds that extension's (``parse_resource``; a path-less PATCH value reads it so too).
+CORE_KEY: Any = object()
 
 
 #: (extension URN or None, top-level attribute, sub-attribute or None) of a PATCH path
@@ -80,7 +83,7 @@ class Plan:
     #: attributes with ``required`` (``check_required``): core, then per extension
     required_core: tuple[Attribute, ...]
     required_extensions: tuple[tuple[Schema, bool, tuple[Attribute, ...]], ...]
-    #: ``check_immutable``: per schema (None = core), the attributes that can raise there:
+    #: ``keep_immutable``: per schema (None = core), the attributes that can raise there:
     #: (attribute, where, immutable itself, its immutable sub-attributes when single-valued complex)
     immutable: tuple[tuple[str | None, tuple[tuple[Attribute, str, bool, tuple[Attribute, ...]], ...]], ...]
     #: ``to_representation``: core attribute names rendered (returned != never; Group members apart)
@@ -95,7 +98,7 @@ class Plan:
     #: whether an attribute or sub-attribute is returned only on request (RFC 7643 section 7; an
     #: extension's): then no representation is shown without :func:`projection.project`
     request_returned: bool
-    #: exact body key -> SCHEMAS_KEY, an extension Schema, a TopLevel, or None (unknown)
+    #: exact body key -> SCHEMAS_KEY, CORE_KEY, an extension Schema, a TopLevel, or None (unknown)
     keys: dict[str, Any] = field(default_factory=dict)
     #: extension URN -> exact inner key -> TopLevel or None (unknown)
     extension_keys: dict[str, dict[str, TopLevel | None]] = field(default_factory=dict)
