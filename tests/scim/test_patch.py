@@ -586,6 +586,18 @@ def test_allowed_roles() -> None:
     assert error(patch, BOB, raw, allowed_roles=["User"]).scim_type == "invalidValue"
 
 
+def test_a_role_held_already_does_not_stop_a_patch() -> None:
+    """The tenant's list narrowed after the role was given: Entra must still disable the user.
+    A role the PATCH gives is judged; one it leaves (in any case) is not."""
+    admin = {**BOB, "roles": [{"value": "Admin"}]}
+    disable = {"op": "replace", "path": "active", "value": False}
+    assert patch(admin, disable, allowed_roles=["User"])["active"] is False
+    again = {"op": "replace", "path": "roles", "value": [{"value": "admin"}, {"value": "User"}]}
+    assert patch(admin, again, allowed_roles=["User"])["roles"] == [{"value": "admin"}, {"value": "User"}]
+    more = {"op": "add", "path": "roles", "value": [{"value": "Owner"}]}
+    assert "role 'Owner' is not allowed" in error(patch, admin, more, allowed_roles=["User"]).detail
+
+
 def test_write_only_password_is_accepted_and_not_stored() -> None:
     assert patch(BOB, {"op": "replace", "path": "password", "value": "s3cret!"}) == BOB
 

@@ -79,7 +79,7 @@ def apply_patch(
             raise Mutability(f"{exc.detail}: a PATCH cannot remove it (RFC 7644 section 3.5.2.2)") from None
         raise
     keep_immutable(rt, data, result)
-    check_roles(result, allowed_roles)
+    check_roles(result, allowed_roles, held=data)
     return result
 
 

@@ -410,11 +410,16 @@ def _same(attribute: Attribute, a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def check_roles(data: Mapping[str, Any], allowed_roles: Sequence[str] | None) -> None:
+def check_roles(
+    data: Mapping[str, Any], allowed_roles: Sequence[str] | None, held: Mapping[str, Any] | None = None
+) -> None:
     """Every ``roles[].value`` is one of ``allowed_roles``, compared case-insensitively.
 
     For tenants that accept only some app roles, e.g. Clarizen One where only ``User`` is valid
-    (entra-behaviour.md section 5). ``None`` allows any role.
+    (entra-behaviour.md section 5). ``None`` allows any role. ``held``: the resource a PATCH
+    changed; the roles it held already are not the request's, so a role allowed when it was
+    given (or before the tenant's list was narrowed) does not stop a PATCH that leaves it as
+    it is (Entra disabling the user, say).
     """
     if allowed_roles is None:
         return
@@ -422,8 +427,17 @@ def check_roles(data: Mapping[str, Any], allowed_roles: Sequence[str] | None) ->
     roles = data.get("roles")
     if not isinstance(roles, list | tuple):
         return
+    kept: set[str] = set()
+    if held is not None and isinstance(held.get("roles"), list | tuple):
+        kept = {_role_value(r).lower() for r in held["roles"] if isinstance(_role_value(r), str)}
     for role in roles:
-        value = role.get("value") if isinstance(role, Mapping) else role
+        value = _role_value(role)
+        if isinstance(value, str) and value.lower() in kept:
+            continue
         if not isinstance(value, str) or value.lower() not in allowed:
             named = "a role with no value" if value is None else f"role {value!r}"
             raise InvalidValue(f"{named} is not allowed; allowed roles: {', '.join(allowed_roles)}")
+
+
+def _role_value(role: Any) -> Any:
+    return role.get("value") if isinstance(role, Mapping) else role
