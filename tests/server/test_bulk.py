@@ -661,3 +661,14 @@ def test_deeply_nested_data_fails_only_its_operation(live, client):
     )
     assert r.json()["Operations"][0]["status"] == "400"
     assert "nests deeper" not in r.json()["Operations"][0]["response"]["detail"]
+
+
+def test_a_secret_token_pasted_as_an_id_is_redacted_in_the_location_too(live, client):
+    """The result's detail redacts it (the IdP shows results in its provisioning logs); its
+    location, shown beside it, did not."""
+    secret = "pvs_" + "S3cret" * 7
+    r = client.post("/Bulk", json=bulk({"method": "DELETE", "path": f"/Users/{secret}"}))
+    assert r.status_code == 200, r.text
+    [result] = r.json()["Operations"]
+    assert result["status"] == "404" and secret not in json.dumps(result)
+    assert result["location"] == f"{live.base}/Users/%5Bredacted%5D"

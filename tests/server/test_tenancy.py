@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from tests.conftest import (
     ENTERPRISE,
@@ -498,3 +500,26 @@ def test_a_deleted_tenants_token_still_cached_gets_401_not_400(tmp_path):
             body = assert_scim_error(c.post("/Users", json=make_user("late@x.com")), 401)
             assert "deleted" in body["detail"]
             assert_scim_error(c.post("/Groups", json={"schemas": [GROUP], "displayName": "late"}), 401)
+
+
+def test_skipped_member_values_are_logged_without_secrets_or_forged_lines(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The values a client sent are its text: a Secret Token pasted among them (another
+    tenant's, say) is redacted, a newline cannot start a line of its own, each is cut short and
+    a line names ten at most."""
+    gid = create_group(client, "Logged")["id"]
+    secret = "pvs_" + "S3cret" * 7
+    forged = "y\n2099-01-01 00:00:00,000 ERROR provisor.server FORGED"
+    values = [secret, forged, "x" * 500, *(f"zz-missing-{i}" for i in range(20))]
+    body = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": v} for v in values]}],
+    }
+    with caplog.at_level(logging.INFO, logger="provisor.server"):
+        r = client.patch(f"/Groups/{gid}", json=body)
+    assert r.status_code in (200, 204), r.text
+    [line] = [rec.getMessage() for rec in caplog.records if "skipped member values" in rec.getMessage()]
+    assert secret not in line and "[redacted]" in line
+    assert "\n" not in line and "FORGED" in line  # kept, as text inside its JSON quotes
+    assert "x" * 65 not in line and "and 13 more" in line

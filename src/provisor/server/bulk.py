@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from provisor.scim.compat.credentials import without_tokens
 from provisor.scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from provisor.scim.schema.model import SchemaRegistry
 from provisor.server import bulk_paths
@@ -245,7 +246,9 @@ class BulkProcessor:
             id = ids.get(id[len(REF) :])
         if id is None:
             return None
-        return f"{base_url}{where.rt.endpoint}/{quote(id, safe='')}"
+        # a Secret Token pasted as the id is redacted, as in the error's detail beside it (the
+        # IdP shows both in its provisioning logs)
+        return f"{base_url}{where.rt.endpoint}/{quote(without_tokens(id), safe='')}"
 
 
 def operations(body: dict[str, Any]) -> Any:
