@@ -34,6 +34,23 @@ def test_no_token_and_bad_token_are_401(live, client):
     assert_scim_error(r, 401)
 
 
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        ("", "the Authorization header is empty"),
+        ("Bearer", "names the Bearer scheme but no Secret Token"),
+        ("bearer", "names the Bearer scheme but no Secret Token"),
+        ("Bearer\tpvs_abc", "with a space, not a tab"),
+        ("Bearer pvs_a, Bearer pvs_b", "send one Secret Token after Bearer"),
+        ("Basic dXNlcjpwYXNz", "use the Bearer scheme"),
+    ],
+)
+def test_a_header_naming_no_secret_token_says_what_is_wrong_with_it(live, header, says):
+    """A client that did use Bearer was told to use the Bearer scheme."""
+    r = httpx.get(f"{live.base}/Users", headers={"Authorization": header})
+    assert says in assert_scim_error(r, 401)["detail"]
+
+
 def test_okta_style_authorization_variants_reach_the_tenant_only_with_its_switch_on(live, tenant):
     """bearer_scheme_variants: 'Bearer Bearer <token>' (Okta's SCIM connection adds 'Bearer' to
     a value that has it) and a bare pvs_ token; with the tenant's switch off, 401 as before."""

@@ -35,6 +35,22 @@ log = logging.getLogger("provisor.server")
 BEARER_HINT = "use the Bearer scheme: 'Authorization: Bearer <Secret Token>'"
 
 
+def _not_bearer(authorization: str) -> str:
+    """Why an ``Authorization`` header names no Secret Token, as a client can act on it."""
+    text = authorization.strip(" \t")
+    scheme = text[:6].lower()
+    form = "'Authorization: Bearer <Secret Token>'"
+    if not text:
+        return f"the Authorization header is empty; use the Bearer scheme: {form}"
+    if scheme == "bearer" and len(text) == 6:
+        return f"the Authorization header names the Bearer scheme but no Secret Token: {form}"
+    if scheme == "bearer" and text[6] == "\t":
+        return f"separate Bearer and the Secret Token with a space, not a tab: {form}"
+    if scheme == "bearer" and text[6] == " ":
+        return f"send one Secret Token after Bearer, nothing else: {form}"
+    return BEARER_HINT
+
+
 def generate_token() -> str:
     """A new Secret Token (256 bits of randomness)."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -92,11 +108,11 @@ class Authenticator:
         Unauthorized unless the token is valid (known, not revoked, not expired). Its use is not
         recorded: a caller that checks more (the tenant's allowed networks) calls :meth:`accepted`
         once those pass."""
-        if not authorization:
+        if authorization is None:
             raise Unauthorized(f"missing Authorization header; {BEARER_HINT[0].lower()}{BEARER_HINT[1:]}")
         bearer = bearer_token(authorization)
         if bearer is None:
-            raise Unauthorized(BEARER_HINT)
+            raise Unauthorized(_not_bearer(authorization))
         token, variant = bearer
         digest = hash_token(token)
         now = self._clock()
