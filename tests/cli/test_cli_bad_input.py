@@ -595,6 +595,10 @@ def test_allowed_networks_are_set_normalised_and_removed(db: str) -> None:
     assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["allowed_networks"] == ["192.0.2.7/32", "2001:db8::/32"]
     assert "networks:   192.0.2.7/32, 2001:db8::/32" in cli("tenant", "show", "x", "--db", db).stdout
+    # an IPv4-mapped address, as a dual-stack server's log shows a client, is that IPv4 network:
+    # clients are matched as IPv4, and the mapped form locked the tenant out
+    mapped = cli("tenant", "set", "x", "--db", db, "--allow-network", "::ffff:127.0.0.1,::ffff:10.0.0.0/104")
+    assert json.loads(mapped.stdout)["allowed_networks"] == ["127.0.0.1/32", "10.0.0.0/8"]
     assert_refused(cli("tenant", "set", "x", "--db", db, "--any-network", "--allow-network", "10.0.0.0/8"), 2)
     cleared = cli("tenant", "set", "x", "--db", db, "--any-network")
     assert cleared.exit_code == 0 and "allowed_networks" not in json.loads(cleared.stdout)
@@ -690,6 +694,15 @@ def test_any_role_cannot_go_with_allowed_role(db: str) -> None:
     before = stored(db)
     refused = cli("tenant", "set", "x", "--db", db, "--any-role", "--allowed-role", "Admin")
     assert_refused(refused, 2, "--any-role", "--allowed-role")
+    assert stored(db) == before
+
+
+@pytest.mark.parametrize("value", ["User\nAdmin", "User\tAdmin", "Us\x1ber"])
+def test_an_allowed_role_with_a_control_character_is_refused_and_nothing_changes(db: str, value: str) -> None:
+    assert cli("tenant", "create", "x", "--db", db, "--allowed-role", "User").exit_code == 0
+    before = stored(db)
+    assert_refused(cli("tenant", "set", "x", "--db", db, "--allowed-role", value), 2, "control characters")
+    assert_refused(cli("tenant", "create", "y", "--db", db, "--allowed-role", value), 2, "control characters")
     assert stored(db) == before
 
 

@@ -229,6 +229,8 @@ def test_a_live_server_logs_every_request_and_no_secret(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'log.db'}")
     tenant = store.create_tenant("logged")
     token, _ = issue_token(store, tenant.id)
+    plain = store.create_tenant("plain", {"compat": {"bearer_scheme_variants": False}})
+    plain_token, _ = issue_token(store, plain.id)
     app = create_app(store, ServerConfig(access_log=True), access_log=AccessLog(sink, flush_seconds=60))
     server = BackgroundServer(app).start()
     try:
@@ -240,6 +242,8 @@ def test_a_live_server_logs_every_request_and_no_secret(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/Users?filter={query}", headers=auth).status_code == 200
         assert httpx.get(f"{base}/Users", headers={"Authorization": "Bearer pvs_wrong"}).status_code == 401
         assert httpx.get(f"{base}/Nothing", headers=auth).status_code == 404
+        # a bare token (no Bearer) of a tenant that takes none: refused, so not its request either
+        assert httpx.get(f"{base}/Users", headers={"Authorization": plain_token}).status_code == 401
         assert sink.getvalue() == ""  # kept: flush_seconds has not passed
     finally:
         server.stop()  # uvicorn's lifespan shutdown writes the kept lines
@@ -251,11 +255,13 @@ def test_a_live_server_logs_every_request_and_no_secret(tmp_path: Path) -> None:
         ("GET", "/scim/v2/Users", 200),
         ("GET", "/scim/v2/Users", 401),
         ("GET", "/scim/v2/Nothing", 404),
+        ("GET", "/scim/v2/Users", 401),
     ]
     # no tenant before a token is accepted; once one is, even a request for no route has its tenant
-    assert [x["tenant"] for x in lines] == [tenant.id, tenant.id, None, tenant.id]
+    assert [x["tenant"] for x in lines] == [tenant.id, tenant.id, None, tenant.id, None]
     assert all(x["client"] == "127.0.0.1" and x["ms"] >= 0 for x in lines)
     assert token not in text and "pvs_wrong" not in text and "secret.person" not in text
+    assert plain_token not in text
 
 
 def test_the_apps_lifespan_shutdown_writes_the_kept_lines(tmp_path: Path) -> None:

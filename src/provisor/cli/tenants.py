@@ -68,12 +68,17 @@ LABEL_MAX = 200
 def check_label(label: str) -> None:
     """A usage error for a token label with a control character or line separator (it would break
     ``token list``'s one line a token, and could drive the terminal) or longer than LABEL_MAX."""
-    import unicodedata
-
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+    if _has_control(label):
         fail(f"--label must not contain control characters (tab, newline...): {label!r}", 2)
     if len(label) > LABEL_MAX:
         fail(f"--label must be at most {LABEL_MAX} characters, not {len(label)}", 2)
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or a line or paragraph separator."""
+    import unicodedata
+
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
 
 
 def parse_switches(values: list[str]) -> dict[str, bool]:
@@ -132,6 +137,9 @@ def tenant_settings(
         roles = [r.strip() for item in allowed_roles for r in item.split(",")]
         if not any(roles):  # "" or ",": an empty list would mean any role, not none
             fail("--allowed-role needs a role name (e.g. User); --any-role lifts the restriction", 2)
+        for role in roles:
+            if _has_control(role):  # no role a client sends holds one; it would break `tenant show`
+                fail(f"--allowed-role must not contain control characters (tab, newline...): {role!r}", 2)
         settings["allowed_roles"] = list(dict.fromkeys(r for r in roles if r))
     if max_page_size is not None:
         check_range("--max-page-size", max_page_size, 1, MAX_PAGE_SIZE)

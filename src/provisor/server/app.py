@@ -129,12 +129,12 @@ class ScimApp:
             request.check_host()
             # before routing: nothing for strangers
             token, tenant, variant = self.auth.identify(request.credentials())
-            scope.setdefault("state", {})["tenant_id"] = tenant.id
             if self._follows_schemas and (now := time.monotonic()) >= self._schemas_due:
                 self._check_schemas(now)
             ctx = self.contexts.of(tenant)
             if variant and not ctx.compat.on("bearer_scheme_variants"):
-                raise Unauthorized(BEARER_HINT)
+                raise Unauthorized(BEARER_HINT)  # the token is not accepted: no tenant in the log
+            scope.setdefault("state", {})["tenant_id"] = tenant.id
             if ctx.networks is not None and not client_allowed(ctx.networks, scope.get("client")):
                 raise Forbidden(
                     UNREADABLE_SETTINGS

@@ -28,10 +28,21 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     out: list[Network] = []
     for value in values:
         try:
-            out.append(ip_network(value.strip(), strict=False))
+            network = ip_network(value.strip(), strict=False)
         except ValueError:
             raise ValueError(f"{value!r} is not a network in CIDR notation (e.g. 203.0.113.0/24)") from None
+        out.append(_as_ipv4(network))
     return tuple(out)
+
+
+def _as_ipv4(network: Network) -> Network:
+    """An IPv4-mapped IPv6 network (``::ffff:192.0.2.0/120``, as a dual-stack server's log shows
+    a client) as the IPv4 network it maps: a client is matched as IPv4 (:func:`client_allowed`),
+    so the mapped form would match nobody and lock the tenant out."""
+    mapped = network.network_address.ipv4_mapped if isinstance(network, IPv6Network) else None
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return IPv4Network(f"{mapped}/{network.prefixlen - 96}")
 
 
 def compile_networks(setting: Any) -> tuple[Network, ...] | None:
