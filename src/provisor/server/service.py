@@ -94,8 +94,9 @@ def precondition(if_match: str | None, if_none_match: str | None = None) -> Prec
     versions; None when neither is given (a blank header counts as absent).
 
     Each is ``*`` or a comma-separated list of entity tags. Ours are ``W/"<n>"``, compared weakly
-    as SCIM's are (RFC 7644 section 3.14); ``W/`` and the quotes are optional on input, so a
-    Bulk ``version`` of ``3`` names version 3. A tag that is not ours never matches.
+    as SCIM's are (RFC 7644 section 3.14); ``W/`` is optional on input, so ``"3"`` names
+    version 3 too (an unquoted ``3`` is no entity tag, RFC 9110 section 8.8.3, and names none).
+    A tag that is not ours never matches.
     """
     match_text = (if_match or "").strip()
     none_text = (if_none_match or "").strip()
