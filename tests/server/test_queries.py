@@ -565,3 +565,19 @@ def test_a_search_request_member_given_in_two_cases_is_refused(client):
         assert "'Filter' is given twice" in error["detail"] or "'filter' is given twice" in error["detail"]
     del search["Filter"]
     assert client.post("/Users/.search", json=search).json()["totalResults"] == 1
+
+
+def test_a_value_filter_on_name_tests_the_users_one_name(client):
+    """``name[...]`` (RFC 7644 section 3.4.2.2: a valuePath on any complex attribute) was 400."""
+    create_user(client, "both@x.com", name={"givenName": "Anna", "familyName": "Berg"})
+    create_user(client, "given@x.com", name={"givenName": "Anna"})
+    create_user(client, "nameless@x.com")
+
+    def found(text: str) -> list[str]:
+        page = client.get("/Users", params={"filter": text, "sortBy": "userName"}).json()
+        return [u["userName"] for u in page["Resources"]]
+
+    assert found('name[givenName eq "anna"]') == ["both@x.com", "given@x.com"]
+    assert found('name[givenName eq "Anna" and familyName sw "b"]') == ["both@x.com"]
+    assert found("name[not (familyName pr)]") == ["given@x.com"]  # a name, without a familyName
+    assert found('not (name[givenName eq "Anna"])') == ["nameless@x.com"]

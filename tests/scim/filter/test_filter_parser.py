@@ -251,7 +251,7 @@ def test_value_path_on_a_simple_multi_valued_attribute_names_its_values_value() 
         ('tags[type eq "x"]', "each of its values is named 'value'"),
         ('tags[value.x eq "x"]', "each of its values is named 'value'"),
         ('ports[value eq "80"]', "must be compared with a number"),
-        ('schemas[value eq "x"]', "needs a multi-valued attribute"),
+        ('schemas[value eq "x"]', "needs a complex or multi-valued attribute"),
     ],
 )
 def test_value_path_on_a_simple_attribute_refusals(text: str, detail: str) -> None:
@@ -442,9 +442,9 @@ ERRORS = [
     ('userName eq "a\x01"', "invalid string literal", 12),
     ('emails[type eq "work"].value eq "x"', "only allowed in a PATCH path", 22),
     ('emails[type eq "w" and emails[type eq "x"]]', "cannot be nested", 29),
-    ('name[givenName eq "x"]', "needs a multi-valued attribute", 4),
-    ('userName[value eq "x"]', "needs a multi-valued attribute", 8),
-    ('emails.value[type eq "x"]', "needs a multi-valued attribute", 12),
+    ('name[givenName eq "x"].familyName eq "y"', "only allowed in a PATCH path", 22),
+    ('userName[value eq "x"]', "needs a complex or multi-valued attribute", 8),
+    ('emails.value[type eq "x"]', "needs a complex or multi-valued attribute", 12),
     ('emails[nope eq "x"]', "unknown sub-attribute 'nope' of 'emails'", 7),
     ("userName eq jyoung", "must be quoted", 12),
     ("active gt true", "'gt' is not defined for the boolean", 7),
@@ -557,6 +557,18 @@ def test_parse_is_cached_per_resource_type() -> None:
     assert parse_filter('displayName eq "x"', GROUP_RT) == Compare(AttrPath(None, "displayName"), EQ, "x")
     with pytest.raises(InvalidFilter):
         parse_filter('userName eq "cache-me"', GROUP_RT)
+
+
+def test_a_value_filter_on_a_single_valued_complex_attribute_tests_its_one_value() -> None:
+    """RFC 7644 section 3.4.2.2's valuePath takes any complex attribute: the one value must be
+    there and match (``name[givenName eq "a"]`` reads as ``name.givenName eq "a"``, and
+    ``name[not (givenName pr)]`` needs a name without a givenName, not no name at all)."""
+    name, given, family = (AttrPath(None, "name", s) for s in (None, "givenName", "familyName"))
+    assert p('NAME[givenName eq "a" and not (familyName pr)]') == And(
+        Present(name), And(Compare(given, EQ, "a"), Not(Present(family)))
+    )
+    with pytest.raises(InvalidPath, match="needs a multi-valued attribute"):
+        parse_patch_path('name[givenName eq "x"]', USER_RT)  # a PATCH path's brackets pick values
 
 
 def test_entras_lookups_are_not_kept() -> None:

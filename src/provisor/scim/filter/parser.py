@@ -453,6 +453,13 @@ class _Parser:
             )
         self.i += 1
         if is_value_path:
+            if (
+                self.mode == "filter"
+                and sub is None
+                and not top.multi_valued
+                and top.type is AttributeType.COMPLEX
+            ):
+                return self.one_value_path(resolved)
             return self.value_path(resolved, pos)
         if kind != WORD:
             self.fail(f"expected an operator after '{word}', found {_describe(self.toks[self.i])}", op_pos)
@@ -525,12 +532,28 @@ class _Parser:
             return _NEVER if is_null else _ALWAYS
         return _ALWAYS if op is CompareOp.EQ and is_null else _NEVER
 
+    def one_value_path(self, resolved: _Resolved) -> Filter:
+        """``name[givenName eq "a" and familyName eq "b"]``: a value filter on a single-valued
+        complex attribute (RFC 7644 section 3.4.2.2's grammar allows any complex attribute), whose
+        one value must be there and match: ``name pr and (name.givenName eq "a" and ...)``."""
+        urn, top, _ = resolved
+        _, _, bracket = self.toks[self.i]
+        self.enter(bracket)
+        self.i += 1
+        inner = self.or_exp((urn, top, None))
+        self.close("]", bracket)
+        kind, text, after = self.toks[self.i]
+        if kind == WORD and text.startswith("."):
+            self.fail(f"'{text}' after ']' is only allowed in a PATCH path", after)
+        return And(present(self.rt, AttrPath(urn, top.name)), inner)
+
     def value_path(self, resolved: _Resolved, pos: int) -> ValuePath:
         urn, top, sub = resolved
         _, _, bracket = self.toks[self.i]
         if sub is not None or not top.multi_valued or (urn is None and top.name == "schemas"):
             shown = f"{top.name}.{sub.name}" if sub is not None else top.name
-            self.fail(f"'[...]' needs a multi-valued attribute; '{shown}' is not one", bracket)
+            needs = "a complex or multi-valued" if self.mode == "filter" else "a multi-valued"
+            self.fail(f"'[...]' needs {needs} attribute; '{shown}' is not one", bracket)
         self.enter(bracket)
         self.i += 1
         inner = self.or_exp((urn, top, None))
