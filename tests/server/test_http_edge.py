@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user
+from tests.conftest import ENTERPRISE, GROUP, PATCH_OP, USER, assert_scim_error, create_user, make_user
 
 
 def count_users(client: httpx.Client) -> int:
@@ -579,3 +579,18 @@ def test_a_body_cut_short_by_the_client_runs_nothing(live, tenant, client, how):
         deadline -= 1
         assert client.get("/Users", params={"filter": flt}).json()["totalResults"] == 0
         time.sleep(0.02)
+
+
+def test_an_error_repeats_at_most_a_little_of_what_the_client_sent(live):
+    """A 409 for a taken userName of 200,000 characters, or a 400 naming hundreds of unknown
+    member ids, sent it all back: an answer as large as the request, for every retry."""
+    _, token = live.new_tenant({"strict": True})  # unknown members refused, not skipped
+    with live.client(token) as c:
+        long_name = "a" * 200_000 + "@x.com"
+        create_user(c, long_name)
+        taken = assert_scim_error(c.post("/Users", json=make_user(long_name)), 409, "uniqueness")
+        assert len(taken["detail"]) < 200 and "aaa...' is already in use" in taken["detail"]
+        members = [{"value": f"no-such-id-{i:03}-" + "z" * 100} for i in range(500)]
+        group = {"schemas": [GROUP], "displayName": "Many unknown", "members": members}
+        detail = assert_scim_error(c.post("/Groups", json=group), 400, "invalidValue")["detail"]
+        assert len(detail) < 1_500 and detail.endswith("... and 490 more")

@@ -36,8 +36,11 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
             str(exc) or "the resource has changed (If-Match does not match its version)"
         )
     if isinstance(exc, store.UnknownMember):
+        values = list(exc.values)
+        shown = ", ".join(v if len(v) <= 64 else f"{v[:64]}..." for v in values[:10])
+        more = f" and {len(values) - 10} more" if len(values) > 10 else ""
         return scim.InvalidValue(
-            f"members must be ids of Users or Groups of this tenant; unknown: {', '.join(exc.values)}"
+            f"members must be ids of Users or Groups of this tenant; unknown: {shown}{more}"
         )
     if isinstance(exc, store.StoreBusy):
         return scim.ServiceUnavailable(

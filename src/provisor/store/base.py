@@ -84,7 +84,8 @@ class UniquenessViolation(StoreError):
     """A value that must be unique in the tenant (userName, case-insensitively) is taken."""
 
     def __init__(self, attribute: str, value: str) -> None:
-        super().__init__(f"{attribute} {value!r} is already in use")
+        shown = value if len(value) <= 100 else f"{value[:100]}..."  # the message is the 409's detail
+        super().__init__(f"{attribute} {shown!r} is already in use")
         self.attribute = attribute
         self.value = value
 
