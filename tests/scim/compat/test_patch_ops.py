@@ -434,3 +434,36 @@ def test_a_pathless_value_naming_an_attribute_twice_in_two_cases_is_refused(valu
     silently won, where a POST refuses the same body."""
     with pytest.raises(InvalidValue, match="given twice"):
         q.expand_pathless_value(value, USER, ON)
+
+
+# Q7 undeclared_extension_schemas: an extension's attribute named without its URN
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "replace", "path": "department", "value": "Sales"},
+        {"op": "add", "path": "Department", "value": "Sales"},
+        {"op": "add", "value": {"department": "Sales"}},
+        {"op": "replace", "value": {"DEPARTMENT": "Sales", "title": "t"}},
+    ],
+    ids=["path", "path-in-another-case", "pathless", "pathless-with-core"],
+)
+def test_q7_an_extension_attribute_without_its_urn_is_that_extensions(op: dict[str, Any]) -> None:
+    """A POST's top-level ``department`` is stored under the enterprise URN; a PATCH naming it
+    so was answered 200 and dropped (read as an unknown attribute)."""
+    data = {"userName": "a", "title": "t"}
+    assert run(data, op, ON) == {"userName": "a", "title": "t", E: {"department": "Sales"}}
+    off = without("undeclared_extension_schemas")
+    if "path" in op:
+        with pytest.raises(InvalidPath):
+            run(data, op, CompatSettings.strict())
+    else:
+        assert run(data, op, off) == data  # unknown_attributes_ignored still skips it
+        with pytest.raises(InvalidPath):
+            run(data, op, CompatSettings.strict())
+
+
+def test_q7_the_same_attribute_with_and_without_its_urn_is_given_twice() -> None:
+    with pytest.raises(InvalidValue, match="given twice"):
+        q.expand_pathless_value({"department": "a", E: {"department": "b"}}, USER, ON)

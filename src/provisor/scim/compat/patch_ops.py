@@ -13,6 +13,7 @@ reading rejects, each gated by its switch in :class:`~provisor.scim.compat.Compa
 | ``roles_json_strings``      | Q8    | :func:`normalise_value` (via ``bodies``)               |
 | ``unmatched_filter_creates``| 1.4   | :func:`element_from_filter`                            |
 | ``unknown_attributes_ignored``| 1.3 | :func:`expand_pathless_value`, :func:`path_head_known` |
+| ``undeclared_extension_schemas``| Q7 | :func:`unqualified_extension_path`, :func:`expand_pathless_value` |
 | ``pathless_read_only_ignored``| Okta | :func:`expand_pathless_value`                         |
 
 All functions are pure: they return new values and never mutate their arguments.
@@ -131,6 +132,19 @@ def bare_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> 
     return f"{urn}:{text}" if urn is not None else None
 
 
+def unqualified_extension_path(rt: ResourceType, text: str, compat: CompatSettings) -> str | None:
+    """Q7 (``undeclared_extension_schemas``): a path whose attribute no core attribute has but one
+    extension declares (``department``, ``employeeNumber[...]``) names that extension's, qualified
+    here with its URN, as a POST body's top-level ``department`` is (``parse_resource``); None
+    when the switch is off or the name is the core schema's or no extension's. (``manager``
+    has Q5 too: :func:`bare_extension_path`.)"""
+    if not bodies.undeclared_extension_allowed(compat) or text[:4].lower() == "urn:":
+        return None
+    _, head = path_head(rt, text)
+    urn = owning_extension(rt, head)
+    return f"{urn}:{text}" if urn is not None else None
+
+
 def expand_pathless_value(value: Any, rt: ResourceType, compat: CompatSettings) -> list[tuple[str, Any]]:
     """Turn a path-less add/replace value object into ``(path text, value)`` pairs (RFC 7644 3.5.2.1/3)
     (:func:`_expand_pathless`); an attribute named twice, under its schema's URN and by a
@@ -191,6 +205,13 @@ def _expand_pathless(value: Any, rt: ResourceType, compat: CompatSettings) -> li
             continue
         found = rt.attribute(None, key)
         if found is None:
+            qualified = unqualified_extension_path(rt, key, compat)
+            if qualified is not None:  # Q7: an extension's attribute named without its URN
+                if _read_only_head(rt, qualified):
+                    _read_only(qualified, compat)
+                else:
+                    out.append((qualified, item))
+                continue
             if compat.on("unknown_attributes_ignored"):
                 continue
             raise InvalidPath(f"unknown attribute {key!r} in a path-less value")

@@ -229,7 +229,9 @@ def resolve_path(text: str, rt: ResourceType, compat: CompatSettings) -> PatchPa
     colon = quirks.colon_after_urn(rt, text, compat)
     if colon is not None:
         candidates.append(colon)
-    qualified = quirks.bare_extension_path(rt, text, compat)
+    qualified = quirks.bare_extension_path(rt, text, compat) or quirks.unqualified_extension_path(
+        rt, text, compat
+    )
     if qualified is not None:
         candidates.append(qualified)
     for candidate in [text, *candidates]:
