@@ -1202,3 +1202,20 @@ def test_an_add_of_a_value_the_attribute_holds_in_another_case_changes_nothing()
     cert = {"userName": "a", "x509Certificates": [{"value": "aGVsbG8="}]}
     added = patch(cert, {"op": "add", "path": "x509Certificates", "value": [{"value": "AGVSBG8="}]})
     assert len(added["x509Certificates"]) == 2
+
+
+@pytest.mark.parametrize("compat", [D, S], ids=["default", "strict"])
+def test_a_value_with_primary_false_is_the_value_without_primary(compat: CompatSettings) -> None:
+    """RFC 7643 section 2.4: a value without "primary" is not primary. The server writes
+    ``primary: false`` when it demotes a value; the same value added again was a duplicate."""
+    user = {**BOB, "roles": [{"value": "r1", "primary": True}]}
+    out = patch(
+        user, {"op": "add", "path": "roles", "value": [{"value": "r2", "primary": True}]}, compat=compat
+    )
+    assert out["roles"] == [{"value": "r1", "primary": False}, {"value": "r2", "primary": True}]
+    again = patch(out, {"op": "add", "path": "roles", "value": [{"value": "r1"}]}, compat=compat)
+    assert again["roles"] == out["roles"]
+    home = {"value": "b@x.example", "type": "home"}
+    user = {**BOB, "emails": [home]}
+    added = patch(user, {"op": "add", "path": "emails", "value": [{**home, "primary": False}]}, compat=compat)
+    assert added["emails"] == [home]

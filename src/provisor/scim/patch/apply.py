@@ -222,15 +222,18 @@ def _repeats(
 
 def _value_key(attribute: Attribute, value: Any) -> Hashable:
     """What makes two values of a multi-valued ``attribute`` the same value: their sub-attributes
-    (names in any case; strings folded unless the sub-attribute is caseExact), or the value
-    itself (folded unless the attribute is caseExact). Types are part of it: true is not 1."""
+    (names in any case; strings folded unless the sub-attribute is caseExact; ``primary: false``
+    as no ``primary``), or the value itself (folded unless the attribute is caseExact). Types are
+    part of it: true is not 1."""
     if isinstance(value, Mapping):
         parts = []
         for name, item in value.items():
             if item is None:
                 continue
-            sub = attribute.sub(name) if isinstance(name, str) else None
             low = name.lower() if isinstance(name, str) else repr(name)
+            if item is False and low == "primary":
+                continue  # RFC 7643 section 2.4: a value without "primary" is not primary, the same
+            sub = attribute.sub(name) if isinstance(name, str) else None
             parts.append((low, _scalar_key(item, sub is not None and sub.case_exact)))
         return ("object", frozenset(parts))
     return ("value", _scalar_key(value, attribute.case_exact))
