@@ -76,6 +76,17 @@ def test_the_schemas_say_which_names_are_unique_as_the_server_enforces(client):
     )
 
 
+def test_the_schemas_say_a_member_needs_a_value_as_the_server_enforces(client):
+    """RFC 7643 section 4.2 serves members.value as not required; Provisor refuses a member
+    without one (it names no resource), so its schema says so."""
+    members = next(a for a in client.get(f"/Schemas/{GROUP}").json()["attributes"] if a["name"] == "members")
+    assert next(s["required"] for s in members["subAttributes"] if s["name"] == "value") is True
+    group = {"schemas": [GROUP], "displayName": "Nameless member", "members": [{"display": "x"}]}
+    assert (
+        "members[0].value is required" in assert_scim_error(client.post("/Groups", json=group), 400)["detail"]
+    )
+
+
 def test_a_filter_on_a_discovery_endpoint_is_403(client):
     # RFC 7644 section 4: the discovery endpoints do not filter; a filter gets 403 so that no
     # client takes its conditions for applied
