@@ -34,21 +34,11 @@ def _observe(phase: str, info: dict[str, Any]) -> None:
 
 
 async def measure(url: str, workload: str, requests: int) -> None:
-    from provisor.server import ServerConfig, create_app
-    from provisor.server.auth import issue_token
     from provisor.store.sql import SqlStore
 
     store = SqlStore(url)
     try:
-        tenant = store.list_tenants()[0]
-        token, _ = issue_token(store, tenant.id, label="gc_pauses")
-        app = create_app(store, ServerConfig(access_log=False))
-        with store.engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT id, user_name FROM resources WHERE tenant_id = ? AND resource_type = 'User'",
-                (tenant.id,),
-            ).all()
-        users = [(str(r[0]), str(r[1])) for r in rows]
+        app, _, token, users = inprocess.serve_store(store, "gc_pauses")
         headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]
         sent: list[dict[str, Any]] = []
         request = inprocess._workload(workload, users, inprocess._caller(app, headers, sent))

@@ -131,22 +131,12 @@ def main() -> int:
 
 
 async def measure(url: str, workload: str, rounds: int, requests: int, access_log: bool) -> list[float]:
-    from provisor.server import ServerConfig, create_app
-    from provisor.server.auth import issue_token
     from provisor.store.sql import SqlStore
 
     store = SqlStore(url)
     try:
-        tenant = store.list_tenants()[0]
-        token, _ = issue_token(store, tenant.id, label="inprocess")
-        app = create_app(store, ServerConfig(access_log=access_log))
-        with store.engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT id, user_name FROM resources WHERE tenant_id = ? AND resource_type = 'User'",
-                (tenant.id,),
-            ).all()
-        users = [(str(r[0]), str(r[1])) for r in rows]
-        joining = _joining(store, tenant.id) if workload == "member_add" else None
+        app, tenant_id, token, users = serve_store(store, "inprocess", access_log=access_log)
+        joining = _joining(store, tenant_id) if workload == "member_add" else None
         headers = [
             (b"host", b"127.0.0.1:8000"),
             (b"authorization", f"Bearer {token}".encode()),
@@ -174,6 +164,25 @@ async def measure(url: str, workload: str, rounds: int, requests: int, access_lo
         return out
     finally:
         store.close()
+
+
+def serve_store(
+    store: Any, label: str, *, access_log: bool = False
+) -> tuple[Any, str, str, list[tuple[str, str]]]:
+    """The app over ``store`` and what a workload needs of it: (app, the first tenant's id, a new
+    token of it labelled ``label``, the (id, userName) of each of its Users)."""
+    from provisor.server import ServerConfig, create_app
+    from provisor.server.auth import issue_token
+
+    tenant = store.list_tenants()[0]
+    token, _ = issue_token(store, tenant.id, label=label)
+    app = create_app(store, ServerConfig(access_log=access_log))
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, user_name FROM resources WHERE tenant_id = ? AND resource_type = 'User'",
+            (tenant.id,),
+        ).all()
+    return app, tenant.id, token, [(str(r[0]), str(r[1])) for r in rows]
 
 
 Call = Callable[[str, str, bytes, bytes], Awaitable[None]]
