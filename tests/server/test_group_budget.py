@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import LiveServer, create_group, create_user, serving
+from tests.conftest import PATCH_OP, LiveServer, create_group, create_user, serving
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 BUDGET = 10
@@ -168,3 +168,39 @@ def test_a_user_in_more_groups_than_the_budget_is_listed_whole(budgeted: LiveSer
         assert len(client.get(f"/Users/{big}").json()["groups"]) == BUDGET + 2
         pages = by_index(client, count=10)
         assert listed(pages) == [big, small]
+
+
+def members(page: dict[str, Any]) -> int:
+    return sum(len(r.get("members", ())) for r in page["Resources"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"filter": "displayName pr"}, {"sortBy": "displayName"}, {"filter": 'externalId eq "g"'}],
+    ids=["list", "filter", "sorted", "lookup"],
+)
+def test_a_page_of_groups_ends_at_the_group_whose_members_reach_the_budget(
+    crowd: tuple[httpx.Client, list[str]], params: dict[str, str]
+) -> None:
+    """The same budget holds a page of Groups' members: 25 groups of 20,000 members made one
+    GET /Groups 77 MiB of JSON. Each Group comes whole; excludedAttributes=members is not cut."""
+    client, _ = crowd
+    if "externalId" in params.get("filter", ""):
+        for g in client.get("/Groups", params={"excludedAttributes": "members", "count": 100}).json()[
+            "Resources"
+        ]:
+            patch = {"op": "replace", "path": "externalId", "value": "g"}
+            ok = client.patch(f"/Groups/{g['id']}", json={"schemas": [PATCH_OP], "Operations": [patch]})
+            assert ok.status_code in (200, 204), ok.text
+    whole = client.get("/Groups", params={**params, "count": 100, "excludedAttributes": "members"}).json()
+    assert whole["itemsPerPage"] == whole["totalResults"] == 7
+    pages = by_index(client, "/Groups", **params, count=100)
+    assert all(p["totalResults"] == 7 for p in pages)
+    assert [r["id"] for p in pages for r in p["Resources"]] == [r["id"] for r in whole["Resources"]]
+    for page in pages[:-1]:
+        kept = page["Resources"]
+        assert members(page) >= BUDGET or page is pages[-2]  # cut at the budget, but the last
+        assert members({"Resources": kept[:-1]}) < BUDGET  # the Group before the cut was under it
+        for r in kept:
+            assert r["members"] == client.get(f"/Groups/{r['id']}").json()["members"]
+    assert len(pages) > 2  # cut at least once: 32 members against a budget of 10

@@ -129,6 +129,10 @@ class Lookups:
         groups = groups_column(dialect)
         #: ``COLUMNS`` and the ``groups`` column, for listings compiled per query
         self.columns_groups = (*COLUMNS, groups)
+        #: ``COLUMNS`` and each Group's number of members, for a page of Groups with their members
+        #: (``resources.MemberBudget``): a count over the covering by-group index
+        members = select(func.count()).where(M.c.group_pk == R.c.pk).scalar_subquery()
+        self.columns_member_count = (*COLUMNS, members)
         #: (resources held, deletions ever) of a tenant and type (``resource_counts``), by key
         self.held = Prepared(
             engine,

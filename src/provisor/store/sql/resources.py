@@ -201,6 +201,38 @@ class PageReader:
         return rows, more
 
 
+class MemberBudget:
+    """The rows of a page of Groups read with each one's number of members (the last column),
+    within a budget of members (``Query.group_budget``, the page's references): a page of a
+    hundred Groups of 20,000 members each would otherwise be some 80 MB of JSON from one request.
+
+    :meth:`read` takes the rows as the database computes them and, once the members counted reach
+    the budget, reads no further row but one, to know whether the page was cut short. At least
+    one Group is always kept, whole: a page is never cut inside a Group (a GET of that Group by id
+    returns all its members too)."""
+
+    __slots__ = ("_budget", "_more", "_rows")
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._rows: list[Any] = []
+        self._more = False
+
+    def read(self, rows: Iterable[Any]) -> None:
+        spent = 0
+        found = iter(rows)
+        for row in found:
+            self._rows.append(row)
+            spent += int(row[6] or 0)
+            if spent >= self._budget:
+                self._more = next(found, None) is not None
+                return
+
+    def finish(self) -> tuple[list[Any], bool]:
+        """(the rows kept, whether rows that matched were left out)."""
+        return self._rows, self._more
+
+
 class SqlResources:
     """Create, read, search, update and delete resources; every statement is scoped by tenant."""
 
@@ -383,11 +415,16 @@ class SqlResources:
         fast = self._fast(tenant_id, rt, query)
         if fast is not None:
             lookup, params = fast
-            if not (query.with_members and rt.name == "Group"):
+            members = query.with_members and rt.name == "Group"
+            if self._member_budget(rt, query, lookup):
+                fast = None
+            elif not members:
                 try:
                     return self._matched(OneStatement(self.connections), rt.name, lookup, params, query)
                 except NeedsSnapshot:
                     pass
+        if fast is not None:
+            lookup, params = fast
             # more than one statement (the members of groups, the groups above nested groups, a
             # count of a full page): one snapshot, so that another process's write between them
             # never shows a version with the members or groups of another
@@ -395,6 +432,14 @@ class SqlResources:
                 return self._matched(tx, rt.name, lookup, params, query)
         with self._read.connect() as conn:
             return self._compiled(conn, tenant_id, rt, query)
+
+    @staticmethod
+    def _member_budget(rt: ResourceType, query: Query, lookup: Lookup) -> bool:
+        """Whether a lookup's Groups, with their members, are read as a listing within the
+        page's budget of members (:class:`MemberBudget`): a lookup that may match many does."""
+        return (
+            query.with_members and rt.name == "Group" and query.group_budget is not None and not lookup.single
+        )
 
     def snapshot(self) -> AbstractContextManager[base.Reads]:
         """Reads that see one state of the database, for an answer that takes several (see
@@ -419,12 +464,16 @@ class SqlResources:
         """A page of ``query`` compiled to SQL, read on ``conn`` (in its transaction)."""
         groups = query.with_groups and rt.name == "User"
         columns = self._lookups.columns_groups if groups else COLUMNS
-        reader = self._user_page(OnConnection(conn), query.group_budget) if groups else None
+        reader: PageReader | MemberBudget | None = (
+            self._user_page(OnConnection(conn), query.group_budget) if groups else None
+        )
+        if query.with_members and rt.name == "Group" and query.group_budget is not None:
+            columns, reader = self._lookups.columns_member_count, MemberBudget(query.group_budget)
         total, rows, cut = self._listing(conn, tenant_id, rt, query, columns, reader)
         loaded = {}
         if query.with_members and rt.name == "Group" and rows:
             loaded = self._members.load_members(OnConnection(conn), [r[0] for r in rows])
-        groups_read = reader.groups if reader else None
+        groups_read = reader.groups if isinstance(reader, PageReader) else None
         found = _page(total, rows, rt.name, loaded, groups_read, cut, self._withdrawn.get(rt.name, ()))
         positions = _positions(query, rows)
         return found if positions is None else replace(found, positions=positions)
@@ -498,7 +547,7 @@ class SqlResources:
         rt: ResourceType,
         query: Query,
         columns: Sequence[Any],
-        reader: PageReader | None = None,
+        reader: PageReader | MemberBudget | None = None,
     ) -> tuple[int, list[Any], bool]:
         """(totalResults, the page's rows of ``columns``, the first of which is ``pk``, whether
         ``reader`` cut the page short) for a filter compiled to SQL, sorted and paged. An
@@ -794,7 +843,7 @@ class _Snapshot:
         resources, conn = self._resources, self._on()
         rt = resources._rt(resource_type)
         fast = resources._fast(tenant_id, rt, query)
-        if fast is not None:
+        if fast is not None and not resources._member_budget(rt, query, fast[0]):
             return resources._matched(OnConnection(conn), rt.name, fast[0], fast[1], query)
         return resources._compiled(conn, tenant_id, rt, query)
 
@@ -846,7 +895,9 @@ def _page(
     withdrawn: Withdrawn = (),
 ) -> Page:
     if loaded:
-        return Page(total, [stored(r, resource_type, tuple(loaded[r[0]]), None, withdrawn) for r in rows])
+        return Page(
+            total, [stored(r, resource_type, tuple(loaded[r[0]]), None, withdrawn) for r in rows], cut
+        )
     if groups is not None:
         found = [stored(r, resource_type, None, groups[i], withdrawn) for i, r in enumerate(rows)]
         return Page(total, found, cut)
