@@ -217,7 +217,11 @@ def test_serve_https_with_tls_12_or_newer(db, tmp_path):
     token = run("tenant", "create", "tls", db=db).stdout.strip().splitlines()[-1]
     port = free_port()
     server = subprocess.Popen(
-        [*PROVISOR, "serve", "--db", db, "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)],
+        [
+            *PROVISOR,
+            *("serve", "--db", db, "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)),
+            *("--shutdown-timeout", "1"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -240,6 +244,16 @@ def test_serve_https_with_tls_12_or_newer(db, tmp_path):
             old.maximum_version = ssl.TLSVersion.TLSv1_1
         with pytest.raises((httpx.ConnectError, ssl.SSLError)):
             httpx.get(f"https://127.0.0.1:{port}/healthz", verify=old)
+        # a kept-alive client that never answers TLS's close held a stop 30 s: now --shutdown-timeout
+        with ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1"
+        ) as idle:
+            idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert idle.recv(100).startswith(b"HTTP/1.1 200")
+            stopping = time.monotonic()
+            server.terminate()
+            server.communicate(timeout=20)
+            assert time.monotonic() - stopping < 8
     finally:
         server.terminate()
         server.communicate(timeout=20)

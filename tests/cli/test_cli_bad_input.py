@@ -99,6 +99,8 @@ def stored(db: str) -> list[tuple[Any, ...]]:
         ("--write-timeout", "0"),
         ("--write-timeout", "-1"),
         ("--write-timeout", "nan"),
+        ("--shutdown-timeout", "0"),
+        ("--shutdown-timeout", "inf"),
         ("--write-timeout", "3601"),
         ("--max-connections", "0"),
         ("--max-connections", "1000001"),

@@ -59,6 +59,8 @@ def test_requests_on_a_database_gone_under_the_server_are_503_and_logged_once(
         assert "cannot use its database" in error["detail"]
         assert answers[0].headers["retry-after"] == "30"
         assert httpx.get(f"{server.root}/readyz").status_code == 503
+        [why] = [r.getMessage() for r in caplog.records if "not ready" in r.getMessage()][-1:]
+        assert "['" not in why and "\n" not in why  # the first line of the error, as text
         logged = [r for r in caplog.records if "answered 503" in r.getMessage()]
         assert logged and all(r.exc_info is None for r in logged)  # one line each, no traceback
         assert not [r for r in caplog.records if r.getMessage() == "unhandled error"]

@@ -35,6 +35,8 @@ MAX_TRACE = 1000
 #: ``WRITE_TIMEOUT``, ``provisor.cli.serving.MAX_CONNECTIONS``: kept here so that the CLI starts
 #: without uvicorn).
 HEADER_TIMEOUT, BODY_TIMEOUT, WRITE_TIMEOUT = 10.0, 30.0, 30.0
+#: ``serve``'s longest wait at a stop for the requests under way and the connections closing.
+SHUTDOWN_TIMEOUT = 10.0
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 3600.0
 MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT = 1000, 1_000_000
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -25,6 +25,7 @@ from provisor.cli.common import (
     MAX_PAGE_SIZE,
     MAX_TIMEOUT,
     MIN_TIMEOUT,
+    SHUTDOWN_TIMEOUT,
     WRITE_TIMEOUT,
     DbOption,
     check_range,
@@ -143,6 +144,15 @@ def serve(
             envvar="PROVISOR_WRITE_TIMEOUT",
         ),
     ] = WRITE_TIMEOUT,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a stop (SIGTERM, Ctrl-C) waits for the requests under way and the "
+            "connections closing (a TLS client that does not answer the close); then the server "
+            "exits, and requests still running get no answer.",
+            envvar="PROVISOR_SHUTDOWN_TIMEOUT",
+        ),
+    ] = SHUTDOWN_TIMEOUT,
     max_connections: Annotated[
         int,
         typer.Option(
@@ -172,6 +182,7 @@ def serve(
     check_range("--header-timeout", header_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--body-timeout", body_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--write-timeout", write_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
+    check_range("--shutdown-timeout", shutdown_timeout, MIN_TIMEOUT, MAX_TIMEOUT)
     check_range("--max-connections", max_connections, 1, MAX_CONNECTIONS_LIMIT)
     check_range("--max-connections-per-client", max_connections_per_client, 0, MAX_CONNECTIONS_LIMIT)
     if not host.strip():  # asyncio would listen on every interface
@@ -208,6 +219,7 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             write_timeout=write_timeout,
+            shutdown_timeout=shutdown_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
         )

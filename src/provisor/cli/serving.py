@@ -24,6 +24,7 @@ from provisor.cli.coalescing import (
     OnRefused,
     coalescing_protocol,
 )
+from provisor.cli.common import SHUTDOWN_TIMEOUT
 from provisor.cli.newcomers import Newcomers
 from provisor.cli.tls import TlsHandshakes
 from provisor.server import ServerConfig, create_app
@@ -176,6 +177,7 @@ def build_config(
     write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT,
 ) -> uvicorn.Config:
     config = _TlsConfig(
         app,
@@ -193,6 +195,9 @@ def build_config(
         ws="none",  # no WebSocket endpoint: a handshake is an ordinary request (coalescing.py)
         # uvicorn refuses a request when the open connections, its own counted, reach the limit
         limit_concurrency=max_connections + 1,
+        # a stop waits this long at most (uvicorn's default: for ever, a TLS client that does not
+        # answer the close holding it 30 s, a slow upload until its body timeout)
+        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]  # seconds, a float too
     )
     config.header_timeout = header_timeout
     config.body_timeout = body_timeout
@@ -223,6 +228,7 @@ def run_server(
     write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     max_connections_per_client: int = 0,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT,
 ) -> None:
     """Serve ``store`` until stopped (the caller opens and closes it)."""
     configure_logging(log_level, log_format)
@@ -263,6 +269,7 @@ def run_server(
             write_timeout=write_timeout,
             max_connections=max_connections,
             max_connections_per_client=max_connections_per_client,
+            shutdown_timeout=shutdown_timeout,
         ),
     ).run()
 

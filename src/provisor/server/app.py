@@ -532,7 +532,10 @@ def create_app(
             if ping is not None:
                 ping()
         except Exception as exc:
-            log.warning("not ready: the store failed a read: %s", str(exc).strip().splitlines()[:1])
+            log.warning(
+                "not ready: the store failed a read: %s",
+                (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+            )
             return JSONResponse({"status": "unavailable", "detail": "the database cannot be read"}, 503)
         return JSONResponse({"status": "ok"})
 
