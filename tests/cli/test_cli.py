@@ -252,8 +252,13 @@ def test_serve_https_with_tls_12_or_newer(db, tmp_path):
             assert idle.recv(100).startswith(b"HTTP/1.1 200")
             stopping = time.monotonic()
             server.terminate()
-            server.communicate(timeout=20)
+            _, err = server.communicate(timeout=20)
             assert time.monotonic() - stopping < 8
+        # one line says where: https, not uvicorn's "running on http://" beside it
+        assert (
+            f"serving SCIM at https://127.0.0.1:{port}/scim/v2" in err.decode()
+            and "http://" not in err.decode()
+        )
     finally:
         server.terminate()
         server.communicate(timeout=20)

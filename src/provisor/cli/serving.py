@@ -281,6 +281,10 @@ class _AnnouncingServer(uvicorn.Server):
         super().__init__(config)
         self._announce = announce
 
+    def _log_started_message(self, listeners: Any) -> None:
+        """Nothing: ``announce`` says where SCIM is served (uvicorn's own line said http:// over
+        TLS, as Provisor's protocol, not uvicorn, terminates it: ``cli/tls.py``)."""
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         for server in self.servers:
