@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -244,6 +245,14 @@ def test_serve_https_with_tls_12_or_newer(db, tmp_path):
             old.maximum_version = ssl.TLSVersion.TLSv1_1
         with pytest.raises((httpx.ConnectError, ssl.SSLError)):
             httpx.get(f"https://127.0.0.1:{port}/healthz", verify=old)
+        # a client closing politely (close_notify, as curl does) logged an asyncio warning each time
+        with ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1"
+        ) as polite:
+            polite.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert polite.recv(100).startswith(b"HTTP/1.1 200")
+            with contextlib.suppress(ssl.SSLError, OSError):  # the close_notify is sent either way
+                polite.unwrap()
         # a kept-alive client that never answers TLS's close held a stop 30 s: now --shutdown-timeout
         with ctx.wrap_socket(
             socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1"
@@ -259,6 +268,7 @@ def test_serve_https_with_tls_12_or_newer(db, tmp_path):
             f"serving SCIM at https://127.0.0.1:{port}/scim/v2" in err.decode()
             and "http://" not in err.decode()
         )
+        assert "eof_received" not in err.decode()
     finally:
         server.terminate()
         server.communicate(timeout=20)

@@ -633,13 +633,14 @@ if HttpToolsProtocol is not None:
             incomplete = (self._in_head and self._head_begun) or self._in_body
             cycle = self.cycle
             waiting = bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
+            tls = self.beneath is not None  # asyncio's TLS closes at the client's close_notify
             if incomplete or not waiting:
                 # closed here, not by asyncio: an answer just completed may still be kept in the
                 # coalescing transport for this turn of the loop, and its close sends it first
                 self.transport.close()
-                return True
+                return not tls  # True over TLS has no effect, and asyncio warns of it each time
             self._eof = True
-            return True
+            return not tls
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
