@@ -378,6 +378,7 @@ class Query:
     #: The most group references the Users of the page may carry together (their ``groups``,
     #: when ``with_groups``): the page ends at the User whose groups reach it, and is ``cut``
     #: when resources that match follow. At least one User is returned, whole. None: no limit.
+    #: The same budget holds the members of a page of Groups (when ``with_members``).
     group_budget: int | None = None
 
 

@@ -413,18 +413,15 @@ class SqlResources:
         """
         rt = self._rt(resource_type)
         fast = self._fast(tenant_id, rt, query)
+        if fast is not None and self._member_budget(rt, query, fast[0]):
+            fast = None  # Groups that may be many, with their members: a listing within the budget
         if fast is not None:
             lookup, params = fast
-            members = query.with_members and rt.name == "Group"
-            if self._member_budget(rt, query, lookup):
-                fast = None
-            elif not members:
+            if not (query.with_members and rt.name == "Group"):
                 try:
                     return self._matched(OneStatement(self.connections), rt.name, lookup, params, query)
                 except NeedsSnapshot:
                     pass
-        if fast is not None:
-            lookup, params = fast
             # more than one statement (the members of groups, the groups above nested groups, a
             # count of a full page): one snapshot, so that another process's write between them
             # never shows a version with the members or groups of another
