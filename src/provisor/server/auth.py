@@ -32,14 +32,15 @@ USE_RECORD_SECONDS = 60.0
 
 log = logging.getLogger("provisor.server")
 
-BEARER_HINT = "use the Bearer scheme: 'Authorization: Bearer <Secret Token>'"
+#: The one form of header a Secret Token comes in (RFC 6750 section 2.1).
+_BEARER_FORM = "'Authorization: Bearer <Secret Token>'"
+BEARER_HINT = f"use the Bearer scheme: {_BEARER_FORM}"
 
 
 def _not_bearer(authorization: str) -> str:
     """Why an ``Authorization`` header names no Secret Token, as a client can act on it."""
     text = authorization.strip(" \t")
-    scheme = text[:6].lower()
-    form = "'Authorization: Bearer <Secret Token>'"
+    scheme, form = text[:6].lower(), _BEARER_FORM
     if not text:
         return f"the Authorization header is empty; use the Bearer scheme: {form}"
     if scheme == "bearer" and len(text) == 6:

@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import orjson
 from starlette.responses import Response
@@ -21,6 +22,25 @@ from provisor.store import base as store
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 log = logging.getLogger("provisor.server")
+
+
+#: The most values a client sent that an error's detail or a log line names, and the characters
+#: shown of each: they are the client's text, as long and as many as it likes.
+SHOWN_VALUES, SHOWN_CHARS = 10, 64
+
+
+def clipped(values: Iterable[str], *, quoted: bool = False) -> str:
+    """``values`` as a detail or a log line may show them: a Secret Token among them redacted,
+    each cut at :data:`SHOWN_CHARS` and, ``quoted``, written as a JSON string (a newline in one
+    cannot start a line of a log of its own), at most :data:`SHOWN_VALUES` of them."""
+    items = list(values)
+    shown = []
+    for value in items[:SHOWN_VALUES]:
+        text = without_tokens(value)
+        text = text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}..."
+        shown.append(orjson.dumps(text).decode() if quoted else text)
+    more = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def to_scim_error(exc: Exception) -> scim.ScimError | None:
@@ -36,11 +56,8 @@ def to_scim_error(exc: Exception) -> scim.ScimError | None:
             str(exc) or "the resource has changed (If-Match does not match its version)"
         )
     if isinstance(exc, store.UnknownMember):
-        values = list(exc.values)
-        shown = ", ".join(v if len(v) <= 64 else f"{v[:64]}..." for v in values[:10])
-        more = f" and {len(values) - 10} more" if len(values) > 10 else ""
         return scim.InvalidValue(
-            f"members must be ids of Users or Groups of this tenant; unknown: {shown}{more}"
+            f"members must be ids of Users or Groups of this tenant; unknown: {clipped(exc.values)}"
         )
     if isinstance(exc, store.StoreBusy):
         return scim.ServiceUnavailable(

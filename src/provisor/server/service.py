@@ -30,7 +30,6 @@ import orjson
 
 from provisor.scim import patch as scim_patch
 from provisor.scim.compat import bodies
-from provisor.scim.compat.credentials import without_tokens
 from provisor.scim.cursor import Cursor, encode_cursor
 from provisor.scim.errors import InvalidSyntax
 from provisor.scim.filter.ast import And, AttrPath, Compare, CompareOp, Filter
@@ -45,6 +44,7 @@ from provisor.scim.projection import (
 from provisor.scim.resources import etag, keep_immutable, parse_resource, render_json, to_representation
 from provisor.scim.resources.plans import plan_for
 from provisor.scim.schema.model import ResourceType
+from provisor.server.errors import clipped
 from provisor.server.queries import ListRequest, Projection
 from provisor.server.tenancy import TenantContext
 from provisor.store.base import (
@@ -137,26 +137,12 @@ def _skipping_unknown_members(ctx: TenantContext, write: Callable[[frozenset[str
         if not ctx.compat.on("unknown_members_skipped"):
             raise
         unknown = frozenset(exc.values)
-    log.info("skipped member values that are no User or Group of tenant %s: %s", ctx.id, _logged(unknown))
+    log.info(
+        "skipped member values that are no User or Group of tenant %s: %s",
+        ctx.id,
+        clipped(sorted(unknown), quoted=True),
+    )
     return write(unknown)
-
-
-#: The most skipped member values one log line names, and the characters it shows of each.
-_LOGGED_VALUES = 10
-_LOGGED_CHARS = 64
-
-
-def _logged(values: frozenset[str]) -> str:
-    """Member values a client sent, as a log line may show them: a Secret Token pasted among
-    them redacted, each quoted as JSON (a newline cannot start a forged line), cut short, and
-    at most :data:`_LOGGED_VALUES` of them."""
-    shown = []
-    for value in sorted(values)[:_LOGGED_VALUES]:
-        text = without_tokens(value)
-        cut = text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + "..."
-        shown.append(orjson.dumps(cut).decode())
-    more = len(values) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def _known(members: tuple[Member, ...], unknown: frozenset[str]) -> tuple[Member, ...]:

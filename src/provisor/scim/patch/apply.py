@@ -153,8 +153,10 @@ def apply_operation(
     where = f"{urn}:{attribute.name}" if urn else attribute.name
     if attribute.mutability is Mut.READ_ONLY or (sub is not None and sub.mutability is Mut.READ_ONLY):
         raise Mutability(f"{op.path.path} is readOnly and cannot be changed (RFC 7643 section 7)")
+    container = data if urn is None else data.get(urn)
+    current = container.get(attribute.name) if isinstance(container, Mapping) else None
     if op.op != "add" and sub is not None and sub.mutability is Mut.IMMUTABLE and attribute.multi_valued:
-        if op.op == "replace" and _repeats(rt, data, urn, attribute, sub, op, compat):
+        if op.op == "replace" and _repeats(rt, attribute, sub, current, op, compat):
             return 1  # the values it names already hold it: no change (as a PUT may repeat them)
         raise Mutability(
             f"{op.path.path} is immutable: a {op.op} cannot change it (RFC 7644 section 3.5.2); "
@@ -166,8 +168,6 @@ def apply_operation(
         # operation's value or the merged list, would turn a role whose value is itself JSON text
         # into what that text encodes.
         compat = compat.without("roles_json_strings")
-    container = data if urn is None else data.get(urn)
-    current = container.get(attribute.name) if isinstance(container, Mapping) else None
     work = len(current) + 1 if type(current) is list else 1
     value = normalise_operation_value(rt, op.path, op.value, compat)
     if op.op != "remove" and value is None:
@@ -190,10 +190,9 @@ def apply_operation(
 
 def _repeats(
     rt: ResourceType,
-    data: Mapping[str, Any],
-    urn: str | None,
     attribute: Attribute,
     sub: Attribute,
+    current: Any,
     op: PatchOperation,
     compat: CompatSettings,
 ) -> bool:
@@ -203,8 +202,6 @@ def _repeats(
     ``mutability`` error (RFC 7644 section 3.5.1 lets a PUT repeat an immutable value the same
     way). A replace that targets no value would create one, and is still refused."""
     assert op.path is not None
-    container = data if urn is None else data.get(urn)
-    current = container.get(attribute.name) if isinstance(container, Mapping) else None
     elements = _elements(current)
     targets = (
         [elements[i] for i in sorted(_matched(rt, attribute, elements, op.path.filter))]

@@ -48,6 +48,7 @@ from provisor.scim.patch.request import (
 from provisor.scim.resources import Member as StoredMember
 from provisor.scim.resources import validate_attribute_value
 from provisor.scim.schema.model import Attribute, ResourceType
+from provisor.scim.schema.model import Mutability as Mut
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,10 +277,6 @@ def _set_sub(element: Mapping[str, Any], name: str, value: Any) -> dict[str, Any
     return out
 
 
-#: The sub-attributes of ``members`` set once (the Group schema): a replace never changes them.
-_IMMUTABLE_SUBS = frozenset({"value", "type", "$ref"})
-
-
 def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set[str]:
     """The members whose elements ``op`` writes, applied to ``members``: the ones its filter
     matches (or, matching none, names with ``value eq``: the element it creates), every member
@@ -290,7 +287,8 @@ def _writes(rt: ResourceType, op: PatchOperation, members: Sequence[Any]) -> set
     if op.op == "remove":
         return set()
     sub = op.path.path.sub
-    if op.op == "replace" and sub is not None and sub.lower() in _IMMUTABLE_SUBS:
+    written = None if sub is None else _members_attribute(rt).sub(sub)
+    if op.op == "replace" and written is not None and written.mutability is Mut.IMMUTABLE:
         return set()  # refused, or the values the members hold already: none is written
     if op.path.filter is not None:
         f = op.path.filter
